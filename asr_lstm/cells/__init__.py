@@ -1,0 +1,21 @@
+"""Recurrent cells: one layer, one direction, time-major, chosen by name.
+
+Interface shared by every cell: ``forward(x, state=None) -> (y, (h_T, c_T))`` with ``x`` of shape
+``(T, B, input_size)`` and ``y`` of shape ``(T, B, hidden_size)``; ``state=None`` means zeros.
+``NAMES`` maps a registry name to its class, so configs and exported models rebuild a cell by name.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from asr_lstm.cells.lstm import LSTM
+
+NAMES: dict[str, type[nn.Module]] = {"lstm": LSTM}
+
+
+def build(name: str, input_size: int, hidden_size: int, **options) -> nn.Module:
+    """Builds the cell registered as ``name`` for one layer and one direction."""
+    if name not in NAMES:
+        raise ValueError(f"unknown cell {name!r}; registered: {sorted(NAMES)}")
+    return NAMES[name](input_size, hidden_size, **options)

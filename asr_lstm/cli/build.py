@@ -1,0 +1,35 @@
+"""Objects built from a composed config, shared by training, preparation and decoding."""
+
+from __future__ import annotations
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from asr_lstm.data.datamodule import CTCDataModule
+from asr_lstm.lit_module import CTCLitModule
+from asr_lstm.models import CTCModel
+
+
+# Built objects are passed to a partial rather than as instantiate() kwargs: Hydra would merge such
+# kwargs back into the config and hand the target an OmegaConf node instead of the object.
+
+
+def build_datamodule(cfg: DictConfig) -> CTCDataModule:
+    return instantiate(cfg.data, _partial_=True)(features=instantiate(cfg.features))
+
+
+def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
+    """The acoustic model of ``cfg.model`` with one ``cfg.cell`` per layer and direction."""
+    return instantiate(cfg.model, _partial_=True)(input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell))
+
+
+def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
+    """The LightningModule for a set-up data module (its vocabulary sizes the output layer)."""
+    net = build_net(cfg, datamodule.features.dim, len(datamodule.vocab))
+    return CTCLitModule(
+        net,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        labels=datamodule.vocab.tokens,
+        folding=datamodule.corpus.scoring_folding,
+    )

@@ -1,0 +1,37 @@
+"""``asr-lstm``: one console script, one subcommand per job."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "train": ("asr_lstm.cli.train", "train a model (Hydra overrides follow: data=timit model.num_layers=5 ...)"),
+    "prepare": ("asr_lstm.cli.prepare", "prepare manifests and features only (same Hydra overrides as train)"),
+    "decode": ("asr_lstm.cli.decode", "decode prepared splits with a trained run and score them"),
+    "score": ("asr_lstm.cli.score", "score a hypothesis file against a reference file"),
+    "report": ("asr_lstm.cli.report", "write a recipe's RESULTS.md from its experiment folders"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: asr-lstm <command> [args]", "", "commands:"]
+    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        sys.exit(0 if argv else 2)
+    if argv[0] not in COMMANDS:
+        print(f"asr-lstm: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    sys.argv = [f"asr-lstm {argv[0]}", *argv[1:]]
+    module.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""``asr-lstm report``: write a recipe's RESULTS.md from its experiment folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asr_lstm.report import write_results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="asr-lstm report", description=__doc__)
+    parser.add_argument("exp_dirs", nargs="+", type=Path, help="training run directories, decoded")
+    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the split manifests")
+    parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
+    parser.add_argument("--title", default="Results")
+    parser.add_argument("--corpus", default="", help="one line saying which corpus was used")
+    parser.add_argument("--recipe-command", default=None, help="the recipe command that produced the runs")
+    args = parser.parse_args(argv)
+    write_results(args.out, args.title, args.data_dir, args.exp_dirs, args.corpus, args.recipe_command)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

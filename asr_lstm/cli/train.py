@@ -1,0 +1,78 @@
+"""``asr-lstm train``: compose the Hydra config, train with Lightning, test the best checkpoint.
+
+The run directory (``hydra.run.dir``) receives ``config.yaml`` (resolved), ``command.txt``,
+``checkpoints/{best,last}.ckpt``, TensorBoard and CSV logs and ``summary.json``. Rerunning the same
+command resumes from ``checkpoints/last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from asr_lstm.callbacks import TrainingClock
+from asr_lstm.cli.build import build_datamodule, build_module
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Trains (or resumes) the run described by ``cfg``; returns the summary it writes."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+    overrides = HydraConfig.get().overrides.task
+    (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides]) + "\n")
+    pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup()
+    module = build_module(cfg, datamodule)
+    datamodule.check_ctc_lengths(module.net.output_length)
+
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if cfg.resume and last.is_file() else None
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    clock = next((c for c in callbacks if isinstance(c, TrainingClock)), None)
+    summary = {
+        "parameters": sum(p.numel() for p in module.net.parameters()),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "train_time_s": clock.seconds if clock else None,
+        "val_per_best": module.best_per,
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+    }
+    if cfg.test_after_fit:
+        results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)
+        summary["test_per"] = results[0]["test/per"]
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="pkg://asr_lstm.conf", config_name="train")
+def train(cfg: DictConfig) -> float:
+    summary = run(cfg)
+    return summary["val_per_best"]  # the value a Hydra sweeper would minimise
+
+
+def main() -> None:
+    train()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""A stack of bidirectional recurrent layers built from any registered cell."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def reverse_padded(x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    """Reverses each sequence of a padded time-major batch within its own length.
+
+    Args:
+        x: ``(T, B, D)``; sequence b occupies ``x[:lens[b], b]``.
+        lens: ``(B,)``.
+
+    Returns:
+        ``(T, B, D)`` with ``x[lens[b]-1-t, b]`` at ``[t, b]`` for t < lens[b]; padding stays in place.
+    """
+    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (T, 1)
+    lens = lens.to(x.device).unsqueeze(0)  # (1, B)
+    index = torch.where(steps < lens, lens - 1 - steps, steps)  # (T, B)
+    return x.gather(0, index.unsqueeze(2).expand_as(x))
+
+
+class StackedBiRNN(nn.Module):
+    """``num_layers`` bidirectional layers; layer l > 0 reads both directions of layer l-1.
+
+    The backward direction runs on each sequence reversed within its length, so an utterance's output
+    never depends on the padding or on the other utterances of its batch (no packing needed, which
+    keeps every cell usable, not only the vendor LSTM).
+
+    Args:
+        cell: factory ``cell(input_size=..., hidden_size=...)`` of one layer and direction.
+        input_size: D.
+        hidden_size: H per direction; the output has 2H features.
+        num_layers: stacked bidirectional layers.
+        dropout: dropout on the outputs of every layer but the last.
+    """
+
+    def __init__(self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0):
+        super().__init__()
+        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)
+        self.backward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, 2H)``, zero at padded steps."""
+        for layer, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if layer > 0:
+                x = self.dropout(x)
+            y_fwd, _ = fwd(x)
+            y_bwd, _ = bwd(reverse_padded(x, lens))
+            x = torch.cat([y_fwd, reverse_padded(y_bwd, lens)], dim=2)
+        valid = torch.arange(x.shape[0], device=x.device).unsqueeze(1) < lens.to(x.device).unsqueeze(0)
+        return x * valid.unsqueeze(2)

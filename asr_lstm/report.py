@@ -1,0 +1,124 @@
+"""Generated ``RESULTS.md``: environment, protocol, error table, model facts, commands and config.
+
+Reads experiment folders written by ``asr-lstm train`` and ``asr-lstm decode`` (``summary.json``,
+``config.yaml``, ``command.txt``, ``decode_<split>/metrics.json``) and the manifests of the data
+directory. Never edit the output by hand: rerun the recipe's last stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torchaudio
+from omegaconf import OmegaConf
+
+from asr_lstm.data.manifest import read_manifest
+
+
+def git_commit(where: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True).stdout
+        return out.stdout.strip() + (" (modified)" if dirty.strip() else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def environment_block(where: Path) -> list[str]:
+    return [
+        "## Environment",
+        "",
+        f"- date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- git commit: {git_commit(where)}",
+        f"- python {platform.python_version()}, torch {torch.__version__}, torchaudio {torchaudio.__version__}, pytorch-lightning {pl.__version__}",
+        f"- device: {device_name()}",
+        "",
+    ]
+
+
+def protocol_block(data_dir: Path, corpus_note: str) -> list[str]:
+    lines = ["## Protocol", "", f"- corpus: {corpus_note}"]
+    for split in ("train", "dev", "test"):
+        manifest = data_dir / f"{split}.jsonl"
+        if manifest.is_file():
+            rows = read_manifest(manifest)
+            hours = sum(r.get("duration", 0.0) for r in rows) / 3600
+            lines.append(f"- {split}: {len(rows)} utterances, {len({r['speaker'] for r in rows})} speakers, {hours:.2f} h")
+    lines += [
+        "- labels: trained on the 61 TIMIT phones (+ CTC blank); scored on 39 phones after the Lee & Hon (1989) "
+        "folding (`asr_lstm/resources/timit/phones.60-48-39.map`), glottal stop `q` deleted; SA sentences excluded",
+        "",
+    ]
+    return lines
+
+
+def results_table(exp_dirs: list[Path]) -> list[str]:
+    lines = [
+        "## Results",
+        "",
+        "| exp | cell | split | #utt | #tokens | Sub | Del | Ins | error rate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for exp in exp_dirs:
+        cfg = OmegaConf.load(exp / "config.yaml")
+        for metrics_path in sorted(exp.glob("decode_*/metrics.json")):
+            m = json.loads(metrics_path.read_text())
+            split = metrics_path.parent.name.removeprefix("decode_")
+            n = m["ref_len"]
+            lines.append(
+                f"| {exp.name} | {cfg.cell.name} | {split} | {m['num_utts']} | {n} | "
+                f"{100 * m['sub'] / n:.1f} | {100 * m['dels'] / n:.1f} | {100 * m['ins'] / n:.1f} | **{m['rate']:.1f}** {m['metric'].upper()} |"
+            )
+    lines += ["", "Sub/Del/Ins are percentages of the reference tokens; error rate = Sub + Del + Ins.", ""]
+    return lines
+
+
+def model_block(exp_dirs: list[Path]) -> list[str]:
+    lines = ["## Models", "", "| exp | layers x units | parameters | epochs | training time | best dev PER |", "|---|---|---|---|---|---|"]
+    for exp in exp_dirs:
+        cfg = OmegaConf.load(exp / "config.yaml")
+        s = json.loads((exp / "summary.json").read_text())
+        minutes = (s["train_time_s"] or 0) / 60
+        lines.append(
+            f"| {exp.name} | {cfg.model.num_layers} x {cfg.model.hidden_size} (bidirectional) | "
+            f"{s['parameters']:,} | {s['epochs']} | {minutes:.1f} min | {s['val_per_best']:.1f} |"
+        )
+    return lines + [""]
+
+
+def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str]:
+    lines = ["## Commands", "", "```sh"]
+    if recipe_command:
+        lines.append(recipe_command)
+    for exp in exp_dirs:
+        lines.append((exp / "command.txt").read_text().strip())
+        lines.append(f"asr-lstm decode {exp}")
+    lines += ["```", ""]
+    for exp in exp_dirs:
+        lines += [f"<details><summary>Resolved config of {exp.name}</summary>", "", "```yaml", (exp / "config.yaml").read_text().rstrip(), "```", "</details>", ""]
+    return lines
+
+
+def write_results(out: Path, title: str, data_dir: Path, exp_dirs: list[Path], corpus_note: str, recipe_command: str | None = None) -> None:
+    """Writes ``out`` (RESULTS.md) from the experiment folders ``exp_dirs``."""
+    lines = [f"# {title}", "", "Generated by `asr-lstm report`; do not edit by hand.", ""]
+    lines += environment_block(out.resolve().parent)
+    lines += protocol_block(data_dir, corpus_note)
+    lines += results_table(exp_dirs)
+    lines += model_block(exp_dirs)
+    lines += commands_block(exp_dirs, recipe_command)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(out)

@@ -1,0 +1,81 @@
+"""Scoring hypothesis files against references: ``errs.txt`` and ``metrics.json``.
+
+Transcript files hold one utterance per line, ``id<TAB>token token ...`` (Kaldi ``text`` style).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asr_lstm.data.phones import timit_phone_map
+from asr_lstm.metrics import ErrorCounts, align, count_errors
+
+
+def read_transcripts(path: str | Path) -> dict[str, list[str]]:
+    """``{id: tokens}`` from an ``id<TAB>tokens`` file; a repeated id is an error naming the line."""
+    out: dict[str, list[str]] = {}
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        utt, _, tokens = line.partition("\t") if "\t" in line else line.partition(" ")
+        if utt in out:
+            raise ValueError(f"{path}:{lineno}: utterance {utt!r} appears twice")
+        out[utt] = tokens.split()
+    return out
+
+
+def write_transcripts(transcripts: dict[str, list[str]], path: str | Path) -> None:
+    Path(path).write_text("".join(f"{utt}\t{' '.join(tokens)}\n" for utt, tokens in sorted(transcripts.items())))
+
+
+def format_alignment(utt: str, pairs: list[tuple]) -> str:
+    """Four lines per utterance: ref, hyp, op (C/S/D/I) and ``#csid`` counts, columns aligned."""
+    cells = []
+    for r, h in pairs:
+        op = "I" if r is None else "D" if h is None else "C" if r == h else "S"
+        r, h = r or "***", h or "***"
+        width = max(len(r), len(h))
+        cells.append((r.ljust(width), h.ljust(width), op.ljust(width)))
+    counts = count_errors(pairs)
+    correct = counts.ref_len - counts.sub - counts.dels
+    return (
+        f"{utt} ref  {' '.join(c[0] for c in cells)}\n"
+        f"{utt} hyp  {' '.join(c[1] for c in cells)}\n"
+        f"{utt} op   {' '.join(c[2] for c in cells)}\n"
+        f"{utt} #csid {correct} {counts.sub} {counts.ins} {counts.dels}\n"
+    )
+
+
+def score(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, folding: str | None = "39", metric: str = "per", extra: dict | None = None) -> ErrorCounts:
+    """Scores every reference utterance (a missing hypothesis counts as empty) and writes the reports.
+
+    Args:
+        folding: TIMIT phone folding applied to both sides first ("39", "48"), or ``None``.
+        metric: the name written in the reports (``per``, ``cer``, ``wer``).
+        extra: more fields for ``metrics.json`` (split, checkpoint, ...).
+
+    Returns:
+        The corpus-level counts; ``out_dir`` gets ``errs.txt`` and ``metrics.json``.
+    """
+    refs, hyps = read_transcripts(ref_path), read_transcripts(hyp_path)
+    extra = sorted(set(hyps) - set(refs))
+    if extra:
+        raise ValueError(f"{hyp_path}: {len(extra)} hypotheses without a reference, e.g. {extra[:3]}")
+    fold = (lambda t: timit_phone_map().fold(t, folding)) if folding else (lambda t: t)
+    total = ErrorCounts()
+    blocks = []
+    for utt in sorted(refs):
+        pairs = align(fold(refs[utt]), fold(hyps.get(utt, [])))
+        total = total + count_errors(pairs)
+        blocks.append(format_alignment(utt, pairs))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"%{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, "
+        f"{total.dels} del, {total.sub} sub ] folding={folding or 'none'} utterances={total.num_utts}\n\n"
+    )
+    (out_dir / "errs.txt").write_text(header + "\n".join(blocks))
+    metrics = {"metric": metric, "folding": folding, **total.as_dict(), "missing_hypotheses": len(set(refs) - set(hyps)), **(extra or {})}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return total
