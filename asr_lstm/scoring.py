@@ -59,9 +59,9 @@ def score(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, foldi
         The corpus-level counts; ``out_dir`` gets ``errs.txt`` and ``metrics.json``.
     """
     refs, hyps = read_transcripts(ref_path), read_transcripts(hyp_path)
-    extra = sorted(set(hyps) - set(refs))
-    if extra:
-        raise ValueError(f"{hyp_path}: {len(extra)} hypotheses without a reference, e.g. {extra[:3]}")
+    unmatched = sorted(set(hyps) - set(refs))
+    if unmatched:
+        raise ValueError(f"{hyp_path}: {len(unmatched)} hypotheses without a reference, e.g. {unmatched[:3]}")
     fold = (lambda t: timit_phone_map().fold(t, folding)) if folding else (lambda t: t)
     total = ErrorCounts()
     blocks = []

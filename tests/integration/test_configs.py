@@ -1,0 +1,59 @@
+"""Every option of every config group composes and instantiates (built from the real conf/ tree)."""
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from asr_lstm.cli.build import build_net
+from asr_lstm.data.features import FeatureConfig
+from tests.conftest import compose_train
+
+CONF = Path(str(resources.files("asr_lstm.conf")))
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
+
+
+GROUPS = ["data", "features", "model", "cell", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
+CASES = [(g, o) for g in GROUPS for o in options(g)]
+
+
+def test_every_group_has_options():
+    assert all(options(g) for g in GROUPS)
+
+
+@pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_group_option_instantiates(tmp_path, group, option):
+    cfg = compose_train(tmp_path, [f"{group}={option}"])
+    features = instantiate(cfg.features)
+    assert isinstance(features, FeatureConfig)
+    net = build_net(cfg, features.dim, 62)
+    x = torch.randn(2, 12, features.dim)
+    log_probs, lens = net(x, torch.tensor([12, 9]))
+    assert log_probs.shape == (2, net.output_length(12), 62)
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    if cfg.get("scheduler"):
+        instantiate(cfg.scheduler)(optimizer=optimizer)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    assert isinstance(trainer, pl.Trainer)
+    assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.timit.Timit"
+
+
+def test_graves2013_experiment_pins_the_published_network(tmp_path):
+    cfg = compose_train(tmp_path, ["experiment=graves2013"])
+    assert (cfg.model.num_layers, cfg.model.hidden_size, cfg.model.stride) == (5, 250, 1)
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 1e-4
+    assert instantiate(cfg.features).dim == 123
+
+
+def test_cli_overrides_from_the_readme(tmp_path):
+    cfg = compose_train(tmp_path, ["data=timit", "data.corpus.root=/corpora/TIMIT", "model.num_layers=5", "model.hidden_size=250", "trainer.max_epochs=30"])
+    assert cfg.data.corpus.root == "/corpora/TIMIT" and cfg.model.num_layers == 5 and cfg.trainer.max_epochs == 30

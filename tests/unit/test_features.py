@@ -1,0 +1,84 @@
+"""Feature wiring against torchaudio's Kaldi front end, resampling, CMVN and the cache."""
+
+import math
+
+import pytest
+import torch
+import torchaudio.compliance.kaldi as kaldi
+import torchaudio.functional as AF
+
+from asr_lstm.data.features import (
+    FeatureConfig,
+    Normalizer,
+    compute_features,
+    extract_split,
+    load_audio,
+    load_split,
+    mean_std,
+)
+from tests.timit_fixture import write_utterance
+
+
+def tone(seconds: float, rate: int) -> torch.Tensor:
+    t = torch.arange(int(seconds * rate)) / rate
+    return 0.3 * torch.sin(2 * math.pi * 440 * t) + 0.01 * torch.randn(len(t), generator=torch.Generator().manual_seed(0))
+
+
+def test_default_is_123_dims_of_fbank_energy_and_deltas():
+    cfg = FeatureConfig()
+    wav = tone(1.0, 16000)
+    feats = compute_features(wav, 16000, cfg)
+    assert cfg.dim == 123
+    assert feats.shape == (98, 123)  # Kaldi snip_edges: 1 + (16000 - 400) // 160
+    static = kaldi.fbank(wav.unsqueeze(0) * 32768, num_mel_bins=40, use_energy=True, dither=0.0)
+    torch.testing.assert_close(feats[:, :41], static)
+    deltas = AF.compute_deltas(static.T, win_length=5).T
+    torch.testing.assert_close(feats[:, 41:82], deltas)
+    torch.testing.assert_close(feats[:, 82:], AF.compute_deltas(deltas.T, win_length=5).T)
+
+
+def test_mfcc_option_is_39_dims():
+    cfg = FeatureConfig(kind="mfcc", num_mel_bins=23)
+    assert compute_features(tone(0.5, 16000), 16000, cfg).shape == (48, 39)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_other_sample_rates_are_resampled(rate):
+    assert compute_features(tone(1.0, rate), rate, FeatureConfig()).shape == (98, 123)
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="features.kind"):
+        FeatureConfig(kind="plp")
+    with pytest.raises(ValueError, match="features.cmvn"):
+        FeatureConfig(cmvn="utterance")
+
+
+def test_cache_round_trip_and_name(tmp_path):
+    rows = []
+    for k in range(3):
+        write_utterance(tmp_path / f"u{k}", ["h#"], upper=True, seconds=0.5 + 0.25 * k, seed=k)
+        rows.append({"id": f"u{k}", "audio": str(tmp_path / f"u{k}.WAV")})
+    cfg = FeatureConfig()
+    extract_split(rows, cfg, tmp_path / "train.pt")
+    feats = load_split(tmp_path / "train.pt")
+    assert [f.shape[0] for f in feats.values()] == [48, 73, 98]
+    wav, rate = load_audio(rows[1]["audio"])
+    torch.testing.assert_close(feats["u1"], compute_features(wav, rate, cfg))
+    assert FeatureConfig(cmvn="speaker").cache_name() == cfg.cache_name()  # CMVN does not change raw features
+    assert FeatureConfig(num_mel_bins=80).cache_name() != cfg.cache_name()
+
+
+def test_cmvn_global_and_per_speaker():
+    gen = torch.Generator().manual_seed(0)
+    a = 5 + 2 * torch.randn(400, 3, generator=gen)
+    b = -1 + 0.5 * torch.randn(300, 3, generator=gen)
+    norm = Normalizer("global", mean_std(torch.cat([a, b])))
+    both = torch.cat([norm(a), norm(b)])
+    torch.testing.assert_close(both.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(both.std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    per_speaker = Normalizer("speaker", None)
+    per_speaker.fit_speakers({"u1": a[:200], "u2": a[200:], "u3": b}, {"u1": "s1", "u2": "s1", "u3": "s2"})
+    torch.testing.assert_close(per_speaker(b, "s2").mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(per_speaker(a, "s1").std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    assert Normalizer("none", None)(a, "s1") is a

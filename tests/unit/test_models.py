@@ -1,0 +1,89 @@
+"""Frontend, padded reversal, padding invariance of the encoder, greedy decoding, CTC feasibility."""
+
+import functools
+
+import pytest
+import torch
+
+from asr_lstm import cells
+from asr_lstm.data.datamodule import BucketBatchSampler, collate, ctc_min_frames
+from asr_lstm.decoding import greedy_decode
+from asr_lstm.models import CTCModel, FrameStacking
+from asr_lstm.models.birnn import reverse_padded
+from tests.conftest import DEVICES
+
+
+def test_frame_stacking_known_values():
+    x = torch.arange(5.0).reshape(1, 5, 1)
+    y, lens = FrameStacking(stack=2, stride=2)(x, torch.tensor([5]))
+    assert y.squeeze(0).tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 0.0]]
+    assert lens.tolist() == [3]
+    y, lens = FrameStacking(stack=3, stride=1)(x, torch.tensor([4]))
+    assert y.shape == (1, 5, 3) and y[0, 3].tolist() == [3.0, 4.0, 0.0] and lens.tolist() == [4]
+
+
+def test_reverse_padded_reverses_within_each_length():
+    x = torch.tensor([[1, 10], [2, 20], [3, 0]]).unsqueeze(2)  # (T=3, B=2, 1); second sequence has length 2
+    y = reverse_padded(x, torch.tensor([3, 2]))
+    assert y.squeeze(2).T.tolist() == [[3, 2, 1], [20, 10, 0]]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_padding_invariance(device, dtype):
+    torch.manual_seed(0)
+    model = CTCModel(6, 5, functools.partial(cells.build, "lstm"), hidden_size=8, num_layers=2, stack=2, stride=2)
+    model = model.to(device=device, dtype=dtype).eval()
+    seqs = [torch.randn(n, 6, dtype=dtype, device=device) for n in (13, 7, 10)]
+    batch = collate([(str(i), s, torch.tensor([1])) for i, s in enumerate(seqs)])
+    with torch.no_grad():
+        out, lens = model(batch["x"], batch["x_lens"].to(device))
+        for i, s in enumerate(seqs):
+            alone, alone_len = model(s.unsqueeze(0), torch.tensor([len(s)], device=device))
+            assert lens[i] == alone_len[0]
+            torch.testing.assert_close(out[i, : lens[i]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_output_length_matches_forward():
+    model = CTCModel(4, 3, functools.partial(cells.build, "lstm"), hidden_size=4, num_layers=1, stack=3, stride=3)
+    out, lens = model(torch.zeros(1, 10, 4), torch.tensor([10]))
+    assert out.shape[1] == model.output_length(10) == lens.item() == 4
+    assert torch.allclose(out.exp().sum(-1), torch.ones(1, 4))
+
+
+def test_lstm_cell_keeps_torch_layout_and_forget_bias():
+    cell = cells.build("lstm", 3, 4, forget_bias=1.0)
+    assert cell.weight_ih_l0.shape == (16, 3) and cell.weight_hh_l0.shape == (16, 4)
+    assert cell.bias_ih_l0[4:8].tolist() == [1.0] * 4 and cell.bias_hh_l0[4:8].tolist() == [0.0] * 4
+    y, (h, c) = cell(torch.randn(5, 2, 3))
+    assert y.shape == (5, 2, 4) and h.shape == c.shape == (2, 4)
+    torch.testing.assert_close(y[-1], h)
+    with pytest.raises(ValueError, match="unknown cell 'nope'"):
+        cells.build("nope", 3, 4)
+
+
+def test_greedy_decode_merges_repeats_and_drops_blanks():
+    # best path over 7 frames: 1 1 0 1 2 2 0 -> 1 1 2 ; second utterance only has 2 valid frames: 2 0 -> 2
+    path = torch.tensor([[1, 1, 0, 1, 2, 2, 0], [2, 0, 1, 1, 1, 1, 1]])
+    log_probs = torch.nn.functional.one_hot(path, 3).float().log()
+    assert greedy_decode(log_probs, torch.tensor([7, 2])) == [[1, 1, 2], [2]]
+
+
+def test_ctc_min_frames_counts_blanks_between_repeats():
+    assert ctc_min_frames([1, 2, 3]) == 3
+    assert ctc_min_frames([1, 1, 2, 2, 2]) == 8
+    assert ctc_min_frames([]) == 0
+
+
+def test_bucket_sampler_covers_everything_once_with_limits():
+    lengths = [5, 50, 7, 48, 6, 49, 30, 31, 29, 8]
+    sampler = BucketBatchSampler(lengths, batch_size=3, max_frames=100, shuffle=True, sort_window=2, seed=0)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(10))
+    assert all(len(b) <= 3 and max(lengths[i] for i in b) * len(b) <= 100 for b in batches)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    sampler.set_epoch(0)
+    assert list(sampler) == batches  # the same epoch replays the same order (resume)
+    ordered = list(BucketBatchSampler(lengths, batch_size=4, shuffle=False))
+    assert ordered == [[0, 4, 2, 9], [8, 6, 7, 3], [5, 1]]  # length order, consecutive
