@@ -29,8 +29,9 @@ def run(cfg: DictConfig) -> dict:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-    overrides = HydraConfig.get().overrides.task
-    (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides]) + "\n")
+    overrides = HydraConfig.get().overrides
+    user_hydra = [o for o in overrides.hydra if not o.startswith("hydra.mode=")]  # hydra.mode is Hydra's own
+    (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides.task, *user_hydra]) + "\n")
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg)

@@ -9,10 +9,11 @@
 # Training resumes from exp/<name>/checkpoints/last.ckpt.
 set -euo pipefail
 
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 stage=0
 stop_stage=5
 timit=""
-work="$(cd "$(dirname "$0")" && pwd)"
+work=.
 results=""
 experiment=mini_timit
 test_set=core
@@ -46,14 +47,18 @@ done
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') $*"; }
 recipe_command="./run.sh --stage $stage --stop-stage $stop_stage${timit:+ --timit $timit} --experiment $experiment --test-set $test_set${overrides:+ --overrides '$overrides'}"
 
-mkdir -p "$work"
-work="$(cd "$work" && pwd)"
+# Paths given on the command line are made absolute; then everything runs from the recipe folder,
+# so that the default layout (data/, exp/, RESULTS.md here) is recorded with relative paths.
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
+[ -n "$timit" ] && timit="$(cd "$timit" && pwd)"
+[ -n "$results" ] && results="$(cd "$(dirname "$results")" && pwd)/$(basename "$results")"
+cd "$recipe_dir"
 data="$work/data/timit"
 name=${name:-blstm_${experiment}}
 exp="$work/exp/$name"
-results=${results:-$(cd "$(dirname "$0")" && pwd)/RESULTS.md}
+results=${results:-RESULTS.md}
 if [ -n "$timit" ]; then
-  corpus="$(cd "$timit" && pwd)"
+  corpus="$timit"
   corpus_note="TIMIT (LDC93S1) at $corpus"
 else
   corpus="$work/data/mini_timit"
@@ -117,6 +122,7 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log "Stage 5: $results"
   asr-lstm report "$exp" --data-dir "$data" --out "$results" --title "TIMIT phone recognition: BLSTM-CTC" \
-    --corpus "$corpus_note" --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")"
+    --corpus "$corpus_note" --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
+    --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"
   grep -E '^\| (exp|.*\*\*)' "$results"
 fi

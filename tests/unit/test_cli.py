@@ -1,0 +1,29 @@
+"""The ``asr-lstm`` dispatcher and the score command."""
+
+import pytest
+
+from asr_lstm.cli import main as cli
+from asr_lstm.cli import score as score_cli
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("train", "decode", "score", "prepare", "report"))
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["trian"])
+    assert exit_info.value.code == 2
+    assert "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_score_command_prints_the_summary(tmp_path, capsys):
+    (tmp_path / "ref.txt").write_text("u1\taa b c\n")
+    (tmp_path / "hyp.txt").write_text("u1\taa c\n")
+    score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s"), "--folding", "none"])
+    assert capsys.readouterr().out.strip() == "%PER 33.33 [ 1 / 3, 0 ins, 1 del, 0 sub ]"
+    assert (tmp_path / "s/errs.txt").is_file()
