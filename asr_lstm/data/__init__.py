@@ -1,0 +1,1 @@
+"""Corpus preparation, manifests, vocabularies, features and the Lightning data module."""

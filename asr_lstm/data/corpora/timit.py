@@ -1,0 +1,213 @@
+"""TIMIT (LDC93S1) preparation for the standard phone-recognition protocol.
+
+Layout read: ``<root>/TRAIN|TEST/DR1..DR8/<speaker>/<utt>.WAV`` with ``.PHN``, ``.WRD`` and ``.TXT``
+beside each ``.WAV`` (NIST SPHERE, 16 kHz); directory and file names may be upper or lower case.
+``.PHN`` lines are ``start_sample end_sample label`` with the 61 TIMIT labels.
+
+Protocol (Lee & Hon 1989; Halberstadt 1998): SA utterances are excluded; ``train`` = every TRAIN
+speaker (3696 utterances); ``dev`` = the 50 standard dev speakers of TEST (400); ``test`` = the 24
+core-test speakers (192), or with ``test_set="complete"`` all 168 TEST speakers (1344, which include
+the dev speakers, as the "complete test set" of the literature does). Labels stay the 61 TIMIT phones;
+folding to 39 (or 48) happens only when scoring.
+
+Usage: ``python -m asr_lstm.data.corpora.timit --root /corpora/TIMIT --out data/timit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import soundfile as sf
+
+from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.done import is_done, mark_done
+from asr_lstm.data.manifest import write_manifest
+from asr_lstm.data.phones import timit_phone_map
+from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+TEST_SETS = ("core", "complete")
+STANDARD_SIZES = {"train": 3696, "dev": 400, "core": 192, "complete": 1344}
+
+
+def read_speaker_list(name: str) -> set[str]:
+    """Lower-case speaker ids from ``resources/timit/<name>``."""
+    return {s.strip().lower() for s in resource_path("timit", name).read_text().split()}
+
+
+def find_child(parent: Path, name: str) -> Path | None:
+    """The entry of ``parent`` called ``name`` in any letter case, or ``None``."""
+    exact = parent / name
+    if exact.exists():
+        return exact
+    for child in parent.iterdir():
+        if child.name.lower() == name.lower():
+            return child
+    return None
+
+
+def sibling(wav: Path, ext: str) -> Path | None:
+    """The file next to ``wav`` with the same stem and extension ``ext`` in either case."""
+    for candidate in (wav.with_suffix(ext.upper()), wav.with_suffix(ext.lower())):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_phn(path: Path, num_samples: int, known: set[str]) -> list[tuple[int, int, str]]:
+    """Parses a ``.PHN`` file into ``(start, end, label)`` segments, validating every line."""
+    segments = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        cols = line.split()
+        if len(cols) != 3 or not cols[0].isdigit() or not cols[1].isdigit():
+            raise CorpusError(f"{path}:{lineno}: expected 'start_sample end_sample phone', got {line!r}")
+        start, end, label = int(cols[0]), int(cols[1]), cols[2].lower()
+        if label not in known:
+            raise CorpusError(f"{path}:{lineno}: unknown phone label {cols[2]!r} (not one of the 61 TIMIT labels)")
+        if end <= start:
+            raise CorpusError(f"{path}:{lineno}: segment end {end} is not after its start {start}")
+        segments.append((start, end, label))
+    if not segments:
+        raise CorpusError(f"{path}: no phone segments")
+    if segments[-1][1] > num_samples:
+        raise CorpusError(
+            f"{path}: last segment ends at sample {segments[-1][1]} but the audio has only "
+            f"{num_samples} samples (truncated .WAV?)"
+        )
+    return segments
+
+
+def read_audio_length(path: Path) -> tuple[int, int]:
+    """``(num_samples, sample_rate)`` of a readable, non-empty audio file; raises naming the file."""
+    try:
+        data, rate = sf.read(str(path), dtype="int16", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise CorpusError(f"{path}: cannot read audio ({err})") from None
+    if data.shape[0] == 0:
+        raise CorpusError(f"{path}: empty audio (0 samples)")
+    return data.shape[0], rate
+
+
+def read_txt(path: Path | None) -> str:
+    """The sentence of a ``.TXT`` file (``start end text``), or ``""`` if there is none."""
+    if path is None:
+        return ""
+    parts = path.read_text().strip().split(maxsplit=2)
+    return parts[2] if len(parts) == 3 else ""
+
+
+class Timit(Corpus):
+    """The TIMIT corpus at ``root``, prepared with the standard dev and test speakers.
+
+    Args:
+        root: directory holding ``TRAIN`` and ``TEST`` (any case).
+        test_set: ``core`` (24 speakers, 192 utterances) or ``complete`` (168 speakers, 1344).
+    """
+
+    reference_key = "phones"
+    scoring_folding = "39"
+
+    def __init__(self, root: str | Path, test_set: str = "core"):
+        if test_set not in TEST_SETS:
+            raise ValueError(f"test_set must be one of {TEST_SETS}, got {test_set!r}")
+        self.root = Path(root)
+        self.test_set = test_set
+
+    def params(self) -> dict:
+        return {"corpus": "timit", "root": str(self.root.resolve()), "test_set": self.test_set}
+
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(timit_phone_map().phones61)
+
+    def utterances(self, part: str) -> list[dict]:
+        """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id."""
+        part_dir = find_child(self.root, part)
+        if part_dir is None or not part_dir.is_dir():
+            raise CorpusError(f"{self.root}: no {part} directory (expected the LDC93S1 layout {part}/DR1..DR8/<speaker>/)")
+        known = set(timit_phone_map().phones61)
+        rows = []
+        for wav in sorted(p for p in part_dir.glob("*/*/*") if p.suffix.lower() == ".wav"):
+            if wav.stem.lower().startswith("sa"):
+                continue
+            phn = sibling(wav, ".phn")
+            if phn is None:
+                raise CorpusError(f"{wav}: missing transcription {wav.with_suffix('.PHN').name}")
+            num_samples, rate = read_audio_length(wav)
+            segments = read_phn(phn, num_samples, known)
+            speaker = wav.parent.name.lower()
+            rows.append(
+                {
+                    "id": f"{speaker}_{wav.stem.lower()}",
+                    "audio": str(wav.resolve()),
+                    "phones": [label for _, _, label in segments],
+                    "text": read_txt(sibling(wav, ".txt")),
+                    "speaker": speaker,
+                    "dialect": wav.parent.parent.name.lower(),
+                    "num_samples": num_samples,
+                    "sample_rate": rate,
+                    "duration": num_samples / rate,
+                }
+            )
+        if not rows:
+            raise CorpusError(f"{part_dir}: no .WAV files under DR*/<speaker>/")
+        return rows
+
+    def split_rows(self) -> dict[str, list[dict]]:
+        """The protocol's ``train``, ``dev`` and ``test`` rows."""
+        test_rows = self.utterances("TEST")
+        dev_speakers = read_speaker_list("dev_spk.list")
+        core_speakers = read_speaker_list("core_test_spk.list")
+        splits = {
+            "train": self.utterances("TRAIN"),
+            "dev": [r for r in test_rows if r["speaker"] in dev_speakers],
+            "test": test_rows if self.test_set == "complete" else [r for r in test_rows if r["speaker"] in core_speakers],
+        }
+        for name in ("dev", "test"):
+            if not splits[name]:
+                raise CorpusError(
+                    f"{self.root}: none of the standard {name} speakers "
+                    f"({'dev_spk.list' if name == 'dev' else 'core_test_spk.list'}) is under TEST"
+                )
+        train_speakers = {r["speaker"] for r in splits["train"]}
+        overlap = train_speakers & {r["speaker"] for r in test_rows}
+        if overlap:
+            raise CorpusError(f"{self.root}: speakers in both TRAIN and TEST: {sorted(overlap)[:5]}")
+        return splits
+
+    def prepare(self, out_dir: str | Path) -> None:
+        out_dir = Path(out_dir)
+        marker = out_dir / ".prepare.done"
+        if is_done(marker, self.params()):
+            log.info("%s: manifests already prepared, skipping", out_dir)
+            return
+        splits = self.split_rows()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, rows in splits.items():
+            write_manifest(rows, out_dir / f"{name}.jsonl")
+            expected = STANDARD_SIZES[self.test_set if name == "test" else name]
+            log.info(
+                "%s: %d utterances, %d speakers (standard TIMIT: %d utterances)",
+                name, len(rows), len({r["speaker"] for r in rows}), expected,
+            )
+        self.vocabulary().save(out_dir / "tokens.txt")
+        mark_done(marker, self.params())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Prepare TIMIT manifests (train/dev/test).")
+    parser.add_argument("--root", required=True, help="directory holding TRAIN and TEST")
+    parser.add_argument("--out", required=True, help="output directory for <split>.jsonl")
+    parser.add_argument("--test-set", choices=TEST_SETS, default="core")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    Timit(args.root, args.test_set).prepare(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The Lightning data module: manifests + cached features -> length-bucketed padded batches.
+
+A batch is a dict: ``ids`` (list of B utterance ids), ``x`` ``(B, T, D)`` features zero-padded,
+``x_lens`` ``(B,)``, ``y`` ``(B, L)`` label ids padded with 0 (the blank, never a target), ``y_lens`` ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.features import FeatureConfig, Normalizer, load_split, prepare_features
+from asr_lstm.data.manifest import read_manifest
+from asr_lstm.data.tokens import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+class UtteranceDataset(Dataset):
+    """Normalised features and encoded labels of one split.
+
+    Args:
+        rows: manifest rows (need ``id``, ``speaker`` and the reference field).
+        feats: utterance id -> ``(T, D)`` raw features.
+        labels: utterance id -> label ids.
+        normalizer: CMVN applied on access.
+    """
+
+    def __init__(self, rows: list[dict], feats: dict[str, torch.Tensor], labels: dict[str, list[int]], normalizer: Normalizer):
+        missing = [r["id"] for r in rows if r["id"] not in feats]
+        if missing:
+            raise CorpusError(f"no cached features for {len(missing)} utterances, e.g. {missing[:3]}; rerun feature extraction")
+        self.rows = rows
+        self.feats = feats
+        self.labels = labels
+        self.normalizer = normalizer
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def num_frames(self, index: int) -> int:
+        return self.feats[self.rows[index]["id"]].shape[0]
+
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
+        row = self.rows[index]
+        x = self.normalizer(self.feats[row["id"]], row.get("speaker"))
+        return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
+
+
+def collate(items: list[tuple[str, torch.Tensor, torch.Tensor]]) -> dict:
+    """Pads a list of ``(id, (T, D), (L,))`` items into a batch dict (see module docstring)."""
+    ids, xs, ys = zip(*items)
+    return {
+        "ids": list(ids),
+        "x": pad_sequence(xs, batch_first=True),
+        "x_lens": torch.tensor([x.shape[0] for x in xs]),
+        "y": pad_sequence(ys, batch_first=True),
+        "y_lens": torch.tensor([y.shape[0] for y in ys]),
+    }
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of utterances of similar length, in a new random order every epoch.
+
+    Indices are shuffled, cut into windows of ``sort_window`` batches, sorted by length inside each
+    window and split into batches of at most ``batch_size`` utterances and ``max_frames`` padded
+    frames; the batch order is then shuffled. Padding stays small without a fixed curriculum.
+    Without ``shuffle`` the batches are simply consecutive in length order (deterministic evaluation).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, max_frames: int | None = None, shuffle: bool = True, sort_window: int = 50, seed: int = 0):
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.max_frames = max_frames
+        self.shuffle = shuffle
+        self.sort_window = sort_window
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of each epoch; makes resumed runs replay the same order."""
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        order = list(range(len(self.lengths)))
+        window = len(order)
+        if self.shuffle:
+            random.Random(self.seed + self.epoch).shuffle(order)
+            window = self.sort_window * self.batch_size
+        batches, batch, longest = [], [], 0
+        for start in range(0, len(order), window):
+            for i in sorted(order[start : start + window], key=self.lengths.__getitem__):
+                longest_if_added = max(longest, self.lengths[i])
+                too_many = len(batch) >= self.batch_size
+                too_long = self.max_frames is not None and batch and longest_if_added * (len(batch) + 1) > self.max_frames
+                if too_many or too_long:
+                    batches.append(batch)
+                    batch, longest_if_added = [], self.lengths[i]
+                batch.append(i)
+                longest = longest_if_added
+            if batch:  # a batch never spans two windows
+                batches.append(batch)
+                batch, longest = [], 0
+        if self.shuffle:
+            random.Random(self.seed + self.epoch + 1).shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def ctc_min_frames(labels: list[int]) -> int:
+    """Fewest output frames a CTC alignment of ``labels`` needs: one per label, plus a blank between repeats."""
+    return len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
+
+
+class CTCDataModule(pl.LightningDataModule):
+    """Prepares a corpus and its features once, then serves ``train`` / ``dev`` / ``test`` batches.
+
+    Args:
+        corpus: the corpus to prepare (e.g. :class:`asr_lstm.data.corpora.timit.Timit`).
+        features: feature extraction and CMVN settings.
+        work_dir: where manifests and the feature cache live.
+        batch_size: most utterances per batch.
+        max_frames: most padded input frames per batch (``None``: no limit).
+        num_workers: DataLoader worker processes.
+        seed: seed of the batch order.
+    """
+
+    def __init__(self, corpus: Corpus, features: FeatureConfig, work_dir: str, batch_size: int = 16, max_frames: int | None = None, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.corpus = corpus
+        self.features = features
+        self.work_dir = Path(work_dir)
+        self.batch_size = batch_size
+        self.max_frames = max_frames
+        self.num_workers = num_workers
+        self.seed = seed
+        self.vocab: Vocabulary | None = None
+        self.datasets: dict[str, UtteranceDataset] = {}
+
+    @property
+    def feature_dir(self) -> Path:
+        return self.work_dir / self.features.cache_name()
+
+    def prepare_data(self) -> None:
+        """Writes manifests and the feature cache; both steps skip what is already done."""
+        self.corpus.prepare(self.work_dir)
+        prepare_features(self.work_dir, self.corpus.splits, self.features)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        self.vocab = Vocabulary.load(self.work_dir / "tokens.txt")
+        stats = torch.load(self.feature_dir / "cmvn.pt", weights_only=True)
+        for split in self.corpus.splits:
+            self.datasets[split] = self.load_dataset(split, (stats["mean"], stats["std"]))
+
+    def load_dataset(self, split: str, global_stats: tuple[torch.Tensor, torch.Tensor]) -> UtteranceDataset:
+        manifest = self.work_dir / f"{split}.jsonl"
+        rows = read_manifest(manifest)
+        feats = load_split(self.feature_dir / f"{split}.pt")
+        labels = {}
+        for row in rows:
+            try:
+                labels[row["id"]] = self.vocab.encode(row[self.corpus.reference_key])
+            except KeyError as err:
+                raise CorpusError(f"{manifest}: utterance {row['id']} ({row.get('audio')}): {err.args[0]}") from None
+        normalizer = Normalizer(self.features.cmvn, global_stats)
+        if self.features.cmvn == "speaker":
+            normalizer.fit_speakers(feats, {r["id"]: r["speaker"] for r in rows})
+        return UtteranceDataset(rows, feats, labels, normalizer)
+
+    def check_ctc_lengths(self, output_length: Callable[[int], int]) -> None:
+        """Refuses utterances whose labels cannot fit the model's output frames under CTC.
+
+        Args:
+            output_length: input frames -> output frames of the model (after subsampling).
+
+        Raises:
+            CorpusError: naming each offending utterance and its audio file.
+        """
+        bad = []
+        for split, ds in self.datasets.items():
+            for i, row in enumerate(ds.rows):
+                need = ctc_min_frames(ds.labels[row["id"]])
+                have = output_length(ds.num_frames(i))
+                if need > have:
+                    bad.append(f"{split}/{row['id']} ({row.get('audio')}): {need} CTC frames needed for "
+                               f"{len(ds.labels[row['id']])} labels, the model outputs {have}")
+        if bad:
+            raise CorpusError(f"{len(bad)} utterances are too short for their labels under CTC:\n  " + "\n  ".join(bad[:10]))
+
+    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+        ds = self.datasets[split]
+        sampler = BucketBatchSampler(
+            [ds.num_frames(i) for i in range(len(ds))], self.batch_size, self.max_frames, shuffle=shuffle, seed=self.seed
+        )
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("dev")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")

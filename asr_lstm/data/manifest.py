@@ -1,0 +1,37 @@
+"""Manifests: one JSON object per line and utterance, the seam between corpora and training.
+
+Every row carries ``id``, the input path (``audio``), the reference (``phones`` as a list of labels
+and/or ``text``), ``speaker`` and the length (``num_samples``, ``sample_rate``, ``duration``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+
+def write_manifest(rows: Iterable[dict], path: str | Path) -> None:
+    """Writes rows atomically: to ``path.tmp`` first, renamed into place when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    """Reads a manifest; a malformed line is reported with its file and line number."""
+    rows = []
+    with Path(path).open() as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not a JSON manifest row ({err.msg})") from None
+    return rows
