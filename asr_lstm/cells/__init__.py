@@ -1,17 +1,35 @@
 """Recurrent cells: one layer, one direction, time-major, chosen by name.
 
 Interface shared by every cell: ``forward(x, state=None) -> (y, (h_T, c_T))`` with ``x`` of shape
-``(T, B, input_size)`` and ``y`` of shape ``(T, B, hidden_size)``; ``state=None`` means zeros.
-``NAMES`` maps a registry name to its class, so configs and exported models rebuild a cell by name.
+``(T, B, input_size)`` and ``y`` of shape ``(T, B, hidden_size)``; ``state=None`` means zeros; the GRU
+returns ``c_T = None``. ``NAMES`` maps a registry name to its class, so configs and exported models
+rebuild a cell by name. Each class's docstring states its equations and the paper they come from.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from asr_lstm.cells.lstm import LSTM
+from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
+from asr_lstm.cells.greff import CIFG, FGR, NFG, NIAF, NIG, NOAF, NOG, NP
+from asr_lstm.cells.gru import GRU
+from asr_lstm.cells.lstm import LSTM, DiagonalPeepholeLSTM, PeepholeLSTM
 
-NAMES: dict[str, type[nn.Module]] = {"lstm": LSTM}
+NAMES: dict[str, type[nn.Module]] = {
+    "lstm": LSTM,
+    "peephole": PeepholeLSTM,
+    "peephole_diag": DiagonalPeepholeLSTM,
+    "conv_peephole": ConvPeepholeLSTM,
+    "nig": NIG,
+    "nfg": NFG,
+    "nog": NOG,
+    "niaf": NIAF,
+    "noaf": NOAF,
+    "np": NP,
+    "cifg": CIFG,
+    "fgr": FGR,
+    "gru": GRU,
+}
 
 
 def build(name: str, input_size: int, hidden_size: int, **options) -> nn.Module:

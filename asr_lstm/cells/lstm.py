@@ -1,37 +1,87 @@
-"""The LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000), through ``torch.nn.LSTM``.
+"""LSTM cells with a forget gate: the plain LSTM and the peephole forms.
 
-    i_t = sigma_g(W_i x_t + U_i h_{t-1} + b_i)
-    f_t = sigma_g(W_f x_t + U_f h_{t-1} + b_f)
-    o_t = sigma_g(W_o x_t + U_o h_{t-1} + b_o)
-    c_t = f_t o c_{t-1} + i_t o sigma_c(W_c x_t + U_c h_{t-1} + b_c)
-    h_t = o_t o sigma_h(c_t)
-
-with sigma_g = sigmoid and sigma_c = sigma_h = tanh (the vendor kernels' fixed choice). Parameters
-are ``torch.nn.LSTM``'s, gate order (i, f, g, o): ``weight_ih_l0 (4H, D)``, ``weight_hh_l0 (4H, H)``,
-``bias_ih_l0 (4H)``, ``bias_hh_l0 (4H)``; b = bias_ih + bias_hh.
+Notation (x_t input, h_t output, c_t cell state, o the Hadamard product, W input weights, U recurrent
+weights, V diagonal peephole weights, b biases). Parameters, gate order (i, f, g, o) as in
+``torch.nn.LSTM``: ``weight_ih (4H, D)``, ``weight_hh (4H, H)``, ``bias_ih (4H)``, ``bias_hh (4H)``
+(b = bias_ih + bias_hh), and for peephole variants ``weight_ch (3, H)`` in the order (V_i, V_f, V_o).
+Every variant keeps these shapes, so weights move between variants.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from asr_lstm.cells.activations import activation
+from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
-class LSTM(nn.LSTM):
-    """One unidirectional layer of the forget-gate LSTM.
+DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
+
+
+class LSTMCellBase(nn.Module):
+    """Parameters, initialisation and the time loop common to the dense LSTM variants.
 
     Args:
         input_size: D.
         hidden_size: H.
-        forget_bias: initial b_f (split as ``bias_ih`` = forget_bias, ``bias_hh`` = 0); 1.0 keeps the
-            cell remembering at the start of training (Gers et al. 2000; Jozefowicz et al. 2015).
+        sigma_g, sigma_c, sigma_h: gate, cell-input and cell-output activations
+            (``sigmoid``, ``tanh`` or ``identity``).
+        forget_bias: initial b_f (in ``bias_ih``; ``bias_hh`` rows start at 0). 1.0 keeps the cell
+            remembering early in training (Gers et al. 2000; Jozefowicz et al. 2015).
+        output_peephole: ``previous`` or ``current`` cell state seen by the output gate (peephole variants).
+
+    Subclasses set ``variant`` (the structure) and ``has_peepholes``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 1.0):
-        super().__init__(input_size, hidden_size, num_layers=1)
+    variant = LSTMVariant()
+    has_peepholes = False
+    default_activations = DEFAULT_ACTIVATIONS
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        sigma_g: str | None = None,
+        sigma_c: str | None = None,
+        sigma_h: str | None = None,
+        forget_bias: float = 1.0,
+        output_peephole: str | None = None,
+    ):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        names = [given or default for given, default in zip((sigma_g, sigma_c, sigma_h), self.default_activations)]
+        self.activation_names = tuple(names)
+        self.sigma_g, self.sigma_c, self.sigma_h = (activation(n) for n in names)
+        if output_peephole is not None:
+            if not self.has_peepholes:
+                raise ValueError(f"{type(self).__name__} has no peepholes; output_peephole does not apply")
+            self.variant = LSTMVariant(**{**self.variant.__dict__, "output_peephole": output_peephole})
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
+        self.weight_ch = nn.Parameter(torch.empty(3, hidden_size)) if self.has_peepholes else None
+        self.weight_gh = nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
+        self.reset_parameters(forget_bias)
+
+    def reset_parameters(self, forget_bias: float = 1.0) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) as ``torch.nn.LSTM``; b_f = ``forget_bias``."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
         with torch.no_grad():
-            self.bias_ih_l0[hidden_size : 2 * hidden_size].fill_(forget_bias)
-            self.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
+            h = self.hidden_size
+            self.bias_ih[h : 2 * h].fill_(forget_bias)
+            self.bias_hh[h : 2 * h].zero_()
+
+    def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
+        if state is not None:
+            return state
+        zeros = x.new_zeros(x.shape[1], self.hidden_size)
+        return zeros, zeros
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Runs the layer over a sequence.
@@ -43,7 +93,80 @@ class LSTM(nn.LSTM):
         Returns:
             ``y (T, B, H)`` and ``(h_T, c_T)``, each ``(B, H)``.
         """
-        if state is not None:
-            state = (state[0].unsqueeze(0), state[1].unsqueeze(0))
-        y, (h, c) = super().forward(x, state)
+        h0, c0 = self.initial_state(x, state)
+        xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
+        xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
+        return lstm_recurrence(
+            xw, self.weight_hh, (h0, c0), self.variant, self.sigma_g, self.sigma_c, self.sigma_h, self.weight_ch, self.weight_gh
+        )
+
+    def extra_repr(self) -> str:
+        g, c, h = self.activation_names
+        return f"{self.input_size}, {self.hidden_size}, sigma_g={g}, sigma_c={c}, sigma_h={h}, variant={self.variant}"
+
+
+class LSTM(LSTMCellBase):
+    """``lstm``: the LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000).
+
+        f_t = sigma_g(W_f x_t + U_f h_{t-1} + b_f)
+        i_t = sigma_g(W_i x_t + U_i h_{t-1} + b_i)
+        o_t = sigma_g(W_o x_t + U_o h_{t-1} + b_o)
+        c_t = f_t o c_{t-1} + i_t o sigma_c(W_c x_t + U_c h_{t-1} + b_c)
+        h_t = o_t o sigma_h(c_t)
+
+    With the default activations (sigmoid, tanh, tanh) it runs on the vendor kernel of
+    ``torch.nn.LSTM`` (cuDNN on CUDA, oneDNN on CPU); other activations (e.g. sigma_h = identity, as
+    the peephole paper suggests) use the shared time loop. A ``torch.nn.LSTM`` layer's state dict
+    (``weight_ih_l0``, ...) loads unchanged.
+    """
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        if self.activation_names != DEFAULT_ACTIVATIONS:
+            return super().forward(x, state)
+        h0, c0 = self.initial_state(x, state)
+        weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        y, h, c = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, self.training, False, False)
         return y, (h[0], c[0])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            if prefix + name + "_l0" in state_dict:
+                state_dict[prefix + name] = state_dict.pop(prefix + name + "_l0")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class PeepholeLSTM(LSTMCellBase):
+    """``peephole``: the gates look at the cell state instead of the output (Gers & Schmidhuber 2000,
+    "Recurrent nets that time and count"): c_{t-1} replaces h_{t-1} in all four pre-activations.
+
+        f_t = sigma_g(W_f x_t + U_f c_{t-1} + b_f)
+        i_t = sigma_g(W_i x_t + U_i c_{t-1} + b_i)
+        o_t = sigma_g(W_o x_t + U_o c_{t-1} + b_o)
+        c_t = f_t o c_{t-1} + i_t o sigma_c(W_c x_t + U_c c_{t-1} + b_c)
+        h_t = o_t o sigma_h(c_t)
+
+    ``weight_hh`` multiplies c_{t-1}; h_{t-1} is not fed back.
+    """
+
+    variant = LSTMVariant(recurrent_input="c")
+
+
+class DiagonalPeepholeLSTM(LSTMCellBase):
+    """``peephole_diag``: h_{t-1} recurrence plus diagonal peepholes (Gers, Schraudolph & Schmidhuber
+    2002, "Learning precise timing with LSTM recurrent networks"; Graves, Mohamed & Hinton 2013).
+
+        i_t = sigma_g(W_i x_t + U_i h_{t-1} + V_i o c_{t-1} + b_i)
+        f_t = sigma_g(W_f x_t + U_f h_{t-1} + V_f o c_{t-1} + b_f)
+        c_t = f_t o c_{t-1} + i_t o sigma_c(W_c x_t + U_c h_{t-1} + b_c)
+        o_t = sigma_g(W_o x_t + U_o h_{t-1} + V_o o c_{t-1} + b_o)     (output_peephole="previous")
+        o_t = sigma_g(W_o x_t + U_o h_{t-1} + V_o o c_t + b_o)         (output_peephole="current", Graves 2013)
+        h_t = o_t o sigma_h(c_t)
+    """
+
+    variant = LSTMVariant(peepholes=True)
+    has_peepholes = True
+
+    def reset_parameters(self, forget_bias: float = 1.0) -> None:
+        super().reset_parameters(forget_bias)
+        with torch.no_grad():
+            self.weight_ch.zero_()  # peepholes start closed, so training starts from the plain LSTM

@@ -51,17 +51,6 @@ def test_output_length_matches_forward():
     assert torch.allclose(out.exp().sum(-1), torch.ones(1, 4))
 
 
-def test_lstm_cell_keeps_torch_layout_and_forget_bias():
-    cell = cells.build("lstm", 3, 4, forget_bias=1.0)
-    assert cell.weight_ih_l0.shape == (16, 3) and cell.weight_hh_l0.shape == (16, 4)
-    assert cell.bias_ih_l0[4:8].tolist() == [1.0] * 4 and cell.bias_hh_l0[4:8].tolist() == [0.0] * 4
-    y, (h, c) = cell(torch.randn(5, 2, 3))
-    assert y.shape == (5, 2, 4) and h.shape == c.shape == (2, 4)
-    torch.testing.assert_close(y[-1], h)
-    with pytest.raises(ValueError, match="unknown cell 'nope'"):
-        cells.build("nope", 3, 4)
-
-
 def test_greedy_decode_merges_repeats_and_drops_blanks():
     # best path over 7 frames: 1 1 0 1 2 2 0 -> 1 1 2 ; second utterance only has 2 valid frames: 2 0 -> 2
     path = torch.tensor([[1, 1, 0, 1, 2, 2, 0], [2, 0, 1, 1, 1, 1, 1]])

@@ -1,0 +1,110 @@
+"""``conv_peephole``: the peephole convolutional LSTM of Shi et al. 2015 ("Convolutional LSTM
+network: a machine learning approach for precipitation nowcasting"), over one spatial axis.
+
+The input at each step is ``(C, F)``: C channels over F positions of a spatial axis (frequency bins
+of a spectrogram, e.g. static/delta/delta-delta x 41 fbank bins; pixel rows of an image column).
+With * a 1-D convolution over that axis ("same" padding) and o the Hadamard product:
+
+    i_t = sigma_g(W_i * x_t + U_i * h_{t-1} + V_i o c_{t-1} + b_i)
+    f_t = sigma_g(W_f * x_t + U_f * h_{t-1} + V_f o c_{t-1} + b_f)
+    c_t = f_t o c_{t-1} + i_t o sigma_c(W_c * x_t + U_c * h_{t-1} + b_c)
+    o_t = sigma_g(W_o * x_t + U_o * h_{t-1} + V_o o c_{t-1} + b_o)     (output_peephole="previous")
+    h_t = o_t o sigma_h(c_t)
+
+(``output_peephole="current"`` uses V_o o c_t, Shi et al.'s own form.) Parameters, with H_c hidden
+channels and kernel width k, gate order (i, f, g, o): ``weight_ih (4H_c, C, k)``,
+``weight_hh (4H_c, H_c, k)``, ``bias_ih (4H_c)``, ``bias_hh (4H_c)``, and per-position peepholes
+``weight_ch (3, H_c, F)``. The layer reads and writes flat frames: input ``(T, B, C*F)`` (channel-major,
+so two directions concatenated are again channel-major) and output ``(T, B, H_c*F)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr_lstm.cells.activations import activation
+
+
+class ConvPeepholeLSTM(nn.Module):
+    """One unidirectional convolutional peephole LSTM layer.
+
+    Args:
+        input_size: C * F, the flat input frame size.
+        hidden_size: H_c * F, the flat output frame size (``hidden_size`` units as for dense cells).
+        frequency_bins: F, the length of the spatial axis; must divide both sizes.
+        kernel_size: k, odd.
+        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole: as for the dense LSTM cells.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        frequency_bins: int = 41,
+        kernel_size: int = 3,
+        sigma_g: str = "sigmoid",
+        sigma_c: str = "tanh",
+        sigma_h: str = "tanh",
+        forget_bias: float = 1.0,
+        output_peephole: str = "previous",
+    ):
+        super().__init__()
+        if input_size % frequency_bins or hidden_size % frequency_bins:
+            raise ValueError(
+                f"conv_peephole: frequency_bins={frequency_bins} must divide input_size={input_size} and hidden_size={hidden_size}"
+            )
+        if kernel_size % 2 == 0:
+            raise ValueError(f"conv_peephole: kernel_size must be odd, got {kernel_size}")
+        if output_peephole not in ("previous", "current"):
+            raise ValueError(f"output_peephole must be 'previous' or 'current', got {output_peephole!r}")
+        self.bins = frequency_bins
+        self.in_channels = input_size // frequency_bins
+        self.hidden_channels = hidden_size // frequency_bins
+        self.hidden_size = hidden_size
+        self.output_peephole = output_peephole
+        self.sigma_g, self.sigma_c, self.sigma_h = activation(sigma_g), activation(sigma_c), activation(sigma_h)
+        hc = self.hidden_channels
+        self.weight_ih = nn.Parameter(torch.empty(4 * hc, self.in_channels, kernel_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hc, hc, kernel_size))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hc))
+        self.bias_hh = nn.Parameter(torch.empty(4 * hc))
+        self.weight_ch = nn.Parameter(torch.zeros(3, hc, frequency_bins))
+        bound = 1.0 / math.sqrt(hc * kernel_size)
+        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            nn.init.uniform_(p, -bound, bound)
+        with torch.no_grad():
+            self.bias_ih[hc : 2 * hc].fill_(forget_bias)
+            self.bias_hh[hc : 2 * hc].zero_()
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Args: ``x (T, B, C*F)``; ``state`` ``(h_0, c_0)`` each ``(B, H_c*F)`` or ``None`` for zeros.
+
+        Returns:
+            ``y (T, B, H_c*F)`` and ``(h_T, c_T)`` each ``(B, H_c*F)``.
+        """
+        steps, batch, _ = x.shape
+        hc, bins = self.hidden_channels, self.bins
+        pad = self.weight_hh.shape[2] // 2
+        if state is None:
+            h = c = x.new_zeros(batch, hc, bins)
+        else:
+            h, c = (s.view(batch, hc, bins) for s in state)
+        xw = F.conv1d(x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad)
+        xw = xw.view(steps, batch, 4 * hc, bins)
+        v_i, v_f, v_o = self.weight_ch
+        outputs = []
+        for t in range(steps):
+            pre = xw[t] + F.conv1d(h, self.weight_hh, padding=pad)
+            pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=1)
+            i = self.sigma_g(torch.addcmul(pre_i, v_i, c))
+            f = self.sigma_g(torch.addcmul(pre_f, v_f, c))
+            c_next = torch.addcmul(f * c, i, self.sigma_c(pre_g))
+            o = self.sigma_g(torch.addcmul(pre_o, v_o, c_next if self.output_peephole == "current" else c))
+            c = c_next
+            h = o * self.sigma_h(c)
+            outputs.append(h.reshape(batch, hc * bins))
+        return torch.stack(outputs), (h.reshape(batch, -1), c.reshape(batch, -1))

@@ -1,0 +1,80 @@
+"""The eight variants of Greff et al. 2015, "LSTM: A Search Space Odyssey" (IEEE TNNLS 28(10)).
+
+Each is one change to their "vanilla" baseline, the diagonal-peephole LSTM with the output gate
+looking at the current cell state (``peephole_diag`` with ``output_peephole="current"``):
+
+    i_t = sigma_g(W_i x_t + U_i h_{t-1} + V_i o c_{t-1} + b_i)
+    f_t = sigma_g(W_f x_t + U_f h_{t-1} + V_f o c_{t-1} + b_f)
+    c_t = f_t o c_{t-1} + i_t o sigma_c(W_c x_t + U_c h_{t-1} + b_c)
+    o_t = sigma_g(W_o x_t + U_o h_{t-1} + V_o o c_t + b_o)
+    h_t = o_t o sigma_h(c_t)
+
+All keep the baseline's parameter shapes (a removed gate's rows are simply unused), so weights move
+between them; ``fgr`` adds ``weight_gh (3H, 3H)``.
+"""
+
+from __future__ import annotations
+
+from asr_lstm.cells.lstm import DiagonalPeepholeLSTM
+from asr_lstm.cells.recurrence import LSTMVariant
+
+BASELINE = dict(peepholes=True, output_peephole="current")
+
+
+class NIG(DiagonalPeepholeLSTM):
+    """``nig``, no input gate: i_t = 1, so c_t = f_t o c_{t-1} + sigma_c(W_c x_t + U_c h_{t-1} + b_c)."""
+
+    variant = LSTMVariant(**BASELINE, input_gate=False)
+
+
+class NFG(DiagonalPeepholeLSTM):
+    """``nfg``, no forget gate: f_t = 1, so c_t = c_{t-1} + i_t o sigma_c(...) (the 1997 LSTM)."""
+
+    variant = LSTMVariant(**BASELINE, forget_gate=False)
+
+
+class NOG(DiagonalPeepholeLSTM):
+    """``nog``, no output gate: o_t = 1, so h_t = sigma_h(c_t)."""
+
+    variant = LSTMVariant(**BASELINE, output_gate=False)
+
+
+class NIAF(DiagonalPeepholeLSTM):
+    """``niaf``, no input activation function: sigma_c = identity,
+    c_t = f_t o c_{t-1} + i_t o (W_c x_t + U_c h_{t-1} + b_c)."""
+
+    variant = LSTMVariant(**BASELINE)
+    default_activations = ("sigmoid", "identity", "tanh")
+
+
+class NOAF(DiagonalPeepholeLSTM):
+    """``noaf``, no output activation function: sigma_h = identity, h_t = o_t o c_t."""
+
+    variant = LSTMVariant(**BASELINE)
+    default_activations = ("sigmoid", "tanh", "identity")
+
+
+class NP(DiagonalPeepholeLSTM):
+    """``np``, no peepholes: the V o c terms are dropped from i_t, f_t and o_t (``weight_ch`` is kept,
+    unused, so that weights still move between variants)."""
+
+    variant = LSTMVariant(**{**BASELINE, "peepholes": False})
+
+
+class CIFG(DiagonalPeepholeLSTM):
+    """``cifg``, coupled input and forget gate: f_t = 1 - i_t,
+    c_t = (1 - i_t) o c_{t-1} + i_t o sigma_c(W_c x_t + U_c h_{t-1} + b_c) (the GRU-like coupling)."""
+
+    variant = LSTMVariant(**BASELINE, coupled=True)
+
+
+class FGR(DiagonalPeepholeLSTM):
+    """``fgr``, full gate recurrence: every gate also receives all gates' previous activations,
+
+        i_t = sigma_g(W_i x_t + U_i h_{t-1} + V_i o c_{t-1} + R_ii i_{t-1} + R_if f_{t-1} + R_io o_{t-1} + b_i)
+
+    and likewise for f_t and o_t: nine more H x H matrices, ``weight_gh (3H, 3H)`` with rows (i, f, o)
+    as targets and columns (i, f, o) as sources; i_0 = f_0 = o_0 = 0.
+    """
+
+    variant = LSTMVariant(**BASELINE, gate_recurrence=True)

@@ -1,0 +1,252 @@
+"""Every cell against a plain step-by-step reference written from its paper's equations.
+
+The references below slice the shared parameters into per-gate matrices (W_i, U_i, V_i, ...) and
+apply the equations literally, one gate at a time; they share no code with ``asr_lstm.cells``.
+"""
+
+import functools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from asr_lstm import cells
+from asr_lstm.cells.lstm import LSTMCellBase
+from asr_lstm.models import StackedBiRNN
+from tests.conftest import DEVICES
+
+ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda v: v}
+
+# Structure of each dense variant, from the issue and the papers (not from the code under test).
+BASE = dict(rec="h", ig=True, fg=True, og=True, cifg=False, peep=False, o_peep="previous", fgr=False, acts=("sigmoid", "tanh", "tanh"))
+GREFF = dict(BASE, peep=True, o_peep="current")
+DENSE = {
+    "lstm": BASE,
+    "peephole": dict(BASE, rec="c"),
+    "peephole_diag": dict(BASE, peep=True),
+    "nig": dict(GREFF, ig=False),
+    "nfg": dict(GREFF, fg=False),
+    "nog": dict(GREFF, og=False),
+    "niaf": dict(GREFF, acts=("sigmoid", "identity", "tanh")),
+    "noaf": dict(GREFF, acts=("sigmoid", "tanh", "identity")),
+    "np": dict(GREFF, peep=False),
+    "cifg": dict(GREFF, cifg=True),
+    "fgr": dict(GREFF, fgr=True),
+}
+
+
+def reference_dense(cell, x, h, c, spec):
+    H = cell.hidden_size
+    sg, sc, sh = (ACT[a] for a in spec["acts"])
+    W_i, W_f, W_c, W_o = cell.weight_ih.split(H)
+    U_i, U_f, U_c, U_o = cell.weight_hh.split(H)
+    b = cell.bias_ih + cell.bias_hh
+    b_i, b_f, b_c, b_o = b.split(H)
+    V_i, V_f, V_o = cell.weight_ch if spec["peep"] else torch.zeros(3, H, dtype=x.dtype, device=x.device)
+    i_prev = f_prev = o_prev = torch.zeros_like(h)
+    ys = []
+    for x_t in x:
+        r = c if spec["rec"] == "c" else h  # what U multiplies
+        a_i = x_t @ W_i.T + r @ U_i.T + V_i * c + b_i
+        a_f = x_t @ W_f.T + r @ U_f.T + V_f * c + b_f
+        a_c = x_t @ W_c.T + r @ U_c.T + b_c
+        a_o = x_t @ W_o.T + r @ U_o.T + b_o
+        if spec["fgr"]:
+            R = cell.weight_gh
+            gates_prev = [i_prev, f_prev, o_prev]
+            a_i = a_i + sum(g @ R[0:H, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
+            a_f = a_f + sum(g @ R[H:2 * H, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
+            a_o = a_o + sum(g @ R[2 * H:, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
+        i_t = sg(a_i) if spec["ig"] else torch.ones_like(a_i)
+        f_t = 1 - i_t if spec["cifg"] else sg(a_f) if spec["fg"] else torch.ones_like(a_f)
+        c_t = f_t * c + i_t * sc(a_c)
+        a_o = a_o + V_o * (c_t if spec["o_peep"] == "current" else c)
+        o_t = sg(a_o) if spec["og"] else torch.ones_like(a_o)
+        h_t = o_t * sh(c_t)
+        h, c, i_prev, f_prev, o_prev = h_t, c_t, i_t, f_t, o_t
+        ys.append(h)
+    return torch.stack(ys), h, c
+
+
+def reference_gru(cell, x, h):
+    H = cell.hidden_size
+    W_r, W_z, W_n = cell.weight_ih.split(H)
+    U_r, U_z, U_n = cell.weight_hh.split(H)
+    b_r, b_z, b_n = (cell.bias_ih + cell.bias_hh).split(H)
+    ys = []
+    for x_t in x:
+        r = torch.sigmoid(x_t @ W_r.T + h @ U_r.T + b_r)
+        z = torch.sigmoid(x_t @ W_z.T + h @ U_z.T + b_z)
+        n = torch.tanh(x_t @ W_n.T + (r * h) @ U_n.T + b_n)
+        h = z * h + (1 - z) * n
+        ys.append(h)
+    return torch.stack(ys), h
+
+
+def reference_conv(cell, x, h, c, current=False):
+    T, B, _ = x.shape
+    F_, Hc = cell.bins, cell.hidden_channels
+    k = cell.weight_hh.shape[2]
+    W = cell.weight_ih.split(Hc)
+    U = cell.weight_hh.split(Hc)
+    b = (cell.bias_ih + cell.bias_hh).split(Hc)
+    V_i, V_f, V_o = cell.weight_ch
+    h, c = h.view(B, Hc, F_), c.view(B, Hc, F_)
+
+    def conv(w, v):  # the "*" of the equations: 1-D convolution over the frequency axis, same padding
+        return F.conv1d(v, w, padding=k // 2)
+
+    ys = []
+    for x_t in x:
+        x_t = x_t.view(B, -1, F_)
+        i = torch.sigmoid(conv(W[0], x_t) + conv(U[0], h) + V_i * c + b[0][:, None])
+        f = torch.sigmoid(conv(W[1], x_t) + conv(U[1], h) + V_f * c + b[1][:, None])
+        c_t = f * c + i * torch.tanh(conv(W[2], x_t) + conv(U[2], h) + b[2][:, None])
+        o = torch.sigmoid(conv(W[3], x_t) + conv(U[3], h) + V_o * (c_t if current else c) + b[3][:, None])
+        c = c_t
+        h = o * torch.tanh(c)
+        ys.append(h.reshape(B, -1))
+    return torch.stack(ys), h.reshape(B, -1), c.reshape(B, -1)
+
+
+def randomise(cell, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return cell
+
+
+def make(name, dtype, device, D=5, H=4, **options):
+    if name == "conv_peephole":
+        options = {"frequency_bins": 3, **options}
+        D, H = 6, 6
+    return randomise(cells.build(name, D, H, **options).to(dtype=dtype)).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(cells.NAMES))
+def test_matches_reference(name, dtype, device):
+    cell = make(name, dtype, device)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(7, 3, cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1), generator=gen, dtype=dtype).to(device)
+    h0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
+    c0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
+    with torch.no_grad():
+        if name == "gru":
+            y, (h, c) = cell(x, h0)
+            y_ref, h_ref = reference_gru(cell, x, h0)
+            assert c is None
+        else:
+            y, (h, c) = cell(x, (h0, c0))
+            if name == "conv_peephole":
+                y_ref, h_ref, c_ref = reference_conv(cell, x, h0, c0)
+            else:
+                y_ref, h_ref, c_ref = reference_dense(cell, x, h0, c0, DENSE[name])
+            torch.testing.assert_close(c, c_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("output_peephole", ["previous", "current"])
+def test_output_peephole_options(output_peephole):
+    cell = make("peephole_diag", torch.float64, "cpu", output_peephole=output_peephole)
+    x = torch.randn(5, 2, 5, dtype=torch.float64)
+    zeros = torch.zeros(2, 4, dtype=torch.float64)
+    y, _ = cell(x)
+    spec = dict(DENSE["peephole_diag"], o_peep=output_peephole)
+    torch.testing.assert_close(y, reference_dense(cell, x, zeros, zeros, spec)[0])
+    conv = make("conv_peephole", torch.float64, "cpu", output_peephole=output_peephole)
+    xc = torch.randn(4, 2, 6, dtype=torch.float64)
+    z6 = torch.zeros(2, 6, dtype=torch.float64)
+    torch.testing.assert_close(conv(xc)[0], reference_conv(conv, xc, z6, z6, current=output_peephole == "current")[0])
+
+
+@pytest.mark.parametrize("acts", [("sigmoid", "tanh", "identity"), ("tanh", "identity", "tanh")])
+def test_lstm_custom_activations_take_the_loop(acts):
+    cell = make("lstm", torch.float64, "cpu", sigma_g=acts[0], sigma_c=acts[1], sigma_h=acts[2])
+    x = torch.randn(6, 2, 5, dtype=torch.float64)
+    zeros = torch.zeros(2, 4, dtype=torch.float64)
+    torch.testing.assert_close(cell(x)[0], reference_dense(cell, x, zeros, zeros, dict(BASE, acts=acts))[0])
+
+
+@pytest.mark.parametrize("name", sorted(cells.NAMES))
+def test_gradcheck_float64(name):
+    cell = make(name, torch.float64, "cpu", D=3, H=2)
+    width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
+    x = torch.randn(4, 2, width, dtype=torch.float64, requires_grad=True)
+    names = [n for n, _ in cell.named_parameters()]
+
+    def run(x, *params):
+        return functional_call(cell, dict(zip(names, params)), (x,))[0]
+
+    assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in cell.parameters()]))
+
+
+def test_loop_path_equals_torch_lstm_and_loads_its_weights():
+    torch.manual_seed(0)
+    reference = torch.nn.LSTM(5, 4)
+    cell = cells.build("lstm", 5, 4)
+    cell.load_state_dict(reference.state_dict())  # weight_ih_l0 etc. load unchanged
+    x = torch.randn(9, 3, 5)
+    y_ref, (h_ref, c_ref) = reference(x)
+    y_fast, (h_fast, c_fast) = cell(x)
+    y_loop, (h_loop, c_loop) = LSTMCellBase.forward(cell, x)
+    for y in (y_fast, y_loop):
+        torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h_loop, h_ref[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c_loop, c_ref[0], atol=1e-6, rtol=1e-5)
+
+
+def test_parameter_shapes_and_weights_move_between_variants():
+    donor = cells.build("peephole_diag", 5, 4)
+    assert {n: tuple(p.shape) for n, p in donor.named_parameters()} == {
+        "weight_ih": (16, 5), "weight_hh": (16, 4), "bias_ih": (16,), "bias_hh": (16,), "weight_ch": (3, 4),
+    }
+    for name in ("nig", "nfg", "nog", "niaf", "noaf", "np", "cifg"):
+        cells.build(name, 5, 4).load_state_dict(donor.state_dict())  # strict: same keys, same shapes
+    fgr = cells.build("fgr", 5, 4)
+    assert fgr.weight_gh.shape == (12, 12)
+    assert fgr.load_state_dict(donor.state_dict(), strict=False).missing_keys == ["weight_gh"]
+    for name in ("lstm", "peephole"):
+        plain = cells.build(name, 5, 4)
+        assert {n: tuple(p.shape) for n, p in plain.named_parameters()} == {"weight_ih": (16, 5), "weight_hh": (16, 4), "bias_ih": (16,), "bias_hh": (16,)}
+    gru = cells.build("gru", 5, 4)
+    assert gru.weight_ih.shape == (12, 5) and gru.weight_hh.shape == (12, 4)
+    conv = cells.build("conv_peephole", 6, 8, frequency_bins=2, kernel_size=3)
+    assert (conv.weight_ih.shape, conv.weight_hh.shape, conv.weight_ch.shape) == ((16, 3, 3), (16, 4, 3), (3, 4, 2))
+
+
+def test_forget_bias_initialisation():
+    for name in ("lstm", "peephole_diag", "cifg", "gru"):
+        cell = cells.build(name, 3, 4, forget_bias=2.0)
+        assert cell.bias_ih[4:8].tolist() == [2.0] * 4 and cell.bias_hh[4:8].tolist() == [0.0] * 4
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="unknown activation 'relu'"):
+        cells.build("peephole_diag", 3, 4, sigma_h="relu")
+    with pytest.raises(ValueError, match="LSTM has no peepholes"):
+        cells.build("lstm", 3, 4, output_peephole="current")
+    with pytest.raises(ValueError, match="frequency_bins=41 must divide input_size=123 and hidden_size=100"):
+        cells.build("conv_peephole", 123, 100)
+    with pytest.raises(ValueError, match="GRU has no output activation"):
+        cells.build("gru", 3, 4, sigma_h="identity")
+    with pytest.raises(ValueError, match="unknown cell"):
+        cells.build("lstm2", 3, 4)
+
+
+@pytest.mark.parametrize("name", sorted(cells.NAMES))
+def test_stacked_bidirectional_padding_invariance(name):
+    torch.manual_seed(0)
+    options = {"frequency_bins": 2} if name == "conv_peephole" else {}
+    stack = StackedBiRNN(functools.partial(cells.build, name, **options), 4, 6, num_layers=2).double().eval()
+    seqs = [torch.randn(n, 4, dtype=torch.float64) for n in (9, 5)]
+    x = torch.nn.utils.rnn.pad_sequence(seqs)  # (T, B, D)
+    out = stack(x, torch.tensor([9, 5]))
+    for b, s in enumerate(seqs):
+        alone = stack(s.unsqueeze(1), torch.tensor([len(s)]))
+        torch.testing.assert_close(out[: len(s), b], alone[:, 0])
+    assert out.shape == (9, 2, 12) and out[5:, 1].abs().sum() == 0
