@@ -17,8 +17,10 @@ import math
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.recurrence import activate_, derivative_from_output
 
 
 class GRU(nn.Module):
@@ -37,9 +39,11 @@ class GRU(nn.Module):
         super().__init__()
         if sigma_h != "tanh":
             raise ValueError("the GRU has no output activation; sigma_h does not apply")
+        for name in (sigma_g, sigma_c):
+            activation(name)  # refuses an unknown name here, when the cell is built
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.sigma_g, self.sigma_c = activation(sigma_g), activation(sigma_c)
+        self.activation_names = (sigma_g, sigma_c)
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
@@ -57,18 +61,68 @@ class GRU(nn.Module):
         Returns:
             ``y (T, B, H)`` and ``(h_T, None)``.
         """
-        hidden = self.hidden_size
         if isinstance(state, tuple):
             state = state[0]
-        h = x.new_zeros(x.shape[1], hidden) if state is None else state
+        h0 = x.new_zeros(x.shape[1], self.hidden_size) if state is None else state
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
-        xw = xw.view(x.shape[0], x.shape[1], 3 * hidden)
-        u_rz, u_n = self.weight_hh[: 2 * hidden].t(), self.weight_hh[2 * hidden :].t()
-        outputs = []
-        for t in range(x.shape[0]):
-            rz = self.sigma_g(torch.addmm(xw[t, :, : 2 * hidden], h, u_rz))
-            r, z = rz.chunk(2, dim=1)
-            n = self.sigma_c(torch.addmm(xw[t, :, 2 * hidden :], r * h, u_n))
-            h = torch.lerp(n, h, z)  # z o h + (1 - z) o n
-            outputs.append(h)
-        return torch.stack(outputs), (h, None)
+        xw = xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
+        y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, self.activation_names)
+        return y, (h, None)
+
+
+class _GRURecurrence(torch.autograd.Function):
+    """The GRU time loop with hand-derived back-propagation through time (as for the LSTM family in
+    :mod:`asr_lstm.cells.recurrence`): no autograd graph per step, weight gradients as one product."""
+
+    @staticmethod
+    def forward(ctx, xw, weight_hh, h0, acts):
+        steps, batch, three_h = xw.shape
+        hid = three_h // 3
+        sg, sc = acts
+        gates = torch.empty_like(xw)  # r, z, n activations
+        hs = xw.new_empty(steps + 1, batch, hid)
+        rh = xw.new_empty(steps, batch, hid)  # r_t o h_{t-1}, the input of U_n
+        hs[0] = h0
+        u_rz, u_n = weight_hh[: 2 * hid].t(), weight_hh[2 * hid :].t()
+        for t in range(steps):
+            rz = torch.addmm(xw[t, :, : 2 * hid], hs[t], u_rz, out=gates[t, :, : 2 * hid])
+            activate_(sg, rz)
+            torch.mul(rz[:, :hid], hs[t], out=rh[t])
+            n = torch.addmm(xw[t, :, 2 * hid :], rh[t], u_n, out=gates[t, :, 2 * hid :])
+            activate_(sc, n)
+            torch.lerp(n, hs[t], rz[:, hid:], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o n
+        ctx.save_for_backward(weight_hh, gates, hs, rh)
+        ctx.acts = acts
+        return hs[1:], hs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, grad_h):
+        weight_hh, gates, hs, rh = ctx.saved_tensors
+        sg, sc = ctx.acts
+        steps, batch, three_h = gates.shape
+        hid = three_h // 3
+        r, z, n = gates.split(hid, dim=2)
+        h_prev = hs[:-1]
+        # chain-rule factors for all steps at once:
+        #   dpre_z = dh_t o [(h_{t-1} - n_t) o sigma_g'(z_t)],  dpre_n = dh_t o [(1 - z_t) o sigma_c'(n_t)]
+        p_z = (h_prev - n) * derivative_from_output(sg, z)
+        p_n = (1 - z) * derivative_from_output(sc, n)
+        p_r = h_prev * derivative_from_output(sg, r)  # dpre_r = d(r o h) o p_r
+        u_rz, u_n = weight_hh[: 2 * hid], weight_hh[2 * hid :]
+        dpre = torch.empty_like(gates)
+        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
+        for t in range(steps - 1, -1, -1):
+            dpre_r, dpre_z, dpre_n = dpre[t].split(hid, dim=1)
+            dh_t = grad_y[t] + dh if grad_y is not None else dh
+            torch.mul(dh_t, p_z[t], out=dpre_z)
+            torch.mul(dh_t, p_n[t], out=dpre_n)
+            d_rh = dpre_n @ u_n
+            torch.mul(d_rh, p_r[t], out=dpre_r)
+            dh = torch.addcmul(dh_t * z[t], d_rh, r[t])
+            dh.addmm_(dpre[t, :, : 2 * hid], u_rz)
+        flat = dpre.reshape(-1, three_h)
+        d_weight_hh = torch.cat(
+            [flat[:, : 2 * hid].t() @ h_prev.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
+        )
+        return dpre, d_weight_hh, dh, None

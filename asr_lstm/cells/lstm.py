@@ -53,8 +53,9 @@ class LSTMCellBase(nn.Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         names = [given or default for given, default in zip((sigma_g, sigma_c, sigma_h), self.default_activations)]
+        for name in names:
+            activation(name)  # refuses an unknown name here, when the cell is built
         self.activation_names = tuple(names)
-        self.sigma_g, self.sigma_c, self.sigma_h = (activation(n) for n in names)
         if output_peephole is not None:
             if not self.has_peepholes:
                 raise ValueError(f"{type(self).__name__} has no peepholes; output_peephole does not apply")
@@ -96,9 +97,7 @@ class LSTMCellBase(nn.Module):
         h0, c0 = self.initial_state(x, state)
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
-        return lstm_recurrence(
-            xw, self.weight_hh, (h0, c0), self.variant, self.sigma_g, self.sigma_c, self.sigma_h, self.weight_ch, self.weight_gh
-        )
+        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch, self.weight_gh)
 
     def extra_repr(self) -> str:
         g, c, h = self.activation_names

@@ -1,17 +1,23 @@
-"""The time loop shared by every dense LSTM variant.
+"""The time loop shared by every dense LSTM variant, with hand-derived back-propagation through time.
 
 One function runs all of them: which of h_{t-1} or c_{t-1} feeds ``weight_hh``, which gates exist,
 peepholes, a coupled forget gate and full gate recurrence are its options. The input projection
-W x_t + b for all t is one matrix product before the loop; each step then costs one ``addmm`` for
-the recurrent term plus element-wise work.
+W x_t + b for all t is one matrix product before the loop (done by the caller). The loop itself is a
+``torch.autograd.Function``: the forward pass writes gate activations into preallocated buffers
+without building an autograd graph, and the backward pass runs the gradient recurrence step by step
+(one ``addmm`` and a few element-wise kernels per step) and forms the weight gradients afterwards as
+single matrix products over all steps. This is what brings custom cells close to the vendor LSTM;
+float64 ``gradcheck`` in the tests checks the derivation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
+from torch.autograd.function import once_differentiable
+
+from asr_lstm.cells.activations import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,164 @@ class LSTMVariant:
             raise ValueError(f"output_peephole must be 'previous' or 'current', got {self.output_peephole!r}")
 
 
-Activation = Callable[[torch.Tensor], torch.Tensor]
+def derivative_from_output(name: str, y: torch.Tensor) -> torch.Tensor | float:
+    """d sigma(a) / d a written with y = sigma(a): sigmoid y(1-y), tanh 1-y^2, identity 1."""
+    if name == "sigmoid":
+        return y * (1 - y)
+    if name == "tanh":
+        return 1 - y * y
+    return 1.0
+
+
+def activate_(name: str, v: torch.Tensor) -> None:
+    """Applies an activation in place."""
+    if name == "sigmoid":
+        v.sigmoid_()
+    elif name == "tanh":
+        v.tanh_()
+
+
+def ifo(gates: torch.Tensor) -> torch.Tensor:
+    """``[i; f; o]`` of a ``(..., 4H)`` gate tensor in (i, f, g, o) order, as ``(..., 3H)``."""
+    hidden = gates.shape[-1] // 4
+    return torch.cat([gates[..., : 2 * hidden], gates[..., 3 * hidden :]], dim=-1)
+
+
+def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = sigma(v)`` without a temporary."""
+    if name == "sigmoid":
+        torch.sigmoid(v, out=out)
+    elif name == "tanh":
+        torch.tanh(v, out=out)
+    else:
+        out.copy_(v)
+
+
+def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant: LSTMVariant, acts: tuple[str, str, str]):
+    """The recurrence without autograd; returns the buffers the backward pass needs.
+
+    Returns:
+        ``gates (T, B, 4H)`` activations (i, f, sigma_c(g), o; a missing gate holds 1),
+        ``cs (T+1, B, H)`` and ``hs (T+1, B, H)`` with the initial state first, ``sh (T, B, H)`` = sigma_h(c_t).
+    """
+    steps, batch, four_h = xw.shape
+    hid = four_h // 4
+    sg, sc, sh_name = acts
+    gates = torch.empty_like(xw)
+    cs = xw.new_empty(steps + 1, batch, hid)
+    hs = xw.new_empty(steps + 1, batch, hid)
+    sh = xw.new_empty(steps, batch, hid)
+    cs[0], hs[0] = c0, h0
+    u_t = weight_hh.t()
+    r_t = weight_gh.t() if variant.gate_recurrence else None
+    for t in range(steps):
+        pre = torch.addmm(xw[t], hs[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
+        if r_t is not None and t > 0:
+            rec = ifo(gates[t - 1]) @ r_t
+            pre[:, : 2 * hid] += rec[:, : 2 * hid]
+            pre[:, 3 * hid :] += rec[:, 2 * hid :]
+        i, f, g, o = pre[:, :hid], pre[:, hid : 2 * hid], pre[:, 2 * hid : 3 * hid], pre[:, 3 * hid :]
+        c_prev = cs[t]
+        if variant.peepholes:
+            i.addcmul_(weight_ch[0], c_prev)
+            f.addcmul_(weight_ch[1], c_prev)
+        if variant.input_gate and (variant.forget_gate or variant.coupled):
+            activate_(sg, pre[:, : 2 * hid])  # i and f in one kernel
+        else:
+            activate_(sg, i) if variant.input_gate else i.fill_(1)
+            activate_(sg, f) if variant.forget_gate else f.fill_(1)
+        if variant.coupled:
+            torch.neg(i, out=f).add_(1)
+        activate_(sc, g)
+        c = torch.addcmul(f * c_prev, i, g, out=cs[t + 1])
+        if variant.peepholes:
+            o.addcmul_(weight_ch[2], c if variant.output_peephole == "current" else c_prev)
+        activate_(sg, o) if variant.output_gate else o.fill_(1)
+        activation_into(sh_name, c, sh[t])
+        torch.mul(o, sh[t], out=hs[t + 1])
+    return gates, cs, hs, sh
+
+
+class _LSTMRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, acts):
+        gates, cs, hs, sh = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, acts)
+        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, gates, cs, hs, sh)
+        ctx.variant, ctx.acts = variant, acts
+        return hs[1:], hs[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, grad_h, grad_c):
+        weight_hh, weight_ch, weight_gh, gates, cs, hs, sh = ctx.saved_tensors
+        v = ctx.variant
+        steps, batch, four_h = gates.shape
+        hid = four_h // 4
+        # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
+        # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
+        #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
+        #   dc_t  += dh_t o [o_t o sigma_h'(c_t)]                   = dh_t o q
+        #   dpre_i = dc_t o [sigma_c(g_t) o sigma_g'(i_t)]          = dc_t o p_i   (CIFG: (g_t - c_{t-1}))
+        #   dpre_f = dc_t o [c_{t-1} o sigma_g'(f_t)]               = dc_t o p_f
+        #   dpre_g = dc_t o [i_t o sigma_c'(g_t)]                   = dc_t o p_g
+        sg, sc, sh_name = ctx.acts
+        i, f, g, o = gates.split(hid, dim=2)
+        c_prev = cs[:-1]
+        zero = torch.zeros((), dtype=gates.dtype, device=gates.device)
+        dsg_i = derivative_from_output(sg, i) if v.input_gate else zero
+        dsg_f = derivative_from_output(sg, f) if v.forget_gate and not v.coupled else zero
+        dsg_o = derivative_from_output(sg, o) if v.output_gate else zero
+        p_o = sh * dsg_o
+        q = o * derivative_from_output(sh_name, sh)
+        p_i = ((g - c_prev) if v.coupled else g) * dsg_i
+        p_f = c_prev * dsg_f
+        p_g = i * derivative_from_output(sc, g)
+
+        dpre = torch.empty_like(gates)  # d loss / d pre-activations = d loss / d xw
+        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
+        dc = grad_c.clone() if grad_c is not None else gates.new_zeros(batch, hid)
+        d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
+        for t in range(steps - 1, -1, -1):
+            dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
+            dh_t = grad_y[t] + dh if grad_y is not None else dh
+            torch.mul(dh_t, p_o[t] if p_o.dim() else p_o, out=dpre_o)
+            dc = torch.addcmul(dc, dh_t, q[t] if q.dim() else q)
+            if d_ifo_next is not None:
+                dpre_o.addcmul_(d_ifo_next[:, 2 * hid :], dsg_o[t])
+            if v.peepholes and v.output_peephole == "current":
+                dc.addcmul_(dpre_o, weight_ch[2])
+            torch.mul(dc, p_i[t] if p_i.dim() else p_i, out=dpre_i)
+            torch.mul(dc, p_f[t] if p_f.dim() else p_f, out=dpre_f)
+            torch.mul(dc, p_g[t] if p_g.dim() else p_g, out=dpre_g)
+            if d_ifo_next is not None:
+                dpre_i.addcmul_(d_ifo_next[:, :hid], dsg_i[t])
+                dpre_f.addcmul_(d_ifo_next[:, hid : 2 * hid], dsg_f[t])
+            dc = dc * f[t]
+            if v.peepholes:
+                dc.addcmul_(dpre_i, weight_ch[0]).addcmul_(dpre_f, weight_ch[1])
+                if v.output_peephole == "previous":
+                    dc.addcmul_(dpre_o, weight_ch[2])
+            if v.recurrent_input == "h":
+                dh = dpre[t] @ weight_hh
+            else:
+                dc.addmm_(dpre[t], weight_hh)
+                dh = torch.zeros_like(dh)
+            if v.gate_recurrence:
+                d_ifo_next = ifo(dpre[t]) @ weight_gh
+        recurrent_in = (hs if v.recurrent_input == "h" else cs)[:-1].reshape(-1, hid)
+        d_weight_hh = dpre.reshape(-1, four_h).t() @ recurrent_in
+        d_weight_ch = None
+        if weight_ch is not None:
+            if v.peepholes:
+                c_o = cs[1:] if v.output_peephole == "current" else c_prev
+                dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
+                d_weight_ch = torch.stack([(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))])
+            else:
+                d_weight_ch = torch.zeros_like(weight_ch)
+        d_weight_gh = None
+        if v.gate_recurrence:
+            d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
+        return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, None, None
 
 
 def lstm_recurrence(
@@ -51,9 +214,7 @@ def lstm_recurrence(
     weight_hh: torch.Tensor,
     state: tuple[torch.Tensor, torch.Tensor],
     variant: LSTMVariant,
-    sigma_g: Activation,
-    sigma_c: Activation,
-    sigma_h: Activation,
+    activations: tuple[str, str, str],
     weight_ch: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -63,39 +224,17 @@ def lstm_recurrence(
         xw: ``(T, B, 4H)`` = W x_t + b_ih + b_hh, gate order (i, f, g, o).
         weight_hh: ``(4H, H)``, U; multiplies h_{t-1} or c_{t-1} per ``variant.recurrent_input``.
         state: ``(h_0, c_0)``, each ``(B, H)``.
-        weight_ch: ``(3, H)`` diagonal peepholes (V_i, V_f, V_o) when ``variant.peepholes``.
+        variant: the structure of the cell.
+        activations: names of (sigma_g, sigma_c, sigma_h) among ``ACTIVATIONS``.
+        weight_ch: ``(3, H)`` diagonal peepholes (V_i, V_f, V_o), required with ``variant.peepholes``.
         weight_gh: ``(3H, 3H)`` gate recurrence R (rows: targets i, f, o; columns: sources) for FGR.
 
     Returns:
         ``y (T, B, H)`` and ``(h_T, c_T)``.
     """
-    h, c = state
-    hidden = h.shape[1]
-    u_t = weight_hh.t()
-    r_t = weight_gh.t() if variant.gate_recurrence else None
-    gates_prev = h.new_zeros(h.shape[0], 3 * hidden) if variant.gate_recurrence else None
-    outputs = []
-    for t in range(xw.shape[0]):
-        pre = torch.addmm(xw[t], h if variant.recurrent_input == "h" else c, u_t)
-        pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=1)
-        if r_t is not None:
-            rec_i, rec_f, rec_o = (gates_prev @ r_t).chunk(3, dim=1)
-            pre_i, pre_f, pre_o = pre_i + rec_i, pre_f + rec_f, pre_o + rec_o
-        if variant.peepholes:
-            pre_i = torch.addcmul(pre_i, weight_ch[0], c)
-            pre_f = torch.addcmul(pre_f, weight_ch[1], c)
-        i = sigma_g(pre_i) if variant.input_gate else torch.ones_like(pre_i)
-        if variant.coupled:
-            f = 1 - i
-        else:
-            f = sigma_g(pre_f) if variant.forget_gate else torch.ones_like(pre_f)
-        c_next = torch.addcmul(f * c, i, sigma_c(pre_g))
-        if variant.peepholes:
-            pre_o = torch.addcmul(pre_o, weight_ch[2], c_next if variant.output_peephole == "current" else c)
-        o = sigma_g(pre_o) if variant.output_gate else torch.ones_like(pre_o)
-        c = c_next
-        h = o * sigma_h(c)
-        if gates_prev is not None:
-            gates_prev = torch.cat([i, f, o], dim=1)
-        outputs.append(h)
-    return torch.stack(outputs), (h, c)
+    for name in activations:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}")
+    h0, c0 = state
+    y, h, c = _LSTMRecurrence.apply(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, tuple(activations))
+    return y, (h, c)

@@ -1,5 +1,6 @@
 """Training behaviour: overfitting one batch, a Lightning run on a tiny corpus, resume, refusals."""
 
+import csv
 import functools
 import json
 
@@ -70,6 +71,25 @@ def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):
     # the first start's log survives the resume
     assert "val/per" in (run_dir / "csv/version_0/metrics.csv").read_text()
     assert (run_dir / "csv/version_1/metrics.csv").is_file()
+
+
+CELL_OPTIONS = ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru", "cifg"] + [
+    f"greff/{v}" for v in ("nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr")
+]
+
+
+@pytest.mark.parametrize("cell", CELL_OPTIONS)
+def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
+    hidden = ["model.hidden_size=82"] if cell == "conv_peephole" else []
+    cfg = tiny_cfg("run", f"cell={cell}", "trainer.max_epochs=3", "model.num_layers=2", "optimizer.lr=0.01", "scheduler=none", *hidden)
+    summary = run(cfg)
+    assert summary["global_step"] == 6
+    assert cfg.cell.name == cell.split("/")[-1]
+    rows = list(csv.DictReader((tmp_path / "run/csv/version_0/metrics.csv").open()))
+    val_loss = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]  # it learns
+    state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in state)
 
 
 def test_too_many_labels_for_the_frames_is_refused_before_training(tiny_cfg, tmp_path):

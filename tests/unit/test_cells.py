@@ -179,8 +179,9 @@ def test_gradcheck_float64(name):
     x = torch.randn(4, 2, width, dtype=torch.float64, requires_grad=True)
     names = [n for n, _ in cell.named_parameters()]
 
-    def run(x, *params):
-        return functional_call(cell, dict(zip(names, params)), (x,))[0]
+    def run(x, *params):  # y and the final state: gradients also arrive through h_T and c_T
+        y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
+        return (y, h) if c is None else (y, h, c)
 
     assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in cell.parameters()]))
 
