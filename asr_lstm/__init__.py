@@ -1,3 +1,10 @@
 """asr-lstm: stacked bidirectional LSTM-CTC for speech and handwriting recognition."""
 
 __version__ = "0.1.0"
+
+
+def load(path, device="cpu"):
+    """A ready-to-decode :class:`asr_lstm.recognizer.Recognizer` from an exported ``.asrlstm`` file."""
+    from asr_lstm.export import load as load_model
+
+    return load_model(path, device)

@@ -74,9 +74,9 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     ]
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
-        for metrics_path in sorted(exp.glob("decode_*/metrics.json")):
+        for metrics_path in [*sorted(exp.glob("decode_*/metrics.json")), *exp.glob("export_check/metrics.json")]:
             m = json.loads(metrics_path.read_text())
-            split = metrics_path.parent.name.removeprefix("decode_")
+            split = metrics_path.parent.name.removeprefix("decode_").replace("export_check", "test, exported file")
             n = m["ref_len"]
             lines.append(
                 f"| {exp.name} | {cfg.cell.name} | {split} | {m['num_utts']} | {n} | "
@@ -110,6 +110,26 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
     for exp in exp_dirs:
         lines += [f"<details><summary>Resolved config of {exp.name}</summary>", "", "```yaml", (exp / "config.yaml").read_text().rstrip(), "```", "</details>", ""]
     return lines
+
+
+def sweep_table(sweep_dir: Path) -> list[str]:
+    """A markdown comparison of every finished run under ``sweep_dir`` (e.g. a Hydra multirun).
+
+    One row per run: cell, dev PER of the best checkpoint, test PER, parameters, epochs and
+    training seconds per epoch, sorted by dev PER.
+    """
+    rows = []
+    for summary_path in sorted(sweep_dir.rglob("summary.json")):
+        run = summary_path.parent
+        s = json.loads(summary_path.read_text())
+        cfg = OmegaConf.load(run / "config.yaml")
+        per_epoch = (s["train_time_s"] or 0) / max(s["epochs"], 1)
+        rows.append((s["val_per_best"], f"| {cfg.cell.name} | {s['val_per_best']:.1f} | {s.get('test_per', float('nan')):.1f} | "
+                     f"{s['parameters']:,} | {s['epochs']} | {per_epoch:.1f} | {run.name} |"))
+    if not rows:
+        raise FileNotFoundError(f"{sweep_dir}: no run with a summary.json below it")
+    header = ["| cell | dev PER | test PER | parameters | epochs | s/epoch | run |", "|---|---|---|---|---|---|---|"]
+    return header + [row for _, row in sorted(rows)]
 
 
 def write_results(out: Path, title: str, data_dir: Path, exp_dirs: list[Path], corpus_note: str, recipe_command: str | None = None, wall_time: str | None = None) -> None:

@@ -1,72 +1,113 @@
-"""``asr-lstm decode RUN_DIR``: greedy-decode prepared splits with a trained run and score them.
+"""``asr-lstm decode MODEL INPUT...``: transcribe audio files with an exported model.
 
-Writes ``RUN_DIR/decode_<split>/{hyp,ref}.txt`` (61-phone labels), then ``errs.txt`` and
-``metrics.json`` on the scoring label set of the corpus (39 folded phones for TIMIT).
+INPUT is an audio file in any format soundfile reads (WAV, FLAC, NIST SPHERE, ...) at any sample rate
+and channel count (channels are averaged, audio is resampled), a directory (searched recursively for
+audio files), a list file (``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a
+manifest (``.jsonl``, as written by corpus preparation: ``id`` and ``audio`` of each row).
+
+Output, one line per input: ``id<TAB>tokens`` or, with ``--json``, a JSON object per line. ``--align
+FILE`` writes CTC forced-alignment times per token as CTM (``id 1 start duration token``). A file that
+cannot be decoded is reported on stderr by name and skipped; the others are still decoded, and the
+exit code is 1 when anything was skipped.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import sys
 from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
+from tqdm import tqdm
 
-from asr_lstm.cli.build import build_datamodule, build_module
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.features import load_audio
+from asr_lstm.data.manifest import read_manifest
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.lit_module import CTCLitModule
-from asr_lstm.scoring import score, write_transcripts
+from asr_lstm.export import ModelFileError, load
 
-log = logging.getLogger(__name__)
-
-
-def resolve_checkpoint(run_dir: Path, checkpoint: str) -> Path:
-    """``best`` / ``last`` name files in ``RUN_DIR/checkpoints``; anything else is a path."""
-    path = run_dir / "checkpoints" / f"{checkpoint}.ckpt" if checkpoint in ("best", "last") else Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    return path
+AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"}
+LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
 
-@torch.no_grad()
-def decode_split(module: CTCLitModule, loader, device: torch.device) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Hypotheses and references (label strings) of every utterance served by ``loader``."""
-    hyps, refs = {}, {}
-    for batch in loader:
-        log_probs, out_lens = module.net(batch["x"].to(device), batch["x_lens"].to(device))
-        for utt, hyp, y, n in zip(batch["ids"], greedy_decode(log_probs, out_lens), batch["y"].tolist(), batch["y_lens"].tolist()):
-            hyps[utt] = [module.labels[i] for i in hyp]
-            refs[utt] = [module.labels[i] for i in y[:n]]
-    return hyps, refs
+def resolve_inputs(inputs: list[str]) -> list[tuple[str, Path]]:
+    """``(utterance id, audio path)`` for every file named, listed or found under a directory."""
+    items: list[tuple[str, Path]] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            for audio in sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()):
+                items.append(("_".join(audio.relative_to(path).with_suffix("").parts), audio))
+        elif path.suffix.lower() == ".jsonl":
+            items.extend((row["id"], Path(row["audio"])) for row in read_manifest(path))
+        elif path.suffix.lower() in LIST_SUFFIXES:
+            for line in path.read_text().splitlines():
+                fields = line.split()
+                if len(fields) == 1:
+                    items.append((Path(fields[0]).stem, Path(fields[0])))
+                elif len(fields) == 2:
+                    items.append((fields[0], Path(fields[1])))
+        else:
+            items.append((path.stem, path))
+    return items
+
+
+def ctm_lines(utt: str, segments) -> str:
+    return "".join(f"{utt} 1 {s.start:.3f} {s.duration:.3f} {s.token}\n" for s in segments)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="asr-lstm decode", description=__doc__)
-    parser.add_argument("run_dir", type=Path, help="a training run directory (holds config.yaml and checkpoints/)")
-    parser.add_argument("--checkpoint", default="best", help="best, last, or a .ckpt path (default best)")
-    parser.add_argument("--splits", nargs="+", default=["dev", "test"])
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser = argparse.ArgumentParser(prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="an exported .asrlstm file")
+    parser.add_argument("inputs", nargs="+", help="audio files, directories or list files")
+    parser.add_argument("-o", "--output", help="write transcripts here instead of stdout")
+    parser.add_argument("--json", action="store_true", help="JSON lines: id, path, tokens, text (and segments with --align)")
+    parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    cfg = OmegaConf.load(args.run_dir / "config.yaml")
-    datamodule = build_datamodule(cfg)
-    datamodule.prepare_data()
-    datamodule.setup()
-    module = build_module(cfg, datamodule)
-    ckpt = resolve_checkpoint(args.run_dir, args.checkpoint)
-    module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
-    module.to(device).eval()
-    for split in args.splits:
-        out = args.run_dir / f"decode_{split}"
-        out.mkdir(parents=True, exist_ok=True)
-        hyps, refs = decode_split(module, datamodule.dataloader(split), device)
-        write_transcripts(hyps, out / "hyp.txt")
-        write_transcripts(refs, out / "ref.txt")
-        total = score(out / "ref.txt", out / "hyp.txt", out, datamodule.corpus.scoring_folding, "per", {"split": split, "checkpoint": str(ckpt)})
-        print(f"{split}: %PER {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {out}")
+    try:
+        recognizer = load(args.model, args.device)
+    except ModelFileError as err:
+        print(f"asr-lstm decode: {err}", file=sys.stderr)
+        sys.exit(2)
+    items = resolve_inputs(args.inputs)
+    out = open(args.output, "w") if args.output else sys.stdout
+    ctm = open(args.align, "w") if args.align else None
+    failed = 0
+    batches = [items[k : k + args.batch_size] for k in range(0, len(items), args.batch_size)]
+    for batch in tqdm(batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True):
+        ready, feats = [], []
+        for utt, path in batch:
+            try:
+                waveform, rate = load_audio(str(path))
+                feats.append(recognizer.featurise(waveform, rate))
+                ready.append((utt, path))
+            except (CorpusError, RuntimeError, ValueError) as err:
+                failed += 1
+                print(f"asr-lstm decode: skipped {path}: {str(err).removeprefix(f'{path}: ')}", file=sys.stderr)
+        if not ready:
+            continue
+        log_probs, lens = recognizer.log_probs(feats)
+        for b, ((utt, path), ids) in enumerate(zip(ready, greedy_decode(log_probs, lens))):
+            tokens = [recognizer.tokens[i] for i in ids]
+            segments = recognizer.align(log_probs[b, : lens[b]], ids) if ctm else []
+            if ctm:
+                ctm.write(ctm_lines(utt, segments))
+            if args.json:
+                record = {"id": utt, "path": str(path), "tokens": tokens, "text": " ".join(tokens)}
+                if ctm:
+                    record["segments"] = [vars(s) for s in segments]
+                out.write(json.dumps(record) + "\n")
+            else:
+                out.write(f"{utt}\t{' '.join(tokens)}\n")
+    for handle in (out, ctm):
+        if handle not in (None, sys.stdout):
+            handle.close()
+    if failed:
+        print(f"asr-lstm decode: {failed} of {len(items)} inputs skipped", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import sys
 COMMANDS = {
     "train": ("asr_lstm.cli.train", "train a model (Hydra overrides follow: data=timit model.num_layers=5 ...)"),
     "prepare": ("asr_lstm.cli.prepare", "prepare manifests and features only (same Hydra overrides as train)"),
-    "decode": ("asr_lstm.cli.decode", "decode prepared splits with a trained run and score them"),
+    "evaluate": ("asr_lstm.cli.evaluate", "decode a run's prepared dev/test splits and score them"),
+    "export": ("asr_lstm.cli.export", "write a training run as one self-contained .asrlstm model file"),
+    "decode": ("asr_lstm.cli.decode", "decode audio files with an exported model (text, JSON lines, CTM)"),
     "score": ("asr_lstm.cli.score", "score a hypothesis file against a reference file"),
     "report": ("asr_lstm.cli.report", "write a recipe's RESULTS.md from its experiment folders"),
 }

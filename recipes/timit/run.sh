@@ -4,14 +4,14 @@
 #   ./run.sh                         # the embedded mini-TIMIT, generated at stage 0
 #   ./run.sh --timit /corpora/TIMIT  # a real LDC93S1 copy (TRAIN/ and TEST/ inside)
 #
-# Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode + score, 5 RESULTS.md.
+# Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode + score, 5 export + check, 6 RESULTS.md.
 # Every stage skips what is already done (and says so); --overwrite redoes the selected stages.
 # Training resumes from exp/<name>/checkpoints/last.ckpt.
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 stage=0
-stop_stage=5
+stop_stage=6
 timit=""
 work=.
 results=""
@@ -76,6 +76,7 @@ if $overwrite; then
   [ "$stage" -le 2 ] && [ 2 -le "$stop_stage" ] && rm -rf "$data"/fbank-* "$data"/mfcc-*
   [ "$stage" -le 3 ] && [ 3 -le "$stop_stage" ] && rm -rf "$exp"
   [ "$stage" -le 4 ] && [ 4 -le "$stop_stage" ] && rm -rf "$exp"/decode_* "$exp/.decode.done"
+  [ "$stage" -le 5 ] && [ 5 -le "$stop_stage" ] && rm -rf "$exp/model.asrlstm" "$exp/export_check" "$exp/.export.done"
 fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
@@ -114,13 +115,27 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     log "Stage 4: decode: $exp already decoded, skipping"
   else
     log "Stage 4: greedy decoding and scoring of dev and test"
-    asr-lstm decode "$exp" --splits dev test
+    asr-lstm evaluate "$exp" --splits dev test
     touch "$exp/.decode.done"
   fi
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: $results"
+  if [ -f "$exp/.export.done" ]; then
+    log "Stage 5: export: $exp/model.asrlstm already exported and checked, skipping"
+  else
+    log "Stage 5: export $exp/model.asrlstm, decode the test set from it, compare with stage 4"
+    asr-lstm export "$exp" -o "$exp/model.asrlstm"
+    mkdir -p "$exp/export_check"
+    asr-lstm decode "$exp/model.asrlstm" "$data/test.jsonl" -o "$exp/export_check/hyp.txt"
+    asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check"
+    python local/same_errors.py "$exp/decode_test/metrics.json" "$exp/export_check/metrics.json"
+    touch "$exp/.export.done"
+  fi
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: $results"
   asr-lstm report "$exp" --data-dir "$data" --out "$results" --title "TIMIT phone recognition: BLSTM-CTC" \
     --corpus "$corpus_note" --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
     --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"

@@ -14,10 +14,8 @@ from asr_lstm.cli.train import run
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel
-from tests.conftest import compose_train
-from tests.timit_fixture import SPEAKERS, write_timit_tree
+from tests.timit_fixture import SPEAKERS
 
-FAST = ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "model.num_layers=1", "model.hidden_size=16", "data.batch_size=2"]
 
 
 def test_small_model_overfits_one_batch_until_greedy_is_exact():
@@ -40,18 +38,6 @@ def test_small_model_overfits_one_batch_until_greedy_is_exact():
     model.eval()
     with torch.no_grad():
         assert greedy_decode(*model(x, lens)) == targets
-
-
-@pytest.fixture
-def tiny_cfg(tmp_path):
-    def make(run_name, *overrides):
-        root = write_timit_tree(tmp_path / "TIMIT")
-        return compose_train(
-            tmp_path / run_name,
-            [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, *overrides],
-        )
-
-    return make
 
 
 def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):

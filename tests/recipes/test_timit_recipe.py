@@ -25,7 +25,7 @@ def run_recipe(work: Path, *args: str) -> str:
 def test_recipe_end_to_end_and_idempotent(tmp_path):
     overrides = "trainer.max_epochs=1 trainer.enable_progress_bar=false model.num_layers=1 model.hidden_size=32"
     out = run_recipe(tmp_path, "--overrides", overrides)
-    for stage in ("Stage 0: corpus", "Stage 1: manifests", "Stage 2: features", "Stage 3: train", "Stage 4: greedy", "Stage 5:"):
+    for stage in ("Stage 0: corpus", "Stage 1: manifests", "Stage 2: features", "Stage 3: train", "Stage 4: greedy", "Stage 5: export", "Stage 6:"):
         assert stage in out
     exp = tmp_path / "exp" / "blstm_mini_timit"
     for split in ("dev", "test"):
@@ -35,10 +35,14 @@ def test_recipe_end_to_end_and_idempotent(tmp_path):
     results = (tmp_path / "RESULTS.md").read_text()
     assert "| exp | cell | split | #utt | #tokens | Sub | Del | Ins | error rate |" in results
     assert "| blstm_mini_timit | lstm | test | 192 |" in results
+    assert "| blstm_mini_timit | lstm | test, exported file | 192 |" in results
+    assert "exported model reproduces the checkpoint" in out
+    assert (exp / "model.asrlstm").is_file()
     assert "## Environment" in results and "## Protocol" in results and "asr-lstm train" in results
 
-    again = run_recipe(tmp_path, "--overrides", overrides, "--stop-stage", "4")
+    again = run_recipe(tmp_path, "--overrides", overrides, "--stop-stage", "5")
     assert "mini-TIMIT already generated, skipping" in again
     assert "manifests already prepared, skipping" in again
     assert "train features cached, skipping" in again
     assert "already trained, skipping" in again and "already decoded, skipping" in again
+    assert "already exported and checked, skipping" in again

@@ -1,0 +1,61 @@
+"""``asr-lstm export RUN_DIR_OR_CKPT -o model.asrlstm``: one self-contained model file from a run.
+
+A run directory exports its ``checkpoints/best.ckpt``; a ``.ckpt`` path exports that checkpoint of
+the run two folders above it. The run's ``config.yaml``, vocabulary and training-set CMVN statistics
+go into the file (see :mod:`asr_lstm.export`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from asr_lstm.data.features import FeatureConfig
+from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.export import make_package, save_package
+from asr_lstm.recognizer import Recognizer
+
+
+def plain_options(node) -> dict:
+    """A config node as a dict without Hydra's ``_target_`` / ``_partial_`` keys."""
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
+
+
+def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
+    """The recognizer of a training run's best checkpoint, or of a given checkpoint."""
+    path = Path(run_or_ckpt)
+    ckpt = path / "checkpoints" / "best.ckpt" if path.is_dir() else path
+    run_dir = path if path.is_dir() else ckpt.parent.parent
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: no such checkpoint")
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir / 'config.yaml'}: the run's config is missing (expected next to checkpoints/)")
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    features = FeatureConfig(**plain_options(cfg.features))
+    work_dir = Path(cfg.data.work_dir)
+    tokens = Vocabulary.load(work_dir / "tokens.txt").tokens
+    stats = torch.load(work_dir / features.cache_name() / "cmvn.pt", weights_only=True)
+    model_options = {**plain_options(cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
+    cell_options = plain_options(cfg.cell)
+    net = Recognizer.build_net(model_options, cell_options)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    folding = get_class(cfg.data.corpus._target_).scoring_folding
+    return Recognizer(net, model_options, cell_options, tokens, features, stats["mean"], stats["std"], folding)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="asr-lstm export", description=__doc__)
+    parser.add_argument("run", help="a training run directory or a .ckpt file inside one")
+    parser.add_argument("-o", "--output", required=True, help="the model file to write (.asrlstm)")
+    args = parser.parse_args(argv)
+    out = save_package(make_package(recognizer_from_run(args.run)), args.output)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

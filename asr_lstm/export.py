@@ -1,0 +1,100 @@
+"""Exported models: one self-contained file that decodes without Hydra, Lightning or training code.
+
+The file is a ``torch.save`` archive holding only tensors, strings, numbers, lists and dicts, so it
+loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects:
+
+    format           "asr-lstm-model"          format_version   FORMAT_VERSION
+    versions         asr_lstm, torch, torchaudio at export time
+    model            input_size, num_classes, hidden_size, num_layers, dropout, stack, stride
+    cell             {"name": registry name, **options}
+    state_dict       the acoustic model's weights
+    tokens           the vocabulary, CTC blank first
+    features         the FeatureConfig fields
+    cmvn             {"mode": global|speaker|none, "mean": (D,), "std": (D,)} from the training set
+    scoring_folding  "39" for TIMIT, or None
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+import torchaudio
+
+import asr_lstm
+from asr_lstm.recognizer import Recognizer
+
+FORMAT = "asr-lstm-model"
+FORMAT_VERSION = 1
+EXTENSION = ".asrlstm"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class ModelFileError(ValueError):
+    """A file that is not a loadable asr-lstm model; the message names the file and the reason."""
+
+
+def save_package(package: dict, path: str | Path) -> Path:
+    """Writes a package atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(package, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def make_package(recognizer: Recognizer) -> dict:
+    """The package dict of a recognizer (see the module docstring)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": {"asr_lstm": asr_lstm.__version__, "torch": str(torch.__version__), "torchaudio": str(torchaudio.__version__)},
+        "model": dict(recognizer.model_options),
+        "cell": dict(recognizer.cell_options),
+        "state_dict": {k: v.detach().cpu() for k, v in recognizer.net.state_dict().items()},
+        "tokens": list(recognizer.tokens),
+        "features": dataclasses.asdict(recognizer.features),
+        "cmvn": {"mode": recognizer.features.cmvn, "mean": recognizer.cmvn_mean.cpu(), "std": recognizer.cmvn_std.cpu()},
+        "scoring_folding": recognizer.scoring_folding,
+    }
+
+
+def read_package(path: str | Path) -> dict:
+    """Loads and validates a package file without unpickling anything but plain data.
+
+    Raises:
+        ModelFileError: the file is missing, not a model package, truncated, or of an unknown format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != ZIP_MAGIC:
+        raise ModelFileError(f"{path}: not an asr-lstm model (not a torch archive; export one with `asr-lstm export`)")
+    try:
+        package = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(f"{path}: holds Python objects beyond plain data; refusing to unpickle it") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"{path}: truncated or corrupt model file ({str(err).splitlines()[0]})") from None
+    if not isinstance(package, dict) or package.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: a torch archive but not an asr-lstm model (no format {FORMAT!r} marker)")
+    version = package.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {version} is not supported by this asr-lstm "
+            f"{asr_lstm.__version__} (it reads version {FORMAT_VERSION})"
+        )
+    return package
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Recognizer:
+    """A ready-to-decode :class:`Recognizer` from an exported model file."""
+    package = read_package(path)
+    return Recognizer.from_package(package).to(device)

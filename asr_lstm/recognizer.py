@@ -1,0 +1,123 @@
+"""A trained model ready to decode audio: features, normalisation, network and vocabulary together.
+
+Built either from a training run (``asr_lstm.cli.export``) or from an exported file
+(``asr_lstm.load``); it needs neither Hydra nor Lightning.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+import torchaudio.functional as AF
+from torch.nn.utils.rnn import pad_sequence
+
+from asr_lstm import cells
+from asr_lstm.data.features import FeatureConfig, compute_features
+from asr_lstm.decoding import greedy_decode
+from asr_lstm.models import CTCModel
+
+
+@dataclass
+class Segment:
+    """One aligned token: start time and duration in seconds."""
+
+    token: str
+    start: float
+    duration: float
+
+
+class Recognizer:
+    """Waveforms -> label sequences (and alignments) with one acoustic model.
+
+    Args:
+        net: the CTC acoustic model (eval mode is set here).
+        model_options: the ``CTCModel`` constructor arguments except ``cell``.
+        cell_options: ``{"name": ..., **options}`` for :func:`asr_lstm.cells.build`.
+        tokens: vocabulary, blank first.
+        features: the feature pipeline.
+        cmvn_mean, cmvn_std: ``(D,)`` training-set statistics. With ``features.cmvn == "speaker"`` the
+            speaker of a new file is unknown, so each utterance is normalised by its own statistics.
+        scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
+    """
+
+    def __init__(self, net: CTCModel, model_options: dict, cell_options: dict, tokens: list[str], features: FeatureConfig,
+                 cmvn_mean: torch.Tensor, cmvn_std: torch.Tensor, scoring_folding: str | None = None):
+        self.net = net.eval()
+        self.model_options = model_options
+        self.cell_options = cell_options
+        self.tokens = tokens
+        self.features = features
+        self.cmvn_mean = cmvn_mean
+        self.cmvn_std = cmvn_std
+        self.scoring_folding = scoring_folding
+
+    @staticmethod
+    def build_net(model_options: dict, cell_options: dict) -> CTCModel:
+        options = dict(cell_options)
+        name = options.pop("name")
+        return CTCModel(cell=functools.partial(cells.build, name, **options), **model_options)
+
+    @classmethod
+    def from_package(cls, package: dict) -> "Recognizer":
+        net = cls.build_net(package["model"], package["cell"])
+        net.load_state_dict(package["state_dict"])
+        cmvn = package["cmvn"]
+        return cls(net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
+                   cmvn["mean"], cmvn["std"], package["scoring_folding"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: str | torch.device) -> "Recognizer":
+        self.net.to(device)
+        return self
+
+    @property
+    def frame_shift_s(self) -> float:
+        """Seconds between two output frames (feature hop x subsampling)."""
+        return self.features.frame_shift_ms / 1000 * self.net.frontend.stride
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.features.cmvn == "global":
+            return (feats - self.cmvn_mean) / self.cmvn_std
+        if self.features.cmvn == "speaker":
+            mean, std = feats.mean(0), feats.std(0, unbiased=False).clamp_min(1e-5)
+            return (feats - mean) / std
+        return feats
+
+    def featurise(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
+        return self.normalise(compute_features(waveform, sample_rate, self.features))
+
+    @torch.no_grad()
+    def log_probs(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batched log-probabilities ``(B, T', V)`` and output lengths ``(B,)`` for ``(T_b, D)`` features."""
+        x = pad_sequence(feats, batch_first=True).to(self.device)
+        lens = torch.tensor([f.shape[0] for f in feats], device=self.device)
+        return self.net(x, lens)
+
+    def decode(self, feats: list[torch.Tensor]) -> list[list[str]]:
+        """Greedy label sequences of a batch of feature matrices."""
+        log_probs, lens = self.log_probs(feats)
+        return [[self.tokens[i] for i in ids] for ids in greedy_decode(log_probs, lens)]
+
+    def align(self, log_probs: torch.Tensor, ids: list[int]) -> list[Segment]:
+        """CTC forced alignment (``torchaudio.functional.forced_align``) of label ids to ``(T', V)`` log-probs.
+
+        Each label gets the span of frames the best path spends on it.
+        """
+        if not ids:
+            return []
+        path, _ = AF.forced_align(log_probs.unsqueeze(0).float().cpu(), torch.tensor([ids]), blank=0)
+        segments, previous = [], 0
+        for frame, label in enumerate(path[0].tolist()):
+            if label != 0 and label != previous:  # CTC separates a repeated label by a blank
+                segments.append([self.tokens[label], frame, frame + 1])
+            elif label != 0:
+                segments[-1][2] = frame + 1
+            previous = label
+        hop = self.frame_shift_s
+        return [Segment(token, start * hop, (end - start) * hop) for token, start, end in segments]

@@ -1,0 +1,68 @@
+"""Real-time factor of decoding with an exported model: features + network + greedy CTC, CPU.
+
+RTF = processing seconds / audio seconds, measured in one run over the given audio (or over
+generated 3-second noise files when none is given). Without ``--model`` a 5 x 250 BLSTM (Graves et
+al. 2013 size, no subsampling, random weights: speed does not depend on their values) is used.
+
+    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [AUDIO ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from asr_lstm import load
+from asr_lstm.data.features import FeatureConfig, load_audio
+from asr_lstm.data.phones import timit_phone_map
+from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.decoding import greedy_decode
+from asr_lstm.recognizer import Recognizer
+
+
+def graves_size_recognizer() -> Recognizer:
+    features = FeatureConfig()
+    tokens = Vocabulary(timit_phone_map().phones61).tokens
+    model = {"input_size": features.dim, "num_classes": len(tokens), "hidden_size": 250, "num_layers": 5, "dropout": 0.0, "stack": 1, "stride": 1}
+    cell = {"name": "lstm"}
+    net = Recognizer.build_net(model, cell)
+    return Recognizer(net, model, cell, tokens, features, torch.zeros(features.dim), torch.ones(features.dim))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("audio", nargs="*", help="audio files (default: 20 generated 3-second files)")
+    parser.add_argument("--model", help="an exported .asrlstm file (default: a random 5 x 250 BLSTM)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    recognizer = load(args.model) if args.model else graves_size_recognizer()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [Path(p) for p in args.audio]
+        if not files:
+            rng = np.random.default_rng(0)
+            for k in range(20):
+                files.append(Path(tmp) / f"noise{k}.wav")
+                sf.write(str(files[-1]), (0.1 * rng.standard_normal(48000)).astype(np.float32), 16000)
+        audio = [load_audio(str(f)) for f in files]
+        seconds = sum(len(w) / rate for w, rate in audio)
+        start = time.perf_counter()
+        for k in range(0, len(audio), args.batch_size):
+            feats = [recognizer.featurise(w, rate) for w, rate in audio[k : k + args.batch_size]]
+            greedy_decode(*recognizer.log_probs(feats))
+        elapsed = time.perf_counter() - start
+    params = sum(p.numel() for p in recognizer.net.parameters())
+    print(f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "
+          f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads")
+    print(f"decoded {len(audio)} files, {seconds:.1f} s of audio in {elapsed:.2f} s: greedy RTF {elapsed / seconds:.4f}")
+
+
+if __name__ == "__main__":
+    main()

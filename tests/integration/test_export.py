@@ -1,0 +1,124 @@
+"""Exported model files: round trip in a fresh process, refusals, and the decoder CLI on audio files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from asr_lstm.cli import decode as decode_cli
+from asr_lstm.cli.evaluate import main as evaluate_main
+from asr_lstm.cli.export import recognizer_from_run
+from asr_lstm.cli.train import run
+from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
+from asr_lstm.scoring import read_transcripts
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained briefly with two different cells, and their exported files."""
+    from tests.conftest import compose_train
+    from tests.timit_fixture import write_timit_tree
+
+    base = tmp_path_factory.mktemp("export")
+    root = write_timit_tree(base / "TIMIT")
+    out = {}
+    for cell in ("lstm", "peephole_diag"):
+        cfg = compose_train(base / cell, [f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", "trainer.enable_progress_bar=false",
+                                          "trainer.accelerator=cpu", "model.num_layers=2", "model.hidden_size=16", "data.batch_size=2",
+                                          "trainer.max_epochs=3", "optimizer.lr=0.01", f"cell={cell}"])
+        run(cfg)
+        model = save_package(make_package(recognizer_from_run(base / cell)), base / f"{cell}.asrlstm")
+        out[cell] = (base / cell, model)
+    return base, out
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole_diag"])
+def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, cell):
+    base, runs = trained
+    run_dir, model = runs[cell]
+    evaluate_main([str(run_dir), "--splits", "test"])
+    expected = read_transcripts(run_dir / "decode_test/hyp.txt")
+    # a fresh interpreter that imports neither Hydra nor Lightning
+    code = (
+        "import sys, asr_lstm; from asr_lstm.cli.decode import main; main(sys.argv[1:]);"
+        "assert 'hydra' not in sys.modules and 'pytorch_lightning' not in sys.modules, 'training stack imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(model), str(base / "data/test.jsonl")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = {line.split("\t")[0]: line.split("\t")[1].split() for line in done.stdout.splitlines()}
+    assert got == expected and len(got) == 2
+
+
+def test_refusals(trained, tmp_path):
+    base, runs = trained
+    model = runs["lstm"][1]
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ModelFileError, match=r"notes.txt: not an asr-lstm model \(not a torch archive"):
+        read_package(tmp_path / "notes.txt")
+    (tmp_path / "half.asrlstm").write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="half.asrlstm: truncated or corrupt model file"):
+        read_package(tmp_path / "half.asrlstm")
+    package = read_package(model)
+    save_package({**package, "format_version": FORMAT_VERSION + 98}, tmp_path / "future.asrlstm")
+    with pytest.raises(ModelFileError, match=f"model format version {FORMAT_VERSION + 98} is not supported"):
+        read_package(tmp_path / "future.asrlstm")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="a torch archive but not an asr-lstm model"):
+        read_package(tmp_path / "other.pt")
+    torch.save({"format": "asr-lstm-model", "payload": ModelFileError("x")}, tmp_path / "pickled.asrlstm")
+    with pytest.raises(ModelFileError, match="refusing to unpickle"):
+        read_package(tmp_path / "pickled.asrlstm")
+    with pytest.raises(ModelFileError, match="no such model file"):
+        read_package(tmp_path / "missing.asrlstm")
+
+
+def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
+    base, runs = trained
+    model = runs["lstm"][1]
+    wav = next((base / "TIMIT/TEST/DR1/MDAB0").glob("SX17.WAV"))
+    audio, rate = sf.read(str(wav), dtype="float32")
+    for new_rate in (8000, 22050, 44100):
+        resampled = AF.resample(torch.from_numpy(audio), rate, new_rate).numpy()
+        sf.write(str(tmp_path / f"r{new_rate}.wav"), resampled, new_rate)
+    sf.write(str(tmp_path / "mono.flac"), audio, rate)
+    sf.write(str(tmp_path / "stereo.wav"), np.stack([audio, audio], axis=1), rate)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    inputs = [str(tmp_path / n) for n in ("r8000.wav", "empty.wav", "r22050.wav", "r44100.wav", "mono.flac", "stereo.wav")]
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "out.ctm"), "--batch-size", "4"])
+    assert exit_info.value.code == 1  # something was skipped
+    captured = capsys.readouterr()
+    assert f"skipped {tmp_path / 'empty.wav'}" in captured.err and "1 of 6 inputs skipped" in captured.err
+    records = {r["id"]: r for r in map(json.loads, captured.out.splitlines())}
+    assert sorted(records) == ["mono", "r22050", "r44100", "r8000", "stereo"]
+    assert records["stereo"]["tokens"] == records["mono"]["tokens"]  # identical channels average to the mono signal
+    ctm = (tmp_path / "out.ctm").read_text().splitlines()
+    for utt, record in records.items():
+        rows = [line.split() for line in ctm if line.startswith(utt + " ")]
+        assert [r[4] for r in rows] == record["tokens"]
+        assert all(r[1] == "1" and float(r[3]) > 0 for r in rows)
+        starts = [float(r[2]) for r in rows]
+        assert starts == sorted(starts) and all(s + 1e-9 >= 0 for s in starts)
+        assert [s["token"] for s in record["segments"]] == record["tokens"]
+
+
+def test_decode_refuses_a_bad_model_file(tmp_path, capsys):
+    (tmp_path / "m.asrlstm").write_text("nope")
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(tmp_path / "m.asrlstm"), "x.wav"])
+    assert exit_info.value.code == 2 and "not an asr-lstm model" in capsys.readouterr().err
+
+
+def test_inputs_from_directories_lists_and_manifests(tmp_path):
+    (tmp_path / "a/b").mkdir(parents=True)
+    for name in ("a/x.WAV", "a/b/y.flac", "a/notes.md"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "list.scp").write_text(f"utt1 {tmp_path}/a/x.WAV\n{tmp_path}/a/b/y.flac\n")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "u9", "audio": "/data/u9.wav"}) + "\n")
+    items = decode_cli.resolve_inputs([str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")])
+    assert [(i, p.name) for i, p in items] == [("b_y", "y.flac"), ("x", "x.WAV"), ("utt1", "x.WAV"), ("y", "y.flac"), ("u9", "u9.wav")]
