@@ -105,7 +105,9 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
         lines.append(recipe_command)
     for exp in exp_dirs:
         lines.append((exp / "command.txt").read_text().strip())
-        lines.append(f"asr-lstm decode {exp}")
+        lines.append(f"asr-lstm evaluate {exp} --splits dev test")
+        if (exp / "model.asrlstm").is_file():
+            lines.append(f"asr-lstm export {exp} -o {exp / 'model.asrlstm'}")
     lines += ["```", ""]
     for exp in exp_dirs:
         lines += [f"<details><summary>Resolved config of {exp.name}</summary>", "", "```yaml", (exp / "config.yaml").read_text().rstrip(), "```", "</details>", ""]
