@@ -14,7 +14,7 @@ import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
-from asr_lstm.data.features import FeatureConfig, compute_features
+from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, mean_std
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel
 
@@ -81,12 +81,9 @@ class Recognizer:
         return self.features.frame_shift_ms / 1000 * self.net.frontend.stride
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.features.cmvn == "global":
-            return (feats - self.cmvn_mean) / self.cmvn_std
-        if self.features.cmvn == "speaker":
-            mean, std = feats.mean(0), feats.std(0, unbiased=False).clamp_min(1e-5)
-            return (feats - mean) / std
-        return feats
+        if self.features.cmvn == "speaker":  # the speaker is unknown: the utterance's own statistics
+            return Normalizer("global", mean_std(feats))(feats)
+        return Normalizer(self.features.cmvn, (self.cmvn_mean, self.cmvn_std))(feats)
 
     def featurise(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
