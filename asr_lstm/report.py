@@ -77,6 +77,7 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
         for metrics_path in [*sorted(exp.glob("decode_*/metrics.json")), *exp.glob("export_check/metrics.json")]:
             m = json.loads(metrics_path.read_text())
             split = metrics_path.parent.name.removeprefix("decode_").replace("export_check", "test, exported file")
+            split = split.replace("_beam", ", beam + LM") if split.endswith("_beam") else split
             n = m["ref_len"]
             lines.append(
                 f"| {exp.name} | {cfg.cell.name} | {split} | {m['num_utts']} | {n} | "

@@ -1,7 +1,8 @@
 """Real-time factor of decoding with an exported model: features + network + greedy CTC, CPU.
 
 RTF = processing seconds / audio seconds, measured in one run over the given audio (or over
-generated 3-second noise files when none is given). Without ``--model`` a 5 x 250 BLSTM (Graves et
+generated 3-second noise files when none is given), for greedy search and for beam search (with
+``--lm``, a token ARPA LM). Without ``--model`` a 5 x 250 BLSTM (Graves et
 al. 2013 size, no subsampling, random weights: speed does not depend on their values) is used.
 
     python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [AUDIO ...]
@@ -23,6 +24,7 @@ from asr_lstm.data.features import FeatureConfig, load_audio
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.decoding import greedy_decode
+from asr_lstm.decoding.beam import BeamSearch
 from asr_lstm.recognizer import Recognizer
 
 
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--model", help="an exported .asrlstm file (default: a random 5 x 250 BLSTM)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--beam-size", type=int, default=16)
+    parser.add_argument("--lm", help="token ARPA LM for the beam search (python -m asr_lstm.lm)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recognizer = load(args.model) if args.model else graves_size_recognizer()
@@ -53,15 +57,19 @@ def main() -> None:
                 sf.write(str(files[-1]), (0.1 * rng.standard_normal(48000)).astype(np.float32), 16000)
         audio = [load_audio(str(f)) for f in files]
         seconds = sum(len(w) / rate for w, rate in audio)
-        start = time.perf_counter()
-        for k in range(0, len(audio), args.batch_size):
-            feats = [recognizer.featurise(w, rate) for w, rate in audio[k : k + args.batch_size]]
-            greedy_decode(*recognizer.log_probs(feats))
-        elapsed = time.perf_counter() - start
+        searches = {"greedy": greedy_decode, f"beam {args.beam_size}" + (" + LM" if args.lm else ""): BeamSearch(recognizer.tokens, args.lm, args.beam_size)}
+        timings = {}
+        for name, search in searches.items():
+            start = time.perf_counter()
+            for k in range(0, len(audio), args.batch_size):
+                feats = [recognizer.featurise(w, rate) for w, rate in audio[k : k + args.batch_size]]
+                search(*recognizer.log_probs(feats))
+            timings[name] = time.perf_counter() - start
     params = sum(p.numel() for p in recognizer.net.parameters())
     print(f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "
-          f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads")
-    print(f"decoded {len(audio)} files, {seconds:.1f} s of audio in {elapsed:.2f} s: greedy RTF {elapsed / seconds:.4f}")
+          f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads; {len(audio)} files, {seconds:.1f} s of audio")
+    for name, elapsed in timings.items():
+        print(f"{name}: {elapsed:.2f} s, RTF {elapsed / seconds:.4f}")
 
 
 if __name__ == "__main__":

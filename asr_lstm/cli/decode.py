@@ -23,7 +23,7 @@ from tqdm import tqdm
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.features import load_audio
 from asr_lstm.data.manifest import read_manifest
-from asr_lstm.decoding import greedy_decode
+from asr_lstm.decoding.options import add_search_options, make_search
 from asr_lstm.export import ModelFileError, load
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"}
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_search_options(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     except ModelFileError as err:
         print(f"asr-lstm decode: {err}", file=sys.stderr)
         sys.exit(2)
+    search = make_search(args, recognizer.tokens)
     items = resolve_inputs(args.inputs)
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         if not ready:
             continue
         log_probs, lens = recognizer.log_probs(feats)
-        for b, ((utt, path), ids) in enumerate(zip(ready, greedy_decode(log_probs, lens))):
+        for b, ((utt, path), ids) in enumerate(zip(ready, search(log_probs, lens))):
             tokens = [recognizer.tokens[i] for i in ids]
             segments = recognizer.align(log_probs[b, : lens[b]], ids) if ctm else []
             if ctm:

@@ -4,7 +4,8 @@
 #   ./run.sh                         # the embedded mini-TIMIT, generated at stage 0
 #   ./run.sh --timit /corpora/TIMIT  # a real LDC93S1 copy (TRAIN/ and TEST/ inside)
 #
-# Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode + score, 5 export + check, 6 RESULTS.md.
+# Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode (greedy; beam + phone bigram) + score,
+# 5 export + check, 6 RESULTS.md.
 # Every stage skips what is already done (and says so); --overwrite redoes the selected stages.
 # Training resumes from exp/<name>/checkpoints/last.ckpt.
 set -euo pipefail
@@ -20,11 +21,14 @@ test_set=core
 name=""
 overrides=""
 overwrite=false
+beam_size=16
+lm_weight=0.5
 
 usage() {
-  sed -n '2,9p' "$0"
+  sed -n '2,10p' "$0"
   echo "options: --stage N --stop-stage N --timit DIR --work DIR --experiment NAME --name EXP"
   echo "         --test-set core|complete --overrides 'k=v ...' --results FILE --overwrite"
+  echo "         --beam-size N --lm-weight W   (beam search with the phone bigram, stage 4)"
 }
 
 while [ $# -gt 0 ]; do
@@ -39,6 +43,8 @@ while [ $# -gt 0 ]; do
     --overrides) overrides=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
     --overwrite) overwrite=true; shift ;;
+    --beam-size) beam_size=$2; shift 2 ;;
+    --lm-weight) lm_weight=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -116,6 +122,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   else
     log "Stage 4: greedy decoding and scoring of dev and test"
     asr-lstm evaluate "$exp" --splits dev test
+    log "Stage 4: phone bigram LM from the training transcriptions; beam search (beam $beam_size, LM weight $lm_weight)"
+    python -m asr_lstm.lm --manifest "$data/train.jsonl" --tokens "$data/tokens.txt" -o "$data/lm/phone_bigram.arpa"
+    asr-lstm evaluate "$exp" --splits dev test --beam-size "$beam_size" --lm "$data/lm/phone_bigram.arpa" --lm-weight "$lm_weight"
     touch "$exp/.decode.done"
   fi
 fi

@@ -122,3 +122,13 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "u9", "audio": "/data/u9.wav"}) + "\n")
     items = decode_cli.resolve_inputs([str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")])
     assert [(i, p.name) for i, p in items] == [("b_y", "y.flac"), ("x", "x.WAV"), ("utt1", "x.WAV"), ("y", "y.flac"), ("u9", "u9.wav")]
+
+
+def test_decode_with_beam_search_and_lm(trained, tmp_path, capsys):
+    base, runs = trained
+    from asr_lstm.lm import main as lm_main
+
+    lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
+    decode_cli.main([str(runs["lstm"][1]), str(base / "data/test.jsonl"), "--beam-size", "8", "--lm", str(tmp_path / "lm.arpa")])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    assert [line.split("\t")[0] for line in lines] == ["mdab0_si943", "mdab0_sx17"]

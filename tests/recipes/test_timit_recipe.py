@@ -36,6 +36,10 @@ def test_recipe_end_to_end_and_idempotent(tmp_path):
     assert "| exp | cell | split | #utt | #tokens | Sub | Del | Ins | error rate |" in results
     assert "| blstm_mini_timit | lstm | test | 192 |" in results
     assert "| blstm_mini_timit | lstm | test, exported file | 192 |" in results
+    assert "| blstm_mini_timit | lstm | test, beam + LM | 192 |" in results
+    beam = json.loads((exp / "decode_test_beam" / "metrics.json").read_text())
+    assert beam["search"].startswith("beam 16, LM") and beam["num_utts"] == 192
+    assert "\\2-grams:" in (tmp_path / "data/timit/lm/phone_bigram.arpa").read_text()
     assert "exported model reproduces the checkpoint" in out
     assert (exp / "model.asrlstm").is_file()
     assert "## Environment" in results and "## Protocol" in results and "asr-lstm train" in results
