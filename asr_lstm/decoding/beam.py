@@ -24,12 +24,11 @@ class BeamSearch:
         lm: an ARPA file over ``tokens``, or ``None`` for beam search without an LM.
         beam_size: hypotheses kept per frame.
         lm_weight: weight of the LM log-probability.
-        insertion_score: score added per emitted token (counters the LM's bias to short outputs).
         beam_threshold: prune hypotheses this far below the best.
     """
 
     def __init__(self, tokens: list[str], lm: str | Path | None = None, beam_size: int = 16, lm_weight: float = 0.5,
-                 insertion_score: float = 0.0, beam_threshold: float = 25.0):
+                 beam_threshold: float = 25.0):
         self.num_tokens = len(tokens)
         self.decoder = ctc_decoder(
             lexicon=None,
@@ -39,7 +38,6 @@ class BeamSearch:
             beam_size=beam_size,
             beam_threshold=beam_threshold,
             lm_weight=lm_weight,
-            word_score=insertion_score,
             blank_token=tokens[0],
             sil_token=SEPARATOR,
             unk_word="<unk>",

@@ -13,7 +13,6 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beam-size", type=int, default=None, help="beam search with this many hypotheses")
     group.add_argument("--lm", default=None, help="token n-gram LM in ARPA format (python -m asr_lstm.lm)")
     group.add_argument("--lm-weight", type=float, default=0.5)
-    group.add_argument("--insertion-score", type=float, default=0.0, help="score per emitted token")
 
 
 def make_search(args: argparse.Namespace, tokens: list[str]) -> Callable:
@@ -22,11 +21,11 @@ def make_search(args: argparse.Namespace, tokens: list[str]) -> Callable:
         return greedy_decode
     from asr_lstm.decoding.beam import BeamSearch  # flashlight-text is only loaded when asked for
 
-    return BeamSearch(tokens, args.lm, args.beam_size or 16, args.lm_weight, args.insertion_score)
+    return BeamSearch(tokens, args.lm, args.beam_size or 16, args.lm_weight)
 
 
 def describe_search(args: argparse.Namespace) -> str:
     if args.beam_size is None and args.lm is None:
         return "greedy"
     lm = f", LM {args.lm} weight {args.lm_weight}" if args.lm else ""
-    return f"beam {args.beam_size or 16}{lm}, insertion score {args.insertion_score}"
+    return f"beam {args.beam_size or 16}{lm}"
