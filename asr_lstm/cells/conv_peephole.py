@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.exportable import scan
 
 
 class ConvPeepholeLSTM(nn.Module):
@@ -90,21 +91,38 @@ class ConvPeepholeLSTM(nn.Module):
         hc, bins = self.hidden_channels, self.bins
         pad = self.weight_hh.shape[2] // 2
         if state is None:
-            h = c = x.new_zeros(batch, hc, bins)
+            h, c = x.new_zeros(batch, hc, bins), x.new_zeros(batch, hc, bins)
         else:
             h, c = (s.view(batch, hc, bins) for s in state)
         xw = F.conv1d(x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad)
         xw = xw.view(steps, batch, 4 * hc, bins)
-        v_i, v_f, v_o = self.weight_ch
-        outputs = []
-        for t in range(steps):
-            pre = xw[t] + F.conv1d(h, self.weight_hh, padding=pad)
-            pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=1)
-            i = self.sigma_g(torch.addcmul(pre_i, v_i, c))
-            f = self.sigma_g(torch.addcmul(pre_f, v_f, c))
-            c_next = torch.addcmul(f * c, i, self.sigma_c(pre_g))
-            o = self.sigma_g(torch.addcmul(pre_o, v_o, c_next if self.output_peephole == "current" else c))
-            c = c_next
-            h = o * self.sigma_h(c)
-            outputs.append(h.reshape(batch, hc * bins))
-        return torch.stack(outputs), (h.reshape(batch, -1), c.reshape(batch, -1))
+        if torch.compiler.is_exporting():
+            (h, c), y = scan(self.step, (h, c), xw)
+        else:
+            outputs = []
+            for t in range(steps):
+                (h, c), y_t = self.step((h, c), xw[t])
+                outputs.append(y_t)
+            y = torch.stack(outputs)
+        return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
+
+    def step(self, state: tuple[torch.Tensor, torch.Tensor], xw_t: torch.Tensor):
+        """One time step, a pure function (the body of both the eager loop and the exported ``scan``).
+
+        Args:
+            state: ``(h_{t-1}, c_{t-1})``, each ``(B, H_c, F)``.
+            xw_t: ``(B, 4H_c, F)`` = W * x_t + b.
+
+        Returns:
+            ``(h_t, c_t)`` and a copy of ``h_t``.
+        """
+        h, c = state
+        v = self.weight_ch  # (V_i, V_f, V_o); indexed at use, as scan refuses views of one tensor made outside it
+        pre = xw_t + F.conv1d(h, self.weight_hh, padding=self.weight_hh.shape[2] // 2)
+        pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=1)
+        i = self.sigma_g(torch.addcmul(pre_i, v[0], c))
+        f = self.sigma_g(torch.addcmul(pre_f, v[1], c))
+        c_next = torch.addcmul(f * c, i, self.sigma_c(pre_g))
+        o = self.sigma_g(torch.addcmul(pre_o, v[2], c_next if self.output_peephole == "current" else c))
+        h_next = o * self.sigma_h(c_next)
+        return (h_next, c_next), h_next.clone()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.exportable import lstm_scan
 from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
@@ -81,8 +82,7 @@ class LSTMCellBase(nn.Module):
     def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         if state is not None:
             return state
-        zeros = x.new_zeros(x.shape[1], self.hidden_size)
-        return zeros, zeros
+        return x.new_zeros(x.shape[1], self.hidden_size), x.new_zeros(x.shape[1], self.hidden_size)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Runs the layer over a sequence.
@@ -97,7 +97,8 @@ class LSTMCellBase(nn.Module):
         h0, c0 = self.initial_state(x, state)
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
-        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch, self.weight_gh)
+        loop = lstm_scan if torch.compiler.is_exporting() else lstm_recurrence
+        return loop(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch, self.weight_gh)
 
     def extra_repr(self) -> str:
         g, c, h = self.activation_names
@@ -115,12 +116,13 @@ class LSTM(LSTMCellBase):
 
     With the default activations (sigmoid, tanh, tanh) it runs on the vendor kernel of
     ``torch.nn.LSTM`` (cuDNN on CUDA, oneDNN on CPU); other activations (e.g. sigma_h = identity, as
-    the peephole paper suggests) use the shared time loop. A ``torch.nn.LSTM`` layer's state dict
+    the peephole paper suggests) use the shared time loop, and so does ``torch.export`` (ONNX), since
+    the vendor op's decomposition fixes the number of frames. A ``torch.nn.LSTM`` layer's state dict
     (``weight_ih_l0``, ...) loads unchanged.
     """
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        if self.activation_names != DEFAULT_ACTIVATIONS:
+        if self.activation_names != DEFAULT_ACTIVATIONS or torch.compiler.is_exporting():
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]

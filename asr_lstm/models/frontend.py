@@ -23,7 +23,7 @@ class FrameStacking(nn.Module):
         self.stride = stride
 
     def output_length(self, length: int) -> int:
-        return -(-length // self.stride)
+        return (length + self.stride - 1) // self.stride  # ceil without negative floor division, which ONNX would truncate
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: ``x (B, T, D)``, ``lens (B,)``. Returns ``(B, T', stack*D)`` and ``lens' (B,)``."""
@@ -31,8 +31,10 @@ class FrameStacking(nn.Module):
             return x, lens
         batch, frames, dim = x.shape
         out_frames = self.output_length(frames)
-        needed = (out_frames - 1) * self.stride + self.stack
-        x = F.pad(x, (0, 0, 0, max(needed - frames, 0)))
-        windows = x.unfold(1, self.stack, self.stride)  # (B, T', D, stack)
-        stacked = windows.transpose(2, 3).reshape(batch, out_frames, self.stack * dim)
+        # Gather by index rather than ``unfold`` after a length-dependent pad: the same arithmetic
+        # for any T, which keeps T symbolic under torch.export (ONNX).
+        starts = torch.arange(out_frames, device=x.device).unsqueeze(1) * self.stride  # (T', 1)
+        index = starts + torch.arange(self.stack, device=x.device)  # (T', stack)
+        x = F.pad(x, (0, 0, 0, self.stack))  # every index < T + stack
+        stacked = x[:, index.reshape(-1)].reshape(batch, out_frames, self.stack * dim)
         return stacked, torch.div(lens + self.stride - 1, self.stride, rounding_mode="floor")

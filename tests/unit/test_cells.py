@@ -125,10 +125,18 @@ def make(name, dtype, device, D=5, H=4, **options):
     return randomise(cells.build(name, D, H, **options).to(dtype=dtype)).to(device)
 
 
+@pytest.fixture(params=["training", "export"])
+def loop(request, monkeypatch):
+    """Which time loop the cells run: the training one, or the ``scan`` they switch to under torch.export."""
+    if request.param == "export":
+        monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    return request.param
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", sorted(cells.NAMES))
-def test_matches_reference(name, dtype, device):
+def test_matches_reference(name, dtype, device, loop):
     cell = make(name, dtype, device)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(7, 3, cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1), generator=gen, dtype=dtype).to(device)

@@ -1,0 +1,93 @@
+"""The time loops written for ``torch.export`` (and so for ONNX): one ``scan`` of dynamic length.
+
+The training loops (:mod:`asr_lstm.cells.recurrence`, the GRU's) are Python ``for`` loops inside an
+``autograd.Function`` with in-place buffers: fast, but ``torch.export`` would unroll them into T
+copies of the step and fix T at the example's length (``torch.lstm`` has the same problem: its
+decomposition specialises T). Here each step is a pure function and the loop is torch's ``scan``
+higher-order op, which the ONNX exporter writes as one ONNX ``Scan`` node, so an exported model
+takes any number of frames. Cells switch to these loops when ``torch.compiler.is_exporting()``;
+the tests check them against the training loops for every cell.
+
+``scan`` is still a prototype API of torch (``torch._higher_order_ops``); torch is pinned to one
+release in ``pyproject.toml``, and the ONNX round-trip tests would catch a change of behaviour.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch._higher_order_ops.scan import scan  # re-exported for the cells that scan their own step
+
+from asr_lstm.cells.activations import activation
+from asr_lstm.cells.recurrence import LSTMVariant
+
+def lstm_scan(
+    xw: torch.Tensor,
+    weight_hh: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    variant: LSTMVariant,
+    activations: tuple[str, str, str],
+    weight_ch: torch.Tensor | None = None,
+    weight_gh: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Same contract as :func:`asr_lstm.cells.recurrence.lstm_recurrence`, as a ``scan``.
+
+    Args:
+        xw: ``(T, B, 4H)`` = W x_t + b, gate order (i, f, g, o).
+        weight_hh: ``(4H, H)``; state: ``(h_0, c_0)`` each ``(B, H)``; weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``.
+
+    Returns:
+        ``y (T, B, H)`` and ``(h_T, c_T)``.
+    """
+    sigma_g, sigma_c, sigma_h = (activation(name) for name in activations)
+    h0, c0 = state
+    hid = h0.shape[1]
+    u_t = weight_hh.t()
+
+    def step(carry, xw_t):
+        h, c, gates_prev = carry  # gates_prev: [i; f; o] of step t-1, (B, 3H); zeros at t = 0
+        pre = xw_t + (h if variant.recurrent_input == "h" else c) @ u_t
+        pre_i, pre_f, pre_g, pre_o = pre.split(hid, dim=1)
+        if variant.gate_recurrence:
+            rec_i, rec_f, rec_o = (gates_prev @ weight_gh.t()).split(hid, dim=1)
+            pre_i, pre_f, pre_o = pre_i + rec_i, pre_f + rec_f, pre_o + rec_o
+        if variant.peepholes:
+            pre_i, pre_f = pre_i + weight_ch[0] * c, pre_f + weight_ch[1] * c
+        one = torch.ones_like(c)
+        i = sigma_g(pre_i) if variant.input_gate else one
+        if variant.coupled:
+            f = 1 - i
+        else:
+            f = sigma_g(pre_f) if variant.forget_gate else one
+        c_next = f * c + i * sigma_c(pre_g)
+        if variant.peepholes:
+            pre_o = pre_o + weight_ch[2] * (c_next if variant.output_peephole == "current" else c)
+        o = sigma_g(pre_o) if variant.output_gate else one
+        h_next = o * sigma_h(c_next)
+        return (h_next, c_next, torch.cat([i, f, o], dim=1)), h_next.clone()
+
+    init = (h0, c0, h0.new_zeros(h0.shape[0], 3 * hid))
+    (h, c, _), y = scan(step, init, xw)
+    return y, (h, c)
+
+
+def gru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activations: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRU of :mod:`asr_lstm.cells.gru` as a ``scan``.
+
+    Args:
+        xw: ``(T, B, 3H)`` = W x_t + b, gate order (r, z, n); weight_hh ``(3H, H)``; h0 ``(B, H)``.
+
+    Returns:
+        ``y (T, B, H)`` and ``h_T (B, H)``.
+    """
+    sigma_g, sigma_c = (activation(name) for name in activations)
+    hid = h0.shape[1]
+
+    def step(h, xw_t):  # slices of weight_hh are taken inside: scan refuses two closed-over views of one tensor
+        r, z = sigma_g(xw_t[:, : 2 * hid] + h @ weight_hh[: 2 * hid].t()).split(hid, dim=1)
+        n = sigma_c(xw_t[:, 2 * hid :] + (r * h) @ weight_hh[2 * hid :].t())
+        h_next = z * h + (1 - z) * n
+        return h_next, h_next.clone()
+
+    h, y = scan(step, h0, xw)
+    return y, h
+
