@@ -89,12 +89,15 @@ class Recognizer:
         """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
         return self.normalise(compute_features(waveform, sample_rate, self.features))
 
+    def pad(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(T_b, D)`` features as one zero-padded batch ``(B, T, D)`` and lengths ``(B,)`` on the model's device."""
+        x = pad_sequence(feats, batch_first=True).to(self.device)
+        return x, torch.tensor([f.shape[0] for f in feats], device=self.device)
+
     @torch.no_grad()
     def log_probs(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Batched log-probabilities ``(B, T', V)`` and output lengths ``(B,)`` for ``(T_b, D)`` features."""
-        x = pad_sequence(feats, batch_first=True).to(self.device)
-        lens = torch.tensor([f.shape[0] for f in feats], device=self.device)
-        return self.net(x, lens)
+        return self.net(*self.pad(feats))
 
     def decode(self, feats: list[torch.Tensor]) -> list[list[str]]:
         """Greedy label sequences of a batch of feature matrices."""

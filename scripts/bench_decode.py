@@ -2,10 +2,11 @@
 
 RTF = processing seconds / audio seconds, measured in one run over the given audio (or over
 generated 3-second noise files when none is given), for greedy search and for beam search (with
-``--lm``, a token ARPA LM). Without ``--model`` a 5 x 250 BLSTM (Graves et
+``--lm``, a token ARPA LM); with ``--onnx`` also greedy search with the network run by onnxruntime
+from an ONNX export of the same model. Without ``--model`` a 5 x 250 BLSTM (Graves et
 al. 2013 size, no subsampling, random weights: speed does not depend on their values) is used.
 
-    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [AUDIO ...]
+    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [--onnx] [AUDIO ...]
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def graves_size_recognizer() -> Recognizer:
     return Recognizer(net, model, cell, tokens, features, torch.zeros(features.dim), torch.ones(features.dim))
 
 
+def onnxruntime_log_probs(recognizer: Recognizer, path: Path, threads: int):
+    """``recognizer.log_probs`` with the network exported to ONNX and run by onnxruntime."""
+    import onnxruntime
+
+    from asr_lstm.onnx_export import OUTPUT_NAMES, export_onnx
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(export_onnx(recognizer, path)), options, providers=["CPUExecutionProvider"])
+
+    def log_probs(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, lens = recognizer.pad(feats)
+        out, out_lens = session.run(OUTPUT_NAMES, {"features": x.numpy(), "lengths": lens.numpy()})
+        return torch.from_numpy(out), torch.from_numpy(out_lens)
+
+    return log_probs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="*", help="audio files (default: 20 generated 3-second files)")
@@ -45,6 +65,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--beam-size", type=int, default=16)
     parser.add_argument("--lm", help="token ARPA LM for the beam search (python -m asr_lstm.lm)")
+    parser.add_argument("--onnx", action="store_true", help="also time greedy decoding with the network in onnxruntime")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recognizer = load(args.model) if args.model else graves_size_recognizer()
@@ -57,13 +78,16 @@ def main() -> None:
                 sf.write(str(files[-1]), (0.1 * rng.standard_normal(48000)).astype(np.float32), 16000)
         audio = [load_audio(str(f)) for f in files]
         seconds = sum(len(w) / rate for w, rate in audio)
-        searches = {"greedy": greedy_decode, f"beam {args.beam_size}" + (" + LM" if args.lm else ""): BeamSearch(recognizer.tokens, args.lm, args.beam_size)}
+        beam = BeamSearch(recognizer.tokens, args.lm, args.beam_size)
+        runs = {"greedy": (recognizer.log_probs, greedy_decode), f"beam {args.beam_size}" + (" + LM" if args.lm else ""): (recognizer.log_probs, beam)}
+        if args.onnx:
+            runs["greedy, network in onnxruntime"] = (onnxruntime_log_probs(recognizer, Path(tmp) / "model.onnx", args.threads), greedy_decode)
         timings = {}
-        for name, search in searches.items():
+        for name, (network, search) in runs.items():
             start = time.perf_counter()
             for k in range(0, len(audio), args.batch_size):
                 feats = [recognizer.featurise(w, rate) for w, rate in audio[k : k + args.batch_size]]
-                search(*recognizer.log_probs(feats))
+                search(*network(feats))
             timings[name] = time.perf_counter() - start
     params = sum(p.numel() for p in recognizer.net.parameters())
     print(f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "

@@ -1,8 +1,9 @@
-"""``asr-lstm export RUN_DIR_OR_CKPT -o model.asrlstm``: one self-contained model file from a run.
+"""``asr-lstm export RUN_DIR_OR_CKPT -o model.asrlstm [--onnx model.onnx]``: model files from a run.
 
 A run directory exports its ``checkpoints/best.ckpt``; a ``.ckpt`` path exports that checkpoint of
 the run two folders above it. The run's ``config.yaml``, vocabulary and training-set CMVN statistics
-go into the file (see :mod:`asr_lstm.export`).
+go into the file (see :mod:`asr_lstm.export`). ``--onnx`` also writes the acoustic model as ONNX and
+checks it with onnxruntime (see :mod:`asr_lstm.onnx_export`); its source may be an ``.asrlstm`` file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from omegaconf import OmegaConf
 
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.tokens import Vocabulary
-from asr_lstm.export import make_package, save_package
+from asr_lstm.export import EXTENSION, load, make_package, save_package
 from asr_lstm.recognizer import Recognizer
 
 
@@ -50,11 +51,28 @@ def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="asr-lstm export", description=__doc__)
-    parser.add_argument("run", help="a training run directory or a .ckpt file inside one")
-    parser.add_argument("-o", "--output", required=True, help="the model file to write (.asrlstm)")
+    parser.add_argument("run", help=f"a training run directory, a .ckpt file inside one, or (with --onnx only) a {EXTENSION} file")
+    parser.add_argument("-o", "--output", help=f"the model file to write ({EXTENSION})")
+    parser.add_argument("--onnx", help="also write the acoustic model as ONNX here, checked against onnxruntime")
     args = parser.parse_args(argv)
-    out = save_package(make_package(recognizer_from_run(args.run)), args.output)
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    if not args.output and not args.onnx:
+        parser.error("nothing to write: give -o MODEL.asrlstm and/or --onnx MODEL.onnx")
+    from_model_file = Path(args.run).suffix == EXTENSION
+    if from_model_file and args.output:
+        parser.error(f"{args.run} is already an exported model; only --onnx applies to it")
+    recognizer = load(args.run) if from_model_file else recognizer_from_run(args.run)
+    if args.output:
+        out = save_package(make_package(recognizer), args.output)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    if args.onnx:
+        from asr_lstm.onnx_export import OnnxExportError, check_onnx, export_onnx
+
+        try:
+            out = export_onnx(recognizer, args.onnx)
+            difference = check_onnx(recognizer, out)
+        except OnnxExportError as err:
+            raise SystemExit(f"asr-lstm export: {err}") from None
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); onnxruntime matches torch: max |log-prob difference| {difference:.1e}")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,19 @@ def test_decode_with_beam_search_and_lm(trained, tmp_path, capsys):
     decode_cli.main([str(runs["lstm"][1]), str(base / "data/test.jsonl"), "--beam-size", "8", "--lm", str(tmp_path / "lm.arpa")])
     lines = [line for line in capsys.readouterr().out.splitlines() if "\t" in line]
     assert [line.split("\t")[0] for line in lines] == ["mdab0_si943", "mdab0_sx17"]
+
+
+def test_export_cli_writes_a_checked_onnx_file_from_an_exported_model(trained, tmp_path, capsys):
+    from asr_lstm.cli.export import main as export_main
+
+    base, runs = trained
+    run_dir, model = runs["peephole_diag"]
+    export_main([str(model), "--onnx", str(tmp_path / "m.onnx")])
+    assert "onnxruntime matches torch: max |log-prob difference|" in capsys.readouterr().out
+    assert (tmp_path / "m.onnx").stat().st_size > 0 and not (tmp_path / "m.onnx.tmp").exists()
+    with pytest.raises(SystemExit):
+        export_main([str(run_dir)])
+    assert "nothing to write" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        export_main([str(model), "-o", str(tmp_path / "again.asrlstm")])
+    assert "already an exported model; only --onnx applies" in capsys.readouterr().err

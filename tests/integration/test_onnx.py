@@ -1,0 +1,61 @@
+"""ONNX export: every tested cell reproduces the torch log-probs in onnxruntime at lengths and batch
+sizes other than the export's example, and the check itself catches a model that differs."""
+
+import functools
+import json
+
+import onnx
+import pytest
+import torch
+
+from asr_lstm import cells
+from asr_lstm.data.features import FeatureConfig
+from asr_lstm.models import CTCModel
+from asr_lstm.onnx_export import TOLERANCE, OnnxExportError, check_onnx, export_onnx
+from asr_lstm.recognizer import Recognizer
+
+FEATURES = FeatureConfig(num_mel_bins=4, delta_order=1)  # D = 2 * (4 + energy) = 10
+
+
+def recognizer(cell: str, seed: int = 0) -> Recognizer:
+    """A small 2-layer model with frame stacking, every weight random (peepholes included, which
+    start at zero), so that each term of the cell's equations shows in the output."""
+    options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {})}
+    model_options = {"input_size": FEATURES.dim, "num_classes": 7, "hidden_size": 10, "num_layers": 2, "stack": 3, "stride": 2}
+    net = Recognizer.build_net(model_options, options)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.4 * torch.randn(p.shape, generator=generator))
+    tokens = ["<blk>", "aa", "b", "d", "iy", "s", "sil"]
+    return Recognizer(net, model_options, options, tokens, FEATURES, torch.zeros(FEATURES.dim), torch.ones(FEATURES.dim), "39")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru"])
+def test_onnxruntime_reproduces_torch(cell, tmp_path):
+    model = recognizer(cell)
+    path = export_onnx(model, tmp_path / f"{cell}.onnx")
+    # the check feeds a batch of 3 with lengths 173, 96, 5; the export's example had 2 of 40, 27
+    assert check_onnx(model, path) < TOLERANCE
+    assert check_onnx(model, path, lengths=(2,)) < TOLERANCE
+
+
+def test_graph_interface_and_metadata(tmp_path):
+    model = recognizer("peephole_diag")
+    graph = onnx.load(export_onnx(model, tmp_path / "m.onnx"))
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.graph.input, *graph.graph.output]}
+    assert dims["features"] == ["batch", "frames", FEATURES.dim] and dims["lengths"] == ["batch"]
+    assert dims["log_probs"][0] == "batch" and dims["log_probs"][2] == 7
+    assert "Scan" in {node.op_type for node in graph.graph.node}  # one loop of any length, not unrolled steps
+    props = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(props["asr_lstm.tokens"]) == model.tokens
+    assert json.loads(props["asr_lstm.features"])["num_mel_bins"] == 4
+    assert json.loads(props["asr_lstm.cmvn"])["std"] == [1.0] * FEATURES.dim
+    assert float(props["asr_lstm.frame_shift_s"]) == pytest.approx(0.02)
+    assert json.loads(props["asr_lstm.cell"]) == {"name": "peephole_diag"}
+
+
+def test_the_check_fails_when_the_file_does_not_match_the_model(tmp_path):
+    path = export_onnx(recognizer("lstm", seed=0), tmp_path / "m.onnx")
+    with pytest.raises(OnnxExportError, match=r"m.onnx: onnxruntime log-probs differ from torch by"):
+        check_onnx(recognizer("lstm", seed=1), path)
