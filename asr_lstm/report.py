@@ -106,9 +106,12 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
         lines.append(recipe_command)
     for exp in exp_dirs:
         lines.append((exp / "command.txt").read_text().strip())
-        lines.append(f"asr-lstm evaluate {exp} --splits dev test")
+        evaluations = [json.loads(m.read_text()).get("command") for m in sorted(exp.glob("decode_*/metrics.json"))]
+        lines += list(dict.fromkeys(c for c in evaluations if c)) or [f"asr-lstm evaluate {exp} --splits dev test"]
         if (exp / "model.asrlstm").is_file():
             lines.append(f"asr-lstm export {exp} -o {exp / 'model.asrlstm'}")
+        if (exp / "model.onnx").is_file():
+            lines.append(f"asr-lstm export {exp / 'model.asrlstm'} --onnx {exp / 'model.onnx'}")
     lines += ["```", ""]
     for exp in exp_dirs:
         lines += [f"<details><summary>Resolved config of {exp.name}</summary>", "", "```yaml", (exp / "config.yaml").read_text().rstrip(), "```", "</details>", ""]

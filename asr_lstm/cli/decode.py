@@ -23,7 +23,7 @@ from tqdm import tqdm
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.features import load_audio
 from asr_lstm.data.manifest import read_manifest
-from asr_lstm.decoding.options import add_search_options, make_search
+from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.export import ModelFileError, load
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"}
@@ -67,13 +67,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     add_search_options(parser)
     args = parser.parse_args(argv)
+    try:
+        search_config = search_from_args(args)
+    except ValueError as err:
+        parser.error(str(err))
 
     try:
         recognizer = load(args.model, args.device)
     except ModelFileError as err:
         print(f"asr-lstm decode: {err}", file=sys.stderr)
         sys.exit(2)
-    search = make_search(args, recognizer.tokens)
+    try:
+        search = search_config.build(recognizer.tokens)
+    except FileNotFoundError as err:
+        parser.error(str(err))
     items = resolve_inputs(args.inputs)
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None

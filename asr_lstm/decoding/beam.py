@@ -29,6 +29,8 @@ class BeamSearch:
 
     def __init__(self, tokens: list[str], lm: str | Path | None = None, beam_size: int = 16, lm_weight: float = 0.5,
                  beam_threshold: float = 25.0):
+        if lm is not None and not Path(lm).is_file():
+            raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
         self.num_tokens = len(tokens)
         self.decoder = ctc_decoder(
             lexicon=None,

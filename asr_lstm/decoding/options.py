@@ -1,31 +1,73 @@
-"""Command-line options choosing the search: greedy, or beam search with an optional LM."""
+"""The search a decoder runs: greedy, or beam search with an optional token n-gram LM.
+
+One :class:`SearchConfig` is built either by Hydra from the ``decode`` config group
+(``conf/decode/{greedy,beam}.yaml``; ``asr-lstm evaluate RUN decode=beam decode.lm_weight=0.3``) or
+from the ``--beam-size/--lm/--lm-weight`` flags of ``asr-lstm decode``, which runs without Hydra.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Callable
 
 from asr_lstm.decoding.greedy import greedy_decode
 
+KINDS = ("greedy", "beam")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Attributes:
+        kind: ``greedy`` or ``beam``.
+        beam_size: hypotheses kept per frame (beam).
+        lm: a token ARPA LM (``python -m asr_lstm.lm``), or ``None`` for beam search without an LM.
+        lm_weight: weight of the LM log-probability.
+        beam_threshold: prune hypotheses this far (in log score) below the best.
+    """
+
+    kind: str = "greedy"
+    beam_size: int = 16
+    lm: str | None = None
+    lm_weight: float = 0.5
+    beam_threshold: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"decode.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.beam_size < 1:
+            raise ValueError(f"decode.beam_size must be at least 1, got {self.beam_size}")
+        if self.kind == "greedy" and self.lm is not None:
+            raise ValueError("an LM needs beam search: use decode=beam (or --beam-size) with decode.lm")
+
+    def build(self, tokens: list[str]) -> Callable:
+        """``search(log_probs (B, T, V), lens (B,)) -> B lists of label ids`` over ``tokens`` (blank first)."""
+        if self.kind == "greedy":
+            return greedy_decode
+        from asr_lstm.decoding.beam import BeamSearch  # flashlight-text is only loaded when asked for
+
+        return BeamSearch(tokens, self.lm, self.beam_size, self.lm_weight, self.beam_threshold)
+
+    def describe(self) -> str:
+        if self.kind == "greedy":
+            return "greedy"
+        return f"beam {self.beam_size}" + (f", LM {self.lm} weight {self.lm_weight}" if self.lm else "")
+
+    @property
+    def output_suffix(self) -> str:
+        """Decode folders are ``decode_<split>`` for greedy search and ``decode_<split>_beam`` for beam search."""
+        return "" if self.kind == "greedy" else "_beam"
+
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("search (greedy unless --beam-size or --lm is given)")
-    group.add_argument("--beam-size", type=int, default=None, help="beam search with this many hypotheses")
+    group.add_argument("--beam-size", type=int, default=None, help="beam search with this many hypotheses (default 16 with --lm)")
     group.add_argument("--lm", default=None, help="token n-gram LM in ARPA format (python -m asr_lstm.lm)")
-    group.add_argument("--lm-weight", type=float, default=0.5)
+    group.add_argument("--lm-weight", type=float, default=SearchConfig.lm_weight)
 
 
-def make_search(args: argparse.Namespace, tokens: list[str]) -> Callable:
-    """``search(log_probs (B, T, V), lens (B,)) -> list of label-id lists`` for the parsed options."""
+def search_from_args(args: argparse.Namespace) -> SearchConfig:
+    """The :class:`SearchConfig` of the flags added by :func:`add_search_options`."""
     if args.beam_size is None and args.lm is None:
-        return greedy_decode
-    from asr_lstm.decoding.beam import BeamSearch  # flashlight-text is only loaded when asked for
-
-    return BeamSearch(tokens, args.lm, args.beam_size or 16, args.lm_weight)
-
-
-def describe_search(args: argparse.Namespace) -> str:
-    if args.beam_size is None and args.lm is None:
-        return "greedy"
-    lm = f", LM {args.lm} weight {args.lm_weight}" if args.lm else ""
-    return f"beam {args.beam_size or 16}{lm}"
+        return SearchConfig()
+    return SearchConfig("beam", args.beam_size or SearchConfig.beam_size, args.lm, args.lm_weight)

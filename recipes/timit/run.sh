@@ -5,7 +5,7 @@
 #   ./run.sh --timit /corpora/TIMIT  # a real LDC93S1 copy (TRAIN/ and TEST/ inside)
 #
 # Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode (greedy; beam + phone bigram) + score,
-# 5 export + check, 6 RESULTS.md.
+# 5 export + check (model.asrlstm, model.onnx), 6 RESULTS.md.
 # Every stage skips what is already done (and says so); --overwrite redoes the selected stages.
 # Training resumes from exp/<name>/checkpoints/last.ckpt.
 set -euo pipefail
@@ -124,7 +124,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     asr-lstm evaluate "$exp" --splits dev test
     log "Stage 4: phone bigram LM from the training transcriptions; beam search (beam $beam_size, LM weight $lm_weight)"
     python -m asr_lstm.lm --manifest "$data/train.jsonl" --tokens "$data/tokens.txt" -o "$data/lm/phone_bigram.arpa"
-    asr-lstm evaluate "$exp" --splits dev test --beam-size "$beam_size" --lm "$data/lm/phone_bigram.arpa" --lm-weight "$lm_weight"
+    asr-lstm evaluate "$exp" --splits dev test decode=beam decode.beam_size="$beam_size" \
+      decode.lm="$data/lm/phone_bigram.arpa" decode.lm_weight="$lm_weight"
     touch "$exp/.decode.done"
   fi
 fi
@@ -139,6 +140,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     asr-lstm decode "$exp/model.asrlstm" "$data/test.jsonl" -o "$exp/export_check/hyp.txt"
     asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check"
     python local/same_errors.py "$exp/decode_test/metrics.json" "$exp/export_check/metrics.json"
+    log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
+    asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
     touch "$exp/.export.done"
   fi
 fi

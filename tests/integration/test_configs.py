@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 
 from asr_lstm.cli.build import build_net
 from asr_lstm.data.features import FeatureConfig
+from asr_lstm.decoding.options import SearchConfig
 from tests.conftest import compose_train
 
 CONF = Path(str(resources.files("asr_lstm.conf")))
@@ -19,7 +20,7 @@ def options(group: str) -> list[str]:
     return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
 
 
-GROUPS = ["data", "features", "model", "cell", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
+GROUPS = ["data", "features", "model", "cell", "decode", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 
 
@@ -45,6 +46,7 @@ def test_group_option_instantiates(tmp_path, group, option):
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.timit.Timit"
+    assert isinstance(instantiate(cfg.decode), SearchConfig)
 
 
 def test_graves2013_experiment_pins_the_published_network(tmp_path):

@@ -148,3 +148,18 @@ def test_export_cli_writes_a_checked_onnx_file_from_an_exported_model(trained, t
     with pytest.raises(SystemExit):
         export_main([str(model), "-o", str(tmp_path / "again.asrlstm")])
     assert "already an exported model; only --onnx applies" in capsys.readouterr().err
+
+
+def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
+    base, runs = trained
+    from asr_lstm.lm import main as lm_main
+
+    run_dir = runs["lstm"][0]
+    lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
+    evaluate_main([str(run_dir), "--splits", "test", "decode=beam", "decode.beam_size=4", f"decode.lm={tmp_path / 'lm.arpa'}", "decode.lm_weight=0.2"])
+    metrics = json.loads((run_dir / "decode_test_beam/metrics.json").read_text())
+    assert metrics["search"] == f"beam 4, LM {tmp_path / 'lm.arpa'} weight 0.2" and metrics["num_utts"] == 2
+    assert "test: %PER" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        evaluate_main([str(run_dir), "--splits", "test", "decode=beam", f"decode.lm={tmp_path / 'none.arpa'}"])
+    assert "none.arpa: no such LM file" in capsys.readouterr().err

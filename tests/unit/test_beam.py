@@ -1,9 +1,17 @@
-"""Beam search: without an LM it agrees with greedy on peaked outputs; an LM changes a close call."""
+"""Beam search: without an LM it agrees with greedy on peaked outputs; an LM changes a close call.
+The search configuration: validation, the decoder's flags, the decode overrides of ``evaluate``."""
 
+import argparse
+
+import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from asr_lstm.cli.evaluate import decode_config
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.beam import BeamSearch
+from asr_lstm.decoding.options import SearchConfig, add_search_options, search_from_args
 from asr_lstm.lm import bigram_arpa
 
 TOKENS = ["<blk>", "a", "b"]
@@ -29,3 +37,42 @@ def test_lm_overrules_an_uncertain_frame(tmp_path):
     arpa = tmp_path / "lm.arpa"
     arpa.write_text(bigram_arpa([["a", "a"]] * 50, ["a", "b"]))
     assert BeamSearch(TOKENS, lm=arpa, beam_size=8, lm_weight=1.0)(log_probs, lens) == [[1, 1]]
+
+
+def test_search_config_validation_description_and_folders():
+    assert SearchConfig().build(TOKENS) is greedy_decode and SearchConfig().output_suffix == ""
+    beam = SearchConfig("beam", beam_size=4, lm="lm.arpa", lm_weight=0.3)
+    assert beam.describe() == "beam 4, LM lm.arpa weight 0.3" and beam.output_suffix == "_beam"
+    with pytest.raises(ValueError, match="decode.kind must be one of"):
+        SearchConfig("viterbi")
+    with pytest.raises(ValueError, match="beam_size must be at least 1, got 0"):
+        SearchConfig("beam", beam_size=0)
+    with pytest.raises(ValueError, match="an LM needs beam search"):
+        SearchConfig(lm="lm.arpa")
+    with pytest.raises(FileNotFoundError, match="missing.arpa: no such LM file"):
+        SearchConfig("beam", lm="missing.arpa").build(TOKENS)
+
+
+def test_decoder_flags_map_onto_the_config():
+    parser = argparse.ArgumentParser()
+    add_search_options(parser)
+    assert search_from_args(parser.parse_args([])) == SearchConfig()
+    assert search_from_args(parser.parse_args(["--lm", "x.arpa"])) == SearchConfig("beam", 16, "x.arpa", 0.5)
+    assert search_from_args(parser.parse_args(["--beam-size", "3", "--lm-weight", "0.2"])) == SearchConfig("beam", 3, None, 0.2)
+
+
+def test_evaluate_applies_decode_overrides_to_the_run_config():
+    run = OmegaConf.create({"model": {"num_layers": 2}})  # a run from before the decode group: greedy
+    assert instantiate(decode_config(run, [])) == SearchConfig()
+    cfg = instantiate(decode_config(run, ["decode=beam", "decode.lm=x.arpa", "decode.lm_weight=0.3"]))
+    assert cfg == SearchConfig("beam", 16, "x.arpa", 0.3)
+    trained_with_beam = OmegaConf.create({"decode": decode_config(run, ["decode=beam", "decode.beam_size=4"])})
+    assert instantiate(decode_config(trained_with_beam, [])).beam_size == 4
+    assert instantiate(decode_config(trained_with_beam, ["decode=greedy"])) == SearchConfig()
+    for overrides, message in [
+        (["model.num_layers=5"], "evaluate takes only decode overrides"),
+        (["decode=viterbi"], r"decode=viterbi: no such option; conf/decode has \['beam', 'greedy'\]"),
+        (["decode.lm=x.arpa"], "decode=greedy has no key 'lm' \\(beam-search keys need decode=beam before them\\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            decode_config(run, overrides)
