@@ -6,7 +6,7 @@ copies of the step and fix T at the example's length (``torch.lstm`` has the sam
 decomposition specialises T). Here each step is a pure function and the loop is torch's ``scan``
 higher-order op, which the ONNX exporter writes as one ONNX ``Scan`` node, so an exported model
 takes any number of frames. Cells switch to these loops when ``torch.compiler.is_exporting()``;
-the tests check them against the training loops for every cell.
+the tests check them against every cell's equations, as they check the training loops.
 
 ``scan`` is still a prototype API of torch (``torch._higher_order_ops``); torch is pinned to one
 release in ``pyproject.toml``, and the ONNX round-trip tests would catch a change of behaviour.
@@ -19,6 +19,7 @@ from torch._higher_order_ops.scan import scan  # re-exported for the cells that 
 
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.recurrence import LSTMVariant
+
 
 def lstm_scan(
     xw: torch.Tensor,

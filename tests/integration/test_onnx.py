@@ -1,16 +1,13 @@
 """ONNX export: every tested cell reproduces the torch log-probs in onnxruntime at lengths and batch
 sizes other than the export's example, and the check itself catches a model that differs."""
 
-import functools
 import json
 
 import onnx
 import pytest
 import torch
 
-from asr_lstm import cells
 from asr_lstm.data.features import FeatureConfig
-from asr_lstm.models import CTCModel
 from asr_lstm.onnx_export import TOLERANCE, OnnxExportError, check_onnx, export_onnx
 from asr_lstm.recognizer import Recognizer
 
