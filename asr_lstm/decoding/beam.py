@@ -7,6 +7,7 @@ recognition has none, so one is appended as a last output column that the model 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import torch
@@ -32,18 +33,32 @@ class BeamSearch:
         if lm is not None and not Path(lm).is_file():
             raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
         self.num_tokens = len(tokens)
-        self.decoder = ctc_decoder(
-            lexicon=None,
-            tokens=[*tokens, SEPARATOR],
-            lm=str(lm) if lm is not None else None,
-            nbest=1,
-            beam_size=beam_size,
-            beam_threshold=beam_threshold,
-            lm_weight=lm_weight,
-            blank_token=tokens[0],
-            sil_token=SEPARATOR,
-            unk_word="<unk>",
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            self.decoder = ctc_decoder(
+                lexicon=None,
+                tokens=[*tokens, SEPARATOR],
+                lm=str(lm) if lm is not None else None,
+                lm_dict=self.lm_dictionary([*tokens, SEPARATOR], Path(tmp)) if lm is not None else None,
+                nbest=1,
+                beam_size=beam_size,
+                beam_threshold=beam_threshold,
+                lm_weight=lm_weight,
+                blank_token=tokens[0],
+                sil_token=SEPARATOR,
+                unk_word="<unk>",
+            )
+
+    @staticmethod
+    def lm_dictionary(tokens: list[str], folder: Path) -> str:
+        """A word list naming the LM's unit for each token index, in token order.
+
+        The lexicon-free decoder scores token index n as LM word n. Left to itself, torchaudio builds
+        that word list from a dict in another order (flashlight's ``create_word_dict``), so every
+        token would be scored as some other token (fairseq fixed the same mismatch in its PR 5109).
+        """
+        path = folder / "lm_units.txt"
+        path.write_text("".join(f"{token}\n" for token in tokens))
+        return str(path)
 
     def __call__(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[list[int]]:
         """Args: ``log_probs (B, T, V)``, ``lens (B,)``. Returns B lists of label ids (no blanks)."""

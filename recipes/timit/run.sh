@@ -22,7 +22,7 @@ name=""
 overrides=""
 overwrite=false
 beam_size=16
-lm_weight=0.1  # best of 0.1/0.3/0.5 on the mini-TIMIT dev set
+lm_weight=0.8  # best of 0.1/0.3/0.5/0.8/1.2 on the mini-TIMIT dev set (README)
 
 usage() {
   sed -n '2,10p' "$0"

@@ -43,7 +43,7 @@ def test_recipe_end_to_end_and_idempotent(tmp_path):
     assert "exported model reproduces the checkpoint" in out
     assert (exp / "model.asrlstm").is_file() and (exp / "model.onnx").is_file()
     assert "onnxruntime matches torch" in out
-    assert f"decode=beam decode.beam_size=16 decode.lm={tmp_path / 'data/timit/lm/phone_bigram.arpa'} decode.lm_weight=0.1" in results
+    assert f"decode=beam decode.beam_size=16 decode.lm={tmp_path / 'data/timit/lm/phone_bigram.arpa'} decode.lm_weight=0.8" in results
     assert "--onnx" in results
     assert "## Environment" in results and "## Protocol" in results and "asr-lstm train" in results
 

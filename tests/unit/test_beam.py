@@ -12,7 +12,7 @@ from asr_lstm.cli.evaluate import decode_config
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.beam import BeamSearch
 from asr_lstm.decoding.options import SearchConfig, add_search_options, search_from_args
-from asr_lstm.lm import bigram_arpa
+from asr_lstm.lm import ngram_arpa
 
 TOKENS = ["<blk>", "a", "b"]
 
@@ -35,7 +35,7 @@ def test_lm_overrules_an_uncertain_frame(tmp_path):
     log_probs, lens = probs.log().unsqueeze(0), torch.tensor([4])
     assert greedy_decode(log_probs, lens) == [[1, 2]]
     arpa = tmp_path / "lm.arpa"
-    arpa.write_text(bigram_arpa([["a", "a"]] * 50, ["a", "b"]))
+    arpa.write_text(ngram_arpa([["a", "a"]] * 50, ["a", "b"]))
     assert BeamSearch(TOKENS, lm=arpa, beam_size=8, lm_weight=1.0)(log_probs, lens) == [[1, 1]]
 
 
@@ -76,3 +76,19 @@ def test_evaluate_applies_decode_overrides_to_the_run_config():
     ]:
         with pytest.raises(ValueError, match=message):
             decode_config(run, overrides)
+
+
+def test_the_lm_scores_each_token_as_itself(tmp_path):
+    """Regression: torchaudio's lexicon-free decoder once scored token n as some other LM word."""
+    tokens = ["<blk>", "sh", "aa", "b", "zz"]  # not in sorted order; "zz" is missing from the LM
+    arpa = tmp_path / "lm.arpa"
+    arpa.write_text(ngram_arpa([["sh", "aa", "b"], ["b", "aa"], ["aa"], ["sh"], ["b", "sh"]], ["sh", "aa", "b"]))
+    search = BeamSearch(tokens, arpa, beam_size=8, lm_weight=1.0, beam_threshold=1000.0)
+    logp = {line.split("\t")[1]: float(line.split("\t")[0]) for line in arpa.read_text().splitlines() if line.count("\t") >= 1 and not line.startswith("-99")}
+    for index, token in enumerate(tokens[1:4], start=1):
+        emissions = torch.full((1, 1, len(tokens) + 1), -1e3)
+        emissions[0, 0, index] = 0.0
+        hyp = search.decoder(emissions, torch.tensor([1], dtype=torch.int32))[0][0]
+        # one frame of `token`: KenLM's log10 P(token | <s>) + log10 P(</s> | token), from the ARPA file
+        expected = logp[f"<s> {token}"] + logp[f"{token} </s>"]  # every token starts and ends a sentence
+        assert hyp.score == pytest.approx(expected, abs=1e-3), token
