@@ -11,9 +11,11 @@ the history without its oldest token:
 
 so that for every history of every order the probabilities over the vocabulary sum to one (Witten &
 Bell 1991). Sentences are padded with one <s> and one </s>; histories are cut at <s>, as ARPA expects.
-A phone bigram suits TIMIT; character models want higher orders (``--order``).
+A phone bigram suits TIMIT; character models want higher orders (``--order``). A word LM for lexicon
+search (``--lexicon``) is over the lexicon's words plus <unk>, which stands for every other word.
 
-Usage: ``python -m asr_lstm.lm --manifest data/timit/train.jsonl --tokens data/timit/tokens.txt [--order 3] -o lm.arpa``.
+Usage: ``python -m asr_lstm.lm --manifest data/timit/train.jsonl --tokens data/timit/tokens.txt [--order 3] -o lm.arpa``
+or ``python -m asr_lstm.lm --manifest train.jsonl --lexicon lexicon.txt --field text -o words.arpa``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def ngram_arpa(sentences: list[list[str]], vocabulary: list[str], order: int = 2
     """The ARPA text of a Witten-Bell back-off n-gram of ``order`` over ``vocabulary`` (tokens, without blank)."""
     if order < 1:
         raise ValueError(f"LM order must be at least 1, got {order}")
+    unknown = {w for sentence in sentences for w in sentence} - set(vocabulary)
+    if unknown:
+        raise ValueError(f"sentences hold units outside the vocabulary: {sorted(unknown)[:10]}")
     counts: Counter = Counter()  # n-gram tuple (h..., w) -> count, every order 1..N
     for sentence in sentences:
         padded = [BOS, *sentence, EOS]
@@ -70,10 +75,12 @@ def ngram_arpa(sentences: list[list[str]], vocabulary: list[str], order: int = 2
     def bow(gram: tuple) -> str:
         return f"\t{math.log10(backoff[gram]):.6f}" if gram in backoff else ""
 
-    sizes = [len(predicted) + 2] + [len(grams[k]) for k in range(2, order + 1)]
+    open_vocabulary = UNK in vocabulary  # a word LM predicts <unk>; a token LM never does
+    sizes = [len(predicted) + 1 + (not open_vocabulary)] + [len(grams[k]) for k in range(2, order + 1)]
     lines = ["\\data\\", *(f"ngram {k}={n}" for k, n in enumerate(sizes, start=1)), "", "\\1-grams:"]
     lines.append(f"{NEVER}\t{BOS}\t{math.log10(backoff.get((BOS,), 1.0)):.6f}")
-    lines.append(f"{NEVER}\t{UNK}")  # closed vocabulary: listed so that KenLM does not invent one
+    if not open_vocabulary:
+        lines.append(f"{NEVER}\t{UNK}")  # closed vocabulary: listed so that KenLM does not invent one
     lines += [f"{math.log10(prob((), w)):.6f}\t{w}{bow((w,))}" for w in predicted]
     for k in range(2, order + 1):
         lines += ["", f"\\{k}-grams:"]
@@ -82,22 +89,51 @@ def ngram_arpa(sentences: list[list[str]], vocabulary: list[str], order: int = 2
     return "\n".join(lines)
 
 
+def lexicon_words(path: str | Path) -> list[str]:
+    """The words of a lexicon file (``word token token ...`` per line), in file order, once each."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return list(dict.fromkeys(line.split()[0] for line in lines if line.strip()))
+
+
+def words_in_vocabulary(sentences: list[list[str]], vocabulary: list[str]) -> tuple[list[list[str]], int]:
+    """Sentences with every word outside ``vocabulary`` replaced by <unk>, and how many were replaced."""
+    known = set(vocabulary)
+    mapped = [[w if w in known else UNK for w in sentence] for sentence in sentences]
+    return mapped, sum(s.count(UNK) for s in mapped)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Estimate a token n-gram LM (ARPA) from a manifest.")
+    parser = argparse.ArgumentParser(description="Estimate a token or word n-gram LM (ARPA) from a manifest.")
     parser.add_argument("--manifest", required=True, help="training manifest (.jsonl)")
-    parser.add_argument("--tokens", required=True, help="tokens.txt of the model")
-    parser.add_argument("--field", default="phones", help="manifest field with the token sequence")
+    units = parser.add_mutually_exclusive_group(required=True)
+    units.add_argument("--tokens", help="tokens.txt of the model: a token LM for lexicon-free search")
+    units.add_argument("--lexicon", help="a lexicon ('word token ...' per line): a word LM over its words, others as <unk>")
+    parser.add_argument("--field", help="manifest field with the sentences (default phones with --tokens, text with --lexicon); "
+                                        "a string is split on whitespace")
     parser.add_argument("--order", type=int, default=2, help="n-gram order (default 2, a bigram)")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
-    sentences = [row[args.field] for row in read_manifest(args.manifest)]
-    vocabulary = Vocabulary.load(args.tokens).tokens[1:]
+    field = args.field or ("phones" if args.tokens else "text")
+    rows = read_manifest(args.manifest)
+    missing = [row.get("id", "?") for row in rows if field not in row]
+    if missing:
+        parser.error(f"{args.manifest}: {len(missing)} rows have no {field!r} field (first: {missing[0]})")
+    sentences = [row[field].split() if isinstance(row[field], str) else list(row[field]) for row in rows]
+    if args.tokens:
+        vocabulary, unit = Vocabulary.load(args.tokens).tokens[1:], "tokens"
+        oov = sorted({w for s in sentences for w in s} - set(vocabulary))
+        if oov:
+            parser.error(f"{args.manifest}: field {field!r} holds tokens missing from {args.tokens}: {oov[:10]}")
+    else:
+        vocabulary, unit = [*lexicon_words(args.lexicon), UNK], "words"
+        sentences, replaced = words_in_vocabulary(sentences, vocabulary)
+        print(f"{replaced} of {sum(map(len, sentences))} running words are not in {args.lexicon}: counted as {UNK}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(ngram_arpa(sentences, vocabulary, args.order))
     os.replace(tmp, out)
-    print(f"wrote {out}: {args.order}-gram over {len(vocabulary)} tokens from {len(sentences)} sentences")
+    print(f"wrote {out}: {args.order}-gram over {len(vocabulary)} {unit} from {len(sentences)} sentences")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ and channel count (channels are averaged, audio is resampled), a directory (sear
 audio files), a list file (``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a
 manifest (``.jsonl``, as written by corpus preparation: ``id`` and ``audio`` of each row).
 
-Output, one line per input: ``id<TAB>tokens`` or, with ``--json``, a JSON object per line. ``--align
+Output, one line per input: ``id<TAB>tokens`` (``id<TAB>words`` with ``--lexicon``) or, with
+``--json``, a JSON object per line. ``--align
 FILE`` writes CTC forced-alignment times per token as CTM (``id 1 start duration token``). A file that
 cannot be decoded is reported on stderr by name and skipped; the others are still decoded, and the
 exit code is 1 when anything was skipped.
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         search = search_config.build(recognizer.tokens)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     items = resolve_inputs(args.inputs)
     out = open(args.output, "w") if args.output else sys.stdout
@@ -99,18 +100,26 @@ def main(argv: list[str] | None = None) -> None:
         if not ready:
             continue
         log_probs, lens = recognizer.log_probs(feats)
-        for b, ((utt, path), ids) in enumerate(zip(ready, search(log_probs, lens))):
+        if search_config.lexicon:  # word search: the text is the words, the tokens their spelling
+            hyps = search.search(log_probs, lens)
+            results = [(h.ids, h.words) for h in hyps]
+        else:
+            results = [(ids, None) for ids in search(log_probs, lens)]
+        for b, ((utt, path), (ids, words)) in enumerate(zip(ready, results)):
             tokens = [recognizer.tokens[i] for i in ids]
+            text = " ".join(words if words is not None else tokens)
             segments = recognizer.align(log_probs[b, : lens[b]], ids) if ctm else []
             if ctm:
                 ctm.write(ctm_lines(utt, segments))
             if args.json:
-                record = {"id": utt, "path": str(path), "tokens": tokens, "text": " ".join(tokens)}
+                record = {"id": utt, "path": str(path), "tokens": tokens, "text": text}
+                if words is not None:
+                    record["words"] = words
                 if ctm:
                     record["segments"] = [vars(s) for s in segments]
                 out.write(json.dumps(record) + "\n")
             else:
-                out.write(f"{utt}\t{' '.join(tokens)}\n")
+                out.write(f"{utt}\t{text}\n")
     for handle in (out, ctm):
         if handle not in (None, sys.stdout):
             handle.close()

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     module.to(device).eval()
     try:
         search = search_config.build(module.labels)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     for split in args.splits:
         out = args.run_dir / f"decode_{split}{search_config.output_suffix}"

@@ -1,50 +1,98 @@
-"""CTC beam search with a token n-gram LM, through torchaudio's flashlight-text decoder.
+"""CTC beam search with an n-gram LM, through torchaudio's flashlight-text decoder.
 
-Lexicon-free: the LM's words are the model's tokens (phones for TIMIT), written as ARPA by
-:mod:`asr_lstm.lm`. The flashlight decoder requires a word-separator ("silence") token; phone
-recognition has none, so one is appended as a last output column that the model never emits.
+Two modes:
+
+- lexicon-free: the LM's words are the model's tokens (phones for TIMIT, characters for
+  handwriting), written as ARPA by :mod:`asr_lstm.lm`;
+- with a lexicon (``word<space>token token ...`` per line): hypotheses are sequences of lexicon
+  words spelled in the model's tokens, scored by a word n-gram LM (``python -m asr_lstm.lm
+  --lexicon``).
+
+The flashlight decoder needs a word-separator ("silence") token: the model's own where it has one (the
+space of a character model, TIMIT's ``h#``), named as ``separator``; otherwise a column that the model
+never emits is appended, and lexicon words follow each other directly. Flashlight's lexicon search
+ends a word on the first frame of its last token: CTC's peaked outputs (a token for a frame, then
+blanks) suit it, a word-final token held over several frames costs those frames.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchaudio.models.decoder import ctc_decoder
 
 SEPARATOR = "<sep>"
-NEVER = -1e9  # log-probability of the separator column
+NEVER = -1e9  # log-probability of the appended separator column
+
+
+@dataclass
+class Hypothesis:
+    """The best hypothesis of one utterance: label ids (no blanks, no edge separators) and, with a lexicon, words."""
+
+    ids: list[int]
+    words: list[str]
+
+
+def check_lexicon(path: Path, tokens: list[str]) -> None:
+    """Raises ``ValueError`` naming the line of ``path`` whose spelling uses a token the model lacks."""
+    known = set(tokens)
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{number}: expected 'word token token ...', got {line!r}")
+        unknown = [t for t in fields[1:] if t not in known]
+        if unknown:
+            raise ValueError(f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens")
 
 
 class BeamSearch:
-    """Decodes ``(B, T, V)`` log-probabilities into label ids with a beam and an optional LM.
+    """Decodes ``(B, T, V)`` log-probabilities into label ids (and words) with a beam and an optional LM.
 
     Args:
         tokens: the vocabulary, CTC blank first.
-        lm: an ARPA file over ``tokens``, or ``None`` for beam search without an LM.
+        lm: an ARPA file over ``tokens`` (lexicon-free) or over the lexicon's words, or ``None``.
         beam_size: hypotheses kept per frame.
-        lm_weight: weight of the LM log-probability.
+        lm_weight: weight of the LM log-probability (KenLM scores are log10).
         beam_threshold: prune hypotheses this far below the best.
+        lexicon: a lexicon file, or ``None`` for lexicon-free search.
+        separator: the model's own word-separator token, if it has one.
+        word_score: added per lexicon word (flashlight's lexicon-free search has no such term).
     """
 
     def __init__(self, tokens: list[str], lm: str | Path | None = None, beam_size: int = 16, lm_weight: float = 0.5,
-                 beam_threshold: float = 25.0):
+                 beam_threshold: float = 25.0, lexicon: str | Path | None = None, separator: str | None = None,
+                 word_score: float = 0.0):
         if lm is not None and not Path(lm).is_file():
             raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
+        if lexicon is not None:
+            if not Path(lexicon).is_file():
+                raise FileNotFoundError(f"{lexicon}: no such lexicon file")
+            check_lexicon(Path(lexicon), tokens)
+        if separator is not None and separator not in tokens[1:]:
+            raise ValueError(f"separator {separator!r} is not one of the model's tokens")
         self.num_tokens = len(tokens)
+        self.separator_id = tokens.index(separator) if separator is not None else None
+        decoder_tokens = [*tokens] if separator is not None else [*tokens, SEPARATOR]
+        self.appended = separator is None
         with tempfile.TemporaryDirectory() as tmp:
+            lexicon_free_lm = lm is not None and lexicon is None
             self.decoder = ctc_decoder(
-                lexicon=None,
-                tokens=[*tokens, SEPARATOR],
+                lexicon=str(lexicon) if lexicon is not None else None,
+                tokens=decoder_tokens,
                 lm=str(lm) if lm is not None else None,
-                lm_dict=self.lm_dictionary([*tokens, SEPARATOR], Path(tmp)) if lm is not None else None,
+                lm_dict=self.lm_dictionary(decoder_tokens, Path(tmp)) if lexicon_free_lm else None,
                 nbest=1,
                 beam_size=beam_size,
                 beam_threshold=beam_threshold,
                 lm_weight=lm_weight,
+                word_score=word_score,
                 blank_token=tokens[0],
-                sil_token=SEPARATOR,
+                sil_token=separator if separator is not None else SEPARATOR,
                 unk_word="<unk>",
             )
 
@@ -60,9 +108,23 @@ class BeamSearch:
         path.write_text("".join(f"{token}\n" for token in tokens))
         return str(path)
 
+    def search(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[Hypothesis]:
+        """Args: ``log_probs (B, T, V)``, ``lens (B,)``. Returns B best hypotheses."""
+        emissions = log_probs.detach().float().cpu()
+        if self.appended:
+            batch, frames, _ = emissions.shape
+            emissions = torch.cat([emissions, torch.full((batch, frames, 1), NEVER)], dim=2)
+        results = self.decoder(emissions.contiguous(), lens.detach().cpu().to(torch.int32))
+        return [self._best(hyps[0]) if hyps else Hypothesis([], []) for hyps in results]
+
+    def _best(self, hyp) -> Hypothesis:
+        ids = [i for i in hyp.tokens.tolist() if 0 < i < self.num_tokens]
+        while ids and ids[0] == self.separator_id:  # flashlight brackets every hypothesis with separators
+            ids.pop(0)
+        while ids and ids[-1] == self.separator_id:
+            ids.pop()
+        return Hypothesis(ids, list(hyp.words))
+
     def __call__(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[list[int]]:
         """Args: ``log_probs (B, T, V)``, ``lens (B,)``. Returns B lists of label ids (no blanks)."""
-        batch, frames, _ = log_probs.shape
-        emissions = torch.cat([log_probs.detach().float().cpu(), torch.full((batch, frames, 1), NEVER)], dim=2).contiguous()
-        results = self.decoder(emissions, lens.detach().cpu().to(torch.int32))
-        return [[i for i in hyps[0].tokens.tolist() if 0 < i < self.num_tokens] if hyps else [] for hyps in results]
+        return [hyp.ids for hyp in self.search(log_probs, lens)]

@@ -163,3 +163,30 @@ def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate_main([str(run_dir), "--splits", "test", "decode=beam", f"decode.lm={tmp_path / 'none.arpa'}"])
     assert "none.arpa: no such LM file" in capsys.readouterr().err
+
+
+def test_decode_words_with_a_lexicon(trained, tmp_path, capsys, monkeypatch):
+    from asr_lstm.recognizer import Recognizer
+
+    base, runs = trained
+    tokens = read_package(runs["lstm"][1])["tokens"]
+    # The briefly trained model is mostly blank: the network's output is replaced by a fixed CTC
+    # path "h# aa - dh - h#", so that this checks the command, not the model.
+    path = [tokens.index(p) for p in ("h#", "aa", "<blk>", "dh", "<blk>", "h#")]
+
+    def spiky_log_probs(self, feats):
+        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
+        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
+        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
+
+    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    # one-phone words W<phone>, and TIMIT's h# as the word separator
+    (tmp_path / "lexicon.txt").write_text("".join(f"W{p} {p}\n" for p in tokens[1:] if p != "h#"))
+    model = str(runs["lstm"][1])
+    decode_cli.main([model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "lexicon.txt"), "--separator", "h#", "--json"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(r["words"], r["tokens"], r["text"]) for r in records] == [(["Waa", "Wdh"], ["aa", "dh"], "Waa Wdh")] * 2
+    (tmp_path / "bad.txt").write_text("Wxx xx\n")
+    with pytest.raises(SystemExit):
+        decode_cli.main([model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "bad.txt"), "--separator", "h#"])
+    assert "bad.txt:1: word 'Wxx' is spelled with ['xx'], not in the model's tokens" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_search_config_validation_description_and_folders():
         SearchConfig("viterbi")
     with pytest.raises(ValueError, match="beam_size must be at least 1, got 0"):
         SearchConfig("beam", beam_size=0)
-    with pytest.raises(ValueError, match="an LM needs beam search"):
+    with pytest.raises(ValueError, match="an LM or a lexicon needs beam search"):
         SearchConfig(lm="lm.arpa")
     with pytest.raises(FileNotFoundError, match="missing.arpa: no such LM file"):
         SearchConfig("beam", lm="missing.arpa").build(TOKENS)
@@ -92,3 +92,57 @@ def test_the_lm_scores_each_token_as_itself(tmp_path):
         # one frame of `token`: KenLM's log10 P(token | <s>) + log10 P(</s> | token), from the ARPA file
         expected = logp[f"<s> {token}"] + logp[f"{token} </s>"]  # every token starts and ends a sentence
         assert hyp.score == pytest.approx(expected, abs=1e-3), token
+
+
+def char_emissions(tokens, path, confidence=0.9):
+    """``(1, T, V)`` log-probs with ``path[t]`` at ``confidence`` (an int, or a dict id -> probability)."""
+    probs = torch.full((len(path), len(tokens)), 1e-3)
+    for t, step in enumerate(path):
+        for i, p in (step.items() if isinstance(step, dict) else [(step, confidence)]):
+            probs[t, i] = p
+    return (probs / probs.sum(1, keepdim=True)).log().unsqueeze(0)
+
+
+def test_lexicon_search_with_and_without_a_separator_token(tmp_path):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\nba b a\ncab c a b\n")
+    # a phone-like model without a separator: words follow each other directly
+    tokens = ["<blk>", "a", "b", "c"]
+    search = BeamSearch(tokens, lexicon=lexicon, beam_size=16)
+    [hyp] = search.search(char_emissions(tokens, [1, 1, 2, 0, 2, 1, 0]), torch.tensor([7]))
+    assert hyp.words == ["ab", "ba"] and hyp.ids == [1, 2, 2, 1]
+    # "c a c" is no word: the lexicon turns it into the closest one; greedy keeps the non-word
+    uncertain = char_emissions(tokens, [3, 1, {3: 0.5, 2: 0.4}])
+    assert search.search(uncertain, torch.tensor([3]))[0].words == ["cab"]
+    assert greedy_decode(uncertain, torch.tensor([3])) == [[3, 1, 3]]
+    # a character model whose "|" separates words: it stays inside the ids, not at their ends
+    tokens = ["<blk>", "|", "a", "b", "c"]
+    search = BeamSearch(tokens, lexicon=lexicon, separator="|", beam_size=16)
+    [hyp] = search.search(char_emissions(tokens, [1, 2, 2, 3, 0, 1, 1, 3, 2, 0, 1]), torch.tensor([11]))
+    assert hyp.words == ["ab", "ba"] and hyp.ids == [2, 3, 1, 3, 2]
+
+
+def test_a_word_lm_decides_between_lexicon_words(tmp_path):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\nac a c\n")
+    lm = tmp_path / "words.arpa"
+    lm.write_text(ngram_arpa([["ac"]] * 20 + [["ab"]], ["ab", "ac", "<unk>"]))
+    tokens = ["<blk>", "|", "a", "b", "c"]
+    close_call = char_emissions(tokens, [2, {3: 0.5, 4: 0.45}])
+    without_lm = BeamSearch(tokens, lexicon=lexicon, separator="|")
+    assert without_lm.search(close_call, torch.tensor([2]))[0].words == ["ab"]
+    with_lm = BeamSearch(tokens, lm, lexicon=lexicon, separator="|", lm_weight=1.0)
+    assert with_lm.search(close_call, torch.tensor([2]))[0].words == ["ac"]
+
+
+def test_lexicon_and_separator_refusals(tmp_path):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\n\nax a x\n")
+    with pytest.raises(ValueError, match=r"lexicon.txt:3: word 'ax' is spelled with \['x'\], not in the model's tokens"):
+        BeamSearch(["<blk>", "|", "a", "b"], lexicon=lexicon, separator="|")
+    with pytest.raises(FileNotFoundError, match="none.txt: no such lexicon file"):
+        BeamSearch(["<blk>", "|", "a", "b"], lexicon=tmp_path / "none.txt", separator="|")
+    with pytest.raises(ValueError, match="separator '|' is not one of the model's tokens"):
+        BeamSearch(["<blk>", "a", "b"], separator="|")
+    with pytest.raises(ValueError, match="word_score applies to lexicon search only"):
+        SearchConfig("beam", word_score=1.0)

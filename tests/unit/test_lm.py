@@ -105,3 +105,22 @@ def test_the_beam_decoder_reads_a_trigram(tmp_path):
     (tmp_path / "lm.arpa").write_text(ngram_arpa([list("abab"), list("ba")], ["a", "b"], 3))
     log_probs = torch.tensor([[0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]).log().unsqueeze(0)
     assert BeamSearch(["<blk>", "a", "b"], tmp_path / "lm.arpa", beam_size=4, lm_weight=0.1)(log_probs, torch.tensor([3])) == [[1, 2]]
+
+
+def test_word_lm_from_a_manifest_and_a_lexicon(tmp_path, capsys):
+    import json
+
+    from asr_lstm.lm import main
+
+    (tmp_path / "lexicon.txt").write_text("the dh ax\nthe dh iy\ncat k ae t\nsat s ae t\n")
+    rows = [{"id": "u1", "text": "the cat sat"}, {"id": "u2", "text": "the dog sat"}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    main(["--manifest", str(tmp_path / "train.jsonl"), "--lexicon", str(tmp_path / "lexicon.txt"), "-o", str(tmp_path / "w.arpa")])
+    assert "1 of 6 running words are not in" in capsys.readouterr().out
+    grams = parse_ngrams((tmp_path / "w.arpa").read_text())
+    assert ("the", "<unk>") in grams and ("dog",) not in grams and grams[("<unk>",)][0] > -99  # <unk> is predicted
+    for history in [("<s>",), ("the",), ("cat",), ("<unk>",), ("sat",)]:
+        total = sum(arpa_probability(grams, history, w) for w in ["the", "cat", "sat", "<unk>", "</s>"])
+        assert total == pytest.approx(1.0, abs=1e-5), history
+    with pytest.raises(ValueError, match=r"outside the vocabulary: \['dog'\]"):
+        ngram_arpa([["the", "dog"]], ["the"])
