@@ -7,7 +7,9 @@ W x_t + b for all t is one matrix product before the loop (done by the caller). 
 without building an autograd graph, and the backward pass runs the gradient recurrence step by step
 (one ``addmm`` and a few element-wise kernels per step) and forms the weight gradients afterwards as
 single matrix products over all steps. This is what brings custom cells close to the vendor LSTM;
-float64 ``gradcheck`` in the tests checks the derivation.
+float64 ``gradcheck`` in the tests checks the derivation. On CUDA, where a step costs kernel launches
+rather than arithmetic, each step's element-wise work forward and backward is one Triton kernel
+(:mod:`asr_lstm.cells.fused`) instead of a dozen.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells.activations import ACTIVATIONS
+
+try:
+    from asr_lstm.cells import fused
+except ImportError:  # Triton comes with torch on Linux x86-64 only; elsewhere every step runs eagerly
+    fused = None
 
 
 @dataclass(frozen=True)
@@ -92,19 +99,23 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant: LSTMVariant, 
     steps, batch, four_h = xw.shape
     hid = four_h // 4
     sg, sc, sh_name = acts
-    gates = torch.empty_like(xw)
+    gates = xw.new_empty(xw.shape)  # contiguous whatever the layout of xw: the fused kernels index rows of 4H
     cs = xw.new_empty(steps + 1, batch, hid)
     hs = xw.new_empty(steps + 1, batch, hid)
     sh = xw.new_empty(steps, batch, hid)
     cs[0], hs[0] = c0, h0
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
+    flags = fused.kernel_flags(variant, acts) if fused is not None and fused.applies(xw) else None
     for t in range(steps):
         pre = torch.addmm(xw[t], hs[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
         if r_t is not None and t > 0:
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
             pre[:, 3 * hid :] += rec[:, 2 * hid :]
+        if flags is not None:
+            fused.forward_step(pre, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags)
+            continue
         i, f, g, o = pre[:, :hid], pre[:, hid : 2 * hid], pre[:, 2 * hid : 3 * hid], pre[:, 3 * hid :]
         c_prev = cs[t]
         if variant.peepholes:
@@ -142,6 +153,24 @@ class _LSTMRecurrence(torch.autograd.Function):
         v = ctx.variant
         steps, batch, four_h = gates.shape
         hid = four_h // 4
+        dpre = torch.empty_like(gates)  # d loss / d pre-activations = d loss / d xw
+        dh = grad_h.clone(memory_format=torch.contiguous_format) if grad_h is not None else gates.new_zeros(batch, hid)
+        dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
+        d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
+        if fused is not None and fused.applies(gates):
+            grad_y = grad_y.contiguous() if grad_y is not None else None
+            flags = fused.kernel_flags(v, ctx.acts)
+            for t in range(steps - 1, -1, -1):
+                fused.backward_step(gates[t], cs[t], sh[t], grad_y[t] if grad_y is not None else None, dh, dc, d_ifo_next,
+                                    dpre[t], weight_ch, flags)
+                if v.recurrent_input == "h":
+                    dh = dpre[t] @ weight_hh
+                else:
+                    dc.addmm_(dpre[t], weight_hh)
+                    dh = torch.zeros_like(dh)
+                if v.gate_recurrence:
+                    d_ifo_next = ifo(dpre[t]) @ weight_gh
+            return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
         #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
@@ -162,10 +191,6 @@ class _LSTMRecurrence(torch.autograd.Function):
         p_f = c_prev * dsg_f
         p_g = i * derivative_from_output(sc, g)
 
-        dpre = torch.empty_like(gates)  # d loss / d pre-activations = d loss / d xw
-        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
-        dc = grad_c.clone() if grad_c is not None else gates.new_zeros(batch, hid)
-        d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         for t in range(steps - 1, -1, -1):
             dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
             dh_t = grad_y[t] + dh if grad_y is not None else dh
@@ -193,20 +218,29 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dh = torch.zeros_like(dh)
             if v.gate_recurrence:
                 d_ifo_next = ifo(dpre[t]) @ weight_gh
-        recurrent_in = (hs if v.recurrent_input == "h" else cs)[:-1].reshape(-1, hid)
-        d_weight_hh = dpre.reshape(-1, four_h).t() @ recurrent_in
-        d_weight_ch = None
-        if weight_ch is not None:
-            if v.peepholes:
-                c_o = cs[1:] if v.output_peephole == "current" else c_prev
-                dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
-                d_weight_ch = torch.stack([(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))])
-            else:
-                d_weight_ch = torch.zeros_like(weight_ch)
-        d_weight_gh = None
-        if v.gate_recurrence:
-            d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
-        return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, None, None
+        return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
+
+
+def _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
+    """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)`` of every step are
+    known: the weight gradients as single products over all steps, and the initial state's gradients."""
+    hid = cs.shape[2]
+    four_h = 4 * hid
+    c_prev = cs[:-1]
+    recurrent_in = (hs if v.recurrent_input == "h" else cs)[:-1].reshape(-1, hid)
+    d_weight_hh = dpre.reshape(-1, four_h).t() @ recurrent_in
+    d_weight_ch = None
+    if weight_ch is not None:
+        if v.peepholes:
+            c_o = cs[1:] if v.output_peephole == "current" else c_prev
+            dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
+            d_weight_ch = torch.stack([(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))])
+        else:
+            d_weight_ch = torch.zeros_like(weight_ch)
+    d_weight_gh = None
+    if v.gate_recurrence:
+        d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
+    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, None, None
 
 
 def lstm_recurrence(

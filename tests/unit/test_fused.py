@@ -1,0 +1,112 @@
+"""The fused Triton step kernels (``asr_lstm.cells.fused``) against the eager time loop they replace.
+
+On CUDA the kernels run for every float32/float64 dense LSTM variant. CI has no GPU, so two things
+stand in for one: every kernel specialisation the cells use is compiled to machine code for sm_80 and
+sm_90 (Triton needs no GPU for that), and the last test re-runs this file and the dense-cell tests of
+``test_cells.py`` (per-gate references, float64 gradcheck) in a fresh process with
+``TRITON_INTERPRET=1``, under which CPU tensors take the fused path too. A fresh process, because
+Triton reads that variable when the kernels are defined.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton", reason="Triton ships for Linux only")
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from asr_lstm import cells  # noqa: E402
+from asr_lstm.cells import fused, recurrence  # noqa: E402
+from asr_lstm.cells.lstm import LSTMCellBase  # noqa: E402
+
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+NOT_INTERPRETED = "CPU tensors run the kernels only under TRITON_INTERPRET=1"
+FUSED_DEVICES = [
+    pytest.param("cpu", marks=pytest.mark.skipif(not INTERPRETING, reason=NOT_INTERPRETED)),
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
+DENSE = [name for name, cls in sorted(cells.NAMES.items()) if issubclass(cls, LSTMCellBase)]
+# Every dense cell, plus the options that change which branches of the kernels run.
+CASES = [(name, {}) for name in DENSE] + [
+    ("lstm", dict(sigma_g="tanh", sigma_c="identity", sigma_h="sigmoid")),
+    ("peephole_diag", dict(output_peephole="current")),
+    ("nig", dict(output_peephole="previous")),
+]
+
+
+def run_loop(cell, xw, state, grad_y, grad_h, grad_c) -> list[torch.Tensor]:
+    """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, grad_y> + <h_T, grad_h> + <c_T, grad_c>``
+    with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights."""
+    weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh) if w is not None]
+    y, (h, c) = recurrence.lstm_recurrence(
+        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh
+    )
+    loss = (y * grad_y).sum() + (h * grad_h).sum() + (c * grad_c).sum()
+    return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(o.values()) or 'default'}" for n, o in CASES])
+def test_fused_steps_equal_the_eager_loop(name, options, device, monkeypatch):
+    torch.manual_seed(0)
+    steps, batch, hidden = 7, 3, 5
+    cell = cells.build(name, 4, hidden, **options).double().to(device)
+    # Layouts the kernels must not assume contiguous: xw and grad_y stored batch-major, grad_h transposed.
+    xw = torch.randn(batch, steps, 4 * hidden, dtype=torch.float64, device=device).transpose(0, 1).requires_grad_()
+    state = tuple(torch.randn(batch, hidden, dtype=torch.float64, device=device).requires_grad_() for _ in range(2))
+    grad_y = torch.randn(batch, steps, hidden, dtype=torch.float64, device=device).transpose(0, 1)
+    grad_h = torch.randn(hidden, batch, dtype=torch.float64, device=device).t()
+    grad_c = torch.randn(batch, hidden, dtype=torch.float64, device=device)
+
+    assert fused.applies(xw)
+    with_kernels = run_loop(cell, xw, state, grad_y, grad_h, grad_c)
+    monkeypatch.setattr(fused, "applies", lambda x: False)
+    eager = run_loop(cell, xw, state, grad_y, grad_h, grad_c)
+    for got, expected in zip(with_kernels, eager, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+def test_half_precision_keeps_the_eager_loop(device):
+    assert fused.applies(torch.zeros(1, device=device))
+    assert not fused.applies(torch.zeros(1, dtype=torch.float16, device=device))
+    assert not fused.applies(torch.zeros(1, dtype=torch.bfloat16, device=device))
+
+
+def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
+    """Compiles ``kernel`` ahead of time for ``sm_<arch>`` with float pointers of ``dtype``."""
+    pointer = {torch.float32: "*fp32", torch.float64: "*fp64"}[dtype]
+    signature = {p.name: "constexpr" if p.is_constexpr else "i32" if p.name == "n" else pointer for p in kernel.params}
+    return triton.compile(ASTSource(kernel, signature, constexprs), target=GPUTarget("cuda", arch, 32))
+
+
+@pytest.mark.skipif(INTERPRETING, reason="the interpreter defines no compilable kernels")
+@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(o.values()) or 'default'}" for n, o in CASES])
+def test_every_specialisation_compiles_for_the_gpu(name, options):
+    cell = cells.build(name, 4, 8, **options)
+    flags = dict(fused.kernel_flags(cell.variant, cell.activation_names), H=8, BLOCK_SIZE=fused.BLOCK)
+    targets = [(torch.float32, 90), (torch.float64, 90)] + ([(torch.float32, 80)] if name == "lstm" and not options else [])
+    for dtype, arch in targets:
+        assert compile_kernel(fused._forward_step, dtype, arch, flags).asm["cubin"]
+        # The last step of the backward loop has no gate-recurrence gradient yet, the others do (FGR).
+        for has_d_ifo in {False, cell.variant.gate_recurrence}:
+            backward = dict(flags, HAS_GY=True, HAS_DIFO=has_d_ifo)
+            assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRETING, reason="this is the run it starts")
+def test_kernels_under_the_interpreter():
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+        str(Path(__file__).relative_to(root)), "tests/unit/test_cells.py", "-k", "not gru and not conv_peephole",
+    ]
+    result = subprocess.run(command, cwd=root, env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert NOT_INTERPRETED not in result.stdout, "the interpreted run skipped the CPU kernel tests"
