@@ -4,7 +4,8 @@ Shapes (issue: T=300, B=16, D=123, H=256, 2 bidirectional layers, forward + back
 runs inside ``StackedBiRNN``; the reference is one fused ``torch.nn.LSTM(num_layers=2,
 bidirectional=True)``. Prints seconds per step, the ratio to the reference, frames/s, and the memory
 held for backward (bytes of tensors autograd saves: the activation memory of BPTT) or, on CUDA, the
-peak allocated memory.
+peak allocated memory. Where the fused Triton step kernels run (dense LSTM variants on CUDA), the last
+column is their time over the eager loop's, measured in the same run.
 
     python scripts/bench_cells.py [--device cuda] [--repeats 3] [--cells lstm peephole_diag ...]
 """
@@ -18,6 +19,8 @@ import time
 import torch
 
 from asr_lstm import cells
+from asr_lstm.cells import recurrence
+from asr_lstm.cells.lstm import LSTM, LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 
 
@@ -69,14 +72,18 @@ def main() -> None:
 
     reference = torch.nn.LSTM(args.input, args.hidden, num_layers=args.layers, bidirectional=True).to(device)
     runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
+    fusable = set()  # cells whose time loop the fused kernels run here
     for name in args.cells:
+        cls = cells.NAMES[name]
+        if issubclass(cls, LSTMCellBase) and cls is not LSTM and recurrence.fused is not None and recurrence.fused.applies(x):
+            fusable.add(name)
         options = {"frequency_bins": 41} if name == "conv_peephole" else {}
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
         stack = StackedBiRNN(functools.partial(cells.build, name, **options), args.input, hidden, args.layers).to(device)
         runs[name] = functools.partial(lambda s: s(x, lens), stack)
 
     print(f"device={device} T={args.steps} B={args.batch} D={args.input} H={args.hidden} layers={args.layers} (bidirectional), forward+backward")
-    print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {'memory MiB':>11}")
+    print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {'memory MiB':>11} {'x eager loop':>13}")
     base = None
     for name, run in runs.items():
         seconds = time_step(run, args.repeats, device)
@@ -87,7 +94,11 @@ def main() -> None:
             memory = torch.cuda.max_memory_allocated()
         else:
             memory = saved_bytes(run)
-        print(f"{name:<15} {seconds:>8.3f} {seconds / base:>10.2f} {frames / seconds:>10.0f} {memory / 2**20:>11.1f}")
+        versus_eager = "-"
+        if name in fusable:
+            with recurrence.fused.switched_off():
+                versus_eager = f"{seconds / time_step(run, args.repeats, device):.2f}"
+        print(f"{name:<15} {seconds:>8.3f} {seconds / base:>10.2f} {frames / seconds:>10.0f} {memory / 2**20:>11.1f} {versus_eager:>13}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ references and by float64 gradcheck; the suite also compiles every specialisatio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
 BLOCK = 512
+_switched_off = False
 
 
 @functools.cache
@@ -38,9 +41,20 @@ def _can_build_launcher() -> bool:
 def applies(x: torch.Tensor) -> bool:
     """Whether the fused kernels run for tensors like ``x``: float32/float64 on CUDA where Triton can
     build its launcher, or on any device under the interpreter. Half precision keeps the eager loop."""
-    if x.dtype not in (torch.float32, torch.float64):
+    if _switched_off or x.dtype not in (torch.float32, torch.float64):
         return False
     return os.environ.get("TRITON_INTERPRET") == "1" or (x.is_cuda and _can_build_launcher())
+
+
+@contextlib.contextmanager
+def switched_off() -> Iterator[None]:
+    """Runs the eager loop inside the block, wherever the kernels would apply (to compare the two)."""
+    global _switched_off
+    before, _switched_off = _switched_off, True
+    try:
+        yield
+    finally:
+        _switched_off = before
 
 
 @triton.jit
