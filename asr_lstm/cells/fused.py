@@ -79,19 +79,23 @@ def _dact(y, CODE: tl.constexpr):
 
 
 @triton.jit
+def _load_gates(gates, n, H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """This program's element indices k = b H + j of the ``(B, H)`` state, their mask, j, the pointers
+    to the i entries of their ``(B, 4H)`` gate rows, and the four gate values (i, f, g, o)."""
+    k = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = k < n
+    j = k % H
+    row = gates + (k // H) * 4 * H + j
+    return (k, mask, j, row, tl.load(row, mask=mask), tl.load(row + H, mask=mask),
+            tl.load(row + 2 * H, mask=mask), tl.load(row + 3 * H, mask=mask))
+
+
+@triton.jit
 def _forward_step(gates, c_prev, c_next, h_next, sh_out, peep, n, H: tl.constexpr,
                   IG: tl.constexpr, FG: tl.constexpr, OG: tl.constexpr, COUPLED: tl.constexpr,
                   PEEP: tl.constexpr, O_CURRENT: tl.constexpr,
                   ACT_G: tl.constexpr, ACT_C: tl.constexpr, ACT_H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    k = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = k < n
-    b = k // H
-    j = k % H
-    row = gates + b * 4 * H + j
-    a_i = tl.load(row, mask=mask)
-    a_f = tl.load(row + H, mask=mask)
-    a_g = tl.load(row + 2 * H, mask=mask)
-    a_o = tl.load(row + 3 * H, mask=mask)
+    k, mask, j, row, a_i, a_f, a_g, a_o = _load_gates(gates, n, H, BLOCK_SIZE)
     c = tl.load(c_prev + k, mask=mask)
     if PEEP:
         a_i += tl.load(peep + j, mask=mask) * c
@@ -123,15 +127,8 @@ def _backward_step(gates, c_prev, sh, grad_y, dh, dc, d_ifo, dpre, peep, n, H: t
                    IG: tl.constexpr, FG: tl.constexpr, OG: tl.constexpr, COUPLED: tl.constexpr,
                    PEEP: tl.constexpr, O_CURRENT: tl.constexpr,
                    ACT_G: tl.constexpr, ACT_C: tl.constexpr, ACT_H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    k = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = k < n
+    k, mask, j, row, i, f, g, o = _load_gates(gates, n, H, BLOCK_SIZE)
     b = k // H
-    j = k % H
-    row = gates + b * 4 * H + j
-    i = tl.load(row, mask=mask)
-    f = tl.load(row + H, mask=mask)
-    g = tl.load(row + 2 * H, mask=mask)
-    o = tl.load(row + 3 * H, mask=mask)
     c = tl.load(c_prev + k, mask=mask)
     s = tl.load(sh + k, mask=mask)
     dh_t = tl.load(dh + k, mask=mask)

@@ -163,13 +163,7 @@ class _LSTMRecurrence(torch.autograd.Function):
             for t in range(steps - 1, -1, -1):
                 fused.backward_step(gates[t], cs[t], sh[t], grad_y[t] if grad_y is not None else None, dh, dc, d_ifo_next,
                                     dpre[t], weight_ch, flags)
-                if v.recurrent_input == "h":
-                    dh = dpre[t] @ weight_hh
-                else:
-                    dc.addmm_(dpre[t], weight_hh)
-                    dh = torch.zeros_like(dh)
-                if v.gate_recurrence:
-                    d_ifo_next = ifo(dpre[t]) @ weight_gh
+                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
             return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
@@ -211,14 +205,22 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dc.addcmul_(dpre_i, weight_ch[0]).addcmul_(dpre_f, weight_ch[1])
                 if v.output_peephole == "previous":
                     dc.addcmul_(dpre_o, weight_ch[2])
-            if v.recurrent_input == "h":
-                dh = dpre[t] @ weight_hh
-            else:
-                dc.addmm_(dpre[t], weight_hh)
-                dh = torch.zeros_like(dh)
-            if v.gate_recurrence:
-                d_ifo_next = ifo(dpre[t]) @ weight_gh
+            dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
         return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
+
+
+def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, v: LSTMVariant):
+    """Carries d loss / d pre-activations of step t ``(B, 4H)`` back through U (and R for FGR).
+
+    Returns the gradient reaching h_{t-1} and the one reaching [i; f; o]_{t-1} (``None`` without gate
+    recurrence); with U c_{t-1} (``recurrent_input`` c) U's share is added to ``dc (B, H)`` in place.
+    """
+    if v.recurrent_input == "h":
+        dh = dpre_t @ weight_hh
+    else:
+        dc.addmm_(dpre_t, weight_hh)
+        dh = torch.zeros_like(dh)
+    return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
 
 
 def _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
