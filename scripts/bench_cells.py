@@ -20,6 +20,7 @@ import torch
 
 from asr_lstm import cells
 from asr_lstm.cells import recurrence
+from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.lstm import LSTM, LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 
@@ -75,7 +76,8 @@ def main() -> None:
     fusable = set()  # cells whose time loop the fused kernels run here
     for name in args.cells:
         cls = cells.NAMES[name]
-        if issubclass(cls, LSTMCellBase) and cls is not LSTM and recurrence.fused is not None and recurrence.fused.applies(x):
+        shared_loop = issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) and cls is not LSTM  # lstm runs on cuDNN
+        if shared_loop and recurrence.fused is not None and recurrence.fused.applies(x):
             fusable.add(name)
         options = {"frequency_bins": 41} if name == "conv_peephole" else {}
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden

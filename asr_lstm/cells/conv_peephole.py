@@ -16,6 +16,14 @@ channels and kernel width k, gate order (i, f, g, o): ``weight_ih (4H_c, C, k)``
 ``weight_hh (4H_c, H_c, k)``, ``bias_ih (4H_c)``, ``bias_hh (4H_c)``, and per-position peepholes
 ``weight_ch (3, H_c, F)``. The layer reads and writes flat frames: input ``(T, B, C*F)`` (channel-major,
 so two directions concatenated are again channel-major) and output ``(T, B, H_c*F)``.
+
+U * h is linear in h, so with h and the gates flattened channel-major it is one matrix product M h,
+M ``(4 H_c F, H_c F)`` banded (built from U by convolving the identity basis, differentiable in U).
+Written that way the cell is a diagonal-peephole LSTM with H = H_c F and per-position peepholes, and
+trains on the shared time loop of :mod:`asr_lstm.cells.recurrence` (hand-derived BPTT, fused kernels
+on CUDA); the gradient reaches U through M. M holds k/F of nonzeros, but for spectrogram-sized F one
+small dense product per step is faster than a convolution per step. ``torch.export`` runs the
+convolutional step itself under ``scan``.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.exportable import scan
+from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 
 class ConvPeepholeLSTM(nn.Module):
@@ -68,6 +77,8 @@ class ConvPeepholeLSTM(nn.Module):
         self.hidden_size = hidden_size
         self.output_peephole = output_peephole
         self.sigma_g, self.sigma_c, self.sigma_h = activation(sigma_g), activation(sigma_c), activation(sigma_h)
+        self.activation_names = (sigma_g, sigma_c, sigma_h)
+        self.variant = LSTMVariant(peepholes=True, output_peephole=output_peephole)
         hc = self.hidden_channels
         self.weight_ih = nn.Parameter(torch.empty(4 * hc, self.in_channels, kernel_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hc, hc, kernel_size))
@@ -96,18 +107,25 @@ class ConvPeepholeLSTM(nn.Module):
             h, c = (s.view(batch, hc, bins) for s in state)
         xw = F.conv1d(x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad)
         xw = xw.view(steps, batch, 4 * hc, bins)
-        if torch.compiler.is_exporting():
-            (h, c), y = scan(self.step, (h, c), xw)
-        else:
-            outputs = []
-            for t in range(steps):
-                (h, c), y_t = self.step((h, c), xw[t])
-                outputs.append(y_t)
-            y = torch.stack(outputs)
-        return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
+        if exportable.exporting():
+            (h, c), y = exportable.scan(self.step, (h, c), xw)
+            return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
+        flat = hc * bins
+        y, state = lstm_recurrence(
+            xw.view(steps, batch, 4 * flat), self.recurrent_matrix(), (h.reshape(batch, flat), c.reshape(batch, flat)),
+            self.variant, self.activation_names, self.weight_ch.view(3, flat),
+        )
+        return y, state
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        """M ``(4 H_c F, H_c F)`` with M vec(h) = vec(U * h), both vectors flattened channel-major."""
+        flat = self.hidden_channels * self.bins
+        basis = torch.eye(flat, dtype=self.weight_hh.dtype, device=self.weight_hh.device).view(flat, self.hidden_channels, self.bins)
+        columns = F.conv1d(basis, self.weight_hh, padding=self.weight_hh.shape[2] // 2)  # column n of M = U * e_n
+        return columns.view(flat, 4 * flat).t()
 
     def step(self, state: tuple[torch.Tensor, torch.Tensor], xw_t: torch.Tensor):
-        """One time step, a pure function (the body of both the eager loop and the exported ``scan``).
+        """One time step as the convolutions of the equations, a pure function (the body of the exported ``scan``).
 
         Args:
             state: ``(h_{t-1}, c_{t-1})``, each ``(B, H_c, F)``.

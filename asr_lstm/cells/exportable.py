@@ -5,8 +5,8 @@ The training loops (:mod:`asr_lstm.cells.recurrence`, the GRU's) are Python ``fo
 copies of the step and fix T at the example's length (``torch.lstm`` has the same problem: its
 decomposition specialises T). Here each step is a pure function and the loop is torch's ``scan``
 higher-order op, which the ONNX exporter writes as one ONNX ``Scan`` node, so an exported model
-takes any number of frames. Cells switch to these loops when ``torch.compiler.is_exporting()``;
-the tests check them against every cell's equations, as they check the training loops.
+takes any number of frames. Cells switch to these loops when :func:`exporting`; the tests check
+them against every cell's equations, as they check the training loops.
 
 ``scan`` is still a prototype API of torch (``torch._higher_order_ops``); torch is pinned to one
 release in ``pyproject.toml``, and the ONNX round-trip tests would catch a change of behaviour.
@@ -19,6 +19,12 @@ from torch._higher_order_ops.scan import scan  # re-exported for the cells that 
 
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.recurrence import LSTMVariant
+
+
+def exporting() -> bool:
+    """Whether the cells run these loops: under ``torch.export``. The tests run them eagerly by patching
+    this function, not torch's own flag, which torch's internals read as well."""
+    return torch.compiler.is_exporting()
 
 
 def lstm_scan(

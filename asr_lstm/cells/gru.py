@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.exportable import gru_scan
 from asr_lstm.cells.recurrence import activate_, derivative_from_output
 
 
@@ -67,8 +67,8 @@ class GRU(nn.Module):
         h0 = x.new_zeros(x.shape[1], self.hidden_size) if state is None else state
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
-        if torch.compiler.is_exporting():
-            y, h = gru_scan(xw, self.weight_hh, h0, self.activation_names)
+        if exportable.exporting():
+            y, h = exportable.gru_scan(xw, self.weight_hh, h0, self.activation_names)
         else:
             y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, self.activation_names)
         return y, (h, None)

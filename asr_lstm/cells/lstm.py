@@ -15,8 +15,8 @@ import warnings
 import torch
 from torch import nn
 
+from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.exportable import lstm_scan
 from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
@@ -103,7 +103,7 @@ class LSTMCellBase(nn.Module):
         h0, c0 = self.initial_state(x, state)
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
-        loop = lstm_scan if torch.compiler.is_exporting() else lstm_recurrence
+        loop = exportable.lstm_scan if exportable.exporting() else lstm_recurrence
         return loop(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch, self.weight_gh)
 
     def extra_repr(self) -> str:
@@ -128,7 +128,7 @@ class LSTM(LSTMCellBase):
     """
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        if self.activation_names != DEFAULT_ACTIVATIONS or torch.compiler.is_exporting():
+        if self.activation_names != DEFAULT_ACTIVATIONS or exportable.exporting():
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]

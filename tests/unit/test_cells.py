@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from asr_lstm import cells
+from asr_lstm.cells import exportable
 from asr_lstm.cells.lstm import LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 from tests.conftest import DEVICES
@@ -135,9 +136,13 @@ def exact_cudnn():
 
 @pytest.fixture(params=["training", "export"])
 def loop(request, monkeypatch):
-    """Which time loop the cells run: the training one, or the ``scan`` they switch to under torch.export."""
+    """Which time loop the cells run: the training one, or the ``scan`` they switch to under torch.export.
+
+    The switch is ``exportable.exporting``, not torch's own flag: faking that one in eager mode leaves
+    torch's compile machinery in a state that breaks a real export later in the process.
+    """
     if request.param == "export":
-        monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+        monkeypatch.setattr(exportable, "exporting", lambda: True)
     return request.param
 
 
@@ -200,6 +205,18 @@ def test_gradcheck_float64(name):
         return (y, h) if c is None else (y, h, c)
 
     assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in cell.parameters()]))
+
+
+def test_conv_recurrent_matrix_is_the_convolution():
+    channels, bins, k = 3, 5, 3
+    cell = cells.build("conv_peephole", 2 * bins, channels * bins, frequency_bins=bins, kernel_size=k).double()
+    h = torch.randn(4, channels, bins, dtype=torch.float64)
+    matrix = cell.recurrent_matrix()
+    assert matrix.shape == (4 * channels * bins, channels * bins)
+    expected = F.conv1d(h, cell.weight_hh, padding=k // 2).reshape(4, -1)
+    torch.testing.assert_close(h.reshape(4, -1) @ matrix.T, expected, rtol=1e-12, atol=1e-12)
+    # Banded: an output position sees k positions of each input channel, k - 1 at either edge.
+    assert int((matrix != 0).sum()) == 4 * channels * channels * (k * bins - 2)
 
 
 def test_loop_path_equals_torch_lstm_and_loads_its_weights():
