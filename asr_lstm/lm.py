@@ -121,9 +121,6 @@ def main(argv: list[str] | None = None) -> None:
     sentences = [row[field].split() if isinstance(row[field], str) else list(row[field]) for row in rows]
     if args.tokens:
         vocabulary, unit = Vocabulary.load(args.tokens).tokens[1:], "tokens"
-        oov = sorted({w for s in sentences for w in s} - set(vocabulary))
-        if oov:
-            parser.error(f"{args.manifest}: field {field!r} holds tokens missing from {args.tokens}: {oov[:10]}")
     else:
         vocabulary, unit = [*lexicon_words(args.lexicon), UNK], "words"
         sentences, replaced = words_in_vocabulary(sentences, vocabulary)
@@ -131,7 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(ngram_arpa(sentences, vocabulary, args.order))
+    try:
+        arpa = ngram_arpa(sentences, vocabulary, args.order)
+    except ValueError as err:
+        parser.error(f"{args.manifest}, field {field!r}, {unit} of {args.tokens or args.lexicon}: {err}")
+    tmp.write_text(arpa)
     os.replace(tmp, out)
     print(f"wrote {out}: {args.order}-gram over {len(vocabulary)} {unit} from {len(sentences)} sentences")
 

@@ -77,7 +77,7 @@ def main() -> None:
     for name in args.cells:
         cls = cells.NAMES[name]
         shared_loop = issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) and cls is not LSTM  # lstm runs on cuDNN
-        if shared_loop and recurrence.fused is not None and recurrence.fused.applies(x):
+        if shared_loop and recurrence.runs_fused(x):
             fusable.add(name)
         options = {"frequency_bins": 41} if name == "conv_peephole" else {}
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden

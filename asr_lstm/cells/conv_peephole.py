@@ -111,11 +111,10 @@ class ConvPeepholeLSTM(nn.Module):
             (h, c), y = exportable.scan(self.step, (h, c), xw)
             return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
         flat = hc * bins
-        y, state = lstm_recurrence(
+        return lstm_recurrence(
             xw.view(steps, batch, 4 * flat), self.recurrent_matrix(), (h.reshape(batch, flat), c.reshape(batch, flat)),
             self.variant, self.activation_names, self.weight_ch.view(3, flat),
         )
-        return y, state
 
     def recurrent_matrix(self) -> torch.Tensor:
         """M ``(4 H_c F, H_c F)`` with M vec(h) = vec(U * h), both vectors flattened channel-major."""

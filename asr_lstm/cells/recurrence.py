@@ -27,6 +27,11 @@ except ImportError:  # Triton comes with torch on Linux x86-64 only; elsewhere e
     fused = None
 
 
+def runs_fused(x: torch.Tensor) -> bool:
+    """Whether the time loop over tensors like ``x`` runs each step as the fused Triton kernels."""
+    return fused is not None and fused.applies(x)
+
+
 @dataclass(frozen=True)
 class LSTMVariant:
     """Structure of an LSTM variant (Greff et al. 2015 switches on the peephole LSTM).
@@ -106,7 +111,7 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant: LSTMVariant, 
     cs[0], hs[0] = c0, h0
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
-    flags = fused.kernel_flags(variant, acts) if fused is not None and fused.applies(xw) else None
+    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) else None
     for t in range(steps):
         pre = torch.addmm(xw[t], hs[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
         if r_t is not None and t > 0:
@@ -157,7 +162,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         dh = grad_h.clone(memory_format=torch.contiguous_format) if grad_h is not None else gates.new_zeros(batch, hid)
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
-        if fused is not None and fused.applies(gates):
+        if runs_fused(gates):
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):

@@ -124,3 +124,18 @@ def test_word_lm_from_a_manifest_and_a_lexicon(tmp_path, capsys):
         assert total == pytest.approx(1.0, abs=1e-5), history
     with pytest.raises(ValueError, match=r"outside the vocabulary: \['dog'\]"):
         ngram_arpa([["the", "dog"]], ["the"])
+
+
+def test_token_lm_refuses_a_manifest_with_tokens_outside_the_model(tmp_path, capsys):
+    import json
+
+    from asr_lstm.data.tokens import Vocabulary
+    from asr_lstm.lm import main
+
+    Vocabulary(["sh", "aa"]).save(tmp_path / "tokens.txt")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"id": "u1", "phones": ["sh", "aa", "zz"]}) + "\n")
+    with pytest.raises(SystemExit):
+        main(["--manifest", str(tmp_path / "train.jsonl"), "--tokens", str(tmp_path / "tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
+    error = capsys.readouterr().err
+    assert "train.jsonl" in error and "tokens.txt" in error and "outside the vocabulary: ['zz']" in error
+    assert not (tmp_path / "lm.arpa").exists()
