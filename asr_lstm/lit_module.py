@@ -1,7 +1,9 @@
 """The LightningModule: CTC training, greedy validation and test error rates.
 
-Metric keys: ``train/loss``, ``val/loss``, ``val/per``, ``val/per_best``, ``test/per`` (``per`` is the
-token error rate on the scoring label set: phones folded to 39 for TIMIT).
+Metric keys: ``train/loss``, ``val/loss``, ``val/<metric>``, ``val/<metric>_best``, ``test/<metric>``,
+where ``<metric>`` names the corpus's token error rate on its scoring label set: ``per`` for TIMIT
+(phones folded to 39), ``cer`` for handwriting (characters, spaces included). A character corpus with a
+word separator also logs ``val/wer`` and ``test/wer``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.metrics import edit_distance
+from asr_lstm.metrics import edit_distance, words
 from asr_lstm.models import CTCModel
 
 
@@ -25,20 +27,26 @@ class CTCLitModule(pl.LightningModule):
     Args:
         net: the acoustic model.
         optimizer: ``optimizer(params=...)`` -> ``torch.optim.Optimizer``.
-        scheduler: ``scheduler(optimizer=...)`` -> LR scheduler stepped on ``val/per`` each epoch, or ``None``.
+        scheduler: ``scheduler(optimizer=...)`` -> LR scheduler stepped on ``val/<metric>`` each epoch, or ``None``.
         labels: vocabulary tokens, blank first.
         folding: phone folding before scoring ("39", "48") or ``None`` to score the labels as they are.
+        metric: name of the token error rate (``per``, ``cer``).
+        word_separator: the label between words, to score WER too; ``None`` for none.
     """
 
-    def __init__(self, net: CTCModel, optimizer: Callable, labels: list[str], scheduler: Callable | None = None, folding: str | None = "39"):
+    def __init__(self, net: CTCModel, optimizer: Callable, labels: list[str], scheduler: Callable | None = None,
+                 folding: str | None = "39", metric: str = "per", word_separator: str | None = None):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.labels = list(labels)
         self.folding = folding
-        self.best_per = math.inf
-        self._errors = {"val": [0, 0], "test": [0, 0]}  # [edit errors, reference tokens]
+        self.metric = metric
+        self.word_separator = word_separator
+        self.best_rate = math.inf
+        # [edit errors, reference units] of tokens and words
+        self._errors = {stage: {"tokens": [0, 0], "words": [0, 0]} for stage in ("val", "test")}
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(x, lens)
@@ -68,25 +76,34 @@ class CTCLitModule(pl.LightningModule):
         self.log(f"{stage}/loss", loss, batch_size=len(batch["ids"]))
         hyps = greedy_decode(log_probs, out_lens)
         for hyp, y, n in zip(hyps, batch["y"].tolist(), batch["y_lens"].tolist()):
-            ref = self.score_labels(y[:n])
-            self._errors[stage][0] += edit_distance(ref, self.score_labels(hyp))
-            self._errors[stage][1] += len(ref)
+            ref, hyp = self.score_labels(y[:n]), self.score_labels(hyp)
+            self._count(stage, "tokens", ref, hyp)
+            if self.word_separator is not None:
+                self._count(stage, "words", words(ref, self.word_separator), words(hyp, self.word_separator))
+
+    def _count(self, stage: str, unit: str, ref: list[str], hyp: list[str]) -> None:
+        counts = self._errors[stage][unit]
+        counts[0] += edit_distance(ref, hyp)
+        counts[1] += len(ref)
 
     def _eval_epoch_end(self, stage: str) -> float:
-        errors, total = self._errors[stage]
-        self._errors[stage] = [0, 0]
-        per = 100.0 * errors / max(total, 1)
-        self.log(f"{stage}/per", per, prog_bar=True)
-        return per
+        rates = {}
+        for unit, (errors, total) in self._errors[stage].items():
+            rates[unit] = 100.0 * errors / max(total, 1)
+            self._errors[stage][unit] = [0, 0]
+        if self.word_separator is not None:
+            self.log(f"{stage}/wer", rates["words"])
+        self.log(f"{stage}/{self.metric}", rates["tokens"], prog_bar=True)
+        return rates["tokens"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        per = self._eval_epoch_end("val")
+        rate = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:
-            self.best_per = min(self.best_per, per)
-            self.log("val/per_best", self.best_per)
+            self.best_rate = min(self.best_rate, rate)
+            self.log(f"val/{self.metric}_best", self.best_rate)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "test")
@@ -95,14 +112,14 @@ class CTCLitModule(pl.LightningModule):
         self._eval_epoch_end("test")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["best_per"] = self.best_per
+        checkpoint["best_rate"] = self.best_rate
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.best_per = checkpoint.get("best_per", math.inf)
+        self.best_rate = checkpoint.get("best_rate", math.inf)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/per", "interval": "epoch"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.metric}", "interval": "epoch"}}

@@ -18,7 +18,7 @@ import torch
 import torchaudio
 from omegaconf import OmegaConf
 
-from asr_lstm.data.manifest import read_manifest
+from asr_lstm.data.manifest import read_manifest, source_of
 
 
 def git_commit(where: Path) -> str:
@@ -49,20 +49,20 @@ def environment_block(where: Path, wall_time: str | None) -> list[str]:
     ]
 
 
-def protocol_block(data_dir: Path, corpus_note: str) -> list[str]:
+def protocol_block(data_dir: Path, corpus_note: str, notes: list[str] | None = None) -> list[str]:
+    """Corpus, split sizes (utterances, speakers and hours; or lines and writers) and the recipe's ``notes``."""
     lines = ["## Protocol", "", f"- corpus: {corpus_note}"]
     for split in ("train", "dev", "test"):
         manifest = data_dir / f"{split}.jsonl"
         if manifest.is_file():
             rows = read_manifest(manifest)
-            hours = sum(r.get("duration", 0.0) for r in rows) / 3600
-            lines.append(f"- {split}: {len(rows)} utterances, {len({r['speaker'] for r in rows})} speakers, {hours:.2f} h")
-    lines += [
-        "- labels: trained on the 61 TIMIT phones (+ CTC blank); scored on 39 phones after the Lee & Hon (1989) "
-        "folding (`asr_lstm/resources/timit/phones.60-48-39.map`), glottal stop `q` deleted; SA sentences excluded",
-        "",
-    ]
-    return lines
+            sources = len({source_of(r) for r in rows})
+            if any("duration" in r for r in rows):
+                hours = sum(r.get("duration", 0.0) for r in rows) / 3600
+                lines.append(f"- {split}: {len(rows)} utterances, {sources} speakers, {hours:.2f} h")
+            else:
+                lines.append(f"- {split}: {len(rows)} lines, {sources} writers")
+    return lines + [f"- {note}" for note in notes or []] + [""]
 
 
 def results_table(exp_dirs: list[Path]) -> list[str]:
@@ -74,10 +74,12 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     ]
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
-        for metrics_path in [*sorted(exp.glob("decode_*/metrics.json")), *exp.glob("export_check/metrics.json")]:
+        found = [*sorted(exp.glob("decode_*/metrics.json")), *sorted(exp.glob("decode_*/wer/metrics.json")), *exp.glob("export_check/metrics.json")]
+        for metrics_path in found:
             m = json.loads(metrics_path.read_text())
-            split = metrics_path.parent.name.removeprefix("decode_").replace("export_check", "test, exported file")
-            split = split.replace("_beam", ", beam + LM") if split.endswith("_beam") else split
+            folder = metrics_path.parent.parent if metrics_path.parent.name == "wer" else metrics_path.parent
+            split = folder.name.removeprefix("decode_").replace("export_check", "test, exported file")
+            split = split.replace("_beam", ", beam + LM").replace("_lexicon", ", lexicon + word LM")
             n = m["ref_len"]
             lines.append(
                 f"| {exp.name} | {cfg.cell.name} | {split} | {m['num_utts']} | {n} | "
@@ -87,15 +89,21 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     return lines
 
 
+def metric_of(summary: dict) -> str:
+    """The error-rate name of a run's ``summary.json`` (runs from before handwriting wrote PER only)."""
+    return summary.get("metric", "per")
+
+
 def model_block(exp_dirs: list[Path]) -> list[str]:
-    lines = ["## Models", "", "| exp | layers x units | parameters | epochs | training time | best dev PER |", "|---|---|---|---|---|---|"]
+    lines = ["## Models", "", "| exp | layers x units | parameters | epochs | training time | best dev error rate |", "|---|---|---|---|---|---|"]
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
         s = json.loads((exp / "summary.json").read_text())
         minutes = (s["train_time_s"] or 0) / 60
+        metric = metric_of(s)
         lines.append(
             f"| {exp.name} | {cfg.model.num_layers} x {cfg.model.hidden_size} (bidirectional) | "
-            f"{s['parameters']:,} | {s['epochs']} | {minutes:.1f} min | {s['val_per_best']:.1f} |"
+            f"{s['parameters']:,} | {s['epochs']} | {minutes:.1f} min | {s[f'val_{metric}_best']:.1f} {metric.upper()} |"
         )
     return lines + [""]
 
@@ -121,28 +129,35 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
 def sweep_table(sweep_dir: Path) -> list[str]:
     """A markdown comparison of every finished run under ``sweep_dir`` (e.g. a Hydra multirun).
 
-    One row per run: cell, dev PER of the best checkpoint, test PER, parameters, epochs and
-    training seconds per epoch, sorted by dev PER.
+    One row per run: cell, dev error rate (PER or CER) of the best checkpoint, test error rate,
+    parameters, epochs and training seconds per epoch, sorted by dev error rate.
     """
-    rows = []
+    rows, metrics = [], set()
     for summary_path in sorted(sweep_dir.rglob("summary.json")):
         run = summary_path.parent
         s = json.loads(summary_path.read_text())
         cfg = OmegaConf.load(run / "config.yaml")
+        metric = metric_of(s)
+        metrics.add(metric)
         per_epoch = (s["train_time_s"] or 0) / max(s["epochs"], 1)
-        rows.append((s["val_per_best"], f"| {cfg.cell.name} | {s['val_per_best']:.1f} | {s.get('test_per', float('nan')):.1f} | "
+        dev = s[f"val_{metric}_best"]
+        rows.append((dev, f"| {cfg.cell.name} | {dev:.1f} | {s.get(f'test_{metric}', float('nan')):.1f} | "
                      f"{s['parameters']:,} | {s['epochs']} | {per_epoch:.1f} | {run.name} |"))
     if not rows:
         raise FileNotFoundError(f"{sweep_dir}: no run with a summary.json below it")
-    header = ["| cell | dev PER | test PER | parameters | epochs | s/epoch | run |", "|---|---|---|---|---|---|---|"]
+    if len(metrics) > 1:
+        raise ValueError(f"{sweep_dir}: runs scored by different metrics {sorted(metrics)} cannot share a table")
+    name = metrics.pop().upper()
+    header = [f"| cell | dev {name} | test {name} | parameters | epochs | s/epoch | run |", "|---|---|---|---|---|---|---|"]
     return header + [row for _, row in sorted(rows)]
 
 
-def write_results(out: Path, title: str, data_dir: Path, exp_dirs: list[Path], corpus_note: str, recipe_command: str | None = None, wall_time: str | None = None) -> None:
-    """Writes ``out`` (RESULTS.md) from the experiment folders ``exp_dirs``."""
+def write_results(out: Path, title: str, data_dir: Path, exp_dirs: list[Path], corpus_note: str, recipe_command: str | None = None,
+                  wall_time: str | None = None, notes: list[str] | None = None) -> None:
+    """Writes ``out`` (RESULTS.md) from the experiment folders ``exp_dirs``; ``notes`` are protocol lines (labels, LMs, ...)."""
     lines = [f"# {title}", "", "Generated by `asr-lstm report`; do not edit by hand.", ""]
     lines += environment_block(out.resolve().parent, wall_time)
-    lines += protocol_block(data_dir, corpus_note)
+    lines += protocol_block(data_dir, corpus_note, notes)
     lines += results_table(exp_dirs)
     lines += model_block(exp_dirs)
     lines += commands_block(exp_dirs, recipe_command)

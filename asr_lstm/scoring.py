@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from asr_lstm.data.phones import timit_phone_map
-from asr_lstm.metrics import ErrorCounts, align, count_errors
+from asr_lstm.metrics import ErrorCounts, align, count_errors, words
 
 
 def read_transcripts(path: str | Path) -> dict[str, list[str]]:
@@ -79,3 +79,13 @@ def score(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, foldi
     metrics = {"metric": metric, "folding": folding, **total.as_dict(), "missing_hypotheses": len(set(refs) - set(hyps)), **(extra or {})}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return total
+
+
+def score_words(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, separator: str, extra: dict | None = None) -> ErrorCounts:
+    """WER of character transcripts: both sides split into words at ``separator``, written as
+    ``out_dir/{ref,hyp}.txt`` and scored there (``errs.txt``, ``metrics.json`` with metric ``wer``)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in (("ref.txt", ref_path), ("hyp.txt", hyp_path)):
+        write_transcripts({utt: words(chars, separator) for utt, chars in read_transcripts(path).items()}, out_dir / name)
+    return score(out_dir / "ref.txt", out_dir / "hyp.txt", out_dir, None, "wer", extra)

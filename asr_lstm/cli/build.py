@@ -24,12 +24,22 @@ def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
 
 
 def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
-    """The LightningModule for a set-up data module (its vocabulary sizes the output layer)."""
+    """The LightningModule for a set-up data module (its vocabulary sizes the output layer).
+
+    Raises:
+        ValueError: ``cfg.metric`` (what checkpointing and early stopping monitor) is not the corpus's metric.
+    """
+    corpus = datamodule.corpus
+    if cfg.get("metric", corpus.metric) != corpus.metric:
+        raise ValueError(f"metric={cfg.metric} but {type(corpus).__name__} is scored by {corpus.metric}: the callbacks would "
+                         f"monitor a key that is never logged; set metric={corpus.metric} (the data config does)")
     net = build_net(cfg, datamodule.features.dim, len(datamodule.vocab))
     return CTCLitModule(
         net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         labels=datamodule.vocab.tokens,
-        folding=datamodule.corpus.scoring_folding,
+        folding=corpus.scoring_folding,
+        metric=corpus.metric,
+        word_separator=corpus.word_separator,
     )

@@ -5,8 +5,9 @@ The search is the run's ``decode`` config (greedy unless it was trained with ``d
 changed by Hydra-style overrides of the ``decode`` group: ``decode=greedy|beam`` picks an option of
 ``conf/decode/``, ``decode.<key>=<value>`` sets one of its keys. Writes
 ``RUN_DIR/decode_<split>/{hyp,ref}.txt`` (``decode_<split>_beam/`` for beam search; 61-phone labels
-for TIMIT), then ``errs.txt`` and ``metrics.json`` on the scoring label set of the corpus (39 folded
-phones for TIMIT).
+for TIMIT, characters for IAM), then ``errs.txt`` and ``metrics.json`` on the scoring label set of the
+corpus (PER on 39 folded phones for TIMIT, CER for IAM); a character corpus also gets its WER in
+``decode_<split>/wer/``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.lit_module import CTCLitModule
-from asr_lstm.scoring import score, write_transcripts
+from asr_lstm.scoring import score, score_words, write_transcripts
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
     module.to(device).eval()
     try:
-        search = search_config.build(module.labels)
+        search = search_config.build(module.labels, datamodule.corpus.word_separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     for split in args.splits:
@@ -124,8 +125,13 @@ def main(argv: list[str] | None = None) -> None:
         hyps, refs = decode_split(module, datamodule.dataloader(split), device, search)
         write_transcripts(hyps, out / "hyp.txt")
         write_transcripts(refs, out / "ref.txt")
-        total = score(out / "ref.txt", out / "hyp.txt", out, datamodule.corpus.scoring_folding, "per", {"split": split, "checkpoint": str(ckpt), "search": search_config.describe(), "command": command})
-        print(f"{split}: %PER {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {out}")
+        corpus = datamodule.corpus
+        extra = {"split": split, "checkpoint": str(ckpt), "search": search_config.describe(), "command": command}
+        totals = {corpus.metric: (score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra), out)}
+        if corpus.word_separator is not None:
+            totals["wer"] = (score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra), out / "wer")
+        for metric, (total, where) in totals.items():
+            print(f"{split}: %{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {where}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,30 @@
-"""``asr-lstm score REF HYP``: error rate with S/D/I, per-utterance alignments and metrics.json."""
+"""``asr-lstm score REF HYP``: error rate with S/D/I, per-utterance alignments and metrics.json.
+
+With ``--word-separator |`` (character transcripts of a handwriting model) the WER is scored as well,
+into ``OUT/wer/``. ``--same-as METRICS.json`` exits with an error unless the counts equal that file's
+(the recipes' check that an exported model reproduces its training checkpoint).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from asr_lstm.scoring import score
+from asr_lstm.metrics import ErrorCounts
+from asr_lstm.scoring import score, score_words
+
+COUNTS = ("sub", "dels", "ins", "ref_len", "num_utts")
+
+
+def check_same_counts(expected_path: str, actual: ErrorCounts) -> None:
+    """Raises ``ValueError`` naming both sets of counts unless ``actual`` has those of ``expected_path``."""
+    expected = json.loads(Path(expected_path).read_text())
+    got = actual.as_dict()
+    if any(expected[k] != got[k] for k in COUNTS):
+        raise ValueError(f"counts {[got[k] for k in COUNTS]} differ from {[expected[k] for k in COUNTS]} "
+                         f"of {expected_path} ({', '.join(COUNTS)})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,9 +34,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folding", choices=("39", "48", "none"), default="39", help="TIMIT phone folding (default 39)")
     parser.add_argument("--metric", default="per", help="name of the error rate (per, cer, wer)")
     parser.add_argument("--out", default=".", help="directory for errs.txt and metrics.json")
+    parser.add_argument("--word-separator", default=None, help="the word-separator token of character transcripts: score WER too")
+    parser.add_argument("--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's")
     args = parser.parse_args(argv)
-    total = score(args.ref, args.hyp, args.out, None if args.folding == "none" else args.folding, args.metric)
-    print(f"%{args.metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
+    totals = {args.metric: score(args.ref, args.hyp, args.out, None if args.folding == "none" else args.folding, args.metric)}
+    if args.word_separator is not None:
+        totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
+    for metric, total in totals.items():
+        print(f"%{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
+    if args.same_as:
+        try:
+            check_same_counts(args.same_as, totals[args.metric])
+        except ValueError as err:
+            print(f"asr-lstm score: {err}", file=sys.stderr)
+            sys.exit(1)
+        print(f"same error counts as {args.same_as}")
 
 
 if __name__ == "__main__":

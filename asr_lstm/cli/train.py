@@ -55,12 +55,15 @@ def run(cfg: DictConfig) -> dict:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "train_time_s": clock.seconds if clock else None,
-        "val_per_best": module.best_per,
+        "metric": module.metric,
+        f"val_{module.metric}_best": module.best_rate,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
     if cfg.test_after_fit:
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)
-        summary["test_per"] = results[0]["test/per"]
+        summary[f"test_{module.metric}"] = results[0][f"test/{module.metric}"]
+        if module.word_separator is not None:
+            summary["test_wer"] = results[0]["test/wer"]
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -68,7 +71,7 @@ def run(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="pkg://asr_lstm.conf", config_name="train")
 def train(cfg: DictConfig) -> float:
     summary = run(cfg)
-    return summary["val_per_best"]  # the value a Hydra sweeper would minimise
+    return summary[f"val_{summary['metric']}_best"]  # the value a Hydra sweeper would minimise
 
 
 def main() -> None:

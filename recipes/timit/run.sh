@@ -138,8 +138,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     asr-lstm export "$exp" -o "$exp/model.asrlstm"
     mkdir -p "$exp/export_check"
     asr-lstm decode "$exp/model.asrlstm" "$data/test.jsonl" -o "$exp/export_check/hyp.txt"
-    asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check"
-    python local/same_errors.py "$exp/decode_test/metrics.json" "$exp/export_check/metrics.json"
+    asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check" \
+      --same-as "$exp/decode_test/metrics.json"
     log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
     asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
     touch "$exp/.export.done"
@@ -149,7 +149,9 @@ fi
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: $results"
   asr-lstm report "$exp" --data-dir "$data" --out "$results" --title "TIMIT phone recognition: BLSTM-CTC" \
-    --corpus "$corpus_note" --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
+    --corpus "$corpus_note" \
+    --note "labels: trained on the 61 TIMIT phones (+ CTC blank); scored on 39 phones after the Lee & Hon (1989) folding (\`asr_lstm/resources/timit/phones.60-48-39.map\`), glottal stop \`q\` deleted; SA sentences excluded" \
+    --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
     --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"
   grep -E '^\| (exp|.*\*\*)' "$results"
 fi

@@ -40,7 +40,7 @@ def test_recipe_end_to_end_and_idempotent(tmp_path):
     beam = json.loads((exp / "decode_test_beam" / "metrics.json").read_text())
     assert beam["search"].startswith("beam 16, LM") and beam["num_utts"] == 192
     assert "\\2-grams:" in (tmp_path / "data/timit/lm/phone_bigram.arpa").read_text()
-    assert "exported model reproduces the checkpoint" in out
+    assert f"same error counts as {exp / 'decode_test' / 'metrics.json'}" in out
     assert (exp / "model.asrlstm").is_file() and (exp / "model.onnx").is_file()
     assert "onnxruntime matches torch" in out
     assert f"decode=beam decode.beam_size=16 decode.lm={tmp_path / 'data/timit/lm/phone_bigram.arpa'} decode.lm_weight=0.8" in results

@@ -1,5 +1,7 @@
 """The ``asr-lstm`` dispatcher and the score command."""
 
+import json
+
 import pytest
 
 from asr_lstm.cli import main as cli
@@ -27,3 +29,19 @@ def test_score_command_prints_the_summary(tmp_path, capsys):
     score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s"), "--folding", "none"])
     assert capsys.readouterr().out.strip() == "%PER 33.33 [ 1 / 3, 0 ins, 1 del, 0 sub ]"
     assert (tmp_path / "s/errs.txt").is_file()
+
+
+def test_score_command_scores_words_and_checks_counts(tmp_path, capsys):
+    (tmp_path / "ref.txt").write_text("l1\tt h e | c a t\n")
+    (tmp_path / "hyp.txt").write_text("l1\tt h e | c o t\n")
+    args = [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--folding", "none", "--metric", "cer"]
+    score_cli.main([*args, "--out", str(tmp_path / "a"), "--word-separator", "|"])
+    assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", "%WER 50.00 [ 1 / 2, 0 ins, 0 del, 1 sub ]"]
+    assert json.loads((tmp_path / "a/wer/metrics.json").read_text())["metric"] == "wer"
+    score_cli.main([*args, "--out", str(tmp_path / "b"), "--same-as", str(tmp_path / "a/metrics.json")])
+    assert f"same error counts as {tmp_path / 'a/metrics.json'}" in capsys.readouterr().out
+    (tmp_path / "hyp.txt").write_text("l1\tt h e | c a t\n")
+    with pytest.raises(SystemExit) as exit_info:
+        score_cli.main([*args, "--out", str(tmp_path / "c"), "--same-as", str(tmp_path / "a/metrics.json")])
+    assert exit_info.value.code == 1
+    assert "counts [0, 0, 0, 7, 1] differ from [1, 0, 0, 7, 1]" in capsys.readouterr().err

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from asr_lstm.metrics import align, corpus_counts, count_errors, edit_distance
-from asr_lstm.scoring import score
+from asr_lstm.metrics import align, corpus_counts, count_errors, edit_distance, words
+from asr_lstm.scoring import score, score_words
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,20 @@ def test_score_refuses_hypotheses_without_reference(tmp_path):
     (tmp_path / "hyp.txt").write_text("u1\taa\nu9\taa\n")
     with pytest.raises(ValueError, match="hyp.txt: 1 hypotheses without a reference"):
         score(tmp_path / "ref.txt", tmp_path / "hyp.txt", tmp_path / "out")
+
+
+def test_words_of_character_tokens():
+    assert words(list("A|MOVE||to|"), "|") == ["A", "MOVE", "to"]
+    assert words([], "|") == [] and words(list("|"), "|") == []
+
+
+def test_score_words_scores_the_words_between_separators(tmp_path):
+    (tmp_path / "ref.txt").write_text("l1\tt h e | c a t | .\nl2\ta | b\n")
+    # l1: "the cat ." vs "the cot ." (1 sub); l2: "a b" vs "ab" (1 sub + 1 del)
+    (tmp_path / "hyp.txt").write_text("l1\tt h e | c o t | .\nl2\ta b\n")
+    total = score_words(tmp_path / "ref.txt", tmp_path / "hyp.txt", tmp_path / "wer", "|", {"split": "dev"})
+    assert (total.sub, total.dels, total.ins, total.ref_len) == (2, 1, 0, 5)
+    assert (tmp_path / "wer/ref.txt").read_text() == "l1\tthe cat .\nl2\ta b\n"
+    metrics = json.loads((tmp_path / "wer/metrics.json").read_text())
+    assert metrics["metric"] == "wer" and metrics["folding"] is None and metrics["rate"] == pytest.approx(60.0)
+    assert (tmp_path / "wer/errs.txt").read_text().startswith("%WER 60.00 [ 3 / 5, 0 ins, 1 del, 2 sub ]")

@@ -5,13 +5,14 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from asr_lstm.report import results_table, sweep_table
+from asr_lstm.data.manifest import write_manifest
+from asr_lstm.report import model_block, protocol_block, results_table, sweep_table
 
 
-def fake_run(path, cell, dev, test, seconds=120.0, epochs=4):
+def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per"):
     path.mkdir(parents=True)
     OmegaConf.save(OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}}), path / "config.yaml")
-    summary = {"parameters": 1234567, "epochs": epochs, "train_time_s": seconds, "val_per_best": dev, "test_per": test}
+    summary = {"parameters": 1234567, "epochs": epochs, "train_time_s": seconds, "metric": metric, f"val_{metric}_best": dev, f"test_{metric}": test}
     (path / "summary.json").write_text(json.dumps(summary))
     return path
 
@@ -37,3 +38,29 @@ def test_results_table_rows(tmp_path):
     metrics = {"metric": "per", "sub": 10, "dels": 5, "ins": 5, "ref_len": 200, "num_utts": 7, "rate": 10.0}
     (run / "decode_test/metrics.json").write_text(json.dumps(metrics))
     assert "| exp1 | peephole_diag | test | 7 | 200 | 5.0 | 2.5 | 2.5 | **10.0** PER |" in results_table([run])
+
+
+def test_handwriting_rows_cer_wer_and_the_searches(tmp_path):
+    run = fake_run(tmp_path / "hw", "lstm", 8.9, 7.9, metric="cer")
+    for folder, metric, rate in (("decode_test", "cer", 10.0), ("decode_test/wer", "wer", 30.0), ("decode_test_beam", "cer", 9.0), ("decode_test_lexicon/wer", "wer", 20.0)):
+        (run / folder).mkdir(parents=True)
+        metrics = {"metric": metric, "sub": int(rate), "dels": 0, "ins": 0, "ref_len": 100, "num_utts": 4, "rate": rate}
+        (run / folder / "metrics.json").write_text(json.dumps(metrics))
+    table = results_table([run])
+    assert "| hw | lstm | test | 4 | 100 | 10.0 | 0.0 | 0.0 | **10.0** CER |" in table
+    assert "| hw | lstm | test | 4 | 100 | 30.0 | 0.0 | 0.0 | **30.0** WER |" in table
+    assert "| hw | lstm | test, beam + LM | 4 | 100 | 9.0 | 0.0 | 0.0 | **9.0** CER |" in table
+    assert "| hw | lstm | test, lexicon + word LM | 4 | 100 | 20.0 | 0.0 | 0.0 | **20.0** WER |" in table
+    assert model_block([run])[4].endswith("| 8.9 CER |")
+    assert sweep_table(tmp_path)[0].startswith("| cell | dev CER | test CER |")
+    fake_run(tmp_path / "speech", "lstm", 20.0, 21.0)
+    with pytest.raises(ValueError, match=r"different metrics \['cer', 'per'\]"):
+        sweep_table(tmp_path)
+
+
+def test_protocol_counts_lines_and_writers_or_hours_and_speakers(tmp_path):
+    write_manifest([{"id": "l1", "writer": "000"}, {"id": "l2", "writer": "000"}, {"id": "l3", "writer": "001"}], tmp_path / "train.jsonl")
+    write_manifest([{"id": "u1", "speaker": "s1", "duration": 1800.0}, {"id": "u2", "speaker": "s2", "duration": 1800.0}], tmp_path / "test.jsonl")
+    block = protocol_block(tmp_path, "a corpus", ["labels: characters"])
+    assert block == ["## Protocol", "", "- corpus: a corpus", "- train: 3 lines, 2 writers", "- test: 2 utterances, 2 speakers, 1.00 h",
+                     "- labels: characters", ""]

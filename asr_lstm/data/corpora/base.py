@@ -19,11 +19,15 @@ class Corpus(ABC):
         splits: the manifest names :meth:`prepare` writes.
         reference_key: the manifest field holding the label sequence (``phones`` or ``text``).
         scoring_folding: the label folding applied before scoring, ``None`` for none.
+        metric: the name of the token error rate (``per`` for phones, ``cer`` for characters).
+        word_separator: the token between words of a character corpus (then WER is scored too), or ``None``.
     """
 
     splits: tuple[str, ...] = ("train", "dev", "test")
     reference_key: str = "phones"
     scoring_folding: str | None = None
+    metric: str = "per"
+    word_separator: str | None = None
 
     @abstractmethod
     def prepare(self, out_dir: str | Path) -> None:
