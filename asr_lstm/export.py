@@ -12,6 +12,8 @@ loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objec
     features         the FeatureConfig fields
     cmvn             {"mode": global|speaker|none, "mean": (D,), "std": (D,)} from the training set
     scoring_folding  "39" for TIMIT, or None
+    word_separator   the token between words of a character model ("|" for IAM), or None
+                     (absent from files of asr-lstm before handwriting, read as None)
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def make_package(recognizer: Recognizer) -> dict:
         "features": dataclasses.asdict(recognizer.features),
         "cmvn": {"mode": recognizer.features.cmvn, "mean": recognizer.cmvn_mean.cpu(), "std": recognizer.cmvn_std.cpu()},
         "scoring_folding": recognizer.scoring_folding,
+        "word_separator": recognizer.word_separator,
     }
 
 

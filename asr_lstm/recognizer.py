@@ -1,4 +1,4 @@
-"""A trained model ready to decode audio: features, normalisation, network and vocabulary together.
+"""A trained model ready to decode audio or line images: features, normalisation, network and vocabulary together.
 
 Built either from a training run (``asr_lstm.cli.export``) or from an exported file
 (``asr_lstm.load``); it needs neither Hydra nor Lightning.
@@ -14,14 +14,16 @@ import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
-from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, mean_std
+from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, line_features, load_audio, mean_std
+from asr_lstm.data.images import load_line_image
 from asr_lstm.decoding import greedy_decode
+from asr_lstm.metrics import words
 from asr_lstm.models import CTCModel
 
 
 @dataclass
 class Segment:
-    """One aligned token: start time and duration in seconds."""
+    """One aligned token: start and duration in seconds of audio, or in pixel columns of a line image."""
 
     token: str
     start: float
@@ -29,7 +31,7 @@ class Segment:
 
 
 class Recognizer:
-    """Waveforms -> label sequences (and alignments) with one acoustic model.
+    """Audio or line images -> label sequences (and alignments) with one acoustic model.
 
     Args:
         net: the CTC acoustic model (eval mode is set here).
@@ -40,10 +42,11 @@ class Recognizer:
         cmvn_mean, cmvn_std: ``(D,)`` training-set statistics. With ``features.cmvn == "speaker"`` the
             speaker of a new file is unknown, so each utterance is normalised by its own statistics.
         scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
+        word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
     """
 
     def __init__(self, net: CTCModel, model_options: dict, cell_options: dict, tokens: list[str], features: FeatureConfig,
-                 cmvn_mean: torch.Tensor, cmvn_std: torch.Tensor, scoring_folding: str | None = None):
+                 cmvn_mean: torch.Tensor, cmvn_std: torch.Tensor, scoring_folding: str | None = None, word_separator: str | None = None):
         self.net = net.eval()
         self.model_options = model_options
         self.cell_options = cell_options
@@ -52,6 +55,7 @@ class Recognizer:
         self.cmvn_mean = cmvn_mean
         self.cmvn_std = cmvn_std
         self.scoring_folding = scoring_folding
+        self.word_separator = word_separator
 
     @staticmethod
     def build_net(model_options: dict, cell_options: dict) -> CTCModel:
@@ -65,7 +69,7 @@ class Recognizer:
         net.load_state_dict(package["state_dict"])
         cmvn = package["cmvn"]
         return cls(net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
-                   cmvn["mean"], cmvn["std"], package["scoring_folding"])
+                   cmvn["mean"], cmvn["std"], package["scoring_folding"], package.get("word_separator"))
 
     @property
     def device(self) -> torch.device:
@@ -77,8 +81,12 @@ class Recognizer:
 
     @property
     def frame_shift_s(self) -> float:
-        """Seconds between two output frames (feature hop x subsampling)."""
+        """Seconds between two output frames (feature hop x subsampling) of an audio model."""
         return self.features.frame_shift_ms / 1000 * self.net.frontend.stride
+
+    def text(self, tokens: list[str]) -> str:
+        """A hypothesis as text: words for a character model with a word separator, else the tokens."""
+        return " ".join(words(tokens, self.word_separator) if self.word_separator is not None else tokens)
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         if self.features.cmvn == "speaker":  # the speaker is unknown: the utterance's own statistics
@@ -88,6 +96,17 @@ class Recognizer:
     def featurise(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
         return self.normalise(compute_features(waveform, sample_rate, self.features))
+
+    def featurise_file(self, path: str) -> tuple[torch.Tensor, float]:
+        """Normalised features ``(T, D)`` of an audio file (audio models) or a line image (image models),
+        and the span of one output frame in the input's own unit: seconds of audio, or pixel columns
+        of the original image. Unreadable input raises :class:`~asr_lstm.data.corpora.base.CorpusError`.
+        """
+        if self.features.kind == "image":
+            ink = load_line_image(path)
+            return self.normalise(line_features(ink, self.features)), ink.shape[0] / self.features.image_height * self.net.frontend.stride
+        waveform, rate = load_audio(path)
+        return self.featurise(waveform, rate), self.frame_shift_s
 
     def pad(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T_b, D)`` features as one zero-padded batch ``(B, T, D)`` and lengths ``(B,)`` on the model's device."""
@@ -104,10 +123,11 @@ class Recognizer:
         log_probs, lens = self.log_probs(feats)
         return [[self.tokens[i] for i in ids] for ids in greedy_decode(log_probs, lens)]
 
-    def align(self, log_probs: torch.Tensor, ids: list[int]) -> list[Segment]:
+    def align(self, log_probs: torch.Tensor, ids: list[int], hop: float | None = None) -> list[Segment]:
         """CTC forced alignment (``torchaudio.functional.forced_align``) of label ids to ``(T', V)`` log-probs.
 
-        Each label gets the span of frames the best path spends on it.
+        Each label gets the span of frames the best path spends on it, times ``hop`` (seconds per
+        output frame of an audio model by default; see :meth:`featurise_file`).
         """
         if not ids:
             return []
@@ -119,5 +139,5 @@ class Recognizer:
             elif label != 0:
                 segments[-1][2] = frame + 1
             previous = label
-        hop = self.frame_shift_s
+        hop = self.frame_shift_s if hop is None else hop
         return [Segment(token, start * hop, (end - start) * hop) for token, start, end in segments]

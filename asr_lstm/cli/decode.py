@@ -1,15 +1,19 @@
-"""``asr-lstm decode MODEL INPUT...``: transcribe audio files with an exported model.
+"""``asr-lstm decode MODEL INPUT...``: transcribe audio files or text-line images with an exported model.
 
-INPUT is an audio file in any format soundfile reads (WAV, FLAC, NIST SPHERE, ...) at any sample rate
-and channel count (channels are averaged, audio is resampled), a directory (searched recursively for
-audio files), a list file (``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a
-manifest (``.jsonl``, as written by corpus preparation: ``id`` and ``audio`` of each row).
+INPUT, for a speech model, is an audio file in any format soundfile reads (WAV, FLAC, NIST SPHERE,
+...) at any sample rate and channel count (channels are averaged, audio is resampled); for a
+handwriting model, a line image in any format Pillow reads (PNG, JPEG, TIFF, ...; any size, colour is
+turned to grey). Or a directory (searched recursively for such files), a list file
+(``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a manifest (``.jsonl``, as
+written by corpus preparation: ``id`` and ``audio`` or ``image`` of each row).
 
-Output, one line per input: ``id<TAB>tokens`` (``id<TAB>words`` with ``--lexicon``) or, with
-``--json``, a JSON object per line. ``--align
-FILE`` writes CTC forced-alignment times per token as CTM (``id 1 start duration token``). A file that
-cannot be decoded is reported on stderr by name and skipped; the others are still decoded, and the
-exit code is 1 when anything was skipped.
+Output, one line per input: ``id<TAB>text``, where the text is the tokens (phones) of a phone model,
+the words of a character model with a word separator (``--tokens`` prints its characters instead,
+as scoring wants them), the words of a lexicon search; or, with ``--json``, a JSON object per line.
+``--align FILE`` writes CTC forced-alignment positions per token as CTM (``id 1 start duration
+token``): seconds for audio, pixel columns of the original image for a line. A file that cannot be
+decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
+1 when anything was skipped.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asr_lstm.data.corpora.base import CorpusError
-from asr_lstm.data.features import load_audio
-from asr_lstm.data.manifest import read_manifest
+from asr_lstm.data.images import IMAGE_SUFFIXES
+from asr_lstm.data.manifest import input_of, read_manifest
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.export import ModelFileError, load
 
@@ -31,16 +35,16 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".a
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
 
-def resolve_inputs(inputs: list[str]) -> list[tuple[str, Path]]:
-    """``(utterance id, audio path)`` for every file named, listed or found under a directory."""
+def resolve_inputs(inputs: list[str], suffixes: set[str] = AUDIO_SUFFIXES) -> list[tuple[str, Path]]:
+    """``(utterance id, input path)`` for every file named, listed, or found under a directory with one of ``suffixes``."""
     items: list[tuple[str, Path]] = []
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            for audio in sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()):
-                items.append(("_".join(audio.relative_to(path).with_suffix("").parts), audio))
+            for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
+                items.append(("_".join(found.relative_to(path).with_suffix("").parts), found))
         elif path.suffix.lower() == ".jsonl":
-            items.extend((row["id"], Path(row["audio"])) for row in read_manifest(path))
+            items.extend((row["id"], Path(input_of(row))) for row in read_manifest(path))
         elif path.suffix.lower() in LIST_SUFFIXES:
             for line in path.read_text().splitlines():
                 fields = line.split()
@@ -60,9 +64,10 @@ def ctm_lines(utt: str, segments) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="an exported .asrlstm file")
-    parser.add_argument("inputs", nargs="+", help="audio files, directories or list files")
+    parser.add_argument("inputs", nargs="+", help="audio files or line images, directories, list files or manifests")
     parser.add_argument("-o", "--output", help="write transcripts here instead of stdout")
     parser.add_argument("--json", action="store_true", help="JSON lines: id, path, tokens, text (and segments with --align)")
+    parser.add_argument("--tokens", action="store_true", help="print the tokens (characters of a handwriting model), not the words")
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -79,20 +84,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"asr-lstm decode: {err}", file=sys.stderr)
         sys.exit(2)
     try:
-        search = search_config.build(recognizer.tokens)
+        search = search_config.build(recognizer.tokens, recognizer.word_separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    items = resolve_inputs(args.inputs)
+    items = resolve_inputs(args.inputs, IMAGE_SUFFIXES if recognizer.features.kind == "image" else AUDIO_SUFFIXES)
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
     failed = 0
     batches = [items[k : k + args.batch_size] for k in range(0, len(items), args.batch_size)]
     for batch in tqdm(batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True):
-        ready, feats = [], []
+        ready, feats, hops = [], [], []
         for utt, path in batch:
             try:
-                waveform, rate = load_audio(str(path))
-                feats.append(recognizer.featurise(waveform, rate))
+                x, hop = recognizer.featurise_file(str(path))
+                feats.append(x)
+                hops.append(hop)
                 ready.append((utt, path))
             except (CorpusError, RuntimeError, ValueError) as err:
                 failed += 1
@@ -107,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
             results = [(ids, None) for ids in search(log_probs, lens)]
         for b, ((utt, path), (ids, words)) in enumerate(zip(ready, results)):
             tokens = [recognizer.tokens[i] for i in ids]
-            text = " ".join(words if words is not None else tokens)
-            segments = recognizer.align(log_probs[b, : lens[b]], ids) if ctm else []
+            text = " ".join(words) if words is not None else " ".join(tokens) if args.tokens else recognizer.text(tokens)
+            segments = recognizer.align(log_probs[b, : lens[b]], ids, hops[b]) if ctm else []
             if ctm:
                 ctm.write(ctm_lines(utt, segments))
             if args.json:

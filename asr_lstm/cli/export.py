@@ -45,8 +45,8 @@ def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
     net = Recognizer.build_net(model_options, cell_options)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-    folding = get_class(cfg.data.corpus._target_).scoring_folding
-    return Recognizer(net, model_options, cell_options, tokens, features, stats["mean"], stats["std"], folding)
+    corpus = get_class(cfg.data.corpus._target_)
+    return Recognizer(net, model_options, cell_options, tokens, features, stats["mean"], stats["std"], corpus.scoring_folding, corpus.word_separator)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.features import FeatureConfig, Normalizer, load_split, prepare_features
-from asr_lstm.data.manifest import read_manifest
+from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.tokens import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class UtteranceDataset(Dataset):
     """Normalised features and encoded labels of one split.
 
     Args:
-        rows: manifest rows (need ``id``, ``speaker`` and the reference field).
+        rows: manifest rows (need ``id``, the reference field, and ``speaker`` or ``writer`` for per-speaker CMVN).
         feats: utterance id -> ``(T, D)`` raw features.
         labels: utterance id -> label ids.
         normalizer: CMVN applied on access.
@@ -51,7 +51,7 @@ class UtteranceDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         row = self.rows[index]
-        x = self.normalizer(self.feats[row["id"]], row.get("speaker"))
+        x = self.normalizer(self.feats[row["id"]], source_of(row))
         return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
 
 
@@ -176,10 +176,10 @@ class CTCDataModule(pl.LightningDataModule):
             try:
                 labels[row["id"]] = self.vocab.encode(row[self.corpus.reference_key])
             except KeyError as err:
-                raise CorpusError(f"{manifest}: utterance {row['id']} ({row.get('audio')}): {err.args[0]}") from None
+                raise CorpusError(f"{manifest}: utterance {row['id']} ({input_of(row)}): {err.args[0]}") from None
         normalizer = Normalizer(self.features.cmvn, global_stats)
         if self.features.cmvn == "speaker":
-            normalizer.fit_speakers(feats, {r["id"]: r["speaker"] for r in rows})
+            normalizer.fit_speakers(feats, {r["id"]: source_of(r) for r in rows})
         return UtteranceDataset(rows, feats, labels, normalizer)
 
     def check_ctc_lengths(self, output_length: Callable[[int], int]) -> None:
@@ -189,7 +189,7 @@ class CTCDataModule(pl.LightningDataModule):
             output_length: input frames -> output frames of the model (after subsampling).
 
         Raises:
-            CorpusError: naming each offending utterance and its audio file.
+            CorpusError: naming each offending utterance and its input file.
         """
         bad = []
         for split, ds in self.datasets.items():
@@ -197,7 +197,7 @@ class CTCDataModule(pl.LightningDataModule):
                 need = ctc_min_frames(ds.labels[row["id"]])
                 have = output_length(ds.num_frames(i))
                 if need > have:
-                    bad.append(f"{split}/{row['id']} ({row.get('audio')}): {need} CTC frames needed for "
+                    bad.append(f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
                                f"{len(ds.labels[row['id']])} labels, the model outputs {have}")
         if bad:
             raise CorpusError(f"{len(bad)} utterances are too short for their labels under CTC:\n  " + "\n  ".join(bad[:10]))

@@ -1,8 +1,10 @@
-"""Acoustic features with torchaudio's Kaldi-compatible front end, cached once per split.
+"""Input features, cached once per split: torchaudio's Kaldi-compatible front end for audio, pixel
+columns for text-line images (:mod:`asr_lstm.data.images`).
 
 Default (Graves, Mohamed & Hinton 2013): 40 log-mel filterbank channels plus log energy, with first
 and second temporal derivatives, 41 * 3 = 123 dimensions at 100 frames/s. MFCC (13 cepstra, c0 replaced
-by log energy, with deltas: 39 dims) is the option. CMVN statistics come from the training set
+by log energy, with deltas: 39 dims) is the option. ``kind: image`` reads the manifest's ``image``
+instead of its ``audio``: one frame per column of the line scaled to ``image_height`` pixels. CMVN statistics come from the training set
 (global) or from each speaker's own utterances (per speaker, as Kaldi's ``apply-cmvn --utt2spk``).
 
 Cache layout, under ``<work_dir>/<kind>-<hash>/``: ``<split>.pt`` = ``{"ids": [str], "lengths": (N,),
@@ -25,11 +27,12 @@ import torchaudio.functional as AF
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.done import is_done, mark_done
+from asr_lstm.data.images import image_features, load_line_image
 from asr_lstm.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fbank", "mfcc")
+KINDS = ("fbank", "mfcc", "image")
 CMVN_MODES = ("global", "speaker", "none")
 INT16_SCALE = 32768.0  # Kaldi's front end works on int16-valued samples (energy floor, log offsets)
 
@@ -39,7 +42,7 @@ class FeatureConfig:
     """How features are computed and normalised.
 
     Attributes:
-        kind: ``fbank`` (log-mel filterbank) or ``mfcc``.
+        kind: ``fbank`` (log-mel filterbank), ``mfcc``, or ``image`` (pixel columns of a line image).
         num_mel_bins: mel channels.
         num_ceps: cepstra kept (MFCC only).
         use_energy: append (fbank) or substitute for c0 (MFCC) the log frame energy.
@@ -47,7 +50,8 @@ class FeatureConfig:
         delta_window: frames of the regression window of ``compute_deltas``.
         sample_rate: audio is resampled to this rate first.
         frame_length_ms, frame_shift_ms: analysis window and hop.
-        cmvn: ``global`` (training-set statistics), ``speaker`` or ``none``.
+        cmvn: ``global`` (training-set statistics), ``speaker`` (or writer) or ``none``.
+        image_height: pixels a line image is scaled to (image only).
     """
 
     kind: str = "fbank"
@@ -60,6 +64,7 @@ class FeatureConfig:
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0
     cmvn: str = "global"
+    image_height: int = 40
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -68,14 +73,21 @@ class FeatureConfig:
             raise ValueError(f"features.cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
 
     @property
+    def input_key(self) -> str:
+        """The manifest field holding the input path: ``image`` or ``audio``."""
+        return "image" if self.kind == "image" else "audio"
+
+    @property
     def base_dim(self) -> int:
+        if self.kind == "image":
+            return self.image_height
         if self.kind == "fbank":
             return self.num_mel_bins + int(self.use_energy)
         return self.num_ceps
 
     @property
     def dim(self) -> int:
-        """Feature dimension D, e.g. (40 + 1) * 3 = 123 for the default."""
+        """Feature dimension D, e.g. (40 + 1) * 3 = 123 for the default, 40 for 40-pixel line images."""
         return self.base_dim * (1 + self.delta_order)
 
     def cache_name(self) -> str:
@@ -110,6 +122,11 @@ def compute_features(waveform: torch.Tensor, sample_rate: int, cfg: FeatureConfi
         feats = kaldi.fbank(wav, **common)
     else:
         feats = kaldi.mfcc(wav, num_ceps=cfg.num_ceps, **common)
+    return with_deltas(feats, cfg)
+
+
+def with_deltas(feats: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
+    """``(T, d)`` -> ``(T, d * (1 + delta_order))``: the features and their regression deltas over time."""
     parts = [feats.T]
     for _ in range(cfg.delta_order):
         parts.append(AF.compute_deltas(parts[-1], win_length=cfg.delta_window))
@@ -127,12 +144,24 @@ def load_audio(path: str) -> tuple[torch.Tensor, int]:
     return torch.from_numpy(data.mean(axis=1)), rate
 
 
+def line_features(ink: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
+    """``(W', cfg.dim)`` column features of an ``(H, W)`` ink map (:func:`asr_lstm.data.images.load_line_image`)."""
+    return with_deltas(image_features(ink, cfg.image_height), cfg)
+
+
+def file_features(path: str | Path, cfg: FeatureConfig) -> torch.Tensor:
+    """Raw ``(T, cfg.dim)`` features of one audio file or line image (by ``cfg.kind``); errors name the file."""
+    if cfg.kind == "image":
+        return line_features(load_line_image(path), cfg)
+    waveform, rate = load_audio(str(path))
+    return compute_features(waveform, rate, cfg)
+
+
 def extract_split(rows: list[dict], cfg: FeatureConfig, out_path: Path) -> None:
     """Computes features for every manifest row and saves them as one ``.pt`` file, atomically."""
     ids, feats = [], []
     for row in rows:
-        waveform, rate = load_audio(row["audio"])
-        feats.append(compute_features(waveform, rate, cfg))
+        feats.append(file_features(row[cfg.input_key], cfg))
         ids.append(row["id"])
     tmp = out_path.with_suffix(".tmp")
     torch.save({"ids": ids, "lengths": torch.tensor([f.shape[0] for f in feats]), "feats": torch.cat(feats)}, tmp)

@@ -1,7 +1,8 @@
 """Manifests: one JSON object per line and utterance, the seam between corpora and training.
 
-Every row carries ``id``, the input path (``audio``), the reference (``phones`` as a list of labels
-and/or ``text``), ``speaker`` and the length (``num_samples``, ``sample_rate``, ``duration``).
+Every row carries ``id``, the input path (``audio`` or ``image``), the reference (``phones`` or
+``chars`` as a list of labels, and ``text``), who produced it (``speaker`` or ``writer``) and its size
+(``num_samples``, ``sample_rate``, ``duration`` for audio; ``width``, ``height`` for images).
 """
 
 from __future__ import annotations
@@ -35,3 +36,13 @@ def read_manifest(path: str | Path) -> list[dict]:
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{lineno}: not a JSON manifest row ({err.msg})") from None
     return rows
+
+
+def source_of(row: dict) -> str | None:
+    """The speaker or writer of a row."""
+    return row.get("speaker", row.get("writer"))
+
+
+def input_of(row: dict) -> str | None:
+    """The input file of a row: its ``audio`` or ``image``."""
+    return row.get("audio", row.get("image"))

@@ -50,6 +50,17 @@ def check_lexicon(path: Path, tokens: list[str]) -> None:
             raise ValueError(f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens")
 
 
+def spellings(path: Path, tokens: list[str]) -> dict[str, list[int]]:
+    """``{word: token ids}`` of a lexicon file, the first spelling of each word."""
+    ids = {token: i for i, token in enumerate(tokens)}
+    spelled: dict[str, list[int]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if fields:
+            spelled.setdefault(fields[0], [ids[t] for t in fields[1:]])
+    return spelled
+
+
 class BeamSearch:
     """Decodes ``(B, T, V)`` log-probabilities into label ids (and words) with a beam and an optional LM.
 
@@ -62,11 +73,14 @@ class BeamSearch:
         lexicon: a lexicon file, or ``None`` for lexicon-free search.
         separator: the model's own word-separator token, if it has one.
         word_score: added per lexicon word (flashlight's lexicon-free search has no such term).
+        spell_words: return a lexicon hypothesis's label ids as its words' spellings joined by
+            ``separator`` (a character model's space) rather than flashlight's token path, which
+            leaves the separator out wherever the model did not emit one between two words.
     """
 
     def __init__(self, tokens: list[str], lm: str | Path | None = None, beam_size: int = 16, lm_weight: float = 0.5,
                  beam_threshold: float = 25.0, lexicon: str | Path | None = None, separator: str | None = None,
-                 word_score: float = 0.0):
+                 word_score: float = 0.0, spell_words: bool = False):
         if lm is not None and not Path(lm).is_file():
             raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
         if lexicon is not None:
@@ -77,6 +91,9 @@ class BeamSearch:
             raise ValueError(f"separator {separator!r} is not one of the model's tokens")
         self.num_tokens = len(tokens)
         self.separator_id = tokens.index(separator) if separator is not None else None
+        if spell_words and (lexicon is None or separator is None):
+            raise ValueError("spelling hypotheses from words needs a lexicon and a separator")
+        self.spellings = spellings(Path(lexicon), tokens) if spell_words else {}
         decoder_tokens = [*tokens] if separator is not None else [*tokens, SEPARATOR]
         self.appended = separator is None
         with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +135,9 @@ class BeamSearch:
         return [self._best(hyps[0]) if hyps else Hypothesis([], []) for hyps in results]
 
     def _best(self, hyp) -> Hypothesis:
+        if self.spellings:
+            ids = [i for k, word in enumerate(hyp.words) for i in ([self.separator_id] if k else []) + self.spellings[word]]
+            return Hypothesis(ids, list(hyp.words))
         ids = [i for i in hyp.tokens.tolist() if 0 < i < self.num_tokens]
         while ids and ids[0] == self.separator_id:  # flashlight brackets every hypothesis with separators
             ids.pop(0)

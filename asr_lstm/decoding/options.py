@@ -25,7 +25,8 @@ class SearchConfig:
         lm_weight: weight of the LM log-probability.
         beam_threshold: prune hypotheses this far (in log score) below the best.
         lexicon: ``word token token ...`` per line: search over these words (then ``lm`` is a word LM).
-        separator: the model's own word-separator token (a character model's space), if any.
+        separator: the model's own word-separator token (a character model's space), if any; a lexicon
+            search over a model that declares one (IAM's ``|``) uses that by default.
         word_score: added per word of a lexicon search.
     """
 
@@ -48,13 +49,19 @@ class SearchConfig:
         if self.word_score and self.lexicon is None:
             raise ValueError("decode.word_score applies to lexicon search only: give decode.lexicon")
 
-    def build(self, tokens: list[str]) -> Callable:
-        """``search(log_probs (B, T, V), lens (B,)) -> B lists of label ids`` over ``tokens`` (blank first)."""
+    def build(self, tokens: list[str], word_separator: str | None = None) -> Callable:
+        """``search(log_probs (B, T, V), lens (B,)) -> B lists of label ids`` over ``tokens`` (blank first).
+
+        ``word_separator`` is the model's own (from its corpus), the lexicon search's separator unless
+        ``separator`` names another.
+        """
         if self.kind == "greedy":
             return greedy_decode
         from asr_lstm.decoding.beam import BeamSearch  # flashlight-text is only loaded when asked for
 
-        return BeamSearch(tokens, self.lm, self.beam_size, self.lm_weight, self.beam_threshold, self.lexicon, self.separator, self.word_score)
+        separator = self.separator if self.separator is not None else word_separator if self.lexicon else None
+        spell_words = self.lexicon is not None and separator is not None and separator == word_separator
+        return BeamSearch(tokens, self.lm, self.beam_size, self.lm_weight, self.beam_threshold, self.lexicon, separator, self.word_score, spell_words)
 
     def describe(self) -> str:
         if self.kind == "greedy":
@@ -64,8 +71,9 @@ class SearchConfig:
 
     @property
     def output_suffix(self) -> str:
-        """Decode folders are ``decode_<split>`` for greedy search and ``decode_<split>_beam`` for beam search."""
-        return "" if self.kind == "greedy" else "_beam"
+        """Decode folders are ``decode_<split>`` for greedy search, ``decode_<split>_beam`` for beam search
+        over tokens and ``decode_<split>_lexicon`` for beam search over lexicon words."""
+        return "" if self.kind == "greedy" else "_lexicon" if self.lexicon else "_beam"
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:

@@ -146,3 +146,33 @@ def test_lexicon_and_separator_refusals(tmp_path):
         BeamSearch(["<blk>", "a", "b"], separator="|")
     with pytest.raises(ValueError, match="word_score applies to lexicon search only"):
         SearchConfig("beam", word_score=1.0)
+
+
+def test_lexicon_hypotheses_of_a_character_model_are_spelled_with_its_separator(tmp_path):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\nba b a\n")
+    tokens = ["<blk>", "|", "a", "b"]
+    # the model writes "ab" and "ba" without a "|" between them
+    joined = char_emissions(tokens, [2, 3, 0, 3, 2])
+    path_ids = BeamSearch(tokens, lexicon=lexicon, separator="|").search(joined, torch.tensor([5]))[0]
+    spelled = BeamSearch(tokens, lexicon=lexicon, separator="|", spell_words=True).search(joined, torch.tensor([5]))[0]
+    assert path_ids.words == spelled.words == ["ab", "ba"]
+    assert path_ids.ids == [2, 3, 3, 2]  # flashlight's token path: the words run together
+    assert spelled.ids == [2, 3, 1, 3, 2]  # "ab|ba": CER and WER see two words
+    with pytest.raises(ValueError, match="needs a lexicon and a separator"):
+        BeamSearch(tokens, separator="|", spell_words=True)
+
+
+def test_a_lexicon_search_uses_the_models_word_separator_by_default(tmp_path):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\nba b a\n")
+    tokens = ["<blk>", "|", "a", "b"]
+    config = SearchConfig("beam", lexicon=str(lexicon))
+    assert config.output_suffix == "_lexicon" and SearchConfig("beam").output_suffix == "_beam"
+    search = config.build(tokens, word_separator="|")
+    assert search.separator_id == 1 and search.spellings == {"ab": [2, 3], "ba": [3, 2]}
+    assert search(char_emissions(tokens, [2, 3, 0, 3, 2]), torch.tensor([5])) == [[2, 3, 1, 3, 2]]
+    # a lexicon-free search keeps every character a plain token; a separator given by name wins
+    assert config.build(tokens).separator_id is None
+    assert SearchConfig("beam").build(tokens, word_separator="|").separator_id is None
+    assert SearchConfig("beam", lexicon=str(lexicon), separator="a").build(tokens, word_separator="|").spellings == {}
