@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
 from asr_lstm.cli.build import build_net
 from asr_lstm.data.features import FeatureConfig
@@ -45,7 +45,10 @@ def test_group_option_instantiates(tmp_path, group, option):
     loggers = [instantiate(c) for c in cfg.logger.values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
-    assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.timit.Timit"
+    corpus = get_class(cfg.data.corpus._target_)
+    assert corpus.__module__ == ("asr_lstm.data.corpora.iam" if "iam" in option else "asr_lstm.data.corpora.timit")
+    # checkpointing and early stopping watch the error rate the corpus's module logs
+    assert cfg.metric == corpus.metric and cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{corpus.metric}"
     assert isinstance(instantiate(cfg.decode), SearchConfig)
 
 
@@ -54,6 +57,14 @@ def test_graves2013_experiment_pins_the_published_network(tmp_path):
     assert (cfg.model.num_layers, cfg.model.hidden_size, cfg.model.stride) == (5, 250, 1)
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 1e-4
     assert instantiate(cfg.features).dim == 123
+
+
+def test_mini_iam_experiment_reads_line_images_and_scores_cer(tmp_path):
+    cfg = compose_train(tmp_path, ["experiment=mini_iam"])
+    assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.iam.IamLines" and cfg.metric == "cer"
+    features = instantiate(cfg.features)
+    assert features.kind == "image" and features.dim == 40 and (cfg.model.stack, cfg.model.stride) == (3, 3)
+    assert cfg.callbacks.checkpoint.monitor == "val/cer"
 
 
 def test_cli_overrides_from_the_readme(tmp_path):

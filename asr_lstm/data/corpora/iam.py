@@ -1,0 +1,231 @@
+"""IAM Handwriting Database text lines, prepared for the Large Writer Independent Text Line
+Recognition Task (LWITLRT).
+
+Layout read (as distributed by the FKI, University of Bern):
+
+    <root>/ascii/lines.txt         one line a text line: ``a01-000u-00 ok 154 19 408 746 1661 89 A|MOVE|to|stop``
+                                   (id, word segmentation ok|er, grey level, components, x y w h of the
+                                   bounding box, transcription with ``|`` between words); ``#`` starts a comment
+    <root>/ascii/forms.txt         optional; ``a01-000u 000 2 prt 7 5 52 36``: the second field is the writer
+    <root>/lines/a01/a01-000u/a01-000u-00.png
+    <split_dir>/trainset.txt, validationset1.txt, validationset2.txt, testset.txt
+                                   the task's lists of line ids (a form id selects all its lines);
+                                   ``split_dir`` defaults to ``<root>/largeWriterIndependentTextLineRecognitionTask``
+
+Protocol: ``train`` = trainset (6161 lines, 283 writers), ``dev`` = validationset1 (900 lines;
+``dev_lists`` can add validationset2, 940 lines), ``test`` = testset (1861 lines, 128 writers). Every
+writer is in one set only; preparation checks it. Labels are characters, with IAM's own word
+separator ``|`` as the space token, so a CTC output reads as the transcription field of lines.txt
+and words are recovered by splitting at ``|``. Scoring: CER over these tokens (spaces included), WER
+over the words.
+
+Usage: ``python -m asr_lstm.data.corpora.iam --root /corpora/IAM --out data/iam``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.done import is_done, mark_done
+from asr_lstm.data.manifest import write_manifest
+from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.metrics import words
+
+log = logging.getLogger(__name__)
+
+WORD_SEPARATOR = "|"
+SPLIT_DIR = "largeWriterIndependentTextLineRecognitionTask"
+SPLIT_LISTS = {"train": ("trainset",), "dev": ("validationset1",), "test": ("testset",)}
+STANDARD_SIZES = {"trainset": 6161, "validationset1": 900, "validationset2": 940, "testset": 1861}
+SEGMENTATION_RESULTS = ("ok", "er")
+
+
+def character_vocabulary(splits: dict[str, list[dict]]) -> Vocabulary:
+    """The characters of every line of every split, sorted; ``|`` (the space) among them."""
+    return Vocabulary(sorted({c for rows in splits.values() for row in rows for c in row["chars"]}))
+
+
+def read_lines_txt(path: Path) -> dict[str, dict]:
+    """``{line id: {"segmentation", "threshold", "bbox", "transcription"}}`` from ``ascii/lines.txt``."""
+    lines: dict[str, dict] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split(" ", 8)
+        if len(cols) != 9 or cols[1] not in SEGMENTATION_RESULTS or not all(c.lstrip("-").isdigit() for c in cols[2:8]):
+            raise CorpusError(f"{path}:{lineno}: expected 'id ok|er grey components x y w h word|word|...', got {line!r}")
+        if cols[0] in lines:
+            raise CorpusError(f"{path}:{lineno}: line {cols[0]} appears twice")
+        transcription = cols[8].strip()
+        if not transcription.strip(WORD_SEPARATOR):
+            raise CorpusError(f"{path}:{lineno}: line {cols[0]} has an empty transcription")
+        lines[cols[0]] = {
+            "segmentation": cols[1],
+            "threshold": int(cols[2]),
+            "bbox": [int(c) for c in cols[4:8]],
+            "transcription": transcription,
+        }
+    if not lines:
+        raise CorpusError(f"{path}: no text lines")
+    return lines
+
+
+def read_writers(path: Path) -> dict[str, str]:
+    """``{form id: writer id}`` from ``ascii/forms.txt``; empty when the file is absent."""
+    if not path.is_file():
+        return {}
+    writers = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split()
+        if len(cols) < 2:
+            raise CorpusError(f"{path}:{lineno}: expected 'form writer ...', got {line!r}")
+        writers[cols[0]] = cols[1]
+    return writers
+
+
+def form_of(line_id: str) -> str:
+    """``a01-000u-00`` -> ``a01-000u``."""
+    return line_id.rsplit("-", 1)[0]
+
+
+def line_image(root: Path, line_id: str) -> Path:
+    """``<root>/lines/a01/a01-000u/a01-000u-00.png``."""
+    form = form_of(line_id)
+    return root / "lines" / form.split("-")[0] / form / f"{line_id}.png"
+
+
+def read_split_list(path: Path, lines: dict[str, dict]) -> list[str]:
+    """Line ids of a task list; an entry naming a form selects every line of that form."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: missing split list (from the IAM task 'Large Writer Independent Text Line Recognition')")
+    by_form: dict[str, list[str]] = {}
+    for line_id in lines:
+        by_form.setdefault(form_of(line_id), []).append(line_id)
+    selected = []
+    for lineno, entry in enumerate(path.read_text().split("\n"), 1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        if entry in lines:
+            selected.append(entry)
+        elif entry in by_form:
+            selected.extend(sorted(by_form[entry]))
+        else:
+            raise CorpusError(f"{path}:{lineno}: {entry!r} is neither a line nor a form of lines.txt")
+    return selected
+
+
+def image_size(path: Path, line_id: str) -> tuple[int, int]:
+    """``(width, height)`` of a line image, read from its header; errors name the line and file."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: missing image of line {line_id}") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise CorpusError(f"{path}: image of line {line_id} cannot be read ({err})") from None
+
+
+class IamLines(Corpus):
+    """IAM text lines at ``root`` with the LWITLRT writer-independent splits.
+
+    Args:
+        root: directory holding ``ascii/`` and ``lines/``.
+        split_dir: directory of the task's split lists (default ``<root>/largeWriterIndependentTextLineRecognitionTask``).
+        dev_lists: the lists that make ``dev`` (``validationset1``, ``validationset2`` or both).
+    """
+
+    reference_key = "chars"
+    word_separator = WORD_SEPARATOR
+    metric = "cer"
+
+    def __init__(self, root: str | Path, split_dir: str | Path | None = None, dev_lists: tuple[str, ...] | list[str] = ("validationset1",)):
+        self.root = Path(root)
+        self.split_dir = Path(split_dir) if split_dir else self.root / SPLIT_DIR
+        unknown = [name for name in dev_lists if name not in ("validationset1", "validationset2")]
+        if not dev_lists or unknown:
+            raise ValueError(f"dev_lists must name validationset1 and/or validationset2, got {list(dev_lists)}")
+        self.dev_lists = tuple(dev_lists)
+
+    def params(self) -> dict:
+        return {"corpus": "iam", "root": str(self.root.resolve()), "split_dir": str(self.split_dir.resolve()), "dev_lists": list(self.dev_lists)}
+
+    def lists(self) -> dict[str, tuple[str, ...]]:
+        return {**SPLIT_LISTS, "dev": self.dev_lists}
+
+    def split_rows(self) -> dict[str, list[dict]]:
+        """The ``train``, ``dev`` and ``test`` rows; refuses a writer shared between sets."""
+        lines_txt = self.root / "ascii" / "lines.txt"
+        if not lines_txt.is_file():
+            raise CorpusError(f"{self.root}: no ascii/lines.txt (expected the IAM layout ascii/, lines/)")
+        lines = read_lines_txt(lines_txt)
+        writers = read_writers(self.root / "ascii" / "forms.txt")
+        splits: dict[str, list[dict]] = {}
+        for split, names in self.lists().items():
+            rows = []
+            for name in names:
+                ids = read_split_list(self.split_dir / f"{name}.txt", lines)
+                log.info("%s: %d lines (LWITLRT: %d)", name, len(ids), STANDARD_SIZES[name])
+                rows += [self.row(line_id, lines[line_id], writers) for line_id in ids]
+            splits[split] = rows
+        owner: dict[str, str] = {}
+        for split, rows in splits.items():
+            for row in rows:
+                if owner.setdefault(row["writer"], split) != split:
+                    raise CorpusError(f"{self.split_dir}: writer {row['writer']} (line {row['id']}) is in both {owner[row['writer']]} and {split}")
+        return splits
+
+    def row(self, line_id: str, line: dict, writers: dict[str, str]) -> dict:
+        image = line_image(self.root, line_id)
+        width, height = image_size(image, line_id)
+        chars = list(line["transcription"])
+        return {
+            "id": line_id,
+            "image": str(image.resolve()),
+            "chars": chars,
+            "text": " ".join(words(chars, WORD_SEPARATOR)),
+            "writer": writers.get(form_of(line_id), form_of(line_id)),
+            "form": form_of(line_id),
+            "segmentation": line["segmentation"],
+            "width": width,
+            "height": height,
+        }
+
+    def vocabulary(self) -> Vocabulary:
+        return character_vocabulary(self.split_rows())
+
+    def prepare(self, out_dir: str | Path) -> None:
+        out_dir = Path(out_dir)
+        marker = out_dir / ".prepare.done"
+        if is_done(marker, self.params()):
+            log.info("%s: manifests already prepared, skipping", out_dir)
+            return
+        splits = self.split_rows()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, rows in splits.items():
+            write_manifest(rows, out_dir / f"{name}.jsonl")
+            log.info("%s: %d lines, %d writers", name, len(rows), len({r["writer"] for r in rows}))
+        character_vocabulary(splits).save(out_dir / "tokens.txt")
+        mark_done(marker, self.params())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Prepare IAM text-line manifests (LWITLRT train/dev/test).")
+    parser.add_argument("--root", required=True, help="directory holding ascii/ and lines/")
+    parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
+    parser.add_argument("--split-dir", default=None, help=f"directory of the task's split lists (default <root>/{SPLIT_DIR})")
+    parser.add_argument("--dev-lists", nargs="+", default=["validationset1"], help="validationset1 and/or validationset2")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    IamLines(args.root, args.split_dir, args.dev_lists).prepare(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Handwriting end to end on a tiny mini-IAM: training logs CER and WER, evaluate scores both, an
+exported model decodes line images in a fresh process exactly as the checkpoint did, bad images are
+skipped by name, alignments come in pixel columns, and the ONNX graph matches."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from asr_lstm.cli import decode as decode_cli
+from asr_lstm.cli.build import build_datamodule, build_module
+from asr_lstm.cli.evaluate import main as evaluate_main
+from asr_lstm.cli.export import recognizer_from_run
+from asr_lstm.cli.train import run
+from asr_lstm.data.corpora.mini_iam import MiniIamConfig, generate
+from asr_lstm.data.manifest import read_manifest
+from asr_lstm.export import load, make_package, save_package
+from asr_lstm.scoring import read_transcripts
+from tests.conftest import FAST, compose_train
+
+
+@pytest.fixture(scope="module")
+def handwriting(tmp_path_factory):
+    """A small BLSTM trained for a few epochs on a tiny mini-IAM, and its exported file."""
+    base = tmp_path_factory.mktemp("hw")
+    root = generate(base / "mini_iam", MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2))
+    cfg = compose_train(base / "run", ["experiment=mini_iam", f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", *FAST,
+                                       "trainer.max_epochs=2", "features.image_height=16"])
+    summary = run(cfg)
+    model = save_package(make_package(recognizer_from_run(base / "run")), base / "model.asrlstm")
+    return base, summary, model
+
+
+def test_training_logs_cer_and_wer(handwriting):
+    base, summary, _ = handwriting
+    assert summary["metric"] == "cer" and 0 <= summary["val_cer_best"] and 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
+    header = (base / "run/csv/version_0/metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/cer", "val/cer_best", "val/wer", "test/cer", "test/wer"} <= set(header)
+    assert (base / "run/checkpoints/best.ckpt").is_file()  # the checkpoint callback found val/cer
+
+
+def test_a_metric_that_the_corpus_does_not_log_is_refused(handwriting, tmp_path):
+    base, _, _ = handwriting
+    cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={base / 'mini_iam'}", f"data.work_dir={base / 'data'}", *FAST, "metric=per"])
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup()
+    with pytest.raises(ValueError, match="metric=per but IamLines is scored by cer"):
+        build_module(cfg, datamodule)
+
+
+def test_evaluate_scores_characters_and_words(handwriting, capsys):
+    base, _, _ = handwriting
+    evaluate_main([str(base / "run"), "--splits", "test"])
+    out = capsys.readouterr().out
+    assert "test: %CER" in out and "test: %WER" in out
+    cer = json.loads((base / "run/decode_test/metrics.json").read_text())
+    wer = json.loads((base / "run/decode_test/wer/metrics.json").read_text())
+    refs = read_manifest(base / "data/test.jsonl")
+    assert cer["metric"] == "cer" and cer["ref_len"] == sum(len(r["chars"]) for r in refs)
+    assert wer["metric"] == "wer" and wer["ref_len"] == sum(len(r["text"].split()) for r in refs)
+    words = read_transcripts(base / "run/decode_test/wer/ref.txt")
+    assert {utt: " ".join(w) for utt, w in words.items()} == {r["id"]: r["text"] for r in refs}
+
+
+def test_exported_model_decodes_images_in_a_fresh_process_like_the_checkpoint(handwriting):
+    base, _, model = handwriting
+    evaluate_main([str(base / "run"), "--splits", "dev"])
+    expected = read_transcripts(base / "run/decode_dev/hyp.txt")
+    code = (
+        "import sys; from asr_lstm.cli.decode import main; main(sys.argv[1:]);"
+        "assert 'hydra' not in sys.modules and 'pytorch_lightning' not in sys.modules, 'training stack imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(model), str(base / "data/dev.jsonl"), "--tokens"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = {line.split("\t")[0]: line.split("\t")[1].split() for line in done.stdout.splitlines()}
+    assert got == expected and len(got) == 2
+
+
+def test_decode_images_words_bad_file_json_and_ctm_in_pixels(handwriting, tmp_path, capsys, monkeypatch):
+    from asr_lstm.recognizer import Recognizer
+
+    base, _, model = handwriting
+    recognizer = load(model)
+    tokens = recognizer.tokens
+    # The briefly trained model is mostly blank: its output is replaced by the fixed CTC path
+    # "T h - e | . ." so that this checks the command, not the model.
+    path = [tokens.index(t) for t in ("T", "h", "<blk>", "e", "|", ".", ".")]
+
+    def spiky_log_probs(self, feats):
+        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
+        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
+        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
+
+    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    rows = read_manifest(base / "data/test.jsonl")
+    good = [rows[0]["image"], rows[1]["image"]]
+    colour = tmp_path / "colour.jpg"
+    Image.open(good[0]).convert("RGB").save(colour)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    ctm = tmp_path / "out.ctm"
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(model), good[0], str(broken), str(colour), "--json", "--align", str(ctm)])
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert f"skipped {broken}: cannot read image" in captured.err and "1 of 3 inputs skipped" in captured.err
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["id"] for r in records] == [rows[0]["id"], "colour"]
+    assert [(r["text"], r["tokens"]) for r in records] == [("The .", ["T", "h", "e", "|", "."])] * 2
+    # one output frame = stride (3) columns of the line scaled to 16 pixels: height / 16 * 3 original columns
+    hop = rows[0]["height"] / 16 * 3
+    lines = ctm.read_text().splitlines()
+    assert lines[0] == f"{rows[0]['id']} 1 {0:.3f} {hop:.3f} T"
+    assert lines[4] == f"{rows[0]['id']} 1 {5 * hop:.3f} {2 * hop:.3f} ."  # "." held for the last two frames
+    decode_cli.main([str(model), str(base / "mini_iam/lines/g00"), "--tokens"])
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 12 and listed[0].startswith("g00-000_g00-000-00\t")  # 6 writers x 2 lines under lines/g00
+    assert all(line.split("\t")[1] == "T h e | ." for line in listed)
+
+
+def test_image_model_exports_to_onnx_and_matches_onnxruntime(handwriting, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from asr_lstm.onnx_export import export_onnx, metadata
+
+    base, _, model = handwriting
+    recognizer = load(model)
+    props = metadata(recognizer)
+    assert "asr_lstm.frame_shift_s" not in props and json.loads(props["asr_lstm.features"])["kind"] == "image"
+    export_onnx(recognizer, tmp_path / "model.onnx")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    feats, _ = recognizer.featurise_file(read_manifest(base / "data/test.jsonl")[0]["image"])
+    x = feats.unsqueeze(0).numpy()
+    log_probs, _ = session.run(None, {"features": x, "lengths": np.array([x.shape[1]], dtype=np.int64)})
+    expected, _ = recognizer.log_probs([feats])
+    assert np.abs(log_probs - expected.numpy()).max() < 1e-4
