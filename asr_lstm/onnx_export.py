@@ -9,8 +9,9 @@ where structured):
     asr_lstm.tokens          vocabulary, CTC blank first
     asr_lstm.features        the FeatureConfig fields
     asr_lstm.cmvn            {"mode", "mean": [D floats], "std": [D floats]}
-    asr_lstm.frame_shift_s   seconds per output frame (audio models; an image model's frame is
-                             ``stride`` columns of the line scaled to ``features.image_height``)
+    asr_lstm.frame_shift_s   seconds per output frame, audio models only (an image model's frame is
+                             ``stride`` columns of the line scaled to ``features.image_height``, a
+                             stroke model's ``stride`` steps of ``features.stroke_step`` pen travel)
     asr_lstm.cell            {"name", **options}
     asr_lstm.version         the exporting asr-lstm version
 
@@ -74,7 +75,7 @@ def metadata(recognizer: Recognizer) -> dict[str, str]:
         "asr_lstm.cmvn": json.dumps(
             {"mode": recognizer.features.cmvn, "mean": recognizer.cmvn_mean.tolist(), "std": recognizer.cmvn_std.tolist()}
         ),
-        **({} if recognizer.features.kind == "image" else {"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)}),
+        **({"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)} if recognizer.features.input_key == "audio" else {}),
         "asr_lstm.cell": json.dumps(dict(recognizer.cell_options)),
         "asr_lstm.version": asr_lstm.__version__,
     }

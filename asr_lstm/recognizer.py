@@ -1,4 +1,4 @@
-"""A trained model ready to decode audio or line images: features, normalisation, network and vocabulary together.
+"""A trained model ready to decode audio, line images or pen strokes: features, normalisation, network and vocabulary together.
 
 Built either from a training run (``asr_lstm.cli.export``) or from an exported file
 (``asr_lstm.load``); it needs neither Hydra nor Lightning.
@@ -14,8 +14,9 @@ import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
-from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, line_features, load_audio, mean_std
+from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, line_features, load_audio, mean_std, with_deltas
 from asr_lstm.data.images import load_line_image
+from asr_lstm.data.strokes import read_stroke_xml, stroke_features
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.metrics import words
 from asr_lstm.models import CTCModel
@@ -23,7 +24,7 @@ from asr_lstm.models import CTCModel
 
 @dataclass
 class Segment:
-    """One aligned token: start and duration in seconds of audio, or in pixel columns of a line image."""
+    """One aligned token: start and duration in seconds (audio, pen strokes) or pixel columns (line images)."""
 
     token: str
     start: float
@@ -31,7 +32,7 @@ class Segment:
 
 
 class Recognizer:
-    """Audio or line images -> label sequences (and alignments) with one acoustic model.
+    """Audio, line images or pen strokes -> label sequences (and alignments) with one model.
 
     Args:
         net: the CTC acoustic model (eval mode is set here).
@@ -97,16 +98,23 @@ class Recognizer:
         """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
         return self.normalise(compute_features(waveform, sample_rate, self.features))
 
-    def featurise_file(self, path: str) -> tuple[torch.Tensor, float]:
-        """Normalised features ``(T, D)`` of an audio file (audio models) or a line image (image models),
-        and the span of one output frame in the input's own unit: seconds of audio, or pixel columns
-        of the original image. Unreadable input raises :class:`~asr_lstm.data.corpora.base.CorpusError`.
+    def featurise_file(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features ``(T, D)`` of the model's kind of input file (audio, line image or stroke
+        XML) and the ``(T + 1,)`` positions where each input frame starts and the last one ends, in the
+        input's own unit: seconds of audio, pixel columns of the original image, seconds of writing.
+        Unreadable input raises :class:`~asr_lstm.data.corpora.base.CorpusError`.
         """
-        if self.features.kind == "image":
+        cfg = self.features
+        if cfg.kind == "image":
             ink = load_line_image(path)
-            return self.normalise(line_features(ink, self.features)), ink.shape[0] / self.features.image_height * self.net.frontend.stride
+            feats = line_features(ink, cfg)
+            return self.normalise(feats), torch.arange(len(feats) + 1) * (ink.shape[0] / cfg.image_height)
+        if cfg.kind == "strokes":
+            raw, times = stroke_features(read_stroke_xml(path), cfg.stroke_step)
+            return self.normalise(with_deltas(raw, cfg)), torch.cat([times, times[-1:]])
         waveform, rate = load_audio(path)
-        return self.featurise(waveform, rate), self.frame_shift_s
+        feats = self.featurise(waveform, rate)
+        return feats, torch.arange(len(feats) + 1) * (cfg.frame_shift_ms / 1000)
 
     def pad(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T_b, D)`` features as one zero-padded batch ``(B, T, D)`` and lengths ``(B,)`` on the model's device."""
@@ -123,11 +131,12 @@ class Recognizer:
         log_probs, lens = self.log_probs(feats)
         return [[self.tokens[i] for i in ids] for ids in greedy_decode(log_probs, lens)]
 
-    def align(self, log_probs: torch.Tensor, ids: list[int], hop: float | None = None) -> list[Segment]:
+    def align(self, log_probs: torch.Tensor, ids: list[int], positions: torch.Tensor | None = None) -> list[Segment]:
         """CTC forced alignment (``torchaudio.functional.forced_align``) of label ids to ``(T', V)`` log-probs.
 
-        Each label gets the span of frames the best path spends on it, times ``hop`` (seconds per
-        output frame of an audio model by default; see :meth:`featurise_file`).
+        Each label gets the span of frames the best path spends on it, placed by the input frames'
+        ``positions`` (``(T + 1,)``, from :meth:`featurise_file`); without them, output frames are
+        ``frame_shift_s`` apart (an audio model).
         """
         if not ids:
             return []
@@ -139,5 +148,11 @@ class Recognizer:
             elif label != 0:
                 segments[-1][2] = frame + 1
             previous = label
-        hop = self.frame_shift_s if hop is None else hop
-        return [Segment(token, start * hop, (end - start) * hop) for token, start, end in segments]
+        stride = self.net.frontend.stride
+
+        def at(frame: int) -> float:  # output frame -> position of its first input frame
+            if positions is None:
+                return frame * self.frame_shift_s
+            return float(positions[min(frame * stride, len(positions) - 1)])
+
+        return [Segment(token, at(start), at(end) - at(start)) for token, start, end in segments]

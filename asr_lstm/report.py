@@ -57,7 +57,7 @@ def protocol_block(data_dir: Path, corpus_note: str, notes: list[str] | None = N
         if manifest.is_file():
             rows = read_manifest(manifest)
             sources = len({source_of(r) for r in rows})
-            if any("duration" in r for r in rows):
+            if any("audio" in r for r in rows):
                 hours = sum(r.get("duration", 0.0) for r in rows) / 3600
                 lines.append(f"- {split}: {len(rows)} utterances, {sources} speakers, {hours:.2f} h")
             else:
@@ -74,7 +74,8 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     ]
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
-        found = [*sorted(exp.glob("decode_*/metrics.json")), *sorted(exp.glob("decode_*/wer/metrics.json")), *exp.glob("export_check/metrics.json")]
+        folders = [*sorted(exp.glob("decode_*")), exp / "export_check"]
+        found = [folder / sub / "metrics.json" for folder in folders for sub in ("", "wer") if (folder / sub / "metrics.json").is_file()]
         for metrics_path in found:
             m = json.loads(metrics_path.read_text())
             folder = metrics_path.parent.parent if metrics_path.parent.name == "wer" else metrics_path.parent

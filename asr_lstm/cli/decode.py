@@ -2,16 +2,17 @@
 
 INPUT, for a speech model, is an audio file in any format soundfile reads (WAV, FLAC, NIST SPHERE,
 ...) at any sample rate and channel count (channels are averaged, audio is resampled); for a
-handwriting model, a line image in any format Pillow reads (PNG, JPEG, TIFF, ...; any size, colour is
-turned to grey). Or a directory (searched recursively for such files), a list file
+offline handwriting model, a line image in any format Pillow reads (PNG, JPEG, TIFF, ...; any size,
+colour is turned to grey); for an online handwriting model, a pen-stroke file in IAM-OnDB's
+``lineStrokes`` XML. Or a directory (searched recursively for such files), a list file
 (``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a manifest (``.jsonl``, as
-written by corpus preparation: ``id`` and ``audio`` or ``image`` of each row).
+written by corpus preparation: ``id`` and ``audio``, ``image`` or ``strokes`` of each row).
 
 Output, one line per input: ``id<TAB>text``, where the text is the tokens (phones) of a phone model,
 the words of a character model with a word separator (``--tokens`` prints its characters instead,
 as scoring wants them), the words of a lexicon search; or, with ``--json``, a JSON object per line.
 ``--align FILE`` writes CTC forced-alignment positions per token as CTM (``id 1 start duration
-token``): seconds for audio, pixel columns of the original image for a line. A file that cannot be
+token``): seconds for audio and strokes, pixel columns of the original image for a line. A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
 1 when anything was skipped.
 """
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.images import IMAGE_SUFFIXES
+from asr_lstm.data.strokes import STROKE_SUFFIXES
 from asr_lstm.data.manifest import input_of, read_manifest
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.export import ModelFileError, load
@@ -87,18 +89,18 @@ def main(argv: list[str] | None = None) -> None:
         search = search_config.build(recognizer.tokens, recognizer.word_separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    items = resolve_inputs(args.inputs, IMAGE_SUFFIXES if recognizer.features.kind == "image" else AUDIO_SUFFIXES)
+    items = resolve_inputs(args.inputs, {"image": IMAGE_SUFFIXES, "strokes": STROKE_SUFFIXES}.get(recognizer.features.kind, AUDIO_SUFFIXES))
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
     failed = 0
     batches = [items[k : k + args.batch_size] for k in range(0, len(items), args.batch_size)]
     for batch in tqdm(batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True):
-        ready, feats, hops = [], [], []
+        ready, feats, positions = [], [], []
         for utt, path in batch:
             try:
-                x, hop = recognizer.featurise_file(str(path))
+                x, where = recognizer.featurise_file(str(path))
                 feats.append(x)
-                hops.append(hop)
+                positions.append(where)
                 ready.append((utt, path))
             except (CorpusError, RuntimeError, ValueError) as err:
                 failed += 1
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         for b, ((utt, path), (ids, words)) in enumerate(zip(ready, results)):
             tokens = [recognizer.tokens[i] for i in ids]
             text = " ".join(words) if words is not None else " ".join(tokens) if args.tokens else recognizer.text(tokens)
-            segments = recognizer.align(log_probs[b, : lens[b]], ids, hops[b]) if ctm else []
+            segments = recognizer.align(log_probs[b, : lens[b]], ids, positions[b]) if ctm else []
             if ctm:
                 ctm.write(ctm_lines(utt, segments))
             if args.json:

@@ -1,10 +1,12 @@
 """Input features, cached once per split: torchaudio's Kaldi-compatible front end for audio, pixel
-columns for text-line images (:mod:`asr_lstm.data.images`).
+columns for text-line images (:mod:`asr_lstm.data.images`), pen trajectories for online handwriting
+(:mod:`asr_lstm.data.strokes`).
 
 Default (Graves, Mohamed & Hinton 2013): 40 log-mel filterbank channels plus log energy, with first
 and second temporal derivatives, 41 * 3 = 123 dimensions at 100 frames/s. MFCC (13 cepstra, c0 replaced
 by log energy, with deltas: 39 dims) is the option. ``kind: image`` reads the manifest's ``image``
-instead of its ``audio``: one frame per column of the line scaled to ``image_height`` pixels. CMVN statistics come from the training set
+instead of its ``audio``: one frame per column of the line scaled to ``image_height`` pixels;
+``kind: strokes`` reads its ``strokes`` (IAM-OnDB XML): one frame per ``stroke_step`` of pen travel. CMVN statistics come from the training set
 (global) or from each speaker's own utterances (per speaker, as Kaldi's ``apply-cmvn --utt2spk``).
 
 Cache layout, under ``<work_dir>/<kind>-<hash>/``: ``<split>.pt`` = ``{"ids": [str], "lengths": (N,),
@@ -28,11 +30,14 @@ import torchaudio.functional as AF
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.images import image_features, load_line_image
+from asr_lstm.data.strokes import NUM_FEATURES as STROKE_FEATURES
+from asr_lstm.data.strokes import read_stroke_xml, stroke_features
 from asr_lstm.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fbank", "mfcc", "image")
+KINDS = ("fbank", "mfcc", "image", "strokes")
+INPUT_KEYS = {"image": "image", "strokes": "strokes"}  # the manifest field of each kind; audio otherwise
 CMVN_MODES = ("global", "speaker", "none")
 INT16_SCALE = 32768.0  # Kaldi's front end works on int16-valued samples (energy floor, log offsets)
 
@@ -42,7 +47,8 @@ class FeatureConfig:
     """How features are computed and normalised.
 
     Attributes:
-        kind: ``fbank`` (log-mel filterbank), ``mfcc``, or ``image`` (pixel columns of a line image).
+        kind: ``fbank`` (log-mel filterbank), ``mfcc``, ``image`` (pixel columns of a line image) or
+            ``strokes`` (pen trajectories of online handwriting).
         num_mel_bins: mel channels.
         num_ceps: cepstra kept (MFCC only).
         use_energy: append (fbank) or substitute for c0 (MFCC) the log frame energy.
@@ -52,6 +58,7 @@ class FeatureConfig:
         frame_length_ms, frame_shift_ms: analysis window and hop.
         cmvn: ``global`` (training-set statistics), ``speaker`` (or writer) or ``none``.
         image_height: pixels a line image is scaled to (image only).
+        stroke_step: pen travel between two frames, in line heights (strokes only).
     """
 
     kind: str = "fbank"
@@ -65,6 +72,7 @@ class FeatureConfig:
     frame_shift_ms: float = 10.0
     cmvn: str = "global"
     image_height: int = 40
+    stroke_step: float = 0.1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -74,13 +82,15 @@ class FeatureConfig:
 
     @property
     def input_key(self) -> str:
-        """The manifest field holding the input path: ``image`` or ``audio``."""
-        return "image" if self.kind == "image" else "audio"
+        """The manifest field holding the input path: ``audio``, ``image`` or ``strokes``."""
+        return INPUT_KEYS.get(self.kind, "audio")
 
     @property
     def base_dim(self) -> int:
         if self.kind == "image":
             return self.image_height
+        if self.kind == "strokes":
+            return STROKE_FEATURES
         if self.kind == "fbank":
             return self.num_mel_bins + int(self.use_energy)
         return self.num_ceps
@@ -150,9 +160,11 @@ def line_features(ink: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
 
 
 def file_features(path: str | Path, cfg: FeatureConfig) -> torch.Tensor:
-    """Raw ``(T, cfg.dim)`` features of one audio file or line image (by ``cfg.kind``); errors name the file."""
+    """Raw ``(T, cfg.dim)`` features of one audio file, line image or stroke file (by ``cfg.kind``); errors name the file."""
     if cfg.kind == "image":
         return line_features(load_line_image(path), cfg)
+    if cfg.kind == "strokes":
+        return with_deltas(stroke_features(read_stroke_xml(path), cfg.stroke_step)[0], cfg)
     waveform, rate = load_audio(str(path))
     return compute_features(waveform, rate, cfg)
 

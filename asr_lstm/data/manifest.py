@@ -1,8 +1,9 @@
 """Manifests: one JSON object per line and utterance, the seam between corpora and training.
 
-Every row carries ``id``, the input path (``audio`` or ``image``), the reference (``phones`` or
-``chars`` as a list of labels, and ``text``), who produced it (``speaker`` or ``writer``) and its size
-(``num_samples``, ``sample_rate``, ``duration`` for audio; ``width``, ``height`` for images).
+Every row carries ``id``, the input path (``audio``, ``image`` or ``strokes``), the reference
+(``phones`` or ``chars`` as a list of labels, and ``text``), who produced it (``speaker`` or ``writer``)
+and its size (``num_samples``, ``sample_rate``, ``duration`` for audio; ``width``, ``height`` for
+images; ``num_points``, ``duration`` for strokes).
 """
 
 from __future__ import annotations
@@ -44,5 +45,5 @@ def source_of(row: dict) -> str | None:
 
 
 def input_of(row: dict) -> str | None:
-    """The input file of a row: its ``audio`` or ``image``."""
-    return row.get("audio", row.get("image"))
+    """The input file of a row: its ``audio``, ``image`` or ``strokes``."""
+    return row.get("audio", row.get("image", row.get("strokes")))

@@ -46,7 +46,8 @@ def test_group_option_instantiates(tmp_path, group, option):
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     corpus = get_class(cfg.data.corpus._target_)
-    assert corpus.__module__ == ("asr_lstm.data.corpora.iam" if "iam" in option else "asr_lstm.data.corpora.timit")
+    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(option, "timit")
+    assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
     # checkpointing and early stopping watch the error rate the corpus's module logs
     assert cfg.metric == corpus.metric and cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{corpus.metric}"
     assert isinstance(instantiate(cfg.decode), SearchConfig)
@@ -65,6 +66,10 @@ def test_mini_iam_experiment_reads_line_images_and_scores_cer(tmp_path):
     features = instantiate(cfg.features)
     assert features.kind == "image" and features.dim == 40 and (cfg.model.stack, cfg.model.stride) == (3, 3)
     assert cfg.callbacks.checkpoint.monitor == "val/cer"
+    cfg = compose_train(tmp_path, ["experiment=mini_iam_ondb"])
+    assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.iam_ondb.IamOnDB" and cfg.metric == "cer"
+    features = instantiate(cfg.features)
+    assert features.kind == "strokes" and features.dim == 4 and (cfg.model.stack, cfg.model.stride) == (4, 4)
 
 
 def test_cli_overrides_from_the_readme(tmp_path):

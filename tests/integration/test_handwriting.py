@@ -1,6 +1,7 @@
-"""Handwriting end to end on a tiny mini-IAM: training logs CER and WER, evaluate scores both, an
-exported model decodes line images in a fresh process exactly as the checkpoint did, bad images are
-skipped by name, alignments come in pixel columns, and the ONNX graph matches."""
+"""Handwriting end to end on tiny mini-IAM (line images) and mini-IAM-OnDB (pen strokes): training
+logs CER and WER, evaluate scores both, an exported model decodes its inputs in a fresh process
+exactly as the checkpoint did, bad files are skipped by name, alignments come in pixel columns or
+seconds of writing, and the ONNX graph matches."""
 
 import json
 import subprocess
@@ -16,27 +17,47 @@ from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.evaluate import main as evaluate_main
 from asr_lstm.cli.export import recognizer_from_run
 from asr_lstm.cli.train import run
-from asr_lstm.data.corpora.mini_iam import MiniIamConfig, generate
+from asr_lstm.data.corpora import mini_iam, mini_iam_ondb
+from asr_lstm.data.corpora.mini_iam import MiniIamConfig
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.export import load, make_package, save_package
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import FAST, compose_train
 
 
-@pytest.fixture(scope="module")
-def handwriting(tmp_path_factory):
-    """A small BLSTM trained for a few epochs on a tiny mini-IAM, and its exported file."""
-    base = tmp_path_factory.mktemp("hw")
-    root = generate(base / "mini_iam", MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2))
-    cfg = compose_train(base / "run", ["experiment=mini_iam", f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", *FAST,
-                                       "trainer.max_epochs=2", "features.image_height=16"])
+TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
+SETUPS = {"image": (mini_iam, "mini_iam", ["features.image_height=16"]), "strokes": (mini_iam_ondb, "mini_iam_ondb", ["features.stroke_step=0.3"])}
+
+
+def train_tiny(base, modality):
+    generator, experiment, features = SETUPS[modality]
+    root = generator.generate(base / "corpus", TINY)
+    cfg = compose_train(base / "run", [f"experiment={experiment}", f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", *FAST,
+                                       "trainer.max_epochs=2", *features])
     summary = run(cfg)
     model = save_package(make_package(recognizer_from_run(base / "run")), base / "model.asrlstm")
     return base, summary, model
 
 
-def test_training_logs_cer_and_wer(handwriting):
-    base, summary, _ = handwriting
+@pytest.fixture(scope="module")
+def handwriting(tmp_path_factory):
+    """A small BLSTM trained for two epochs on a tiny mini-IAM, and its exported file."""
+    return train_tiny(tmp_path_factory.mktemp("image"), "image")
+
+
+@pytest.fixture(scope="module")
+def online(tmp_path_factory):
+    """The same on a tiny mini-IAM-OnDB."""
+    return train_tiny(tmp_path_factory.mktemp("strokes"), "strokes")
+
+
+@pytest.fixture(params=["image", "strokes"])
+def either(request):
+    return request.getfixturevalue("handwriting" if request.param == "image" else "online")
+
+
+def test_training_logs_cer_and_wer(either):
+    base, summary, _ = either
     assert summary["metric"] == "cer" and 0 <= summary["val_cer_best"] and 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
     header = (base / "run/csv/version_0/metrics.csv").read_text().splitlines()[0].split(",")
     assert {"val/cer", "val/cer_best", "val/wer", "test/cer", "test/wer"} <= set(header)
@@ -45,7 +66,7 @@ def test_training_logs_cer_and_wer(handwriting):
 
 def test_a_metric_that_the_corpus_does_not_log_is_refused(handwriting, tmp_path):
     base, _, _ = handwriting
-    cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={base / 'mini_iam'}", f"data.work_dir={base / 'data'}", *FAST, "metric=per"])
+    cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={base / 'corpus'}", f"data.work_dir={base / 'data'}", *FAST, "metric=per"])
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup()
@@ -53,8 +74,8 @@ def test_a_metric_that_the_corpus_does_not_log_is_refused(handwriting, tmp_path)
         build_module(cfg, datamodule)
 
 
-def test_evaluate_scores_characters_and_words(handwriting, capsys):
-    base, _, _ = handwriting
+def test_evaluate_scores_characters_and_words(either, capsys):
+    base, _, _ = either
     evaluate_main([str(base / "run"), "--splits", "test"])
     out = capsys.readouterr().out
     assert "test: %CER" in out and "test: %WER" in out
@@ -67,8 +88,8 @@ def test_evaluate_scores_characters_and_words(handwriting, capsys):
     assert {utt: " ".join(w) for utt, w in words.items()} == {r["id"]: r["text"] for r in refs}
 
 
-def test_exported_model_decodes_images_in_a_fresh_process_like_the_checkpoint(handwriting):
-    base, _, model = handwriting
+def test_exported_model_decodes_in_a_fresh_process_like_the_checkpoint(either):
+    base, _, model = either
     evaluate_main([str(base / "run"), "--splits", "dev"])
     expected = read_transcripts(base / "run/decode_dev/hyp.txt")
     code = (
@@ -117,26 +138,58 @@ def test_decode_images_words_bad_file_json_and_ctm_in_pixels(handwriting, tmp_pa
     lines = ctm.read_text().splitlines()
     assert lines[0] == f"{rows[0]['id']} 1 {0:.3f} {hop:.3f} T"
     assert lines[4] == f"{rows[0]['id']} 1 {5 * hop:.3f} {2 * hop:.3f} ."  # "." held for the last two frames
-    decode_cli.main([str(model), str(base / "mini_iam/lines/g00"), "--tokens"])
+    decode_cli.main([str(model), str(base / "corpus/lines/g00"), "--tokens"])
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 12 and listed[0].startswith("g00-000_g00-000-00\t")  # 6 writers x 2 lines under lines/g00
     assert all(line.split("\t")[1] == "T h e | ." for line in listed)
 
 
-def test_image_model_exports_to_onnx_and_matches_onnxruntime(handwriting, tmp_path):
+def test_handwriting_models_export_to_onnx_and_match_onnxruntime(either, tmp_path):
     pytest.importorskip("onnxruntime")
     from asr_lstm.onnx_export import export_onnx, metadata
 
-    base, _, model = handwriting
+    base, _, model = either
     recognizer = load(model)
     props = metadata(recognizer)
-    assert "asr_lstm.frame_shift_s" not in props and json.loads(props["asr_lstm.features"])["kind"] == "image"
+    assert "asr_lstm.frame_shift_s" not in props and json.loads(props["asr_lstm.features"])["kind"] == recognizer.features.kind
     export_onnx(recognizer, tmp_path / "model.onnx")
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
-    feats, _ = recognizer.featurise_file(read_manifest(base / "data/test.jsonl")[0]["image"])
+    row = read_manifest(base / "data/test.jsonl")[0]
+    feats, _ = recognizer.featurise_file(row.get("image", row.get("strokes")))
     x = feats.unsqueeze(0).numpy()
     log_probs, _ = session.run(None, {"features": x, "lengths": np.array([x.shape[1]], dtype=np.int64)})
     expected, _ = recognizer.log_probs([feats])
     assert np.abs(log_probs - expected.numpy()).max() < 1e-4
+
+
+def test_decode_stroke_files_bad_file_and_ctm_in_seconds_of_writing(online, tmp_path, capsys, monkeypatch):
+    from asr_lstm.data.strokes import read_stroke_xml, stroke_features
+    from asr_lstm.recognizer import Recognizer
+
+    base, _, model = online
+    recognizer = load(model)
+    tokens = recognizer.tokens
+    path = [tokens.index(t) for t in ("T", "<blk>", "h", "e", "|", "a")]
+
+    def spiky_log_probs(self, feats):
+        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
+        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
+        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
+
+    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    row = read_manifest(base / "data/test.jsonl")[0]
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<WhiteboardCaptureSession><StrokeSet><Stroke>")
+    ctm = tmp_path / "out.ctm"
+    with pytest.raises(SystemExit):
+        decode_cli.main([str(model), row["strokes"], str(broken), "--align", str(ctm)])
+    captured = capsys.readouterr()
+    assert f"skipped {broken}: not a stroke XML file" in captured.err
+    assert captured.out == f"{row['id']}\tThe a\n"
+    # positions are the interpolated pen times of the first point of each output frame (stride 4)
+    _, times = stroke_features(read_stroke_xml(row["strokes"]), 0.3)
+    lines = ctm.read_text().splitlines()
+    assert lines[0] == f"{row['id']} 1 0.000 {times[4].item():.3f} T"
+    assert lines[1] == f"{row['id']} 1 {times[8].item():.3f} {times[12].item() - times[8].item():.3f} h"

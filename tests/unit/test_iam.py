@@ -6,7 +6,8 @@ import logging
 import pytest
 
 from asr_lstm.data.corpora.base import CorpusError
-from asr_lstm.data.corpora.iam import IamLines, read_lines_txt, read_split_list
+from asr_lstm.data.corpora.handwriting import read_split_list
+from asr_lstm.data.corpora.iam import IamLines, read_lines_txt
 from asr_lstm.data.corpora.mini_iam import MiniIamConfig, generate, iam_transcription
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
@@ -41,15 +42,15 @@ def test_lines_txt_refusals_name_file_and_line(tmp_path, body, bad_line, problem
 
 
 def test_split_lists_take_line_ids_and_form_ids(tmp_path):
-    lines = {i: {} for i in ("a01-000u-00", "a01-000u-01", "b02-013-00", "b02-013-01")}
+    lines = {"a01-000u-00", "a01-000u-01", "b02-013-00", "b02-013-01"}
     path = tmp_path / "testset.txt"
     path.write_text("b02-013\na01-000u-01\n\n")
-    assert read_split_list(path, lines) == ["b02-013-00", "b02-013-01", "a01-000u-01"]
+    assert read_split_list(path, lines, "LWITLRT") == ["b02-013-00", "b02-013-01", "a01-000u-01"]
     path.write_text("a01-000u-01\nz99-999\n")
     with pytest.raises(CorpusError, match=r"testset.txt:2: 'z99-999' is neither a line nor a form"):
-        read_split_list(path, lines)
-    with pytest.raises(CorpusError, match="missing split list"):
-        read_split_list(tmp_path / "validationset1.txt", lines)
+        read_split_list(path, lines, "LWITLRT")
+    with pytest.raises(CorpusError, match="missing split list .from the task 'LWITLRT'."):
+        read_split_list(tmp_path / "validationset1.txt", lines, "LWITLRT")
 
 
 def test_prepare_writes_character_manifests_and_skips_when_done(tmp_path, caplog):

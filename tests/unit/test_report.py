@@ -60,7 +60,8 @@ def test_handwriting_rows_cer_wer_and_the_searches(tmp_path):
 
 def test_protocol_counts_lines_and_writers_or_hours_and_speakers(tmp_path):
     write_manifest([{"id": "l1", "writer": "000"}, {"id": "l2", "writer": "000"}, {"id": "l3", "writer": "001"}], tmp_path / "train.jsonl")
-    write_manifest([{"id": "u1", "speaker": "s1", "duration": 1800.0}, {"id": "u2", "speaker": "s2", "duration": 1800.0}], tmp_path / "test.jsonl")
+    write_manifest([{"id": "u1", "audio": "u1.wav", "speaker": "s1", "duration": 1800.0}, {"id": "u2", "audio": "u2.wav", "speaker": "s2", "duration": 1800.0}], tmp_path / "test.jsonl")
+    write_manifest([{"id": "o1", "strokes": "o1.xml", "writer": "w", "duration": 12.5}], tmp_path / "dev.jsonl")  # pen strokes last too
     block = protocol_block(tmp_path, "a corpus", ["labels: characters"])
-    assert block == ["## Protocol", "", "- corpus: a corpus", "- train: 3 lines, 2 writers", "- test: 2 utterances, 2 speakers, 1.00 h",
+    assert block == ["## Protocol", "", "- corpus: a corpus", "- train: 3 lines, 2 writers", "- dev: 1 lines, 1 writers", "- test: 2 utterances, 2 speakers, 1.00 h",
                      "- labels: characters", ""]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from asr_lstm.data.done import is_done, mark_done
+from asr_lstm.data.manifest import write_manifest
 from asr_lstm.data.tokens import Vocabulary
+
+log = logging.getLogger(__name__)
 
 
 class CorpusError(ValueError):
@@ -30,12 +35,37 @@ class Corpus(ABC):
     word_separator: str | None = None
 
     @abstractmethod
-    def prepare(self, out_dir: str | Path) -> None:
-        """Validates the corpus and writes ``<split>.jsonl`` and ``tokens.txt`` under ``out_dir``."""
+    def split_rows(self) -> dict[str, list[dict]]:
+        """Validates the corpus and returns the manifest rows of each split."""
 
     @abstractmethod
     def vocabulary(self) -> Vocabulary:
         """The output vocabulary (CTC blank at 0)."""
+
+    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
+        """The vocabulary, given the rows :meth:`split_rows` returned (a corpus whose labels are
+        found in its transcriptions saves reading it twice)."""
+        return self.vocabulary()
+
+    def describe(self, split: str, rows: list[dict]) -> str:
+        """One log line on a prepared split."""
+        return f"{split}: {len(rows)} rows"
+
+    def prepare(self, out_dir: str | Path) -> None:
+        """Writes ``<split>.jsonl`` and ``tokens.txt`` under ``out_dir``; skipped when a ``.done``
+        marker with the same :meth:`params` is there."""
+        out_dir = Path(out_dir)
+        marker = out_dir / ".prepare.done"
+        if is_done(marker, self.params()):
+            log.info("%s: manifests already prepared, skipping", out_dir)
+            return
+        splits = self.split_rows()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for split, rows in splits.items():
+            write_manifest(rows, out_dir / f"{split}.jsonl")
+            log.info("%s", self.describe(split, rows))
+        self.vocabulary_of(splits).save(out_dir / "tokens.txt")
+        mark_done(marker, self.params())
 
     @abstractmethod
     def params(self) -> dict:

@@ -14,10 +14,9 @@ Layout read (as distributed by the FKI, University of Bern):
 
 Protocol: ``train`` = trainset (6161 lines, 283 writers), ``dev`` = validationset1 (900 lines;
 ``dev_lists`` can add validationset2, 940 lines), ``test`` = testset (1861 lines, 128 writers). Every
-writer is in one set only; preparation checks it. Labels are characters, with IAM's own word
-separator ``|`` as the space token, so a CTC output reads as the transcription field of lines.txt
-and words are recovered by splitting at ``|``. Scoring: CER over these tokens (spaces included), WER
-over the words.
+writer is in one set only; preparation checks it. Labels are characters with IAM's own word
+separator ``|`` as the space (:mod:`asr_lstm.data.corpora.handwriting`), so a CTC output reads as the
+transcription field of lines.txt.
 
 Usage: ``python -m asr_lstm.data.corpora.iam --root /corpora/IAM --out data/iam``.
 """
@@ -30,24 +29,15 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.done import is_done, mark_done
-from asr_lstm.data.manifest import write_manifest
-from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
 from asr_lstm.metrics import words
 
-log = logging.getLogger(__name__)
 
-WORD_SEPARATOR = "|"
 SPLIT_DIR = "largeWriterIndependentTextLineRecognitionTask"
-SPLIT_LISTS = {"train": ("trainset",), "dev": ("validationset1",), "test": ("testset",)}
+VALIDATION_LISTS = ("validationset1", "validationset2")
 STANDARD_SIZES = {"trainset": 6161, "validationset1": 900, "validationset2": 940, "testset": 1861}
 SEGMENTATION_RESULTS = ("ok", "er")
-
-
-def character_vocabulary(splits: dict[str, list[dict]]) -> Vocabulary:
-    """The characters of every line of every split, sorted; ``|`` (the space) among them."""
-    return Vocabulary(sorted({c for rows in splits.values() for row in rows for c in row["chars"]}))
 
 
 def read_lines_txt(path: Path) -> dict[str, dict]:
@@ -90,36 +80,10 @@ def read_writers(path: Path) -> dict[str, str]:
     return writers
 
 
-def form_of(line_id: str) -> str:
-    """``a01-000u-00`` -> ``a01-000u``."""
-    return line_id.rsplit("-", 1)[0]
-
-
 def line_image(root: Path, line_id: str) -> Path:
     """``<root>/lines/a01/a01-000u/a01-000u-00.png``."""
     form = form_of(line_id)
     return root / "lines" / form.split("-")[0] / form / f"{line_id}.png"
-
-
-def read_split_list(path: Path, lines: dict[str, dict]) -> list[str]:
-    """Line ids of a task list; an entry naming a form selects every line of that form."""
-    if not path.is_file():
-        raise CorpusError(f"{path}: missing split list (from the IAM task 'Large Writer Independent Text Line Recognition')")
-    by_form: dict[str, list[str]] = {}
-    for line_id in lines:
-        by_form.setdefault(form_of(line_id), []).append(line_id)
-    selected = []
-    for lineno, entry in enumerate(path.read_text().split("\n"), 1):
-        entry = entry.strip()
-        if not entry:
-            continue
-        if entry in lines:
-            selected.append(entry)
-        elif entry in by_form:
-            selected.extend(sorted(by_form[entry]))
-        else:
-            raise CorpusError(f"{path}:{lineno}: {entry!r} is neither a line nor a form of lines.txt")
-    return selected
 
 
 def image_size(path: Path, line_id: str) -> tuple[int, int]:
@@ -133,7 +97,7 @@ def image_size(path: Path, line_id: str) -> tuple[int, int]:
         raise CorpusError(f"{path}: image of line {line_id} cannot be read ({err})") from None
 
 
-class IamLines(Corpus):
+class IamLines(HandwritingCorpus):
     """IAM text lines at ``root`` with the LWITLRT writer-independent splits.
 
     Args:
@@ -142,47 +106,28 @@ class IamLines(Corpus):
         dev_lists: the lists that make ``dev`` (``validationset1``, ``validationset2`` or both).
     """
 
-    reference_key = "chars"
-    word_separator = WORD_SEPARATOR
-    metric = "cer"
+    name = "iam"
+    task = "Large Writer Independent Text Line Recognition"
+    standard_sizes = STANDARD_SIZES
 
     def __init__(self, root: str | Path, split_dir: str | Path | None = None, dev_lists: tuple[str, ...] | list[str] = ("validationset1",)):
-        self.root = Path(root)
-        self.split_dir = Path(split_dir) if split_dir else self.root / SPLIT_DIR
-        unknown = [name for name in dev_lists if name not in ("validationset1", "validationset2")]
-        if not dev_lists or unknown:
+        if not dev_lists or any(name not in VALIDATION_LISTS for name in dev_lists):
             raise ValueError(f"dev_lists must name validationset1 and/or validationset2, got {list(dev_lists)}")
-        self.dev_lists = tuple(dev_lists)
+        root = Path(root)
+        super().__init__(root, split_dir or root / SPLIT_DIR, {"train": ("trainset",), "dev": tuple(dev_lists), "test": ("testset",)})
+        self._lines: dict[str, dict] = {}
+        self._writers: dict[str, str] = {}
 
-    def params(self) -> dict:
-        return {"corpus": "iam", "root": str(self.root.resolve()), "split_dir": str(self.split_dir.resolve()), "dev_lists": list(self.dev_lists)}
-
-    def lists(self) -> dict[str, tuple[str, ...]]:
-        return {**SPLIT_LISTS, "dev": self.dev_lists}
-
-    def split_rows(self) -> dict[str, list[dict]]:
-        """The ``train``, ``dev`` and ``test`` rows; refuses a writer shared between sets."""
+    def line_ids(self) -> set[str]:
         lines_txt = self.root / "ascii" / "lines.txt"
         if not lines_txt.is_file():
             raise CorpusError(f"{self.root}: no ascii/lines.txt (expected the IAM layout ascii/, lines/)")
-        lines = read_lines_txt(lines_txt)
-        writers = read_writers(self.root / "ascii" / "forms.txt")
-        splits: dict[str, list[dict]] = {}
-        for split, names in self.lists().items():
-            rows = []
-            for name in names:
-                ids = read_split_list(self.split_dir / f"{name}.txt", lines)
-                log.info("%s: %d lines (LWITLRT: %d)", name, len(ids), STANDARD_SIZES[name])
-                rows += [self.row(line_id, lines[line_id], writers) for line_id in ids]
-            splits[split] = rows
-        owner: dict[str, str] = {}
-        for split, rows in splits.items():
-            for row in rows:
-                if owner.setdefault(row["writer"], split) != split:
-                    raise CorpusError(f"{self.split_dir}: writer {row['writer']} (line {row['id']}) is in both {owner[row['writer']]} and {split}")
-        return splits
+        self._lines = read_lines_txt(lines_txt)
+        self._writers = read_writers(self.root / "ascii" / "forms.txt")
+        return set(self._lines)
 
-    def row(self, line_id: str, line: dict, writers: dict[str, str]) -> dict:
+    def row(self, line_id: str) -> dict:
+        line = self._lines[line_id]
         image = line_image(self.root, line_id)
         width, height = image_size(image, line_id)
         chars = list(line["transcription"])
@@ -191,29 +136,12 @@ class IamLines(Corpus):
             "image": str(image.resolve()),
             "chars": chars,
             "text": " ".join(words(chars, WORD_SEPARATOR)),
-            "writer": writers.get(form_of(line_id), form_of(line_id)),
+            "writer": self._writers.get(form_of(line_id), form_of(line_id)),
             "form": form_of(line_id),
             "segmentation": line["segmentation"],
             "width": width,
             "height": height,
         }
-
-    def vocabulary(self) -> Vocabulary:
-        return character_vocabulary(self.split_rows())
-
-    def prepare(self, out_dir: str | Path) -> None:
-        out_dir = Path(out_dir)
-        marker = out_dir / ".prepare.done"
-        if is_done(marker, self.params()):
-            log.info("%s: manifests already prepared, skipping", out_dir)
-            return
-        splits = self.split_rows()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, rows in splits.items():
-            write_manifest(rows, out_dir / f"{name}.jsonl")
-            log.info("%s: %d lines, %d writers", name, len(rows), len({r["writer"] for r in rows}))
-        character_vocabulary(splits).save(out_dir / "tokens.txt")
-        mark_done(marker, self.params())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", required=True, help="directory holding ascii/ and lines/")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
     parser.add_argument("--split-dir", default=None, help=f"directory of the task's split lists (default <root>/{SPLIT_DIR})")
-    parser.add_argument("--dev-lists", nargs="+", default=["validationset1"], help="validationset1 and/or validationset2")
+    parser.add_argument("--dev-lists", nargs="+", default=["validationset1"], choices=VALIDATION_LISTS, help="validationset1 and/or validationset2")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     IamLines(args.root, args.split_dir, args.dev_lists).prepare(args.out)

@@ -25,13 +25,15 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
 from HersheyFonts import HersheyFonts
 from PIL import Image, ImageDraw, ImageFilter
 
-from asr_lstm.data.corpora.iam import SPLIT_DIR, WORD_SEPARATOR
+from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR
+from asr_lstm.data.corpora.iam import SPLIT_DIR
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.resources import resource_path
 
@@ -156,74 +158,109 @@ def render_line(strokes: list[np.ndarray], hand: Hand, rng: random.Random) -> Im
     return image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
 
 
-def sentence_pools(sentences: list[str], cfg: MiniIamConfig, rng: random.Random) -> dict[str, list[str]]:
-    """Disjoint sentence pools per list, sized by the lines each list's writers need (train gets the rest)."""
-    order = list(sentences)
-    rng.shuffle(order)
+@dataclass
+class Form:
+    """One writer's form: the task list it belongs to, the writer's number and hand, and its sentences."""
+
+    task_list: str
+    writer: int
+    hand: Hand
+    texts: list[str]
+
+
+def plan_forms(lists: tuple[str, str, str, str], cfg: MiniIamConfig, rng: random.Random) -> list[Form]:
+    """One form per writer of each list (``lists`` in the order train, validation 1, validation 2, test).
+
+    The Harvard sentences are shuffled and cut into disjoint pools: each held-out list gets as many as
+    its writers write lines (at most an eighth of all), training the rest. Each writer copies
+    ``lines_per_writer`` sentences of its list's pool, so texts repeat across writers of a list (as
+    in IAM) but never across lists.
+    """
+    sentences = [s for s in resource_path("mini_timit", "harvard_sentences.txt").read_text().splitlines() if s.strip()]
+    rng.shuffle(sentences)
+    writers = dict(zip(lists, (cfg.train_writers, cfg.validation1_writers, cfg.validation2_writers, cfg.test_writers)))
     pools, start = {}, 0
-    for name, writers in (("testset", cfg.test_writers), ("validationset1", cfg.validation1_writers), ("validationset2", cfg.validation2_writers)):
-        need = min(writers * cfg.lines_per_writer, len(order) // 8)
-        pools[name], start = order[start : start + need], start + need
-    pools["trainset"] = order[start:]
-    return pools
+    for name in reversed(lists[1:]):
+        need = min(writers[name] * cfg.lines_per_writer, len(sentences) // 8)
+        pools[name], start = sentences[start : start + need], start + need
+    pools[lists[0]] = sentences[start:]
+    forms = []
+    for name in lists:
+        for _ in range(writers[name]):
+            texts = rng.sample(pools[name], min(cfg.lines_per_writer, len(pools[name])))
+            forms.append(Form(name, len(forms), random_hand(rng), texts))
+    return forms
 
 
 def generate(out: str | Path, cfg: MiniIamConfig = MiniIamConfig()) -> Path:
     """Writes mini-IAM under ``out`` (skips when a finished corpus with the same config is there)."""
     out = Path(out)
-    marker = out / ".generate.done"
-    if is_done(marker, asdict(cfg)):
+    if is_done(out / ".generate.done", asdict(cfg)):
         log.info("%s: mini-IAM already generated, skipping", out)
         return out
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rng = random.Random(cfg.seed)
-    sentences = [s for s in resource_path("mini_timit", "harvard_sentences.txt").read_text().splitlines() if s.strip()]
-    pools = sentence_pools(sentences, cfg, rng)
+    tmp, forms = scratch(out), plan_forms(LISTS, cfg, random.Random(cfg.seed))
+    ink = random.Random(cfg.seed + 1)
     lines_txt, forms_txt, lists = [], [], {name: [] for name in LISTS}
-    writers = {"trainset": cfg.train_writers, "validationset1": cfg.validation1_writers, "validationset2": cfg.validation2_writers, "testset": cfg.test_writers}
-    writer = 0
-    for name in LISTS:
-        for _ in range(writers[name]):
-            hand = random_hand(rng)
-            form = f"g{writer // 10:02d}-{writer:03d}"
-            texts = rng.sample(pools[name], min(cfg.lines_per_writer, len(pools[name])))
-            y = 700  # IAM forms start their handwritten part about this far down the page
-            for k, sentence in enumerate(texts):
-                line_id = f"{form}-{k:02d}"
-                strokes = pen_strokes(sentence, hand, rng)
-                image = render_line(strokes, hand, rng)
-                path = tmp / "lines" / form.split("-")[0] / form / f"{line_id}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                image.save(path, compress_level=1)  # paper noise does not compress: save time, not bytes
-                lines_txt.append(f"{line_id} ok 170 {len(strokes)} 300 {y} {image.width} {image.height} {iam_transcription(sentence)}")
-                lists[name].append(line_id)
-                y += image.height + 20
-            words = sum(len(iam_transcription(s).split(WORD_SEPARATOR)) for s in texts)
-            forms_txt.append(f"{form} {writer:03d} {len(texts)} prt {len(texts)} {len(texts)} {words} {words}")
-            writer += 1
+    for form in forms:
+        form_id = f"g{form.writer // 10:02d}-{form.writer:03d}"
+        y = 700  # IAM forms start their handwritten part about this far down the page
+        for k, sentence in enumerate(form.texts):
+            line_id = f"{form_id}-{k:02d}"
+            strokes = pen_strokes(sentence, form.hand, ink)
+            image = render_line(strokes, form.hand, ink)
+            path = tmp / "lines" / form_id.split("-")[0] / form_id / f"{line_id}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, compress_level=1)  # paper noise does not compress: save time, not bytes
+            lines_txt.append(f"{line_id} ok 170 {len(strokes)} 300 {y} {image.width} {image.height} {iam_transcription(sentence)}")
+            lists[form.task_list].append(line_id)
+            y += image.height + 20
+        words = sum(len(iam_transcription(s).split(WORD_SEPARATOR)) for s in form.texts)
+        lines = len(form.texts)
+        forms_txt.append(f"{form_id} {form.writer:03d} {lines} prt {lines} {lines} {words} {words}")
     (tmp / "ascii").mkdir(parents=True)
     header = "#--- mini-IAM, generated by asr_lstm.data.corpora.mini_iam; format of the IAM database ---#\n"
     (tmp / "ascii" / "lines.txt").write_text(header + "\n".join(lines_txt) + "\n")
     (tmp / "ascii" / "forms.txt").write_text(header + "\n".join(forms_txt) + "\n")
-    (tmp / SPLIT_DIR).mkdir()
-    for name, ids in lists.items():
-        (tmp / SPLIT_DIR / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    mark_done(marker, asdict(cfg))
-    log.info("%s: mini-IAM with %d lines by %d writers", out, len(lines_txt), writer)
+    write_lists(tmp / SPLIT_DIR, lists)
+    finish(tmp, out, asdict(cfg))
+    log.info("%s: mini-IAM with %d lines by %d writers", out, len(lines_txt), len(forms))
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Generate mini-IAM, a handwriting corpus in the IAM layout.")
+def write_lists(folder: Path, lists: dict[str, list[str]]) -> None:
+    """The task's split lists, ``<name>.txt`` with one id a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, ids in lists.items():
+        (folder / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
+
+
+def scratch(out: Path) -> Path:
+    """An empty ``<out>.tmp`` name to generate into (what an interrupted run left there is removed)."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
+
+
+def finish(tmp: Path, out: Path, params: dict) -> None:
+    """Moves a generated corpus from ``tmp`` into place and marks it done (``out/.generate.done``)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    mark_done(out / ".generate.done", params)
+
+
+def run_generator(generate_corpus: Callable[[Path, MiniIamConfig], Path], description: str, argv: list[str] | None) -> None:
+    """The command line of a generator: ``--out`` and one flag per :class:`MiniIamConfig` field."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True)
     for field, default in asdict(MiniIamConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=default)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    generate(args.out, MiniIamConfig(**{k: getattr(args, k) for k in asdict(MiniIamConfig())}))
+    generate_corpus(Path(args.out), MiniIamConfig(**{k: getattr(args, k) for k in asdict(MiniIamConfig())}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_generator(generate, "Generate mini-IAM, a handwriting corpus in the IAM layout.", argv)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ from pathlib import Path
 import soundfile as sf
 
 from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.done import is_done, mark_done
-from asr_lstm.data.manifest import write_manifest
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.resources import resource_path
@@ -180,23 +178,9 @@ class Timit(Corpus):
             raise CorpusError(f"{self.root}: speakers in both TRAIN and TEST: {sorted(overlap)[:5]}")
         return splits
 
-    def prepare(self, out_dir: str | Path) -> None:
-        out_dir = Path(out_dir)
-        marker = out_dir / ".prepare.done"
-        if is_done(marker, self.params()):
-            log.info("%s: manifests already prepared, skipping", out_dir)
-            return
-        splits = self.split_rows()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, rows in splits.items():
-            write_manifest(rows, out_dir / f"{name}.jsonl")
-            expected = STANDARD_SIZES[self.test_set if name == "test" else name]
-            log.info(
-                "%s: %d utterances, %d speakers (standard TIMIT: %d utterances)",
-                name, len(rows), len({r["speaker"] for r in rows}), expected,
-            )
-        self.vocabulary().save(out_dir / "tokens.txt")
-        mark_done(marker, self.params())
+    def describe(self, split: str, rows: list[dict]) -> str:
+        expected = STANDARD_SIZES[self.test_set if split == "test" else split]
+        return f"{split}: {len(rows)} utterances, {len({r['speaker'] for r in rows})} speakers (standard TIMIT: {expected} utterances)"
 
 
 def main(argv: list[str] | None = None) -> None:
