@@ -15,7 +15,9 @@
 # Training resumes from exp/<name>/checkpoints/last.ckpt.
 set -euo pipefail
 
-recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+# The folder the recipe runs in (data/, exp/, RESULTS.md by default): this one, or the calling
+# wrapper's (recipes/iam_ondb/run.sh sets RECIPE_HOME).
+recipe_dir="${RECIPE_HOME:-$(cd "$(dirname "$0")" && pwd)}"
 stage=0
 stop_stage=6
 online=false
@@ -201,7 +203,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     --corpus "$corpus_note" \
     --note "splits: $splits_note; no writer in two sets" \
     --note "labels: the characters of the transcriptions with IAM's word separator \`|\` as the space (+ CTC blank); CER over them, spaces included; WER over the words between separators" \
-    --note "LMs from the training transcriptions only: character ${char_order}-gram (beam + LM); lexicon of the training words and word ${word_order}-gram (lexicon + word LM); out of lexicon: $(grep 'running words' "$lm_dir/lexicon.log" 2>/dev/null | paste -sd ';' - || echo 'not computed')" \
+    --note "LMs from the training transcriptions only: character ${char_order}-gram (beam + LM); lexicon of the training words and word ${word_order}-gram (lexicon + word LM); out of lexicon: $(grep 'running words' "$lm_dir/lexicon.log" 2>/dev/null | paste -sd ';' - | sed 's/;/; /g' || echo 'not computed')" \
     --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
     --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"
   grep -E '^\| (exp|.*\*\*)' "$results"

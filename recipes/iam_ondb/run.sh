@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # IAM-OnDB online handwriting (pen strokes) with a stacked BLSTM-CTC: recipes/iam/run.sh --online,
-# with data/, exp/ and RESULTS.md in this folder. Same stages and options (../iam/run.sh --help).
+# run in this folder (data/, exp/ and RESULTS.md here). Same stages and options (../iam/run.sh --help).
 #
 #   ./run.sh                               # the embedded mini-IAM-OnDB, generated at stage 0
 #   ./run.sh --iam-ondb /corpora/IAM-OnDB  # a real IAM-OnDB copy (lineStrokes/, ascii/, IAM-OnDB-t2 lists)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-exec "$here/../iam/run.sh" --online --work "$here" --results "$here/RESULTS.md" "$@"
+RECIPE_HOME="$here" exec "$here/../iam/run.sh" --online "$@"
