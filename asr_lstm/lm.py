@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     units.add_argument("--lexicon", help="a lexicon ('word token ...' per line): a word LM over its words, others as <unk>")
     parser.add_argument("--field", help="manifest field with the sentences (default phones with --tokens, text with --lexicon); "
                                         "a string is split on whitespace")
-    parser.add_argument("--order", type=int, default=2, help="n-gram order (default 2, a bigram)")
+    parser.add_argument("--order", type=int, default=2, help="n-gram order (default 2, a bigram; the beam decoder reads up to 6)")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     field = args.field or ("phones" if args.tokens else "text")

@@ -26,6 +26,7 @@ from torchaudio.models.decoder import ctc_decoder
 
 SEPARATOR = "<sep>"
 NEVER = -1e9  # log-probability of the appended separator column
+KENLM_MAX_ORDER = 6  # the n-gram order flashlight-text's KenLM is built for (KENLM_MAX_ORDER)
 
 
 @dataclass
@@ -34,6 +35,19 @@ class Hypothesis:
 
     ids: list[int]
     words: list[str]
+
+
+def arpa_order(path: Path) -> int:
+    """The highest n of an ARPA file's ``\\data\\`` header (``ngram n=count`` lines); 0 for a file
+    without one (a binary KenLM model, which KenLM itself checks)."""
+    order = 0
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("ngram ") and "=" in line:
+                order = max(order, int(line[6:].split("=")[0]))
+            elif line.startswith("\\1-grams:"):
+                break
+    return order
 
 
 def check_lexicon(path: Path, tokens: list[str]) -> None:
@@ -83,6 +97,9 @@ class BeamSearch:
                  word_score: float = 0.0, spell_words: bool = False):
         if lm is not None and not Path(lm).is_file():
             raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
+        order = arpa_order(Path(lm)) if lm is not None else 0
+        if order > KENLM_MAX_ORDER:
+            raise ValueError(f"{lm}: a {order}-gram, but the decoder's KenLM reads at most {KENLM_MAX_ORDER}-grams (python -m asr_lstm.lm --order {KENLM_MAX_ORDER})")
         if lexicon is not None:
             if not Path(lexicon).is_file():
                 raise FileNotFoundError(f"{lexicon}: no such lexicon file")

@@ -31,10 +31,10 @@ name=""
 overrides=""
 overwrite=false
 beam_size=16
-char_order=6    # character n-gram order; order and weights: the best on the mini-IAM dev set (README)
-char_weight=1.2
+char_order=4    # character n-gram order; order and weights: the best on the mini-IAM dev set (README)
+char_weight=0.8
 word_order=2    # word n-gram order, over the lexicon
-word_weight=2.0
+word_weight=3.0
 word_score=-2.0
 lexicon_text="" # plain-text files whose words join the training words in the lexicon
 

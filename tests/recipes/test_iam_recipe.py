@@ -35,9 +35,9 @@ def test_handwriting_recipe_end_to_end_and_idempotent(tmp_path, recipe, corpus, 
         cer = json.loads((exp / folder / "metrics.json").read_text())
         wer = json.loads((exp / folder / "wer" / "metrics.json").read_text())
         assert cer["metric"] == "cer" and wer["metric"] == "wer" and cer["num_utts"] == wer["num_utts"] == {"dev": 64, "test": 96}[folder.split("_")[1]]
-    assert json.loads((exp / "decode_test_beam/metrics.json").read_text())["search"].startswith(f"beam 16, LM {data / 'lm/char_6gram.arpa'} weight 1.2")
+    assert json.loads((exp / "decode_test_beam/metrics.json").read_text())["search"].startswith(f"beam 16, LM {data / 'lm/char_4gram.arpa'} weight 0.8")
     assert "lexicon" in json.loads((exp / "decode_test_lexicon/metrics.json").read_text())["search"]
-    assert "\\6-grams:" in (data / "lm/char_6gram.arpa").read_text() and "\\2-grams:" in (data / "lm/word_2gram.arpa").read_text()
+    assert "\\4-grams:" in (data / "lm/char_4gram.arpa").read_text() and "\\2-grams:" in (data / "lm/word_2gram.arpa").read_text()
     assert f"same error counts as {exp / 'decode_test' / 'metrics.json'}" in out and "onnxruntime matches torch" in out
     results = (tmp_path / "RESULTS.md").read_text()
     assert f"| {exp_name} | lstm | test | 96 |" in results and f"| {exp_name} | lstm | test, exported file | 96 |" in results

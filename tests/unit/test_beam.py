@@ -176,3 +176,12 @@ def test_a_lexicon_search_uses_the_models_word_separator_by_default(tmp_path):
     assert config.build(tokens).separator_id is None
     assert SearchConfig("beam").build(tokens, word_separator="|").separator_id is None
     assert SearchConfig("beam", lexicon=str(lexicon), separator="a").build(tokens, word_separator="|").spellings == {}
+
+
+def test_an_lm_above_the_decoders_order_is_refused_by_name(tmp_path):
+    arpa = tmp_path / "char7.arpa"
+    arpa.write_text(ngram_arpa([["a", "b", "a", "b", "a", "b", "a"]], ["a", "b"], order=7))
+    with pytest.raises(ValueError, match=r"char7.arpa: a 7-gram, but the decoder's KenLM reads at most 6-grams"):
+        BeamSearch(TOKENS, lm=arpa)
+    arpa.write_text(ngram_arpa([["a", "b", "a"]], ["a", "b"], order=6))
+    assert BeamSearch(TOKENS, lm=arpa, beam_size=4)(peaked([1, 0, 2]), torch.tensor([3])) == [[1, 2]]
