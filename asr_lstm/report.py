@@ -24,7 +24,9 @@ from asr_lstm.data.manifest import read_manifest, source_of
 def git_commit(where: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True).stdout
+        # the RESULTS.md files being rewritten are output, not a change to what produced them
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude,glob)**/RESULTS.md"],
+                               cwd=where, capture_output=True, text=True).stdout
         return out.stdout.strip() + (" (modified)" if dirty.strip() else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"
