@@ -65,3 +65,25 @@ def test_protocol_counts_lines_and_writers_or_hours_and_speakers(tmp_path):
     block = protocol_block(tmp_path, "a corpus", ["labels: characters"])
     assert block == ["## Protocol", "", "- corpus: a corpus", "- train: 3 lines, 2 writers", "- dev: 1 lines, 1 writers", "- test: 2 utterances, 2 speakers, 1.00 h",
                      "- labels: characters", ""]
+
+
+def test_git_commit_is_modified_by_code_but_not_by_reports(tmp_path):
+    import subprocess
+
+    from asr_lstm.report import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "recipes/x").mkdir(parents=True)
+    (tmp_path / "recipes/x/RESULTS.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    where = tmp_path / "recipes/x"
+    assert not git_commit(where).endswith("(modified)")
+    (where / "RESULTS.md").write_text("regenerated\n")
+    assert not git_commit(where).endswith("(modified)")
+    (tmp_path / "code.py").write_text("a = 2\n")  # outside the recipe folder, still the code that ran
+    assert git_commit(where).endswith(" (modified)")
