@@ -44,3 +44,18 @@ def tiny_cfg(tmp_path):
         return compose_train(tmp_path / run_name, [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, *overrides])
 
     return make
+
+
+def force_ctc_path(monkeypatch, tokens: list[str], labels: list[str]) -> None:
+    """Makes every decoded input's network output the CTC path ``labels`` (one label a frame, ``<blk>``
+    for blank), so that a test checks the decoder around the network, not a briefly trained model."""
+    from asr_lstm.recognizer import Recognizer
+
+    path = [tokens.index(label) for label in labels]
+
+    def log_probs(self, feats):
+        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
+        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
+        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
+
+    monkeypatch.setattr(Recognizer, "log_probs", log_probs)

@@ -16,6 +16,7 @@ from asr_lstm.cli.export import recognizer_from_run
 from asr_lstm.cli.train import run
 from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
 from asr_lstm.scoring import read_transcripts
+from tests.conftest import force_ctc_path
 
 
 @pytest.fixture(scope="module")
@@ -166,20 +167,10 @@ def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
 
 
 def test_decode_words_with_a_lexicon(trained, tmp_path, capsys, monkeypatch):
-    from asr_lstm.recognizer import Recognizer
-
     base, runs = trained
     tokens = read_package(runs["lstm"][1])["tokens"]
-    # The briefly trained model is mostly blank: the network's output is replaced by a fixed CTC
-    # path "h# aa - dh - h#", so that this checks the command, not the model.
-    path = [tokens.index(p) for p in ("h#", "aa", "<blk>", "dh", "<blk>", "h#")]
-
-    def spiky_log_probs(self, feats):
-        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
-        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
-        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
-
-    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    # the briefly trained model is mostly blank: its output becomes the path "h# aa - dh - h#"
+    force_ctc_path(monkeypatch, tokens, ["h#", "aa", "<blk>", "dh", "<blk>", "h#"])
     # one-phone words W<phone>, and TIMIT's h# as the word separator
     (tmp_path / "lexicon.txt").write_text("".join(f"W{p} {p}\n" for p in tokens[1:] if p != "h#"))
     model = str(runs["lstm"][1])

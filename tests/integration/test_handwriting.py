@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from asr_lstm.cli import decode as decode_cli
@@ -22,7 +21,7 @@ from asr_lstm.data.corpora.mini_iam import MiniIamConfig
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.export import load, make_package, save_package
 from asr_lstm.scoring import read_transcripts
-from tests.conftest import FAST, compose_train
+from tests.conftest import FAST, compose_train, force_ctc_path
 
 
 TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
@@ -103,21 +102,9 @@ def test_exported_model_decodes_in_a_fresh_process_like_the_checkpoint(either):
 
 
 def test_decode_images_words_bad_file_json_and_ctm_in_pixels(handwriting, tmp_path, capsys, monkeypatch):
-    from asr_lstm.recognizer import Recognizer
-
     base, _, model = handwriting
-    recognizer = load(model)
-    tokens = recognizer.tokens
-    # The briefly trained model is mostly blank: its output is replaced by the fixed CTC path
-    # "T h - e | . ." so that this checks the command, not the model.
-    path = [tokens.index(t) for t in ("T", "h", "<blk>", "e", "|", ".", ".")]
-
-    def spiky_log_probs(self, feats):
-        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
-        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
-        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
-
-    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    # the briefly trained model is mostly blank: its output becomes the path "T h - e | . ."
+    force_ctc_path(monkeypatch, load(model).tokens, ["T", "h", "<blk>", "e", "|", ".", "."])
     rows = read_manifest(base / "data/test.jsonl")
     good = [rows[0]["image"], rows[1]["image"]]
     colour = tmp_path / "colour.jpg"
@@ -166,19 +153,9 @@ def test_handwriting_models_export_to_onnx_and_match_onnxruntime(either, tmp_pat
 
 def test_decode_stroke_files_bad_file_and_ctm_in_seconds_of_writing(online, tmp_path, capsys, monkeypatch):
     from asr_lstm.data.strokes import read_stroke_xml, stroke_features
-    from asr_lstm.recognizer import Recognizer
 
     base, _, model = online
-    recognizer = load(model)
-    tokens = recognizer.tokens
-    path = [tokens.index(t) for t in ("T", "<blk>", "h", "e", "|", "a")]
-
-    def spiky_log_probs(self, feats):
-        probs = torch.full((len(feats), len(path), len(tokens)), 1e-4)
-        probs[:, torch.arange(len(path)), torch.tensor(path)] = 1.0
-        return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
-
-    monkeypatch.setattr(Recognizer, "log_probs", spiky_log_probs)
+    force_ctc_path(monkeypatch, load(model).tokens, ["T", "<blk>", "h", "e", "|", "a"])
     row = read_manifest(base / "data/test.jsonl")[0]
     broken = tmp_path / "broken.xml"
     broken.write_text("<WhiteboardCaptureSession><StrokeSet><Stroke>")
