@@ -1,8 +1,9 @@
 """``asr-lstm score REF HYP``: error rate with S/D/I, per-utterance alignments and metrics.json.
 
 With ``--word-separator |`` (character transcripts of a handwriting model) the WER is scored as well,
-into ``OUT/wer/``. ``--same-as METRICS.json`` exits with an error unless the counts equal that file's
-(the recipes' check that an exported model reproduces its training checkpoint).
+into ``OUT/wer/``. ``--same-as METRICS.json`` scores with that file's metric and folding and exits
+with an error unless the counts equal its counts (the recipes' check that an exported model reproduces
+its training checkpoint).
 """
 
 from __future__ import annotations
@@ -27,24 +28,43 @@ def check_same_counts(expected_path: str, actual: ErrorCounts) -> None:
                          f"of {expected_path} ({', '.join(COUNTS)})")
 
 
+def scoring_of(args: argparse.Namespace) -> tuple[str, str]:
+    """``(folding, metric)``: as given, else those of the ``--same-as`` file, else TIMIT's ``39`` and ``per``.
+
+    Raises ``ValueError`` when one given differs from the ``--same-as`` file's: its counts could not match.
+    """
+    expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
+    folding = args.folding or expected.get("folding", "39") or "none"
+    metric = args.metric or expected.get("metric", "per")
+    for name, value in (("folding", folding), ("metric", metric)):
+        theirs = expected.get(name, value) or "none"
+        if value != theirs:
+            raise ValueError(f"--{name} {value} differs from {args.same_as}'s {theirs}: the counts would not be comparable")
+    return folding, metric
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="asr-lstm score", description=__doc__)
     parser.add_argument("ref", help="reference transcripts, id<TAB>tokens per line")
     parser.add_argument("hyp", help="hypothesis transcripts, id<TAB>tokens per line")
-    parser.add_argument("--folding", choices=("39", "48", "none"), default="39", help="TIMIT phone folding (default 39)")
-    parser.add_argument("--metric", default="per", help="name of the error rate (per, cer, wer)")
+    parser.add_argument("--folding", choices=("39", "48", "none"), help="TIMIT phone folding (default: the --same-as file's, else 39)")
+    parser.add_argument("--metric", help="name of the error rate: per, cer, wer (default: the --same-as file's, else per)")
     parser.add_argument("--out", default=".", help="directory for errs.txt and metrics.json")
     parser.add_argument("--word-separator", default=None, help="the word-separator token of character transcripts: score WER too")
     parser.add_argument("--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's")
     args = parser.parse_args(argv)
-    totals = {args.metric: score(args.ref, args.hyp, args.out, None if args.folding == "none" else args.folding, args.metric)}
+    try:
+        folding, metric = scoring_of(args)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
+    totals = {metric: score(args.ref, args.hyp, args.out, None if folding == "none" else folding, metric)}
     if args.word_separator is not None:
         totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
     for metric, total in totals.items():
         print(f"%{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
     if args.same_as:
         try:
-            check_same_counts(args.same_as, totals[args.metric])
+            check_same_counts(args.same_as, totals[metric])
         except ValueError as err:
             print(f"asr-lstm score: {err}", file=sys.stderr)
             sys.exit(1)

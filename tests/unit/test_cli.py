@@ -38,10 +38,27 @@ def test_score_command_scores_words_and_checks_counts(tmp_path, capsys):
     score_cli.main([*args, "--out", str(tmp_path / "a"), "--word-separator", "|"])
     assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", "%WER 50.00 [ 1 / 2, 0 ins, 0 del, 1 sub ]"]
     assert json.loads((tmp_path / "a/wer/metrics.json").read_text())["metric"] == "wer"
-    score_cli.main([*args, "--out", str(tmp_path / "b"), "--same-as", str(tmp_path / "a/metrics.json")])
-    assert f"same error counts as {tmp_path / 'a/metrics.json'}" in capsys.readouterr().out
+    same_as = [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--same-as", str(tmp_path / "a/metrics.json")]
+    score_cli.main([*same_as, "--out", str(tmp_path / "b")])  # metric and folding of a/metrics.json
+    assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", f"same error counts as {tmp_path / 'a/metrics.json'}"]
+    assert json.loads((tmp_path / "b/metrics.json").read_text())["folding"] is None
     (tmp_path / "hyp.txt").write_text("l1\tt h e | c a t\n")
     with pytest.raises(SystemExit) as exit_info:
-        score_cli.main([*args, "--out", str(tmp_path / "c"), "--same-as", str(tmp_path / "a/metrics.json")])
+        score_cli.main([*same_as, "--out", str(tmp_path / "c")])
     assert exit_info.value.code == 1
     assert "counts [0, 0, 0, 7, 1] differ from [1, 0, 0, 7, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--folding", "39"], "--folding 39 differs from {}'s none"),
+    (["--metric", "per"], "--metric per differs from {}'s cer"),
+])
+def test_score_refuses_other_scoring_than_the_same_as_file(tmp_path, capsys, option, message):
+    (tmp_path / "ref.txt").write_text("l1\ta b\n")
+    (tmp_path / "hyp.txt").write_text("l1\ta b\n")
+    args = [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "a")]
+    score_cli.main([*args, "--folding", "none", "--metric", "cer"])
+    with pytest.raises(SystemExit) as exit_info:
+        score_cli.main([*args, *option, "--same-as", str(tmp_path / "a/metrics.json")])
+    assert exit_info.value.code == 2
+    assert message.format(tmp_path / "a/metrics.json") in capsys.readouterr().err
