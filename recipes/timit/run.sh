@@ -11,6 +11,9 @@
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/../common/recipe.sh
+source "$recipe_dir/../common/recipe.sh"
+recipe_command="./run.sh$(printf ' %q' "$@")"
 stage=0
 stop_stage=6
 timit=""
@@ -30,28 +33,7 @@ usage() {
   echo "         --test-set core|complete --overrides 'k=v ...' --results FILE --overwrite"
   echo "         --beam-size N --lm-weight W   (beam search with the phone bigram, stage 4)"
 }
-
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
-    --timit) timit=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    --experiment) experiment=$2; shift 2 ;;
-    --name) name=$2; shift 2 ;;
-    --test-set) test_set=$2; shift 2 ;;
-    --overrides) overrides=$2; shift 2 ;;
-    --results) results=$2; shift 2 ;;
-    --overwrite) overwrite=true; shift ;;
-    --beam-size) beam_size=$2; shift 2 ;;
-    --lm-weight) lm_weight=$2; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') $*"; }
-recipe_command="./run.sh --stage $stage --stop-stage $stop_stage${timit:+ --timit $timit} --experiment $experiment --test-set $test_set${overrides:+ --overrides '$overrides'}"
+parse_options "stage stop_stage timit work results experiment test_set name overrides overwrite beam_size lm_weight" "$@"
 
 # Paths given on the command line are made absolute; then everything runs from the recipe folder,
 # so that the default layout (data/, exp/, RESULTS.md here) is recorded with relative paths.
@@ -60,8 +42,7 @@ recipe_command="./run.sh --stage $stage --stop-stage $stop_stage${timit:+ --timi
 [ -n "$results" ] && results="$(cd "$(dirname "$results")" && pwd)/$(basename "$results")"
 cd "$recipe_dir"
 data="$work/data/timit"
-name=${name:-blstm_${experiment}}
-exp="$work/exp/$name"
+exp="$work/exp/${name:-blstm_${experiment}}"
 results=${results:-RESULTS.md}
 if [ -n "$timit" ]; then
   corpus="$timit"
@@ -75,48 +56,23 @@ hydra_args=(experiment="$experiment" data.corpus.root="$corpus" data.corpus.test
 # shellcheck disable=SC2206
 hydra_args+=($overrides)
 
-if $overwrite; then
-  log "--overwrite: redoing stages $stage..$stop_stage"
-  [ "$stage" -le 0 ] && [ 0 -le "$stop_stage" ] && [ -z "$timit" ] && rm -rf "$corpus"
-  [ "$stage" -le 1 ] && [ 1 -le "$stop_stage" ] && rm -f "$data/.prepare.done"
-  [ "$stage" -le 2 ] && [ 2 -le "$stop_stage" ] && rm -rf "$data"/fbank-* "$data"/mfcc-*
-  [ "$stage" -le 3 ] && [ 3 -le "$stop_stage" ] && rm -rf "$exp"
-  [ "$stage" -le 4 ] && [ 4 -le "$stop_stage" ] && rm -rf "$exp"/decode_* "$exp/.decode.done"
-  [ "$stage" -le 5 ] && [ 5 -le "$stop_stage" ] && rm -rf "$exp/model.asrlstm" "$exp/export_check" "$exp/.export.done"
-fi
+if $overwrite; then overwrite_stages "$timit" "$corpus"; fi
 
-if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  if [ -n "$timit" ]; then
-    log "Stage 0: corpus: using TIMIT at $corpus"
-  else
-    log "Stage 0: corpus: generating mini-TIMIT in $corpus"
-    python -m asr_lstm.data.corpora.mini_timit --out "$corpus"
-  fi
-fi
+if selected 0; then corpus_stage "$timit" mini_timit "$corpus"; fi
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+if selected 1; then
   log "Stage 1: manifests (SA excluded; dev = 50 standard speakers; test = $test_set)"
   python -m asr_lstm.data.corpora.timit --root "$corpus" --out "$data" --test-set "$test_set"
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+if selected 2; then
   log "Stage 2: features and CMVN statistics"
   asr-lstm prepare "${hydra_args[@]}" hydra.run.dir="$work/exp/.prepare"
 fi
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  if [ -f "$exp/.train.done" ]; then
-    log "Stage 3: train: $exp already trained, skipping"
-  else
-    log "Stage 3: train -> $exp"
-    mkdir -p "$exp"
-    echo "$recipe_command" > "$exp/recipe_command.txt"
-    asr-lstm train "${hydra_args[@]}" hydra.run.dir="$exp"
-    touch "$exp/.train.done"
-  fi
-fi
+if selected 3; then train_stage "${hydra_args[@]}"; fi
 
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+if selected 4; then
   if [ -f "$exp/.decode.done" ]; then
     log "Stage 4: decode: $exp already decoded, skipping"
   else
@@ -130,28 +86,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   fi
 fi
 
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  if [ -f "$exp/.export.done" ]; then
-    log "Stage 5: export: $exp/model.asrlstm already exported and checked, skipping"
-  else
-    log "Stage 5: export $exp/model.asrlstm, decode the test set from it, compare with stage 4"
-    asr-lstm export "$exp" -o "$exp/model.asrlstm"
-    mkdir -p "$exp/export_check"
-    asr-lstm decode "$exp/model.asrlstm" "$data/test.jsonl" -o "$exp/export_check/hyp.txt"
-    asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check" \
-      --same-as "$exp/decode_test/metrics.json"
-    log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
-    asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
-    touch "$exp/.export.done"
-  fi
-fi
+if selected 5; then export_stage; fi
 
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: $results"
-  asr-lstm report "$exp" --data-dir "$data" --out "$results" --title "TIMIT phone recognition: BLSTM-CTC" \
-    --corpus "$corpus_note" \
-    --note "labels: trained on the 61 TIMIT phones (+ CTC blank); scored on 39 phones after the Lee & Hon (1989) folding (\`asr_lstm/resources/timit/phones.60-48-39.map\`), glottal stop \`q\` deleted; SA sentences excluded" \
-    --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
-    --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"
-  grep -E '^\| (exp|.*\*\*)' "$results"
+if selected 6; then
+  report_stage "TIMIT phone recognition: BLSTM-CTC" "$corpus_note" \
+    "labels: trained on the 61 TIMIT phones (+ CTC blank); scored on 39 phones after the Lee & Hon (1989) folding (\`asr_lstm/resources/timit/phones.60-48-39.map\`), glottal stop \`q\` deleted; SA sentences excluded"
 fi

@@ -1,0 +1,111 @@
+# shellcheck shell=bash disable=SC2154  # stage, data, exp, ...: the variables of the run.sh sourcing this
+# What every recipes/<corpus>/run.sh shares: option parsing, logging, stage selection, the --overwrite
+# clean-up, and the stages that do not depend on the corpus (corpus generation, training, export and
+# its check, RESULTS.md). Sourced by run.sh; defines functions only. They read run.sh's variables
+# stage, stop_stage, data (prepared corpus), exp (experiment folder), results and recipe_command.
+
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') $*"; }
+
+# parse_options "NAME ..." "$@": `--some-name VALUE` (or `--some_name VALUE`) sets run.sh's variable
+# some_name, which must be one of NAME ...; a NAME whose default is `false` is a flag, which
+# `--some-name` alone sets to true. -h/--help runs run.sh's `usage` and exits 0; anything else is
+# refused with exit code 2.
+parse_options() {
+  local __names=" ${1//[[:space:]]/ } " __option __variable
+  shift
+  while [ $# -gt 0 ]; do
+    __option=$1
+    case "$__option" in -h|--help) usage; exit 0 ;; esac
+    __variable="${__option#--}"
+    __variable="${__variable//-/_}"
+    if [ "${__option:0:2}" != "--" ] || [[ "$__names" != *" $__variable "* ]]; then
+      echo "run.sh: unknown option $__option" >&2
+      usage >&2
+      exit 2
+    fi
+    if [ "${!__variable}" = false ]; then
+      printf -v "$__variable" true
+      shift
+    elif [ $# -ge 2 ]; then
+      printf -v "$__variable" '%s' "$2"
+      shift 2
+    else
+      echo "run.sh: $__option needs a value" >&2
+      exit 2
+    fi
+  done
+}
+
+# selected N: stage N lies between --stage and --stop-stage.
+selected() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# overwrite_stages GIVEN_CORPUS FOLDER: removes what the selected stages made, so that they run again;
+# the corpus FOLDER only when it was generated (GIVEN_CORPUS empty): a user's corpus is never removed.
+overwrite_stages() {
+  log "--overwrite: redoing stages $stage..$stop_stage"
+  if selected 0 && [ -z "$1" ]; then rm -rf "$2"; fi
+  if selected 1; then rm -f "$data/.prepare.done"; fi
+  # Feature caches are named <kind>-<8 hex digits of their config> (asr_lstm/data/features.py).
+  if selected 2; then rm -rf "$data"/*-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]; fi
+  if selected 3; then rm -rf "$exp"; fi
+  if selected 4; then rm -rf "$exp"/decode_* "$exp/.decode.done" "$data/lm"; fi
+  if selected 5; then rm -rf "$exp/model.asrlstm" "$exp/model.onnx" "$exp/export_check" "$exp/.export.done"; fi
+}
+
+# corpus_stage GIVEN_CORPUS GENERATOR FOLDER: stage 0: the user's corpus when given, else the
+# embedded one, generated into FOLDER by `python -m asr_lstm.data.corpora.GENERATOR` (which skips
+# a finished one).
+corpus_stage() {
+  if [ -n "$1" ]; then
+    log "Stage 0: corpus: using $1"
+  else
+    log "Stage 0: corpus: generating $2 in $3"
+    python -m "asr_lstm.data.corpora.$2" --out "$3"
+  fi
+}
+
+# train_stage HYDRA_OVERRIDE...: stage 3: `asr-lstm train` into $exp, which resumes from its
+# last.ckpt after an interruption; the recipe command is kept beside the run.
+train_stage() {
+  if [ -f "$exp/.train.done" ]; then
+    log "Stage 3: train: $exp already trained, skipping"
+    return
+  fi
+  log "Stage 3: train -> $exp"
+  mkdir -p "$exp"
+  echo "$recipe_command" > "$exp/recipe_command.txt"
+  asr-lstm train "$@" hydra.run.dir="$exp"
+  touch "$exp/.train.done"
+}
+
+# export_stage: stage 5: exports $exp/model.asrlstm, decodes $data/test.jsonl from it and fails unless
+# the error counts are those of stage 4's greedy decode_test; then the ONNX export, which checks
+# itself against onnxruntime.
+export_stage() {
+  if [ -f "$exp/.export.done" ]; then
+    log "Stage 5: export: $exp/model.asrlstm already exported and checked, skipping"
+    return
+  fi
+  log "Stage 5: export $exp/model.asrlstm, decode the test set from it, compare with stage 4"
+  asr-lstm export "$exp" -o "$exp/model.asrlstm"
+  mkdir -p "$exp/export_check"
+  asr-lstm decode "$exp/model.asrlstm" "$data/test.jsonl" --tokens -o "$exp/export_check/hyp.txt"
+  asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check" \
+    --same-as "$exp/decode_test/metrics.json"
+  log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
+  asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
+  touch "$exp/.export.done"
+}
+
+# report_stage TITLE CORPUS_NOTE [PROTOCOL_NOTE...]: stage 6: $results from $exp and $data, then its
+# table's header and bold rows on stdout.
+report_stage() {
+  local title=$1 corpus_note=$2 note notes=()
+  shift 2
+  for note in "$@"; do notes+=(--note "$note"); done
+  log "Stage 6: $results"
+  asr-lstm report "$exp" --data-dir "$data" --out "$results" --title "$title" --corpus "$corpus_note" "${notes[@]}" \
+    --recipe-command "$(cat "$exp/recipe_command.txt" 2>/dev/null || echo "$recipe_command")" \
+    --wall-time "stages $stage-$stop_stage of this run.sh invocation took $((SECONDS / 60)) min $((SECONDS % 60)) s"
+  grep -E '^\| (exp|.*\*\*)' "$results"
+}

@@ -1,0 +1,72 @@
+"""recipes/common/recipe.sh, the shell every run.sh sources: option parsing, stage selection and the
+--overwrite clean-up, run in bash against throw-away folders."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+COMMON = Path(__file__).resolve().parents[2] / "recipes" / "common" / "recipe.sh"
+OPTIONS = 'stage=0; stop_stage=6; work=.; lm_weight=0.8; overwrite=false; usage() { echo "usage: run.sh ..."; }'
+
+
+def bash(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", f"set -euo pipefail; source {COMMON}; {script}", "run.sh", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_options_set_their_variables_and_flags_turn_on():
+    done = bash(f'{OPTIONS}; parse_options "stage stop_stage work lm_weight overwrite" "$@"; echo "$stage $stop_stage $work $lm_weight $overwrite"',
+                "--stop-stage", "4", "--lm_weight", "1.2", "--overwrite", "--work", "/tmp/a b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "0 4 /tmp/a b 1.2 true\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus", "1"], "run.sh: unknown option --bogus"),
+    (["stage", "1"], "run.sh: unknown option stage"),
+    (["--usage", "1"], "run.sh: unknown option --usage"),  # a variable of run.sh, but not an option
+    (["--stage"], "run.sh: --stage needs a value"),
+])
+def test_bad_options_are_refused_with_exit_code_2(args, message):
+    done = bash(f'{OPTIONS}; usage=x; parse_options "stage stop_stage" "$@"; echo parsed', *args)
+    assert done.returncode == 2 and "parsed" not in done.stdout
+    assert message in done.stderr
+
+
+def test_help_prints_the_usage():
+    done = bash(f'{OPTIONS}; parse_options "stage" "$@"; echo parsed', "--help")
+    assert done.returncode == 0 and done.stdout == "usage: run.sh ...\n"
+
+
+def make_tree(root: Path) -> dict[str, Path]:
+    paths = {
+        "corpus": root / "data/mini/SPEAKER/u1.wav",
+        "prepared": root / "data/c/.prepare.done",
+        "features": root / "data/c/fbank-0123abcd/train.pt",
+        "not features": root / "data/c/notes-x/keep.txt",
+        "lm": root / "data/c/lm/lm.arpa",
+        "checkpoint": root / "exp/e/checkpoints/last.ckpt",
+        "decode": root / "exp/e/decode_test/hyp.txt",
+        "export": root / "exp/e/model.asrlstm",
+    }
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return paths
+
+
+@pytest.mark.parametrize("stages, given_corpus, removed", [
+    ("0 6", "", {"corpus", "prepared", "features", "lm", "checkpoint", "decode", "export"}),
+    ("0 1", "/corpora/TIMIT", {"prepared"}),  # a user's corpus is never removed
+    ("2 2", "", {"features"}),
+    ("4 5", "", {"lm", "decode", "export"}),
+])
+def test_overwrite_removes_what_the_selected_stages_made(tmp_path, stages, given_corpus, removed):
+    paths = make_tree(tmp_path)
+    first, last = stages.split()
+    done = bash(f'stage={first}; stop_stage={last}; data={tmp_path}/data/c; exp={tmp_path}/exp/e; '
+                f'overwrite_stages "{given_corpus}" {tmp_path}/data/mini')
+    assert done.returncode == 0, done.stderr
+    assert f"--overwrite: redoing stages {first}..{last}" in done.stdout
+    assert {name for name, path in paths.items() if not path.exists()} == removed
