@@ -32,10 +32,13 @@ class CTCLitModule(pl.LightningModule):
         folding: phone folding before scoring ("39", "48") or ``None`` to score the labels as they are.
         metric: name of the token error rate (``per``, ``cer``).
         word_separator: the label between words, to score WER too; ``None`` for none.
+        augment: ``augment(x (B, T, D), x_lens (B,)) -> (B, T, D)`` applied to training batches only
+            (e.g. :class:`asr_lstm.data.augment.SpecAugment`); ``None`` for none.
     """
 
     def __init__(self, net: CTCModel, optimizer: Callable, labels: list[str], scheduler: Callable | None = None,
-                 folding: str | None = "39", metric: str = "per", word_separator: str | None = None):
+                 folding: str | None = "39", metric: str = "per", word_separator: str | None = None,
+                 augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer
@@ -44,6 +47,7 @@ class CTCLitModule(pl.LightningModule):
         self.folding = folding
         self.metric = metric
         self.word_separator = word_separator
+        self.augment = augment
         self.best_rate = math.inf
         # [edit errors, reference units] of tokens and words
         self._errors = {stage: {"tokens": [0, 0], "words": [0, 0]} for stage in ("val", "test")}
@@ -51,9 +55,10 @@ class CTCLitModule(pl.LightningModule):
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(x, lens)
 
-    def ctc_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mean per-utterance CTC loss; returns ``(loss, log_probs (B, T', V), out_lens (B,))``."""
-        log_probs, out_lens = self.net(batch["x"], batch["x_lens"])
+    def ctc_loss(self, batch: dict, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean per-utterance CTC loss of ``x`` ``(B, T, D)`` (default: the batch's features); returns
+        ``(loss, log_probs (B, T', V), out_lens (B,))``."""
+        log_probs, out_lens = self.net(batch["x"] if x is None else x, batch["x_lens"])
         losses = F.ctc_loss(
             log_probs.transpose(0, 1), batch["y"], out_lens, batch["y_lens"], blank=0, reduction="none", zero_infinity=False
         )
@@ -67,7 +72,8 @@ class CTCLitModule(pl.LightningModule):
         return timit_phone_map().fold(labels, self.folding) if self.folding else labels
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self.ctc_loss(batch)
+        x = self.augment(batch["x"], batch["x_lens"]) if self.augment is not None else None
+        loss, _, _ = self.ctc_loss(batch, x)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 

@@ -42,4 +42,5 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
         folding=corpus.scoring_folding,
         metric=corpus.metric,
         word_separator=corpus.word_separator,
+        augment=instantiate(cfg.augment)(features=datamodule.features) if cfg.get("augment") else None,
     )

@@ -2,18 +2,21 @@
 
 The run directory (``hydra.run.dir``) receives ``config.yaml`` (resolved), ``command.txt``,
 ``checkpoints/{best,last}.ckpt``, TensorBoard and CSV logs and ``summary.json``. Rerunning the same
-command resumes from ``checkpoints/last.ckpt``.
+command resumes from ``checkpoints/last.ckpt``; ``init_from=CKPT`` starts a new run from another run's
+weights instead of a fresh initialisation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 import shlex
 from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +25,22 @@ from asr_lstm.callbacks import TrainingClock
 from asr_lstm.cli.build import build_datamodule, build_module
 
 log = logging.getLogger(__name__)
+
+
+def load_initial_weights(module: pl.LightningModule, path: str) -> None:
+    """Copies the weights of the Lightning checkpoint ``path`` into ``module`` (``init_from``).
+
+    Raises:
+        ValueError: naming ``path``, when it is not a checkpoint or its weights do not fit the model.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except (OSError, EOFError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as err:
+        raise ValueError(f"init_from={path}: not a training checkpoint ({type(err).__name__}: {err})") from err
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"init_from={path}: its weights do not fit this model: {' '.join(line.strip() for line in str(err).splitlines()[:2])}") from err
 
 
 def run(cfg: DictConfig) -> dict:
@@ -40,13 +59,16 @@ def run(cfg: DictConfig) -> dict:
     module = build_module(cfg, datamodule)
     datamodule.check_ctc_lengths(module.net.output_length)
 
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    loggers = [instantiate(c) for c in cfg.logger.values()]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     last = out_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if cfg.resume and last.is_file() else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
+    elif cfg.get("init_from"):
+        load_initial_weights(module, cfg.init_from)
+        log.info("weights initialised from %s", cfg.init_from)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     clock = next((c for c in callbacks if isinstance(c, TrainingClock)), None)
@@ -58,6 +80,7 @@ def run(cfg: DictConfig) -> dict:
         "metric": module.metric,
         f"val_{module.metric}_best": module.best_rate,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+        "init_from": cfg.get("init_from"),
     }
     if cfg.test_after_fit:
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)

@@ -22,13 +22,19 @@ class CTCModel(nn.Module):
         num_layers: bidirectional layers.
         dropout: between recurrent layers.
         stack, stride: frame stacking and subsampling of the frontend.
+        init_range: a, to draw every parameter from U[-a, a] (Graves et al. 2013: a = 0.1); ``None``
+            keeps each layer's own initialisation (PyTorch's, and the cells' forget-gate bias).
     """
 
-    def __init__(self, input_size: int, num_classes: int, cell: Callable[..., nn.Module], hidden_size: int = 256, num_layers: int = 3, dropout: float = 0.0, stack: int = 1, stride: int = 1):
+    def __init__(self, input_size: int, num_classes: int, cell: Callable[..., nn.Module], hidden_size: int = 256, num_layers: int = 3, dropout: float = 0.0, stack: int = 1, stride: int = 1,
+                 init_range: float | None = None):
         super().__init__()
         self.frontend = FrameStacking(stack, stride)
         self.encoder = StackedBiRNN(cell, input_size * stack, hidden_size, num_layers, dropout)
         self.output = nn.Linear(2 * hidden_size, num_classes)
+        if init_range is not None:
+            for p in self.parameters():
+                nn.init.uniform_(p, -init_range, init_range)
 
     def output_length(self, num_frames: int) -> int:
         """Output frames for ``num_frames`` input frames."""

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 
+from asr_lstm.callbacks import WeightNoise
 from asr_lstm.cli.build import build_net
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.decoding.options import SearchConfig
@@ -20,7 +21,7 @@ def options(group: str) -> list[str]:
     return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
 
 
-GROUPS = ["data", "features", "model", "cell", "decode", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
+GROUPS = ["data", "features", "augment", "model", "cell", "decode", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 
 
@@ -35,6 +36,8 @@ def test_group_option_instantiates(tmp_path, group, option):
     assert isinstance(features, FeatureConfig)
     net = build_net(cfg, features.dim, 62)
     x = torch.randn(2, 12, features.dim)
+    if cfg.get("augment"):
+        assert instantiate(cfg.augment)(features=features).train()(x, torch.tensor([12, 9])).shape == x.shape
     log_probs, lens = net(x, torch.tensor([12, 9]))
     assert log_probs.shape == (2, net.output_length(12), 62)
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
@@ -58,6 +61,10 @@ def test_graves2013_experiment_pins_the_published_network(tmp_path):
     assert (cfg.model.num_layers, cfg.model.hidden_size, cfg.model.stride) == (5, 250, 1)
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 1e-4
     assert instantiate(cfg.features).dim == 123
+    assert cfg.model.init_range == 0.1 and cfg.data.batch_size == 1 and cfg.init_from is None
+    phase2 = compose_train(tmp_path, ["experiment=graves2013", "init_from=exp/g13/checkpoints/best.ckpt", "callbacks.weight_noise.std=0.075"])
+    noise = [c for c in map(instantiate, phase2.callbacks.values()) if isinstance(c, WeightNoise)]
+    assert [n.std for n in noise] == [0.075] and phase2.init_from == "exp/g13/checkpoints/best.ckpt"
 
 
 def test_mini_iam_experiment_reads_line_images_and_scores_cer(tmp_path):

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 
 from asr_lstm import cells
 from asr_lstm.cli.build import build_datamodule, build_module
-from asr_lstm.cli.train import run
+from asr_lstm.cli import train as train_cli
+from asr_lstm.cli.train import load_initial_weights, run
+from asr_lstm.data.augment import SpecAugment
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel
@@ -76,6 +78,59 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]  # it learns
     state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in state)
+
+
+def test_specaugment_masks_training_batches_only(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("run", "augment=specaugment", "augment.time_ratio=1.0", "augment.time_width=20", "trainer.max_epochs=1")
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup()
+    module = build_module(cfg, datamodule)
+    assert isinstance(module.augment, SpecAugment) and module.augment.blocks == 3 and module.augment.first_band == 1
+    seen = []
+    module.net.register_forward_pre_hook(lambda net, inputs: seen.append(inputs[0].clone()))
+    batch = next(iter(datamodule.train_dataloader()))
+    torch.manual_seed(0)
+    module.train().training_step(batch, 0)
+    module.eval().validation_step(batch, 0)
+    frames = [slice(0, n) for n in batch["x_lens"].tolist()]
+    trained_on = [(seen[0][b, t] == 0) & (batch["x"][b, t] != 0) for b, t in enumerate(frames)]
+    assert all(m.any(dim=0).sum() >= 2 and m.all(dim=1).any() for m in trained_on)  # frequency and time masks
+    assert torch.equal(seen[1], batch["x"])
+    assert run(cfg)["global_step"] == 2
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(tiny_cfg, tmp_path, monkeypatch):
+    run(tiny_cfg("phase1", "trainer.max_epochs=1"))
+    ckpt = tmp_path / "phase1/checkpoints/best.ckpt"
+    trained = torch.load(ckpt, weights_only=True)["state_dict"]
+    cfg = tiny_cfg("phase2", f"init_from={ckpt}", "trainer.max_epochs=1", "+callbacks.weight_noise._target_=asr_lstm.callbacks.WeightNoise",
+                   "+callbacks.weight_noise.std=0.075")
+    started_from = []
+
+    def loading(module, path):
+        load_initial_weights(module, path)
+        started_from.append({k: v.clone() for k, v in module.state_dict().items()})
+
+    monkeypatch.setattr(train_cli, "load_initial_weights", loading)
+    summary = run(cfg)
+    assert summary["init_from"] == str(ckpt) and summary["global_step"] == 2
+    assert started_from and all(torch.equal(started_from[0][k], v) for k, v in trained.items())
+    resumed = run(cfg)  # the run's own last.ckpt wins over init_from
+    assert len(started_from) == 1 and resumed["global_step"] == 2
+
+
+def test_init_from_refuses_other_files_and_models_by_name(tiny_cfg, tmp_path):
+    run(tiny_cfg("phase1", "trainer.max_epochs=1"))
+    cfg = tiny_cfg("other", "model.hidden_size=24")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    module = build_module(cfg, datamodule)
+    with pytest.raises(ValueError, match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for net\."):
+        load_initial_weights(module, str(tmp_path / "phase1/checkpoints/best.ckpt"))
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"init_from=.*notes.txt: not a training checkpoint"):
+        load_initial_weights(module, str(tmp_path / "notes.txt"))
 
 
 def test_too_many_labels_for_the_frames_is_refused_before_training(tiny_cfg, tmp_path):

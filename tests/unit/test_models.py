@@ -76,3 +76,13 @@ def test_bucket_sampler_covers_everything_once_with_limits():
     assert list(sampler) == batches  # the same epoch replays the same order (resume)
     ordered = list(BucketBatchSampler(lengths, batch_size=4, shuffle=False))
     assert ordered == [[0, 4, 2, 9], [8, 6, 7, 3], [5, 1]]  # length order, consecutive
+
+
+def test_init_range_draws_every_parameter_uniformly():
+    torch.manual_seed(0)
+    model = CTCModel(8, 7, functools.partial(cells.build, "lstm"), hidden_size=16, num_layers=2, init_range=0.1)
+    values = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert values.abs().max() <= 0.1 and values.min() < -0.09 and values.max() > 0.09
+    assert abs(values.std().item() - 0.1 / 3**0.5) < 0.005  # the standard deviation of U[-a, a]
+    default = CTCModel(8, 7, functools.partial(cells.build, "lstm"), hidden_size=16, num_layers=2)
+    assert (torch.cat([p.detach().flatten() for p in default.parameters()]) == 1.0).any()  # forget-gate bias kept
