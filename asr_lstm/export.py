@@ -28,6 +28,7 @@ import torch
 import torchaudio
 
 import asr_lstm
+from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
 FORMAT = "asr-lstm-model"
@@ -98,6 +99,6 @@ def read_package(path: str | Path) -> dict:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Recognizer:
-    """A ready-to-decode :class:`Recognizer` from an exported model file."""
+    """A ready-to-decode :class:`Recognizer` from an exported model file, on ``device`` (``auto``: CUDA when visible)."""
     package = read_package(path)
-    return Recognizer.from_package(package).to(device)
+    return Recognizer.from_package(package).to(resolve_device(device))

@@ -31,6 +31,7 @@ from asr_lstm.data.images import IMAGE_SUFFIXES
 from asr_lstm.data.strokes import STROKE_SUFFIXES
 from asr_lstm.data.manifest import input_of, read_manifest
 from asr_lstm.decoding.options import add_search_options, search_from_args
+from asr_lstm.devices import resolve_device
 from asr_lstm.export import ModelFileError, load
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"}
@@ -72,16 +73,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", action="store_true", help="print the tokens (characters of a handwriting model), not the words")
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N")
     add_search_options(parser)
     args = parser.parse_args(argv)
     try:
         search_config = search_from_args(args)
+        device = resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
 
     try:
-        recognizer = load(args.model, args.device)
+        recognizer = load(args.model, device)
     except ModelFileError as err:
         print(f"asr-lstm decode: {err}", file=sys.stderr)
         sys.exit(2)

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.options import SearchConfig
+from asr_lstm.devices import resolve_device
 from asr_lstm.lit_module import CTCLitModule
 from asr_lstm.scoring import score, score_words, write_transcripts
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path, help="a training run directory (holds config.yaml and checkpoints/)")
     parser.add_argument("--checkpoint", default="best", help="best, last, or a .ckpt path (default best)")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda or cuda:N")
     parser.add_argument("overrides", nargs="*", help="decode=greedy|beam, decode.<key>=<value>")
     argv = sys.argv[1:] if argv is None else argv
     command = shlex.join(["asr-lstm", "evaluate", *argv])
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     # `--splits dev test decode=beam` hands the overrides to --splits; split names never hold "="
     args.overrides += [s for s in args.splits if "=" in s]
     args.splits = [s for s in args.splits if "=" not in s]
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     cfg = OmegaConf.load(args.run_dir / "config.yaml")
@@ -113,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
     module = build_module(cfg, datamodule)
     ckpt = resolve_checkpoint(args.run_dir, args.checkpoint)
     module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
     module.to(device).eval()
     try:
         search = search_config.build(module.labels, datamodule.corpus.word_separator)
