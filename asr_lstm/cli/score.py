@@ -19,21 +19,21 @@ from asr_lstm.scoring import score, score_words
 COUNTS = ("sub", "dels", "ins", "ref_len", "num_utts")
 
 
-def check_same_counts(expected_path: str, actual: ErrorCounts) -> None:
-    """Raises ``ValueError`` naming both sets of counts unless ``actual`` has those of ``expected_path``."""
-    expected = json.loads(Path(expected_path).read_text())
+def check_same_counts(expected: dict, expected_path: str, actual: ErrorCounts) -> None:
+    """Raises ``ValueError`` naming both sets of counts unless ``actual`` has the counts ``expected``
+    (the metrics.json read from ``expected_path``)."""
     got = actual.as_dict()
     if any(expected[k] != got[k] for k in COUNTS):
         raise ValueError(f"counts {[got[k] for k in COUNTS]} differ from {[expected[k] for k in COUNTS]} "
                          f"of {expected_path} ({', '.join(COUNTS)})")
 
 
-def scoring_of(args: argparse.Namespace) -> tuple[str, str]:
-    """``(folding, metric)``: as given, else those of the ``--same-as`` file, else TIMIT's ``39`` and ``per``.
+def scoring_of(args: argparse.Namespace, expected: dict) -> tuple[str, str]:
+    """``(folding, metric)``: as given, else those of ``expected`` (the ``--same-as`` metrics.json, ``{}``
+    without one), else TIMIT's ``39`` and ``per``.
 
     Raises ``ValueError`` when one given differs from the ``--same-as`` file's: its counts could not match.
     """
-    expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
     folding = args.folding or expected.get("folding", "39") or "none"
     metric = args.metric or expected.get("metric", "per")
     for name, value in (("folding", folding), ("metric", metric)):
@@ -54,17 +54,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's")
     args = parser.parse_args(argv)
     try:
-        folding, metric = scoring_of(args)
+        expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
+        folding, metric = scoring_of(args, expected)
     except (OSError, ValueError) as err:
         parser.error(str(err))
     totals = {metric: score(args.ref, args.hyp, args.out, None if folding == "none" else folding, metric)}
     if args.word_separator is not None:
         totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
-    for metric, total in totals.items():
-        print(f"%{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
+    for name, total in totals.items():
+        print(f"%{name.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
     if args.same_as:
         try:
-            check_same_counts(args.same_as, totals[metric])
+            check_same_counts(expected, args.same_as, totals[metric])
         except ValueError as err:
             print(f"asr-lstm score: {err}", file=sys.stderr)
             sys.exit(1)

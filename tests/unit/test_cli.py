@@ -42,6 +42,8 @@ def test_score_command_scores_words_and_checks_counts(tmp_path, capsys):
     score_cli.main([*same_as, "--out", str(tmp_path / "b")])  # metric and folding of a/metrics.json
     assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", f"same error counts as {tmp_path / 'a/metrics.json'}"]
     assert json.loads((tmp_path / "b/metrics.json").read_text())["folding"] is None
+    score_cli.main([*same_as, "--out", str(tmp_path / "w"), "--word-separator", "|"])  # the check compares CER, not the WER
+    assert capsys.readouterr().out.splitlines()[-1] == f"same error counts as {tmp_path / 'a/metrics.json'}"
     (tmp_path / "hyp.txt").write_text("l1\tt h e | c a t\n")
     with pytest.raises(SystemExit) as exit_info:
         score_cli.main([*same_as, "--out", str(tmp_path / "c")])
