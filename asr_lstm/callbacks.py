@@ -52,30 +52,27 @@ class WeightNoise(pl.Callback):
         if std < 0:
             raise ValueError(f"weight noise std must be >= 0, got {std}")
         self.std = std
-        self._clean: list[torch.Tensor] | None = None
+        self._clean: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (parameter, its clean value) while noisy
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         if self.std == 0:
             return
-        params = [p for p in pl_module.parameters() if p.requires_grad]
-        self._clean = [p.detach().clone() for p in params]
+        self._clean = [(p, p.detach().clone()) for p in pl_module.parameters() if p.requires_grad]
         with torch.no_grad():
-            for p in params:
+            for p, _ in self._clean:
                 p.add_(torch.randn_like(p), alpha=self.std)
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
-        self._restore(pl_module)
+        self._restore()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
-        self._restore(pl_module)  # a batch without an optimiser step (accumulation, a skipped batch)
+        self._restore()  # a batch without an optimiser step (accumulation, a skipped batch)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self._restore(pl_module)
+        self._restore()
 
-    def _restore(self, pl_module: pl.LightningModule) -> None:
-        if self._clean is None:
-            return
+    def _restore(self) -> None:
         with torch.no_grad():
-            for p, clean in zip((p for p in pl_module.parameters() if p.requires_grad), self._clean):
+            for p, clean in self._clean:
                 p.copy_(clean)
-        self._clean = None
+        self._clean = []

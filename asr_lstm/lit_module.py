@@ -55,10 +55,9 @@ class CTCLitModule(pl.LightningModule):
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(x, lens)
 
-    def ctc_loss(self, batch: dict, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mean per-utterance CTC loss of ``x`` ``(B, T, D)`` (default: the batch's features); returns
-        ``(loss, log_probs (B, T', V), out_lens (B,))``."""
-        log_probs, out_lens = self.net(batch["x"] if x is None else x, batch["x_lens"])
+    def ctc_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean per-utterance CTC loss; returns ``(loss, log_probs (B, T', V), out_lens (B,))``."""
+        log_probs, out_lens = self.net(batch["x"], batch["x_lens"])
         losses = F.ctc_loss(
             log_probs.transpose(0, 1), batch["y"], out_lens, batch["y_lens"], blank=0, reduction="none", zero_infinity=False
         )
@@ -72,8 +71,9 @@ class CTCLitModule(pl.LightningModule):
         return timit_phone_map().fold(labels, self.folding) if self.folding else labels
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        x = self.augment(batch["x"], batch["x_lens"]) if self.augment is not None else None
-        loss, _, _ = self.ctc_loss(batch, x)
+        if self.augment is not None:
+            batch = {**batch, "x": self.augment(batch["x"], batch["x_lens"])}
+        loss, _, _ = self.ctc_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
