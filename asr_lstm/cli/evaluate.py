@@ -24,6 +24,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from asr_lstm.checkpoints import checkpoint_state
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.options import SearchConfig
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     datamodule.setup()
     module = build_module(cfg, datamodule)
     ckpt = resolve_checkpoint(args.run_dir, args.checkpoint)
-    module.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"])
+    module.load_state_dict(checkpoint_state(ckpt))
     module.to(device).eval()
     try:
         search = search_config.build(module.labels, datamodule.corpus.word_separator)

@@ -15,6 +15,7 @@ import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
+from asr_lstm.checkpoints import checkpoint_state
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.export import EXTENSION, load, make_package, save_package
@@ -43,7 +44,7 @@ def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
     model_options = {**plain_options(cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
     cell_options = plain_options(cfg.cell)
     net = Recognizer.build_net(model_options, cell_options)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    state = checkpoint_state(ckpt)
     net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
     corpus = get_class(cfg.data.corpus._target_)
     return Recognizer(net, model_options, cell_options, tokens, features, stats["mean"], stats["std"], corpus.scoring_folding, corpus.word_separator)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import shlex
 from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from asr_lstm.callbacks import TrainingClock
+from asr_lstm.checkpoints import checkpoint_state
 from asr_lstm.cli.build import build_datamodule, build_module
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,9 @@ def load_initial_weights(module: pl.LightningModule, path: str) -> None:
         ValueError: naming ``path``, when it is not a checkpoint or its weights do not fit the model.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except (OSError, EOFError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as err:
-        raise ValueError(f"init_from={path}: not a training checkpoint ({type(err).__name__}: {err})") from err
+        state = checkpoint_state(path)
+    except ValueError as err:
+        raise ValueError(f"init_from={err}") from err
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
