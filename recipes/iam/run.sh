@@ -17,9 +17,10 @@ set -euo pipefail
 
 # The folder the recipe runs in (data/, exp/, RESULTS.md by default): this one, or the calling
 # wrapper's (recipes/iam_ondb/run.sh sets RECIPE_HOME).
-recipe_dir="${RECIPE_HOME:-$(cd "$(dirname "$0")" && pwd)}"
+script_dir="$(cd "$(dirname "$0")" && pwd)"
+recipe_dir="${RECIPE_HOME:-$script_dir}"
 # shellcheck source=SCRIPTDIR/../common/recipe.sh
-source "$(cd "$(dirname "$0")" && pwd)/../common/recipe.sh"
+source "$script_dir/../common/recipe.sh"
 recipe_command="${RECIPE_COMMAND:-./run.sh$(printf ' %q' "$@")}"
 stage=0
 stop_stage=6
