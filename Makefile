@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine:
 #   make demo   create .venv, install, run the TIMIT recipe on the generated mini-TIMIT, print the PER table
-#   make test   create .venv, install, run the test suite (what CI runs)
+#   make test   create .venv, install, run the test suite (what CI runs, after make lint)
+#   make lint   ruff's linter and formatter check (make format applies the formatter)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast lint format clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +21,14 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"

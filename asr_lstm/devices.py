@@ -20,5 +20,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
     except RuntimeError as err:
         raise ValueError(f"device {name!r}: not a device (auto, cpu, cuda or cuda:N)") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: no CUDA device is visible (torch {torch.__version__}, CUDA build {torch.version.cuda})")
+        raise ValueError(
+            f"device {name!r}: no CUDA device is visible (torch {torch.__version__}, CUDA build {torch.version.cuda})"
+        )
     return device

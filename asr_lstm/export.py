@@ -56,13 +56,21 @@ def make_package(recognizer: Recognizer) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "versions": {"asr_lstm": asr_lstm.__version__, "torch": str(torch.__version__), "torchaudio": str(torchaudio.__version__)},
+        "versions": {
+            "asr_lstm": asr_lstm.__version__,
+            "torch": str(torch.__version__),
+            "torchaudio": str(torchaudio.__version__),
+        },
         "model": dict(recognizer.model_options),
         "cell": dict(recognizer.cell_options),
         "state_dict": {k: v.detach().cpu() for k, v in recognizer.net.state_dict().items()},
         "tokens": list(recognizer.tokens),
         "features": dataclasses.asdict(recognizer.features),
-        "cmvn": {"mode": recognizer.features.cmvn, "mean": recognizer.cmvn_mean.cpu(), "std": recognizer.cmvn_std.cpu()},
+        "cmvn": {
+            "mode": recognizer.features.cmvn,
+            "mean": recognizer.cmvn_mean.cpu(),
+            "std": recognizer.cmvn_std.cpu(),
+        },
         "scoring_folding": recognizer.scoring_folding,
         "word_separator": recognizer.word_separator,
     }

@@ -44,12 +44,20 @@ def oov_rate(manifest: str | Path, lexicon_words: set[str]) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write a character lexicon (word c h a r s) of the words of a manifest.")
+    parser = argparse.ArgumentParser(
+        description="Write a character lexicon (word c h a r s) of the words of a manifest."
+    )
     parser.add_argument("--manifest", required=True, nargs="+", help="manifests whose `text` words make the lexicon")
     parser.add_argument("--tokens", required=True, help="tokens.txt of the model: the characters a word may use")
-    parser.add_argument("--separator", default="|", help="the model's word-separator token, never inside a word (default |)")
-    parser.add_argument("--text", nargs="*", default=[], help="plain text files (one sentence a line) whose words are added")
-    parser.add_argument("--oov-of", nargs="*", default=[], metavar="MANIFEST", help="print the out-of-lexicon rate of these manifests")
+    parser.add_argument(
+        "--separator", default="|", help="the model's word-separator token, never inside a word (default |)"
+    )
+    parser.add_argument(
+        "--text", nargs="*", default=[], help="plain text files (one sentence a line) whose words are added"
+    )
+    parser.add_argument(
+        "--oov-of", nargs="*", default=[], metavar="MANIFEST", help="print the out-of-lexicon rate of these manifests"
+    )
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     words: Counter = Counter()
@@ -73,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     in_lexicon = {line.split()[0] for line in lines}
     for manifest in args.oov_of:
         missing, running = oov_rate(manifest, in_lexicon)
-        print(f"{Path(manifest).stem}: {100 * missing / max(running, 1):.1f}% of {running} running words are not in the lexicon")
+        print(
+            f"{Path(manifest).stem}: {100 * missing / max(running, 1):.1f}% of {running} running words are not in the lexicon"
+        )
 
 
 if __name__ == "__main__":

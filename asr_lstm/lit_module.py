@@ -9,7 +9,7 @@ word separator also logs ``val/wer`` and ``test/wer``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -36,9 +36,17 @@ class CTCLitModule(pl.LightningModule):
             (e.g. :class:`asr_lstm.data.augment.SpecAugment`); ``None`` for none.
     """
 
-    def __init__(self, net: CTCModel, optimizer: Callable, labels: list[str], scheduler: Callable | None = None,
-                 folding: str | None = "39", metric: str = "per", word_separator: str | None = None,
-                 augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        net: CTCModel,
+        optimizer: Callable,
+        labels: list[str],
+        scheduler: Callable | None = None,
+        folding: str | None = "39",
+        metric: str = "per",
+        word_separator: str | None = None,
+        augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer
@@ -59,7 +67,13 @@ class CTCLitModule(pl.LightningModule):
         """Mean per-utterance CTC loss; returns ``(loss, log_probs (B, T', V), out_lens (B,))``."""
         log_probs, out_lens = self.net(batch["x"], batch["x_lens"])
         losses = F.ctc_loss(
-            log_probs.transpose(0, 1), batch["y"], out_lens, batch["y_lens"], blank=0, reduction="none", zero_infinity=False
+            log_probs.transpose(0, 1),
+            batch["y"],
+            out_lens,
+            batch["y_lens"],
+            blank=0,
+            reduction="none",
+            zero_infinity=False,
         )
         if not torch.isfinite(losses).all():
             bad = [u for u, ok in zip(batch["ids"], torch.isfinite(losses).tolist()) if not ok]
@@ -128,4 +142,7 @@ class CTCLitModule(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.metric}", "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": f"val/{self.metric}", "interval": "epoch"},
+        }

@@ -24,7 +24,7 @@ import argparse
 import math
 import os
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from asr_lstm.data.manifest import read_manifest
@@ -57,7 +57,7 @@ def ngram_arpa(sentences: list[list[str]], vocabulary: list[str], order: int = 2
             followers.setdefault(gram[:-1], {})[gram[-1]] = count
     backoff = {h: len(after) / (sum(after.values()) + len(after)) for h, after in followers.items()}
 
-    @lru_cache(maxsize=None)
+    @cache
     def prob(history: tuple, w: str) -> float:
         if not history:
             return (counts[(w,)] + 1) / (total + len(predicted))
@@ -107,10 +107,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True, help="training manifest (.jsonl)")
     units = parser.add_mutually_exclusive_group(required=True)
     units.add_argument("--tokens", help="tokens.txt of the model: a token LM for lexicon-free search")
-    units.add_argument("--lexicon", help="a lexicon ('word token ...' per line): a word LM over its words, others as <unk>")
-    parser.add_argument("--field", help="manifest field with the sentences (default phones with --tokens, text with --lexicon); "
-                                        "a string is split on whitespace")
-    parser.add_argument("--order", type=int, default=2, help="n-gram order (default 2, a bigram; the beam decoder reads up to 6)")
+    units.add_argument(
+        "--lexicon", help="a lexicon ('word token ...' per line): a word LM over its words, others as <unk>"
+    )
+    parser.add_argument(
+        "--field",
+        help="manifest field with the sentences (default phones with --tokens, text with --lexicon); "
+        "a string is split on whitespace",
+    )
+    parser.add_argument(
+        "--order", type=int, default=2, help="n-gram order (default 2, a bigram; the beam decoder reads up to 6)"
+    )
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     field = args.field or ("phones" if args.tokens else "text")

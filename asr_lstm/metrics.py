@@ -6,8 +6,8 @@ split and the aligned tokens, which :func:`align` recovers with the same minimum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import editdistance
 
@@ -33,7 +33,7 @@ class ErrorCounts:
         """Error rate in percent: 100 * (S + D + I) / N."""
         return 100.0 * self.errors / max(self.ref_len, 1)
 
-    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
+    def __add__(self, other: ErrorCounts) -> ErrorCounts:
         return ErrorCounts(
             self.sub + other.sub,
             self.dels + other.dels,

@@ -73,9 +73,17 @@ def metadata(recognizer: Recognizer) -> dict[str, str]:
         "asr_lstm.tokens": json.dumps(list(recognizer.tokens)),
         "asr_lstm.features": json.dumps(dataclasses.asdict(recognizer.features)),
         "asr_lstm.cmvn": json.dumps(
-            {"mode": recognizer.features.cmvn, "mean": recognizer.cmvn_mean.tolist(), "std": recognizer.cmvn_std.tolist()}
+            {
+                "mode": recognizer.features.cmvn,
+                "mean": recognizer.cmvn_mean.tolist(),
+                "std": recognizer.cmvn_std.tolist(),
+            }
         ),
-        **({"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)} if recognizer.features.input_key == "audio" else {}),
+        **(
+            {"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)}
+            if recognizer.features.input_key == "audio"
+            else {}
+        ),
         "asr_lstm.cell": json.dumps(dict(recognizer.cell_options)),
         "asr_lstm.version": asr_lstm.__version__,
     }
@@ -99,8 +107,13 @@ def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
     batch, frames = torch.export.Dim("batch"), torch.export.Dim("frames", min=2)
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
-            net, (x, lens), dynamo=True, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
-            dynamic_shapes=({0: batch, 1: frames}, {0: batch}), verbose=False,
+            net,
+            (x, lens),
+            dynamo=True,
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            dynamic_shapes=({0: batch, 1: frames}, {0: batch}),
+            verbose=False,
         )
     model = program.model_proto
     onnx.helper.set_model_props(model, metadata(recognizer))
@@ -110,7 +123,9 @@ def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
     return path
 
 
-def check_onnx(recognizer: Recognizer, path: str | Path, lengths: tuple[int, ...] = (173, 96, 5), tolerance: float = TOLERANCE) -> float:
+def check_onnx(
+    recognizer: Recognizer, path: str | Path, lengths: tuple[int, ...] = (173, 96, 5), tolerance: float = TOLERANCE
+) -> float:
     """Runs the ONNX file with onnxruntime on a padded batch of other lengths than the export's example.
 
     Returns:
@@ -130,9 +145,13 @@ def check_onnx(recognizer: Recognizer, path: str | Path, lengths: tuple[int, ...
     with torch.no_grad():
         expected, expected_lens = net(x, lens)
     if got_lens.tolist() != expected_lens.tolist():
-        raise OnnxExportError(f"{path}: onnxruntime output lengths {got_lens.tolist()} differ from torch's {expected_lens.tolist()}")
+        raise OnnxExportError(
+            f"{path}: onnxruntime output lengths {got_lens.tolist()} differ from torch's {expected_lens.tolist()}"
+        )
     valid = torch.arange(expected.shape[1]).unsqueeze(0) < expected_lens.unsqueeze(1)  # padded frames are not outputs
     difference = float((torch.from_numpy(got) - expected).abs()[valid].max())
     if not difference <= tolerance:
-        raise OnnxExportError(f"{path}: onnxruntime log-probs differ from torch by {difference:.3g} (tolerance {tolerance:g})")
+        raise OnnxExportError(
+            f"{path}: onnxruntime log-probs differ from torch by {difference:.3g} (tolerance {tolerance:g})"
+        )
     return difference

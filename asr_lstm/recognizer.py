@@ -14,7 +14,15 @@ import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
-from asr_lstm.data.features import FeatureConfig, Normalizer, compute_features, line_features, load_audio, mean_std, with_deltas
+from asr_lstm.data.features import (
+    FeatureConfig,
+    Normalizer,
+    compute_features,
+    line_features,
+    load_audio,
+    mean_std,
+    with_deltas,
+)
 from asr_lstm.data.images import load_line_image
 from asr_lstm.data.strokes import read_stroke_xml, stroke_features
 from asr_lstm.decoding import greedy_decode
@@ -46,8 +54,18 @@ class Recognizer:
         word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
     """
 
-    def __init__(self, net: CTCModel, model_options: dict, cell_options: dict, tokens: list[str], features: FeatureConfig,
-                 cmvn_mean: torch.Tensor, cmvn_std: torch.Tensor, scoring_folding: str | None = None, word_separator: str | None = None):
+    def __init__(
+        self,
+        net: CTCModel,
+        model_options: dict,
+        cell_options: dict,
+        tokens: list[str],
+        features: FeatureConfig,
+        cmvn_mean: torch.Tensor,
+        cmvn_std: torch.Tensor,
+        scoring_folding: str | None = None,
+        word_separator: str | None = None,
+    ):
         self.net = net.eval()
         self.model_options = model_options
         self.cell_options = cell_options
@@ -65,18 +83,27 @@ class Recognizer:
         return CTCModel(cell=functools.partial(cells.build, name, **options), **model_options)
 
     @classmethod
-    def from_package(cls, package: dict) -> "Recognizer":
+    def from_package(cls, package: dict) -> Recognizer:
         net = cls.build_net(package["model"], package["cell"])
         net.load_state_dict(package["state_dict"])
         cmvn = package["cmvn"]
-        return cls(net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
-                   cmvn["mean"], cmvn["std"], package["scoring_folding"], package.get("word_separator"))
+        return cls(
+            net,
+            package["model"],
+            package["cell"],
+            package["tokens"],
+            FeatureConfig(**package["features"]),
+            cmvn["mean"],
+            cmvn["std"],
+            package["scoring_folding"],
+            package.get("word_separator"),
+        )
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def to(self, device: str | torch.device) -> "Recognizer":
+    def to(self, device: str | torch.device) -> Recognizer:
         self.net.to(device)
         return self
 

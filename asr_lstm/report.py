@@ -23,10 +23,24 @@ from asr_lstm.data.manifest import read_manifest, source_of
 
 def git_commit(where: Path) -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        )
         # the RESULTS.md files being rewritten are output, not a change to what produced them
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude,glob)**/RESULTS.md"],
-                               cwd=where, capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":(top)",
+                ":(top,exclude,glob)**/RESULTS.md",
+            ],
+            cwd=where,
+            capture_output=True,
+            text=True,
+        ).stdout
         return out.stdout.strip() + (" (modified)" if dirty.strip() else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"
@@ -77,7 +91,12 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
         folders = [*sorted(exp.glob("decode_*")), exp / "export_check"]
-        found = [folder / sub / "metrics.json" for folder in folders for sub in ("", "wer") if (folder / sub / "metrics.json").is_file()]
+        found = [
+            folder / sub / "metrics.json"
+            for folder in folders
+            for sub in ("", "wer")
+            if (folder / sub / "metrics.json").is_file()
+        ]
         for metrics_path in found:
             m = json.loads(metrics_path.read_text())
             folder = metrics_path.parent.parent if metrics_path.parent.name == "wer" else metrics_path.parent
@@ -98,7 +117,12 @@ def metric_of(summary: dict) -> str:
 
 
 def model_block(exp_dirs: list[Path]) -> list[str]:
-    lines = ["## Models", "", "| exp | layers x units | parameters | epochs | training time | best dev error rate |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Models",
+        "",
+        "| exp | layers x units | parameters | epochs | training time | best dev error rate |",
+        "|---|---|---|---|---|---|",
+    ]
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
         s = json.loads((exp / "summary.json").read_text())
@@ -125,7 +149,15 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
             lines.append(f"asr-lstm export {exp / 'model.asrlstm'} --onnx {exp / 'model.onnx'}")
     lines += ["```", ""]
     for exp in exp_dirs:
-        lines += [f"<details><summary>Resolved config of {exp.name}</summary>", "", "```yaml", (exp / "config.yaml").read_text().rstrip(), "```", "</details>", ""]
+        lines += [
+            f"<details><summary>Resolved config of {exp.name}</summary>",
+            "",
+            "```yaml",
+            (exp / "config.yaml").read_text().rstrip(),
+            "```",
+            "</details>",
+            "",
+        ]
     return lines
 
 
@@ -144,19 +176,35 @@ def sweep_table(sweep_dir: Path) -> list[str]:
         metrics.add(metric)
         per_epoch = (s["train_time_s"] or 0) / max(s["epochs"], 1)
         dev = s[f"val_{metric}_best"]
-        rows.append((dev, f"| {cfg.cell.name} | {dev:.1f} | {s.get(f'test_{metric}', float('nan')):.1f} | "
-                     f"{s['parameters']:,} | {s['epochs']} | {per_epoch:.1f} | {run.name} |"))
+        rows.append(
+            (
+                dev,
+                f"| {cfg.cell.name} | {dev:.1f} | {s.get(f'test_{metric}', float('nan')):.1f} | "
+                f"{s['parameters']:,} | {s['epochs']} | {per_epoch:.1f} | {run.name} |",
+            )
+        )
     if not rows:
         raise FileNotFoundError(f"{sweep_dir}: no run with a summary.json below it")
     if len(metrics) > 1:
         raise ValueError(f"{sweep_dir}: runs scored by different metrics {sorted(metrics)} cannot share a table")
     name = metrics.pop().upper()
-    header = [f"| cell | dev {name} | test {name} | parameters | epochs | s/epoch | run |", "|---|---|---|---|---|---|---|"]
+    header = [
+        f"| cell | dev {name} | test {name} | parameters | epochs | s/epoch | run |",
+        "|---|---|---|---|---|---|---|",
+    ]
     return header + [row for _, row in sorted(rows)]
 
 
-def write_results(out: Path, title: str, data_dir: Path, exp_dirs: list[Path], corpus_note: str, recipe_command: str | None = None,
-                  wall_time: str | None = None, notes: list[str] | None = None) -> None:
+def write_results(
+    out: Path,
+    title: str,
+    data_dir: Path,
+    exp_dirs: list[Path],
+    corpus_note: str,
+    recipe_command: str | None = None,
+    wall_time: str | None = None,
+    notes: list[str] | None = None,
+) -> None:
     """Writes ``out`` (RESULTS.md) from the experiment folders ``exp_dirs``; ``notes`` are protocol lines (labels, LMs, ...)."""
     lines = [f"# {title}", "", "Generated by `asr-lstm report`; do not edit by hand.", ""]
     lines += environment_block(out.resolve().parent, wall_time)

@@ -47,7 +47,14 @@ def format_alignment(utt: str, pairs: list[tuple]) -> str:
     )
 
 
-def score(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, folding: str | None = "39", metric: str = "per", extra: dict | None = None) -> ErrorCounts:
+def score(
+    ref_path: str | Path,
+    hyp_path: str | Path,
+    out_dir: str | Path,
+    folding: str | None = "39",
+    metric: str = "per",
+    extra: dict | None = None,
+) -> ErrorCounts:
     """Scores every reference utterance (a missing hypothesis counts as empty) and writes the reports.
 
     Args:
@@ -76,16 +83,26 @@ def score(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, foldi
         f"{total.dels} del, {total.sub} sub ] folding={folding or 'none'} utterances={total.num_utts}\n\n"
     )
     (out_dir / "errs.txt").write_text(header + "\n".join(blocks))
-    metrics = {"metric": metric, "folding": folding, **total.as_dict(), "missing_hypotheses": len(set(refs) - set(hyps)), **(extra or {})}
+    metrics = {
+        "metric": metric,
+        "folding": folding,
+        **total.as_dict(),
+        "missing_hypotheses": len(set(refs) - set(hyps)),
+        **(extra or {}),
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return total
 
 
-def score_words(ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, separator: str, extra: dict | None = None) -> ErrorCounts:
+def score_words(
+    ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, separator: str, extra: dict | None = None
+) -> ErrorCounts:
     """WER of character transcripts: both sides split into words at ``separator``, written as
     ``out_dir/{ref,hyp}.txt`` and scored there (``errs.txt``, ``metrics.json`` with metric ``wer``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, path in (("ref.txt", ref_path), ("hyp.txt", hyp_path)):
-        write_transcripts({utt: words(chars, separator) for utt, chars in read_transcripts(path).items()}, out_dir / name)
+        write_transcripts(
+            {utt: words(chars, separator) for utt, chars in read_transcripts(path).items()}, out_dir / name
+        )
     return score(out_dir / "ref.txt", out_dir / "hyp.txt", out_dir, None, "wer", extra)

@@ -81,10 +81,14 @@ def main() -> None:
             fusable.add(name)
         options = {"frequency_bins": 41} if name == "conv_peephole" else {}
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
-        stack = StackedBiRNN(functools.partial(cells.build, name, **options), args.input, hidden, args.layers).to(device)
+        stack = StackedBiRNN(functools.partial(cells.build, name, **options), args.input, hidden, args.layers).to(
+            device
+        )
         runs[name] = functools.partial(lambda s: s(x, lens), stack)
 
-    print(f"device={device} T={args.steps} B={args.batch} D={args.input} H={args.hidden} layers={args.layers} (bidirectional), forward+backward")
+    print(
+        f"device={device} T={args.steps} B={args.batch} D={args.input} H={args.hidden} layers={args.layers} (bidirectional), forward+backward"
+    )
     print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {'memory MiB':>11} {'x eager loop':>13}")
     base = None
     for name, run in runs.items():
@@ -100,7 +104,9 @@ def main() -> None:
         if name in fusable:
             with recurrence.fused.switched_off():
                 versus_eager = f"{seconds / time_step(run, args.repeats, device):.2f}"
-        print(f"{name:<15} {seconds:>8.3f} {seconds / base:>10.2f} {frames / seconds:>10.0f} {memory / 2**20:>11.1f} {versus_eager:>13}")
+        print(
+            f"{name:<15} {seconds:>8.3f} {seconds / base:>10.2f} {frames / seconds:>10.0f} {memory / 2**20:>11.1f} {versus_eager:>13}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,15 @@ from asr_lstm.recognizer import Recognizer
 def graves_size_recognizer() -> Recognizer:
     features = FeatureConfig()
     tokens = Vocabulary(timit_phone_map().phones61).tokens
-    model = {"input_size": features.dim, "num_classes": len(tokens), "hidden_size": 250, "num_layers": 5, "dropout": 0.0, "stack": 1, "stride": 1}
+    model = {
+        "input_size": features.dim,
+        "num_classes": len(tokens),
+        "hidden_size": 250,
+        "num_layers": 5,
+        "dropout": 0.0,
+        "stack": 1,
+        "stride": 1,
+    }
     cell = {"name": "lstm"}
     net = Recognizer.build_net(model, cell)
     return Recognizer(net, model, cell, tokens, features, torch.zeros(features.dim), torch.ones(features.dim))
@@ -47,7 +55,9 @@ def onnxruntime_log_probs(recognizer: Recognizer, path: Path, threads: int):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(export_onnx(recognizer, path)), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(export_onnx(recognizer, path)), options, providers=["CPUExecutionProvider"]
+    )
 
     def log_probs(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         x, lens = recognizer.pad(feats)
@@ -79,9 +89,15 @@ def main() -> None:
         audio = [load_audio(str(f)) for f in files]
         seconds = sum(len(w) / rate for w, rate in audio)
         beam = BeamSearch(recognizer.tokens, args.lm, args.beam_size)
-        runs = {"greedy": (recognizer.log_probs, greedy_decode), f"beam {args.beam_size}" + (" + LM" if args.lm else ""): (recognizer.log_probs, beam)}
+        runs = {
+            "greedy": (recognizer.log_probs, greedy_decode),
+            f"beam {args.beam_size}" + (" + LM" if args.lm else ""): (recognizer.log_probs, beam),
+        }
         if args.onnx:
-            runs["greedy, network in onnxruntime"] = (onnxruntime_log_probs(recognizer, Path(tmp) / "model.onnx", args.threads), greedy_decode)
+            runs["greedy, network in onnxruntime"] = (
+                onnxruntime_log_probs(recognizer, Path(tmp) / "model.onnx", args.threads),
+                greedy_decode,
+            )
         timings = {}
         for name, (network, search) in runs.items():
             start = time.perf_counter()
@@ -90,8 +106,10 @@ def main() -> None:
                 search(*network(feats))
             timings[name] = time.perf_counter() - start
     params = sum(p.numel() for p in recognizer.net.parameters())
-    print(f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "
-          f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads; {len(audio)} files, {seconds:.1f} s of audio")
+    print(
+        f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "
+        f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads; {len(audio)} files, {seconds:.1f} s of audio"
+    )
     for name, elapsed in timings.items():
         print(f"{name}: {elapsed:.2f} s, RTF {elapsed / seconds:.4f}")
 

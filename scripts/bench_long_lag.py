@@ -21,7 +21,9 @@ from torch import nn
 from asr_lstm import cells
 
 
-def batch(size: int, gap: int, symbols: int, distractors: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(
+    size: int, gap: int, symbols: int, distractors: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``x (1 + gap, B, symbols + distractors)`` one-hot sequences and their targets ``(B,)``."""
     target = torch.randint(symbols, (size,), generator=generator)
     noise = symbols + torch.randint(distractors, (gap, size), generator=generator)
@@ -78,12 +80,16 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"recall over a gap of {args.gap} steps: {args.symbols} symbols (chance {1 / args.symbols:.2f}), "
-          f"{args.distractors} distractors, H={args.hidden}, target accuracy {args.target}")
+    print(
+        f"recall over a gap of {args.gap} steps: {args.symbols} symbols (chance {1 / args.symbols:.2f}), "
+        f"{args.distractors} distractors, H={args.hidden}, target accuracy {args.target}"
+    )
     print(f"{'cell':<15} {'learns':>7} {'updates':>8} {'best acc':>9} {'seconds':>8}")
     for cell in args.cells:
         best, updates, seconds = train(cell, args)
-        print(f"{cell:<15} {'yes' if updates else 'no':>7} {updates or '-':>8} {best:>9.3f} {seconds:>8.1f}", flush=True)
+        print(
+            f"{cell:<15} {'yes' if updates else 'no':>7} {updates or '-':>8} {best:>9.3f} {seconds:>8.1f}", flush=True
+        )
 
 
 if __name__ == "__main__":

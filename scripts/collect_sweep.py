@@ -1,6 +1,6 @@
 """Collects a cell sweep (``asr-lstm train -m cell=lstm,peephole,...``) into one markdown table.
 
-    python scripts/collect_sweep.py recipes/timit/exp/cell_sweep [--out table.md]
+python scripts/collect_sweep.py recipes/timit/exp/cell_sweep [--out table.md]
 """
 
 from __future__ import annotations

@@ -12,9 +12,18 @@ from omegaconf import DictConfig, open_dict
 
 from tests.timit_fixture import write_timit_tree
 
-FAST = ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "model.num_layers=1", "model.hidden_size=16", "data.batch_size=2"]
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu",
+    "model.num_layers=1",
+    "model.hidden_size=16",
+    "data.batch_size=2",
+]
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 
 
 @pytest.fixture
@@ -41,7 +50,9 @@ def tiny_cfg(tmp_path):
 
     def make(run_name, *overrides):
         root = write_timit_tree(tmp_path / "TIMIT")
-        return compose_train(tmp_path / run_name, [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, *overrides])
+        return compose_train(
+            tmp_path / run_name, [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, *overrides]
+        )
 
     return make
 

@@ -32,12 +32,17 @@ LINES_HEADER = """#--- lines.txt -----------------------------------------------
 LINES = (
     ("a01-000u-00", "ok", "A|MOVE|to|stop|Mr.|Gaitskell|from"),
     ("a01-000u-01", "er", "nominating|any|more|Labour|life|Peers"),
-    ("b02-013-00", "ok", "\"|Yes|,|it's|a|3|-|2|win|\""),
+    ("b02-013-00", "ok", '"|Yes|,|it\'s|a|3|-|2|win|"'),
     ("c03-007-00", "ok", "the|end|."),
     ("c03-007-01", "ok", "of|it|all|#"),
 )
 FORMS = (("a01-000u", "000"), ("b02-013", "150"), ("c03-007", "300"))
-LISTS = {"trainset": ["a01-000u-00", "a01-000u-01"], "validationset1": ["b02-013"], "validationset2": [], "testset": ["c03-007-00", "c03-007-01"]}
+LISTS = {
+    "trainset": ["a01-000u-00", "a01-000u-01"],
+    "validationset1": ["b02-013"],
+    "validationset2": [],
+    "testset": ["c03-007-00", "c03-007-01"],
+}
 
 
 def write_line_image(path: Path, width: int = 120, height: int = 30, seed: int = 0) -> None:
@@ -55,7 +60,9 @@ def write_iam_tree(root: Path, lines=LINES, lists=LISTS, forms=FORMS) -> Path:
     (root / "ascii").mkdir(parents=True, exist_ok=True)
     body = "".join(f"{line_id} {seg} 154 19 408 746 1661 89 {text}\n" for line_id, seg, text in lines)
     (root / "ascii" / "lines.txt").write_text(LINES_HEADER + body)
-    (root / "ascii" / "forms.txt").write_text("#--- forms.txt ---#\n" + "".join(f"{form} {writer} 2 prt 7 5 52 36\n" for form, writer in forms))
+    (root / "ascii" / "forms.txt").write_text(
+        "#--- forms.txt ---#\n" + "".join(f"{form} {writer} 2 prt 7 5 52 36\n" for form, writer in forms)
+    )
     for k, (line_id, _, _) in enumerate(lines):
         form = line_id.rsplit("-", 1)[0]
         write_line_image(root / "lines" / form.split("-")[0] / form / f"{line_id}.png", width=100 + 20 * k, seed=k)

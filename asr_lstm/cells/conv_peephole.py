@@ -105,21 +105,29 @@ class ConvPeepholeLSTM(nn.Module):
             h, c = x.new_zeros(batch, hc, bins), x.new_zeros(batch, hc, bins)
         else:
             h, c = (s.view(batch, hc, bins) for s in state)
-        xw = F.conv1d(x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad)
+        xw = F.conv1d(
+            x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad
+        )
         xw = xw.view(steps, batch, 4 * hc, bins)
         if exportable.exporting():
             (h, c), y = exportable.scan(self.step, (h, c), xw)
             return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
         flat = hc * bins
         return lstm_recurrence(
-            xw.view(steps, batch, 4 * flat), self.recurrent_matrix(), (h.reshape(batch, flat), c.reshape(batch, flat)),
-            self.variant, self.activation_names, self.weight_ch.view(3, flat),
+            xw.view(steps, batch, 4 * flat),
+            self.recurrent_matrix(),
+            (h.reshape(batch, flat), c.reshape(batch, flat)),
+            self.variant,
+            self.activation_names,
+            self.weight_ch.view(3, flat),
         )
 
     def recurrent_matrix(self) -> torch.Tensor:
         """M ``(4 H_c F, H_c F)`` with M vec(h) = vec(U * h), both vectors flattened channel-major."""
         flat = self.hidden_channels * self.bins
-        basis = torch.eye(flat, dtype=self.weight_hh.dtype, device=self.weight_hh.device).view(flat, self.hidden_channels, self.bins)
+        basis = torch.eye(flat, dtype=self.weight_hh.dtype, device=self.weight_hh.device).view(
+            flat, self.hidden_channels, self.bins
+        )
         columns = F.conv1d(basis, self.weight_hh, padding=self.weight_hh.shape[2] // 2)  # column n of M = U * e_n
         return columns.view(flat, 4 * flat).t()
 

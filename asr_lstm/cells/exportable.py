@@ -77,7 +77,9 @@ def lstm_scan(
     return y, (h, c)
 
 
-def gru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activations: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+def gru_scan(
+    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activations: tuple[str, str]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The GRU of :mod:`asr_lstm.cells.gru` as a ``scan``.
 
     Args:
@@ -97,4 +99,3 @@ def gru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activa
 
     h, y = scan(step, h0, xw)
     return y, h
-

@@ -86,15 +86,39 @@ def _load_gates(gates, n, H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
     mask = k < n
     j = k % H
     row = gates + (k // H) * 4 * H + j
-    return (k, mask, j, row, tl.load(row, mask=mask), tl.load(row + H, mask=mask),
-            tl.load(row + 2 * H, mask=mask), tl.load(row + 3 * H, mask=mask))
+    return (
+        k,
+        mask,
+        j,
+        row,
+        tl.load(row, mask=mask),
+        tl.load(row + H, mask=mask),
+        tl.load(row + 2 * H, mask=mask),
+        tl.load(row + 3 * H, mask=mask),
+    )
 
 
 @triton.jit
-def _forward_step(gates, c_prev, c_next, h_next, sh_out, peep, n, H: tl.constexpr,
-                  IG: tl.constexpr, FG: tl.constexpr, OG: tl.constexpr, COUPLED: tl.constexpr,
-                  PEEP: tl.constexpr, O_CURRENT: tl.constexpr,
-                  ACT_G: tl.constexpr, ACT_C: tl.constexpr, ACT_H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+def _forward_step(
+    gates,
+    c_prev,
+    c_next,
+    h_next,
+    sh_out,
+    peep,
+    n,
+    H: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,
+):
     k, mask, j, row, a_i, a_f, a_g, a_o = _load_gates(gates, n, H, BLOCK_SIZE)
     c = tl.load(c_prev + k, mask=mask)
     if PEEP:
@@ -122,11 +146,31 @@ def _forward_step(gates, c_prev, c_next, h_next, sh_out, peep, n, H: tl.constexp
 
 
 @triton.jit
-def _backward_step(gates, c_prev, sh, grad_y, dh, dc, d_ifo, dpre, peep, n, H: tl.constexpr,
-                   HAS_GY: tl.constexpr, HAS_DIFO: tl.constexpr,
-                   IG: tl.constexpr, FG: tl.constexpr, OG: tl.constexpr, COUPLED: tl.constexpr,
-                   PEEP: tl.constexpr, O_CURRENT: tl.constexpr,
-                   ACT_G: tl.constexpr, ACT_C: tl.constexpr, ACT_H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+def _backward_step(
+    gates,
+    c_prev,
+    sh,
+    grad_y,
+    dh,
+    dc,
+    d_ifo,
+    dpre,
+    peep,
+    n,
+    H: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_DIFO: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,
+):
     k, mask, j, row, i, f, g, o = _load_gates(gates, n, H, BLOCK_SIZE)
     b = k // H
     c = tl.load(c_prev + k, mask=mask)
@@ -166,12 +210,28 @@ def _backward_step(gates, c_prev, sh, grad_y, dh, dc, d_ifo, dpre, peep, n, H: t
 def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
     """The compile-time switches of both kernels for one variant and its (sigma_g, sigma_c, sigma_h)."""
     sg, sc, sh = (ACTIVATION_CODES[a] for a in acts)
-    return dict(IG=variant.input_gate, FG=variant.forget_gate, OG=variant.output_gate, COUPLED=variant.coupled,
-                PEEP=variant.peepholes, O_CURRENT=variant.output_peephole == "current", ACT_G=sg, ACT_C=sc, ACT_H=sh)
+    return dict(
+        IG=variant.input_gate,
+        FG=variant.forget_gate,
+        OG=variant.output_gate,
+        COUPLED=variant.coupled,
+        PEEP=variant.peepholes,
+        O_CURRENT=variant.output_peephole == "current",
+        ACT_G=sg,
+        ACT_C=sc,
+        ACT_H=sh,
+    )
 
 
-def forward_step(gates: torch.Tensor, c_prev: torch.Tensor, c_next: torch.Tensor, h_next: torch.Tensor, sh: torch.Tensor,
-                 weight_ch: torch.Tensor | None, flags: dict) -> None:
+def forward_step(
+    gates: torch.Tensor,
+    c_prev: torch.Tensor,
+    c_next: torch.Tensor,
+    h_next: torch.Tensor,
+    sh: torch.Tensor,
+    weight_ch: torch.Tensor | None,
+    flags: dict,
+) -> None:
     """Turns pre-activations into activations in place and writes c_t, h_t, sigma_h(c_t).
 
     Args:
@@ -182,13 +242,23 @@ def forward_step(gates: torch.Tensor, c_prev: torch.Tensor, c_next: torch.Tensor
     """
     n = c_prev.numel()
     peep = weight_ch.contiguous() if flags["PEEP"] else c_prev
-    _forward_step[(triton.cdiv(n, BLOCK),)](gates, c_prev, c_next, h_next, sh, peep, n, H=c_prev.shape[1],
-                                           BLOCK_SIZE=BLOCK, **flags)
+    _forward_step[(triton.cdiv(n, BLOCK),)](
+        gates, c_prev, c_next, h_next, sh, peep, n, H=c_prev.shape[1], BLOCK_SIZE=BLOCK, **flags
+    )
 
 
-def backward_step(gates: torch.Tensor, c_prev: torch.Tensor, sh: torch.Tensor, grad_y: torch.Tensor | None,
-                  dh: torch.Tensor, dc: torch.Tensor, d_ifo: torch.Tensor | None, dpre: torch.Tensor,
-                  weight_ch: torch.Tensor | None, flags: dict) -> None:
+def backward_step(
+    gates: torch.Tensor,
+    c_prev: torch.Tensor,
+    sh: torch.Tensor,
+    grad_y: torch.Tensor | None,
+    dh: torch.Tensor,
+    dc: torch.Tensor,
+    d_ifo: torch.Tensor | None,
+    dpre: torch.Tensor,
+    weight_ch: torch.Tensor | None,
+    flags: dict,
+) -> None:
     """Writes d loss / d pre-activations of step t into ``dpre (B, 4H)`` and turns ``dc`` from
     d loss / d c_t (recurrent part) into d loss / d c_{t-1} (before any U c_{t-1} term).
 
@@ -200,6 +270,19 @@ def backward_step(gates: torch.Tensor, c_prev: torch.Tensor, sh: torch.Tensor, g
     n = c_prev.numel()
     peep = weight_ch.contiguous() if flags["PEEP"] else c_prev
     _backward_step[(triton.cdiv(n, BLOCK),)](
-        gates, c_prev, sh, grad_y if grad_y is not None else dh, dh, dc, d_ifo if d_ifo is not None else dh, dpre, peep, n,
-        H=c_prev.shape[1], HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None, BLOCK_SIZE=BLOCK, **flags,
+        gates,
+        c_prev,
+        sh,
+        grad_y if grad_y is not None else dh,
+        dh,
+        dc,
+        d_ifo if d_ifo is not None else dh,
+        dpre,
+        peep,
+        n,
+        H=c_prev.shape[1],
+        HAS_GY=grad_y is not None,
+        HAS_DIFO=d_ifo is not None,
+        BLOCK_SIZE=BLOCK,
+        **flags,
     )

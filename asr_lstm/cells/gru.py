@@ -36,7 +36,15 @@ class GRU(nn.Module):
         forget_bias: initial b_z: z_t is the GRU's "keep" gate, its analogue of the forget gate.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, sigma_g: str = "sigmoid", sigma_c: str = "tanh", sigma_h: str = "tanh", forget_bias: float = 1.0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        sigma_g: str = "sigmoid",
+        sigma_c: str = "tanh",
+        sigma_h: str = "tanh",
+        forget_bias: float = 1.0,
+    ):
         super().__init__()
         if sigma_h != "tanh":
             raise ValueError("the GRU has no output activation; sigma_h does not apply")

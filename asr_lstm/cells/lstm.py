@@ -72,7 +72,9 @@ class LSTMCellBase(nn.Module):
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
         self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
         self.weight_ch = nn.Parameter(torch.empty(3, hidden_size)) if self.has_peepholes else None
-        self.weight_gh = nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
+        self.weight_gh = (
+            nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
+        )
         self.reset_parameters(forget_bias)
 
     def reset_parameters(self, forget_bias: float = 1.0) -> None:

@@ -166,8 +166,18 @@ class _LSTMRecurrence(torch.autograd.Function):
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):
-                fused.backward_step(gates[t], cs[t], sh[t], grad_y[t] if grad_y is not None else None, dh, dc, d_ifo_next,
-                                    dpre[t], weight_ch, flags)
+                fused.backward_step(
+                    gates[t],
+                    cs[t],
+                    sh[t],
+                    grad_y[t] if grad_y is not None else None,
+                    dh,
+                    dc,
+                    d_ifo_next,
+                    dpre[t],
+                    weight_ch,
+                    flags,
+                )
                 dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
             return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
@@ -241,7 +251,9 @@ def _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_
         if v.peepholes:
             c_o = cs[1:] if v.output_peephole == "current" else c_prev
             dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
-            d_weight_ch = torch.stack([(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))])
+            d_weight_ch = torch.stack(
+                [(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))]
+            )
         else:
             d_weight_ch = torch.zeros_like(weight_ch)
     d_weight_gh = None

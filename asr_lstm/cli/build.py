@@ -9,7 +9,6 @@ from asr_lstm.data.datamodule import CTCDataModule
 from asr_lstm.lit_module import CTCLitModule
 from asr_lstm.models import CTCModel
 
-
 # Built objects are passed to a partial rather than as instantiate() kwargs: Hydra would merge such
 # kwargs back into the config and hand the target an OmegaConf node instead of the object.
 
@@ -20,7 +19,9 @@ def build_datamodule(cfg: DictConfig) -> CTCDataModule:
 
 def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
     """The acoustic model of ``cfg.model`` with one ``cfg.cell`` per layer and direction."""
-    return instantiate(cfg.model, _partial_=True)(input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell))
+    return instantiate(cfg.model, _partial_=True)(
+        input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell)
+    )
 
 
 def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
@@ -31,8 +32,10 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
     """
     corpus = datamodule.corpus
     if cfg.get("metric", corpus.metric) != corpus.metric:
-        raise ValueError(f"metric={cfg.metric} but {type(corpus).__name__} is scored by {corpus.metric}: the callbacks would "
-                         f"monitor a key that is never logged; set metric={corpus.metric} (the data config does)")
+        raise ValueError(
+            f"metric={cfg.metric} but {type(corpus).__name__} is scored by {corpus.metric}: the callbacks would "
+            f"monitor a key that is never logged; set metric={corpus.metric} (the data config does)"
+        )
     net = build_net(cfg, datamodule.features.dim, len(datamodule.vocab))
     return CTCLitModule(
         net,

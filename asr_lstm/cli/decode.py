@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.images import IMAGE_SUFFIXES
-from asr_lstm.data.strokes import STROKE_SUFFIXES
 from asr_lstm.data.manifest import input_of, read_manifest
+from asr_lstm.data.strokes import STROKE_SUFFIXES
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
 from asr_lstm.export import ModelFileError, load
@@ -65,15 +65,23 @@ def ctm_lines(utt: str, segments) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", help="an exported .asrlstm file")
     parser.add_argument("inputs", nargs="+", help="audio files or line images, directories, list files or manifests")
     parser.add_argument("-o", "--output", help="write transcripts here instead of stdout")
-    parser.add_argument("--json", action="store_true", help="JSON lines: id, path, tokens, text (and segments with --align)")
-    parser.add_argument("--tokens", action="store_true", help="print the tokens (characters of a handwriting model), not the words")
+    parser.add_argument(
+        "--json", action="store_true", help="JSON lines: id, path, tokens, text (and segments with --align)"
+    )
+    parser.add_argument(
+        "--tokens", action="store_true", help="print the tokens (characters of a handwriting model), not the words"
+    )
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N"
+    )
     add_search_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -91,12 +99,16 @@ def main(argv: list[str] | None = None) -> None:
         search = search_config.build(recognizer.tokens, recognizer.word_separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    items = resolve_inputs(args.inputs, {"image": IMAGE_SUFFIXES, "strokes": STROKE_SUFFIXES}.get(recognizer.features.kind, AUDIO_SUFFIXES))
+    items = resolve_inputs(
+        args.inputs, {"image": IMAGE_SUFFIXES, "strokes": STROKE_SUFFIXES}.get(recognizer.features.kind, AUDIO_SUFFIXES)
+    )
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
     failed = 0
     batches = [items[k : k + args.batch_size] for k in range(0, len(items), args.batch_size)]
-    for batch in tqdm(batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True):
+    for batch in tqdm(
+        batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True
+    ):
         ready, feats, positions = [], [], []
         for utt, path in batch:
             try:
@@ -117,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
             results = [(ids, None) for ids in search(log_probs, lens)]
         for b, ((utt, path), (ids, words)) in enumerate(zip(ready, results)):
             tokens = [recognizer.tokens[i] for i in ids]
-            text = " ".join(words) if words is not None else " ".join(tokens) if args.tokens else recognizer.text(tokens)
+            text = (
+                " ".join(words) if words is not None else " ".join(tokens) if args.tokens else recognizer.text(tokens)
+            )
             segments = recognizer.align(log_probs[b, : lens[b]], ids, positions[b]) if ctm else []
             if ctm:
                 ctm.write(ctm_lines(utt, segments))

@@ -53,13 +53,17 @@ def decode_config(run_cfg: DictConfig, overrides: list[str]) -> DictConfig:
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not (key == "decode" or key.startswith("decode.")):
-            raise ValueError(f"{override!r}: evaluate takes only decode overrides (decode=beam, decode.lm_weight=0.3); the rest comes from the run")
+            raise ValueError(
+                f"{override!r}: evaluate takes only decode overrides (decode=beam, decode.lm_weight=0.3); the rest comes from the run"
+            )
         if key == "decode":
             decode = group_option(value)
             continue
         if key.removeprefix("decode.") not in decode:
             hint = " (beam-search keys need decode=beam before them)" if decode.get("kind") == "greedy" else ""
-            raise ValueError(f"{override!r}: decode={decode.get('kind')} has no key {key.removeprefix('decode.')!r}{hint}; it has {sorted(decode)}")
+            raise ValueError(
+                f"{override!r}: decode={decode.get('kind')} has no key {key.removeprefix('decode.')!r}{hint}; it has {sorted(decode)}"
+            )
         decode = OmegaConf.merge(decode, OmegaConf.from_dotlist([override])["decode"])
     return decode
 
@@ -75,7 +79,9 @@ def group_option(name: str) -> DictConfig:
 
 
 @torch.no_grad()
-def decode_split(module: CTCLitModule, loader, device: torch.device, search=greedy_decode) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def decode_split(
+    module: CTCLitModule, loader, device: torch.device, search=greedy_decode
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Hypotheses and references (label strings) of every utterance served by ``loader``.
 
     ``search(log_probs, lens)`` turns ``(B, T, V)`` log-probabilities into label ids: greedy by default.
@@ -83,7 +89,9 @@ def decode_split(module: CTCLitModule, loader, device: torch.device, search=gree
     hyps, refs = {}, {}
     for batch in loader:
         log_probs, out_lens = module.net(batch["x"].to(device), batch["x_lens"].to(device))
-        for utt, hyp, y, n in zip(batch["ids"], search(log_probs, out_lens), batch["y"].tolist(), batch["y_lens"].tolist()):
+        for utt, hyp, y, n in zip(
+            batch["ids"], search(log_probs, out_lens), batch["y"].tolist(), batch["y_lens"].tolist()
+        ):
             hyps[utt] = [module.labels[i] for i in hyp]
             refs[utt] = [module.labels[i] for i in y[:n]]
     return hyps, refs
@@ -132,11 +140,21 @@ def main(argv: list[str] | None = None) -> None:
         write_transcripts(refs, out / "ref.txt")
         corpus = datamodule.corpus
         extra = {"split": split, "checkpoint": str(ckpt), "search": search_config.describe(), "command": command}
-        totals = {corpus.metric: (score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra), out)}
+        totals = {
+            corpus.metric: (
+                score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra),
+                out,
+            )
+        }
         if corpus.word_separator is not None:
-            totals["wer"] = (score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra), out / "wer")
+            totals["wer"] = (
+                score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra),
+                out / "wer",
+            )
         for metric, (total, where) in totals.items():
-            print(f"{split}: %{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {where}")
+            print(
+                f"{split}: %{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {where}"
+            )
 
 
 if __name__ == "__main__":

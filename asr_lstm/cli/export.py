@@ -35,7 +35,9 @@ def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
     if not ckpt.is_file():
         raise FileNotFoundError(f"{ckpt}: no such checkpoint")
     if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir / 'config.yaml'}: the run's config is missing (expected next to checkpoints/)")
+        raise FileNotFoundError(
+            f"{run_dir / 'config.yaml'}: the run's config is missing (expected next to checkpoints/)"
+        )
     cfg = OmegaConf.load(run_dir / "config.yaml")
     features = FeatureConfig(**plain_options(cfg.features))
     work_dir = Path(cfg.data.work_dir)
@@ -47,12 +49,24 @@ def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
     state = checkpoint_state(ckpt)
     net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
     corpus = get_class(cfg.data.corpus._target_)
-    return Recognizer(net, model_options, cell_options, tokens, features, stats["mean"], stats["std"], corpus.scoring_folding, corpus.word_separator)
+    return Recognizer(
+        net,
+        model_options,
+        cell_options,
+        tokens,
+        features,
+        stats["mean"],
+        stats["std"],
+        corpus.scoring_folding,
+        corpus.word_separator,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="asr-lstm export", description=__doc__)
-    parser.add_argument("run", help=f"a training run directory, a .ckpt file inside one, or (with --onnx only) a {EXTENSION} file")
+    parser.add_argument(
+        "run", help=f"a training run directory, a .ckpt file inside one, or (with --onnx only) a {EXTENSION} file"
+    )
     parser.add_argument("-o", "--output", help=f"the model file to write ({EXTENSION})")
     parser.add_argument("--onnx", help="also write the acoustic model as ONNX here, checked against onnxruntime")
     args = parser.parse_args(argv)
@@ -73,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
             difference = check_onnx(recognizer, out)
         except OnnxExportError as err:
             raise SystemExit(f"asr-lstm export: {err}") from None
-        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); onnxruntime matches torch: max |log-prob difference| {difference:.1e}")
+        print(
+            f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); onnxruntime matches torch: max |log-prob difference| {difference:.1e}"
+        )
 
 
 if __name__ == "__main__":

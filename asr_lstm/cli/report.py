@@ -17,9 +17,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", default="", help="one line saying which corpus was used")
     parser.add_argument("--recipe-command", default=None, help="the recipe command that produced the runs")
     parser.add_argument("--wall-time", default=None, help="one line on how long the recipe took")
-    parser.add_argument("--note", action="append", default=[], help="a protocol line (label set, scoring, LMs); repeatable")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a protocol line (label set, scoring, LMs); repeatable"
+    )
     args = parser.parse_args(argv)
-    write_results(args.out, args.title, args.data_dir, args.exp_dirs, args.corpus, args.recipe_command, args.wall_time, args.note)
+    write_results(
+        args.out, args.title, args.data_dir, args.exp_dirs, args.corpus, args.recipe_command, args.wall_time, args.note
+    )
     print(f"wrote {args.out}")
 
 

@@ -24,8 +24,10 @@ def check_same_counts(expected: dict, expected_path: str, actual: ErrorCounts) -
     (the metrics.json read from ``expected_path``)."""
     got = actual.as_dict()
     if any(expected[k] != got[k] for k in COUNTS):
-        raise ValueError(f"counts {[got[k] for k in COUNTS]} differ from {[expected[k] for k in COUNTS]} "
-                         f"of {expected_path} ({', '.join(COUNTS)})")
+        raise ValueError(
+            f"counts {[got[k] for k in COUNTS]} differ from {[expected[k] for k in COUNTS]} "
+            f"of {expected_path} ({', '.join(COUNTS)})"
+        )
 
 
 def scoring_of(args: argparse.Namespace, expected: dict) -> tuple[str, str]:
@@ -39,7 +41,9 @@ def scoring_of(args: argparse.Namespace, expected: dict) -> tuple[str, str]:
     for name, value in (("folding", folding), ("metric", metric)):
         theirs = expected.get(name, value) or "none"
         if value != theirs:
-            raise ValueError(f"--{name} {value} differs from {args.same_as}'s {theirs}: the counts would not be comparable")
+            raise ValueError(
+                f"--{name} {value} differs from {args.same_as}'s {theirs}: the counts would not be comparable"
+            )
     return folding, metric
 
 
@@ -47,11 +51,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="asr-lstm score", description=__doc__)
     parser.add_argument("ref", help="reference transcripts, id<TAB>tokens per line")
     parser.add_argument("hyp", help="hypothesis transcripts, id<TAB>tokens per line")
-    parser.add_argument("--folding", choices=("39", "48", "none"), help="TIMIT phone folding (default: the --same-as file's, else 39)")
-    parser.add_argument("--metric", help="name of the error rate: per, cer, wer (default: the --same-as file's, else per)")
+    parser.add_argument(
+        "--folding", choices=("39", "48", "none"), help="TIMIT phone folding (default: the --same-as file's, else 39)"
+    )
+    parser.add_argument(
+        "--metric", help="name of the error rate: per, cer, wer (default: the --same-as file's, else per)"
+    )
     parser.add_argument("--out", default=".", help="directory for errs.txt and metrics.json")
-    parser.add_argument("--word-separator", default=None, help="the word-separator token of character transcripts: score WER too")
-    parser.add_argument("--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's")
+    parser.add_argument(
+        "--word-separator", default=None, help="the word-separator token of character transcripts: score WER too"
+    )
+    parser.add_argument(
+        "--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's"
+    )
     args = parser.parse_args(argv)
     try:
         expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
@@ -62,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.word_separator is not None:
         totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
     for name, total in totals.items():
-        print(f"%{name.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]")
+        print(
+            f"%{name.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]"
+        )
     if args.same_as:
         try:
             check_same_counts(expected, args.same_as, totals[metric])

@@ -39,7 +39,9 @@ def load_initial_weights(module: pl.LightningModule, path: str) -> None:
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"init_from={path}: its weights do not fit this model: {' '.join(line.strip() for line in str(err).splitlines()[:2])}") from err
+        raise ValueError(
+            f"init_from={path}: its weights do not fit this model: {' '.join(line.strip() for line in str(err).splitlines()[:2])}"
+        ) from err
 
 
 def run(cfg: DictConfig) -> dict:

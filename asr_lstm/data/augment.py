@@ -38,12 +38,22 @@ class SpecAugment(nn.Module):
         mask_value: the value written into masked coefficients.
     """
 
-    def __init__(self, features: FeatureConfig, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
-                 time_width: int = 40, time_ratio: float = 0.2, mask_value: float = 0.0):
+    def __init__(
+        self,
+        features: FeatureConfig,
+        freq_masks: int = 2,
+        freq_width: int = 8,
+        time_masks: int = 2,
+        time_width: int = 40,
+        time_ratio: float = 0.2,
+        mask_value: float = 0.0,
+    ):
         super().__init__()
         if freq_masks and features.kind not in BANDED_KINDS:
-            raise ValueError(f"augment.freq_masks={freq_masks} but {features.kind} features have no frequency axis "
-                             f"(only {', '.join(BANDED_KINDS)} do); set augment.freq_masks=0 to mask time only")
+            raise ValueError(
+                f"augment.freq_masks={freq_masks} but {features.kind} features have no frequency axis "
+                f"(only {', '.join(BANDED_KINDS)} do); set augment.freq_masks=0 to mask time only"
+            )
         if min(freq_masks, freq_width, time_masks, time_width) < 0 or not 0.0 < time_ratio <= 1.0:
             raise ValueError("augment: mask counts and widths must be >= 0 and time_ratio in (0, 1]")
         self.blocks = 1 + features.delta_order

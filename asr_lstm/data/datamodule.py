@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytorch_lightning as pl
 import torch
@@ -34,10 +34,14 @@ class UtteranceDataset(Dataset):
         normalizer: CMVN applied on access.
     """
 
-    def __init__(self, rows: list[dict], feats: dict[str, torch.Tensor], labels: dict[str, list[int]], normalizer: Normalizer):
+    def __init__(
+        self, rows: list[dict], feats: dict[str, torch.Tensor], labels: dict[str, list[int]], normalizer: Normalizer
+    ):
         missing = [r["id"] for r in rows if r["id"] not in feats]
         if missing:
-            raise CorpusError(f"no cached features for {len(missing)} utterances, e.g. {missing[:3]}; rerun feature extraction")
+            raise CorpusError(
+                f"no cached features for {len(missing)} utterances, e.g. {missing[:3]}; rerun feature extraction"
+            )
         self.rows = rows
         self.feats = feats
         self.labels = labels
@@ -76,7 +80,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     Without ``shuffle`` the batches are simply consecutive in length order (deterministic evaluation).
     """
 
-    def __init__(self, lengths: list[int], batch_size: int, max_frames: int | None = None, shuffle: bool = True, sort_window: int = 50, seed: int = 0):
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        max_frames: int | None = None,
+        shuffle: bool = True,
+        sort_window: int = 50,
+        seed: int = 0,
+    ):
         self.lengths = lengths
         self.batch_size = batch_size
         self.max_frames = max_frames
@@ -100,7 +112,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             for i in sorted(order[start : start + window], key=self.lengths.__getitem__):
                 longest_if_added = max(longest, self.lengths[i])
                 too_many = len(batch) >= self.batch_size
-                too_long = self.max_frames is not None and batch and longest_if_added * (len(batch) + 1) > self.max_frames
+                too_long = (
+                    self.max_frames is not None and batch and longest_if_added * (len(batch) + 1) > self.max_frames
+                )
                 if too_many or too_long:
                     batches.append(batch)
                     batch, longest_if_added = [], self.lengths[i]
@@ -138,7 +152,16 @@ class CTCDataModule(pl.LightningDataModule):
         seed: seed of the batch order.
     """
 
-    def __init__(self, corpus: Corpus, features: FeatureConfig, work_dir: str, batch_size: int = 16, max_frames: int | None = None, num_workers: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        corpus: Corpus,
+        features: FeatureConfig,
+        work_dir: str,
+        batch_size: int = 16,
+        max_frames: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
         super().__init__()
         self.corpus = corpus
         self.features = features
@@ -197,17 +220,31 @@ class CTCDataModule(pl.LightningDataModule):
                 need = ctc_min_frames(ds.labels[row["id"]])
                 have = output_length(ds.num_frames(i))
                 if need > have:
-                    bad.append(f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
-                               f"{len(ds.labels[row['id']])} labels, the model outputs {have}")
+                    bad.append(
+                        f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
+                        f"{len(ds.labels[row['id']])} labels, the model outputs {have}"
+                    )
         if bad:
-            raise CorpusError(f"{len(bad)} utterances are too short for their labels under CTC:\n  " + "\n  ".join(bad[:10]))
+            raise CorpusError(
+                f"{len(bad)} utterances are too short for their labels under CTC:\n  " + "\n  ".join(bad[:10])
+            )
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         ds = self.datasets[split]
         sampler = BucketBatchSampler(
-            [ds.num_frames(i) for i in range(len(ds))], self.batch_size, self.max_frames, shuffle=shuffle, seed=self.seed
+            [ds.num_frames(i) for i in range(len(ds))],
+            self.batch_size,
+            self.max_frames,
+            shuffle=shuffle,
+            seed=self.seed,
         )
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train", shuffle=True)

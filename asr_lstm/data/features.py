@@ -30,9 +30,9 @@ import torchaudio.functional as AF
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.images import image_features, load_line_image
+from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.strokes import NUM_FEATURES as STROKE_FEATURES
 from asr_lstm.data.strokes import read_stroke_xml, stroke_features
-from asr_lstm.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -59,4 +59,3 @@ def normalise_height(ink: torch.Tensor, height: int) -> torch.Tensor:
 def image_features(ink: torch.Tensor, height: int) -> torch.Tensor:
     """Column frames of an ink map: ``(W', height)``, frame t = column t of the height-normalised image."""
     return normalise_height(ink, height).T.contiguous()
-

@@ -7,7 +7,7 @@ scoring, as Kaldi does, with ``q`` deleted. The table is ``resources/timit/phone
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from asr_lstm.resources import resource_path
 
@@ -48,7 +48,7 @@ class PhoneMap:
         return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def timit_phone_map() -> PhoneMap:
     """Reads ``phones.60-48-39.map``: ``label<TAB>48<TAB>39`` per line; a lone label is deleted."""
     path = resource_path("timit", "phones.60-48-39.map")

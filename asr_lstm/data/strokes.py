@@ -50,7 +50,9 @@ def read_stroke_xml(path: str | Path) -> list[np.ndarray]:
     strokes = []
     for k, stroke in enumerate(stroke_set.iter("Stroke"), 1):
         try:
-            points = [(float(p.attrib["x"]), float(p.attrib["y"]), float(p.attrib["time"])) for p in stroke.iter("Point")]
+            points = [
+                (float(p.attrib["x"]), float(p.attrib["y"]), float(p.attrib["time"])) for p in stroke.iter("Point")
+            ]
         except (KeyError, ValueError) as err:
             raise CorpusError(f"{path}: stroke {k} has a point without a numeric x, y and time ({err})") from None
         if points:

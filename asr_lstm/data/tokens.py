@@ -44,7 +44,7 @@ class Vocabulary:
         Path(path).write_text("".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
+    def load(cls, path: str | Path) -> Vocabulary:
         rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
         tokens = [t for t, _ in sorted(rows, key=lambda r: int(r[1]))]
         if not tokens or tokens[0] != BLANK:

@@ -61,7 +61,9 @@ def check_lexicon(path: Path, tokens: list[str]) -> None:
             raise ValueError(f"{path}:{number}: expected 'word token token ...', got {line!r}")
         unknown = [t for t in fields[1:] if t not in known]
         if unknown:
-            raise ValueError(f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens")
+            raise ValueError(
+                f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens"
+            )
 
 
 def spellings(path: Path, tokens: list[str]) -> dict[str, list[int]]:
@@ -92,14 +94,27 @@ class BeamSearch:
             leaves the separator out wherever the model did not emit one between two words.
     """
 
-    def __init__(self, tokens: list[str], lm: str | Path | None = None, beam_size: int = 16, lm_weight: float = 0.5,
-                 beam_threshold: float = 25.0, lexicon: str | Path | None = None, separator: str | None = None,
-                 word_score: float = 0.0, spell_words: bool = False):
+    def __init__(
+        self,
+        tokens: list[str],
+        lm: str | Path | None = None,
+        beam_size: int = 16,
+        lm_weight: float = 0.5,
+        beam_threshold: float = 25.0,
+        lexicon: str | Path | None = None,
+        separator: str | None = None,
+        word_score: float = 0.0,
+        spell_words: bool = False,
+    ):
         if lm is not None and not Path(lm).is_file():
-            raise FileNotFoundError(f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)")
+            raise FileNotFoundError(
+                f"{lm}: no such LM file (python -m asr_lstm.lm writes one from training transcriptions)"
+            )
         order = arpa_order(Path(lm)) if lm is not None else 0
         if order > KENLM_MAX_ORDER:
-            raise ValueError(f"{lm}: a {order}-gram, but the decoder's KenLM reads at most {KENLM_MAX_ORDER}-grams (python -m asr_lstm.lm --order {KENLM_MAX_ORDER})")
+            raise ValueError(
+                f"{lm}: a {order}-gram, but the decoder's KenLM reads at most {KENLM_MAX_ORDER}-grams (python -m asr_lstm.lm --order {KENLM_MAX_ORDER})"
+            )
         if lexicon is not None:
             if not Path(lexicon).is_file():
                 raise FileNotFoundError(f"{lexicon}: no such lexicon file")
@@ -153,7 +168,9 @@ class BeamSearch:
 
     def _best(self, hyp) -> Hypothesis:
         if self.spellings:
-            ids = [i for k, word in enumerate(hyp.words) for i in ([self.separator_id] if k else []) + self.spellings[word]]
+            ids = [
+                i for k, word in enumerate(hyp.words) for i in ([self.separator_id] if k else []) + self.spellings[word]
+            ]
             return Hypothesis(ids, list(hyp.words))
         ids = [i for i in hyp.tokens.tolist() if 0 < i < self.num_tokens]
         while ids and ids[0] == self.separator_id:  # flashlight brackets every hypothesis with separators

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -39,7 +39,9 @@ class StackedBiRNN(nn.Module):
         dropout: dropout on the outputs of every layer but the last.
     """
 
-    def __init__(self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0):
+    def __init__(
+        self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0
+    ):
         super().__init__()
         sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
         self.forward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,8 +26,18 @@ class CTCModel(nn.Module):
             keeps each layer's own initialisation (PyTorch's, and the cells' forget-gate bias).
     """
 
-    def __init__(self, input_size: int, num_classes: int, cell: Callable[..., nn.Module], hidden_size: int = 256, num_layers: int = 3, dropout: float = 0.0, stack: int = 1, stride: int = 1,
-                 init_range: float | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        num_classes: int,
+        cell: Callable[..., nn.Module],
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        stack: int = 1,
+        stride: int = 1,
+        init_range: float | None = None,
+    ):
         super().__init__()
         self.frontend = FrameStacking(stack, stride)
         self.encoder = StackedBiRNN(cell, input_size * stack, hidden_size, num_layers, dropout)

@@ -23,7 +23,9 @@ class FrameStacking(nn.Module):
         self.stride = stride
 
     def output_length(self, length: int) -> int:
-        return (length + self.stride - 1) // self.stride  # ceil without negative floor division, which ONNX would truncate
+        return (
+            length + self.stride - 1
+        ) // self.stride  # ceil without negative floor division, which ONNX would truncate
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: ``x (B, T, D)``, ``lens (B,)``. Returns ``(B, T', stack*D)`` and ``lens' (B,)``."""

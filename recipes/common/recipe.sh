@@ -53,14 +53,14 @@ overwrite_stages() {
 }
 
 # corpus_stage GIVEN_CORPUS GENERATOR FOLDER: stage 0: the user's corpus when given, else the
-# embedded one, generated into FOLDER by `python -m asr_lstm.data.corpora.GENERATOR` (which skips
+# embedded one, generated into FOLDER by `python -m asr_lstm.data.generators.GENERATOR` (which skips
 # a finished one).
 corpus_stage() {
   if [ -n "$1" ]; then
     log "Stage 0: corpus: using $1"
   else
     log "Stage 0: corpus: generating $2 in $3"
-    python -m "asr_lstm.data.corpora.$2" --out "$3"
+    python -m "asr_lstm.data.generators.$2" --out "$3"
   fi
 }
 

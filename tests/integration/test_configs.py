@@ -21,7 +21,20 @@ def options(group: str) -> list[str]:
     return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
 
 
-GROUPS = ["data", "features", "augment", "model", "cell", "decode", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment"]
+GROUPS = [
+    "data",
+    "features",
+    "augment",
+    "model",
+    "cell",
+    "decode",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+    "experiment",
+]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 
 
@@ -49,10 +62,15 @@ def test_group_option_instantiates(tmp_path, group, option):
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     corpus = get_class(cfg.data.corpus._target_)
-    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(option, "timit")
+    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(
+        option, "timit"
+    )
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
     # checkpointing and early stopping watch the error rate the corpus's module logs
-    assert cfg.metric == corpus.metric and cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{corpus.metric}"
+    assert (
+        cfg.metric == corpus.metric
+        and cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{corpus.metric}"
+    )
     assert isinstance(instantiate(cfg.decode), SearchConfig)
 
 
@@ -62,7 +80,10 @@ def test_graves2013_experiment_pins_the_published_network(tmp_path):
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 1e-4
     assert instantiate(cfg.features).dim == 123
     assert cfg.model.init_range == 0.1 and cfg.data.batch_size == 1 and cfg.init_from is None
-    phase2 = compose_train(tmp_path, ["experiment=graves2013", "init_from=exp/g13/checkpoints/best.ckpt", "callbacks.weight_noise.std=0.075"])
+    phase2 = compose_train(
+        tmp_path,
+        ["experiment=graves2013", "init_from=exp/g13/checkpoints/best.ckpt", "callbacks.weight_noise.std=0.075"],
+    )
     noise = [c for c in map(instantiate, phase2.callbacks.values()) if isinstance(c, WeightNoise)]
     assert [n.std for n in noise] == [0.075] and phase2.init_from == "exp/g13/checkpoints/best.ckpt"
 
@@ -80,5 +101,14 @@ def test_mini_iam_experiment_reads_line_images_and_scores_cer(tmp_path):
 
 
 def test_cli_overrides_from_the_readme(tmp_path):
-    cfg = compose_train(tmp_path, ["data=timit", "data.corpus.root=/corpora/TIMIT", "model.num_layers=5", "model.hidden_size=250", "trainer.max_epochs=30"])
+    cfg = compose_train(
+        tmp_path,
+        [
+            "data=timit",
+            "data.corpus.root=/corpora/TIMIT",
+            "model.num_layers=5",
+            "model.hidden_size=250",
+            "trainer.max_epochs=30",
+        ],
+    )
     assert cfg.data.corpus.root == "/corpora/TIMIT" and cfg.model.num_layers == 5 and cfg.trainer.max_epochs == 30

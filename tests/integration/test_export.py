@@ -29,9 +29,21 @@ def trained(tmp_path_factory):
     root = write_timit_tree(base / "TIMIT")
     out = {}
     for cell in ("lstm", "peephole_diag"):
-        cfg = compose_train(base / cell, [f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", "trainer.enable_progress_bar=false",
-                                          "trainer.accelerator=cpu", "model.num_layers=2", "model.hidden_size=16", "data.batch_size=2",
-                                          "trainer.max_epochs=3", "optimizer.lr=0.01", f"cell={cell}"])
+        cfg = compose_train(
+            base / cell,
+            [
+                f"data.corpus.root={root}",
+                f"data.work_dir={base / 'data'}",
+                "trainer.enable_progress_bar=false",
+                "trainer.accelerator=cpu",
+                "model.num_layers=2",
+                "model.hidden_size=16",
+                "data.batch_size=2",
+                "trainer.max_epochs=3",
+                "optimizer.lr=0.01",
+                f"cell={cell}",
+            ],
+        )
         run(cfg)
         model = save_package(make_package(recognizer_from_run(base / cell)), base / f"{cell}.asrlstm")
         out[cell] = (base / cell, model)
@@ -49,7 +61,9 @@ def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, 
         "import sys, asr_lstm; from asr_lstm.cli.decode import main; main(sys.argv[1:]);"
         "assert 'hydra' not in sys.modules and 'pytorch_lightning' not in sys.modules, 'training stack imported'"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(model), str(base / "data/test.jsonl")], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(model), str(base / "data/test.jsonl")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     got = {line.split("\t")[0]: line.split("\t")[1].split() for line in done.stdout.splitlines()}
     assert got == expected and len(got) == 2
@@ -89,7 +103,9 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
     sf.write(str(tmp_path / "mono.flac"), audio, rate)
     sf.write(str(tmp_path / "stereo.wav"), np.stack([audio, audio], axis=1), rate)
     (tmp_path / "empty.wav").write_bytes(b"")
-    inputs = [str(tmp_path / n) for n in ("r8000.wav", "empty.wav", "r22050.wav", "r44100.wav", "mono.flac", "stereo.wav")]
+    inputs = [
+        str(tmp_path / n) for n in ("r8000.wav", "empty.wav", "r22050.wav", "r44100.wav", "mono.flac", "stereo.wav")
+    ]
     with pytest.raises(SystemExit) as exit_info:
         decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "out.ctm"), "--batch-size", "4"])
     assert exit_info.value.code == 1  # something was skipped
@@ -122,15 +138,32 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "list.scp").write_text(f"utt1 {tmp_path}/a/x.WAV\n{tmp_path}/a/b/y.flac\n")
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "u9", "audio": "/data/u9.wav"}) + "\n")
     items = decode_cli.resolve_inputs([str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")])
-    assert [(i, p.name) for i, p in items] == [("b_y", "y.flac"), ("x", "x.WAV"), ("utt1", "x.WAV"), ("y", "y.flac"), ("u9", "u9.wav")]
+    assert [(i, p.name) for i, p in items] == [
+        ("b_y", "y.flac"),
+        ("x", "x.WAV"),
+        ("utt1", "x.WAV"),
+        ("y", "y.flac"),
+        ("u9", "u9.wav"),
+    ]
 
 
 def test_decode_with_beam_search_and_lm(trained, tmp_path, capsys):
     base, runs = trained
     from asr_lstm.lm import main as lm_main
 
-    lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
-    decode_cli.main([str(runs["lstm"][1]), str(base / "data/test.jsonl"), "--beam-size", "8", "--lm", str(tmp_path / "lm.arpa")])
+    lm_main(
+        [
+            "--manifest",
+            str(base / "data/train.jsonl"),
+            "--tokens",
+            str(base / "data/tokens.txt"),
+            "-o",
+            str(tmp_path / "lm.arpa"),
+        ]
+    )
+    decode_cli.main(
+        [str(runs["lstm"][1]), str(base / "data/test.jsonl"), "--beam-size", "8", "--lm", str(tmp_path / "lm.arpa")]
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if "\t" in line]
     assert [line.split("\t")[0] for line in lines] == ["mdab0_si943", "mdab0_sx17"]
 
@@ -156,8 +189,27 @@ def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
     from asr_lstm.lm import main as lm_main
 
     run_dir = runs["lstm"][0]
-    lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
-    evaluate_main([str(run_dir), "--splits", "test", "decode=beam", "decode.beam_size=4", f"decode.lm={tmp_path / 'lm.arpa'}", "decode.lm_weight=0.2"])
+    lm_main(
+        [
+            "--manifest",
+            str(base / "data/train.jsonl"),
+            "--tokens",
+            str(base / "data/tokens.txt"),
+            "-o",
+            str(tmp_path / "lm.arpa"),
+        ]
+    )
+    evaluate_main(
+        [
+            str(run_dir),
+            "--splits",
+            "test",
+            "decode=beam",
+            "decode.beam_size=4",
+            f"decode.lm={tmp_path / 'lm.arpa'}",
+            "decode.lm_weight=0.2",
+        ]
+    )
     metrics = json.loads((run_dir / "decode_test_beam/metrics.json").read_text())
     assert metrics["search"] == f"beam 4, LM {tmp_path / 'lm.arpa'} weight 0.2" and metrics["num_utts"] == 2
     assert "test: %PER" in capsys.readouterr().out
@@ -174,10 +226,22 @@ def test_decode_words_with_a_lexicon(trained, tmp_path, capsys, monkeypatch):
     # one-phone words W<phone>, and TIMIT's h# as the word separator
     (tmp_path / "lexicon.txt").write_text("".join(f"W{p} {p}\n" for p in tokens[1:] if p != "h#"))
     model = str(runs["lstm"][1])
-    decode_cli.main([model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "lexicon.txt"), "--separator", "h#", "--json"])
+    decode_cli.main(
+        [
+            model,
+            str(base / "data/test.jsonl"),
+            "--lexicon",
+            str(tmp_path / "lexicon.txt"),
+            "--separator",
+            "h#",
+            "--json",
+        ]
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["words"], r["tokens"], r["text"]) for r in records] == [(["Waa", "Wdh"], ["aa", "dh"], "Waa Wdh")] * 2
     (tmp_path / "bad.txt").write_text("Wxx xx\n")
     with pytest.raises(SystemExit):
-        decode_cli.main([model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "bad.txt"), "--separator", "h#"])
+        decode_cli.main(
+            [model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "bad.txt"), "--separator", "h#"]
+        )
     assert "bad.txt:1: word 'Wxx' is spelled with ['xx'], not in the model's tokens" in capsys.readouterr().err

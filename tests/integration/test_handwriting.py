@@ -17,22 +17,33 @@ from asr_lstm.cli.evaluate import main as evaluate_main
 from asr_lstm.cli.export import recognizer_from_run
 from asr_lstm.cli.train import run
 from asr_lstm.data.corpora import mini_iam, mini_iam_ondb
-from asr_lstm.data.corpora.mini_iam import MiniIamConfig
+from asr_lstm.data.generators.mini_iam import MiniIamConfig
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.export import load, make_package, save_package
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import FAST, compose_train, force_ctc_path
 
-
 TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
-SETUPS = {"image": (mini_iam, "mini_iam", ["features.image_height=16"]), "strokes": (mini_iam_ondb, "mini_iam_ondb", ["features.stroke_step=0.3"])}
+SETUPS = {
+    "image": (mini_iam, "mini_iam", ["features.image_height=16"]),
+    "strokes": (mini_iam_ondb, "mini_iam_ondb", ["features.stroke_step=0.3"]),
+}
 
 
 def train_tiny(base, modality):
     generator, experiment, features = SETUPS[modality]
     root = generator.generate(base / "corpus", TINY)
-    cfg = compose_train(base / "run", [f"experiment={experiment}", f"data.corpus.root={root}", f"data.work_dir={base / 'data'}", *FAST,
-                                       "trainer.max_epochs=2", *features])
+    cfg = compose_train(
+        base / "run",
+        [
+            f"experiment={experiment}",
+            f"data.corpus.root={root}",
+            f"data.work_dir={base / 'data'}",
+            *FAST,
+            "trainer.max_epochs=2",
+            *features,
+        ],
+    )
     summary = run(cfg)
     model = save_package(make_package(recognizer_from_run(base / "run")), base / "model.asrlstm")
     return base, summary, model
@@ -57,7 +68,12 @@ def either(request):
 
 def test_training_logs_cer_and_wer(either):
     base, summary, _ = either
-    assert summary["metric"] == "cer" and 0 <= summary["val_cer_best"] and 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
+    assert (
+        summary["metric"] == "cer"
+        and 0 <= summary["val_cer_best"]
+        and 0 <= summary["test_cer"]
+        and 0 <= summary["test_wer"]
+    )
     header = (base / "run/csv/version_0/metrics.csv").read_text().splitlines()[0].split(",")
     assert {"val/cer", "val/cer_best", "val/wer", "test/cer", "test/wer"} <= set(header)
     assert (base / "run/checkpoints/best.ckpt").is_file()  # the checkpoint callback found val/cer
@@ -65,7 +81,16 @@ def test_training_logs_cer_and_wer(either):
 
 def test_a_metric_that_the_corpus_does_not_log_is_refused(handwriting, tmp_path):
     base, _, _ = handwriting
-    cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={base / 'corpus'}", f"data.work_dir={base / 'data'}", *FAST, "metric=per"])
+    cfg = compose_train(
+        tmp_path / "run",
+        [
+            "experiment=mini_iam",
+            f"data.corpus.root={base / 'corpus'}",
+            f"data.work_dir={base / 'data'}",
+            *FAST,
+            "metric=per",
+        ],
+    )
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup()
@@ -95,7 +120,11 @@ def test_exported_model_decodes_in_a_fresh_process_like_the_checkpoint(either):
         "import sys; from asr_lstm.cli.decode import main; main(sys.argv[1:]);"
         "assert 'hydra' not in sys.modules and 'pytorch_lightning' not in sys.modules, 'training stack imported'"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(model), str(base / "data/dev.jsonl"), "--tokens"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(model), str(base / "data/dev.jsonl"), "--tokens"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     got = {line.split("\t")[0]: line.split("\t")[1].split() for line in done.stdout.splitlines()}
     assert got == expected and len(got) == 2
@@ -138,7 +167,10 @@ def test_handwriting_models_export_to_onnx_and_match_onnxruntime(either, tmp_pat
     base, _, model = either
     recognizer = load(model)
     props = metadata(recognizer)
-    assert "asr_lstm.frame_shift_s" not in props and json.loads(props["asr_lstm.features"])["kind"] == recognizer.features.kind
+    assert (
+        "asr_lstm.frame_shift_s" not in props
+        and json.loads(props["asr_lstm.features"])["kind"] == recognizer.features.kind
+    )
     export_onnx(recognizer, tmp_path / "model.onnx")
     import onnxruntime
 

@@ -18,14 +18,23 @@ def recognizer(cell: str, seed: int = 0) -> Recognizer:
     """A small 2-layer model with frame stacking, every weight random (peepholes included, which
     start at zero), so that each term of the cell's equations shows in the output."""
     options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {})}
-    model_options = {"input_size": FEATURES.dim, "num_classes": 7, "hidden_size": 10, "num_layers": 2, "stack": 3, "stride": 2}
+    model_options = {
+        "input_size": FEATURES.dim,
+        "num_classes": 7,
+        "hidden_size": 10,
+        "num_layers": 2,
+        "stack": 3,
+        "stride": 2,
+    }
     net = Recognizer.build_net(model_options, options)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(0.4 * torch.randn(p.shape, generator=generator))
     tokens = ["<blk>", "aa", "b", "d", "iy", "s", "sil"]
-    return Recognizer(net, model_options, options, tokens, FEATURES, torch.zeros(FEATURES.dim), torch.ones(FEATURES.dim), "39")
+    return Recognizer(
+        net, model_options, options, tokens, FEATURES, torch.zeros(FEATURES.dim), torch.ones(FEATURES.dim), "39"
+    )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru"])
@@ -40,7 +49,10 @@ def test_onnxruntime_reproduces_torch(cell, tmp_path):
 def test_graph_interface_and_metadata(tmp_path):
     model = recognizer("peephole_diag")
     graph = onnx.load(export_onnx(model, tmp_path / "m.onnx"))
-    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.graph.input, *graph.graph.output]}
+    dims = {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*graph.graph.input, *graph.graph.output]
+    }
     assert dims["features"] == ["batch", "frames", FEATURES.dim] and dims["lengths"] == ["batch"]
     assert dims["log_probs"][0] == "batch" and dims["log_probs"][2] == 7
     assert "Scan" in {node.op_type for node in graph.graph.node}  # one loop of any length, not unrolled steps

@@ -9,15 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from asr_lstm import cells
-from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli import train as train_cli
+from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.train import load_initial_weights, run
 from asr_lstm.data.augment import SpecAugment
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel
 from tests.timit_fixture import SPEAKERS
-
 
 
 def test_small_model_overfits_one_batch_until_greedy_is_exact():
@@ -47,7 +46,14 @@ def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):
     steps_per_epoch = first["global_step"]
     assert steps_per_epoch == 2  # 4 train utterances in batches of 2
     run_dir = tmp_path / "run"
-    for name in ("config.yaml", "command.txt", "summary.json", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "csv/version_0/metrics.csv"):
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "summary.json",
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+        "csv/version_0/metrics.csv",
+    ):
         assert (run_dir / name).is_file(), name
     assert "trainer.max_epochs=1" in (run_dir / "command.txt").read_text()
     assert 0 <= first["test_per"] and first["parameters"] > 0
@@ -69,7 +75,15 @@ CELL_OPTIONS = ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru", "ci
 @pytest.mark.parametrize("cell", CELL_OPTIONS)
 def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     hidden = ["model.hidden_size=82"] if cell == "conv_peephole" else []
-    cfg = tiny_cfg("run", f"cell={cell}", "trainer.max_epochs=3", "model.num_layers=2", "optimizer.lr=0.01", "scheduler=none", *hidden)
+    cfg = tiny_cfg(
+        "run",
+        f"cell={cell}",
+        "trainer.max_epochs=3",
+        "model.num_layers=2",
+        "optimizer.lr=0.01",
+        "scheduler=none",
+        *hidden,
+    )
     summary = run(cfg)
     assert summary["global_step"] == 6
     assert cfg.cell.name == cell.split("/")[-1]
@@ -81,7 +95,9 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
 
 
 def test_specaugment_masks_training_batches_only(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("run", "augment=specaugment", "augment.time_ratio=1.0", "augment.time_width=20", "trainer.max_epochs=1")
+    cfg = tiny_cfg(
+        "run", "augment=specaugment", "augment.time_ratio=1.0", "augment.time_width=20", "trainer.max_epochs=1"
+    )
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup()
@@ -104,8 +120,13 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tiny_cfg, tmp_path
     run(tiny_cfg("phase1", "trainer.max_epochs=1"))
     ckpt = tmp_path / "phase1/checkpoints/best.ckpt"
     trained = torch.load(ckpt, weights_only=True)["state_dict"]
-    cfg = tiny_cfg("phase2", f"init_from={ckpt}", "trainer.max_epochs=1", "+callbacks.weight_noise._target_=asr_lstm.callbacks.WeightNoise",
-                   "+callbacks.weight_noise.std=0.075")
+    cfg = tiny_cfg(
+        "phase2",
+        f"init_from={ckpt}",
+        "trainer.max_epochs=1",
+        "+callbacks.weight_noise._target_=asr_lstm.callbacks.WeightNoise",
+        "+callbacks.weight_noise.std=0.075",
+    )
     started_from = []
 
     def loading(module, path):
@@ -126,7 +147,10 @@ def test_init_from_refuses_other_files_and_models_by_name(tiny_cfg, tmp_path):
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     module = build_module(cfg, datamodule)
-    with pytest.raises(ValueError, match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for net\."):
+    with pytest.raises(
+        ValueError,
+        match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for net\.",
+    ):
         load_initial_weights(module, str(tmp_path / "phase1/checkpoints/best.ckpt"))
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     with pytest.raises(ValueError, match=r"init_from=.*notes.txt: not a training checkpoint"):
@@ -143,7 +167,10 @@ def test_too_many_labels_for_the_frames_is_refused_before_training(tiny_cfg, tmp
     datamodule.check_ctc_lengths(module.net.output_length)
     cfg = tiny_cfg("run2", "model.stride=16", "model.stack=16")  # 7 outputs < 9 labels
     module = build_module(cfg, datamodule)
-    with pytest.raises(CorpusError, match=r"too short for their labels under CTC:\n  train/fcjf0_si943 \(.*FCJF0/SI943\.WAV\): 9 CTC frames needed for 9 labels, the model outputs 7"):
+    with pytest.raises(
+        CorpusError,
+        match=r"too short for their labels under CTC:\n  train/fcjf0_si943 \(.*FCJF0/SI943\.WAV\): 9 CTC frames needed for 9 labels, the model outputs 7",
+    ):
         datamodule.check_ctc_lengths(module.net.output_length)
     with pytest.raises(CorpusError, match="too short for their labels"):
         run(cfg)

@@ -11,23 +11,38 @@ OPTIONS = 'stage=0; stop_stage=6; work=.; lm_weight=0.8; overwrite=false; usage(
 
 
 def bash(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", f"set -euo pipefail; source {COMMON}; {script}", "run.sh", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; source {COMMON}; {script}", "run.sh", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_options_set_their_variables_and_flags_turn_on():
-    done = bash(f'{OPTIONS}; parse_options "stage stop_stage work lm_weight overwrite" "$@"; echo "$stage $stop_stage $work $lm_weight $overwrite"',
-                "--stop-stage", "4", "--lm_weight", "1.2", "--overwrite", "--work", "/tmp/a b")
+    done = bash(
+        f'{OPTIONS}; parse_options "stage stop_stage work lm_weight overwrite" "$@"; echo "$stage $stop_stage $work $lm_weight $overwrite"',
+        "--stop-stage",
+        "4",
+        "--lm_weight",
+        "1.2",
+        "--overwrite",
+        "--work",
+        "/tmp/a b",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "0 4 /tmp/a b 1.2 true\n"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bogus", "1"], "run.sh: unknown option --bogus"),
-    (["stage", "1"], "run.sh: unknown option stage"),
-    (["--usage", "1"], "run.sh: unknown option --usage"),  # a variable of run.sh, but not an option
-    (["--stage"], "run.sh: --stage needs a value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus", "1"], "run.sh: unknown option --bogus"),
+        (["stage", "1"], "run.sh: unknown option stage"),
+        (["--usage", "1"], "run.sh: unknown option --usage"),  # a variable of run.sh, but not an option
+        (["--stage"], "run.sh: --stage needs a value"),
+    ],
+)
 def test_bad_options_are_refused_with_exit_code_2(args, message):
     done = bash(f'{OPTIONS}; usage=x; parse_options "stage stop_stage" "$@"; echo parsed', *args)
     assert done.returncode == 2 and "parsed" not in done.stdout
@@ -56,17 +71,22 @@ def make_tree(root: Path) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize("stages, given_corpus, removed", [
-    ("0 6", "", {"corpus", "prepared", "features", "lm", "checkpoint", "decode", "export"}),
-    ("0 1", "/corpora/TIMIT", {"prepared"}),  # a user's corpus is never removed
-    ("2 2", "", {"features"}),
-    ("4 5", "", {"lm", "decode", "export"}),
-])
+@pytest.mark.parametrize(
+    "stages, given_corpus, removed",
+    [
+        ("0 6", "", {"corpus", "prepared", "features", "lm", "checkpoint", "decode", "export"}),
+        ("0 1", "/corpora/TIMIT", {"prepared"}),  # a user's corpus is never removed
+        ("2 2", "", {"features"}),
+        ("4 5", "", {"lm", "decode", "export"}),
+    ],
+)
 def test_overwrite_removes_what_the_selected_stages_made(tmp_path, stages, given_corpus, removed):
     paths = make_tree(tmp_path)
     first, last = stages.split()
-    done = bash(f'stage={first}; stop_stage={last}; data={tmp_path}/data/c; exp={tmp_path}/exp/e; '
-                f'overwrite_stages "{given_corpus}" {tmp_path}/data/mini')
+    done = bash(
+        f"stage={first}; stop_stage={last}; data={tmp_path}/data/c; exp={tmp_path}/exp/e; "
+        f'overwrite_stages "{given_corpus}" {tmp_path}/data/mini'
+    )
     assert done.returncode == 0, done.stderr
     assert f"--overwrite: redoing stages {first}..{last}" in done.stdout
     assert {name for name, path in paths.items() if not path.exists()} == removed

@@ -15,7 +15,10 @@ def run_recipe(work: Path, *args: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         ["bash", str(RECIPE), "--work", str(work), "--results", str(work / "RESULTS.md"), *args],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
@@ -25,7 +28,15 @@ def run_recipe(work: Path, *args: str) -> str:
 def test_recipe_end_to_end_and_idempotent(tmp_path):
     overrides = "trainer.max_epochs=1 trainer.enable_progress_bar=false model.num_layers=1 model.hidden_size=32"
     out = run_recipe(tmp_path, "--overrides", overrides)
-    for stage in ("Stage 0: corpus", "Stage 1: manifests", "Stage 2: features", "Stage 3: train", "Stage 4: greedy", "Stage 5: export", "Stage 6:"):
+    for stage in (
+        "Stage 0: corpus",
+        "Stage 1: manifests",
+        "Stage 2: features",
+        "Stage 3: train",
+        "Stage 4: greedy",
+        "Stage 5: export",
+        "Stage 6:",
+    ):
         assert stage in out
     exp = tmp_path / "exp" / "blstm_mini_timit"
     for split in ("dev", "test"):
@@ -43,7 +54,10 @@ def test_recipe_end_to_end_and_idempotent(tmp_path):
     assert f"same error counts as {exp / 'decode_test' / 'metrics.json'}" in out
     assert (exp / "model.asrlstm").is_file() and (exp / "model.onnx").is_file()
     assert "onnxruntime matches torch" in out
-    assert f"decode=beam decode.beam_size=16 decode.lm={tmp_path / 'data/timit/lm/phone_bigram.arpa'} decode.lm_weight=0.8" in results
+    assert (
+        f"decode=beam decode.beam_size=16 decode.lm={tmp_path / 'data/timit/lm/phone_bigram.arpa'} decode.lm_weight=0.8"
+        in results
+    )
     assert "--onnx" in results
     assert "## Environment" in results and "## Protocol" in results and "asr-lstm train" in results
 

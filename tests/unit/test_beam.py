@@ -58,7 +58,9 @@ def test_decoder_flags_map_onto_the_config():
     add_search_options(parser)
     assert search_from_args(parser.parse_args([])) == SearchConfig()
     assert search_from_args(parser.parse_args(["--lm", "x.arpa"])) == SearchConfig("beam", 16, "x.arpa", 0.5)
-    assert search_from_args(parser.parse_args(["--beam-size", "3", "--lm-weight", "0.2"])) == SearchConfig("beam", 3, None, 0.2)
+    assert search_from_args(parser.parse_args(["--beam-size", "3", "--lm-weight", "0.2"])) == SearchConfig(
+        "beam", 3, None, 0.2
+    )
 
 
 def test_evaluate_applies_decode_overrides_to_the_run_config():
@@ -84,7 +86,11 @@ def test_the_lm_scores_each_token_as_itself(tmp_path):
     arpa = tmp_path / "lm.arpa"
     arpa.write_text(ngram_arpa([["sh", "aa", "b"], ["b", "aa"], ["aa"], ["sh"], ["b", "sh"]], ["sh", "aa", "b"]))
     search = BeamSearch(tokens, arpa, beam_size=8, lm_weight=1.0, beam_threshold=1000.0)
-    logp = {line.split("\t")[1]: float(line.split("\t")[0]) for line in arpa.read_text().splitlines() if line.count("\t") >= 1 and not line.startswith("-99")}
+    logp = {
+        line.split("\t")[1]: float(line.split("\t")[0])
+        for line in arpa.read_text().splitlines()
+        if line.count("\t") >= 1 and not line.startswith("-99")
+    }
     for index, token in enumerate(tokens[1:4], start=1):
         emissions = torch.full((1, 1, len(tokens) + 1), -1e3)
         emissions[0, 0, index] = 0.0
@@ -98,7 +104,7 @@ def char_emissions(tokens, path, confidence=0.9):
     """``(1, T, V)`` log-probs with ``path[t]`` at ``confidence`` (an int, or a dict id -> probability)."""
     probs = torch.full((len(path), len(tokens)), 1e-3)
     for t, step in enumerate(path):
-        for i, p in (step.items() if isinstance(step, dict) else [(step, confidence)]):
+        for i, p in step.items() if isinstance(step, dict) else [(step, confidence)]:
             probs[t, i] = p
     return (probs / probs.sum(1, keepdim=True)).log().unsqueeze(0)
 
@@ -138,7 +144,9 @@ def test_a_word_lm_decides_between_lexicon_words(tmp_path):
 def test_lexicon_and_separator_refusals(tmp_path):
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text("ab a b\n\nax a x\n")
-    with pytest.raises(ValueError, match=r"lexicon.txt:3: word 'ax' is spelled with \['x'\], not in the model's tokens"):
+    with pytest.raises(
+        ValueError, match=r"lexicon.txt:3: word 'ax' is spelled with \['x'\], not in the model's tokens"
+    ):
         BeamSearch(["<blk>", "|", "a", "b"], lexicon=lexicon, separator="|")
     with pytest.raises(FileNotFoundError, match="none.txt: no such lexicon file"):
         BeamSearch(["<blk>", "|", "a", "b"], lexicon=tmp_path / "none.txt", separator="|")

@@ -20,7 +20,17 @@ from tests.conftest import DEVICES
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda v: v}
 
 # Structure of each dense variant, from the issue and the papers (not from the code under test).
-BASE = dict(rec="h", ig=True, fg=True, og=True, cifg=False, peep=False, o_peep="previous", fgr=False, acts=("sigmoid", "tanh", "tanh"))
+BASE = dict(
+    rec="h",
+    ig=True,
+    fg=True,
+    og=True,
+    cifg=False,
+    peep=False,
+    o_peep="previous",
+    fgr=False,
+    acts=("sigmoid", "tanh", "tanh"),
+)
 GREFF = dict(BASE, peep=True, o_peep="current")
 DENSE = {
     "lstm": BASE,
@@ -56,9 +66,9 @@ def reference_dense(cell, x, h, c, spec):
         if spec["fgr"]:
             R = cell.weight_gh
             gates_prev = [i_prev, f_prev, o_prev]
-            a_i = a_i + sum(g @ R[0:H, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
-            a_f = a_f + sum(g @ R[H:2 * H, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
-            a_o = a_o + sum(g @ R[2 * H:, k * H:(k + 1) * H].T for k, g in enumerate(gates_prev))
+            a_i = a_i + sum(g @ R[0:H, k * H : (k + 1) * H].T for k, g in enumerate(gates_prev))
+            a_f = a_f + sum(g @ R[H : 2 * H, k * H : (k + 1) * H].T for k, g in enumerate(gates_prev))
+            a_o = a_o + sum(g @ R[2 * H :, k * H : (k + 1) * H].T for k, g in enumerate(gates_prev))
         i_t = sg(a_i) if spec["ig"] else torch.ones_like(a_i)
         f_t = 1 - i_t if spec["cifg"] else sg(a_f) if spec["fg"] else torch.ones_like(a_f)
         c_t = f_t * c + i_t * sc(a_c)
@@ -152,7 +162,9 @@ def loop(request, monkeypatch):
 def test_matches_reference(name, dtype, device, loop):
     cell = make(name, dtype, device)
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(7, 3, cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1), generator=gen, dtype=dtype).to(device)
+    x = torch.randn(
+        7, 3, cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1), generator=gen, dtype=dtype
+    ).to(device)
     h0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
     c0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
     with torch.no_grad():
@@ -237,7 +249,11 @@ def test_loop_path_equals_torch_lstm_and_loads_its_weights():
 def test_parameter_shapes_and_weights_move_between_variants():
     donor = cells.build("peephole_diag", 5, 4)
     assert {n: tuple(p.shape) for n, p in donor.named_parameters()} == {
-        "weight_ih": (16, 5), "weight_hh": (16, 4), "bias_ih": (16,), "bias_hh": (16,), "weight_ch": (3, 4),
+        "weight_ih": (16, 5),
+        "weight_hh": (16, 4),
+        "bias_ih": (16,),
+        "bias_hh": (16,),
+        "weight_ch": (3, 4),
     }
     for name in ("nig", "nfg", "nog", "niaf", "noaf", "np", "cifg"):
         cells.build(name, 5, 4).load_state_dict(donor.state_dict())  # strict: same keys, same shapes
@@ -246,7 +262,12 @@ def test_parameter_shapes_and_weights_move_between_variants():
     assert fgr.load_state_dict(donor.state_dict(), strict=False).missing_keys == ["weight_gh"]
     for name in ("lstm", "peephole"):
         plain = cells.build(name, 5, 4)
-        assert {n: tuple(p.shape) for n, p in plain.named_parameters()} == {"weight_ih": (16, 5), "weight_hh": (16, 4), "bias_ih": (16,), "bias_hh": (16,)}
+        assert {n: tuple(p.shape) for n, p in plain.named_parameters()} == {
+            "weight_ih": (16, 5),
+            "weight_hh": (16, 4),
+            "bias_ih": (16,),
+            "bias_hh": (16,),
+        }
     gru = cells.build("gru", 5, 4)
     assert gru.weight_ih.shape == (12, 5) and gru.weight_hh.shape == (12, 4)
     conv = cells.build("conv_peephole", 6, 8, frequency_bins=2, kernel_size=3)

@@ -26,7 +26,9 @@ def test_unknown_command_exits_2(capsys):
 def test_score_command_prints_the_summary(tmp_path, capsys):
     (tmp_path / "ref.txt").write_text("u1\taa b c\n")
     (tmp_path / "hyp.txt").write_text("u1\taa c\n")
-    score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s"), "--folding", "none"])
+    score_cli.main(
+        [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s"), "--folding", "none"]
+    )
     assert capsys.readouterr().out.strip() == "%PER 33.33 [ 1 / 3, 0 ins, 1 del, 0 sub ]"
     assert (tmp_path / "s/errs.txt").is_file()
 
@@ -36,13 +38,21 @@ def test_score_command_scores_words_and_checks_counts(tmp_path, capsys):
     (tmp_path / "hyp.txt").write_text("l1\tt h e | c o t\n")
     args = [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--folding", "none", "--metric", "cer"]
     score_cli.main([*args, "--out", str(tmp_path / "a"), "--word-separator", "|"])
-    assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", "%WER 50.00 [ 1 / 2, 0 ins, 0 del, 1 sub ]"]
+    assert capsys.readouterr().out.splitlines() == [
+        "%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]",
+        "%WER 50.00 [ 1 / 2, 0 ins, 0 del, 1 sub ]",
+    ]
     assert json.loads((tmp_path / "a/wer/metrics.json").read_text())["metric"] == "wer"
     same_as = [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--same-as", str(tmp_path / "a/metrics.json")]
     score_cli.main([*same_as, "--out", str(tmp_path / "b")])  # metric and folding of a/metrics.json
-    assert capsys.readouterr().out.splitlines() == ["%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]", f"same error counts as {tmp_path / 'a/metrics.json'}"]
+    assert capsys.readouterr().out.splitlines() == [
+        "%CER 14.29 [ 1 / 7, 0 ins, 0 del, 1 sub ]",
+        f"same error counts as {tmp_path / 'a/metrics.json'}",
+    ]
     assert json.loads((tmp_path / "b/metrics.json").read_text())["folding"] is None
-    score_cli.main([*same_as, "--out", str(tmp_path / "w"), "--word-separator", "|"])  # the check compares CER, not the WER
+    score_cli.main(
+        [*same_as, "--out", str(tmp_path / "w"), "--word-separator", "|"]
+    )  # the check compares CER, not the WER
     assert capsys.readouterr().out.splitlines()[-1] == f"same error counts as {tmp_path / 'a/metrics.json'}"
     (tmp_path / "hyp.txt").write_text("l1\tt h e | c a t\n")
     with pytest.raises(SystemExit) as exit_info:
@@ -51,10 +61,13 @@ def test_score_command_scores_words_and_checks_counts(tmp_path, capsys):
     assert "counts [0, 0, 0, 7, 1] differ from [1, 0, 0, 7, 1]" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, message", [
-    (["--folding", "39"], "--folding 39 differs from {}'s none"),
-    (["--metric", "per"], "--metric per differs from {}'s cer"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--folding", "39"], "--folding 39 differs from {}'s none"),
+        (["--metric", "per"], "--metric per differs from {}'s cer"),
+    ],
+)
 def test_score_refuses_other_scoring_than_the_same_as_file(tmp_path, capsys, option, message):
     (tmp_path / "ref.txt").write_text("l1\ta b\n")
     (tmp_path / "hyp.txt").write_text("l1\ta b\n")

@@ -21,7 +21,9 @@ from tests.timit_fixture import write_utterance
 
 def tone(seconds: float, rate: int) -> torch.Tensor:
     t = torch.arange(int(seconds * rate)) / rate
-    return 0.3 * torch.sin(2 * math.pi * 440 * t) + 0.01 * torch.randn(len(t), generator=torch.Generator().manual_seed(0))
+    return 0.3 * torch.sin(2 * math.pi * 440 * t) + 0.01 * torch.randn(
+        len(t), generator=torch.Generator().manual_seed(0)
+    )
 
 
 def test_default_is_123_dims_of_fbank_energy_and_deltas():

@@ -92,7 +92,9 @@ def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
 def test_every_specialisation_compiles_for_the_gpu(name, options):
     cell = cells.build(name, 4, 8, **options)
     flags = dict(fused.kernel_flags(cell.variant, cell.activation_names), H=8, BLOCK_SIZE=fused.BLOCK)
-    targets = [(torch.float32, 90), (torch.float64, 90)] + ([(torch.float32, 80)] if name == "lstm" and not options else [])
+    targets = [(torch.float32, 90), (torch.float64, 90)] + (
+        [(torch.float32, 80)] if name == "lstm" and not options else []
+    )
     for dtype, arch in targets:
         assert compile_kernel(fused._forward_step, dtype, arch, flags).asm["cubin"]
         # The last step of the backward loop has no gate-recurrence gradient yet, the others do (FGR).
@@ -106,9 +108,20 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
 def test_kernels_under_the_interpreter():
     root = Path(__file__).resolve().parents[2]
     command = [
-        sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-        str(Path(__file__).relative_to(root)), "tests/unit/test_cells.py", "-k", "not gru",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        str(Path(__file__).relative_to(root)),
+        "tests/unit/test_cells.py",
+        "-k",
+        "not gru",
     ]
-    result = subprocess.run(command, cwd=root, env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=root, env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert NOT_INTERPRETED not in result.stdout, "the interpreted run skipped the CPU kernel tests"

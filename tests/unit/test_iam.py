@@ -8,7 +8,7 @@ import pytest
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.handwriting import read_split_list
 from asr_lstm.data.corpora.iam import IamLines, read_lines_txt
-from asr_lstm.data.corpora.mini_iam import MiniIamConfig, generate, iam_transcription
+from asr_lstm.data.generators.mini_iam import MiniIamConfig, generate, iam_transcription
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
 from tests.iam_fixture import LINES_HEADER, write_iam_tree
@@ -16,10 +16,17 @@ from tests.iam_fixture import LINES_HEADER, write_iam_tree
 
 def test_lines_txt_fields_and_header(tmp_path):
     path = tmp_path / "lines.txt"
-    path.write_text(LINES_HEADER + "a01-000u-00 ok 154 19 408 746 1661 89 A|MOVE|to\nr06-143-04 er 180 3 10 -2 300 70 Tired|.\n")
+    path.write_text(
+        LINES_HEADER + "a01-000u-00 ok 154 19 408 746 1661 89 A|MOVE|to\nr06-143-04 er 180 3 10 -2 300 70 Tired|.\n"
+    )
     lines = read_lines_txt(path)
     assert lines == {
-        "a01-000u-00": {"segmentation": "ok", "threshold": 154, "bbox": [408, 746, 1661, 89], "transcription": "A|MOVE|to"},
+        "a01-000u-00": {
+            "segmentation": "ok",
+            "threshold": 154,
+            "bbox": [408, 746, 1661, 89],
+            "transcription": "A|MOVE|to",
+        },
         "r06-143-04": {"segmentation": "er", "threshold": 180, "bbox": [10, -2, 300, 70], "transcription": "Tired|."},
     }
 
@@ -29,7 +36,11 @@ def test_lines_txt_fields_and_header(tmp_path):
     [
         ("a01-000u-00 ok 154 19 408 746 1661 A|MOVE\n", 1, "expected 'id ok|er grey components x y w h"),
         ("a01-000u-00 maybe 154 19 408 746 1661 89 A|MOVE\n", 1, "expected 'id ok|er grey components x y w h"),
-        ("a01-000u-00 ok 154 19 408 746 1661 89 A\na01-000u-00 ok 154 19 408 746 1661 89 B\n", 2, "line a01-000u-00 appears twice"),
+        (
+            "a01-000u-00 ok 154 19 408 746 1661 89 A\na01-000u-00 ok 154 19 408 746 1661 89 B\n",
+            2,
+            "line a01-000u-00 appears twice",
+        ),
         ("a01-000u-00 ok 154 19 408 746 1661 89 ||\n", 1, "line a01-000u-00 has an empty transcription"),
     ],
 )
@@ -67,7 +78,7 @@ def test_prepare_writes_character_manifests_and_skips_when_done(tmp_path, caplog
     assert (first["width"], first["height"]) == (100, 30)
     assert first["image"] == str((root / "lines/a01/a01-000u/a01-000u-00.png").resolve())
     assert rows["train"][1]["segmentation"] == "er"  # kept, as the task lists keep them
-    assert rows["dev"][0]["text"] == "\" Yes , it's a 3 - 2 win \""
+    assert rows["dev"][0]["text"] == '" Yes , it\'s a 3 - 2 win "'
     vocab = Vocabulary.load(tmp_path / "data" / "tokens.txt")
     assert vocab.tokens[0] == "<blk>" and "|" in vocab and "#" in vocab and " " not in vocab.tokens
     assert vocab.tokens[1:] == sorted(vocab.tokens[1:])
@@ -78,7 +89,12 @@ def test_prepare_writes_character_manifests_and_skips_when_done(tmp_path, caplog
 
 
 def test_prepare_refuses_shared_writers_and_missing_images(tmp_path):
-    lists = {"trainset": ["a01-000u-00"], "validationset1": ["a01-000u-01"], "validationset2": [], "testset": ["c03-007"]}
+    lists = {
+        "trainset": ["a01-000u-00"],
+        "validationset1": ["a01-000u-01"],
+        "validationset2": [],
+        "testset": ["c03-007"],
+    }
     root = write_iam_tree(tmp_path / "IAM", lists=lists)
     with pytest.raises(CorpusError, match="writer 000 .line a01-000u-01. is in both train and dev"):
         IamLines(root).prepare(tmp_path / "data")
@@ -94,7 +110,12 @@ def test_prepare_refuses_shared_writers_and_missing_images(tmp_path):
 
 
 def test_dev_can_merge_both_validation_sets(tmp_path):
-    lists = {"trainset": ["a01-000u"], "validationset1": ["b02-013"], "validationset2": ["c03-007-01"], "testset": ["c03-007-00"]}
+    lists = {
+        "trainset": ["a01-000u"],
+        "validationset1": ["b02-013"],
+        "validationset2": ["c03-007-01"],
+        "testset": ["c03-007-00"],
+    }
     forms = (("a01-000u", "000"), ("b02-013", "150"), ("c03-007", "300"))
     root = write_iam_tree(tmp_path / "IAM", lists=lists, forms=forms)
     with pytest.raises(CorpusError, match="writer 300"):  # c03-007 spans dev and test
@@ -106,21 +127,29 @@ def test_dev_can_merge_both_validation_sets(tmp_path):
 
 
 def test_iam_tokenisation_of_sentences():
-    assert iam_transcription("The birch canoe slid on the smooth planks.") == "The|birch|canoe|slid|on|the|smooth|planks|."
+    assert (
+        iam_transcription("The birch canoe slid on the smooth planks.") == "The|birch|canoe|slid|on|the|smooth|planks|."
+    )
     assert iam_transcription("It's easy, isn't it?") == "It's|easy|,|isn't|it|?"
     assert iam_transcription("Wait...") == "Wait|..."
 
 
 def test_mini_iam_is_read_by_the_iam_preparation(tmp_path):
-    cfg = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=2, lines_per_writer=2, seed=3)
+    cfg = MiniIamConfig(
+        train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=2, lines_per_writer=2, seed=3
+    )
     root = generate(tmp_path / "mini_iam", cfg)
     IamLines(root).prepare(tmp_path / "data")
     rows = {split: read_manifest(tmp_path / "data" / f"{split}.jsonl") for split in ("train", "dev", "test")}
     assert [len(rows[s]) for s in ("train", "dev", "test")] == [6, 2, 4]
     writers = {s: {r["writer"] for r in rows[s]} for s in rows}
-    assert len(writers["train"]) == 3 and not writers["train"] & writers["test"] and not writers["dev"] & writers["test"]
+    assert (
+        len(writers["train"]) == 3 and not writers["train"] & writers["test"] and not writers["dev"] & writers["test"]
+    )
     train_text = {r["text"] for r in rows["train"]}
-    assert not train_text & {r["text"] for r in rows["test"] + rows["dev"]}  # LMs from training text never see test lines
+    assert not train_text & {
+        r["text"] for r in rows["test"] + rows["dev"]
+    }  # LMs from training text never see test lines
     assert all(r["height"] > 40 and r["width"] > 4 * r["height"] for r in rows["train"])
     assert all("|" in r["chars"] and r["chars"][-1] in ".?!" for r in rows["train"])
     # deterministic for a seed, and a second run is skipped

@@ -71,7 +71,7 @@ def arpa_probability(grams, history, w):
     if (*history, w) in grams:
         return 10 ** grams[(*history, w)][0]
     bow = grams.get(tuple(history), (0.0, 0.0))[1] if history else 0.0
-    return 10 ** bow * arpa_probability(grams, history[1:], w)
+    return 10**bow * arpa_probability(grams, history[1:], w)
 
 
 @pytest.mark.parametrize("order", [3, 4])
@@ -104,7 +104,9 @@ def test_the_beam_decoder_reads_a_trigram(tmp_path):
 
     (tmp_path / "lm.arpa").write_text(ngram_arpa([list("abab"), list("ba")], ["a", "b"], 3))
     log_probs = torch.tensor([[0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]).log().unsqueeze(0)
-    assert BeamSearch(["<blk>", "a", "b"], tmp_path / "lm.arpa", beam_size=4, lm_weight=0.1)(log_probs, torch.tensor([3])) == [[1, 2]]
+    assert BeamSearch(["<blk>", "a", "b"], tmp_path / "lm.arpa", beam_size=4, lm_weight=0.1)(
+        log_probs, torch.tensor([3])
+    ) == [[1, 2]]
 
 
 def test_word_lm_from_a_manifest_and_a_lexicon(tmp_path, capsys):
@@ -115,7 +117,16 @@ def test_word_lm_from_a_manifest_and_a_lexicon(tmp_path, capsys):
     (tmp_path / "lexicon.txt").write_text("the dh ax\nthe dh iy\ncat k ae t\nsat s ae t\n")
     rows = [{"id": "u1", "text": "the cat sat"}, {"id": "u2", "text": "the dog sat"}]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    main(["--manifest", str(tmp_path / "train.jsonl"), "--lexicon", str(tmp_path / "lexicon.txt"), "-o", str(tmp_path / "w.arpa")])
+    main(
+        [
+            "--manifest",
+            str(tmp_path / "train.jsonl"),
+            "--lexicon",
+            str(tmp_path / "lexicon.txt"),
+            "-o",
+            str(tmp_path / "w.arpa"),
+        ]
+    )
     assert "1 of 6 running words are not in" in capsys.readouterr().out
     grams = parse_ngrams((tmp_path / "w.arpa").read_text())
     assert ("the", "<unk>") in grams and ("dog",) not in grams and grams[("<unk>",)][0] > -99  # <unk> is predicted
@@ -135,7 +146,16 @@ def test_token_lm_refuses_a_manifest_with_tokens_outside_the_model(tmp_path, cap
     Vocabulary(["sh", "aa"]).save(tmp_path / "tokens.txt")
     (tmp_path / "train.jsonl").write_text(json.dumps({"id": "u1", "phones": ["sh", "aa", "zz"]}) + "\n")
     with pytest.raises(SystemExit):
-        main(["--manifest", str(tmp_path / "train.jsonl"), "--tokens", str(tmp_path / "tokens.txt"), "-o", str(tmp_path / "lm.arpa")])
+        main(
+            [
+                "--manifest",
+                str(tmp_path / "train.jsonl"),
+                "--tokens",
+                str(tmp_path / "tokens.txt"),
+                "-o",
+                str(tmp_path / "lm.arpa"),
+            ]
+        )
     error = capsys.readouterr().err
     assert "train.jsonl" in error and "tokens.txt" in error and "outside the vocabulary: ['zz']" in error
     assert not (tmp_path / "lm.arpa").exists()

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from asr_lstm.data.corpora.espeak import Synthesis
-from asr_lstm.data.corpora.mini_timit import MiniTimitConfig, generate, load_phone_table, timit_segments
 from asr_lstm.data.corpora.timit import Timit
+from asr_lstm.data.generators.espeak import Synthesis
+from asr_lstm.data.generators.mini_timit import MiniTimitConfig, generate, load_phone_table, timit_segments
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.phones import timit_phone_map
 
@@ -20,7 +20,10 @@ def test_segments_map_split_and_frame_with_silence():
     segs = timit_segments(synth, table, lead_ms=100, tail_ms=50)
     assert [s[2] for s in segs] == ["h#", "dh", "ax", "bcl", "b", "pau", "iy", "h#"]
     assert segs[0] == (0.0, 100, "h#")
-    assert segs[3][:2] == (200, pytest.approx(260.0)) and segs[4][:2] == (pytest.approx(260.0), 310)  # 60 % closure; ';' lengthens b
+    assert segs[3][:2] == (200, pytest.approx(260.0)) and segs[4][:2] == (
+        pytest.approx(260.0),
+        310,
+    )  # 60 % closure; ';' lengthens b
     assert segs[-1] == (480, 550.0, "h#")  # the final pause joins the trailing silence
     for (_, end, _), (start, _, _) in zip(segs, segs[1:]):
         assert end == pytest.approx(start)
@@ -38,7 +41,9 @@ def test_table_maps_only_to_timit_labels():
 
 @pytest.mark.parametrize("lowercase", [False, True])
 def test_generated_corpus_reads_as_timit(tmp_path, lowercase):
-    cfg = MiniTimitConfig(train_speakers_per_region=1, dev_speakers=2, extra_test_speakers_per_region=0, lowercase=lowercase)
+    cfg = MiniTimitConfig(
+        train_speakers_per_region=1, dev_speakers=2, extra_test_speakers_per_region=0, lowercase=lowercase
+    )
     root = generate(tmp_path / "mini", cfg)
     case = str.lower if lowercase else str.upper
     assert (root / case("train") / case("dr1")).is_dir()

@@ -8,7 +8,9 @@ TIMIT61 = (
     "aa ae ah ao aw ax ax-h axr ay b bcl ch d dcl dh dx eh el em en eng epi er ey f g gcl h# hh hv ih ix iy "
     "jh k kcl l m n ng nx ow oy p pau pcl q r s sh t tcl th uh uw ux v w y z zh"
 ).split()
-FOLDED39 = "aa ae ah aw ay b ch d dh dx eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh sil t th uh uw v w y z".split()
+FOLDED39 = (
+    "aa ae ah aw ay b ch d dh dx eh er ey f g hh ih iy jh k l m n ng ow oy p r s sh sil t th uh uw v w y z".split()
+)
 
 
 def test_the_61_labels():
@@ -25,10 +27,24 @@ def test_folding_all_61_labels_to_39():
 @pytest.mark.parametrize(
     "phone, to48, to39",
     [
-        ("ao", "ao", "aa"), ("ax-h", "ax", "ah"), ("axr", "er", "er"), ("el", "el", "l"), ("em", "m", "m"),
-        ("en", "en", "n"), ("eng", "ng", "ng"), ("nx", "n", "n"), ("hv", "hh", "hh"), ("ix", "ix", "ih"),
-        ("ux", "uw", "uw"), ("zh", "zh", "sh"), ("bcl", "vcl", "sil"), ("pcl", "cl", "sil"), ("epi", "epi", "sil"),
-        ("pau", "sil", "sil"), ("h#", "sil", "sil"), ("iy", "iy", "iy"),
+        ("ao", "ao", "aa"),
+        ("ax-h", "ax", "ah"),
+        ("axr", "er", "er"),
+        ("el", "el", "l"),
+        ("em", "m", "m"),
+        ("en", "en", "n"),
+        ("eng", "ng", "ng"),
+        ("nx", "n", "n"),
+        ("hv", "hh", "hh"),
+        ("ix", "ix", "ih"),
+        ("ux", "uw", "uw"),
+        ("zh", "zh", "sh"),
+        ("bcl", "vcl", "sil"),
+        ("pcl", "cl", "sil"),
+        ("epi", "epi", "sil"),
+        ("pau", "sil", "sil"),
+        ("h#", "sil", "sil"),
+        ("iy", "iy", "iy"),
     ],
 )
 def test_standard_mappings(phone, to48, to39):

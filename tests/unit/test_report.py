@@ -11,8 +11,17 @@ from asr_lstm.report import model_block, protocol_block, results_table, sweep_ta
 
 def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per"):
     path.mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}}), path / "config.yaml")
-    summary = {"parameters": 1234567, "epochs": epochs, "train_time_s": seconds, "metric": metric, f"val_{metric}_best": dev, f"test_{metric}": test}
+    OmegaConf.save(
+        OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}}), path / "config.yaml"
+    )
+    summary = {
+        "parameters": 1234567,
+        "epochs": epochs,
+        "train_time_s": seconds,
+        "metric": metric,
+        f"val_{metric}_best": dev,
+        f"test_{metric}": test,
+    }
     (path / "summary.json").write_text(json.dumps(summary))
     return path
 
@@ -42,7 +51,12 @@ def test_results_table_rows(tmp_path):
 
 def test_handwriting_rows_cer_wer_and_the_searches(tmp_path):
     run = fake_run(tmp_path / "hw", "lstm", 8.9, 7.9, metric="cer")
-    for folder, metric, rate in (("decode_test", "cer", 10.0), ("decode_test/wer", "wer", 30.0), ("decode_test_beam", "cer", 9.0), ("decode_test_lexicon/wer", "wer", 20.0)):
+    for folder, metric, rate in (
+        ("decode_test", "cer", 10.0),
+        ("decode_test/wer", "wer", 30.0),
+        ("decode_test_beam", "cer", 9.0),
+        ("decode_test_lexicon/wer", "wer", 20.0),
+    ):
         (run / folder).mkdir(parents=True)
         metrics = {"metric": metric, "sub": int(rate), "dels": 0, "ins": 0, "ref_len": 100, "num_utts": 4, "rate": rate}
         (run / folder / "metrics.json").write_text(json.dumps(metrics))
@@ -59,12 +73,31 @@ def test_handwriting_rows_cer_wer_and_the_searches(tmp_path):
 
 
 def test_protocol_counts_lines_and_writers_or_hours_and_speakers(tmp_path):
-    write_manifest([{"id": "l1", "writer": "000"}, {"id": "l2", "writer": "000"}, {"id": "l3", "writer": "001"}], tmp_path / "train.jsonl")
-    write_manifest([{"id": "u1", "audio": "u1.wav", "speaker": "s1", "duration": 1800.0}, {"id": "u2", "audio": "u2.wav", "speaker": "s2", "duration": 1800.0}], tmp_path / "test.jsonl")
-    write_manifest([{"id": "o1", "strokes": "o1.xml", "writer": "w", "duration": 12.5}], tmp_path / "dev.jsonl")  # pen strokes last too
+    write_manifest(
+        [{"id": "l1", "writer": "000"}, {"id": "l2", "writer": "000"}, {"id": "l3", "writer": "001"}],
+        tmp_path / "train.jsonl",
+    )
+    write_manifest(
+        [
+            {"id": "u1", "audio": "u1.wav", "speaker": "s1", "duration": 1800.0},
+            {"id": "u2", "audio": "u2.wav", "speaker": "s2", "duration": 1800.0},
+        ],
+        tmp_path / "test.jsonl",
+    )
+    write_manifest(
+        [{"id": "o1", "strokes": "o1.xml", "writer": "w", "duration": 12.5}], tmp_path / "dev.jsonl"
+    )  # pen strokes last too
     block = protocol_block(tmp_path, "a corpus", ["labels: characters"])
-    assert block == ["## Protocol", "", "- corpus: a corpus", "- train: 3 lines, 2 writers", "- dev: 1 lines, 1 writers", "- test: 2 utterances, 2 speakers, 1.00 h",
-                     "- labels: characters", ""]
+    assert block == [
+        "## Protocol",
+        "",
+        "- corpus: a corpus",
+        "- train: 3 lines, 2 writers",
+        "- dev: 1 lines, 1 writers",
+        "- test: 2 utterances, 2 speakers, 1.00 h",
+        "- labels: characters",
+        "",
+    ]
 
 
 def test_git_commit_is_modified_by_code_but_not_by_reports(tmp_path):

@@ -9,9 +9,9 @@ import torch
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.iam_ondb import IamOnDB, read_csr
-from asr_lstm.data.corpora.mini_iam import MiniIamConfig
-from asr_lstm.data.corpora.mini_iam_ondb import generate
 from asr_lstm.data.features import FeatureConfig, file_features
+from asr_lstm.data.generators.mini_iam import MiniIamConfig
+from asr_lstm.data.generators.mini_iam_ondb import generate
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.strokes import read_stroke_xml, resample, stroke_features
 
@@ -49,8 +49,11 @@ nominating  any more Labour life Peers
 """
 
 
-def write_ondb_tree(root, forms=(("a01", "a01-000", "a01-000u", 2), ("b02", "b02-013", "b02-013z", 2), ("c03", "c03-007", "c03-007x", 2)),
-                    lists=None):
+def write_ondb_tree(
+    root,
+    forms=(("a01", "a01-000", "a01-000u", 2), ("b02", "b02-013", "b02-013z", 2), ("c03", "c03-007", "c03-007x", 2)),
+    lists=None,
+):
     """An IAM-OnDB tree: lineStrokes/<a>/<form>/<form>-NN.xml, ascii/<a>/<form>/<form>.txt, the task lists."""
     for prefix, folder, form, lines in forms:
         for k in range(1, lines + 1):
@@ -60,7 +63,12 @@ def write_ondb_tree(root, forms=(("a01", "a01-000", "a01-000u", 2), ("b02", "b02
         text = root / "ascii" / prefix / folder / f"{form}.txt"
         text.parent.mkdir(parents=True, exist_ok=True)
         text.write_text(ASCII)
-    lists = lists or {"trainset": ["a01-000u"], "testset_v": ["b02-013z"], "testset_t": [], "testset_f": ["c03-007x-01", "c03-007x-02"]}
+    lists = lists or {
+        "trainset": ["a01-000u"],
+        "testset_v": ["b02-013z"],
+        "testset_t": [],
+        "testset_f": ["c03-007x-01", "c03-007x-02"],
+    }
     for name, ids in lists.items():
         (root / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
     return root
@@ -80,7 +88,10 @@ def test_read_stroke_xml(tmp_path):
         (None, "no such stroke file"),
         ("<WhiteboardCaptureSession><StrokeSet>", "not a stroke XML file"),
         ("<WhiteboardCaptureSession/>", "no <StrokeSet>"),
-        ('<WhiteboardCaptureSession><StrokeSet><Stroke><Point x="1" y="2"/></Stroke></StrokeSet></WhiteboardCaptureSession>', "stroke 1 has a point without a numeric x, y and time"),
+        (
+            '<WhiteboardCaptureSession><StrokeSet><Stroke><Point x="1" y="2"/></Stroke></StrokeSet></WhiteboardCaptureSession>',
+            "stroke 1 has a point without a numeric x, y and time",
+        ),
         ("<WhiteboardCaptureSession><StrokeSet><Stroke/></StrokeSet></WhiteboardCaptureSession>", "no pen points"),
     ],
 )
@@ -113,7 +124,11 @@ def test_feature_equations():
     assert feats.dtype == torch.float32
     # first frame: no offsets, not a pen-up; the dot: a pen-up jump from the bar's end
     assert feats[0, :2].tolist() == [0.0, 0.0] and feats[0, 3] == 0
-    assert feats[-1, 0].item() == pytest.approx(2 / height) and feats[-1, 1].item() == pytest.approx(-ys[-1]) and feats[-1, 3] == 1
+    assert (
+        feats[-1, 0].item() == pytest.approx(2 / height)
+        and feats[-1, 1].item() == pytest.approx(-ys[-1])
+        and feats[-1, 3] == 1
+    )
     assert feats[:-1, 3].sum() == 0  # the pen is down along the bar
     assert torch.allclose(feats[1:-2, 1], torch.tensor(0.25))  # equal steps of pen travel,
     assert 0.25 <= feats[-2, 1] < 0.375  # the remainder joins the last step rather than leave a sliver
@@ -169,8 +184,11 @@ def test_iam_ondb_preparation(tmp_path, caplog):
 
 
 def test_iam_ondb_refusals(tmp_path):
-    root = write_ondb_tree(tmp_path / "a", forms=(("a01", "a01-000", "a01-000u", 3), ("b02", "b02-013", "b02-013z", 1), ("c03", "c03-007", "c03-007x", 1)),
-                           lists={"trainset": ["a01-000u"], "testset_v": ["b02-013z"], "testset_t": [], "testset_f": ["c03-007x"]})
+    root = write_ondb_tree(
+        tmp_path / "a",
+        forms=(("a01", "a01-000", "a01-000u", 3), ("b02", "b02-013", "b02-013z", 1), ("c03", "c03-007", "c03-007x", 1)),
+        lists={"trainset": ["a01-000u"], "testset_v": ["b02-013z"], "testset_t": [], "testset_f": ["c03-007x"]},
+    )
     with pytest.raises(CorpusError, match="a01-000u-03.xml: line 03 of form a01-000u, whose CSR text has 2 lines"):
         IamOnDB(root).prepare(tmp_path / "data")
     root = write_ondb_tree(tmp_path / "b")
@@ -184,7 +202,9 @@ def test_iam_ondb_refusals(tmp_path):
 
 
 def test_mini_iam_ondb_is_read_by_the_iam_ondb_preparation(tmp_path):
-    cfg = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=2, lines_per_writer=2, seed=5)
+    cfg = MiniIamConfig(
+        train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=2, lines_per_writer=2, seed=5
+    )
     root = generate(tmp_path / "mini", cfg)
     IamOnDB(root, dev_lists=["testset_v", "testset_t"]).prepare(tmp_path / "data")
     rows = {split: read_manifest(tmp_path / "data" / f"{split}.jsonl") for split in ("train", "dev", "test")}
@@ -193,7 +213,9 @@ def test_mini_iam_ondb_is_read_by_the_iam_ondb_preparation(tmp_path):
     first = rows["train"][0]
     strokes = read_stroke_xml(first["strokes"])
     times = np.concatenate([s[:, 2] for s in strokes])
-    assert np.all(np.diff(times) > 0) and np.allclose(np.diff(strokes[0][:, 2]), 0.01, atol=1e-3)  # 100 Hz, pen lifts in between
+    assert np.all(np.diff(times) > 0) and np.allclose(
+        np.diff(strokes[0][:, 2]), 0.01, atol=1e-3
+    )  # 100 Hz, pen lifts in between
     assert min(s[:, :2].min() for s in strokes) >= 0  # on the board
     assert first["duration"] > 1 and first["chars"][-1] in ".?!" and first["id"].startswith("h00-000u-")
     assert generate(tmp_path / "again", cfg).joinpath("trainset.txt").read_text() == (root / "trainset.txt").read_text()

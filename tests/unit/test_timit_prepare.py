@@ -84,7 +84,10 @@ def test_zero_sample_wav_is_refused(timit_root, tmp_path):
 def test_truncated_wav_is_refused(timit_root, tmp_path):
     wav = utterance_path(timit_root, "train", "dr1", "fcjf0", "si943", ".wav")
     wav.write_bytes(wav.read_bytes()[: 1024 + 2 * 8000])  # header + half of the samples
-    with pytest.raises(CorpusError, match=r"FCJF0/SI943\.(PHN: last segment ends at sample 16000 but the audio has only 8000 samples|WAV: cannot read audio)"):
+    with pytest.raises(
+        CorpusError,
+        match=r"FCJF0/SI943\.(PHN: last segment ends at sample 16000 but the audio has only 8000 samples|WAV: cannot read audio)",
+    ):
         Timit(timit_root).prepare(tmp_path / "data")
 
 

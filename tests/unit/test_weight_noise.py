@@ -33,8 +33,15 @@ class Quadratic(pl.LightningModule):
 def fit(std: float) -> Quadratic:
     torch.manual_seed(0)
     module = Quadratic()
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[WeightNoise(std)])
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[WeightNoise(std)],
+    )
     trainer.fit(module)
     return module
 

@@ -86,7 +86,12 @@ class HandwritingCorpus(Corpus):
 
     def params(self) -> dict:
         lists = {split: list(names) for split, names in self.lists.items()}
-        return {"corpus": self.name, "root": str(self.root.resolve()), "split_dir": str(self.split_dir.resolve()), "lists": lists}
+        return {
+            "corpus": self.name,
+            "root": str(self.root.resolve()),
+            "split_dir": str(self.split_dir.resolve()),
+            "lists": lists,
+        }
 
     def split_rows(self) -> dict[str, list[dict]]:
         """The ``train``, ``dev`` and ``test`` rows; refuses a writer shared between them."""
@@ -103,7 +108,9 @@ class HandwritingCorpus(Corpus):
         for split, rows in splits.items():
             for row in rows:
                 if owner.setdefault(row["writer"], split) != split:
-                    raise CorpusError(f"{self.split_dir}: writer {row['writer']} (line {row['id']}) is in both {owner[row['writer']]} and {split}")
+                    raise CorpusError(
+                        f"{self.split_dir}: writer {row['writer']} (line {row['id']}) is in both {owner[row['writer']]} and {split}"
+                    )
         return splits
 
     def vocabulary(self) -> Vocabulary:

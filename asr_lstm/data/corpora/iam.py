@@ -33,7 +33,6 @@ from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
 from asr_lstm.metrics import words
 
-
 SPLIT_DIR = "largeWriterIndependentTextLineRecognitionTask"
 VALIDATION_LISTS = ("validationset1", "validationset2")
 STANDARD_SIZES = {"trainset": 6161, "validationset1": 900, "validationset2": 940, "testset": 1861}
@@ -48,7 +47,9 @@ def read_lines_txt(path: Path) -> dict[str, dict]:
             continue
         cols = line.split(" ", 8)
         if len(cols) != 9 or cols[1] not in SEGMENTATION_RESULTS or not all(c.lstrip("-").isdigit() for c in cols[2:8]):
-            raise CorpusError(f"{path}:{lineno}: expected 'id ok|er grey components x y w h word|word|...', got {line!r}")
+            raise CorpusError(
+                f"{path}:{lineno}: expected 'id ok|er grey components x y w h word|word|...', got {line!r}"
+            )
         if cols[0] in lines:
             raise CorpusError(f"{path}:{lineno}: line {cols[0]} appears twice")
         transcription = cols[8].strip()
@@ -110,11 +111,18 @@ class IamLines(HandwritingCorpus):
     task = "Large Writer Independent Text Line Recognition"
     standard_sizes = STANDARD_SIZES
 
-    def __init__(self, root: str | Path, split_dir: str | Path | None = None, dev_lists: tuple[str, ...] | list[str] = ("validationset1",)):
+    def __init__(
+        self,
+        root: str | Path,
+        split_dir: str | Path | None = None,
+        dev_lists: tuple[str, ...] | list[str] = ("validationset1",),
+    ):
         if not dev_lists or any(name not in VALIDATION_LISTS for name in dev_lists):
             raise ValueError(f"dev_lists must name validationset1 and/or validationset2, got {list(dev_lists)}")
         root = Path(root)
-        super().__init__(root, split_dir or root / SPLIT_DIR, {"train": ("trainset",), "dev": tuple(dev_lists), "test": ("testset",)})
+        super().__init__(
+            root, split_dir or root / SPLIT_DIR, {"train": ("trainset",), "dev": tuple(dev_lists), "test": ("testset",)}
+        )
         self._lines: dict[str, dict] = {}
         self._writers: dict[str, str] = {}
 
@@ -148,8 +156,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Prepare IAM text-line manifests (LWITLRT train/dev/test).")
     parser.add_argument("--root", required=True, help="directory holding ascii/ and lines/")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
-    parser.add_argument("--split-dir", default=None, help=f"directory of the task's split lists (default <root>/{SPLIT_DIR})")
-    parser.add_argument("--dev-lists", nargs="+", default=["validationset1"], choices=VALIDATION_LISTS, help="validationset1 and/or validationset2")
+    parser.add_argument(
+        "--split-dir", default=None, help=f"directory of the task's split lists (default <root>/{SPLIT_DIR})"
+    )
+    parser.add_argument(
+        "--dev-lists",
+        nargs="+",
+        default=["validationset1"],
+        choices=VALIDATION_LISTS,
+        help="validationset1 and/or validationset2",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     IamLines(args.root, args.split_dir, args.dev_lists).prepare(args.out)

@@ -63,11 +63,18 @@ class IamOnDB(HandwritingCorpus):
     task = "IAM-OnDB-t2"
     standard_sizes = STANDARD_SIZES
 
-    def __init__(self, root: str | Path, split_dir: str | Path | None = None, dev_lists: tuple[str, ...] | list[str] = ("testset_v",)):
+    def __init__(
+        self,
+        root: str | Path,
+        split_dir: str | Path | None = None,
+        dev_lists: tuple[str, ...] | list[str] = ("testset_v",),
+    ):
         if not dev_lists or any(name not in VALIDATION_LISTS for name in dev_lists):
             raise ValueError(f"dev_lists must name testset_v and/or testset_t, got {list(dev_lists)}")
         root = Path(root)
-        super().__init__(root, split_dir or root, {"train": ("trainset",), "dev": tuple(dev_lists), "test": ("testset_f",)})
+        super().__init__(
+            root, split_dir or root, {"train": ("trainset",), "dev": tuple(dev_lists), "test": ("testset_f",)}
+        )
         self._strokes: dict[str, Path] = {}
         self._texts: dict[str, Path] = {}
         self._csr: dict[str, list[str]] = {}
@@ -91,7 +98,9 @@ class IamOnDB(HandwritingCorpus):
         csr = self._csr[form]
         number = line_id.rsplit("-", 1)[1]
         if not number.isdigit() or not 1 <= int(number) <= len(csr):
-            raise CorpusError(f"{self._strokes[line_id]}: line {number} of form {form}, whose CSR text has {len(csr)} lines")
+            raise CorpusError(
+                f"{self._strokes[line_id]}: line {number} of form {form}, whose CSR text has {len(csr)} lines"
+            )
         text = " ".join(csr[int(number) - 1].split())
         strokes = read_stroke_xml(self._strokes[line_id])
         return {
@@ -110,8 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Prepare IAM-OnDB line manifests (IAM-OnDB-t2 train/dev/test).")
     parser.add_argument("--root", required=True, help="directory holding lineStrokes/ and ascii/")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
-    parser.add_argument("--split-dir", default=None, help="directory of trainset.txt, testset_v.txt, ... (default <root>)")
-    parser.add_argument("--dev-lists", nargs="+", default=["testset_v"], choices=VALIDATION_LISTS, help="testset_v and/or testset_t")
+    parser.add_argument(
+        "--split-dir", default=None, help="directory of trainset.txt, testset_v.txt, ... (default <root>)"
+    )
+    parser.add_argument(
+        "--dev-lists", nargs="+", default=["testset_v"], choices=VALIDATION_LISTS, help="testset_v and/or testset_t"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     IamOnDB(args.root, args.split_dir, args.dev_lists).prepare(args.out)

@@ -127,7 +127,9 @@ class Timit(Corpus):
         """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id."""
         part_dir = find_child(self.root, part)
         if part_dir is None or not part_dir.is_dir():
-            raise CorpusError(f"{self.root}: no {part} directory (expected the LDC93S1 layout {part}/DR1..DR8/<speaker>/)")
+            raise CorpusError(
+                f"{self.root}: no {part} directory (expected the LDC93S1 layout {part}/DR1..DR8/<speaker>/)"
+            )
         known = set(timit_phone_map().phones61)
         rows = []
         for wav in sorted(p for p in part_dir.glob("*/*/*") if p.suffix.lower() == ".wav"):
@@ -164,7 +166,9 @@ class Timit(Corpus):
         splits = {
             "train": self.utterances("TRAIN"),
             "dev": [r for r in test_rows if r["speaker"] in dev_speakers],
-            "test": test_rows if self.test_set == "complete" else [r for r in test_rows if r["speaker"] in core_speakers],
+            "test": test_rows
+            if self.test_set == "complete"
+            else [r for r in test_rows if r["speaker"] in core_speakers],
         }
         for name in ("dev", "test"):
             if not splits[name]:

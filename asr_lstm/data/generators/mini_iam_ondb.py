@@ -1,6 +1,6 @@
 """mini-IAM-OnDB: the embedded default online handwriting corpus, pen strokes in the IAM-OnDB layout.
 
-The writers, hands and texts are planned as for mini-IAM (:mod:`asr_lstm.data.corpora.mini_iam`),
+The writers, hands and texts are planned as for mini-IAM (:mod:`asr_lstm.data.generators.mini_iam`),
 and each line is written with the same pen trajectories; instead of rendering them, the pen is
 sampled as a whiteboard tablet would: ``SAMPLE_RATE`` points a second at the writer's own speed,
 with pauses while the pen is lifted. Written in the true layout: ``lineStrokes/<a>/<form>/<line>.xml``
@@ -8,7 +8,7 @@ with pauses while the pen is lifted. Written in the true layout: ``lineStrokes/<
 ``ascii/<a>/<form>/<form>.txt`` (``OCR:`` and ``CSR:`` sections), and the IAM-OnDB-t2 lists
 ``trainset.txt``, ``testset_v.txt``, ``testset_t.txt``, ``testset_f.txt`` of form ids.
 
-Usage: ``python -m asr_lstm.data.corpora.mini_iam_ondb --out data/mini_iam_ondb``.
+Usage: ``python -m asr_lstm.data.generators.mini_iam_ondb --out data/mini_iam_ondb``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from asr_lstm.data.corpora.mini_iam import MiniIamConfig, finish, pen_strokes, plan_forms, run_generator, scratch, write_lists
 from asr_lstm.data.done import is_done
+from asr_lstm.data.generators.mini_iam import (
+    MiniIamConfig,
+    finish,
+    pen_strokes,
+    plan_forms,
+    run_generator,
+    scratch,
+    write_lists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +64,9 @@ def stroke_xml(strokes: list[np.ndarray]) -> ET.ElementTree:
     ET.SubElement(description, "SensorLocation", corner="top_left")
     stroke_set = ET.SubElement(session, "StrokeSet")
     for stroke in strokes:
-        element = ET.SubElement(stroke_set, "Stroke", colour="black", start_time=f"{stroke[0, 2]:.3f}", end_time=f"{stroke[-1, 2]:.3f}")
+        element = ET.SubElement(
+            stroke_set, "Stroke", colour="black", start_time=f"{stroke[0, 2]:.3f}", end_time=f"{stroke[-1, 2]:.3f}"
+        )
         for x, y, t in stroke:
             ET.SubElement(element, "Point", x=str(round(x)), y=str(round(y)), time=f"{t:.3f}")
     ET.indent(session)
@@ -79,7 +89,10 @@ def generate(out: str | Path, cfg: MiniIamConfig = MiniIamConfig()) -> Path:
         speed = pen.uniform(150.0, 400.0)
         for k, sentence in enumerate(form.texts, 1):
             written = pen_strokes(sentence, form.hand, pen)
-            origin = np.concatenate(written).min(axis=0) - (100.0, 60.0 + 120.0 * k)  # line k of the board, top left at (100, 60)
+            origin = np.concatenate(written).min(axis=0) - (
+                100.0,
+                60.0 + 120.0 * k,
+            )  # line k of the board, top left at (100, 60)
             strokes = sample_pen([s - origin for s in written], speed, clock, pen)
             clock = strokes[-1][-1, 2] + pen.uniform(1.0, 3.0)
             path = tmp / "lineStrokes" / folder[:3] / folder / f"{form_id}-{k:02d}.xml"

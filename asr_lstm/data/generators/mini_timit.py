@@ -15,7 +15,7 @@ three SI sentences, as in TIMIT.
 Labels: espeak phonemes are mapped to TIMIT-61 with ``resources/mini_timit/espeak_to_timit61.tsv``;
 leading and trailing silence is ``h#``, pauses inside an utterance ``pau``.
 
-Usage: ``python -m asr_lstm.data.corpora.mini_timit --out data/mini_timit [--lowercase]``.
+Usage: ``python -m asr_lstm.data.generators.mini_timit --out data/mini_timit [--lowercase]``.
 """
 
 from __future__ import annotations
@@ -33,15 +33,24 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from asr_lstm.data.corpora.espeak import Espeak, Synthesis
 from asr_lstm.data.corpora.timit import read_speaker_list
 from asr_lstm.data.done import is_done, mark_done
+from asr_lstm.data.generators.espeak import Espeak, Synthesis
 from asr_lstm.resources import resource_path
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-REGION_ACCENTS = ("en-us", "en-us-nyc", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029")
+REGION_ACCENTS = (
+    "en-us",
+    "en-us-nyc",
+    "en",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+)
 VOICE_VARIANTS = {"m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"), "f": ("f1", "f2", "f3", "f4", "f5")}
 PAUSES = frozenset({"_", "_:", "_!", "_|"})
 SA_SENTENCES = 2  # the first two Harvard sentences are SA1 and SA2, read by every speaker
@@ -49,7 +58,7 @@ SX_PER_SPEAKER, SI_PER_SPEAKER = 5, 3
 CLOSURE_SHARE = 0.6  # share of an espeak stop segment given to the TIMIT closure before the release
 
 
-@dataclass
+@dataclass(frozen=True)
 class MiniTimitConfig:
     """Size and seed of a generated corpus (defaults: 64 TRAIN, 48 TEST speakers)."""
 
@@ -83,7 +92,9 @@ def load_phone_table() -> dict[str, list[str]]:
     return table
 
 
-def timit_segments(synth: Synthesis, table: dict[str, list[str]], lead_ms: int, tail_ms: int) -> list[tuple[float, float, str]]:
+def timit_segments(
+    synth: Synthesis, table: dict[str, list[str]], lead_ms: int, tail_ms: int
+) -> list[tuple[float, float, str]]:
     """TIMIT-61 segments ``(start_ms, end_ms, label)`` of a synthesis padded by ``lead_ms``/``tail_ms``.
 
     Raises:
@@ -106,7 +117,11 @@ def timit_segments(synth: Synthesis, table: dict[str, list[str]], lead_ms: int, 
             continue
         if end <= start:
             continue
-        shares = [CLOSURE_SHARE, 1 - CLOSURE_SHARE] if len(labels) == 2 and labels[0].endswith("cl") else [1 / len(labels)] * len(labels)
+        shares = (
+            [CLOSURE_SHARE, 1 - CLOSURE_SHARE]
+            if len(labels) == 2 and labels[0].endswith("cl")
+            else [1 / len(labels)] * len(labels)
+        )
         t = start
         for label, share in zip(labels, shares):
             raw.append([t, t + share * (end - start), label])
@@ -175,7 +190,9 @@ def make_speakers(cfg: MiniTimitConfig, rng: random.Random) -> dict[str, list[Sp
     return {"TRAIN": train, "TEST": test}
 
 
-def assign_sentences(speakers: dict[str, list[Speaker]], sentences: list[str], rng: random.Random) -> dict[str, list[tuple[str, int]]]:
+def assign_sentences(
+    speakers: dict[str, list[Speaker]], sentences: list[str], rng: random.Random
+) -> dict[str, list[tuple[str, int]]]:
     """Per speaker, ``(utterance name, sentence index)``: SA1, SA2, then SX and SI sentences.
 
     TRAIN and TEST read disjoint sentence pools, in proportion to their number of speakers.
@@ -198,7 +215,9 @@ def assign_sentences(speakers: dict[str, list[Speaker]], sentences: list[str], r
     return plan
 
 
-def write_utterance(stem: Path, synth: Synthesis, text: str, table: dict[str, list[str]], rng: random.Random, upper: bool) -> None:
+def write_utterance(
+    stem: Path, synth: Synthesis, text: str, table: dict[str, list[str]], rng: random.Random, upper: bool
+) -> None:
     """Writes ``stem.WAV`` (NIST SPHERE, 16 kHz), ``.PHN``, ``.WRD`` and ``.TXT``."""
     lead_ms, tail_ms = rng.randint(80, 250), rng.randint(80, 250)
     audio = torch.from_numpy(synth.audio.astype(np.float32) / 32768.0)
@@ -262,14 +281,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--train-speakers-per-region", type=int, default=MiniTimitConfig.train_speakers_per_region)
     parser.add_argument("--dev-speakers", type=int, default=MiniTimitConfig.dev_speakers)
-    parser.add_argument("--extra-test-speakers-per-region", type=int, default=MiniTimitConfig.extra_test_speakers_per_region)
+    parser.add_argument(
+        "--extra-test-speakers-per-region", type=int, default=MiniTimitConfig.extra_test_speakers_per_region
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lowercase", action="store_true", help="lower-case names, as on some TIMIT copies")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     generate(
         args.out,
-        MiniTimitConfig(args.train_speakers_per_region, args.dev_speakers, args.extra_test_speakers_per_region, args.seed, args.lowercase),
+        MiniTimitConfig(
+            args.train_speakers_per_region,
+            args.dev_speakers,
+            args.extra_test_speakers_per_region,
+            args.seed,
+            args.lowercase,
+        ),
     )
 
 

@@ -93,7 +93,12 @@ class Espeak:
         """Selects a voice such as ``en-us+m3`` and its prosody parameters (espeak units)."""
         if self._lib.espeak_SetVoiceByName(name.encode()) != 0:
             raise ValueError(f"espeak-ng has no voice {name!r}")
-        for param, value in ((PARAM_PITCH, pitch), (PARAM_RANGE, pitch_range), (PARAM_RATE, rate), (PARAM_WORDGAP, word_gap)):
+        for param, value in (
+            (PARAM_PITCH, pitch),
+            (PARAM_RANGE, pitch_range),
+            (PARAM_RATE, rate),
+            (PARAM_WORDGAP, word_gap),
+        ):
             self._lib.espeak_SetParameter(param, value, 0)
 
     def synthesize(self, text: str) -> Synthesis:

@@ -1,0 +1,9 @@
+"""The error types of bad input that a user can act on; each message names the file and the problem."""
+
+
+class InputFileError(ValueError):
+    """An input file (audio, line image, stroke XML) that cannot be read as what it should be.
+
+    Raised by the input readers wherever they are called: corpus preparation, feature extraction,
+    ``asr-lstm decode`` of the user's own files.
+    """
