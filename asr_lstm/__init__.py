@@ -1,6 +1,8 @@
 """asr-lstm: stacked bidirectional LSTM-CTC for speech and handwriting recognition."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("asr-lstm")  # one source of truth: pyproject.toml
 
 
 def load(path, device="cpu"):

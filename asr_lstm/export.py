@@ -13,13 +13,11 @@ loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objec
     cmvn             {"mode": global|speaker|none, "mean": (D,), "std": (D,)} from the training set
     scoring_folding  "39" for TIMIT, or None
     word_separator   the token between words of a character model ("|" for IAM), or None
-                     (absent from files of asr-lstm before handwriting, read as None)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -28,6 +26,7 @@ import torch
 import torchaudio
 
 import asr_lstm
+from asr_lstm.atomic import atomic_path
 from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
@@ -44,10 +43,8 @@ class ModelFileError(ValueError):
 def save_package(package: dict, path: str | Path) -> Path:
     """Writes a package atomically (temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(package, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(package, tmp)
     return path
 
 

@@ -42,6 +42,13 @@ class ErrorCounts:
             self.num_utts + other.num_utts,
         )
 
+    def kaldi_line(self, metric: str) -> str:
+        """Kaldi's ``compute-wer`` summary: ``%PER 8.30 [ 600 / 7232, 188 ins, 137 del, 275 sub ]``."""
+        return (
+            f"%{metric.upper()} {self.rate:.2f} [ {self.errors} / {self.ref_len}, "
+            f"{self.ins} ins, {self.dels} del, {self.sub} sub ]"
+        )
+
     def as_dict(self) -> dict:
         return {**asdict(self), "errors": self.errors, "rate": self.rate}
 
@@ -102,13 +109,3 @@ def count_errors(pairs: list[Pair]) -> ErrorCounts:
     dels = sum(h is None for _, h in pairs)
     ins = sum(r is None for r, _ in pairs)
     return ErrorCounts(sub=sub, dels=dels, ins=ins, ref_len=sum(r is not None for r, _ in pairs), num_utts=1)
-
-
-def corpus_counts(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> ErrorCounts:
-    """Sums the counts of :func:`align` over aligned lists of references and hypotheses."""
-    if len(refs) != len(hyps):
-        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    total = ErrorCounts()
-    for ref, hyp in zip(refs, hyps):
-        total = total + count_errors(align(ref, hyp))
-    return total

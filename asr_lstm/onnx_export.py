@@ -26,13 +26,13 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 import asr_lstm
+from asr_lstm.atomic import atomic_path
 from asr_lstm.recognizer import Recognizer
 
 INPUT_NAMES = ["features", "lengths"]
@@ -79,11 +79,7 @@ def metadata(recognizer: Recognizer) -> dict[str, str]:
                 "std": recognizer.cmvn_std.tolist(),
             }
         ),
-        **(
-            {"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)}
-            if recognizer.features.input_key == "audio"
-            else {}
-        ),
+        **({"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)} if recognizer.frame_shift_s is not None else {}),
         "asr_lstm.cell": json.dumps(dict(recognizer.cell_options)),
         "asr_lstm.version": asr_lstm.__version__,
     }
@@ -117,9 +113,8 @@ def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
         )
     model = program.model_proto
     onnx.helper.set_model_props(model, metadata(recognizer))
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
     return path
 
 

@@ -1,42 +1,67 @@
-"""A trained model ready to decode audio, line images or pen strokes: features, normalisation, network and vocabulary together.
+"""A trained model ready to decode audio, line images or pen strokes: features, normalisation, network
+and vocabulary together, and the one path from features to hypotheses.
 
-Built either from a training run (``asr_lstm.cli.export``) or from an exported file
-(``asr_lstm.load``); it needs neither Hydra nor Lightning.
+Built from an exported file (``asr_lstm.load``) or from a training run (:meth:`Recognizer.from_run`);
+``asr-lstm evaluate``, ``asr-lstm decode`` and the recipes' export check all decode through
+:meth:`Recognizer.recognise`. Decoding needs neither Hydra nor Lightning.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
-from asr_lstm.data.features import (
-    FeatureConfig,
-    Normalizer,
-    compute_features,
-    line_features,
-    load_audio,
-    mean_std,
-    with_deltas,
-)
-from asr_lstm.data.images import load_line_image
-from asr_lstm.data.strokes import read_stroke_xml, stroke_features
+from asr_lstm.data.cmvn import normalise_all
+from asr_lstm.data.features import FeatureConfig, compute_features, file_frames
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.metrics import words
 from asr_lstm.models import CTCModel
 
+Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
+
 
 @dataclass
 class Segment:
-    """One aligned token: start and duration in seconds (audio, pen strokes) or pixel columns (line images)."""
+    """One aligned token: start and duration in the input kind's unit (seconds, or pixel columns of a line image)."""
 
     token: str
     start: float
     duration: float
+
+
+@dataclass
+class Utterance:
+    """One input to recognise.
+
+    Attributes:
+        id: its name in the output.
+        feats: ``(T, D)`` raw (not yet normalised) features.
+        positions: ``(T + 1,)`` where each input frame starts and the last one ends (for alignments), or ``None``.
+        speaker: its speaker or writer (per-speaker CMVN), or ``None``.
+    """
+
+    id: str
+    feats: torch.Tensor
+    positions: torch.Tensor | None = None
+    speaker: str | None = None
+
+
+@dataclass
+class Transcript:
+    """The hypothesis of one utterance: label ids and tokens, the words of a lexicon search, aligned segments."""
+
+    id: str
+    ids: list[int]
+    tokens: list[str]
+    words: list[str] | None = None
+    segments: list[Segment] = field(default_factory=list)
 
 
 class Recognizer:
@@ -48,8 +73,8 @@ class Recognizer:
         cell_options: ``{"name": ..., **options}`` for :func:`asr_lstm.cells.build`.
         tokens: vocabulary, blank first.
         features: the feature pipeline.
-        cmvn_mean, cmvn_std: ``(D,)`` training-set statistics. With ``features.cmvn == "speaker"`` the
-            speaker of a new file is unknown, so each utterance is normalised by its own statistics.
+        cmvn_mean, cmvn_std: ``(D,)`` training-set statistics (see :mod:`asr_lstm.data.cmvn` for
+            which statistics each CMVN mode uses).
         scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
         word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
     """
@@ -88,16 +113,17 @@ class Recognizer:
         net.load_state_dict(package["state_dict"])
         cmvn = package["cmvn"]
         return cls(
-            net,
-            package["model"],
-            package["cell"],
-            package["tokens"],
-            FeatureConfig(**package["features"]),
-            cmvn["mean"],
-            cmvn["std"],
-            package["scoring_folding"],
-            package.get("word_separator"),
-        )
+            net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
+            cmvn["mean"], cmvn["std"], package["scoring_folding"], package["word_separator"],
+        )  # fmt: skip
+
+    @classmethod
+    def from_run(cls, run: str | Path, checkpoint: str = "best") -> Recognizer:
+        """The recognizer of a training run directory's ``best`` or ``last`` checkpoint, or of a
+        ``.ckpt`` path (of the run two folders above it, unless ``run`` is that run)."""
+        from asr_lstm.runs import TrainingRun  # reads Hydra's config.yaml: only for runs, not model files
+
+        return TrainingRun.of(run).recognizer(checkpoint)
 
     @property
     def device(self) -> torch.device:
@@ -108,40 +134,41 @@ class Recognizer:
         return self
 
     @property
-    def frame_shift_s(self) -> float:
-        """Seconds between two output frames (feature hop x subsampling) of an audio model."""
-        return self.features.frame_shift_ms / 1000 * self.net.frontend.stride
+    def frame_shift_s(self) -> float | None:
+        """Seconds between two output frames (feature hop x subsampling) where that is a constant (audio)."""
+        shift = self.features.input.frame_shift_s(self.features)
+        return None if shift is None else shift * self.net.frontend.stride
 
     def text(self, tokens: list[str]) -> str:
         """A hypothesis as text: words for a character model with a word separator, else the tokens."""
         return " ".join(words(tokens, self.word_separator) if self.word_separator is not None else tokens)
 
-    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.features.cmvn == "speaker":  # the speaker is unknown: the utterance's own statistics
-            return Normalizer("global", mean_std(feats))(feats)
-        return Normalizer(self.features.cmvn, (self.cmvn_mean, self.cmvn_std))(feats)
+    def normalise(self, utterances: list[Utterance]) -> list[torch.Tensor]:
+        """The utterances' features normalised together, as :mod:`asr_lstm.data.cmvn` says for the model's mode."""
+        normalised = normalise_all(
+            {u.id: u.feats for u in utterances},
+            {u.id: u.speaker for u in utterances},
+            self.features.cmvn,
+            (self.cmvn_mean, self.cmvn_std),
+        )
+        return [normalised[u.id] for u in utterances]
 
     def featurise(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate."""
-        return self.normalise(compute_features(waveform, sample_rate, self.features))
+        """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate (an audio model)."""
+        return self.normalise([Utterance("input", compute_features(waveform, sample_rate, self.features))])[0]
 
-    def featurise_file(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised features ``(T, D)`` of the model's kind of input file (audio, line image or stroke
-        XML) and the ``(T + 1,)`` positions where each input frame starts and the last one ends, in the
-        input's own unit: seconds of audio, pixel columns of the original image, seconds of writing.
-        Unreadable input raises :class:`~asr_lstm.data.corpora.base.CorpusError`.
-        """
-        cfg = self.features
-        if cfg.kind == "image":
-            ink = load_line_image(path)
-            feats = line_features(ink, cfg)
-            return self.normalise(feats), torch.arange(len(feats) + 1) * (ink.shape[0] / cfg.image_height)
-        if cfg.kind == "strokes":
-            raw, times = stroke_features(read_stroke_xml(path), cfg.stroke_step)
-            return self.normalise(with_deltas(raw, cfg)), torch.cat([times, times[-1:]])
-        waveform, rate = load_audio(path)
-        feats = self.featurise(waveform, rate)
-        return feats, torch.arange(len(feats) + 1) * (cfg.frame_shift_ms / 1000)
+    def read(self, path: str | Path, utt: str | None = None, speaker: str | None = None) -> Utterance:
+        """The model's kind of input file (audio, line image, stroke XML, ...) as an :class:`Utterance`
+        with raw features and positions in the input's own unit. Unreadable input raises
+        :class:`~asr_lstm.errors.InputFileError` naming the file."""
+        feats, positions = file_frames(path, self.features)
+        return Utterance(utt if utt is not None else Path(path).stem, feats, positions, speaker)
+
+    def featurise_file(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features ``(T, D)`` of one input file on its own and the ``(T + 1,)`` positions where
+        each input frame starts and the last one ends (seconds of audio or writing, pixel columns)."""
+        utterance = self.read(path)
+        return self.normalise([utterance])[0], utterance.positions
 
     def pad(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T_b, D)`` features as one zero-padded batch ``(B, T, D)`` and lengths ``(B,)`` on the model's device."""
@@ -150,31 +177,68 @@ class Recognizer:
 
     @torch.no_grad()
     def log_probs(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched log-probabilities ``(B, T', V)`` and output lengths ``(B,)`` for ``(T_b, D)`` features."""
+        """Batched log-probabilities ``(B, T', V)`` and output lengths ``(B,)`` for normalised ``(T_b, D)`` features."""
         return self.net(*self.pad(feats))
 
     def decode(self, feats: list[torch.Tensor]) -> list[list[str]]:
-        """Greedy label sequences of a batch of feature matrices."""
+        """Greedy label sequences of a batch of normalised feature matrices."""
         log_probs, lens = self.log_probs(feats)
         return [[self.tokens[i] for i in ids] for ids in greedy_decode(log_probs, lens)]
+
+    def posteriors(self, utterances: list[Utterance], batch_size: int = 16) -> list[torch.Tensor]:
+        """``(T'_b, V)`` log-probabilities (on the CPU) of each utterance, in input order.
+
+        The utterances are normalised together, then run through the network in batches of
+        ``batch_size`` utterances of similar length (longest first): the same inputs always make the
+        same batches, whatever order they came in.
+        """
+        feats = self.normalise(utterances)
+        order = sorted(range(len(feats)), key=lambda k: -feats[k].shape[0])
+        out: list[torch.Tensor | None] = [None] * len(feats)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            log_probs, lens = self.log_probs([feats[k] for k in chunk])
+            for k, lp, n in zip(chunk, log_probs.cpu(), lens.tolist()):
+                out[k] = lp[:n]
+        return out
+
+    def transcribe(
+        self, utterances: list[Utterance], posteriors: list[torch.Tensor], search: Search = greedy_decode,
+        align: bool = False,
+    ) -> list[Transcript]:  # fmt: skip
+        """Runs ``search`` (greedy, or a :class:`~asr_lstm.decoding.beam.BeamSearch`) over posteriors from
+        :meth:`posteriors`; ``align`` adds the forced alignment of each hypothesis."""
+        transcripts = []
+        for start in range(0, len(posteriors), 64):
+            batch = posteriors[start : start + 64]
+            log_probs = pad_sequence(batch, batch_first=True)
+            lens = torch.tensor([len(p) for p in batch])
+            if getattr(search, "gives_words", False):  # a lexicon search: the words, and their spelling
+                results = [(h.ids, h.words) for h in search.search(log_probs, lens)]
+            else:
+                results = [(ids, None) for ids in search(log_probs, lens)]
+            for utt, lp, (ids, hyp_words) in zip(utterances[start : start + 64], batch, results):
+                segments = self.align(lp, ids, utt.positions) if align else []
+                transcripts.append(Transcript(utt.id, ids, [self.tokens[i] for i in ids], hyp_words, segments))
+        return transcripts
+
+    def recognise(
+        self, utterances: list[Utterance], search: Search = greedy_decode, batch_size: int = 16, align: bool = False
+    ) -> list[Transcript]:
+        """The one path from features to hypotheses: :meth:`posteriors`, then :meth:`transcribe`."""
+        return self.transcribe(utterances, self.posteriors(utterances, batch_size), search, align)
 
     def align(self, log_probs: torch.Tensor, ids: list[int], positions: torch.Tensor | None = None) -> list[Segment]:
         """CTC forced alignment (``torchaudio.functional.forced_align``) of label ids to ``(T', V)`` log-probs.
 
-        Each label gets the span of frames the best path spends on it, placed by the input frames'
-        ``positions`` (``(T + 1,)``, from :meth:`featurise_file`); without them, output frames are
+        Each label gets the span of frames the best path spends on it (``merge_tokens``), placed by the
+        input frames' ``positions`` (``(T + 1,)``, from :meth:`read`); without them, output frames are
         ``frame_shift_s`` apart (an audio model).
         """
         if not ids:
             return []
-        path, _ = AF.forced_align(log_probs.unsqueeze(0).float().cpu(), torch.tensor([ids]), blank=0)
-        segments, previous = [], 0
-        for frame, label in enumerate(path[0].tolist()):
-            if label != 0 and label != previous:  # CTC separates a repeated label by a blank
-                segments.append([self.tokens[label], frame, frame + 1])
-            elif label != 0:
-                segments[-1][2] = frame + 1
-            previous = label
+        path, scores = AF.forced_align(log_probs.unsqueeze(0).float().cpu(), torch.tensor([ids]), blank=0)
+        spans = AF.merge_tokens(path[0], scores[0].exp(), blank=0)
         stride = self.net.frontend.stride
 
         def at(frame: int) -> float:  # output frame -> position of its first input frame
@@ -182,4 +246,4 @@ class Recognizer:
                 return frame * self.frame_shift_s
             return float(positions[min(frame * stride, len(positions) - 1)])
 
-        return [Segment(token, at(start), at(end) - at(start)) for token, start, end in segments]
+        return [Segment(self.tokens[s.token], at(s.start), at(s.end) - at(s.start)) for s in spans]

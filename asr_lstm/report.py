@@ -18,6 +18,8 @@ import torch
 import torchaudio
 from omegaconf import OmegaConf
 
+from asr_lstm.atomic import write_text
+from asr_lstm.data.inputs import kind_of_row
 from asr_lstm.data.manifest import read_manifest, source_of
 
 
@@ -72,12 +74,12 @@ def protocol_block(data_dir: Path, corpus_note: str, notes: list[str] | None = N
         manifest = data_dir / f"{split}.jsonl"
         if manifest.is_file():
             rows = read_manifest(manifest)
-            sources = len({source_of(r) for r in rows})
-            if any("audio" in r for r in rows):
-                hours = sum(r.get("duration", 0.0) for r in rows) / 3600
-                lines.append(f"- {split}: {len(rows)} utterances, {sources} speakers, {hours:.2f} h")
-            else:
-                lines.append(f"- {split}: {len(rows)} lines, {sources} writers")
+            kind = kind_of_row(rows[0]) if rows else None
+            items, makers = kind.nouns if kind else ("lines", "writers")  # rows of text alone are lines
+            line = f"- {split}: {len(rows)} {items}, {len({source_of(r) for r in rows})} {makers}"
+            if kind and kind.report_hours:
+                line += f", {sum(r.get('duration', 0.0) for r in rows) / 3600:.2f} h"
+            lines.append(line)
     return lines + [f"- {note}" for note in notes or []] + [""]
 
 
@@ -112,8 +114,8 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
 
 
 def metric_of(summary: dict) -> str:
-    """The error-rate name of a run's ``summary.json`` (runs from before handwriting wrote PER only)."""
-    return summary.get("metric", "per")
+    """The error-rate name of a run's ``summary.json``."""
+    return summary["metric"]
 
 
 def model_block(exp_dirs: list[Path]) -> list[str]:
@@ -212,6 +214,4 @@ def write_results(
     lines += results_table(exp_dirs)
     lines += model_block(exp_dirs)
     lines += commands_block(exp_dirs, recipe_command)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(out)
+    write_text(out, "\n".join(lines))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from asr_lstm.atomic import write_text
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.metrics import ErrorCounts, align, count_errors, words
 
@@ -26,7 +27,7 @@ def read_transcripts(path: str | Path) -> dict[str, list[str]]:
 
 
 def write_transcripts(transcripts: dict[str, list[str]], path: str | Path) -> None:
-    Path(path).write_text("".join(f"{utt}\t{' '.join(tokens)}\n" for utt, tokens in sorted(transcripts.items())))
+    write_text(path, "".join(f"{utt}\t{' '.join(tokens)}\n" for utt, tokens in sorted(transcripts.items())))
 
 
 def format_alignment(utt: str, pairs: list[tuple]) -> str:
@@ -78,11 +79,8 @@ def score(
         blocks.append(format_alignment(utt, pairs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"%{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, "
-        f"{total.dels} del, {total.sub} sub ] folding={folding or 'none'} utterances={total.num_utts}\n\n"
-    )
-    (out_dir / "errs.txt").write_text(header + "\n".join(blocks))
+    header = f"{total.kaldi_line(metric)} folding={folding or 'none'} utterances={total.num_utts}\n\n"
+    write_text(out_dir / "errs.txt", header + "\n".join(blocks))
     metrics = {
         "metric": metric,
         "folding": folding,
@@ -90,7 +88,7 @@ def score(
         "missing_hypotheses": len(set(refs) - set(hyps)),
         **(extra or {}),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return total
 
 

@@ -21,7 +21,8 @@ import soundfile as sf
 import torch
 
 from asr_lstm import load
-from asr_lstm.data.features import FeatureConfig, load_audio
+from asr_lstm.data.audio import load_audio
+from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.decoding import greedy_decode

@@ -26,28 +26,34 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr_lstm.data.corpora.base import CorpusError
-from asr_lstm.data.images import IMAGE_SUFFIXES
-from asr_lstm.data.manifest import input_of, read_manifest
-from asr_lstm.data.strokes import STROKE_SUFFIXES
+from asr_lstm.data.audio import AUDIO_SUFFIXES
+from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
+from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
+from asr_lstm.recognizer import Segment
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"}
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
 
-def resolve_inputs(inputs: list[str], suffixes: set[str] = AUDIO_SUFFIXES) -> list[tuple[str, Path]]:
-    """``(utterance id, input path)`` for every file named, listed, or found under a directory with one of ``suffixes``."""
+def resolve_inputs(
+    inputs: list[str], suffixes: frozenset[str] = AUDIO_SUFFIXES, speakers: dict[str, str] | None = None
+) -> list[tuple[str, Path]]:
+    """``(utterance id, input path)`` for every file named, listed, or found under a directory with one
+    of ``suffixes``; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker)."""
     items: list[tuple[str, Path]] = []
+    speakers = {} if speakers is None else speakers
     for name in inputs:
         path = Path(name)
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
                 items.append(("_".join(found.relative_to(path).with_suffix("").parts), found))
         elif path.suffix.lower() == ".jsonl":
-            items.extend((row["id"], Path(input_of(row))) for row in read_manifest(path))
+            for row in read_manifest(path):
+                items.append((row["id"], Path(input_of(row))))
+                if source_of(row) is not None:
+                    speakers[row["id"]] = source_of(row)
         elif path.suffix.lower() in LIST_SUFFIXES:
             for line in path.read_text().splitlines():
                 fields = line.split()
@@ -60,7 +66,7 @@ def resolve_inputs(inputs: list[str], suffixes: set[str] = AUDIO_SUFFIXES) -> li
     return items
 
 
-def ctm_lines(utt: str, segments) -> str:
+def ctm_lines(utt: str, segments: list[Segment]) -> str:
     return "".join(f"{utt} 1 {s.start:.3f} {s.duration:.3f} {s.token}\n" for s in segments)
 
 
@@ -99,54 +105,38 @@ def main(argv: list[str] | None = None) -> None:
         search = search_config.build(recognizer.tokens, recognizer.word_separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    items = resolve_inputs(
-        args.inputs, {"image": IMAGE_SUFFIXES, "strokes": STROKE_SUFFIXES}.get(recognizer.features.kind, AUDIO_SUFFIXES)
-    )
+    speakers: dict[str, str] = {}
+    items = resolve_inputs(args.inputs, recognizer.features.input.suffixes, speakers)
+    utterances, paths = [], {}
+    for utt, path in tqdm(items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None):
+        try:
+            utterances.append(recognizer.read(path, utt, speakers.get(utt)))
+            paths[utt] = path
+        except (InputFileError, RuntimeError) as err:  # torchaudio's own errors do not name the file
+            print(f"asr-lstm decode: skipped {path}: {str(err).removeprefix(f'{path}: ')}", file=sys.stderr)
+    transcripts = recognizer.recognise(utterances, search, args.batch_size, align=bool(args.align))
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
-    failed = 0
-    batches = [items[k : k + args.batch_size] for k in range(0, len(items), args.batch_size)]
-    for batch in tqdm(
-        batches, desc="decoding", unit="batch", file=sys.stderr, disable=None if len(batches) > 1 else True
-    ):
-        ready, feats, positions = [], [], []
-        for utt, path in batch:
-            try:
-                x, where = recognizer.featurise_file(str(path))
-                feats.append(x)
-                positions.append(where)
-                ready.append((utt, path))
-            except (CorpusError, RuntimeError, ValueError) as err:
-                failed += 1
-                print(f"asr-lstm decode: skipped {path}: {str(err).removeprefix(f'{path}: ')}", file=sys.stderr)
-        if not ready:
-            continue
-        log_probs, lens = recognizer.log_probs(feats)
-        if search_config.lexicon:  # word search: the text is the words, the tokens their spelling
-            hyps = search.search(log_probs, lens)
-            results = [(h.ids, h.words) for h in hyps]
+    for t in transcripts:
+        if t.words is not None:  # a lexicon search: the text is the words, the tokens their spelling
+            text = " ".join(t.words)
         else:
-            results = [(ids, None) for ids in search(log_probs, lens)]
-        for b, ((utt, path), (ids, words)) in enumerate(zip(ready, results)):
-            tokens = [recognizer.tokens[i] for i in ids]
-            text = (
-                " ".join(words) if words is not None else " ".join(tokens) if args.tokens else recognizer.text(tokens)
-            )
-            segments = recognizer.align(log_probs[b, : lens[b]], ids, positions[b]) if ctm else []
+            text = " ".join(t.tokens) if args.tokens else recognizer.text(t.tokens)
+        if ctm:
+            ctm.write(ctm_lines(t.id, t.segments))
+        if args.json:
+            record = {"id": t.id, "path": str(paths[t.id]), "tokens": t.tokens, "text": text}
+            if t.words is not None:
+                record["words"] = t.words
             if ctm:
-                ctm.write(ctm_lines(utt, segments))
-            if args.json:
-                record = {"id": utt, "path": str(path), "tokens": tokens, "text": text}
-                if words is not None:
-                    record["words"] = words
-                if ctm:
-                    record["segments"] = [vars(s) for s in segments]
-                out.write(json.dumps(record) + "\n")
-            else:
-                out.write(f"{utt}\t{text}\n")
+                record["segments"] = [vars(s) for s in t.segments]
+            out.write(json.dumps(record) + "\n")
+        else:
+            out.write(f"{t.id}\t{text}\n")
     for handle in (out, ctm):
         if handle not in (None, sys.stdout):
             handle.close()
+    failed = len(items) - len(utterances)
     if failed:
         print(f"asr-lstm decode: {failed} of {len(items)} inputs skipped", file=sys.stderr)
         sys.exit(1)

@@ -8,43 +8,44 @@ changed by Hydra-style overrides of the ``decode`` group: ``decode=greedy|beam``
 for TIMIT, characters for IAM), then ``errs.txt`` and ``metrics.json`` on the scoring label set of the
 corpus (PER on 39 folded phones for TIMIT, CER for IAM); a character corpus also gets its WER in
 ``decode_<split>/wer/``.
+
+``--grid decode.lm_weight=0.3,0.5,0.8`` (repeatable: every combination is a grid point) tunes the
+search as Kaldi's scoring does: the first split (``dev``) is decoded at every point, the point with
+the lowest error rate is chosen (the first such in grid order), and the other splits are decoded at
+it. ``decode_<dev>*/grid.json`` lists each point's dev error rate; the network runs once per split.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import logging
 import shlex
 import sys
 from importlib import resources
 from pathlib import Path
 
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from asr_lstm.checkpoints import checkpoint_state
-from asr_lstm.cli.build import build_datamodule, build_module
-from asr_lstm.decoding import greedy_decode
+from asr_lstm.atomic import write_text
+from asr_lstm.cli.build import build_datamodule
+from asr_lstm.data.feature_store import load_split
+from asr_lstm.data.manifest import read_manifest, source_of
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.devices import resolve_device
-from asr_lstm.lit_module import CTCLitModule
+from asr_lstm.metrics import ErrorCounts
+from asr_lstm.recognizer import Recognizer, Utterance
+from asr_lstm.runs import TrainingRun
 from asr_lstm.scoring import score, score_words, write_transcripts
 
 log = logging.getLogger(__name__)
 
 
-def resolve_checkpoint(run_dir: Path, checkpoint: str) -> Path:
-    """``best`` / ``last`` name files in ``RUN_DIR/checkpoints``; anything else is a path."""
-    path = run_dir / "checkpoints" / f"{checkpoint}.ckpt" if checkpoint in ("best", "last") else Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    return path
-
-
 def decode_config(run_cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The run's ``decode`` node (greedy for runs that predate the group) with ``overrides`` applied.
+    """The run's ``decode`` node (greedy where its config has none) with ``overrides`` applied.
 
     Raises:
         ValueError: an override outside the ``decode`` group, an unknown option, or an unknown key.
@@ -78,31 +79,75 @@ def group_option(name: str) -> DictConfig:
     return OmegaConf.create(path.read_text())
 
 
-@torch.no_grad()
-def decode_split(
-    module: CTCLitModule, loader, device: torch.device, search=greedy_decode
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Hypotheses and references (label strings) of every utterance served by ``loader``.
+def grid_points(grid: list[str]) -> list[list[str]]:
+    """``["decode.a=1,2", "decode.b=x"]`` -> every combination as override lists, in grid order;
+    ``[[]]`` for no grid."""
+    axes = []
+    for entry in grid:
+        key, sep, values = entry.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--grid {entry!r}: expected decode.<key>=v1,v2,...")
+        axes.append([f"{key}={value}" for value in values.split(",")])
+    return [list(point) for point in itertools.product(*axes)]
 
-    ``search(log_probs, lens)`` turns ``(B, T, V)`` log-probabilities into label ids: greedy by default.
-    """
-    hyps, refs = {}, {}
-    for batch in loader:
-        log_probs, out_lens = module.net(batch["x"].to(device), batch["x_lens"].to(device))
-        for utt, hyp, y, n in zip(
-            batch["ids"], search(log_probs, out_lens), batch["y"].tolist(), batch["y_lens"].tolist()
-        ):
-            hyps[utt] = [module.labels[i] for i in hyp]
-            refs[utt] = [module.labels[i] for i in y[:n]]
-    return hyps, refs
+
+class SplitScorer:
+    """Decodes one split's posteriors with a search and scores the hypotheses into a folder."""
+
+    def __init__(self, recognizer: Recognizer, run: TrainingRun, split: str, batch_size: int, extra: dict):
+        rows = read_manifest(run.work_dir / f"{split}.jsonl")
+        feats = load_split(run.feature_dir / f"{split}.pt")
+        self.recognizer, self.corpus, self.split = recognizer, run.corpus, split
+        self.utterances = [Utterance(r["id"], feats[r["id"]], speaker=source_of(r)) for r in rows]
+        self.refs = {r["id"]: r[self.corpus.reference_key] for r in rows}
+        self.posteriors = recognizer.posteriors(self.utterances, batch_size)
+        self.extra = {"split": split, **extra}
+
+    def __call__(self, config: SearchConfig, search, out: Path) -> ErrorCounts:
+        """Writes ``out/{hyp,ref}.txt``, scores them by the corpus's metric (and WER for a character
+        corpus) and returns the metric's counts."""
+        transcripts = self.recognizer.transcribe(self.utterances, self.posteriors, search)
+        write_transcripts({t.id: t.tokens for t in transcripts}, out / "hyp.txt")
+        write_transcripts(self.refs, out / "ref.txt")
+        extra = {**self.extra, "search": config.describe()}
+        corpus = self.corpus
+        totals = {
+            corpus.metric: score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra)
+        }
+        if corpus.word_separator is not None:
+            totals["wer"] = score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra)
+        for metric, total in totals.items():
+            print(f"{self.split}: {total.kaldi_line(metric)} ({config.describe()}) -> {out}")
+        return totals[corpus.metric]
+
+
+def tune(scorer: SplitScorer, configs: list[SearchConfig], searches: list, points: list[list[str]], out: Path) -> int:
+    """Scores every grid point into ``out/grid/NN/``, writes ``out/grid.json`` and returns the index of
+    the point with the lowest error rate (the first such)."""
+    rates = [
+        scorer(config, search, out / "grid" / f"{k:02d}").rate
+        for k, (config, search) in enumerate(zip(configs, searches))
+    ]
+    chosen = rates.index(min(rates))
+    grid = {"split": scorer.split, "metric": scorer.corpus.metric, "chosen": chosen,
+            "points": [{"overrides": point, "rate": rate} for point, rate in zip(points, rates)]}  # fmt: skip
+    write_text(out / "grid.json", json.dumps(grid, indent=2) + "\n")
+    print(f"{scorer.split}: chose {' '.join(points[chosen])} of the grid -> {out / 'grid.json'}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="asr-lstm evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="asr-lstm evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path, help="a training run directory (holds config.yaml and checkpoints/)")
     parser.add_argument("--checkpoint", default="best", help="best, last, or a .ckpt path (default best)")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
     parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=16, help="utterances per network batch (as decode's)")
+    parser.add_argument(
+        "--grid", action="append", default=[], metavar="decode.KEY=V1,V2", help="tune KEY on the first split"
+    )
     parser.add_argument("overrides", nargs="*", help="decode=greedy|beam, decode.<key>=<value>")
     argv = sys.argv[1:] if argv is None else argv
     command = shlex.join(["asr-lstm", "evaluate", *argv])
@@ -112,49 +157,25 @@ def main(argv: list[str] | None = None) -> None:
     args.splits = [s for s in args.splits if "=" not in s]
     try:
         device = resolve_device(args.device)
-    except ValueError as err:
+        run = TrainingRun.of(args.run_dir)
+        points = grid_points(args.grid)
+        configs: list[SearchConfig] = [instantiate(decode_config(run.cfg, [*args.overrides, *p])) for p in points]
+        checkpoint = run.checkpoint(args.checkpoint)
+        recognizer = run.recognizer(args.checkpoint).to(device)
+        searches = [config.build(recognizer.tokens, recognizer.word_separator) for config in configs]
+    except (ValueError, FileNotFoundError, InstantiationException) as err:
         parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    cfg = OmegaConf.load(args.run_dir / "config.yaml")
-    try:
-        search_config: SearchConfig = instantiate(decode_config(cfg, args.overrides))
-    except (ValueError, InstantiationException) as err:
-        parser.error(str(err))
-    datamodule = build_datamodule(cfg)
-    datamodule.prepare_data()
-    datamodule.setup()
-    module = build_module(cfg, datamodule)
-    ckpt = resolve_checkpoint(args.run_dir, args.checkpoint)
-    module.load_state_dict(checkpoint_state(ckpt))
-    module.to(device).eval()
-    try:
-        search = search_config.build(module.labels, datamodule.corpus.word_separator)
-    except (FileNotFoundError, ValueError) as err:
-        parser.error(str(err))
-    for split in args.splits:
-        out = args.run_dir / f"decode_{split}{search_config.output_suffix}"
-        out.mkdir(parents=True, exist_ok=True)
-        hyps, refs = decode_split(module, datamodule.dataloader(split), device, search)
-        write_transcripts(hyps, out / "hyp.txt")
-        write_transcripts(refs, out / "ref.txt")
-        corpus = datamodule.corpus
-        extra = {"split": split, "checkpoint": str(ckpt), "search": search_config.describe(), "command": command}
-        totals = {
-            corpus.metric: (
-                score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra),
-                out,
-            )
-        }
-        if corpus.word_separator is not None:
-            totals["wer"] = (
-                score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra),
-                out / "wer",
-            )
-        for metric, (total, where) in totals.items():
-            print(
-                f"{split}: %{metric.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ] -> {where}"
-            )
+    build_datamodule(run.cfg).prepare_data()  # skips what is prepared
+    chosen = 0
+    for number, split in enumerate(args.splits):
+        scorer = SplitScorer(
+            recognizer, run, split, args.batch_size, {"checkpoint": str(checkpoint), "command": command}
+        )
+        out = args.run_dir / f"decode_{split}{configs[0].output_suffix}"
+        if number == 0 and len(points) > 1:
+            chosen = tune(scorer, configs, searches, points, out)
+        scorer(configs[chosen], searches[chosen], out)
 
 
 if __name__ == "__main__":

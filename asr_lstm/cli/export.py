@@ -11,55 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-from hydra.utils import get_class
-from omegaconf import OmegaConf
-
-from asr_lstm.checkpoints import checkpoint_state
-from asr_lstm.data.features import FeatureConfig
-from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.export import EXTENSION, load, make_package, save_package
 from asr_lstm.recognizer import Recognizer
-
-
-def plain_options(node) -> dict:
-    """A config node as a dict without Hydra's ``_target_`` / ``_partial_`` keys."""
-    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
-
-
-def recognizer_from_run(run_or_ckpt: str | Path) -> Recognizer:
-    """The recognizer of a training run's best checkpoint, or of a given checkpoint."""
-    path = Path(run_or_ckpt)
-    ckpt = path / "checkpoints" / "best.ckpt" if path.is_dir() else path
-    run_dir = path if path.is_dir() else ckpt.parent.parent
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"{ckpt}: no such checkpoint")
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(
-            f"{run_dir / 'config.yaml'}: the run's config is missing (expected next to checkpoints/)"
-        )
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    features = FeatureConfig(**plain_options(cfg.features))
-    work_dir = Path(cfg.data.work_dir)
-    tokens = Vocabulary.load(work_dir / "tokens.txt").tokens
-    stats = torch.load(work_dir / features.cache_name() / "cmvn.pt", weights_only=True)
-    model_options = {**plain_options(cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
-    cell_options = plain_options(cfg.cell)
-    net = Recognizer.build_net(model_options, cell_options)
-    state = checkpoint_state(ckpt)
-    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-    corpus = get_class(cfg.data.corpus._target_)
-    return Recognizer(
-        net,
-        model_options,
-        cell_options,
-        tokens,
-        features,
-        stats["mean"],
-        stats["std"],
-        corpus.scoring_folding,
-        corpus.word_separator,
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from_model_file = Path(args.run).suffix == EXTENSION
     if from_model_file and args.output:
         parser.error(f"{args.run} is already an exported model; only --onnx applies to it")
-    recognizer = load(args.run) if from_model_file else recognizer_from_run(args.run)
+    recognizer = load(args.run) if from_model_file else Recognizer.from_run(args.run)
     if args.output:
         out = save_package(make_package(recognizer), args.output)
         print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")

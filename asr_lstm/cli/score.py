@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.word_separator is not None:
         totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
     for name, total in totals.items():
-        print(
-            f"%{name.upper()} {total.rate:.2f} [ {total.errors} / {total.ref_len}, {total.ins} ins, {total.dels} del, {total.sub} sub ]"
-        )
+        print(total.kaldi_line(name))
     if args.same_as:
         try:
             check_same_counts(expected, args.same_as, totals[metric])

@@ -21,8 +21,7 @@ import torchaudio.functional as AF
 from torch import nn
 
 from asr_lstm.data.features import FeatureConfig
-
-BANDED_KINDS = ("fbank", "image")  # features with a frequency (or pixel-row) axis to mask
+from asr_lstm.data.inputs import INPUT_KINDS
 
 
 class SpecAugment(nn.Module):
@@ -49,16 +48,18 @@ class SpecAugment(nn.Module):
         mask_value: float = 0.0,
     ):
         super().__init__()
-        if freq_masks and features.kind not in BANDED_KINDS:
+        bands = features.input.bands(features)
+        if freq_masks and bands is None:
+            banded = [name for name, kind in INPUT_KINDS.items() if kind.bands(features) is not None]
             raise ValueError(
                 f"augment.freq_masks={freq_masks} but {features.kind} features have no frequency axis "
-                f"(only {', '.join(BANDED_KINDS)} do); set augment.freq_masks=0 to mask time only"
+                f"(only {', '.join(banded)} do); set augment.freq_masks=0 to mask time only"
             )
         if min(freq_masks, freq_width, time_masks, time_width) < 0 or not 0.0 < time_ratio <= 1.0:
             raise ValueError("augment: mask counts and widths must be >= 0 and time_ratio in (0, 1]")
         self.blocks = 1 + features.delta_order
         self.base_dim = features.base_dim
-        self.first_band = int(features.kind == "fbank" and features.use_energy)  # Kaldi puts log energy first
+        self.first_band, self.end_band = bands or (0, 0)  # the coefficients of a block on the frequency axis
         self.freq_masks, self.freq_width = freq_masks, freq_width
         self.time_masks, self.time_width, self.time_ratio = time_masks, time_width, time_ratio
         self.mask_value = mask_value
@@ -76,10 +77,11 @@ class SpecAugment(nn.Module):
         """``(tau, D)`` -> ``(tau, D)`` with this utterance's frequency and time masks."""
         tau = frames.shape[0]
         spec = frames.reshape(tau, self.blocks, self.base_dim).permute(1, 2, 0)  # (blocks, channels, tau)
-        bands = spec[:, self.first_band :]
+        first, end = self.first_band, self.end_band
+        bands = spec[:, first:end]
         for _ in range(self.freq_masks):
             bands = AF.mask_along_axis(bands, self.freq_width, self.mask_value, axis=1)
-        spec = torch.cat([spec[:, : self.first_band], bands], dim=1)
+        spec = torch.cat([spec[:, :first], bands, spec[:, end:]], dim=1)
         for _ in range(self.time_masks):
             spec = AF.mask_along_axis(spec, self.time_width, self.mask_value, axis=2, p=self.time_ratio)
         return spec.permute(2, 0, 1).reshape(tau, -1)

@@ -16,8 +16,10 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.features import FeatureConfig, Normalizer, load_split, prepare_features
+from asr_lstm.data.feature_store import load_global_stats, load_split, prepare_features
+from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.tokens import Vocabulary
 
@@ -55,7 +57,7 @@ class UtteranceDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         row = self.rows[index]
-        x = self.normalizer(self.feats[row["id"]], source_of(row))
+        x = self.normalizer(self.feats[row["id"]], Normalizer.speaker_of(row["id"], source_of(row)))
         return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
 
 
@@ -186,9 +188,9 @@ class CTCDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         self.vocab = Vocabulary.load(self.work_dir / "tokens.txt")
-        stats = torch.load(self.feature_dir / "cmvn.pt", weights_only=True)
+        stats = load_global_stats(self.feature_dir)
         for split in self.corpus.splits:
-            self.datasets[split] = self.load_dataset(split, (stats["mean"], stats["std"]))
+            self.datasets[split] = self.load_dataset(split, stats)
 
     def load_dataset(self, split: str, global_stats: tuple[torch.Tensor, torch.Tensor]) -> UtteranceDataset:
         manifest = self.work_dir / f"{split}.jsonl"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from asr_lstm.atomic import write_text
+
 
 def is_done(marker: str | Path, params: dict) -> bool:
     marker = Path(marker)
@@ -16,4 +18,4 @@ def is_done(marker: str | Path, params: dict) -> bool:
 
 
 def mark_done(marker: str | Path, params: dict) -> None:
-    Path(marker).write_text(json.dumps(params, sort_keys=True))
+    write_text(marker, json.dumps(params, sort_keys=True))

@@ -13,21 +13,25 @@ multi-dimensional inputs; Voigtlaender et al. 2016 and PyLaia feed height-normal
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.errors import InputFileError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"}
+if TYPE_CHECKING:
+    from asr_lstm.data.features import FeatureConfig
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"})
 
 
 def load_line_image(path: str | Path) -> torch.Tensor:
     """Ink map of a line image: ``(H, W)`` float32 in [0, 1], 1 = black ink.
 
-    Transparent pixels (RGBA, LA) count as paper. Raises :class:`CorpusError` naming the file when it
+    Transparent pixels (RGBA, LA) count as paper. Raises :class:`InputFileError` naming the file when it
     is missing, not an image, truncated, or empty.
     """
     try:
@@ -38,11 +42,11 @@ def load_line_image(path: str | Path) -> torch.Tensor:
                 image = Image.alpha_composite(paper, image.convert("RGBA"))
             grey = np.asarray(image.convert("L"), dtype=np.float32)
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such image") from None
+        raise InputFileError(f"{path}: no such image") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise CorpusError(f"{path}: cannot read image ({err})") from None
+        raise InputFileError(f"{path}: cannot read image ({err})") from None
     if grey.size == 0:
-        raise CorpusError(f"{path}: empty image ({grey.shape[1]} x {grey.shape[0]} pixels)")
+        raise InputFileError(f"{path}: empty image ({grey.shape[1]} x {grey.shape[0]} pixels)")
     return torch.from_numpy(1.0 - grey / 255.0)
 
 
@@ -59,3 +63,11 @@ def normalise_height(ink: torch.Tensor, height: int) -> torch.Tensor:
 def image_features(ink: torch.Tensor, height: int) -> torch.Tensor:
     """Column frames of an ink map: ``(W', height)``, frame t = column t of the height-normalised image."""
     return normalise_height(ink, height).T.contiguous()
+
+
+def read_frames(path: Path, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W', image_height)`` column frames of a line image and the ``(W' + 1,)`` pixel columns of the
+    original image where each frame starts and the last one ends."""
+    ink = load_line_image(path)
+    frames = image_features(ink, cfg.image_height)
+    return frames, torch.arange(len(frames) + 1) * (ink.shape[0] / cfg.image_height)

@@ -9,20 +9,18 @@ images; ``num_points``, ``duration`` for strokes).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from asr_lstm.atomic import atomic_path
+from asr_lstm.data.inputs import manifest_keys
 
 
 def write_manifest(rows: Iterable[dict], path: str | Path) -> None:
     """Writes rows atomically: to ``path.tmp`` first, renamed into place when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def read_manifest(path: str | Path) -> list[dict]:
@@ -45,5 +43,5 @@ def source_of(row: dict) -> str | None:
 
 
 def input_of(row: dict) -> str | None:
-    """The input file of a row: its ``audio``, ``image`` or ``strokes``."""
-    return row.get("audio", row.get("image", row.get("strokes")))
+    """The input file of a row: its ``audio``, ``image`` or ``strokes`` (any manifest field of :mod:`asr_lstm.data.inputs`)."""
+    return next((row[key] for key in manifest_keys() if key in row), None)

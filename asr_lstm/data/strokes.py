@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.errors import InputFileError
 
-STROKE_SUFFIXES = {".xml"}
+if TYPE_CHECKING:
+    from asr_lstm.data.features import FeatureConfig
+
+STROKE_SUFFIXES = frozenset({".xml"})
 NUM_FEATURES = 4  # dx, dy, y, pen-up
 
 
@@ -35,18 +39,18 @@ def read_stroke_xml(path: str | Path) -> list[np.ndarray]:
     """The strokes of an IAM-OnDB ``lineStrokes`` file: ``(n, 3)`` float64 arrays of ``x, y, time``.
 
     Layout: ``<WhiteboardCaptureSession><StrokeSet><Stroke ...><Point x= y= time=/>...``. Raises
-    :class:`CorpusError` naming the file for a missing or malformed file, a point without numeric
+    :class:`InputFileError` naming the file for a missing or malformed file, a point without numeric
     ``x``/``y``/``time``, or a file without any point.
     """
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such stroke file") from None
+        raise InputFileError(f"{path}: no such stroke file") from None
     except (ET.ParseError, OSError) as err:
-        raise CorpusError(f"{path}: not a stroke XML file ({err})") from None
+        raise InputFileError(f"{path}: not a stroke XML file ({err})") from None
     stroke_set = root.find("StrokeSet") if root.tag != "StrokeSet" else root
     if stroke_set is None:
-        raise CorpusError(f"{path}: no <StrokeSet> (expected IAM-OnDB lineStrokes XML)")
+        raise InputFileError(f"{path}: no <StrokeSet> (expected IAM-OnDB lineStrokes XML)")
     strokes = []
     for k, stroke in enumerate(stroke_set.iter("Stroke"), 1):
         try:
@@ -54,11 +58,11 @@ def read_stroke_xml(path: str | Path) -> list[np.ndarray]:
                 (float(p.attrib["x"]), float(p.attrib["y"]), float(p.attrib["time"])) for p in stroke.iter("Point")
             ]
         except (KeyError, ValueError) as err:
-            raise CorpusError(f"{path}: stroke {k} has a point without a numeric x, y and time ({err})") from None
+            raise InputFileError(f"{path}: stroke {k} has a point without a numeric x, y and time ({err})") from None
         if points:
             strokes.append(np.array(points, dtype=np.float64))
     if not strokes:
-        raise CorpusError(f"{path}: no pen points in any stroke")
+        raise InputFileError(f"{path}: no pen points in any stroke")
     return strokes
 
 
@@ -97,3 +101,10 @@ def stroke_features(strokes: list[np.ndarray], step: float) -> tuple[torch.Tenso
     deltas = np.diff(xy, axis=0, prepend=xy[:1])
     feats = np.column_stack([deltas, xy[:, 1] - np.median(xy[:, 1]), pen_up])
     return torch.from_numpy(feats.astype(np.float32)), torch.from_numpy(times - times[0])
+
+
+def read_frames(path: Path, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(T, 4)`` frames of a stroke file and the ``(T + 1,)`` times (s) of writing where they start
+    (the last frame's end is its own time)."""
+    frames, times = stroke_features(read_stroke_xml(path), cfg.stroke_step)
+    return frames, torch.cat([times, times[-1:]])

@@ -35,10 +35,6 @@ class Vocabulary:
         except KeyError as err:
             raise KeyError(f"label {err.args[0]!r} is not in the vocabulary") from None
 
-    def decode(self, ids: list[int]) -> list[str]:
-        """Ids (blank already removed) -> labels."""
-        return [self.tokens[i] for i in ids]
-
     def save(self, path: str | Path) -> None:
         """Writes ``token id`` per line (Kaldi ``tokens.txt`` format)."""
         Path(path).write_text("".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)))

@@ -122,6 +122,7 @@ class BeamSearch:
         if separator is not None and separator not in tokens[1:]:
             raise ValueError(f"separator {separator!r} is not one of the model's tokens")
         self.num_tokens = len(tokens)
+        self.gives_words = lexicon is not None  # Recognizer.transcribe keeps the words of a lexicon search
         self.separator_id = tokens.index(separator) if separator is not None else None
         if spell_words and (lexicon is None or separator is None):
             raise ValueError("spelling hypotheses from words needs a lexicon and a separator")

@@ -12,9 +12,9 @@ import torchaudio.functional as AF
 
 from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli.evaluate import main as evaluate_main
-from asr_lstm.cli.export import recognizer_from_run
 from asr_lstm.cli.train import run
 from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
+from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import force_ctc_path
 
@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
             ],
         )
         run(cfg)
-        model = save_package(make_package(recognizer_from_run(base / cell)), base / f"{cell}.asrlstm")
+        model = save_package(make_package(Recognizer.from_run(base / cell)), base / f"{cell}.asrlstm")
         out[cell] = (base / cell, model)
     return base, out
 

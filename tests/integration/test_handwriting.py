@@ -14,12 +14,12 @@ from PIL import Image
 from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.evaluate import main as evaluate_main
-from asr_lstm.cli.export import recognizer_from_run
 from asr_lstm.cli.train import run
-from asr_lstm.data.corpora import mini_iam, mini_iam_ondb
+from asr_lstm.data.generators import mini_iam, mini_iam_ondb
 from asr_lstm.data.generators.mini_iam import MiniIamConfig
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.export import load, make_package, save_package
+from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import FAST, compose_train, force_ctc_path
 
@@ -45,7 +45,7 @@ def train_tiny(base, modality):
         ],
     )
     summary = run(cfg)
-    model = save_package(make_package(recognizer_from_run(base / "run")), base / "model.asrlstm")
+    model = save_package(make_package(Recognizer.from_run(base / "run")), base / "model.asrlstm")
     return base, summary, model
 
 

@@ -7,15 +7,10 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
 
-from asr_lstm.data.features import (
-    FeatureConfig,
-    Normalizer,
-    compute_features,
-    extract_split,
-    load_audio,
-    load_split,
-    mean_std,
-)
+from asr_lstm.data.audio import load_audio
+from asr_lstm.data.cmvn import Normalizer, mean_std
+from asr_lstm.data.feature_store import extract_split, load_split
+from asr_lstm.data.features import FeatureConfig, compute_features
 from tests.timit_fixture import write_utterance
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.features import FeatureConfig, file_features
 from asr_lstm.data.images import image_features, load_line_image, normalise_height
+from asr_lstm.errors import InputFileError
 
 
 def save(pixels: np.ndarray, path, mode: str = "L") -> str:
@@ -76,5 +76,5 @@ def test_bad_images_are_reported_by_name(tmp_path, content, problem):
     path = tmp_path / "bad.png"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(CorpusError, match=f"{path}: {problem}"):
+    with pytest.raises(InputFileError, match=f"{path}: {problem}"):
         load_line_image(path)

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from asr_lstm.metrics import align, corpus_counts, count_errors, edit_distance, words
+from asr_lstm.metrics import align, count_errors, edit_distance, words
 from asr_lstm.scoring import score, score_words
 
 
@@ -44,13 +44,6 @@ def test_total_equals_editdistance_on_random_pairs():
         counts = count_errors(align(ref, hyp))
         assert counts.errors == edit_distance(ref, hyp)
         assert counts.ref_len - counts.dels + counts.ins == len(hyp)
-
-
-def test_corpus_counts_sum_utterances():
-    total = corpus_counts([["a", "b"], ["c"]], [["a"], ["c", "d"]])
-    assert (total.sub, total.dels, total.ins, total.ref_len, total.num_utts) == (0, 1, 1, 3, 2)
-    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
-        corpus_counts([["a"], ["b"]], [["a"]])
 
 
 def test_score_folds_and_writes_reports(tmp_path):

@@ -14,6 +14,7 @@ from asr_lstm.data.generators.mini_iam import MiniIamConfig
 from asr_lstm.data.generators.mini_iam_ondb import generate
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.strokes import read_stroke_xml, resample, stroke_features
+from asr_lstm.errors import InputFileError
 
 # The shape of a real IAM-OnDB lineStrokes file (a01-000u-01.xml), abridged.
 LINE_STROKES = """<?xml version="1.0" encoding="ISO-8859-1"?>
@@ -99,7 +100,7 @@ def test_bad_stroke_files_are_reported_by_name(tmp_path, content, problem):
     path = tmp_path / "bad.xml"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(CorpusError, match=f"{path}: {problem}"):
+    with pytest.raises(InputFileError, match=f"{path}: {problem}"):
         read_stroke_xml(path)
 
 

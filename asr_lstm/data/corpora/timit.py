@@ -82,14 +82,15 @@ def read_phn(path: Path, num_samples: int, known: set[str]) -> list[tuple[int, i
 
 
 def read_audio_length(path: Path) -> tuple[int, int]:
-    """``(num_samples, sample_rate)`` of a readable, non-empty audio file; raises naming the file."""
+    """``(num_samples, sample_rate)`` of a readable, non-empty audio file from its header (the samples
+    are not decoded); raises naming the file."""
     try:
-        data, rate = sf.read(str(path), dtype="int16", always_2d=True)
+        info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
         raise CorpusError(f"{path}: cannot read audio ({err})") from None
-    if data.shape[0] == 0:
+    if info.frames == 0:
         raise CorpusError(f"{path}: empty audio (0 samples)")
-    return data.shape[0], rate
+    return info.frames, info.samplerate
 
 
 def read_txt(path: Path | None) -> str:

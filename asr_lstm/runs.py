@@ -1,0 +1,96 @@
+"""A training run directory as ``asr-lstm train`` leaves it: ``config.yaml`` (resolved), ``checkpoints/``,
+and the data directory its config names (manifests, ``tokens.txt``, the feature cache).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from asr_lstm.checkpoints import checkpoint_state
+from asr_lstm.data.corpora.base import Corpus
+from asr_lstm.data.feature_store import load_global_stats
+from asr_lstm.data.features import FeatureConfig
+from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.recognizer import Recognizer
+
+CHECKPOINT_NAMES = ("best", "last")
+
+
+def plain_options(node) -> dict:
+    """A config node as a dict without Hydra's ``_target_`` / ``_partial_`` keys."""
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
+
+
+@dataclass
+class TrainingRun:
+    """A run directory, its resolved config, and the checkpoint it was named by, if any."""
+
+    run_dir: Path
+    cfg: DictConfig
+    named_checkpoint: Path | None = None
+
+    @classmethod
+    def of(cls, path: str | Path) -> TrainingRun:
+        """The run at ``path``: a run directory, or a checkpoint inside one (``RUN/checkpoints/X.ckpt``).
+
+        Raises:
+            FileNotFoundError: naming the missing directory or ``config.yaml``.
+        """
+        path = Path(path)
+        run_dir = path if path.is_dir() else path.parent.parent
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such run directory or checkpoint")
+        config = run_dir / "config.yaml"
+        if not config.is_file():
+            raise FileNotFoundError(f"{config}: the run's config is missing (expected next to checkpoints/)")
+        return cls(run_dir, OmegaConf.load(config), path if path.is_file() else None)
+
+    def checkpoint(self, name: str = "best") -> Path:
+        """``best`` / ``last`` name files in ``checkpoints/`` (unless the run was opened by a checkpoint
+        path, which ``best`` then means); anything else is a path."""
+        if name == "best" and self.named_checkpoint is not None:
+            path = self.named_checkpoint
+        elif name in CHECKPOINT_NAMES:
+            path = self.run_dir / "checkpoints" / f"{name}.ckpt"
+        else:
+            path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such checkpoint")
+        return path
+
+    @property
+    def corpus(self) -> type[Corpus]:
+        """The corpus class of the run (its scoring attributes: metric, folding, word separator, reference key)."""
+        return get_class(self.cfg.data.corpus._target_)
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(**plain_options(self.cfg.features))
+
+    @property
+    def work_dir(self) -> Path:
+        """The run's data directory: manifests, ``tokens.txt`` and the feature cache."""
+        return Path(self.cfg.data.work_dir)
+
+    @property
+    def feature_dir(self) -> Path:
+        return self.work_dir / self.features.cache_name()
+
+    def recognizer(self, checkpoint: str = "best") -> Recognizer:
+        """The recognizer of one of the run's checkpoints (see :meth:`checkpoint`)."""
+        features = self.features
+        tokens = Vocabulary.load(self.work_dir / "tokens.txt").tokens
+        mean, std = load_global_stats(self.feature_dir)
+        model_options = {**plain_options(self.cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
+        cell_options = plain_options(self.cfg.cell)
+        net = Recognizer.build_net(model_options, cell_options)
+        state = checkpoint_state(self.checkpoint(checkpoint))
+        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+        corpus = self.corpus
+        return Recognizer(
+            net, model_options, cell_options, tokens, features, mean, std, corpus.scoring_folding, corpus.word_separator
+        )
