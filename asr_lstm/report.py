@@ -113,6 +113,25 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     return lines
 
 
+def grid_block(exp_dirs: list[Path]) -> list[str]:
+    """The dev error rate of every point of each tuned search (``decode_<dev>*/grid.json``), the chosen
+    one in bold: the point the test rows above were decoded with."""
+    lines = []
+    for exp in exp_dirs:
+        for grid_path in sorted(exp.glob("decode_*/grid.json")):
+            grid = json.loads(grid_path.read_text())
+            search = grid_path.parent.name.removeprefix(f"decode_{grid['split']}").removeprefix("_") or "greedy"
+            if not lines:
+                lines += ["## Search parameters tuned on dev", "",
+                          f"| exp | search | grid point | {grid['split']} error rate |", "|---|---|---|---|"]  # fmt: skip
+            for k, point in enumerate(grid["points"]):
+                rate = f"**{point['rate']:.2f}** (chosen)" if k == grid["chosen"] else f"{point['rate']:.2f}"
+                lines.append(
+                    f"| {exp.name} | {search} | {' '.join(point['overrides'])} | {rate} {grid['metric'].upper()} |"
+                )
+    return lines + [""] if lines else []
+
+
 def metric_of(summary: dict) -> str:
     """The error-rate name of a run's ``summary.json``."""
     return summary["metric"]
@@ -212,6 +231,7 @@ def write_results(
     lines += environment_block(out.resolve().parent, wall_time)
     lines += protocol_block(data_dir, corpus_note, notes)
     lines += results_table(exp_dirs)
+    lines += grid_block(exp_dirs)
     lines += model_block(exp_dirs)
     lines += commands_block(exp_dirs, recipe_command)
     write_text(out, "\n".join(lines))

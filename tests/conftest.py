@@ -70,3 +70,31 @@ def force_ctc_path(monkeypatch, tokens: list[str], labels: list[str]) -> None:
         return (probs / probs.sum(2, keepdim=True)).log(), torch.full((len(feats),), len(path))
 
     monkeypatch.setattr(Recognizer, "log_probs", log_probs)
+
+
+def decode_and_evaluate_through_one_path(monkeypatch, run_dir, model, manifest, split="test") -> dict[str, list[str]]:
+    """Runs ``asr-lstm evaluate`` of ``run_dir`` and ``asr-lstm decode`` of ``model`` on the same split,
+    counting the calls of the Recognizer's network and search steps; returns evaluate's hypotheses
+    after checking that decode printed the same ones and that each command ran both steps once."""
+    from asr_lstm.cli import decode as decode_cli
+    from asr_lstm.cli.evaluate import main as evaluate_main
+    from asr_lstm.recognizer import Recognizer
+    from asr_lstm.scoring import read_transcripts
+
+    calls = []
+    for name in ("posteriors", "transcribe"):
+        original = getattr(Recognizer, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Recognizer, name, spy)
+    evaluate_main([str(run_dir), "--splits", split])
+    assert calls == ["posteriors", "transcribe"]
+    hyp = run_dir / "one_path_hyp.txt"
+    decode_cli.main([str(model), str(manifest), "--tokens", "-o", str(hyp)])
+    assert calls == ["posteriors", "transcribe"] * 2
+    expected = read_transcripts(run_dir / f"decode_{split}/hyp.txt")
+    assert read_transcripts(hyp) == expected and expected
+    return expected

@@ -39,6 +39,41 @@ parse_options() {
 # selected N: stage N lies between --stage and --stop-stage.
 selected() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# stage_done NAME PARAMS: true when the marker $exp/.NAME.done holds exactly PARAMS, the parameters
+# that made the stage's output; a marker with other parameters is removed, and the log says what
+# changed, so that the stage runs again. A stage's PARAMS include the markers of the stages it reads,
+# so a changed parameter redoes its stage and the ones after it, and no earlier one.
+stage_done() {
+  local marker="$exp/.$1.done"
+  [ -f "$marker" ] && [ "$(cat "$marker")" = "$2" ] && return 0
+  if [ -f "$marker" ]; then
+    log "$1: its parameters changed, redoing it"
+    log "  was: $(cat "$marker")"
+    log "  now: $2"
+    rm -f "$marker"
+  fi
+  return 1
+}
+
+# grid KEY 'V V ...': the `--grid KEY=V,V,...` option of `asr-lstm evaluate` (tune KEY on dev), or
+# nothing for an empty list.
+grid() {
+  local values
+  values=$(echo $2 | tr ' ' ',')  # word splitting of the unquoted list drops extra spaces
+  [ -n "$values" ] && echo "--grid $1=$values"
+  return 0
+}
+
+# mark_stage NAME PARAMS: writes the marker of a finished stage (atomically).
+mark_stage() {
+  mkdir -p "$exp"
+  printf '%s' "$2" > "$exp/.$1.done.tmp"
+  mv "$exp/.$1.done.tmp" "$exp/.$1.done"
+}
+
+# stage_params NAME: the parameters recorded by the marker of a finished stage ("" when not finished).
+stage_params() { cat "$exp/.$1.done" 2>/dev/null || true; }
+
 # overwrite_stages GIVEN_CORPUS FOLDER: removes what the selected stages made, so that they run again;
 # the corpus FOLDER only when it was generated (GIVEN_CORPUS empty): a user's corpus is never removed.
 overwrite_stages() {
@@ -65,24 +100,32 @@ corpus_stage() {
 }
 
 # train_stage HYDRA_OVERRIDE...: stage 3: `asr-lstm train` into $exp, which resumes from its
-# last.ckpt after an interruption; the recipe command is kept beside the run.
+# last.ckpt after an interruption with the same overrides; other overrides start it afresh (a run
+# made with other options is removed first). The recipe command is kept beside the run.
 train_stage() {
-  if [ -f "$exp/.train.done" ]; then
+  local params="train: $*"
+  if stage_done train "$params"; then
     log "Stage 3: train: $exp already trained, skipping"
     return
   fi
+  if [ -f "$exp/.train.params" ] && [ "$(cat "$exp/.train.params")" != "$params" ]; then
+    log "Stage 3: $exp was trained with other options; removing it to train afresh"
+    rm -rf "$exp"
+  fi
   log "Stage 3: train -> $exp"
   mkdir -p "$exp"
+  printf '%s' "$params" > "$exp/.train.params"
   echo "$recipe_command" > "$exp/recipe_command.txt"
   asr-lstm train "$@" hydra.run.dir="$exp"
-  touch "$exp/.train.done"
+  mark_stage train "$params"
 }
 
 # export_stage: stage 5: exports $exp/model.asrlstm, decodes $data/test.jsonl from it and fails unless
 # the error counts are those of stage 4's greedy decode_test; then the ONNX export, which checks
 # itself against onnxruntime.
 export_stage() {
-  if [ -f "$exp/.export.done" ]; then
+  local params="export of: $(stage_params train)"
+  if stage_done export "$params"; then
     log "Stage 5: export: $exp/model.asrlstm already exported and checked, skipping"
     return
   fi
@@ -94,7 +137,7 @@ export_stage() {
     --same-as "$exp/decode_test/metrics.json"
   log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
   asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
-  touch "$exp/.export.done"
+  mark_stage export "$params"
 }
 
 # report_stage TITLE CORPUS_NOTE [PROTOCOL_NOTE...]: stage 6: $results from $exp and $data, then its

@@ -35,22 +35,27 @@ name=""
 overrides=""
 overwrite=false
 beam_size=16
-char_order=4    # character n-gram order; order and weights: the best on the mini-IAM dev set (README)
-char_weight=0.8
+char_order=4    # character n-gram order; order and default weights: the best on the mini-IAM dev set (README)
+char_grid="0.3 0.5 0.8 1.2"   # character-LM weights tried on dev; the best is applied to test
+char_weight=0.8               # the weight when --char-grid is empty
 word_order=2    # word n-gram order, over the lexicon
-word_weight=3.0
-word_score=-2.0
+word_grid="1 2 3 4"           # word-LM weights tried on dev (with every --score-grid value)
+word_weight=3.0               # the weight when --word-grid is empty
+score_grid="-2 0"             # word scores tried on dev
+word_score=-2.0               # the word score when --score-grid is empty
 lexicon_text="" # plain-text files whose words join the training words in the lexicon
 
 usage() {
   sed -n '2,15p' "$0"
   echo "options: --stage N --stop-stage N --online --iam DIR --iam-ondb DIR --split-dir DIR --work DIR --experiment NAME --name EXP"
   echo "         --overrides 'k=v ...' --results FILE --overwrite --beam-size N"
-  echo "         --char-order N --char-weight W --word-order N --word-weight W --word-score S --lexicon-text 'FILE ...'"
+  echo "         --char-order N --char-grid 'W ...' --char-weight W --word-order N --word-grid 'W ...' --word-weight W"
+  echo "         --score-grid 'S ...' --word-score S --lexicon-text 'FILE ...'   (stage 4: each grid tuned on dev;"
+  echo "         an empty grid decodes with its single value)"
 }
 
 parse_options "stage stop_stage online iam iam_ondb split_dir work results experiment name overrides overwrite
-  beam_size char_order char_weight word_order word_weight word_score lexicon_text" "$@"
+  beam_size char_order char_grid char_weight word_order word_grid word_weight score_grid word_score lexicon_text" "$@"
 [ -n "$iam_ondb" ] && online=true
 
 # What differs between the two modalities: the corpus, its preparation, features and default setup.
@@ -109,16 +114,19 @@ fi
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 
 if selected 4; then
-  if [ -f "$exp/.decode.done" ]; then
+  decode_params="decode: beam $beam_size; char $char_order-gram weights ${char_grid:-$char_weight} (default $char_weight); \
+word $word_order-gram weights ${word_grid:-$word_weight} (default $word_weight), word scores ${score_grid:-$word_score} \
+(default $word_score), lexicon text '$lexicon_text'; model: $(stage_params train)"
+  if stage_done decode "$decode_params"; then
     log "Stage 4: decode: $exp already decoded, skipping"
   else
     log "Stage 4: greedy decoding and scoring (CER, WER) of dev and test"
     asr-lstm evaluate "$exp" --splits dev test
-    log "Stage 4: character $char_order-gram from the training transcriptions; beam search (beam $beam_size, LM weight $char_weight)"
+    log "Stage 4: character $char_order-gram from the training transcriptions; beam search (beam $beam_size, LM weight of ${char_grid:-$char_weight} best on dev)"
     python -m asr_lstm.lm --manifest "$data/train.jsonl" --tokens "$data/tokens.txt" --field chars --order "$char_order" \
       -o "$lm_dir/char_${char_order}gram.arpa"
     asr-lstm evaluate "$exp" --splits dev test decode=beam decode.beam_size="$beam_size" \
-      decode.lm="$lm_dir/char_${char_order}gram.arpa" decode.lm_weight="$char_weight"
+      decode.lm="$lm_dir/char_${char_order}gram.arpa" decode.lm_weight="$char_weight" $(grid decode.lm_weight "$char_grid")
     log "Stage 4: lexicon of the training words${lexicon_text:+ and $lexicon_text}, word $word_order-gram; lexicon search"
     # shellcheck disable=SC2086
     python -m asr_lstm.lexicon --manifest "$data/train.jsonl" --tokens "$data/tokens.txt" ${lexicon_text:+--text $lexicon_text} \
@@ -126,8 +134,9 @@ if selected 4; then
     python -m asr_lstm.lm --manifest "$data/train.jsonl" --lexicon "$lm_dir/lexicon.txt" --order "$word_order" \
       -o "$lm_dir/word_${word_order}gram.arpa"
     asr-lstm evaluate "$exp" --splits dev test decode=beam decode.beam_size="$beam_size" decode.lexicon="$lm_dir/lexicon.txt" \
-      decode.lm="$lm_dir/word_${word_order}gram.arpa" decode.lm_weight="$word_weight" decode.word_score="$word_score"
-    touch "$exp/.decode.done"
+      decode.lm="$lm_dir/word_${word_order}gram.arpa" decode.lm_weight="$word_weight" decode.word_score="$word_score" \
+      $(grid decode.lm_weight "$word_grid") $(grid decode.word_score "$score_grid")
+    mark_stage decode "$decode_params"
   fi
 fi
 

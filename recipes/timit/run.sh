@@ -25,15 +25,17 @@ name=""
 overrides=""
 overwrite=false
 beam_size=16
-lm_weight=0.8  # best of 0.1/0.3/0.5/0.8/1.2 on the mini-TIMIT dev set (README)
+lm_grid="0.1 0.3 0.5 0.8 1.2"  # LM weights tried on dev; the best is applied to test
+lm_weight=0.8  # the weight when --lm-grid is empty (the best on the mini-TIMIT dev set, README)
 
 usage() {
   sed -n '2,10p' "$0"
   echo "options: --stage N --stop-stage N --timit DIR --work DIR --experiment NAME --name EXP"
   echo "         --test-set core|complete --overrides 'k=v ...' --results FILE --overwrite"
-  echo "         --beam-size N --lm-weight W   (beam search with the phone bigram, stage 4)"
+  echo "         --beam-size N --lm-grid 'W W ...' --lm-weight W   (beam search with the phone bigram, stage 4:"
+  echo "         the LM weight of the grid best on dev; --lm-grid '' decodes with --lm-weight)"
 }
-parse_options "stage stop_stage timit work results experiment test_set name overrides overwrite beam_size lm_weight" "$@"
+parse_options "stage stop_stage timit work results experiment test_set name overrides overwrite beam_size lm_grid lm_weight" "$@"
 
 # Paths given on the command line are made absolute; then everything runs from the recipe folder,
 # so that the default layout (data/, exp/, RESULTS.md here) is recorded with relative paths.
@@ -73,16 +75,17 @@ fi
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 
 if selected 4; then
-  if [ -f "$exp/.decode.done" ]; then
+  decode_params="decode: beam $beam_size, LM weights ${lm_grid:-$lm_weight} (default $lm_weight); model: $(stage_params train)"
+  if stage_done decode "$decode_params"; then
     log "Stage 4: decode: $exp already decoded, skipping"
   else
     log "Stage 4: greedy decoding and scoring of dev and test"
     asr-lstm evaluate "$exp" --splits dev test
-    log "Stage 4: phone bigram LM from the training transcriptions; beam search (beam $beam_size, LM weight $lm_weight)"
+    log "Stage 4: phone bigram LM from the training transcriptions; beam search (beam $beam_size, LM weight of ${lm_grid:-$lm_weight} best on dev)"
     python -m asr_lstm.lm --manifest "$data/train.jsonl" --tokens "$data/tokens.txt" -o "$data/lm/phone_bigram.arpa"
     asr-lstm evaluate "$exp" --splits dev test decode=beam decode.beam_size="$beam_size" \
-      decode.lm="$data/lm/phone_bigram.arpa" decode.lm_weight="$lm_weight"
-    touch "$exp/.decode.done"
+      decode.lm="$data/lm/phone_bigram.arpa" decode.lm_weight="$lm_weight" $(grid decode.lm_weight "$lm_grid")
+    mark_stage decode "$decode_params"
   fi
 fi
 

@@ -16,7 +16,7 @@ from asr_lstm.cli.train import run
 from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
 from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
-from tests.conftest import force_ctc_path
+from tests.conftest import decode_and_evaluate_through_one_path, force_ctc_path
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
     root = write_timit_tree(base / "TIMIT")
     out = {}
-    for cell in ("lstm", "peephole_diag"):
+    for cell, extra in (("lstm", []), ("peephole_diag", []), ("speaker_cmvn", ["features.cmvn=speaker"])):
         cfg = compose_train(
             base / cell,
             [
@@ -41,7 +41,8 @@ def trained(tmp_path_factory):
                 "data.batch_size=2",
                 "trainer.max_epochs=3",
                 "optimizer.lr=0.01",
-                f"cell={cell}",
+                f"cell={cell if cell != 'speaker_cmvn' else 'lstm'}",
+                *extra,
             ],
         )
         run(cfg)
@@ -245,3 +246,58 @@ def test_decode_words_with_a_lexicon(trained, tmp_path, capsys, monkeypatch):
             [model, str(base / "data/test.jsonl"), "--lexicon", str(tmp_path / "bad.txt"), "--separator", "h#"]
         )
     assert "bad.txt:1: word 'Wxx' is spelled with ['xx'], not in the model's tokens" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("run_name", ["lstm", "speaker_cmvn"])
+def test_evaluate_and_decode_give_the_same_hypotheses_through_one_path(trained, run_name, monkeypatch):
+    """With per-speaker CMVN, decode of a manifest normalises each speaker's utterances by their joint
+    statistics, as evaluate does for the split."""
+    base, runs = trained
+    run_dir, model = runs[run_name]
+    decode_and_evaluate_through_one_path(monkeypatch, run_dir, model, base / "data/test.jsonl")
+
+
+def test_evaluate_tunes_the_lm_weight_on_dev_and_applies_it_to_test(trained, tmp_path, capsys, monkeypatch):
+    """The network's outputs are made to put 0.6 on each reference phone and 0.4 on another one; the LM
+    is of another language, which prefers those others: the default weight 0.8 is wrong, the grid's
+    best dev point (no LM) is chosen, and test is decoded at it alone."""
+    from asr_lstm.data.manifest import read_manifest
+    from asr_lstm.lm import ngram_arpa
+
+    base, runs = trained
+    run_dir = runs["lstm"][0]
+    tokens = read_package(runs["lstm"][1])["tokens"]
+    other = dict(zip(tokens[1:], [*tokens[8:], *tokens[1:8]]))
+    refs = {
+        row["id"]: row["phones"] for split in ("dev", "test") for row in read_manifest(base / f"data/{split}.jsonl")
+    }
+
+    def posteriors(self, utterances, batch_size=16):
+        out = []
+        for utt in utterances:
+            probs = torch.full((2 * len(refs[utt.id]), len(tokens)), 1e-6)
+            for k, phone in enumerate(refs[utt.id]):
+                probs[2 * k, tokens.index(phone)], probs[2 * k, tokens.index(other[phone])] = 0.6, 0.4
+                probs[2 * k + 1, 0] = 1.0
+            out.append((probs / probs.sum(1, keepdim=True)).log())
+        return out
+
+    monkeypatch.setattr(Recognizer, "posteriors", posteriors)
+    sentences = [[other[p] for p in row["phones"]] for row in read_manifest(base / "data/train.jsonl")]
+    (tmp_path / "other.arpa").write_text(ngram_arpa(sentences, tokens[1:], order=3))
+    grid = ["decode.lm_weight=0.8", "decode.lm_weight=0.0", "decode.lm_weight=4.0"]  # the default first: a tie keeps it
+    evaluate_main([str(run_dir), "--splits", "dev", "test", "decode=beam", "decode.beam_size=8",
+                   f"decode.lm={tmp_path / 'other.arpa'}", "decode.lm_weight=0.8",
+                   "--grid", "decode.lm_weight=0.8,0.0,4.0"])  # fmt: skip
+    tuned = json.loads((run_dir / "decode_dev_beam/grid.json").read_text())
+    rates = [point["rate"] for point in tuned["points"]]
+    assert [p["overrides"] for p in tuned["points"]] == [[g] for g in grid] and tuned["split"] == "dev"
+    assert tuned["chosen"] == 1 and rates[1] == min(rates) == 0.0 < rates[0]
+    dev = json.loads((run_dir / "decode_dev_beam/metrics.json").read_text())
+    test = json.loads((run_dir / "decode_test_beam/metrics.json").read_text())
+    assert dev["rate"] == 0.0 and dev["search"] == test["search"] and "weight 0.0" in test["search"]
+    assert (
+        not (run_dir / "decode_test_beam/grid").exists()
+        and len(list((run_dir / "decode_dev_beam/grid").iterdir())) == 3
+    )
+    assert "dev: chose decode.lm_weight=0.0 of the grid" in capsys.readouterr().out

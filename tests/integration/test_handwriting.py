@@ -21,7 +21,7 @@ from asr_lstm.data.manifest import read_manifest
 from asr_lstm.export import load, make_package, save_package
 from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
-from tests.conftest import FAST, compose_train, force_ctc_path
+from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path, force_ctc_path
 
 TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
 SETUPS = {
@@ -202,3 +202,8 @@ def test_decode_stroke_files_bad_file_and_ctm_in_seconds_of_writing(online, tmp_
     lines = ctm.read_text().splitlines()
     assert lines[0] == f"{row['id']} 1 0.000 {times[4].item():.3f} T"
     assert lines[1] == f"{row['id']} 1 {times[8].item():.3f} {times[12].item() - times[8].item():.3f} h"
+
+
+def test_evaluate_and_decode_give_the_same_hypotheses_through_one_path(either, monkeypatch):
+    base, _, model = either
+    decode_and_evaluate_through_one_path(monkeypatch, base / "run", model, base / "data/test.jsonl")
