@@ -64,10 +64,11 @@ class Transcript:
     segments: list[Segment] = field(default_factory=list)
 
 
+@dataclass
 class Recognizer:
     """Audio, line images or pen strokes -> label sequences (and alignments) with one model.
 
-    Args:
+    Attributes:
         net: the CTC acoustic model (eval mode is set here).
         model_options: the ``CTCModel`` constructor arguments except ``cell``.
         cell_options: ``{"name": ..., **options}`` for :func:`asr_lstm.cells.build`.
@@ -79,27 +80,18 @@ class Recognizer:
         word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
     """
 
-    def __init__(
-        self,
-        net: CTCModel,
-        model_options: dict,
-        cell_options: dict,
-        tokens: list[str],
-        features: FeatureConfig,
-        cmvn_mean: torch.Tensor,
-        cmvn_std: torch.Tensor,
-        scoring_folding: str | None = None,
-        word_separator: str | None = None,
-    ):
-        self.net = net.eval()
-        self.model_options = model_options
-        self.cell_options = cell_options
-        self.tokens = tokens
-        self.features = features
-        self.cmvn_mean = cmvn_mean
-        self.cmvn_std = cmvn_std
-        self.scoring_folding = scoring_folding
-        self.word_separator = word_separator
+    net: CTCModel
+    model_options: dict
+    cell_options: dict
+    tokens: list[str]
+    features: FeatureConfig
+    cmvn_mean: torch.Tensor
+    cmvn_std: torch.Tensor
+    scoring_folding: str | None = None
+    word_separator: str | None = None
+
+    def __post_init__(self) -> None:
+        self.net.eval()
 
     @staticmethod
     def build_net(model_options: dict, cell_options: dict) -> CTCModel:

@@ -83,13 +83,13 @@ def protocol_block(data_dir: Path, corpus_note: str, notes: list[str] | None = N
     return lines + [f"- {note}" for note in notes or []] + [""]
 
 
+def table_head(title: str, *columns: str) -> list[str]:
+    """A section heading and the header of its markdown table."""
+    return [f"## {title}", "", f"| {' | '.join(columns)} |", "|" + "---|" * len(columns)]
+
+
 def results_table(exp_dirs: list[Path]) -> list[str]:
-    lines = [
-        "## Results",
-        "",
-        "| exp | cell | split | #utt | #tokens | Sub | Del | Ins | error rate |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = table_head("Results", "exp", "cell", "split", "#utt", "#tokens", "Sub", "Del", "Ins", "error rate")
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
         folders = [*sorted(exp.glob("decode_*")), exp / "export_check"]
@@ -122,8 +122,9 @@ def grid_block(exp_dirs: list[Path]) -> list[str]:
             grid = json.loads(grid_path.read_text())
             search = grid_path.parent.name.removeprefix(f"decode_{grid['split']}").removeprefix("_") or "greedy"
             if not lines:
-                lines += ["## Search parameters tuned on dev", "",
-                          f"| exp | search | grid point | {grid['split']} error rate |", "|---|---|---|---|"]  # fmt: skip
+                lines += table_head(
+                    "Search parameters tuned on dev", "exp", "search", "grid point", f"{grid['split']} error rate"
+                )
             for k, point in enumerate(grid["points"]):
                 rate = f"**{point['rate']:.2f}** (chosen)" if k == grid["chosen"] else f"{point['rate']:.2f}"
                 lines.append(
@@ -138,12 +139,9 @@ def metric_of(summary: dict) -> str:
 
 
 def model_block(exp_dirs: list[Path]) -> list[str]:
-    lines = [
-        "## Models",
-        "",
-        "| exp | layers x units | parameters | epochs | training time | best dev error rate |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = table_head(
+        "Models", "exp", "layers x units", "parameters", "epochs", "training time", "best dev error rate"
+    )
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
         s = json.loads((exp / "summary.json").read_text())

@@ -19,7 +19,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from asr_lstm.callbacks import TrainingClock
 from asr_lstm.checkpoints import checkpoint_state
 from asr_lstm.cli.build import build_datamodule, build_module
 
@@ -72,12 +71,12 @@ def run(cfg: DictConfig) -> dict:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
-    clock = next((c for c in callbacks if isinstance(c, TrainingClock)), None)
+    timer = next((c for c in callbacks if isinstance(c, pl.callbacks.Timer)), None)
     summary = {
         "parameters": sum(p.numel() for p in module.net.parameters()),
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
-        "train_time_s": clock.seconds if clock else None,
+        "train_time_s": timer.time_elapsed("train") if timer else None,
         "metric": module.metric,
         f"val_{module.metric}_best": module.best_rate,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,

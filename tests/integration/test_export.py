@@ -51,6 +51,13 @@ def trained(tmp_path_factory):
     return base, out
 
 
+def phone_bigram(base, out):
+    """A phone bigram of the runs' training transcriptions, written by ``python -m asr_lstm.lm``."""
+    from asr_lstm.lm import main as lm_main
+
+    lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(out)])
+
+
 @pytest.mark.parametrize("cell", ["lstm", "peephole_diag"])
 def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, cell):
     base, runs = trained
@@ -150,18 +157,7 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
 
 def test_decode_with_beam_search_and_lm(trained, tmp_path, capsys):
     base, runs = trained
-    from asr_lstm.lm import main as lm_main
-
-    lm_main(
-        [
-            "--manifest",
-            str(base / "data/train.jsonl"),
-            "--tokens",
-            str(base / "data/tokens.txt"),
-            "-o",
-            str(tmp_path / "lm.arpa"),
-        ]
-    )
+    phone_bigram(base, tmp_path / "lm.arpa")
     decode_cli.main(
         [str(runs["lstm"][1]), str(base / "data/test.jsonl"), "--beam-size", "8", "--lm", str(tmp_path / "lm.arpa")]
     )
@@ -187,19 +183,8 @@ def test_export_cli_writes_a_checked_onnx_file_from_an_exported_model(trained, t
 
 def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
     base, runs = trained
-    from asr_lstm.lm import main as lm_main
-
     run_dir = runs["lstm"][0]
-    lm_main(
-        [
-            "--manifest",
-            str(base / "data/train.jsonl"),
-            "--tokens",
-            str(base / "data/tokens.txt"),
-            "-o",
-            str(tmp_path / "lm.arpa"),
-        ]
-    )
+    phone_bigram(base, tmp_path / "lm.arpa")
     evaluate_main(
         [
             str(run_dir),

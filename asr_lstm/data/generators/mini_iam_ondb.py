@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from asr_lstm.data.done import is_done
+from asr_lstm.atomic import atomic_path
+from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.generators.mini_iam import (
     MiniIamConfig,
-    finish,
     pen_strokes,
     plan_forms,
     run_generator,
-    scratch,
     write_lists,
 )
 
@@ -79,31 +78,29 @@ def generate(out: str | Path, cfg: MiniIamConfig = MiniIamConfig()) -> Path:
     if is_done(out / ".generate.done", asdict(cfg)):
         log.info("%s: mini-IAM-OnDB already generated, skipping", out)
         return out
-    tmp, forms = scratch(out), plan_forms(LISTS, cfg, random.Random(cfg.seed))
-    pen = random.Random(cfg.seed + 1)
-    lists: dict[str, list[str]] = {name: [] for name in LISTS}
-    clock = 1000.0
-    for form in forms:
-        folder = f"h{form.writer // 10:02d}-{form.writer:03d}"
-        form_id = folder + "uvwxyz"[form.writer % 6]  # IAM-OnDB form ids end in a letter their folder lacks
-        speed = pen.uniform(150.0, 400.0)
-        for k, sentence in enumerate(form.texts, 1):
-            written = pen_strokes(sentence, form.hand, pen)
-            origin = np.concatenate(written).min(axis=0) - (
-                100.0,
-                60.0 + 120.0 * k,
-            )  # line k of the board, top left at (100, 60)
-            strokes = sample_pen([s - origin for s in written], speed, clock, pen)
-            clock = strokes[-1][-1, 2] + pen.uniform(1.0, 3.0)
-            path = tmp / "lineStrokes" / folder[:3] / folder / f"{form_id}-{k:02d}.xml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            stroke_xml(strokes).write(path, encoding="ISO-8859-1", xml_declaration=True)
-        text = tmp / "ascii" / folder[:3] / folder / f"{form_id}.txt"
-        text.parent.mkdir(parents=True, exist_ok=True)
-        text.write_text("OCR:\n\n" + " ".join(form.texts) + "\n\nCSR:\n\n" + "\n".join(form.texts) + "\n")
-        lists[form.task_list].append(form_id)
-    write_lists(tmp, lists)
-    finish(tmp, out, asdict(cfg))
+    forms, pen = plan_forms(LISTS, cfg, random.Random(cfg.seed)), random.Random(cfg.seed + 1)
+    with atomic_path(out) as tmp:
+        lists: dict[str, list[str]] = {name: [] for name in LISTS}
+        clock = 1000.0
+        for form in forms:
+            folder = f"h{form.writer // 10:02d}-{form.writer:03d}"
+            form_id = folder + "uvwxyz"[form.writer % 6]  # IAM-OnDB form ids end in a letter their folder lacks
+            speed = pen.uniform(150.0, 400.0)
+            for k, sentence in enumerate(form.texts, 1):
+                written = pen_strokes(sentence, form.hand, pen)
+                # line k of the board, top left at (100, 60)
+                origin = np.concatenate(written).min(axis=0) - (100.0, 60.0 + 120.0 * k)
+                strokes = sample_pen([s - origin for s in written], speed, clock, pen)
+                clock = strokes[-1][-1, 2] + pen.uniform(1.0, 3.0)
+                path = tmp / "lineStrokes" / folder[:3] / folder / f"{form_id}-{k:02d}.xml"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                stroke_xml(strokes).write(path, encoding="ISO-8859-1", xml_declaration=True)
+            text = tmp / "ascii" / folder[:3] / folder / f"{form_id}.txt"
+            text.parent.mkdir(parents=True, exist_ok=True)
+            text.write_text("OCR:\n\n" + " ".join(form.texts) + "\n\nCSR:\n\n" + "\n".join(form.texts) + "\n")
+            lists[form.task_list].append(form_id)
+        write_lists(tmp, lists)
+    mark_done(out / ".generate.done", asdict(cfg))
     log.info("%s: mini-IAM-OnDB with %d lines by %d writers", out, sum(len(f.texts) for f in forms), len(forms))
     return out
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from asr_lstm.atomic import atomic_path
 from asr_lstm.data.corpora.timit import read_speaker_list
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.generators.espeak import Espeak, Synthesis
@@ -249,8 +248,6 @@ def generate(out_dir: str | Path, cfg: MiniTimitConfig = MiniTimitConfig()) -> P
     if is_done(marker, asdict(cfg)):
         log.info("%s: mini-TIMIT already generated, skipping", out_dir)
         return out_dir
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     rng = random.Random(cfg.seed)
     sentences = resource_path("mini_timit", "harvard_sentences.txt").read_text().splitlines()
     table = load_phone_table()
@@ -258,19 +255,17 @@ def generate(out_dir: str | Path, cfg: MiniTimitConfig = MiniTimitConfig()) -> P
     plan = assign_sentences(speakers, sentences, rng)
     engine = Espeak()
     case = str.lower if cfg.lowercase else str.upper
-    count = 0
-    for part, spks in speakers.items():
-        for spk in spks:
-            spk_dir = tmp / case(part) / case(f"dr{spk.region}") / case(spk.id)
-            spk_dir.mkdir(parents=True)
-            engine.set_voice(spk.voice, spk.pitch, spk.pitch_range, spk.rate, spk.word_gap)
-            for name, idx in plan[spk.id]:
-                synth = engine.synthesize(sentences[idx])
-                write_utterance(spk_dir / case(name), synth, sentences[idx], table, rng, upper=not cfg.lowercase)
-                count += 1
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_path(out_dir) as tmp:
+        count = 0
+        for part, spks in speakers.items():
+            for spk in spks:
+                spk_dir = tmp / case(part) / case(f"dr{spk.region}") / case(spk.id)
+                spk_dir.mkdir(parents=True)
+                engine.set_voice(spk.voice, spk.pitch, spk.pitch_range, spk.rate, spk.word_gap)
+                for name, idx in plan[spk.id]:
+                    synth = engine.synthesize(sentences[idx])
+                    write_utterance(spk_dir / case(name), synth, sentences[idx], table, rng, upper=not cfg.lowercase)
+                    count += 1
     mark_done(marker, asdict(cfg))
     log.info("%s: generated %d utterances from %d speakers", out_dir, count, sum(len(s) for s in speakers.values()))
     return out_dir
