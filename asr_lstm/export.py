@@ -26,7 +26,9 @@ import torch
 import torchaudio
 
 import asr_lstm
+from asr_lstm import cells
 from asr_lstm.atomic import atomic_path
+from asr_lstm.data.features import FeatureConfig
 from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
@@ -87,6 +89,13 @@ def read_package(path: str | Path) -> dict:
     if magic != ZIP_MAGIC:
         raise ModelFileError(f"{path}: not an asr-lstm model (not a torch archive; export one with `asr-lstm export`)")
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ModelFileError(f"{path}: truncated or corrupt model file ({err})") from None
+    if damaged is not None:
+        raise ModelFileError(f"{path}: corrupt model file: {damaged} fails its CRC check (changed after export)")
+    try:
         package = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise ModelFileError(f"{path}: holds Python objects beyond plain data; refusing to unpickle it") from None
@@ -100,7 +109,61 @@ def read_package(path: str | Path) -> dict:
             f"{path}: model format version {version} is not supported by this asr-lstm "
             f"{asr_lstm.__version__} (it reads version {FORMAT_VERSION})"
         )
+    check_package(package, path)
     return package
+
+
+FIELDS = {"model": dict, "cell": dict, "state_dict": dict, "tokens": list, "features": dict, "cmvn": dict,
+          "scoring_folding": (str, type(None)), "word_separator": (str, type(None))}  # fmt: skip
+
+
+def check_package(package: dict, path: Path) -> None:
+    """Validates every field of a package, and the sizes of the network it describes against its
+    weights (the network is built on the ``meta`` device, which allocates nothing), before anything
+    is built for real.
+
+    Raises:
+        ModelFileError: naming the field and what is wrong with it.
+    """
+
+    def refuse(field: str, problem: str) -> ModelFileError:
+        return ModelFileError(f"{path}: field {field!r} {problem}")
+
+    for field, kind in FIELDS.items():
+        if field not in package:
+            raise refuse(field, "is missing")
+        if not isinstance(package[field], kind):
+            raise refuse(field, f"is a {type(package[field]).__name__}, not {kind}")
+    tokens = package["tokens"]
+    if not tokens or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
+        raise refuse("tokens", "must be distinct strings, the CTC blank first")
+    try:
+        features = FeatureConfig(**package["features"])
+    except (TypeError, ValueError) as err:
+        raise refuse("features", f"is not a feature configuration ({err})") from None
+    for stat in ("mean", "std"):
+        value = package["cmvn"].get(stat)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (features.dim,):
+            raise refuse(f"cmvn.{stat}", f"must be a tensor of shape ({features.dim},), the feature dimension")
+    model = package["model"]
+    if model.get("input_size") != features.dim or model.get("num_classes") != len(tokens):
+        raise refuse("model", f"must have input_size {features.dim} and num_classes {len(tokens)} (features, tokens)")
+    if package["cell"].get("name") not in cells.NAMES:
+        raise refuse("cell", f"names no known cell (one of {sorted(cells.NAMES)})")
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in Recognizer.build_net(model, package["cell"]).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise refuse("model", f"does not describe a network ({err})") from None
+    weights = package["state_dict"]
+    for key in sorted(set(expected) | set(weights)):
+        if key not in weights:
+            raise refuse("state_dict", f"lacks {key}, which the model and cell options need")
+        if key not in expected or not isinstance(weights[key], torch.Tensor):
+            raise refuse("state_dict", f"holds {key}, which is no weight of the model the options describe")
+        if tuple(weights[key].shape) != expected[key]:
+            raise refuse("state_dict", f"{key} has shape {tuple(weights[key].shape)}, but the model and cell "
+                                       f"options make it {expected[key]}")  # fmt: skip
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Recognizer:

@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from asr_lstm.data.audio import AUDIO_SUFFIXES
+from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
+        "--refuse-low-rate", action="store_true", help="skip audio sampled below the model's rate instead of warning"
+    )
+    parser.add_argument(
         "--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N"
     )
     add_search_options(parser)
@@ -110,7 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     utterances, paths = [], {}
     for utt, path in tqdm(items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None):
         try:
-            utterances.append(recognizer.read(path, utt, speakers.get(utt)))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LowSampleRateWarning)
+                utterance = recognizer.read(path, utt, speakers.get(utt))
+            for warning in caught:
+                if args.refuse_low_rate:
+                    raise InputFileError(str(warning.message))
+                print(f"asr-lstm decode: warning: {warning.message}", file=sys.stderr)
+            utterances.append(utterance)
             paths[utt] = path
         except (InputFileError, RuntimeError) as err:  # torchaudio's own errors do not name the file
             print(f"asr-lstm decode: skipped {path}: {str(err).removeprefix(f'{path}: ')}", file=sys.stderr)

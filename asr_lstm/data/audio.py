@@ -8,9 +8,11 @@ knows (WAV, FLAC, NIST SPHERE, ...), channels averaged, and resampled to the con
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as kaldi
@@ -20,6 +22,11 @@ from asr_lstm.errors import InputFileError
 
 if TYPE_CHECKING:
     from asr_lstm.data.features import FeatureConfig
+
+
+class LowSampleRateWarning(UserWarning):
+    """Audio sampled below the rate a model was trained on: resampling cannot restore the missing band."""
+
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".sph", ".nist", ".ogg", ".aiff", ".aif", ".au", ".mp3"})
 INT16_SCALE = 32768.0  # Kaldi's front end works on int16-valued samples (energy floor, log offsets)
@@ -33,6 +40,9 @@ def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
         raise InputFileError(f"{path}: cannot read audio ({err})") from None
     if data.shape[0] == 0:
         raise InputFileError(f"{path}: empty audio (0 samples)")
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).any(axis=1).sum())
+        raise InputFileError(f"{path}: {bad} samples are NaN or infinite")
     return torch.from_numpy(data.mean(axis=1)), rate
 
 
@@ -63,6 +73,16 @@ def audio_frames(waveform: torch.Tensor, sample_rate: int, cfg: FeatureConfig) -
 
 
 def read_frames(path: Path, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(T, base_dim)`` frames of an audio file and the ``(T + 1,)`` times (s) where they start, the last one's end."""
-    frames = audio_frames(*load_audio(path), cfg)
+    """``(T, base_dim)`` frames of an audio file and the ``(T + 1,)`` times (s) where they start, the last one's end.
+
+    Audio sampled below ``cfg.sample_rate`` lacks the model's upper band: :class:`LowSampleRateWarning`.
+    """
+    waveform, rate = load_audio(path)
+    if rate < cfg.sample_rate:
+        warnings.warn(LowSampleRateWarning(f"{path}: {rate} Hz audio, below the model's {cfg.sample_rate} Hz: "
+                                           f"upsampled, its band above {rate // 2} Hz is empty"), stacklevel=2)  # fmt: skip
+    if len(waveform) / rate * 1000 < cfg.frame_length_ms:
+        raise InputFileError(f"{path}: {len(waveform) / rate * 1000:.1f} ms of audio, shorter than one "
+                             f"{cfg.frame_length_ms:g} ms analysis window")  # fmt: skip
+    frames = audio_frames(waveform, rate, cfg)
     return frames, torch.arange(len(frames) + 1) * (cfg.frame_shift_ms / 1000)

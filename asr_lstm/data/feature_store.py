@@ -19,16 +19,26 @@ from asr_lstm.data.cmvn import mean_std
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.features import FeatureConfig, file_features
 from asr_lstm.data.manifest import read_manifest
+from asr_lstm.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
 
 def extract_split(rows: list[dict], cfg: FeatureConfig, out_path: Path) -> None:
-    """Computes features for every manifest row and saves them as one ``.pt`` file, atomically."""
-    ids, feats = [], []
+    """Computes features for every manifest row and saves them as one ``.pt`` file, atomically.
+
+    Raises:
+        InputFileError: naming every file that cannot be read (all of them, after trying each).
+    """
+    ids, feats, problems = [], [], []
     for row in rows:
-        feats.append(file_features(row[cfg.input_key], cfg))
-        ids.append(row["id"])
+        try:
+            feats.append(file_features(row[cfg.input_key], cfg))
+            ids.append(row["id"])
+        except InputFileError as err:
+            problems.append(f"{row['id']}: {err}")
+    if problems:
+        raise InputFileError(f"{len(problems)} of {len(rows)} inputs cannot be read:\n  " + "\n  ".join(problems))
     with atomic_path(out_path) as tmp:
         torch.save({"ids": ids, "lengths": torch.tensor([f.shape[0] for f in feats]), "feats": torch.cat(feats)}, tmp)
 

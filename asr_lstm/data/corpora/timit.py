@@ -56,10 +56,18 @@ def sibling(wav: Path, ext: str) -> Path | None:
     return None
 
 
+def read_text(path: Path) -> str:
+    """A TIMIT text file (``.PHN``, ``.TXT``); bytes that are not UTF-8 are an error naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: not a text file (byte {err.start} is not UTF-8: {err.reason})") from None
+
+
 def read_phn(path: Path, num_samples: int, known: set[str]) -> list[tuple[int, int, str]]:
     """Parses a ``.PHN`` file into ``(start, end, label)`` segments, validating every line."""
     segments = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         cols = line.split()
@@ -97,7 +105,7 @@ def read_txt(path: Path | None) -> str:
     """The sentence of a ``.TXT`` file (``start end text``), or ``""`` if there is none."""
     if path is None:
         return ""
-    parts = path.read_text().strip().split(maxsplit=2)
+    parts = read_text(path).strip().split(maxsplit=2)
     return parts[2] if len(parts) == 3 else ""
 
 
@@ -124,8 +132,9 @@ class Timit(Corpus):
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(timit_phone_map().phones61)
 
-    def utterances(self, part: str) -> list[dict]:
-        """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id."""
+    def utterances(self, part: str, problems: list[str]) -> list[dict]:
+        """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id; the
+        problem of each bad utterance is added to ``problems`` instead (all are reported at once)."""
         part_dir = find_child(self.root, part)
         if part_dir is None or not part_dir.is_dir():
             raise CorpusError(
@@ -136,36 +145,45 @@ class Timit(Corpus):
         for wav in sorted(p for p in part_dir.glob("*/*/*") if p.suffix.lower() == ".wav"):
             if wav.stem.lower().startswith("sa"):
                 continue
-            phn = sibling(wav, ".phn")
-            if phn is None:
-                raise CorpusError(f"{wav}: missing transcription {wav.with_suffix('.PHN').name}")
-            num_samples, rate = read_audio_length(wav)
-            segments = read_phn(phn, num_samples, known)
-            speaker = wav.parent.name.lower()
-            rows.append(
-                {
-                    "id": f"{speaker}_{wav.stem.lower()}",
-                    "audio": str(wav.resolve()),
-                    "phones": [label for _, _, label in segments],
-                    "text": read_txt(sibling(wav, ".txt")),
-                    "speaker": speaker,
-                    "dialect": wav.parent.parent.name.lower(),
-                    "num_samples": num_samples,
-                    "sample_rate": rate,
-                    "duration": num_samples / rate,
-                }
-            )
-        if not rows:
+            try:
+                rows.append(self.row(wav, known))
+            except CorpusError as err:
+                problems.append(str(err))
+        if not rows and not problems:
             raise CorpusError(f"{part_dir}: no .WAV files under DR*/<speaker>/")
         return rows
 
+    @staticmethod
+    def row(wav: Path, known: set[str]) -> dict:
+        """The manifest row of one utterance, validating its audio and transcriptions."""
+        phn = sibling(wav, ".phn")
+        if phn is None:
+            raise CorpusError(f"{wav}: missing transcription {wav.with_suffix('.PHN').name}")
+        num_samples, rate = read_audio_length(wav)
+        segments = read_phn(phn, num_samples, known)
+        speaker = wav.parent.name.lower()
+        return {
+            "id": f"{speaker}_{wav.stem.lower()}",
+            "audio": str(wav.resolve()),
+            "phones": [label for _, _, label in segments],
+            "text": read_txt(sibling(wav, ".txt")),
+            "speaker": speaker,
+            "dialect": wav.parent.parent.name.lower(),
+            "num_samples": num_samples,
+            "sample_rate": rate,
+            "duration": num_samples / rate,
+        }
+
     def split_rows(self) -> dict[str, list[dict]]:
         """The protocol's ``train``, ``dev`` and ``test`` rows."""
-        test_rows = self.utterances("TEST")
+        problems: list[str] = []
+        test_rows, train_rows = self.utterances("TEST", problems), self.utterances("TRAIN", problems)
+        if problems:
+            raise CorpusError(f"{self.root}: {len(problems)} bad utterances:\n  " + "\n  ".join(problems))
         dev_speakers = read_speaker_list("dev_spk.list")
         core_speakers = read_speaker_list("core_test_spk.list")
         splits = {
-            "train": self.utterances("TRAIN"),
+            "train": train_rows,
             "dev": [r for r in test_rows if r["speaker"] in dev_speakers],
             "test": test_rows
             if self.test_set == "complete"
