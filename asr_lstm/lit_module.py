@@ -19,6 +19,7 @@ from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.metrics import edit_distance, words
 from asr_lstm.models import CTCModel
+from asr_lstm.rng import rng_states, set_rng_states
 
 
 class CTCLitModule(pl.LightningModule):
@@ -133,9 +134,11 @@ class CTCLitModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_rate"] = self.best_rate
+        checkpoint["rng_states"] = rng_states()  # a resumed run draws what the uninterrupted one would
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.best_rate = checkpoint.get("best_rate", math.inf)
+        self.best_rate = checkpoint["best_rate"]
+        set_rng_states(checkpoint["rng_states"])
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

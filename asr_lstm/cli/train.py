@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import sys
 from pathlib import Path
 
 import hydra
@@ -19,8 +20,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from asr_lstm.checkpoints import checkpoint_state
+from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_checkpoint
 from asr_lstm.cli.build import build_datamodule, build_module
+from asr_lstm.cli.config_check import type_errors
+from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,25 @@ def load_initial_weights(module: pl.LightningModule, path: str) -> None:
 
 
 def run(cfg: DictConfig) -> dict:
-    """Trains (or resumes) the run described by ``cfg``; returns the summary it writes."""
+    """Trains (or resumes) the run described by ``cfg``; returns the summary it writes.
+
+    Raises:
+        ValueError: a config value of the wrong type, before any work.
+        RunDirError: another training holds the run directory, or it holds a run made with other
+            options, before anything is written.
+    """
+    problems = type_errors(cfg)
+    if problems:
+        raise ValueError("config values of the wrong type:\n  " + "\n  ".join(problems))
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(out_dir):
+        if cfg.resume:
+            check_same_options(out_dir, cfg)
+        return train_in(out_dir, cfg)
+
+
+def train_in(out_dir: Path, cfg: DictConfig) -> dict:
+    """Trains in ``out_dir``, which this process holds."""
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     overrides = HydraConfig.get().overrides
     user_hydra = [o for o in overrides.hydra if not o.startswith("hydra.mode=")]  # hydra.mode is Hydra's own
@@ -59,8 +78,9 @@ def run(cfg: DictConfig) -> dict:
     module = build_module(cfg, datamodule)
     datamodule.check_ctc_lengths(module.net.output_length)
 
-    last = out_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if cfg.resume and last.is_file() else None
+    checkpoints = out_dir / "checkpoints"
+    resume_from = usable_checkpoint(checkpoints) if cfg.resume and checkpoints.is_dir() else None
+    ckpt_path = str(resume_from) if resume_from else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     elif cfg.get("init_from"):
@@ -68,7 +88,11 @@ def run(cfg: DictConfig) -> dict:
         log.info("weights initialised from %s", cfg.init_from)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     loggers = [instantiate(c) for c in cfg.logger.values()]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    # A resumed run skips the sanity check: its validation batches would draw from the restored RNGs.
+    resumed = {"num_sanity_val_steps": 0} if ckpt_path else {}
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **resumed
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     timer = next((c for c in callbacks if isinstance(c, pl.callbacks.Timer)), None)
@@ -93,7 +117,11 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="pkg://asr_lstm.conf", config_name="train")
 def train(cfg: DictConfig) -> float:
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except RunDirError as err:
+        print(f"asr-lstm train: {err}", file=sys.stderr)
+        sys.exit(2)
     return summary[f"val_{summary['metric']}_best"]  # the value a Hydra sweeper would minimise
 
 
