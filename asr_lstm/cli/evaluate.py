@@ -96,7 +96,7 @@ class SplitScorer:
 
     def __init__(self, recognizer: Recognizer, run: TrainingRun, split: str, batch_size: int, extra: dict):
         rows = read_manifest(run.work_dir / f"{split}.jsonl")
-        feats = load_split(run.feature_dir / f"{split}.pt")
+        feats = load_split(run.feature_dir / split)
         self.recognizer, self.corpus, self.split = recognizer, run.corpus, split
         self.utterances = [Utterance(r["id"], feats[r["id"]], speaker=source_of(r)) for r in rows]
         self.refs = {r["id"]: r[self.corpus.reference_key] for r in rows}

@@ -13,17 +13,38 @@ Which statistics each mode uses, for training, ``asr-lstm evaluate`` and ``asr-l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 CMVN_MODES = ("global", "speaker", "none")
 
 
+class RunningStats:
+    """Per-dimension sums of frames, added utterance by utterance (float64), for mean and deviation
+    without holding the frames."""
+
+    def __init__(self) -> None:
+        self.count, self.sum, self.sum_sq = 0, 0.0, 0.0
+
+    def add(self, frames: torch.Tensor) -> None:
+        """Adds ``(T, D)`` frames."""
+        frames = frames.double()
+        self.count += frames.shape[0]
+        self.sum = self.sum + frames.sum(0)
+        self.sum_sq = self.sum_sq + frames.pow(2).sum(0)
+
+    def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.sum / self.count
+        std = (self.sum_sq / self.count - mean.pow(2)).clamp_min(1e-10).sqrt()
+        return mean.float(), std.float()
+
+
 def mean_std(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-dimension mean and standard deviation of ``(T, D)`` frames (float64 accumulation)."""
-    frames = frames.double()
-    mean = frames.mean(0)
-    std = (frames.pow(2).mean(0) - mean.pow(2)).clamp_min(1e-10).sqrt()
-    return mean.float(), std.float()
+    stats = RunningStats()
+    stats.add(frames)
+    return stats.mean_std()
 
 
 class Normalizer:
@@ -34,14 +55,13 @@ class Normalizer:
         self.global_stats = global_stats
         self.speaker_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def fit_speakers(self, feats: dict[str, torch.Tensor], speakers: dict[str, str | None]) -> None:
+    def fit_speakers(self, feats: Mapping[str, torch.Tensor], speakers: dict[str, str | None]) -> None:
         """Per-speaker statistics from each speaker's utterances in ``feats`` (id -> speaker; an
-        utterance whose speaker is ``None`` is its own speaker, named by its id)."""
-        by_speaker: dict[str, list[torch.Tensor]] = {}
-        for utt, x in feats.items():
-            by_speaker.setdefault(self.speaker_of(utt, speakers[utt]), []).append(x)
-        for spk, xs in by_speaker.items():
-            self.speaker_stats[spk] = mean_std(torch.cat(xs))
+        utterance whose speaker is ``None`` is its own speaker, named by its id), read one at a time."""
+        by_speaker: dict[str, RunningStats] = {}
+        for utt in feats:
+            by_speaker.setdefault(self.speaker_of(utt, speakers[utt]), RunningStats()).add(feats[utt])
+        self.speaker_stats.update({spk: stats.mean_std() for spk, stats in by_speaker.items()})
 
     @staticmethod
     def speaker_of(utt: str, speaker: str | None) -> str:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.feature_store import load_global_stats, load_split, prepare_features
+from asr_lstm.data.feature_store import SplitFeatures, load_global_stats, load_split, prepare_features
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.tokens import Vocabulary
@@ -31,14 +31,12 @@ class UtteranceDataset(Dataset):
 
     Args:
         rows: manifest rows (need ``id``, the reference field, and ``speaker`` or ``writer`` for per-speaker CMVN).
-        feats: utterance id -> ``(T, D)`` raw features.
+        feats: utterance id -> ``(T, D)`` raw features (a memory-mapped :class:`~asr_lstm.data.feature_store.SplitFeatures`).
         labels: utterance id -> label ids.
         normalizer: CMVN applied on access.
     """
 
-    def __init__(
-        self, rows: list[dict], feats: dict[str, torch.Tensor], labels: dict[str, list[int]], normalizer: Normalizer
-    ):
+    def __init__(self, rows: list[dict], feats: SplitFeatures, labels: dict[str, list[int]], normalizer: Normalizer):
         missing = [r["id"] for r in rows if r["id"] not in feats]
         if missing:
             raise CorpusError(
@@ -53,7 +51,7 @@ class UtteranceDataset(Dataset):
         return len(self.rows)
 
     def num_frames(self, index: int) -> int:
-        return self.feats[self.rows[index]["id"]].shape[0]
+        return self.feats.length(self.rows[index]["id"])
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         row = self.rows[index]
@@ -195,7 +193,7 @@ class CTCDataModule(pl.LightningDataModule):
     def load_dataset(self, split: str, global_stats: tuple[torch.Tensor, torch.Tensor]) -> UtteranceDataset:
         manifest = self.work_dir / f"{split}.jsonl"
         rows = read_manifest(manifest)
-        feats = load_split(self.feature_dir / f"{split}.pt")
+        feats = load_split(self.feature_dir / split)
         labels = {}
         for row in rows:
             try:

@@ -1,21 +1,29 @@
-"""The feature cache: raw features of every split, computed once per feature configuration.
+"""The feature cache: raw features of every split, computed once per feature configuration and read
+back through a memory map, so that resident memory does not grow with the corpus.
 
-Layout, under ``<work_dir>/<kind>-<hash>/`` (:meth:`FeatureConfig.cache_name`): ``<split>.pt`` =
-``{"ids": [str], "lengths": (N,), "feats": (sum T, D)}`` (weights-only loadable), a ``.<split>.done``
-marker with the configuration and the manifest it was made from, and ``cmvn.pt`` with the training
-set's global statistics (:mod:`asr_lstm.data.cmvn`).
+Layout, under ``<work_dir>/<kind>-<hash>/`` (:meth:`FeatureConfig.cache_name`), per split:
+``<split>.f32``, every utterance's ``(T, D)`` float32 frames one after the other (row-major, native
+byte order), and ``<split>.index`` (a weights-only torch file: ``ids``, ``offsets`` ``(N + 1,)`` into
+the rows, ``dim``), written after the frames, so that an index always describes complete frames;
+a ``.<split>.done`` marker with the configuration and the manifest it was made from; ``cmvn.pt``
+with the training set's global statistics (:mod:`asr_lstm.data.cmvn`), accumulated utterance by
+utterance. Reading maps the frames file: DataLoader workers and DDP ranks on a node share its pages
+through the page cache, and start-up reads only the index.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asr_lstm.atomic import atomic_path
-from asr_lstm.data.cmvn import mean_std
+from asr_lstm.data.cmvn import RunningStats
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.features import FeatureConfig, file_features
 from asr_lstm.data.manifest import read_manifest
@@ -23,31 +31,98 @@ from asr_lstm.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
+FAULT_AROUND = 64 * 1024  # Linux's default fault_around_bytes
 
-def extract_split(rows: list[dict], cfg: FeatureConfig, out_path: Path) -> None:
-    """Computes features for every manifest row and saves them as one ``.pt`` file, atomically.
+
+def write_split(items: Iterable[tuple[str, torch.Tensor]], base: Path) -> None:
+    """Writes ``(id, (T, D) features)`` items as ``base.f32`` and ``base.index``, each atomically,
+    holding one utterance in memory at a time."""
+    ids, offsets, dim = [], [0], None
+    with atomic_path(base.with_suffix(".f32")) as tmp, tmp.open("wb") as frames:
+        for utt, feats in items:
+            if dim is not None and feats.shape[1] != dim:
+                raise ValueError(f"{utt}: {feats.shape[1]} features a frame, the others have {dim}")
+            dim = feats.shape[1]
+            frames.write(feats.to(torch.float32).contiguous().numpy().tobytes())
+            ids.append(utt)
+            offsets.append(offsets[-1] + feats.shape[0])
+    with atomic_path(base.with_suffix(".index")) as tmp:
+        torch.save({"ids": ids, "offsets": torch.tensor(offsets), "dim": dim or 0}, tmp)
+
+
+class SplitFeatures(Mapping):
+    """``{utterance id: (T, D) features}`` of a cached split, read from its memory map on access.
+
+    Each access copies the utterance's frames out of the map and then tells the kernel that this
+    process no longer needs those pages (``MADV_DONTNEED``): they stay in the page cache, shared by
+    every process that reads the split, but do not pile up in this process's resident memory as an
+    epoch touches the whole file.
+    """
+
+    def __init__(self, base: str | Path):
+        self.base = Path(base)
+        index = torch.load(self.base.with_suffix(".index"), weights_only=True)
+        self.offsets = index["offsets"].tolist()
+        self.dim = index["dim"]
+        self.rows = {utt: k for k, utt in enumerate(index["ids"])}
+        self._map: mmap.mmap | None = None
+
+    def _frames(self) -> mmap.mmap:
+        if self._map is None:  # mapped lazily, also in every DataLoader worker
+            with open(self.base.with_suffix(".f32"), "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._map
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_map": None}  # a worker maps the file itself instead of a copy
+
+    def length(self, utt: str) -> int:
+        k = self.rows[utt]
+        return self.offsets[k + 1] - self.offsets[k]
+
+    def __getitem__(self, utt: str) -> torch.Tensor:
+        k = self.rows[utt]
+        start, end = self.offsets[k] * self.dim * 4, self.offsets[k + 1] * self.dim * 4  # float32 bytes
+        if start == end:
+            return torch.zeros(0, self.dim)
+        frames = self._frames()
+        feats = np.frombuffer(frames, np.float32, (end - start) // 4, start).reshape(-1, self.dim).copy()
+        # the kernel maps up to 64 KiB around a faulted page (fault-around): release that margin too
+        first = max(0, start - FAULT_AROUND) // mmap.PAGESIZE * mmap.PAGESIZE
+        frames.madvise(mmap.MADV_DONTNEED, first, min(len(frames), end + FAULT_AROUND) - first)
+        return torch.from_numpy(feats)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def extract_split(rows: list[dict], cfg: FeatureConfig, base: Path) -> None:
+    """Computes features for every manifest row and writes them as ``base.f32`` and ``base.index``.
 
     Raises:
-        InputFileError: naming every file that cannot be read (all of them, after trying each).
+        InputFileError: naming every file that cannot be read (all of them, after trying each); then
+            nothing is written.
     """
-    ids, feats, problems = [], [], []
-    for row in rows:
-        try:
-            feats.append(file_features(row[cfg.input_key], cfg))
-            ids.append(row["id"])
-        except InputFileError as err:
-            problems.append(f"{row['id']}: {err}")
-    if problems:
-        raise InputFileError(f"{len(problems)} of {len(rows)} inputs cannot be read:\n  " + "\n  ".join(problems))
-    with atomic_path(out_path) as tmp:
-        torch.save({"ids": ids, "lengths": torch.tensor([f.shape[0] for f in feats]), "feats": torch.cat(feats)}, tmp)
+    problems: list[str] = []
+
+    def features() -> Iterator[tuple[str, torch.Tensor]]:
+        for row in rows:
+            try:
+                yield row["id"], file_features(row[cfg.input_key], cfg)
+            except InputFileError as err:
+                problems.append(f"{row['id']}: {err}")
+        if problems:
+            raise InputFileError(f"{len(problems)} of {len(rows)} inputs cannot be read:\n  " + "\n  ".join(problems))
+
+    write_split(features(), Path(base))
 
 
-def load_split(path: str | Path) -> dict[str, torch.Tensor]:
-    """``{utterance id: (T, D) features}`` from a cache file written by :func:`extract_split`."""
-    blob = torch.load(path, weights_only=True)
-    chunks = torch.split(blob["feats"], blob["lengths"].tolist())
-    return dict(zip(blob["ids"], chunks))
+def load_split(base: str | Path) -> SplitFeatures:
+    """The features of a split written by :func:`extract_split` (or :func:`write_split`)."""
+    return SplitFeatures(base)
 
 
 def load_global_stats(cache: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,11 +149,15 @@ def prepare_features(manifest_dir: str | Path, splits: tuple[str, ...], cfg: Fea
             continue
         rows = read_manifest(manifest)
         log.info("%s: computing %s features for %d utterances", cache, split, len(rows))
-        extract_split(rows, cfg, cache / f"{split}.pt")
+        extract_split(rows, cfg, cache / split)
         mark_done(marker, params)
     stats_path = cache / "cmvn.pt"
     if not stats_path.exists() or (cache / ".train.done").stat().st_mtime > stats_path.stat().st_mtime:
-        mean, std = mean_std(torch.cat(list(load_split(cache / "train.pt").values())))
+        stats = RunningStats()
+        train = load_split(cache / "train")
+        for utt in train:
+            stats.add(train[utt])
+        mean, std = stats.mean_std()
         with atomic_path(stats_path) as tmp:
             torch.save({"mean": mean, "std": std}, tmp)
     return cache

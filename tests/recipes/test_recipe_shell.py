@@ -58,7 +58,7 @@ def make_tree(root: Path) -> dict[str, Path]:
     paths = {
         "corpus": root / "data/mini/SPEAKER/u1.wav",
         "prepared": root / "data/c/.prepare.done",
-        "features": root / "data/c/fbank-0123abcd/train.pt",
+        "features": root / "data/c/fbank-0123abcd/train.f32",
         "not features": root / "data/c/notes-x/keep.txt",
         "lm": root / "data/c/lm/lm.arpa",
         "checkpoint": root / "exp/e/checkpoints/last.ckpt",

@@ -57,8 +57,8 @@ def test_cache_round_trip_and_name(tmp_path):
         write_utterance(tmp_path / f"u{k}", ["h#"], upper=True, seconds=0.5 + 0.25 * k, seed=k)
         rows.append({"id": f"u{k}", "audio": str(tmp_path / f"u{k}.WAV")})
     cfg = FeatureConfig()
-    extract_split(rows, cfg, tmp_path / "train.pt")
-    feats = load_split(tmp_path / "train.pt")
+    extract_split(rows, cfg, tmp_path / "train")
+    feats = load_split(tmp_path / "train")
     assert [f.shape[0] for f in feats.values()] == [48, 73, 98]
     wav, rate = load_audio(rows[1]["audio"])
     torch.testing.assert_close(feats["u1"], compute_features(wav, rate, cfg))
@@ -79,3 +79,35 @@ def test_cmvn_global_and_per_speaker():
     torch.testing.assert_close(per_speaker(b, "s2").mean(0), torch.zeros(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(per_speaker(a, "s1").std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
     assert Normalizer("none", None)(a, "s1") is a
+
+
+def test_the_store_maps_its_frames_and_workers_reopen_the_map(tmp_path):
+    import pickle
+
+    from asr_lstm.data.feature_store import write_split
+
+    feats = {f"u{k}": torch.randn(50 + 7 * k, 5, generator=torch.Generator().manual_seed(k)) for k in range(40)}
+    feats["empty"] = torch.zeros(0, 5)
+    write_split(feats.items(), tmp_path / "train")
+    assert (tmp_path / "train.f32").stat().st_size == sum(x.numel() for x in feats.values()) * 4
+    store = load_split(tmp_path / "train")
+    assert list(store) == list(feats) and len(store) == 41
+    assert all(torch.equal(store[u], x) and store.length(u) == len(x) for u, x in feats.items())
+    copy = pickle.loads(pickle.dumps(store))  # what a DataLoader worker receives: the index, not the frames
+    assert len(pickle.dumps(store)) < 4096 and torch.equal(copy["u39"], feats["u39"])
+    with pytest.raises(ValueError, match="u1: 3 features a frame, the others have 5"):
+        write_split([("u0", torch.zeros(2, 5)), ("u1", torch.zeros(2, 3))], tmp_path / "bad")
+
+
+def test_running_statistics_equal_those_of_all_frames_at_once():
+    from asr_lstm.data.cmvn import RunningStats
+
+    gen = torch.Generator().manual_seed(3)
+    parts = [3 + 2 * torch.randn(n, 4, generator=gen) for n in (10, 200, 1)]
+    stats = RunningStats()
+    for part in parts:
+        stats.add(part)
+    frames = torch.cat(parts).double()
+    mean, std = stats.mean_std()
+    torch.testing.assert_close(mean, frames.mean(0).float())
+    torch.testing.assert_close(std, frames.std(0, unbiased=False).float())
