@@ -8,6 +8,7 @@ word separator also logs ``val/wer`` and ``test/wer``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -20,6 +21,8 @@ from asr_lstm.decoding import greedy_decode
 from asr_lstm.metrics import edit_distance, words
 from asr_lstm.models import CTCModel
 from asr_lstm.rng import rng_states, set_rng_states
+
+log = logging.getLogger(__name__)
 
 
 class CTCLitModule(pl.LightningModule):
@@ -35,6 +38,9 @@ class CTCLitModule(pl.LightningModule):
         word_separator: the label between words, to score WER too; ``None`` for none.
         augment: ``augment(x (B, T, D), x_lens (B,)) -> (B, T, D)`` applied to training batches only
             (e.g. :class:`asr_lstm.data.augment.SpecAugment`); ``None`` for none.
+        max_nonfinite_batches: a training batch whose loss or gradient is not finite makes no
+            optimiser step and is logged (step, utterance ids) and counted; this many in a row stop
+            training with an error naming them.
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class CTCLitModule(pl.LightningModule):
         metric: str = "per",
         word_separator: str | None = None,
         augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        max_nonfinite_batches: int = 10,
     ):
         super().__init__()
         self.net = net
@@ -58,14 +65,18 @@ class CTCLitModule(pl.LightningModule):
         self.word_separator = word_separator
         self.augment = augment
         self.best_rate = math.inf
+        self.max_nonfinite_batches = max_nonfinite_batches
+        self.nonfinite_batches = 0  # in all
+        self._nonfinite_run: list[str] = []  # "step N: ids" of the batches skipped in a row
+        self._batch_ids: list[str] = []
         # [edit errors, reference units] of tokens and words
         self._errors = {stage: {"tokens": [0, 0], "words": [0, 0]} for stage in ("val", "test")}
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(x, lens)
 
-    def ctc_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mean per-utterance CTC loss; returns ``(loss, log_probs (B, T', V), out_lens (B,))``."""
+    def ctc_losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-utterance CTC losses ``(B,)`` (in float32), ``log_probs (B, T', V)`` and ``out_lens (B,)``."""
         log_probs, out_lens = self.net(batch["x"], batch["x_lens"])
         losses = F.ctc_loss(
             log_probs.transpose(0, 1),
@@ -76,10 +87,33 @@ class CTCLitModule(pl.LightningModule):
             reduction="none",
             zero_infinity=False,
         )
+        return losses, log_probs, out_lens
+
+    def ctc_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean per-utterance CTC loss; returns ``(loss, log_probs (B, T', V), out_lens (B,))``.
+
+        Raises:
+            FloatingPointError: naming the utterances whose loss is not finite.
+        """
+        losses, log_probs, out_lens = self.ctc_losses(batch)
         if not torch.isfinite(losses).all():
-            bad = [u for u, ok in zip(batch["ids"], torch.isfinite(losses).tolist()) if not ok]
-            raise FloatingPointError(f"non-finite CTC loss for utterances {bad}")
+            raise FloatingPointError(f"non-finite CTC loss for utterances {self._nonfinite(batch, losses)}")
         return losses.mean(), log_probs, out_lens
+
+    @staticmethod
+    def _nonfinite(batch: dict, losses: torch.Tensor) -> list[str]:
+        return [u for u, ok in zip(batch["ids"], torch.isfinite(losses).tolist()) if not ok]
+
+    def _skip(self, what: str, ids: list[str]) -> None:
+        """Counts a training batch that makes no optimiser step; too many in a row stop training."""
+        self.nonfinite_batches += 1
+        self._nonfinite_run.append(f"step {self.global_step}: {', '.join(ids)}")
+        log.warning("step %d: non-finite %s, no optimiser step (utterances %s)", self.global_step, what, ", ".join(ids))
+        if len(self._nonfinite_run) >= self.max_nonfinite_batches:
+            raise FloatingPointError(
+                f"{len(self._nonfinite_run)} training batches in a row had a non-finite loss or gradient "
+                f"(max_nonfinite_batches={self.max_nonfinite_batches}):\n  " + "\n  ".join(self._nonfinite_run)
+            )
 
     def score_labels(self, ids: list[int]) -> list[str]:
         labels = [self.labels[i] for i in ids]
@@ -88,9 +122,26 @@ class CTCLitModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.augment is not None:
             batch = {**batch, "x": self.augment(batch["x"], batch["x_lens"])}
-        loss, _, _ = self.ctc_loss(batch)
+        losses, _, _ = self.ctc_losses(batch)
+        self._batch_ids = batch["ids"]
+        if not torch.isfinite(losses).all():
+            self._skip("loss", self._nonfinite(batch, losses))
+            return None  # Lightning makes no backward pass and no optimiser step
+        loss = losses.mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        """Steps only when the batch's loss and every gradient are finite (see ``max_nonfinite_batches``)."""
+        loss = optimizer_closure()  # training_step and backward
+        if loss is None:
+            return
+        if not all(torch.isfinite(p.grad).all() for p in self.parameters() if p.grad is not None):
+            self._skip("gradient", self._batch_ids)
+            optimizer.zero_grad()
+            return
+        self._nonfinite_run = []
+        optimizer.step(closure=lambda: loss)  # clipping and the before-step hooks run inside
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         loss, log_probs, out_lens = self.ctc_loss(batch)
@@ -134,10 +185,12 @@ class CTCLitModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_rate"] = self.best_rate
+        checkpoint["nonfinite_batches"] = self.nonfinite_batches
         checkpoint["rng_states"] = rng_states()  # a resumed run draws what the uninterrupted one would
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_rate = checkpoint["best_rate"]
+        self.nonfinite_batches = checkpoint["nonfinite_batches"]
         set_rng_states(checkpoint["rng_states"])
 
     def configure_optimizers(self):

@@ -46,4 +46,5 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
         metric=corpus.metric,
         word_separator=corpus.word_separator,
         augment=instantiate(cfg.augment)(features=datamodule.features) if cfg.get("augment") else None,
+        max_nonfinite_batches=cfg.max_nonfinite_batches,
     )

@@ -105,6 +105,7 @@ def train_in(out_dir: Path, cfg: DictConfig) -> dict:
         f"val_{module.metric}_best": module.best_rate,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
         "init_from": cfg.get("init_from"),
+        "nonfinite_batches": module.nonfinite_batches,
     }
     if cfg.test_after_fit:
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)

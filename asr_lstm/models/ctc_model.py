@@ -54,4 +54,4 @@ class CTCModel(nn.Module):
         """Args: ``x (B, T, D)``, ``lens (B,)``. Returns log-probs ``(B, T', V)`` and ``lens' (B,)``."""
         x, lens = self.frontend(x, lens)
         h = self.encoder(x.transpose(0, 1), lens).transpose(0, 1)
-        return self.output(h).log_softmax(dim=-1), lens
+        return self.output(h).float().log_softmax(dim=-1), lens  # float32 under autocast too (CTC needs it)
