@@ -31,6 +31,11 @@ class StackedBiRNN(nn.Module):
     never depends on the padding or on the other utterances of its batch (no packing needed, which
     keeps every cell usable, not only the vendor LSTM).
 
+    Under mixed precision (``torch.autocast``, ``trainer.precision=bf16-mixed`` or ``16-mixed``) the
+    recurrences run in float32 with autocast off: the cells' hand-derived backward passes, the
+    cell states summed over hundreds of steps and oneDNN's LSTM are float32 code, and a long sum in
+    bfloat16 loses the small updates of c_t. The layers around the stack keep autocast.
+
     Args:
         cell: factory ``cell(input_size=..., hidden_size=...)`` of one layer and direction.
         input_size: D.
@@ -51,6 +56,12 @@ class StackedBiRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, 2H)``, zero at padded steps."""
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self._layers(x.float(), lens)
+        return self._layers(x, lens)
+
+    def _layers(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         for layer, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if layer > 0:
                 x = self.dropout(x)

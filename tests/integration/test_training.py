@@ -3,6 +3,7 @@
 import csv
 import functools
 import json
+import math
 
 import pytest
 import torch
@@ -92,6 +93,20 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]  # it learns
     state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in state)
+
+
+@pytest.mark.parametrize("cell", CELL_OPTIONS)
+def test_every_cell_trains_in_bf16_mixed_precision(tiny_cfg, tmp_path, cell):
+    hidden = ["model.hidden_size=82"] if cell == "conv_peephole" else []
+    cfg = tiny_cfg("run", f"cell={cell}", "trainer.precision=bf16-mixed", "trainer.max_epochs=3", "optimizer.lr=0.01",
+                   "scheduler=none", "test_after_fit=false", "trainer.log_every_n_steps=1", *hidden)  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 6 and summary["nonfinite_batches"] == 0
+    rows = list(csv.DictReader((tmp_path / "run/csv/version_0/metrics.csv").open()))
+    train_loss = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    val_loss = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert len(train_loss) == 6 and all(math.isfinite(v) for v in train_loss + val_loss)
+    assert val_loss[-1] < val_loss[0]
 
 
 def test_specaugment_masks_training_batches_only(tiny_cfg, tmp_path):
