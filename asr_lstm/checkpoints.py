@@ -37,23 +37,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
-def usable_checkpoint(folder: Path, name: str = "last.ckpt") -> Path | None:
-    """The checkpoint to resume from in ``folder``: ``name`` when it loads, else the newest other
-    ``*.ckpt`` that loads. A checkpoint that does not load is renamed ``<file>.corrupt`` and logged;
-    temporary files of interrupted writes are removed."""
-    for stale in folder.glob("*.tmp"):
+def usable_checkpoint(folder: Path, set_aside: bool = True) -> Path | None:
+    """The checkpoint to resume from: the newest that loads of the ``*.ckpt`` in ``folder`` (``last.ckpt``,
+    written after ``best.ckpt`` at every epoch's end) and of the ``hpc_ckpt_*.ckpt`` that Lightning's
+    SLURM requeue writes in the run directory above it. With ``set_aside`` (the first process of a
+    training), a checkpoint that does not load is renamed ``<file>.corrupt`` and logged, and
+    temporary files of interrupted writes are removed; the other DDP processes only read."""
+    for stale in folder.glob("*.tmp") if set_aside else ():
         log.warning("%s: removing the temporary file of an interrupted checkpoint write", stale)
         stale.unlink()
-    candidates = [folder / name] + sorted((p for p in folder.glob("*.ckpt") if p.name != name),
-                                          key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
-    for path in (p for p in candidates if p.is_file()):
+    found = [*folder.glob("*.ckpt"), *folder.parent.glob("hpc_ckpt_*.ckpt")]
+    for path in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True):
         try:
             torch.load(path, map_location="cpu", weights_only=False, mmap=True)
         except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
-            log.warning(
-                "%s: truncated or corrupt (%s); set aside as %s.corrupt", path, str(err).splitlines()[0], path.name
-            )
-            path.rename(path.with_name(path.name + ".corrupt"))
+            if set_aside:
+                log.warning(
+                    "%s: truncated or corrupt (%s); set aside as %s.corrupt", path, str(err).splitlines()[0], path.name
+                )
+                path.rename(path.with_name(path.name + ".corrupt"))
             continue
         return path
     return None

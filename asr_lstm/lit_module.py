@@ -69,8 +69,10 @@ class CTCLitModule(pl.LightningModule):
         self.nonfinite_batches = 0  # in all
         self._nonfinite_run: list[str] = []  # "step N: ids" of the batches skipped in a row
         self._batch_ids: list[str] = []
-        # [edit errors, reference units] of tokens and words
-        self._errors = {stage: {"tokens": [0, 0], "words": [0, 0]} for stage in ("val", "test")}
+        self._bad_loss: list[str] = []
+        # [edit errors, reference units] of tokens and words, [loss sum, utterances]
+        self._errors = {stage: {"tokens": [0, 0], "words": [0, 0], "loss": [0, 0]} for stage in ("val", "test")}
+        self.counts: dict[str, dict[str, list[int]]] = {}  # [errors, reference units] of the last val / test epoch
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(x, lens)
@@ -123,21 +125,23 @@ class CTCLitModule(pl.LightningModule):
         if self.augment is not None:
             batch = {**batch, "x": self.augment(batch["x"], batch["x_lens"])}
         losses, _, _ = self.ctc_losses(batch)
-        self._batch_ids = batch["ids"]
-        if not torch.isfinite(losses).all():
-            self._skip("loss", self._nonfinite(batch, losses))
-            return None  # Lightning makes no backward pass and no optimiser step
+        self._batch_ids, self._bad_loss = batch["ids"], self._nonfinite(batch, losses)
+        if self._bad_loss:
+            # a zero loss of every parameter: each DDP process still runs its backward (and all-reduce)
+            return sum(p.sum() for p in self.parameters()) * 0.0
         loss = losses.mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
-        """Steps only when the batch's loss and every gradient are finite (see ``max_nonfinite_batches``)."""
+        """Steps only when the batch's loss and every gradient are finite (see ``max_nonfinite_batches``);
+        under DDP the processes decide together, so all of them step or none."""
         loss = optimizer_closure()  # training_step and backward
-        if loss is None:
-            return
-        if not all(torch.isfinite(p.grad).all() for p in self.parameters() if p.grad is not None):
-            self._skip("gradient", self._batch_ids)
+        bad_gradient = not all(torch.isfinite(p.grad).all() for p in self.parameters() if p.grad is not None)
+        flag = torch.tensor(float(bool(self._bad_loss) or bad_gradient), device=self.device)
+        if float(self.trainer.strategy.reduce(flag, reduce_op="sum")) > 0:
+            what = "loss" if self._bad_loss else "gradient" if bad_gradient else "loss or gradient in another process"
+            self._skip(what, self._bad_loss or self._batch_ids)
             optimizer.zero_grad()
             return
         self._nonfinite_run = []
@@ -145,7 +149,8 @@ class CTCLitModule(pl.LightningModule):
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         loss, log_probs, out_lens = self.ctc_loss(batch)
-        self.log(f"{stage}/loss", loss, batch_size=len(batch["ids"]))
+        self._errors[stage]["loss"][0] += float(loss) * len(batch["ids"])
+        self._errors[stage]["loss"][1] += len(batch["ids"])
         hyps = greedy_decode(log_probs, out_lens)
         for hyp, y, n in zip(hyps, batch["y"].tolist(), batch["y_lens"].tolist()):
             ref, hyp = self.score_labels(y[:n]), self.score_labels(hyp)
@@ -159,13 +164,21 @@ class CTCLitModule(pl.LightningModule):
         counts[1] += len(ref)
 
     def _eval_epoch_end(self, stage: str) -> float:
-        rates = {}
-        for unit, (errors, total) in self._errors[stage].items():
-            rates[unit] = 100.0 * errors / max(total, 1)
-            self._errors[stage][unit] = [0, 0]
+        """Rates from the counts of this epoch, summed over the DDP processes (each has scored its own
+        utterances, each utterance once); every process logs the same values."""
+        units = ("tokens", "words", "loss")
+        # float64 holds integer counts exactly (below 2^53) and the loss sums; every backend sums it
+        counts = torch.tensor([c for unit in units for c in self._errors[stage][unit]], dtype=torch.float64)
+        counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum").cpu().tolist()
+        totals = dict(zip(units, zip(counts[::2], counts[1::2])))
+        self._errors[stage] = {unit: [0, 0] for unit in units}
+        self.counts[stage] = {unit: [int(e), int(n)] for unit, (e, n) in totals.items() if unit != "loss"}
+        rates = {unit: 100.0 * errors / max(total, 1) for unit, (errors, total) in totals.items()}
+        # sync_dist averages values that are already equal on every process
+        self.log(f"{stage}/loss", totals["loss"][0] / max(totals["loss"][1], 1), sync_dist=True)
         if self.word_separator is not None:
-            self.log(f"{stage}/wer", rates["words"])
-        self.log(f"{stage}/{self.metric}", rates["tokens"], prog_bar=True)
+            self.log(f"{stage}/wer", rates["words"], sync_dist=True)
+        self.log(f"{stage}/{self.metric}", rates["tokens"], prog_bar=True, sync_dist=True)
         return rates["tokens"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from asr_lstm.data.cmvn import Normalizer
-from asr_lstm.data.datamodule import BucketBatchSampler, UtteranceDataset, collate
+from asr_lstm.data.datamodule import UtteranceDataset, collate
 from asr_lstm.data.feature_store import load_split, write_split
+from asr_lstm.data.sampler import BucketBatchSampler
 
 DIM = 123
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 COMMANDS = {
@@ -30,8 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     if argv[0] not in COMMANDS:
         print(f"asr-lstm: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    name = COMMANDS[argv[0]][0]
+    module = importlib.import_module(name)
     sys.argv = [f"asr-lstm {argv[0]}", *argv[1:]]
+    # Lightning's DDP launcher starts the other processes of a node as `python -m <__main__'s module>
+    # <sys.argv[1:]>`: name the subcommand's module, which runs by itself (`python -m asr_lstm.cli.train`)
+    sys.modules["__main__"].__spec__ = importlib.util.find_spec(name)
     module.main()
 
 

@@ -24,6 +24,7 @@ from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_ch
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
+from asr_lstm.distributed import global_zero
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +59,21 @@ def run(cfg: DictConfig) -> dict:
     if problems:
         raise ValueError("config values of the wrong type:\n  " + "\n  ".join(problems))
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not global_zero():  # another DDP process: the first one holds the directory and writes its files
+        return train_in(out_dir, cfg, first=False)
     with exclusive(out_dir):
         if cfg.resume:
             check_same_options(out_dir, cfg)
-        return train_in(out_dir, cfg)
+        return train_in(out_dir, cfg, first=True)
 
 
-def train_in(out_dir: Path, cfg: DictConfig) -> dict:
-    """Trains in ``out_dir``, which this process holds."""
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-    overrides = HydraConfig.get().overrides
-    user_hydra = [o for o in overrides.hydra if not o.startswith("hydra.mode=")]  # hydra.mode is Hydra's own
-    (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides.task, *user_hydra]) + "\n")
+def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
+    """Trains in ``out_dir``; the ``first`` process of a (DDP) training writes the run's files."""
+    if first:
+        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+        overrides = HydraConfig.get().overrides
+        user_hydra = [o for o in overrides.hydra if not o.startswith("hydra.mode=")]  # hydra.mode is Hydra's own
+        (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides.task, *user_hydra]) + "\n")
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg)
@@ -79,7 +83,7 @@ def train_in(out_dir: Path, cfg: DictConfig) -> dict:
     datamodule.check_ctc_lengths(module.net.output_length)
 
     checkpoints = out_dir / "checkpoints"
-    resume_from = usable_checkpoint(checkpoints) if cfg.resume and checkpoints.is_dir() else None
+    resume_from = usable_checkpoint(checkpoints, set_aside=first) if cfg.resume and checkpoints.is_dir() else None
     ckpt_path = str(resume_from) if resume_from else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -106,13 +110,16 @@ def train_in(out_dir: Path, cfg: DictConfig) -> dict:
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
         "init_from": cfg.get("init_from"),
         "nonfinite_batches": module.nonfinite_batches,
+        "val_counts": module.counts.get("val"),  # of the last validation
     }
     if cfg.test_after_fit:
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)
         summary[f"test_{module.metric}"] = results[0][f"test/{module.metric}"]
+        summary["test_counts"] = module.counts["test"]  # [errors, reference units] of tokens (and words)
         if module.word_separator is not None:
             summary["test_wer"] = results[0]["test/wer"]
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if first:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

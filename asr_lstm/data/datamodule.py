@@ -7,21 +7,22 @@ A batch is a dict: ``ids`` (list of B utterance ids), ``x`` ``(B, T, D)`` featur
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.feature_store import SplitFeatures, load_global_stats, load_split, prepare_features
+from asr_lstm.data.feature_store import SplitFeatures, features_ready, load_global_stats, load_split, prepare_features
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
+from asr_lstm.data.sampler import BucketBatchSampler
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.distributed import PREPARE_ON, prepares, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -71,69 +72,6 @@ def collate(items: list[tuple[str, torch.Tensor, torch.Tensor]]) -> dict:
     }
 
 
-class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of utterances of similar length, in a new random order every epoch.
-
-    Indices are shuffled, cut into windows of ``sort_window`` batches, sorted by length inside each
-    window and split into batches of at most ``batch_size`` utterances and ``max_frames`` padded
-    frames; the batch order is then shuffled. Padding stays small without a fixed curriculum.
-    Without ``shuffle`` the batches are simply consecutive in length order (deterministic evaluation).
-    """
-
-    def __init__(
-        self,
-        lengths: list[int],
-        batch_size: int,
-        max_frames: int | None = None,
-        shuffle: bool = True,
-        sort_window: int = 50,
-        seed: int = 0,
-    ):
-        self.lengths = lengths
-        self.batch_size = batch_size
-        self.max_frames = max_frames
-        self.shuffle = shuffle
-        self.sort_window = sort_window
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of each epoch; makes resumed runs replay the same order."""
-        self.epoch = epoch
-
-    def _batches(self) -> list[list[int]]:
-        order = list(range(len(self.lengths)))
-        window = len(order)
-        if self.shuffle:
-            random.Random(self.seed + self.epoch).shuffle(order)
-            window = self.sort_window * self.batch_size
-        batches, batch, longest = [], [], 0
-        for start in range(0, len(order), window):
-            for i in sorted(order[start : start + window], key=self.lengths.__getitem__):
-                longest_if_added = max(longest, self.lengths[i])
-                too_many = len(batch) >= self.batch_size
-                too_long = (
-                    self.max_frames is not None and batch and longest_if_added * (len(batch) + 1) > self.max_frames
-                )
-                if too_many or too_long:
-                    batches.append(batch)
-                    batch, longest_if_added = [], self.lengths[i]
-                batch.append(i)
-                longest = longest_if_added
-            if batch:  # a batch never spans two windows
-                batches.append(batch)
-                batch, longest = [], 0
-        if self.shuffle:
-            random.Random(self.seed + self.epoch + 1).shuffle(batches)
-        return batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
-
-    def __len__(self) -> int:
-        return len(self._batches())
-
-
 def ctc_min_frames(labels: list[int]) -> int:
     """Fewest output frames a CTC alignment of ``labels`` needs: one per label, plus a blank between repeats."""
     return len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
@@ -150,6 +88,10 @@ class CTCDataModule(pl.LightningDataModule):
         max_frames: most padded input frames per batch (``None``: no limit).
         num_workers: DataLoader worker processes.
         seed: seed of the batch order.
+        prepare_on: under DDP, which processes prepare manifests and features while the others wait:
+            ``global`` the first of all (one file system shared by every node), ``node`` the first of
+            each node (a file system per node).
+        prepare_timeout_s: how long the other processes wait for the preparation.
     """
 
     def __init__(
@@ -161,8 +103,13 @@ class CTCDataModule(pl.LightningDataModule):
         max_frames: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        prepare_on: str = "global",
+        prepare_timeout_s: float = 7200.0,
     ):
         super().__init__()
+        if prepare_on not in PREPARE_ON:
+            raise ValueError(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
+        self.prepare_on, self.prepare_timeout_s = prepare_on, prepare_timeout_s
         self.corpus = corpus
         self.features = features
         self.work_dir = Path(work_dir)
@@ -178,9 +125,17 @@ class CTCDataModule(pl.LightningDataModule):
         return self.work_dir / self.features.cache_name()
 
     def prepare_data(self) -> None:
-        """Writes manifests and the feature cache; both steps skip what is already done."""
+        """Writes manifests and the feature cache (both steps skip what is already done); under DDP only
+        the preparing process does (``prepare_on``), and the others wait until it has finished."""
+        if not prepares(self.prepare_on):
+            wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
+            return
         self.corpus.prepare(self.work_dir)
         prepare_features(self.work_dir, self.corpus.splits, self.features)
+
+    def prepared(self) -> bool:
+        """Whether the manifests and every split's features are prepared for this configuration."""
+        return self.corpus.prepared(self.work_dir) and features_ready(self.work_dir, self.corpus.splits, self.features)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -237,6 +192,9 @@ class CTCDataModule(pl.LightningDataModule):
             self.max_frames,
             shuffle=shuffle,
             seed=self.seed,
+            # a data module attached to a (DDP) Trainer serves this process's share
+            num_replicas=self.trainer.world_size if self.trainer else 1,
+            rank=self.trainer.global_rank if self.trainer else 0,
         )
         return DataLoader(
             ds,

@@ -131,6 +131,21 @@ def load_global_stats(cache: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return stats["mean"], stats["std"]
 
 
+def split_params(manifest_dir: Path, split: str, cfg: FeatureConfig) -> dict:
+    """What a split's cached features were made from (its ``.done`` marker)."""
+    return {"config": asdict(cfg), "manifest_mtime": (manifest_dir / f"{split}.jsonl").stat().st_mtime_ns}
+
+
+def features_ready(manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig) -> bool:
+    """Whether :func:`prepare_features` has finished for these splits and this configuration."""
+    manifest_dir = Path(manifest_dir)
+    cache = manifest_dir / cfg.cache_name()
+    return (cache / "cmvn.pt").is_file() and all(
+        (manifest_dir / f"{s}.jsonl").is_file() and is_done(cache / f".{s}.done", split_params(manifest_dir, s, cfg))
+        for s in splits
+    )
+
+
 def prepare_features(manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig) -> Path:
     """Extracts and caches features for ``splits`` and the training-set CMVN statistics.
 
@@ -141,13 +156,11 @@ def prepare_features(manifest_dir: str | Path, splits: tuple[str, ...], cfg: Fea
     cache = manifest_dir / cfg.cache_name()
     cache.mkdir(parents=True, exist_ok=True)
     for split in splits:
-        marker = cache / f".{split}.done"
-        manifest = manifest_dir / f"{split}.jsonl"
-        params = {"config": asdict(cfg), "manifest_mtime": manifest.stat().st_mtime_ns}
+        marker, params = cache / f".{split}.done", split_params(manifest_dir, split, cfg)
         if is_done(marker, params):
             log.info("%s: %s features cached, skipping", cache, split)
             continue
-        rows = read_manifest(manifest)
+        rows = read_manifest(manifest_dir / f"{split}.jsonl")
         log.info("%s: computing %s features for %d utterances", cache, split, len(rows))
         extract_split(rows, cfg, cache / split)
         mark_done(marker, params)

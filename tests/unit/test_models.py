@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from asr_lstm import cells
-from asr_lstm.data.datamodule import BucketBatchSampler, collate, ctc_min_frames
+from asr_lstm.data.datamodule import collate, ctc_min_frames
+from asr_lstm.data.sampler import BucketBatchSampler
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel, FrameStacking
 from asr_lstm.models.birnn import reverse_padded

@@ -51,6 +51,10 @@ class Corpus(ABC):
         """One log line on a prepared split."""
         return f"{split}: {len(rows)} rows"
 
+    def prepared(self, out_dir: str | Path) -> bool:
+        """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
+        return is_done(Path(out_dir) / ".prepare.done", self.params())
+
     def prepare(self, out_dir: str | Path) -> None:
         """Writes ``<split>.jsonl`` and ``tokens.txt`` under ``out_dir``; skipped when a ``.done``
         marker with the same :meth:`params` is there."""
