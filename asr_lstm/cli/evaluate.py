@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr_lstm.atomic import write_text
 from asr_lstm.cli.build import build_datamodule
+from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.feature_store import load_split
 from asr_lstm.data.manifest import read_manifest, source_of
 from asr_lstm.decoding.options import SearchConfig
@@ -95,13 +96,15 @@ class SplitScorer:
     """Decodes one split's posteriors with a search and scores the hypotheses into a folder."""
 
     def __init__(self, recognizer: Recognizer, run: TrainingRun, split: str, batch_size: int, extra: dict):
-        rows = read_manifest(run.work_dir / f"{split}.jsonl")
+        skipped = {b.id: b for b in read_bad_items(run.run_dir / "skipped.tsv") if b.split == split}
+        rows = [r for r in read_manifest(run.work_dir / f"{split}.jsonl") if r["id"] not in skipped]
         feats = load_split(run.feature_dir / split)
         self.recognizer, self.corpus, self.split = recognizer, run.corpus, split
         self.utterances = [Utterance(r["id"], feats[r["id"]], speaker=source_of(r)) for r in rows]
         self.refs = {r["id"]: r[self.corpus.reference_key] for r in rows}
         self.posteriors = recognizer.posteriors(self.utterances, batch_size)
-        self.extra = {"split": split, **extra}
+        # the split's items the run skipped (data.on_error=skip): not scored, and listed with the scores
+        self.extra = {"split": split, "skipped": sorted(skipped), **extra}
 
     def __call__(self, config: SearchConfig, search, out: Path) -> ErrorCounts:
         """Writes ``out/{hyp,ref}.txt``, scores them by the corpus's metric (and WER for a character

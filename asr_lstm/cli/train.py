@@ -24,6 +24,7 @@ from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_ch
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
+from asr_lstm.data.bad_items import write_bad_items
 from asr_lstm.distributed import global_zero
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
     datamodule.setup()
     module = build_module(cfg, datamodule)
     datamodule.check_ctc_lengths(module.net.output_length)
+    if first:
+        write_bad_items(datamodule.bad_items, out_dir / "skipped.tsv")
 
     checkpoints = out_dir / "checkpoints"
     resume_from = usable_checkpoint(checkpoints, set_aside=first) if cfg.resume and checkpoints.is_dir() else None
@@ -110,6 +113,7 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
         "init_from": cfg.get("init_from"),
         "nonfinite_batches": module.nonfinite_batches,
+        "skipped": {split: sum(b.split == split for b in datamodule.bad_items) for split in datamodule.corpus.splits},
         "val_counts": module.counts.get("val"),  # of the last validation
     }
     if cfg.test_after_fit:

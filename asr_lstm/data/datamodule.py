@@ -15,6 +15,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
+from asr_lstm.data.bad_items import BadItem, check_policy, read_bad_items, refuse_or_keep
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.feature_store import SplitFeatures, features_ready, load_global_stats, load_split, prepare_features
@@ -92,6 +93,8 @@ class CTCDataModule(pl.LightningDataModule):
             ``global`` the first of all (one file system shared by every node), ``node`` the first of
             each node (a file system per node).
         prepare_timeout_s: how long the other processes wait for the preparation.
+        on_error: the bad-data policy (:mod:`asr_lstm.data.bad_items`): ``raise`` names every bad
+            item before training; ``skip`` drops them and lists them in :attr:`bad_items`.
     """
 
     def __init__(
@@ -105,8 +108,11 @@ class CTCDataModule(pl.LightningDataModule):
         seed: int = 0,
         prepare_on: str = "global",
         prepare_timeout_s: float = 7200.0,
+        on_error: str = "raise",
     ):
         super().__init__()
+        self.on_error = check_policy(on_error)
+        self.bad_items: list[BadItem] = []
         if prepare_on not in PREPARE_ON:
             raise ValueError(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
         self.prepare_on, self.prepare_timeout_s = prepare_on, prepare_timeout_s
@@ -130,38 +136,58 @@ class CTCDataModule(pl.LightningDataModule):
         if not prepares(self.prepare_on):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
-        self.corpus.prepare(self.work_dir)
-        prepare_features(self.work_dir, self.corpus.splits, self.features)
+        self.corpus.prepare(self.work_dir, self.on_error)
+        prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
 
     def prepared(self) -> bool:
         """Whether the manifests and every split's features are prepared for this configuration."""
-        return self.corpus.prepared(self.work_dir) and features_ready(self.work_dir, self.corpus.splits, self.features)
+        splits, features = self.corpus.splits, self.features
+        return self.corpus.prepared(self.work_dir, self.on_error) and features_ready(
+            self.work_dir, splits, features, self.on_error
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         self.vocab = Vocabulary.load(self.work_dir / "tokens.txt")
         stats = load_global_stats(self.feature_dir)
+        self.bad_items = read_bad_items(self.work_dir / "skipped.tsv")
         for split in self.corpus.splits:
-            self.datasets[split] = self.load_dataset(split, stats)
+            self.bad_items += read_bad_items(self.feature_dir / f"{split}.skipped.tsv")
+        labelled = [self.load_dataset(split, stats) for split in self.corpus.splits]
+        problems = [item for _, bad in labelled for item in bad]
+        refuse_or_keep(problems, self.on_error, f"{self.corpus.item_noun} in {self.work_dir}", CorpusError)
+        self.bad_items += problems
+        self.datasets = {split: ds for split, (ds, _) in zip(self.corpus.splits, labelled)}
 
-    def load_dataset(self, split: str, global_stats: tuple[torch.Tensor, torch.Tensor]) -> UtteranceDataset:
+    def load_dataset(
+        self, split: str, global_stats: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[UtteranceDataset, list[BadItem]]:
+        """The split's dataset and its rows that cannot be trained on (unknown labels, no labels);
+        rows skipped at feature extraction are left out."""
         manifest = self.work_dir / f"{split}.jsonl"
-        rows = read_manifest(manifest)
         feats = load_split(self.feature_dir / split)
-        labels = {}
-        for row in rows:
+        skipped = {item.id for item in self.bad_items if item.split == split}
+        rows, labels, bad = [], {}, []
+        for row in read_manifest(manifest):
+            if row["id"] in skipped and row["id"] not in feats:
+                continue
             try:
                 labels[row["id"]] = self.vocab.encode(row[self.corpus.reference_key])
+                if not labels[row["id"]]:
+                    raise KeyError("an empty reference")
+                rows.append(row)
             except KeyError as err:
-                raise CorpusError(f"{manifest}: utterance {row['id']} ({input_of(row)}): {err.args[0]}") from None
+                reason = f"{manifest}: utterance {row['id']} ({input_of(row)}): {err.args[0]}"
+                bad.append(BadItem(split, row["id"], str(input_of(row)), reason))
         normalizer = Normalizer(self.features.cmvn, global_stats)
         if self.features.cmvn == "speaker":
             normalizer.fit_speakers(feats, {r["id"]: source_of(r) for r in rows})
-        return UtteranceDataset(rows, feats, labels, normalizer)
+        return UtteranceDataset(rows, feats, labels, normalizer), bad
 
     def check_ctc_lengths(self, output_length: Callable[[int], int]) -> None:
-        """Refuses utterances whose labels cannot fit the model's output frames under CTC.
+        """Refuses (or, under ``on_error=skip``, drops) utterances whose labels cannot fit the model's
+        output frames under CTC.
 
         Args:
             output_length: input frames -> output frames of the model (after subsampling).
@@ -175,14 +201,18 @@ class CTCDataModule(pl.LightningDataModule):
                 need = ctc_min_frames(ds.labels[row["id"]])
                 have = output_length(ds.num_frames(i))
                 if need > have:
-                    bad.append(
-                        f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
-                        f"{len(ds.labels[row['id']])} labels, the model outputs {have}"
-                    )
-        if bad:
+                    reason = (f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
+                              f"{len(ds.labels[row['id']])} labels, the model outputs {have}")  # fmt: skip
+                    bad.append(BadItem(split, row["id"], str(input_of(row)), reason))
+        if bad and self.on_error == "raise":
             raise CorpusError(
-                f"{len(bad)} utterances are too short for their labels under CTC:\n  " + "\n  ".join(bad[:10])
+                f"{len(bad)} utterances are too short for their labels under CTC:\n  "
+                + "\n  ".join(b.reason for b in bad)
             )
+        dropped = {(b.split, b.id) for b in bad}
+        for split, ds in self.datasets.items():
+            ds.rows = [r for r in ds.rows if (split, r["id"]) not in dropped]
+        self.bad_items += bad
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         ds = self.datasets[split]

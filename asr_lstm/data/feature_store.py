@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from asr_lstm.atomic import atomic_path
+from asr_lstm.data.bad_items import BadItem, write_bad_items
 from asr_lstm.data.cmvn import RunningStats
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.features import FeatureConfig, file_features
@@ -99,25 +100,42 @@ class SplitFeatures(Mapping):
         return len(self.rows)
 
 
-def extract_split(rows: list[dict], cfg: FeatureConfig, base: Path) -> None:
+def checked_features(path: str, cfg: FeatureConfig) -> torch.Tensor:
+    """The features of one file; ``InputFileError`` when they are not all finite."""
+    feats = file_features(path, cfg)
+    if not torch.isfinite(feats).all():
+        raise InputFileError(f"{path}: its features hold NaN or infinite values")
+    return feats
+
+
+def extract_split(
+    rows: list[dict], cfg: FeatureConfig, base: Path, on_error: str = "raise", split: str = ""
+) -> list[BadItem]:
     """Computes features for every manifest row and writes them as ``base.f32`` and ``base.index``.
 
+    Returns:
+        The rows whose file could not be read (``on_error=skip``); they have no features.
+
     Raises:
-        InputFileError: naming every file that cannot be read (all of them, after trying each); then
-            nothing is written.
+        InputFileError: under ``on_error=raise``, naming every file that cannot be read (all of
+            them, after trying each); then nothing is written.
     """
-    problems: list[str] = []
+    bad: list[BadItem] = []
 
     def features() -> Iterator[tuple[str, torch.Tensor]]:
         for row in rows:
             try:
-                yield row["id"], file_features(row[cfg.input_key], cfg)
+                yield row["id"], checked_features(row[cfg.input_key], cfg)
             except InputFileError as err:
-                problems.append(f"{row['id']}: {err}")
-        if problems:
-            raise InputFileError(f"{len(problems)} of {len(rows)} inputs cannot be read:\n  " + "\n  ".join(problems))
+                bad.append(BadItem(split, row["id"], row[cfg.input_key], str(err)))
+        if on_error == "raise" and bad:
+            raise InputFileError(
+                f"{len(bad)} of {len(rows)} inputs cannot be read:\n  "
+                + "\n  ".join(f"{b.id}: {b.reason}" for b in bad)
+            )
 
     write_split(features(), Path(base))
+    return bad
 
 
 def load_split(base: str | Path) -> SplitFeatures:
@@ -131,23 +149,30 @@ def load_global_stats(cache: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return stats["mean"], stats["std"]
 
 
-def split_params(manifest_dir: Path, split: str, cfg: FeatureConfig) -> dict:
+def split_params(manifest_dir: Path, split: str, cfg: FeatureConfig, on_error: str) -> dict:
     """What a split's cached features were made from (its ``.done`` marker)."""
-    return {"config": asdict(cfg), "manifest_mtime": (manifest_dir / f"{split}.jsonl").stat().st_mtime_ns}
+    manifest_mtime = (manifest_dir / f"{split}.jsonl").stat().st_mtime_ns
+    return {"config": asdict(cfg), "manifest_mtime": manifest_mtime, "on_error": on_error}
 
 
-def features_ready(manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig) -> bool:
+def features_ready(
+    manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig, on_error: str = "raise"
+) -> bool:
     """Whether :func:`prepare_features` has finished for these splits and this configuration."""
     manifest_dir = Path(manifest_dir)
     cache = manifest_dir / cfg.cache_name()
     return (cache / "cmvn.pt").is_file() and all(
-        (manifest_dir / f"{s}.jsonl").is_file() and is_done(cache / f".{s}.done", split_params(manifest_dir, s, cfg))
+        (manifest_dir / f"{s}.jsonl").is_file()
+        and is_done(cache / f".{s}.done", split_params(manifest_dir, s, cfg, on_error))
         for s in splits
     )
 
 
-def prepare_features(manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig) -> Path:
-    """Extracts and caches features for ``splits`` and the training-set CMVN statistics.
+def prepare_features(
+    manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig, on_error: str = "raise"
+) -> Path:
+    """Extracts and caches features for ``splits`` and the training-set CMVN statistics; under
+    ``on_error=skip`` the rows whose file cannot be read are listed in ``<split>.skipped.tsv``.
 
     Returns:
         The cache directory ``<manifest_dir>/<cfg.cache_name()>``.
@@ -156,13 +181,14 @@ def prepare_features(manifest_dir: str | Path, splits: tuple[str, ...], cfg: Fea
     cache = manifest_dir / cfg.cache_name()
     cache.mkdir(parents=True, exist_ok=True)
     for split in splits:
-        marker, params = cache / f".{split}.done", split_params(manifest_dir, split, cfg)
+        marker, params = cache / f".{split}.done", split_params(manifest_dir, split, cfg, on_error)
         if is_done(marker, params):
             log.info("%s: %s features cached, skipping", cache, split)
             continue
         rows = read_manifest(manifest_dir / f"{split}.jsonl")
         log.info("%s: computing %s features for %d utterances", cache, split, len(rows))
-        extract_split(rows, cfg, cache / split)
+        bad = extract_split(rows, cfg, cache / split, on_error, split)
+        write_bad_items(bad, cache / f"{split}.skipped.tsv")
         mark_done(marker, params)
     stats_path = cache / "cmvn.pt"
     if not stats_path.exists() or (cache / ".train.done").stat().st_mtime > stats_path.stat().st_mtime:

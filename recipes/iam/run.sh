@@ -21,7 +21,7 @@ script_dir="$(cd "$(dirname "$0")" && pwd)"
 recipe_dir="${RECIPE_HOME:-$script_dir}"
 # shellcheck source=SCRIPTDIR/../common/recipe.sh
 source "$script_dir/../common/recipe.sh"
-recipe_command="${RECIPE_COMMAND:-./run.sh$(printf ' %q' "$@")}"
+recipe_command="${RECIPE_COMMAND:-./run.sh${*:+$(printf ' %q' "$@")}}"  # no '' for no arguments
 stage=0
 stop_stage=6
 online=false

@@ -6,4 +6,4 @@
 #   ./run.sh --iam-ondb /corpora/IAM-OnDB  # a real IAM-OnDB copy (lineStrokes/, ascii/, IAM-OnDB-t2 lists)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-RECIPE_HOME="$here" RECIPE_COMMAND="./run.sh$(printf ' %q' "$@")" exec "$here/../iam/run.sh" --online "$@"
+RECIPE_HOME="$here" RECIPE_COMMAND="./run.sh${*:+$(printf ' %q' "$@")}" exec "$here/../iam/run.sh" --online "$@"

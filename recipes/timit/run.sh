@@ -13,7 +13,7 @@ set -euo pipefail
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=SCRIPTDIR/../common/recipe.sh
 source "$recipe_dir/../common/recipe.sh"
-recipe_command="./run.sh$(printf ' %q' "$@")"
+recipe_command="./run.sh${*:+$(printf ' %q' "$@")}"  # no '' for no arguments
 stage=0
 stop_stage=6
 timit=""

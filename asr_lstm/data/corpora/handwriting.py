@@ -13,6 +13,7 @@ import logging
 from abc import abstractmethod
 from pathlib import Path
 
+from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.tokens import Vocabulary
 
@@ -65,6 +66,7 @@ class HandwritingCorpus(Corpus):
     """
 
     reference_key = "chars"
+    item_noun = "lines"
     word_separator = WORD_SEPARATOR
     metric = "cer"
     name: str
@@ -102,7 +104,11 @@ class HandwritingCorpus(Corpus):
             for name in names:
                 ids = read_split_list(self.split_dir / f"{name}.txt", known, self.task)
                 log.info("%s: %d lines (%s: %d)", name, len(ids), self.task, self.standard_sizes.get(name, 0))
-                rows += [self.row(line_id) for line_id in ids]
+                for line_id in ids:
+                    try:
+                        rows.append(self.row(line_id))
+                    except CorpusError as err:  # a missing or unreadable file of this line alone
+                        self.bad_items.append(BadItem(split, line_id, str(err).split(": ")[0], str(err)))
             splits[split] = rows
         owner: dict[str, str] = {}
         for split, rows in splits.items():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.data.tokens import Vocabulary
@@ -29,6 +30,7 @@ from asr_lstm.resources import resource_path
 log = logging.getLogger(__name__)
 
 TEST_SETS = ("core", "complete")
+SAMPLE_RATE = 16000  # every TIMIT recording
 STANDARD_SIZES = {"train": 3696, "dev": 400, "core": 192, "complete": 1344}
 
 
@@ -132,9 +134,9 @@ class Timit(Corpus):
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(timit_phone_map().phones61)
 
-    def utterances(self, part: str, problems: list[str]) -> list[dict]:
-        """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id; the
-        problem of each bad utterance is added to ``problems`` instead (all are reported at once)."""
+    def utterances(self, part: str, problems: list[tuple[str, BadItem]]) -> list[dict]:
+        """Manifest rows of every non-SA utterance under ``TRAIN`` or ``TEST``, sorted by id; each bad
+        utterance is added to ``problems`` as ``(speaker, item)`` instead (its split is the speaker's)."""
         part_dir = find_child(self.root, part)
         if part_dir is None or not part_dir.is_dir():
             raise CorpusError(
@@ -148,7 +150,8 @@ class Timit(Corpus):
             try:
                 rows.append(self.row(wav, known))
             except CorpusError as err:
-                problems.append(str(err))
+                speaker = wav.parent.name.lower()
+                problems.append((speaker, BadItem(part.lower(), f"{speaker}_{wav.stem.lower()}", str(wav), str(err))))
         if not rows and not problems:
             raise CorpusError(f"{part_dir}: no .WAV files under DR*/<speaker>/")
         return rows
@@ -160,6 +163,8 @@ class Timit(Corpus):
         if phn is None:
             raise CorpusError(f"{wav}: missing transcription {wav.with_suffix('.PHN').name}")
         num_samples, rate = read_audio_length(wav)
+        if rate != SAMPLE_RATE:
+            raise CorpusError(f"{wav}: sampled at {rate} Hz; TIMIT's audio is {SAMPLE_RATE} Hz")
         segments = read_phn(phn, num_samples, known)
         speaker = wav.parent.name.lower()
         return {
@@ -176,12 +181,14 @@ class Timit(Corpus):
 
     def split_rows(self) -> dict[str, list[dict]]:
         """The protocol's ``train``, ``dev`` and ``test`` rows."""
-        problems: list[str] = []
+        problems: list[tuple[str, BadItem]] = []
         test_rows, train_rows = self.utterances("TEST", problems), self.utterances("TRAIN", problems)
-        if problems:
-            raise CorpusError(f"{self.root}: {len(problems)} bad utterances:\n  " + "\n  ".join(problems))
         dev_speakers = read_speaker_list("dev_spk.list")
         core_speakers = read_speaker_list("core_test_spk.list")
+        for speaker, item in problems:  # in the split its speaker belongs to, or in none
+            split = "train" if item.split == "train" else "dev" if speaker in dev_speakers else "test"
+            if split != "test" or self.test_set == "complete" or speaker in core_speakers:
+                self.bad_items.append(BadItem(split, item.id, item.file, item.reason))
         splits = {
             "train": train_rows,
             "dev": [r for r in test_rows if r["speaker"] in dev_speakers],

@@ -1,0 +1,54 @@
+"""The bad-data policy: data.on_error=raise names every bad item before training; skip trains
+without them, lists each with its split, file and reason in <run>/skipped.tsv, counts them in
+summary.json, and evaluate and RESULTS.md show the test items that were not scored."""
+
+import json
+
+import pytest
+
+from asr_lstm.cli.evaluate import main as evaluate_main
+from asr_lstm.cli.train import run
+from asr_lstm.data.bad_items import read_bad_items
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.report import write_results
+from tests.timit_fixture import utterance_path, write_timit_tree
+
+
+def damaged_tree(tmp_path):
+    """A tiny TIMIT with an unreadable test .WAV, an unknown phone label, and an utterance of 120
+    phones in the 49 output frames of its 1 s (stride 2), which CTC cannot align."""
+    root = write_timit_tree(tmp_path / "damaged" / "TIMIT")
+    utterance_path(root, "test", "dr1", "mdab0", "sx17", ".wav").write_bytes(b"not audio")
+    phn = utterance_path(root, "train", "dr2", "mrab0", "si943", ".phn")
+    phn.write_text(phn.read_text().replace(" h#", " xx", 1))
+    many = utterance_path(root, "train", "dr1", "fcjf0", "si943", ".phn")
+    many.write_text("".join(f"{100 * k} {100 * k + 100} {'aa' if k % 2 else 'iy'}\n" for k in range(120)))
+    return root
+
+
+def test_raise_names_every_bad_item_before_training(tiny_cfg, tmp_path):
+    root = damaged_tree(tmp_path)
+    with pytest.raises(CorpusError) as err:
+        run(tiny_cfg("run", f"data.corpus.root={root}"))
+    message = str(err.value)
+    assert "2 bad utterances in" in message
+    assert "test/mdab0_sx17: " in message and "MDAB0/SX17.WAV: cannot read audio" in message
+    assert "train/mrab0_si943: " in message and "unknown phone label 'xx'" in message
+    assert not (tmp_path / "data/train.jsonl").exists() and not (tmp_path / "run/checkpoints").exists()
+
+
+def test_skip_trains_without_them_and_lists_every_one(tiny_cfg, tmp_path):
+    root = damaged_tree(tmp_path)
+    summary = run(tiny_cfg("run", f"data.corpus.root={root}", "data.on_error=skip", "trainer.max_epochs=1"))
+    skipped = {(b.split, b.id): b for b in read_bad_items(tmp_path / "run/skipped.tsv")}
+    assert set(skipped) == {("test", "mdab0_sx17"), ("train", "mrab0_si943"), ("train", "fcjf0_si943")}
+    assert skipped["test", "mdab0_sx17"].file.endswith("MDAB0/SX17.WAV")
+    assert "120 CTC frames needed for 120 labels, the model outputs 49" in skipped["train", "fcjf0_si943"].reason
+    assert summary["skipped"] == {"train": 2, "dev": 0, "test": 1} and summary["global_step"] == 1  # 2 left of 4
+    evaluate_main([str(tmp_path / "run"), "--splits", "test"])
+    metrics = json.loads((tmp_path / "run/decode_test/metrics.json").read_text())
+    assert metrics["num_utts"] == 1 and metrics["skipped"] == ["mdab0_sx17"]
+    write_results(tmp_path / "RESULTS.md", "t", tmp_path / "data", [tmp_path / "run"], "a damaged corpus")
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert "skipped by run (data.on_error=skip; listed in its skipped.tsv): train 2, dev 0, test 1" in results
+    assert "| run | lstm | test | 1 (1 skipped, not scored: mdab0_sx17) |" in results
