@@ -1,13 +1,16 @@
-"""Training checkpoints (``checkpoints/{best,last}.ckpt``): written atomically, checked before a resume,
-and their weights read for ``init_from``, ``evaluate`` and ``export``."""
+"""Training checkpoints (``checkpoints/{best,last,in_epoch}.ckpt``): written atomically, also inside an
+epoch, checked before a resume, and their weights read for ``init_from``, ``evaluate`` and ``export``."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import pickle
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from asr_lstm.atomic import atomic_path
@@ -37,9 +40,54 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+class InEpochCheckpoint(ModelCheckpoint):
+    """``checkpoints/in_epoch.ckpt``, rewritten inside an epoch every ``every_minutes`` of training or
+    every ``every_n_train_steps`` optimiser steps (one of the two), so that a run killed in a long epoch
+    loses at most that much. The checkpoint holds what an epoch's end holds (weights, optimiser,
+    RNG states) and the training loader's place in the epoch (:class:`asr_lstm.data.sampler.ResumableLoader`).
+
+    No checkpoint is written after an epoch's last batch: validation and ``last.ckpt`` follow it, and
+    a resume between the two would skip that validation.
+
+    Raises:
+        ValueError: both or neither interval given, or one below 1.
+    """
+
+    def __init__(
+        self, dirpath: str, every_minutes: float | None = 10.0, every_n_train_steps: int | None = None
+    ) -> None:
+        if (every_minutes is None) == (every_n_train_steps is None):
+            raise ValueError(
+                "in_epoch_checkpoint: give one of every_minutes and every_n_train_steps (set the other to null), "
+                f"not every_minutes={every_minutes} and every_n_train_steps={every_n_train_steps}"
+            )
+        if (every_minutes is not None and every_minutes <= 0) or (
+            every_n_train_steps is not None and every_n_train_steps < 1
+        ):
+            raise ValueError(
+                f"in_epoch_checkpoint: every_minutes={every_minutes} and every_n_train_steps={every_n_train_steps} "
+                "must be positive"
+            )
+        super().__init__(
+            dirpath=dirpath,
+            filename="in_epoch",
+            save_top_k=1,
+            enable_version_counter=False,
+            every_n_train_steps=every_n_train_steps,
+            train_time_interval=datetime.timedelta(minutes=every_minutes) if every_minutes else None,
+        )
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
 def usable_checkpoint(folder: Path, set_aside: bool = True) -> Path | None:
     """The checkpoint to resume from: the newest that loads of the ``*.ckpt`` in ``folder`` (``last.ckpt``,
-    written after ``best.ckpt`` at every epoch's end) and of the ``hpc_ckpt_*.ckpt`` that Lightning's
+    written after ``best.ckpt`` at every epoch's end, and ``in_epoch.ckpt``) and of the ``hpc_ckpt_*.ckpt`` that Lightning's
     SLURM requeue writes in the run directory above it. With ``set_aside`` (the first process of a
     training), a checkpoint that does not load is renamed ``<file>.corrupt`` and logged, and
     temporary files of interrupted writes are removed; the other DDP processes only read."""

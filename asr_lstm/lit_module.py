@@ -199,11 +199,13 @@ class CTCLitModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_rate"] = self.best_rate
         checkpoint["nonfinite_batches"] = self.nonfinite_batches
+        checkpoint["nonfinite_run"] = self._nonfinite_run  # a checkpoint inside an epoch may fall in a run
         checkpoint["rng_states"] = rng_states()  # a resumed run draws what the uninterrupted one would
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_rate = checkpoint["best_rate"]
         self.nonfinite_batches = checkpoint["nonfinite_batches"]
+        self._nonfinite_run = checkpoint["nonfinite_run"]
         set_rng_states(checkpoint["rng_states"])
 
     def configure_optimizers(self):

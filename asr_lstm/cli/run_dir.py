@@ -10,9 +10,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-# Options a resumed run may change: how long it trains and how it reports, not what it trains.
+# Options a resumed run may change: how long it trains, how it reports and how often it checkpoints,
+# not what it trains.
 RESUMABLE = {"trainer.max_epochs", "trainer.max_steps", "trainer.max_time", "trainer.enable_progress_bar",
-             "trainer.log_every_n_steps"}  # fmt: skip
+             "trainer.log_every_n_steps", "callbacks.in_epoch_checkpoint.every_minutes",
+             "callbacks.in_epoch_checkpoint.every_n_train_steps"}  # fmt: skip
 
 
 class RunDirError(RuntimeError):

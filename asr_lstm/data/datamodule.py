@@ -21,7 +21,7 @@ from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.feature_store import SplitFeatures, features_ready, load_global_stats, load_split, prepare_features
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
-from asr_lstm.data.sampler import BucketBatchSampler
+from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.distributed import PREPARE_ON, prepares, wait_until
 
@@ -226,7 +226,8 @@ class CTCDataModule(pl.LightningDataModule):
             num_replicas=self.trainer.world_size if self.trainer else 1,
             rank=self.trainer.global_rank if self.trainer else 0,
         )
-        return DataLoader(
+        loader = ResumableLoader if shuffle else DataLoader  # training resumes inside an epoch
+        return loader(
             ds,
             batch_sampler=sampler,
             collate_fn=collate,

@@ -1,33 +1,37 @@
-"""Surviving a kill: a SIGKILLed training rerun with the same command ends with the weights of an
-uninterrupted run, bit for bit; checkpoints are written atomically; a damaged last.ckpt is set aside;
+"""Surviving a kill: a training SIGKILLed at an epoch's start, inside an epoch or during a checkpoint
+write, rerun with the same command, ends with the weights of an uninterrupted run, bit for bit; checkpoints are written atomically; a damaged last.ckpt is set aside;
 a run directory refuses a second training and a resume with other options, before writing anything;
 config values of the wrong type are refused before any work."""
 
 import fcntl
+import json
 import logging
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from asr_lstm.checkpoints import AtomicCheckpointIO
+from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint
 from asr_lstm.cli.run_dir import RunDirError
 from asr_lstm.cli.train import run
 from tests.conftest import FAST
 from tests.timit_fixture import write_timit_tree
 
-# dropout and SpecAugment draw random numbers every batch: a resume that replayed other draws differs
-EXACT = ["model.dropout=0.3", "augment=specaugment", "trainer.max_epochs=4", "seed=7"]
+# dropout and SpecAugment draw random numbers every batch: a resume that replayed other draws differs;
+# 4 training utterances in batches of 1 make 4 steps an epoch, with a checkpoint after each but the last
+EXACT = ["model.dropout=0.3", "augment=specaugment", "trainer.max_epochs=3", "seed=7", "data.batch_size=1",
+         "callbacks.in_epoch_checkpoint.every_minutes=null", "callbacks.in_epoch_checkpoint.every_n_train_steps=1",
+         "+callbacks.kill._target_=tests.integration.kill_probe.KillOnce"]  # fmt: skip
 
 
-def train_command(tmp_path, run_name: str) -> list[str]:
+def train_command(tmp_path, run_name: str, *kill: str) -> list[str]:
     root = tmp_path / "TIMIT"
     if not root.exists():
         write_timit_tree(root)
-    overrides = [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, *EXACT,
+    fast = [o for o in FAST if not o.startswith("data.batch_size=")]
+    overrides = [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *fast, *EXACT, *kill,
                  "test_after_fit=false", f"hydra.run.dir={tmp_path / run_name}"]  # fmt: skip
     return [sys.executable, "-m", "asr_lstm.cli.main", "train", *overrides]
 
@@ -36,22 +40,37 @@ def final_weights(run_dir) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
 
 
-def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
-    subprocess.run(train_command(tmp_path, "whole"), check=True, capture_output=True, timeout=300)
-    killed = subprocess.Popen(train_command(tmp_path, "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed/checkpoints/last.ckpt"
-    deadline = time.monotonic() + 240
-    while not last.exists() and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next epoch, or a checkpoint write
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    rerun = subprocess.run(train_command(tmp_path, "killed"), capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The weights and validation rates of the run that is never killed (its kill marker exists)."""
+    tmp_path = tmp_path_factory.mktemp("resume")
+    (tmp_path / "never").touch()
+    kill = ["+callbacks.kill.step=0", f"+callbacks.kill.marker={tmp_path / 'never'}"]
+    subprocess.run(train_command(tmp_path, "whole", *kill), check=True, capture_output=True, timeout=300)
+    return final_weights(tmp_path / "whole"), json.loads((tmp_path / "whole/summary.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("step", "during_write", "resumed_from"),
+    [(4, False, "last.ckpt"), (6, False, "in_epoch.ckpt"), (6, True, "in_epoch.ckpt")],
+    ids=["at an epoch's start", "inside an epoch", "during a checkpoint write"],
+)
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
+    uninterrupted, tmp_path, step, during_write, resumed_from
+):
+    marker = tmp_path / "killed_once"
+    kill = [f"+callbacks.kill.step={step}", f"+callbacks.kill.marker={marker}",
+            f"+callbacks.kill.during_write={during_write}"]  # fmt: skip
+    killed = subprocess.run(train_command(tmp_path, "killed", *kill), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL and marker.exists(), killed.stderr[-3000:]
+    assert (tmp_path / "killed/checkpoints/in_epoch.ckpt.tmp").exists() == during_write
+    rerun = subprocess.run(train_command(tmp_path, "killed", *kill), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "resuming from" in rerun.stdout + rerun.stderr
-    whole, resumed = final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed")
+    assert f"resuming from {tmp_path / 'killed/checkpoints' / resumed_from}" in rerun.stdout + rerun.stderr
+    whole, resumed = uninterrupted[0], final_weights(tmp_path / "killed")
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+    summary = json.loads((tmp_path / "killed/summary.json").read_text())
+    assert (summary["global_step"], summary["val_per_best"]) == (12, uninterrupted[1]["val_per_best"])
 
 
 def test_an_interrupted_checkpoint_write_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
@@ -107,3 +126,10 @@ def test_config_values_of_the_wrong_type_are_refused_before_any_work(tiny_cfg, t
     ):
         run(tiny_cfg("run", "trainer.max_epochs=abc", "model.hidden_size=2.5"))
     assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_in_epoch_checkpoint_takes_one_interval():
+    with pytest.raises(ValueError, match="give one of every_minutes and every_n_train_steps"):
+        InEpochCheckpoint("ckpts", every_minutes=5, every_n_train_steps=100)
+    with pytest.raises(ValueError, match="every_minutes=0 and every_n_train_steps=None must be positive"):
+        InEpochCheckpoint("ckpts", every_minutes=0)

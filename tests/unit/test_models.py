@@ -4,10 +4,11 @@ import functools
 
 import pytest
 import torch
+from lightning_fabric.utilities.data import _set_sampler_epoch
 
 from asr_lstm import cells
 from asr_lstm.data.datamodule import collate, ctc_min_frames
-from asr_lstm.data.sampler import BucketBatchSampler
+from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.models import CTCModel, FrameStacking
 from asr_lstm.models.birnn import reverse_padded
@@ -77,6 +78,25 @@ def test_bucket_sampler_covers_everything_once_with_limits():
     assert list(sampler) == batches  # the same epoch replays the same order (resume)
     ordered = list(BucketBatchSampler(lengths, batch_size=4, shuffle=False))
     assert ordered == [[0, 4, 2, 9], [8, 6, 7, 3], [5, 1]]  # length order, consecutive
+
+
+def test_lightning_sets_the_training_loaders_epoch_and_a_resume_continues_inside_it():
+    lengths = [5, 50, 7, 48, 6, 49, 30, 31, 29, 8]
+    sampler = BucketBatchSampler(lengths, batch_size=2, shuffle=True, seed=0)
+    loader = ResumableLoader(list(range(10)), sampler, collate_fn=lambda batch: batch)
+    epoch0 = list(loader)
+    _set_sampler_epoch(loader, 1)  # what Lightning calls at every epoch's start
+    epoch1 = list(loader)
+    assert epoch1 != epoch0 and sorted(i for b in epoch1 for i in b) == list(range(10))
+    taken = iter(loader)
+    first_two = [next(taken), next(taken)]
+    state = loader.state_dict()
+    assert state == {"epoch": 1, "position": 2}
+    resumed = ResumableLoader(list(range(10)), BucketBatchSampler(lengths, batch_size=2, seed=0), collate_fn=list)
+    resumed.load_state_dict(state)
+    assert first_two + list(resumed) == epoch1 and resumed.state_dict() == {"epoch": 1, "position": 5}
+    resumed.load_state_dict({"epoch": 1, "position": 5})  # a checkpoint of the epoch's end: the next epoch
+    assert resumed.batch_sampler.epoch == 2 and len(list(resumed)) == 5
 
 
 def test_init_range_draws_every_parameter_uniformly():
