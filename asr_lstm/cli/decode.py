@@ -14,7 +14,8 @@ as scoring wants them), the words of a lexicon search; or, with ``--json``, a JS
 ``--align FILE`` writes CTC forced-alignment positions per token as CTM (``id 1 start duration
 token``): seconds for audio and strokes, pixel columns of the original image for a line. A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
-1 when anything was skipped.
+1 when anything was skipped. ``--exclude RUN/skipped.tsv`` leaves out what a training run with
+``data.on_error=skip`` skipped, so that a manifest's decode scores the utterances evaluate scored.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning
+from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> None:
         "--refuse-low-rate", action="store_true", help="skip audio sampled below the model's rate instead of warning"
     )
     parser.add_argument(
+        "--exclude",
+        metavar="SKIPPED_TSV",
+        help="leave out the utterances listed in this skipped.tsv of a training run (by id), as evaluate does",
+    )
+    parser.add_argument(
         "--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N"
     )
     add_search_options(parser)
@@ -100,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         parser.error(str(err))
 
+    if args.exclude and not Path(args.exclude).is_file():
+        parser.error(f"--exclude {args.exclude}: no such file")
     try:
         recognizer = load(args.model, device)
     except ModelFileError as err:
@@ -111,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(err))
     speakers: dict[str, str] = {}
     items = resolve_inputs(args.inputs, recognizer.features.input.suffixes, speakers)
+    if args.exclude:
+        excluded = {item.id for item in read_bad_items(Path(args.exclude))}
+        items = [(utt, path) for utt, path in items if utt not in excluded]
     utterances, paths = [], {}
     for utt, path in tqdm(items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None):
         try:

@@ -70,9 +70,13 @@ def main(argv: list[str] | None = None) -> None:
         folding, metric = scoring_of(args, expected)
     except (OSError, ValueError) as err:
         parser.error(str(err))
-    totals = {metric: score(args.ref, args.hyp, args.out, None if folding == "none" else folding, metric)}
-    if args.word_separator is not None:
-        totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
+    try:
+        totals = {metric: score(args.ref, args.hyp, args.out, None if folding == "none" else folding, metric)}
+        if args.word_separator is not None:
+            totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
+    except ValueError as err:  # hypotheses without references, malformed lines: named by file
+        print(f"asr-lstm score: {err}", file=sys.stderr)
+        sys.exit(2)
     for name, total in totals.items():
         print(total.kaldi_line(name))
     if args.same_as:

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from asr_lstm.cli.decode import main as decode_main
 from asr_lstm.cli.evaluate import main as evaluate_main
+from asr_lstm.cli.export import main as export_main
+from asr_lstm.cli.score import main as score_main
 from asr_lstm.cli.train import run
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.base import CorpusError
@@ -52,3 +55,29 @@ def test_skip_trains_without_them_and_lists_every_one(tiny_cfg, tmp_path):
     results = (tmp_path / "RESULTS.md").read_text()
     assert "skipped by run (data.on_error=skip; listed in its skipped.tsv): train 2, dev 0, test 1" in results
     assert "| run | lstm | test | 1 (1 skipped, not scored: mdab0_sx17) |" in results
+
+
+def test_the_export_check_of_a_run_that_skipped_decodes_what_evaluate_scored(tiny_cfg, tmp_path, capsys):
+    """Stage 5 of the recipes: the exported model decodes the test manifest without the items the run
+    skipped and its counts equal evaluate's. The test utterance too long for CTC, found once the model
+    is known, is still in the manifest: without --exclude the counts differ."""
+    root = write_timit_tree(tmp_path / "damaged" / "TIMIT")
+    many = utterance_path(root, "test", "dr1", "mdab0", "sx17", ".phn")
+    many.write_text("".join(f"{100 * k} {100 * k + 100} {'aa' if k % 2 else 'iy'}\n" for k in range(120)))
+    run(tiny_cfg("run", f"data.corpus.root={root}", "data.on_error=skip", "trainer.max_epochs=1"))
+    evaluate_main([str(tmp_path / "run"), "--splits", "test"])
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode = [str(tmp_path / "model.asrlstm"), str(tmp_path / "data/test.jsonl"), "--tokens"]
+    check = [str(tmp_path / "run/decode_test/ref.txt"), "--out", str(tmp_path / "check"),
+             "--same-as", str(tmp_path / "run/decode_test/metrics.json")]  # fmt: skip
+    decode_main([*decode, "-o", str(tmp_path / "all.txt")])
+    with pytest.raises(SystemExit) as differ:
+        score_main([check[0], str(tmp_path / "all.txt"), *check[1:]])
+    assert differ.value.code == 2 and "all.txt: 1 hypotheses without a reference" in capsys.readouterr().err
+    decode_main([*decode, "--exclude", str(tmp_path / "run/skipped.tsv"), "-o", str(tmp_path / "hyp.txt")])
+    assert "mdab0_sx17" in (tmp_path / "all.txt").read_text() and "mdab0_sx17" not in (tmp_path / "hyp.txt").read_text()
+    score_main([check[0], str(tmp_path / "hyp.txt"), *check[1:]])
+    assert "same error counts as" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        decode_main([*decode, "--exclude", str(tmp_path / "missing.tsv")])
+    assert "--exclude " + str(tmp_path / "missing.tsv") + ": no such file" in capsys.readouterr().err
