@@ -52,6 +52,41 @@ def test_lines_txt_refusals_name_file_and_line(tmp_path, body, bad_line, problem
     assert str(err.value).startswith(f"{path}:{LINES_HEADER.count(chr(10)) + bad_line}: ")
 
 
+def test_every_bad_line_of_lines_txt_is_named_at_once(tmp_path):
+    path = tmp_path / "lines.txt"
+    body = ("a01-000u-00 ok 154 19 408 746 1661 A|MOVE\n"
+            "a01-000u-01 ok 154 19 408 746 1661 89 fine\n"
+            "a01-000u-01 ok 154 19 408 746 1661 89 again\n"
+            "a01-000u-02 ok 154 19 408 746 1661 89 ||\n")  # fmt: skip
+    path.write_text(LINES_HEADER + body)
+    with pytest.raises(CorpusError) as err:
+        read_lines_txt(path)
+    first = LINES_HEADER.count(chr(10)) + 1
+    assert str(err.value).splitlines() == [
+        "3 problems in the corpus layout:",
+        f"  {path}:{first}: expected 'id ok|er grey components x y w h word|word|...', got "
+        "'a01-000u-00 ok 154 19 408 746 1661 A|MOVE'",
+        f"  {path}:{first + 2}: line a01-000u-01 appears twice",
+        f"  {path}:{first + 3}: line a01-000u-02 has an empty transcription",
+    ]
+
+
+def test_unknown_list_entries_a_missing_list_and_shared_writers_are_named_in_one_error(tmp_path):
+    lists = {"trainset": ["a01-000u-00", "z99-999"], "validationset1": ["a01-000u-01", "y88-888-00"],
+             "validationset2": [], "testset": ["c03-007"]}  # fmt: skip
+    root = write_iam_tree(tmp_path / "IAM", lists=lists)
+    (root / "largeWriterIndependentTextLineRecognitionTask/testset.txt").unlink()
+    with pytest.raises(CorpusError) as err:
+        IamLines(root).prepare(tmp_path / "data")
+    message = str(err.value)
+    assert message.startswith("4 problems in the corpus layout:")
+    assert "trainset.txt:2: 'z99-999' is neither a line nor a form" in message
+    assert "validationset1.txt:2: 'y88-888-00' is neither a line nor a form" in message
+    assert "testset.txt: missing split list" in message
+    assert "writer 000 (line a01-000u-01) is in both train and dev" in message
+    assert not (tmp_path / "data").exists()
+
+
 def test_split_lists_take_line_ids_and_form_ids(tmp_path):
     lines = {"a01-000u-00", "a01-000u-01", "b02-013-00", "b02-013-01"}
     path = tmp_path / "testset.txt"

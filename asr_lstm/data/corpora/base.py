@@ -17,6 +17,14 @@ log = logging.getLogger(__name__)
 class CorpusError(ValueError):
     """Bad input in a corpus: the message names the file, the line or utterance, and the problem."""
 
+    @classmethod
+    def raise_all(cls, problems: list[str]) -> None:
+        """Raises one error naming every problem (each ``file:line: what``), when there is any."""
+        if len(problems) == 1:
+            raise cls(problems[0])
+        if problems:
+            raise cls(f"{len(problems)} problems in the corpus layout:\n  " + "\n  ".join(problems))
+
 
 class Corpus(ABC):
     """A corpus on disk that can be turned into ``train`` / ``dev`` / ``test`` manifests.

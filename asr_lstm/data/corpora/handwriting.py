@@ -32,14 +32,25 @@ def character_vocabulary(splits: dict[str, list[dict]]) -> Vocabulary:
     return Vocabulary(sorted({c for rows in splits.values() for row in rows for c in row["chars"]}))
 
 
-def read_split_list(path: Path, line_ids: set[str], task: str) -> list[str]:
-    """Line ids of a task list; an entry naming a form selects every line of that form, in order."""
+def read_split_list(path: Path, line_ids: set[str], task: str, problems: list[str] | None = None) -> list[str]:
+    """Line ids of a task list; an entry naming a form selects every line of that form, in order.
+
+    A missing list, and entries that are neither a line nor a form, go to ``problems`` when it is
+    given (so that every list's are named at once), else they raise.
+
+    Raises:
+        CorpusError: without ``problems``, the list is missing, or naming every unknown entry.
+    """
     if not path.is_file():
-        raise CorpusError(f"{path}: missing split list (from the task '{task}')")
+        missing = f"{path}: missing split list (from the task '{task}')"
+        if problems is None:
+            raise CorpusError(missing)
+        problems.append(missing)
+        return []
     by_form: dict[str, list[str]] = {}
     for line_id in line_ids:
         by_form.setdefault(form_of(line_id), []).append(line_id)
-    selected = []
+    selected, unknown = [], []
     for lineno, entry in enumerate(path.read_text().split("\n"), 1):
         entry = entry.strip()
         if not entry:
@@ -49,7 +60,11 @@ def read_split_list(path: Path, line_ids: set[str], task: str) -> list[str]:
         elif entry in by_form:
             selected.extend(sorted(by_form[entry]))
         else:
-            raise CorpusError(f"{path}:{lineno}: {entry!r} is neither a line nor a form of the corpus")
+            unknown.append(f"{path}:{lineno}: {entry!r} is neither a line nor a form of the corpus")
+    if problems is None:
+        CorpusError.raise_all(unknown)
+    else:
+        problems.extend(unknown)
     return selected
 
 
@@ -99,10 +114,11 @@ class HandwritingCorpus(Corpus):
         """The ``train``, ``dev`` and ``test`` rows; refuses a writer shared between them."""
         known = self.line_ids()
         splits: dict[str, list[dict]] = {}
+        problems: list[str] = []  # of the layout: named all at once, never skipped
         for split, names in self.lists.items():
             rows = []
             for name in names:
-                ids = read_split_list(self.split_dir / f"{name}.txt", known, self.task)
+                ids = read_split_list(self.split_dir / f"{name}.txt", known, self.task, problems)
                 log.info("%s: %d lines (%s: %d)", name, len(ids), self.task, self.standard_sizes.get(name, 0))
                 for line_id in ids:
                     try:
@@ -111,12 +127,14 @@ class HandwritingCorpus(Corpus):
                         self.bad_items.append(BadItem(split, line_id, str(err).split(": ")[0], str(err)))
             splits[split] = rows
         owner: dict[str, str] = {}
+        shared: dict[str, str] = {}  # writer -> the first line that puts it in a second split
         for split, rows in splits.items():
             for row in rows:
-                if owner.setdefault(row["writer"], split) != split:
-                    raise CorpusError(
+                if owner.setdefault(row["writer"], split) != split and row["writer"] not in shared:
+                    shared[row["writer"]] = (
                         f"{self.split_dir}: writer {row['writer']} (line {row['id']}) is in both {owner[row['writer']]} and {split}"
                     )
+        CorpusError.raise_all(problems + list(shared.values()))
         return splits
 
     def vocabulary(self) -> Vocabulary:

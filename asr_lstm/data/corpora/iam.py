@@ -40,44 +40,54 @@ SEGMENTATION_RESULTS = ("ok", "er")
 
 
 def read_lines_txt(path: Path) -> dict[str, dict]:
-    """``{line id: {"segmentation", "threshold", "bbox", "transcription"}}`` from ``ascii/lines.txt``."""
+    """``{line id: {"segmentation", "threshold", "bbox", "transcription"}}`` from ``ascii/lines.txt``.
+
+    Raises:
+        CorpusError: naming every malformed, repeated or empty line by its line number.
+    """
     lines: dict[str, dict] = {}
+    problems = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split(" ", 8)
         if len(cols) != 9 or cols[1] not in SEGMENTATION_RESULTS or not all(c.lstrip("-").isdigit() for c in cols[2:8]):
-            raise CorpusError(
-                f"{path}:{lineno}: expected 'id ok|er grey components x y w h word|word|...', got {line!r}"
-            )
-        if cols[0] in lines:
-            raise CorpusError(f"{path}:{lineno}: line {cols[0]} appears twice")
-        transcription = cols[8].strip()
-        if not transcription.strip(WORD_SEPARATOR):
-            raise CorpusError(f"{path}:{lineno}: line {cols[0]} has an empty transcription")
-        lines[cols[0]] = {
-            "segmentation": cols[1],
-            "threshold": int(cols[2]),
-            "bbox": [int(c) for c in cols[4:8]],
-            "transcription": transcription,
-        }
+            problems.append(f"{path}:{lineno}: expected 'id ok|er grey components x y w h word|word|...', got {line!r}")
+        elif cols[0] in lines:
+            problems.append(f"{path}:{lineno}: line {cols[0]} appears twice")
+        elif not cols[8].strip().strip(WORD_SEPARATOR):
+            problems.append(f"{path}:{lineno}: line {cols[0]} has an empty transcription")
+        else:
+            lines[cols[0]] = {
+                "segmentation": cols[1],
+                "threshold": int(cols[2]),
+                "bbox": [int(c) for c in cols[4:8]],
+                "transcription": cols[8].strip(),
+            }
+    CorpusError.raise_all(problems)
     if not lines:
         raise CorpusError(f"{path}: no text lines")
     return lines
 
 
 def read_writers(path: Path) -> dict[str, str]:
-    """``{form id: writer id}`` from ``ascii/forms.txt``; empty when the file is absent."""
+    """``{form id: writer id}`` from ``ascii/forms.txt``; empty when the file is absent.
+
+    Raises:
+        CorpusError: naming every line without a writer.
+    """
     if not path.is_file():
         return {}
-    writers = {}
+    writers, problems = {}, []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split()
         if len(cols) < 2:
-            raise CorpusError(f"{path}:{lineno}: expected 'form writer ...', got {line!r}")
-        writers[cols[0]] = cols[1]
+            problems.append(f"{path}:{lineno}: expected 'form writer ...', got {line!r}")
+        else:
+            writers[cols[0]] = cols[1]
+    CorpusError.raise_all(problems)
     return writers
 
 
