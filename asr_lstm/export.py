@@ -13,11 +13,13 @@ loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objec
     cmvn             {"mode": global|speaker|none, "mean": (D,), "std": (D,)} from the training set
     scoring_folding  "39" for TIMIT, or None
     word_separator   the token between words of a character model ("|" for IAM), or None
+    confidence_temperature   tau of the confidences (asr_lstm.confidence), calibrated on dev; 1.0 if not
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -33,7 +35,7 @@ from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
 FORMAT = "asr-lstm-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 EXTENSION = ".asrlstm"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -72,6 +74,7 @@ def make_package(recognizer: Recognizer) -> dict:
         },
         "scoring_folding": recognizer.scoring_folding,
         "word_separator": recognizer.word_separator,
+        "confidence_temperature": float(recognizer.confidence_temperature),
     }
 
 
@@ -114,7 +117,8 @@ def read_package(path: str | Path) -> dict:
 
 
 FIELDS = {"model": dict, "cell": dict, "state_dict": dict, "tokens": list, "features": dict, "cmvn": dict,
-          "scoring_folding": (str, type(None)), "word_separator": (str, type(None))}  # fmt: skip
+          "scoring_folding": (str, type(None)), "word_separator": (str, type(None)),
+          "confidence_temperature": float}  # fmt: skip
 
 
 def check_package(package: dict, path: Path) -> None:
@@ -134,6 +138,8 @@ def check_package(package: dict, path: Path) -> None:
             raise refuse(field, "is missing")
         if not isinstance(package[field], kind):
             raise refuse(field, f"is a {type(package[field]).__name__}, not {kind}")
+    if not math.isfinite(package["confidence_temperature"]) or package["confidence_temperature"] <= 0:
+        raise refuse("confidence_temperature", "must be a positive number")
     tokens = package["tokens"]
     if not tokens or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
         raise refuse("tokens", "must be distinct strings, the CTC blank first")

@@ -18,6 +18,7 @@ import torchaudio.functional as AF
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_lstm import cells
+from asr_lstm.confidence import AlignedFrames, forced_path
 from asr_lstm.data.cmvn import normalise_all
 from asr_lstm.data.features import FeatureConfig, compute_features, file_frames
 from asr_lstm.decoding import greedy_decode
@@ -29,11 +30,13 @@ Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
 
 @dataclass
 class Segment:
-    """One aligned token: start and duration in the input kind's unit (seconds, or pixel columns of a line image)."""
+    """One aligned token: start and duration in the input kind's unit (seconds, or pixel columns of a
+    line image), and its posterior."""
 
     token: str
     start: float
     duration: float
+    confidence: float  # the token's mean posterior over its aligned frames
 
 
 @dataclass
@@ -55,13 +58,15 @@ class Utterance:
 
 @dataclass
 class Transcript:
-    """The hypothesis of one utterance: label ids and tokens, the words of a lexicon search, aligned segments."""
+    """The hypothesis of one utterance: label ids and tokens, the words of a lexicon search, aligned
+    segments and its confidence."""
 
     id: str
     ids: list[int]
     tokens: list[str]
     words: list[str] | None = None
     segments: list[Segment] = field(default_factory=list)
+    confidence: float | None = None  # in [0, 1]: see asr_lstm.confidence
 
 
 @dataclass
@@ -78,6 +83,7 @@ class Recognizer:
             which statistics each CMVN mode uses).
         scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
         word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
+        confidence_temperature: tau of the confidences (:mod:`asr_lstm.confidence`), calibrated on dev.
     """
 
     net: CTCModel
@@ -89,6 +95,7 @@ class Recognizer:
     cmvn_std: torch.Tensor
     scoring_folding: str | None = None
     word_separator: str | None = None
+    confidence_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -107,6 +114,7 @@ class Recognizer:
         return cls(
             net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
             cmvn["mean"], cmvn["std"], package["scoring_folding"], package["word_separator"],
+            package["confidence_temperature"],
         )  # fmt: skip
 
     @classmethod
@@ -199,7 +207,8 @@ class Recognizer:
         align: bool = False,
     ) -> list[Transcript]:  # fmt: skip
         """Runs ``search`` (greedy, or a :class:`~asr_lstm.decoding.beam.BeamSearch`) over posteriors from
-        :meth:`posteriors`; ``align`` adds the forced alignment of each hypothesis."""
+        :meth:`posteriors`; every hypothesis gets its confidence, and with ``align`` its aligned tokens
+        (both from one forced alignment)."""
         transcripts = []
         for start in range(0, len(posteriors), 64):
             batch = posteriors[start : start + 64]
@@ -210,8 +219,11 @@ class Recognizer:
             else:
                 results = [(ids, None) for ids in search(log_probs, lens)]
             for utt, lp, (ids, hyp_words) in zip(utterances[start : start + 64], batch, results):
-                segments = self.align(lp, ids, utt.positions) if align else []
-                transcripts.append(Transcript(utt.id, ids, [self.tokens[i] for i in ids], hyp_words, segments))
+                path = forced_path(lp, ids)
+                segments = self.segments(lp, path, utt.positions) if align else []
+                confidence = AlignedFrames.of(lp, path).confidence(self.confidence_temperature)
+                tokens = [self.tokens[i] for i in ids]
+                transcripts.append(Transcript(utt.id, ids, tokens, hyp_words, segments, confidence))
         return transcripts
 
     def recognise(
@@ -220,22 +232,26 @@ class Recognizer:
         """The one path from features to hypotheses: :meth:`posteriors`, then :meth:`transcribe`."""
         return self.transcribe(utterances, self.posteriors(utterances, batch_size), search, align)
 
-    def align(self, log_probs: torch.Tensor, ids: list[int], positions: torch.Tensor | None = None) -> list[Segment]:
-        """CTC forced alignment (``torchaudio.functional.forced_align``) of label ids to ``(T', V)`` log-probs.
-
-        Each label gets the span of frames the best path spends on it (``merge_tokens``), placed by the
+    def segments(
+        self, log_probs: torch.Tensor, path: torch.Tensor | None, positions: torch.Tensor | None = None
+    ) -> list[Segment]:
+        """The aligned tokens of a hypothesis from its forced ``path`` (:func:`~asr_lstm.confidence.forced_path`)
+        over ``(T', V)`` log-probs: each label gets the span of frames the path spends on it
+        (``torchaudio.functional.merge_tokens``; its score is the span's mean posterior), placed by the
         input frames' ``positions`` (``(T + 1,)``, from :meth:`read`); without them, output frames are
-        ``frame_shift_s`` apart (an audio model).
-        """
-        if not ids:
+        ``frame_shift_s`` apart (an audio model)."""
+        if path is None:
             return []
-        path, scores = AF.forced_align(log_probs.unsqueeze(0).float().cpu(), torch.tensor([ids]), blank=0)
-        spans = AF.merge_tokens(path[0], scores[0].exp(), blank=0)
-        stride = self.net.frontend.stride
+        scores = log_probs.float().cpu().gather(1, path.unsqueeze(1)).squeeze(1).exp()
+        spans = AF.merge_tokens(path, scores, blank=0)
+        at = self.frame_positions(len(log_probs), positions).tolist()
+        return [Segment(self.tokens[s.token], at[s.start], at[s.end] - at[s.start], s.score) for s in spans]
 
-        def at(frame: int) -> float:  # output frame -> position of its first input frame
-            if positions is None:
-                return frame * self.frame_shift_s
-            return float(positions[min(frame * stride, len(positions) - 1)])
-
-        return [Segment(self.tokens[s.token], at(s.start), at(s.end) - at(s.start)) for s in spans]
+    def frame_positions(self, num_frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``(T' + 1,)``: where each of ``num_frames`` output frames starts (the position of its first
+        input frame) and the last one ends, from the input frames' ``positions`` (``(T + 1,)``) or,
+        without them, ``frame_shift_s`` apart (an audio model)."""
+        frames = torch.arange(num_frames + 1)
+        if positions is None:
+            return frames * self.frame_shift_s
+        return positions[(frames * self.net.frontend.stride).clamp(max=len(positions) - 1)].double()

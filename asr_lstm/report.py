@@ -1,4 +1,5 @@
-"""Generated ``RESULTS.md``: environment, protocol, error table, model facts, commands and config.
+"""Generated ``RESULTS.md``: environment, protocol, error table, most frequent errors, model facts,
+pictures (copied into ``pictures/`` beside it), commands and config.
 
 Reads experiment folders written by ``asr-lstm train`` and ``asr-lstm decode`` (``summary.json``,
 ``config.yaml``, ``command.txt``, ``decode_<split>/metrics.json``) and the manifests of the data
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,9 +20,12 @@ import torch
 import torchaudio
 from omegaconf import OmegaConf
 
-from asr_lstm.atomic import write_text
+from asr_lstm.atomic import atomic_path, write_text
 from asr_lstm.data.inputs import kind_of_row
 from asr_lstm.data.manifest import read_manifest, source_of
+from asr_lstm.pictures.confusion import read_confusions, top_errors
+from asr_lstm.pictures.curves import draw_curves
+from asr_lstm.sweeps import read_sweep
 
 
 def git_commit(where: Path) -> str:
@@ -197,35 +202,79 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
 def sweep_table(sweep_dir: Path) -> list[str]:
     """A markdown comparison of every finished run under ``sweep_dir`` (e.g. a Hydra multirun).
 
-    One row per run: cell, dev error rate (PER or CER) of the best checkpoint, test error rate,
+    One row per run: cell, seed, dev error rate (PER or CER) of the best checkpoint, test error rate,
     parameters, epochs and training seconds per epoch, sorted by dev error rate.
     """
-    rows, metrics = [], set()
-    for summary_path in sorted(sweep_dir.rglob("summary.json")):
-        run = summary_path.parent
-        s = json.loads(summary_path.read_text())
-        cfg = OmegaConf.load(run / "config.yaml")
-        metric = metric_of(s)
-        metrics.add(metric)
-        per_epoch = (s["train_time_s"] or 0) / max(s["epochs"], 1)
-        dev = s[f"val_{metric}_best"]
-        rows.append(
-            (
-                dev,
-                f"| {cfg.cell.name} | {dev:.1f} | {s.get(f'test_{metric}', float('nan')):.1f} | "
-                f"{s['parameters']:,} | {s['epochs']} | {per_epoch:.1f} | {run.name} |",
-            )
-        )
-    if not rows:
-        raise FileNotFoundError(f"{sweep_dir}: no run with a summary.json below it")
-    if len(metrics) > 1:
-        raise ValueError(f"{sweep_dir}: runs scored by different metrics {sorted(metrics)} cannot share a table")
-    name = metrics.pop().upper()
+    runs = read_sweep(sweep_dir)
+    name = runs[0].metric.upper()
     header = [
-        f"| cell | dev {name} | test {name} | parameters | epochs | s/epoch | run |",
-        "|---|---|---|---|---|---|---|",
+        f"| cell | seed | dev {name} | test {name} | parameters | epochs | s/epoch | run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    return header + [row for _, row in sorted(rows)]
+    return header + [
+        f"| {r.cell} | {r.seed} | {r.dev:.1f} | {r.test:.1f} | {r.parameters:,} | {r.epochs} | "
+        f"{r.seconds_per_epoch:.1f} | {r.name} |"
+        for r in sorted(runs, key=lambda r: r.dev)
+    ]
+
+
+def pictures_block(exp_dirs: list[Path], folder: Path) -> list[str]:
+    """Each run's training curves (drawn anew from its CSV logs) and its test confusion matrix, copied
+    into ``folder`` (beside RESULTS.md, so that the links render where the repository is browsed)."""
+    lines = []
+    for exp in exp_dirs:
+        pictures = {"training curves": (draw_curves(exp), "curves.png")}
+        if (exp / "decode_test/confusion.png").is_file():
+            pictures["test confusions (greedy)"] = (exp / "decode_test/confusion.png", "test_confusion.png")
+        for what, (source, name) in pictures.items():
+            target = folder / f"{exp.name}_{name}"
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+            lines += [f"{exp.name}, {what}:", "", f"![{exp.name} {what}]({folder.name}/{target.name})", ""]
+    return ["## Pictures", "", *lines] if lines else []
+
+
+def errors_block(exp_dirs: list[Path], n: int = 20) -> list[str]:
+    """The ``n`` most frequent substitutions, deletions and insertions of each run's greedy test decode."""
+    lines = []
+    for exp in exp_dirs:
+        path = exp / "decode_test/confusions.json"
+        if not path.is_file():
+            continue
+        top = top_errors(read_confusions(path), n)
+        lines += table_head(f"Most frequent errors of {exp.name} (test, greedy)", "#", "substitution", "n",
+                            "deletion", "n", "insertion", "n")  # fmt: skip
+        for k in range(max(map(len, top.values()), default=0)):
+            cells = [top[kind][k] if k < len(top[kind]) else ("", "") for kind in top]
+            lines.append(
+                f"| {k + 1} | "
+                + " | ".join(f"`{label}` | {count}" if label else " | " for label, count in cells)
+                + " |"
+            )
+        lines.append("")
+    return lines
+
+
+def confidence_block(exp_dirs: list[Path]) -> list[str]:
+    """Each greedy decode's confidence temperature (calibrated on dev), mean confidence, mean
+    accuracy and their correlation over the utterances or lines (see :mod:`asr_lstm.confidence`)."""
+    lines = []
+    for exp in exp_dirs:
+        for split in ("dev", "test"):
+            path = exp / f"decode_{split}/metrics.json"
+            confidence = json.loads(path.read_text()).get("confidence") if path.is_file() else None
+            if confidence is None:
+                continue
+            if not lines:
+                lines = table_head("Confidence (greedy)", "exp", "split", "temperature", "mean confidence",
+                                   "mean accuracy", "Pearson r")  # fmt: skip
+            r = confidence["pearson_with_accuracy"]
+            lines.append(f"| {exp.name} | {split} | {confidence['temperature']:.3f} | {confidence['mean']:.3f} | "
+                         f"{confidence['mean_accuracy']:.3f} | {'-' if r is None else f'{r:.3f}'} |")  # fmt: skip
+    if lines:
+        lines += ["", "Accuracy of an utterance or line = 1 - min(1, its errors / its reference length); the "
+                  "temperature is chosen on dev to minimise the cross-entropy between the two.", ""]  # fmt: skip
+    return lines
 
 
 def write_results(
@@ -244,6 +293,9 @@ def write_results(
     lines += protocol_block(data_dir, corpus_note, [*(notes or []), *skipped_notes(exp_dirs)])
     lines += results_table(exp_dirs)
     lines += grid_block(exp_dirs)
+    lines += confidence_block(exp_dirs)
+    lines += errors_block(exp_dirs)
     lines += model_block(exp_dirs)
+    lines += pictures_block(exp_dirs, out.parent / "pictures")
     lines += commands_block(exp_dirs, recipe_command)
     write_text(out, "\n".join(lines))

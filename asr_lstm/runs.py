@@ -4,6 +4,7 @@ and the data directory its config names (manifests, ``tokens.txt``, the feature 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +89,23 @@ class TrainingRun:
         model_options = {**plain_options(self.cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
         cell_options = plain_options(self.cfg.cell)
         net = Recognizer.build_net(model_options, cell_options)
-        state = checkpoint_state(self.checkpoint(checkpoint))
+        path = self.checkpoint(checkpoint)
+        state = checkpoint_state(path)
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         corpus = self.corpus
         return Recognizer(
-            net, model_options, cell_options, tokens, features, mean, std, corpus.scoring_folding, corpus.word_separator
-        )
+            net, model_options, cell_options, tokens, features, mean, std, corpus.scoring_folding,
+            corpus.word_separator, self.confidence_temperature(path),
+        )  # fmt: skip
+
+    @property
+    def calibration_file(self) -> Path:
+        """``calibration.json``: the confidence temperature ``asr-lstm evaluate`` chose on dev, and for which checkpoint."""
+        return self.run_dir / "calibration.json"
+
+    def confidence_temperature(self, checkpoint: Path) -> float:
+        """The temperature calibrated for ``checkpoint``; 1 where none was."""
+        if not self.calibration_file.is_file():
+            return 1.0
+        calibration = json.loads(self.calibration_file.read_text())
+        return calibration["temperature"] if calibration["checkpoint"] == str(checkpoint.resolve()) else 1.0

@@ -1,4 +1,5 @@
-"""Scoring hypothesis files against references: ``errs.txt`` and ``metrics.json``.
+"""Scoring hypothesis files against references: ``errs.txt``, ``metrics.json`` and ``confusions.json``
+(every aligned ``[reference, hypothesis, count]``, ``null`` for the gap of a deletion or insertion).
 
 Transcript files hold one utterance per line, ``id<TAB>token token ...`` (Kaldi ``text`` style).
 """
@@ -6,11 +7,26 @@ Transcript files hold one utterance per line, ``id<TAB>token token ...`` (Kaldi 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from asr_lstm.atomic import write_text
 from asr_lstm.data.phones import timit_phone_map
-from asr_lstm.metrics import ErrorCounts, align, count_errors, words
+from asr_lstm.metrics import ErrorCounts, align, count_errors, edit_distance, words
+
+
+def folder(folding: str | None) -> Callable[[list[str]], list[str]]:
+    """The TIMIT phone folding ("39", "48") as a function of a label sequence; the identity for ``None``."""
+    if folding is None:
+        return list
+    phone_map = timit_phone_map()
+    return lambda labels: phone_map.fold(labels, folding)
+
+
+def utterance_accuracy(ref: list[str], hyp: list[str]) -> float:
+    """1 - min(1, edit errors / reference length): 1 for a correct hypothesis, 0 for nothing right."""
+    return 1.0 - min(1.0, edit_distance(ref, hyp) / max(len(ref), 1))
 
 
 def read_transcripts(path: str | Path) -> dict[str, list[str]]:
@@ -64,23 +80,31 @@ def score(
         extra: more fields for ``metrics.json`` (split, checkpoint, ...).
 
     Returns:
-        The corpus-level counts; ``out_dir`` gets ``errs.txt`` and ``metrics.json``.
+        The corpus-level counts; ``out_dir`` gets ``errs.txt``, ``metrics.json`` and ``confusions.json``.
     """
     refs, hyps = read_transcripts(ref_path), read_transcripts(hyp_path)
     unmatched = sorted(set(hyps) - set(refs))
     if unmatched:
         raise ValueError(f"{hyp_path}: {len(unmatched)} hypotheses without a reference, e.g. {unmatched[:3]}")
-    fold = (lambda t: timit_phone_map().fold(t, folding)) if folding else (lambda t: t)
+    fold = folder(folding)
     total = ErrorCounts()
     blocks = []
+    confusions: Counter = Counter()
     for utt in sorted(refs):
         pairs = align(fold(refs[utt]), fold(hyps.get(utt, [])))
         total = total + count_errors(pairs)
+        confusions.update(pairs)
         blocks.append(format_alignment(utt, pairs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     header = f"{total.kaldi_line(metric)} folding={folding or 'none'} utterances={total.num_utts}\n\n"
     write_text(out_dir / "errs.txt", header + "\n".join(blocks))
+    pairs_by_count = [
+        [ref, hyp, n] for (ref, hyp), n in sorted(confusions.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    ]
+    write_text(
+        out_dir / "confusions.json", json.dumps({"metric": metric, "folding": folding, "pairs": pairs_by_count}) + "\n"
+    )
     metrics = {
         "metric": metric,
         "folding": folding,

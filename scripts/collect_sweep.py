@@ -1,6 +1,7 @@
-"""Collects a cell sweep (``asr-lstm train -m cell=lstm,peephole,...``) into one markdown table.
+"""Collects a cell sweep (``asr-lstm train -m cell=lstm,peephole,... seed=1,2,3``) into one markdown
+table, and with ``--figure`` into the sweep figure (error rate per cell over seeds, Greff et al. 2015).
 
-python scripts/collect_sweep.py recipes/timit/exp/cell_sweep [--out table.md]
+python scripts/collect_sweep.py recipes/timit/exp/cell_sweep [--out table.md] [--figure sweep.png]
 """
 
 from __future__ import annotations
@@ -8,18 +9,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr_lstm.pictures.sweep import draw_sweep
 from asr_lstm.report import sweep_table
+from asr_lstm.sweeps import read_sweep
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path, help="the multirun directory (hydra.sweep.dir)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
-    args = parser.parse_args()
+    parser.add_argument("--figure", type=Path, help="draw the sweep figure (dev error rates) as this PNG")
+    args = parser.parse_args(argv)
     table = "\n".join(sweep_table(args.sweep_dir)) + "\n"
     print(table, end="")
     if args.out:
         args.out.write_text(table)
+    if args.figure:
+        print(f"wrote {draw_sweep(read_sweep(args.sweep_dir), args.figure)}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ Output, one line per input: ``id<TAB>text``, where the text is the tokens (phone
 the words of a character model with a word separator (``--tokens`` prints its characters instead,
 as scoring wants them), the words of a lexicon search; or, with ``--json``, a JSON object per line.
 ``--align FILE`` writes CTC forced-alignment positions per token as CTM (``id 1 start duration
-token``): seconds for audio and strokes, pixel columns of the original image for a line. A file that cannot be
+token confidence``): seconds for audio and strokes, pixel columns of the original image for a line.
+``--plot DIR`` draws every input (spectrogram, line image or pen trajectory) with the CTC posteriors
+and the aligned tokens under it, as ``DIR/<id>.png``. Every hypothesis has a confidence in [0, 1]
+(:mod:`asr_lstm.confidence`, at the temperature calibrated on dev): in ``--json`` output and in the
+title of its picture. A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
 1 when anything was skipped. ``--exclude RUN/skipped.tsv`` leaves out what a training run with
 ``data.on_error=skip`` skipped, so that a manifest's decode scores the utterances evaluate scored.
@@ -26,6 +30,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning
@@ -35,7 +40,8 @@ from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
-from asr_lstm.recognizer import Segment
+from asr_lstm.pictures.alignment import draw_alignment
+from asr_lstm.recognizer import Recognizer, Segment, Transcript, Utterance
 
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
@@ -70,7 +76,26 @@ def resolve_inputs(
 
 
 def ctm_lines(utt: str, segments: list[Segment]) -> str:
-    return "".join(f"{utt} 1 {s.start:.3f} {s.duration:.3f} {s.token}\n" for s in segments)
+    """CTM lines ``id 1 start duration token confidence`` (the token's mean posterior)."""
+    return "".join(f"{utt} 1 {s.start:.3f} {s.duration:.3f} {s.token} {s.confidence:.3f}\n" for s in segments)
+
+
+def plot_all(
+    recognizer: Recognizer,
+    utterances: list[Utterance],
+    posteriors: list[torch.Tensor],
+    transcripts: list[Transcript],
+    paths: dict[str, Path],
+    folder: Path,
+) -> None:
+    """``folder/<id>.png`` of every input: what the network read, its posteriors and aligned tokens."""
+    kind = recognizer.features.input
+    for utterance, log_probs, t in zip(utterances, posteriors, transcripts):
+        title = f"{t.id}: {recognizer.text(t.tokens)} (confidence {t.confidence:.2f})"
+        feats = utterance.feats[:, : kind.base_dim(recognizer.features)]  # the static coefficients, not deltas
+        draw_alignment(folder / f"{t.id}.png", title, kind.name, paths[t.id], feats, log_probs,
+                       recognizer.frame_positions(len(log_probs), utterance.positions), recognizer.tokens, t.ids,
+                       t.segments, kind.unit)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         "--tokens", action="store_true", help="print the tokens (characters of a handwriting model), not the words"
     )
     parser.add_argument("--align", metavar="CTM", help="write CTC forced-alignment times per token to this CTM file")
+    parser.add_argument(
+        "--plot", metavar="DIR", help="draw each input with its posteriors and aligned tokens as DIR/<id>.png"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
         "--refuse-low-rate", action="store_true", help="skip audio sampled below the model's rate instead of warning"
@@ -137,7 +165,10 @@ def main(argv: list[str] | None = None) -> None:
             paths[utt] = path
         except (InputFileError, RuntimeError) as err:  # torchaudio's own errors do not name the file
             print(f"asr-lstm decode: skipped {path}: {str(err).removeprefix(f'{path}: ')}", file=sys.stderr)
-    transcripts = recognizer.recognise(utterances, search, args.batch_size, align=bool(args.align))
+    posteriors = recognizer.posteriors(utterances, args.batch_size)
+    transcripts = recognizer.transcribe(utterances, posteriors, search, align=bool(args.align or args.plot))
+    if args.plot:
+        plot_all(recognizer, utterances, posteriors, transcripts, paths, Path(args.plot))
     out = open(args.output, "w") if args.output else sys.stdout
     ctm = open(args.align, "w") if args.align else None
     for t in transcripts:
@@ -148,7 +179,13 @@ def main(argv: list[str] | None = None) -> None:
         if ctm:
             ctm.write(ctm_lines(t.id, t.segments))
         if args.json:
-            record = {"id": t.id, "path": str(paths[t.id]), "tokens": t.tokens, "text": text}
+            record = {
+                "id": t.id,
+                "path": str(paths[t.id]),
+                "tokens": t.tokens,
+                "text": text,
+                "confidence": t.confidence,
+            }
             if t.words is not None:
                 record["words"] = t.words
             if ctm:

@@ -5,14 +5,19 @@ The search is the run's ``decode`` config (greedy unless it was trained with ``d
 changed by Hydra-style overrides of the ``decode`` group: ``decode=greedy|beam`` picks an option of
 ``conf/decode/``, ``decode.<key>=<value>`` sets one of its keys. Writes
 ``RUN_DIR/decode_<split>/{hyp,ref}.txt`` (``decode_<split>_beam/`` for beam search; 61-phone labels
-for TIMIT, characters for IAM), then ``errs.txt`` and ``metrics.json`` on the scoring label set of the
-corpus (PER on 39 folded phones for TIMIT, CER for IAM); a character corpus also gets its WER in
-``decode_<split>/wer/``.
+for TIMIT, characters for IAM), then ``errs.txt``, ``metrics.json``, ``confusions.json`` and
+``confusion.png`` on the scoring label set of the corpus (PER on 39 folded phones for TIMIT, CER for
+IAM); a character corpus also gets its WER in ``decode_<split>/wer/``.
 
 ``--grid decode.lm_weight=0.3,0.5,0.8`` (repeatable: every combination is a grid point) tunes the
 search as Kaldi's scoring does: the first split (``dev``) is decoded at every point, the point with
 the lowest error rate is chosen (the first such in grid order), and the other splits are decoded at
 it. ``decode_<dev>*/grid.json`` lists each point's dev error rate; the network runs once per split.
+
+When the first split is ``dev``, the confidence temperature is calibrated there first (on greedy
+hypotheses, whatever the search: a property of the checkpoint) and written to ``RUN_DIR/calibration.json``,
+which ``asr-lstm export`` puts into the model file; every split's hypotheses get confidences at it
+(``decode_<split>/confidence.tsv``, and their correlation with the accuracies in ``metrics.json``).
 """
 
 from __future__ import annotations
@@ -32,15 +37,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr_lstm.atomic import write_text
 from asr_lstm.cli.build import build_datamodule
+from asr_lstm.confidence import AlignedFrames, Calibration, calibrate, forced_path, pearson
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.feature_store import load_split
 from asr_lstm.data.manifest import read_manifest, source_of
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.devices import resolve_device
 from asr_lstm.metrics import ErrorCounts
-from asr_lstm.recognizer import Recognizer, Utterance
+from asr_lstm.pictures.confusion import draw_confusion, read_confusions
+from asr_lstm.recognizer import Recognizer, Transcript, Utterance
 from asr_lstm.runs import TrainingRun
-from asr_lstm.scoring import score, score_words, write_transcripts
+from asr_lstm.scoring import folder, score, score_words, utterance_accuracy, write_transcripts
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +113,36 @@ class SplitScorer:
         # the split's items the run skipped (data.on_error=skip): not scored, and listed with the scores
         self.extra = {"split": split, "skipped": sorted(skipped), **extra}
 
+    def accuracies(self, transcripts: list[Transcript]) -> list[float]:
+        """Each hypothesis's accuracy on the scoring label set (1 - its error rate, at least 0)."""
+        fold = folder(self.corpus.scoring_folding)
+        return [utterance_accuracy(fold(self.refs[t.id]), fold(t.tokens)) for t in transcripts]
+
+    def calibrate(self) -> Calibration:
+        """The confidence temperature for which greedy hypotheses' confidences best match their
+        accuracies on this split (see :mod:`asr_lstm.confidence`)."""
+        transcripts = self.recognizer.transcribe(self.utterances, self.posteriors)
+        aligned = [AlignedFrames.of(lp, forced_path(lp, t.ids)) for lp, t in zip(self.posteriors, transcripts)]
+        return calibrate(aligned, self.accuracies(transcripts))
+
     def __call__(self, config: SearchConfig, search, out: Path) -> ErrorCounts:
-        """Writes ``out/{hyp,ref}.txt``, scores them by the corpus's metric (and WER for a character
-        corpus) and returns the metric's counts."""
+        """Writes ``out/{hyp,ref}.txt`` and ``out/confidence.tsv`` (id, confidence, accuracy), scores
+        the hypotheses by the corpus's metric (and WER for a character corpus) and returns the
+        metric's counts; ``metrics.json`` gets the confidences' temperature, mean and correlation
+        with the accuracies."""
         transcripts = self.recognizer.transcribe(self.utterances, self.posteriors, search)
         write_transcripts({t.id: t.tokens for t in transcripts}, out / "hyp.txt")
         write_transcripts(self.refs, out / "ref.txt")
-        extra = {**self.extra, "search": config.describe()}
+        confidences, accuracies = [t.confidence for t in transcripts], self.accuracies(transcripts)
+        write_text(out / "confidence.tsv", "id\tconfidence\taccuracy\n" + "".join(
+            f"{t.id}\t{c:.4f}\t{a:.4f}\n" for t, c, a in zip(transcripts, confidences, accuracies)))  # fmt: skip
+        confidence = {
+            "temperature": self.recognizer.confidence_temperature,
+            "mean": sum(confidences) / max(len(confidences), 1),
+            "mean_accuracy": sum(accuracies) / max(len(accuracies), 1),
+            "pearson_with_accuracy": pearson(confidences, accuracies),
+        }
+        extra = {**self.extra, "search": config.describe(), "confidence": confidence}
         corpus = self.corpus
         totals = {
             corpus.metric: score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra)
@@ -176,9 +206,18 @@ def main(argv: list[str] | None = None) -> None:
             recognizer, run, split, args.batch_size, {"checkpoint": str(checkpoint), "command": command}
         )
         out = args.run_dir / f"decode_{split}{configs[0].output_suffix}"
+        if number == 0 and split == "dev":
+            calibration = scorer.calibrate()
+            recognizer.confidence_temperature = calibration.temperature
+            record = {"checkpoint": str(checkpoint.resolve()), "split": split, **vars(calibration)}
+            write_text(run.calibration_file, json.dumps(record, indent=2) + "\n")
+            print(f"{split}: confidence temperature {calibration.temperature:.3f} (cross-entropy with the "
+                  f"accuracies {calibration.loss_at_1:.4f} at 1, {calibration.loss:.4f}) -> {run.calibration_file}")  # fmt: skip
         if number == 0 and len(points) > 1:
             chosen = tune(scorer, configs, searches, points, out)
-        scorer(configs[chosen], searches[chosen], out)
+        total = scorer(configs[chosen], searches[chosen], out)
+        title = f"{args.run_dir.resolve().name}, {split}: {total.kaldi_line(run.corpus.metric)}"
+        draw_confusion(read_confusions(out / "confusions.json"), out / "confusion.png", title)
 
 
 if __name__ == "__main__":

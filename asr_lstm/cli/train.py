@@ -1,7 +1,8 @@
 """``asr-lstm train``: compose the Hydra config, train with Lightning, test the best checkpoint.
 
 The run directory (``hydra.run.dir``) receives ``config.yaml`` (resolved), ``command.txt``,
-``checkpoints/{best,last}.ckpt``, TensorBoard and CSV logs and ``summary.json``. Rerunning the same
+``checkpoints/{best,last,in_epoch}.ckpt``, TensorBoard and CSV logs, ``summary.json`` and
+``curves.png`` (losses, error rates and learning rate, across restarts). Rerunning the same
 command resumes from ``checkpoints/last.ckpt``; ``init_from=CKPT`` starts a new run from another run's
 weights instead of a fresh initialisation.
 """
@@ -26,6 +27,7 @@ from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
 from asr_lstm.distributed import global_zero
+from asr_lstm.pictures.curves import draw_curves
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
             summary["test_wer"] = results[0]["test/wer"]
     if first:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        draw_curves(out_dir)
     return summary
 
 

@@ -14,9 +14,11 @@ from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli.evaluate import main as evaluate_main
 from asr_lstm.cli.train import run
 from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
+from asr_lstm.pictures.confusion import confusion_matrix, read_confusions
 from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import decode_and_evaluate_through_one_path, force_ctc_path
+from tests.pictures import assert_picture
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,8 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
         str(tmp_path / n) for n in ("r8000.wav", "empty.wav", "r22050.wav", "r44100.wav", "mono.flac", "stereo.wav")
     ]
     with pytest.raises(SystemExit) as exit_info:
-        decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "out.ctm"), "--batch-size", "4"])
+        decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "out.ctm"), "--batch-size", "4",
+                         "--plot", str(tmp_path / "plots")])  # fmt: skip
     assert exit_info.value.code == 1  # something was skipped
     captured = capsys.readouterr()
     assert f"skipped {tmp_path / 'empty.wav'}" in captured.err and "1 of 6 inputs skipped" in captured.err
@@ -130,6 +133,8 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
         starts = [float(r[2]) for r in rows]
         assert starts == sorted(starts) and all(s + 1e-9 >= 0 for s in starts)
         assert [s["token"] for s in record["segments"]] == record["tokens"]
+        assert 0 <= record["confidence"] <= 1 and all(0 <= float(r[5]) <= 1 for r in rows)
+        assert_picture(tmp_path / f"plots/{utt}.png", (12, 6))
 
 
 def test_decode_refuses_a_bad_model_file(tmp_path, capsys):
@@ -286,3 +291,29 @@ def test_evaluate_tunes_the_lm_weight_on_dev_and_applies_it_to_test(trained, tmp
         and len(list((run_dir / "decode_dev_beam/grid").iterdir())) == 3
     )
     assert "dev: chose decode.lm_weight=0.0 of the grid" in capsys.readouterr().out
+
+
+def test_evaluate_calibrates_the_confidence_on_dev_and_the_model_file_carries_it(trained, tmp_path, capsys):
+    base, runs = trained
+    run_dir = runs["lstm"][0]
+    evaluate_main([str(run_dir), "--splits", "dev", "test"])
+    calibration = json.loads((run_dir / "calibration.json").read_text())
+    assert calibration["checkpoint"] == str((run_dir / "checkpoints/best.ckpt").resolve())
+    assert calibration["loss"] <= calibration["loss_at_1"]
+    test = json.loads((run_dir / "decode_test/metrics.json").read_text())["confidence"]
+    assert test["temperature"] == calibration["temperature"] and 0 <= test["mean"] <= 1
+    rows = (run_dir / "decode_test/confidence.tsv").read_text().splitlines()
+    assert rows[0] == "id\tconfidence\taccuracy" and len(rows) == 3
+    labels, _ = confusion_matrix(read_confusions(run_dir / "decode_test/confusions.json"))
+    assert_picture(run_dir / "decode_test/confusion.png", (3.0 + 0.16 * len(labels),) * 2)
+    model = save_package(make_package(Recognizer.from_run(run_dir)), tmp_path / "calibrated.asrlstm")
+    assert read_package(model)["confidence_temperature"] == calibration["temperature"]
+    capsys.readouterr()
+    decode_cli.main([str(model), str(base / "data/test.jsonl"), "--json"])
+    decoded = {r["id"]: r["confidence"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    listed = {line.split("\t")[0]: float(line.split("\t")[1]) for line in rows[1:]}
+    assert decoded.keys() == listed.keys() and all(abs(decoded[u] - listed[u]) < 1e-4 for u in listed)
+    package = read_package(model)
+    save_package({**package, "confidence_temperature": -1.0}, tmp_path / "bad.asrlstm")
+    with pytest.raises(ModelFileError, match="field 'confidence_temperature' must be a positive number"):
+        read_package(tmp_path / "bad.asrlstm")

@@ -22,6 +22,7 @@ from asr_lstm.export import load, make_package, save_package
 from asr_lstm.recognizer import Recognizer
 from asr_lstm.scoring import read_transcripts
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path, force_ctc_path
+from tests.pictures import assert_picture
 
 TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
 SETUPS = {
@@ -142,7 +143,8 @@ def test_decode_images_words_bad_file_json_and_ctm_in_pixels(handwriting, tmp_pa
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     ctm = tmp_path / "out.ctm"
     with pytest.raises(SystemExit) as exit_info:
-        decode_cli.main([str(model), good[0], str(broken), str(colour), "--json", "--align", str(ctm)])
+        decode_cli.main([str(model), good[0], str(broken), str(colour), "--json", "--align", str(ctm),
+                         "--plot", str(tmp_path / "plots")])  # fmt: skip
     assert exit_info.value.code == 1
     captured = capsys.readouterr()
     assert f"skipped {broken}: cannot read image" in captured.err and "1 of 3 inputs skipped" in captured.err
@@ -151,9 +153,13 @@ def test_decode_images_words_bad_file_json_and_ctm_in_pixels(handwriting, tmp_pa
     assert [(r["text"], r["tokens"]) for r in records] == [("The .", ["T", "h", "e", "|", "."])] * 2
     # one output frame = stride (3) columns of the line scaled to 16 pixels: height / 16 * 3 original columns
     hop = rows[0]["height"] / 16 * 3
-    lines = ctm.read_text().splitlines()
-    assert lines[0] == f"{rows[0]['id']} 1 {0:.3f} {hop:.3f} T"
-    assert lines[4] == f"{rows[0]['id']} 1 {5 * hop:.3f} {2 * hop:.3f} ."  # "." held for the last two frames
+    lines = [line.rsplit(" ", 1) for line in ctm.read_text().splitlines()]  # the last field: the confidence
+    assert lines[0][0] == f"{rows[0]['id']} 1 {0:.3f} {hop:.3f} T"
+    assert lines[4][0] == f"{rows[0]['id']} 1 {5 * hop:.3f} {2 * hop:.3f} ."  # "." held for the last two frames
+    assert all(0.99 < float(conf) <= 1 for _, conf in lines)  # the forced path's label has almost all the mass
+    assert all(0.99 < r["confidence"] <= 1 for r in records)
+    for utt in (rows[0]["id"], "colour"):
+        assert_picture(tmp_path / f"plots/{utt}.png", (12, 6))
     decode_cli.main([str(model), str(base / "corpus/lines/g00"), "--tokens"])
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 12 and listed[0].startswith("g00-000_g00-000-00\t")  # 6 writers x 2 lines under lines/g00
@@ -193,15 +199,16 @@ def test_decode_stroke_files_bad_file_and_ctm_in_seconds_of_writing(online, tmp_
     broken.write_text("<WhiteboardCaptureSession><StrokeSet><Stroke>")
     ctm = tmp_path / "out.ctm"
     with pytest.raises(SystemExit):
-        decode_cli.main([str(model), row["strokes"], str(broken), "--align", str(ctm)])
+        decode_cli.main([str(model), row["strokes"], str(broken), "--align", str(ctm), "--plot", str(tmp_path)])
     captured = capsys.readouterr()
     assert f"skipped {broken}: not a stroke XML file" in captured.err
     assert captured.out == f"{row['id']}\tThe a\n"
     # positions are the interpolated pen times of the first point of each output frame (stride 4)
     _, times = stroke_features(read_stroke_xml(row["strokes"]), 0.3)
-    lines = ctm.read_text().splitlines()
+    lines = [line.rsplit(" ", 1)[0] for line in ctm.read_text().splitlines()]
     assert lines[0] == f"{row['id']} 1 0.000 {times[4].item():.3f} T"
     assert lines[1] == f"{row['id']} 1 {times[8].item():.3f} {times[12].item() - times[8].item():.3f} h"
+    assert_picture(tmp_path / f"{row['id']}.png", (12, 6))
 
 
 def test_evaluate_and_decode_give_the_same_hypotheses_through_one_path(either, monkeypatch):

@@ -16,7 +16,9 @@ import torch
 from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint
 from asr_lstm.cli.run_dir import RunDirError
 from asr_lstm.cli.train import run
+from asr_lstm.pictures.curves import read_run_log
 from tests.conftest import FAST
+from tests.pictures import assert_picture
 from tests.timit_fixture import write_timit_tree
 
 # dropout and SpecAugment draw random numbers every batch: a resume that replayed other draws differs;
@@ -98,6 +100,9 @@ def test_a_damaged_last_checkpoint_is_set_aside_and_the_previous_good_one_used(t
     assert (checkpoints / "last.ckpt.corrupt").is_file() and not (checkpoints / "best.ckpt.tmp").exists()
     assert "last.ckpt: truncated or corrupt" in caplog.text and "resuming from" in caplog.text
     assert second["global_step"] == 2 * first["global_step"]  # resumed from best.ckpt, the end of epoch 1
+    log = read_run_log(tmp_path / "run")  # the curves of both starts
+    assert sorted(log.epoch_ends) == [0, 1] and len(log.restarts) == 1
+    assert_picture(tmp_path / "run/curves.png", (8, 7.5))
 
 
 def test_a_resume_with_other_options_is_refused_before_anything_is_written(tiny_cfg, tmp_path):

@@ -9,10 +9,11 @@ from asr_lstm.data.manifest import write_manifest
 from asr_lstm.report import model_block, protocol_block, results_table, sweep_table
 
 
-def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per"):
+def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per", seed=1):
     path.mkdir(parents=True)
     OmegaConf.save(
-        OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}}), path / "config.yaml"
+        OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}, "seed": seed}),
+        path / "config.yaml",
     )
     summary = {
         "parameters": 1234567,
@@ -31,8 +32,8 @@ def test_sweep_table_sorted_by_dev_per(tmp_path):
     fake_run(tmp_path / "1_cell=cifg", "cifg", 8.0, 8.5, seconds=200.0)
     (tmp_path / "2_unfinished").mkdir()
     table = sweep_table(tmp_path)
-    assert table[2] == "| cifg | 8.0 | 8.5 | 1,234,567 | 4 | 50.0 | 1_cell=cifg |"
-    assert table[3] == "| lstm | 9.5 | 10.2 | 1,234,567 | 4 | 30.0 | 0_cell=lstm |"
+    assert table[2] == "| cifg | 1 | 8.0 | 8.5 | 1,234,567 | 4 | 50.0 | 1_cell=cifg |"
+    assert table[3] == "| lstm | 1 | 9.5 | 10.2 | 1,234,567 | 4 | 30.0 | 0_cell=lstm |"
     assert len(table) == 4
 
 
@@ -66,7 +67,7 @@ def test_handwriting_rows_cer_wer_and_the_searches(tmp_path):
     assert "| hw | lstm | test, beam + LM | 4 | 100 | 9.0 | 0.0 | 0.0 | **9.0** CER |" in table
     assert "| hw | lstm | test, lexicon + word LM | 4 | 100 | 20.0 | 0.0 | 0.0 | **20.0** WER |" in table
     assert model_block([run])[4].endswith("| 8.9 CER |")
-    assert sweep_table(tmp_path)[0].startswith("| cell | dev CER | test CER |")
+    assert sweep_table(tmp_path)[0].startswith("| cell | seed | dev CER | test CER |")
     fake_run(tmp_path / "speech", "lstm", 20.0, 21.0)
     with pytest.raises(ValueError, match=r"different metrics \['cer', 'per'\]"):
         sweep_table(tmp_path)
