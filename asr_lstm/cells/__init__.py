@@ -2,7 +2,7 @@
 
 Interface shared by every cell: ``forward(x, state=None) -> (y, (h_T, c_T))`` with ``x`` of shape
 ``(T, B, input_size)`` and ``y`` of shape ``(T, B, hidden_size)``; ``state=None`` means zeros; the GRU
-returns ``c_T = None``. ``NAMES`` maps a registry name to its class, so configs and exported models
+and the Li-GRU return ``c_T = None``. ``NAMES`` maps a registry name to its class, so configs and exported models
 rebuild a cell by name. Each class's docstring states its equations and the paper they come from.
 """
 
@@ -13,6 +13,7 @@ from torch import nn
 from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.greff import CIFG, FGR, NFG, NIAF, NIG, NOAF, NOG, NP
 from asr_lstm.cells.gru import GRU
+from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTM, DiagonalPeepholeLSTM, PeepholeLSTM
 
 NAMES: dict[str, type[nn.Module]] = {
@@ -29,6 +30,7 @@ NAMES: dict[str, type[nn.Module]] = {
     "cifg": CIFG,
     "fgr": FGR,
     "gru": GRU,
+    "ligru": LiGRU,
 }
 
 

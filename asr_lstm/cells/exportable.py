@@ -99,3 +99,24 @@ def gru_scan(
 
     h, y = scan(step, h0, xw)
     return y, h
+
+
+def ligru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Li-GRU of :mod:`asr_lstm.cells.ligru` as a ``scan``.
+
+    Args:
+        xw: ``(T, B, 2H)`` = BN(W x_t), gate order (z, h); weight_hh ``(2H, H)``; h0 ``(B, H)``.
+
+    Returns:
+        ``y (T, B, H)`` and ``h_T (B, H)``.
+    """
+    hid = h0.shape[1]
+
+    def step(h, xw_t):
+        pre = xw_t + h @ weight_hh.t()
+        z, candidate = torch.sigmoid(pre[:, :hid]), torch.relu(pre[:, hid:])
+        h_next = z * h + (1 - z) * candidate
+        return h_next, h_next.clone()
+
+    h, y = scan(step, h0, xw)
+    return y, h

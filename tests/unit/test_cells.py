@@ -95,6 +95,25 @@ def reference_gru(cell, x, h):
     return torch.stack(ys), h
 
 
+def reference_ligru(cell, x, h):
+    """Ravanelli et al. 2018, with batch norm of the input projections over every frame of the batch
+    (training) or by the running statistics (evaluation)."""
+    H = cell.hidden_size
+    T, B, _ = x.shape
+    a = x.reshape(T * B, -1) @ cell.weight_ih.T  # (T B, 2H): W_z x_t and W_h x_t
+    bn = cell.norm
+    mean, var = (a.mean(0), a.var(0, unbiased=False)) if bn.training else (bn.running_mean, bn.running_var)
+    a = ((a - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias).reshape(T, B, 2 * H)
+    U_z, U_h = cell.weight_hh.split(H)
+    ys = []
+    for a_t in a:
+        z = torch.sigmoid(a_t[:, :H] + h @ U_z.T)
+        candidate = torch.relu(a_t[:, H:] + h @ U_h.T)
+        h = z * h + (1 - z) * candidate
+        ys.append(h)
+    return torch.stack(ys), h
+
+
 def reference_conv(cell, x, h, c, current=False):
     T, B, _ = x.shape
     F_, Hc = cell.bins, cell.hidden_channels
@@ -168,9 +187,9 @@ def test_matches_reference(name, dtype, device, loop):
     h0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
     c0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
     with torch.no_grad():
-        if name == "gru":
+        if name in ("gru", "ligru"):
             y, (h, c) = cell(x, h0)
-            y_ref, h_ref = reference_gru(cell, x, h0)
+            y_ref, h_ref = (reference_gru if name == "gru" else reference_ligru)(cell, x, h0)
             assert c is None
         else:
             y, (h, c) = cell(x, (h0, c0))
@@ -272,6 +291,19 @@ def test_parameter_shapes_and_weights_move_between_variants():
     assert gru.weight_ih.shape == (12, 5) and gru.weight_hh.shape == (12, 4)
     conv = cells.build("conv_peephole", 6, 8, frequency_bins=2, kernel_size=3)
     assert (conv.weight_ih.shape, conv.weight_hh.shape, conv.weight_ch.shape) == ((16, 3, 3), (16, 4, 3), (3, 4, 2))
+
+
+def test_ligru_normalises_its_input_projections_by_running_statistics_in_evaluation():
+    cell = make("ligru", torch.float64, "cpu")
+    x = 3.0 + torch.randn(6, 4, 5, dtype=torch.float64)
+    for _ in range(3):
+        cell(x)  # training: batch statistics, and the running ones move towards them
+    assert cell.norm.num_batches_tracked == 3 and cell.norm.running_mean.abs().sum() > 0
+    cell.eval()
+    h0 = torch.zeros(4, 4, dtype=torch.float64)
+    torch.testing.assert_close(cell(x)[0], reference_ligru(cell, x, h0)[0])
+    assert {n: tuple(p.shape) for n, p in cell.named_parameters()} == {
+        "weight_ih": (8, 5), "weight_hh": (8, 4), "norm.weight": (8,), "norm.bias": (8,)}  # fmt: skip
 
 
 def test_forget_bias_initialisation():

@@ -1,0 +1,108 @@
+"""``ligru``: the light GRU of Ravanelli, Brakel, Omologo & Bengio 2018 ("Light gated recurrent units
+for speech recognition"), the recurrent layer of SpeechBrain's TIMIT recipes.
+
+    z_t = sigmoid(BN(W_z x_t) + U_z h_{t-1})
+    h~_t = ReLU(BN(W_h x_t) + U_h h_{t-1})
+    h_t = z_t o h_{t-1} + (1 - z_t) o h~_t
+
+No reset gate, a ReLU candidate, and batch normalisation (Ioffe & Szegedy 2015) of the input
+projections only (the recurrent ones are left alone, as in the paper), which also supplies the biases
+(BN's shift). Parameters, gate order (z, h): ``weight_ih (2H, D)``, ``weight_hh (2H, H)``, and the batch
+norm ``norm`` (``weight``, ``bias``, running statistics) over the 2H projections. In training the batch
+statistics are those of every frame of the batch, padded ones included (as SpeechBrain's); in
+evaluation the running statistics apply, so an utterance's output does not depend on its batch.
+There is no cell state: the final state is ``(h_T, None)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from asr_lstm.cells import exportable
+
+
+class LiGRU(nn.Module):
+    """One unidirectional Li-GRU layer.
+
+    Args:
+        input_size: D.
+        hidden_size: H.
+        forget_bias: initial BN shift of the z projection: z_t is the Li-GRU's "keep" gate.
+        momentum: of the batch norm's running statistics (PyTorch's convention).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0, momentum: float = 0.1):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(2 * hidden_size, hidden_size))
+        self.norm = nn.BatchNorm1d(2 * hidden_size, momentum=momentum)
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in (self.weight_ih, self.weight_hh):
+            nn.init.uniform_(p, -bound, bound)
+        with torch.no_grad():
+            self.norm.bias[:hidden_size].fill_(forget_bias)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, None] | torch.Tensor | None = None):
+        """Args: ``x (T, B, D)``; ``state`` h_0 ``(B, H)`` (or ``(h_0, None)``), ``None`` for zeros.
+
+        Returns:
+            ``y (T, B, H)`` and ``(h_T, None)``.
+        """
+        if isinstance(state, tuple):
+            state = state[0]
+        steps, batch, _ = x.shape
+        h0 = x.new_zeros(batch, self.hidden_size) if state is None else state
+        xw = self.norm(x.reshape(-1, self.input_size) @ self.weight_ih.t()).view(steps, batch, 2 * self.hidden_size)
+        if exportable.exporting():
+            y, h = exportable.ligru_scan(xw, self.weight_hh, h0)
+        else:
+            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0)
+        return y, (h, None)
+
+
+class _LiGRURecurrence(torch.autograd.Function):
+    """The Li-GRU time loop with hand-derived back-propagation through time (as the GRU's)."""
+
+    @staticmethod
+    def forward(ctx, xw, weight_hh, h0):
+        steps, batch, two_h = xw.shape
+        hid = two_h // 2
+        gates = torch.empty_like(xw)  # z and h~ activations
+        hs = xw.new_empty(steps + 1, batch, hid)
+        hs[0] = h0
+        u_t = weight_hh.t()
+        for t in range(steps):
+            pre = torch.addmm(xw[t], hs[t], u_t, out=gates[t])
+            pre[:, :hid].sigmoid_()
+            pre[:, hid:].relu_()
+            torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
+        ctx.save_for_backward(weight_hh, gates, hs)
+        return hs[1:], hs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, grad_h):
+        weight_hh, gates, hs = ctx.saved_tensors
+        steps, batch, two_h = gates.shape
+        hid = two_h // 2
+        z, cand = gates.split(hid, dim=2)
+        h_prev = hs[:-1]
+        # chain-rule factors for all steps at once:
+        #   dpre_z = dh_t o [(h_{t-1} - h~_t) o z_t (1 - z_t)],  dpre_h = dh_t o [(1 - z_t) o 1(h~_t > 0)]
+        p_z = (h_prev - cand) * z * (1 - z)
+        p_h = (1 - z) * (cand > 0)
+        dpre = torch.empty_like(gates)
+        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
+        for t in range(steps - 1, -1, -1):
+            dh_t = grad_y[t] + dh if grad_y is not None else dh
+            torch.mul(dh_t, p_z[t], out=dpre[t, :, :hid])
+            torch.mul(dh_t, p_h[t], out=dpre[t, :, hid:])
+            dh = torch.addmm(dh_t * z[t], dpre[t], weight_hh)
+        d_weight_hh = dpre.reshape(-1, two_h).t() @ h_prev.reshape(-1, hid)
+        return dpre, d_weight_hh, dh
