@@ -35,19 +35,22 @@ def lstm_scan(
     activations: tuple[str, str, str],
     weight_ch: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
+    weight_hr: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Same contract as :func:`asr_lstm.cells.recurrence.lstm_recurrence`, as a ``scan``.
 
     Args:
         xw: ``(T, B, 4H)`` = W x_t + b, gate order (i, f, g, o).
-        weight_hh: ``(4H, H)``; state: ``(h_0, c_0)`` each ``(B, H)``; weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``.
+        weight_hh: ``(4H, H)`` (``(4H, P)`` under a projection); state: ``(h_0, c_0)`` each ``(B, H)``
+            (h_0 is r_0, ``(B, P)``, under a projection); weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``;
+            weight_hr ``(P, H)``.
 
     Returns:
-        ``y (T, B, H)`` and ``(h_T, c_T)``.
+        ``y (T, B, H)`` (``(T, B, P)``) and ``(h_T, c_T)`` (``(r_T, c_T)``).
     """
     sigma_g, sigma_c, sigma_h = (activation(name) for name in activations)
     h0, c0 = state
-    hid = h0.shape[1]
+    hid = c0.shape[1]
     u_t = weight_hh.t()
 
     def step(carry, xw_t):
@@ -70,9 +73,11 @@ def lstm_scan(
             pre_o = pre_o + weight_ch[2] * (c_next if variant.output_peephole == "current" else c)
         o = sigma_g(pre_o) if variant.output_gate else one
         h_next = o * sigma_h(c_next)
+        if weight_hr is not None:
+            h_next = h_next @ weight_hr.t()  # r_t, fed back and output
         return (h_next, c_next, torch.cat([i, f, o], dim=1)), h_next.clone()
 
-    init = (h0, c0, h0.new_zeros(h0.shape[0], 3 * hid))
+    init = (h0, c0, c0.new_zeros(c0.shape[0], 3 * hid))
     (h, c, _), y = scan(step, init, xw)
     return y, (h, c)
 

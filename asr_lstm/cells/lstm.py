@@ -38,6 +38,9 @@ class LSTMCellBase(nn.Module):
         forget_bias: initial b_f (in ``bias_ih``; ``bias_hh`` rows start at 0). 1.0 keeps the cell
             remembering early in training (Gers et al. 2000; Jozefowicz et al. 2015).
         output_peephole: ``previous`` or ``current`` cell state seen by the output gate (peephole variants).
+        proj_size: P, a recurrent projection layer r_t = W_rm h_t (Sak, Senior & Beaufays 2014): r_t
+            (``weight_hr (P, H)``) replaces h_{t-1} in the recurrence (``weight_hh (4H, P)``) and is the
+            output; 0 < P < H. ``None``: none. Any variant with the h_{t-1} recurrence takes it.
 
     Subclasses set ``variant`` (the structure) and ``has_peepholes``.
     """
@@ -55,10 +58,18 @@ class LSTMCellBase(nn.Module):
         sigma_h: str | None = None,
         forget_bias: float = 1.0,
         output_peephole: str | None = None,
+        proj_size: int | None = None,
     ):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
+        if proj_size is not None:
+            if not 0 < proj_size < hidden_size:
+                raise ValueError(f"proj_size={proj_size} must be between 0 and hidden_size={hidden_size} (exclusive)")
+            if self.variant.recurrent_input != "h":
+                raise ValueError(f"{type(self).__name__} feeds back c_t, not h_t; proj_size does not apply")
+        self.proj_size = proj_size
+        self.output_size = proj_size or hidden_size
         names = [given or default for given, default in zip((sigma_g, sigma_c, sigma_h), self.default_activations)]
         for name in names:
             activation(name)  # refuses an unknown name here, when the cell is built
@@ -68,9 +79,10 @@ class LSTMCellBase(nn.Module):
                 raise ValueError(f"{type(self).__name__} has no peepholes; output_peephole does not apply")
             self.variant = LSTMVariant(**{**self.variant.__dict__, "output_peephole": output_peephole})
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size))
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
         self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
+        self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size)) if proj_size else None
         self.weight_ch = nn.Parameter(torch.empty(3, hidden_size)) if self.has_peepholes else None
         self.weight_gh = (
             nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
@@ -90,23 +102,32 @@ class LSTMCellBase(nn.Module):
     def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         if state is not None:
             return state
-        return x.new_zeros(x.shape[1], self.hidden_size), x.new_zeros(x.shape[1], self.hidden_size)
+        return x.new_zeros(x.shape[1], self.output_size), x.new_zeros(x.shape[1], self.hidden_size)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Runs the layer over a sequence.
 
         Args:
             x: ``(T, B, D)``.
-            state: ``(h_0, c_0)``, each ``(B, H)``; ``None`` means zeros.
+            state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, with a projection); ``None`` means zeros.
 
         Returns:
-            ``y (T, B, H)`` and ``(h_T, c_T)``, each ``(B, H)``.
+            ``y (T, B, H)`` and ``(h_T, c_T)``, each ``(B, H)``; with a projection ``y`` and h_T are the
+            r_t, ``(T, B, P)`` and ``(B, P)``.
         """
         h0, c0 = self.initial_state(x, state)
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
         loop = exportable.lstm_scan if exportable.exporting() else lstm_recurrence
-        return loop(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch, self.weight_gh)
+        return loop(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch,
+                    self.weight_gh, self.weight_hr)  # fmt: skip
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A ``torch.nn.LSTM`` layer's ``weight_ih_l0``, ... (and ``weight_hr_l0``) load as ours."""
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+            if prefix + name + "_l0" in state_dict:
+                state_dict[prefix + name] = state_dict.pop(prefix + name + "_l0")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         g, c, h = self.activation_names
@@ -126,7 +147,8 @@ class LSTM(LSTMCellBase):
     ``torch.nn.LSTM`` (cuDNN on CUDA, oneDNN on CPU); other activations (e.g. sigma_h = identity, as
     the peephole paper suggests) use the shared time loop, and so does ``torch.export`` (ONNX), since
     the vendor op's decomposition fixes the number of frames. A ``torch.nn.LSTM`` layer's state dict
-    (``weight_ih_l0``, ...) loads unchanged.
+    (``weight_ih_l0``, ...) loads unchanged, with ``proj_size`` that of ``torch.nn.LSTM(proj_size=P)``
+    (``weight_hr_l0`` too), which it then computes exactly.
     """
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
@@ -134,14 +156,10 @@ class LSTM(LSTMCellBase):
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        if self.weight_hr is not None:
+            weights.append(self.weight_hr)
         y, h, c = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights, True, 1, 0.0, self.training, False, False)
         return y, (h[0], c[0])
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            if prefix + name + "_l0" in state_dict:
-                state_dict[prefix + name] = state_dict.pop(prefix + name + "_l0")
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class PeepholeLSTM(LSTMCellBase):
@@ -179,3 +197,42 @@ class DiagonalPeepholeLSTM(LSTMCellBase):
         super().reset_parameters(forget_bias)
         with torch.no_grad():
             self.weight_ch.zero_()  # peepholes start closed, so training starts from the plain LSTM
+
+
+class ProjectedLSTM(DiagonalPeepholeLSTM):
+    """``lstmp``: the LSTM with a recurrent projection layer of Sak, Senior & Beaufays 2014 ("Long
+    short-term memory recurrent neural network architectures for large scale acoustic modeling"), the
+    LSTM of Kaldi's and EESEN's recipes and of Google's voice search:
+
+        i_t = sigma_g(W_ix x_t + W_ir r_{t-1} + W_ic o c_{t-1} + b_i)
+        f_t = sigma_g(W_fx x_t + W_fr r_{t-1} + W_fc o c_{t-1} + b_f)
+        c_t = f_t o c_{t-1} + i_t o sigma_c(W_cx x_t + W_cr r_{t-1} + b_c)
+        o_t = sigma_g(W_ox x_t + W_or r_{t-1} + W_oc o c_t + b_o)
+        m_t = o_t o sigma_h(c_t)
+        r_t = W_rm m_t
+
+    The output is r_t (P values; the paper's optional non-recurrent projection p_t is left out).
+    ``weight_hh (4H, P)`` holds the W_.r, ``weight_hr (P, H)`` W_rm, ``weight_ch (3, H)`` the
+    diagonal peepholes W_ic, W_fc, W_oc (zero at start). Without the peepholes this is
+    ``torch.nn.LSTM(proj_size=P)``: its state dict loads with ``strict=False`` (the peepholes stay
+    closed) and the cell then computes what it computes; ``cell=lstm cell.proj_size=P`` is that LSTM
+    exactly, on the vendor kernel.
+
+    Args:
+        proj_size: P (default: H / 2, the ratio of the paper's 512-cell, 256-projection layers).
+        output_peephole: ``current`` as in the paper (``previous``: W_oc o c_{t-1}).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        sigma_g: str | None = None,
+        sigma_c: str | None = None,
+        sigma_h: str | None = None,
+        forget_bias: float = 1.0,
+        output_peephole: str = "current",
+        proj_size: int | None = None,
+    ):
+        super().__init__(input_size, hidden_size, sigma_g, sigma_c, sigma_h, forget_bias, output_peephole,
+                         proj_size or max(1, hidden_size // 2))  # fmt: skip

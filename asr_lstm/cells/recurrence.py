@@ -94,26 +94,37 @@ def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
         out.copy_(v)
 
 
-def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant: LSTMVariant, acts: tuple[str, str, str]):
+def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant: LSTMVariant, acts: tuple[str, str, str]):
     """The recurrence without autograd; returns the buffers the backward pass needs.
 
     Returns:
         ``gates (T, B, 4H)`` activations (i, f, sigma_c(g), o; a missing gate holds 1),
-        ``cs (T+1, B, H)`` and ``hs (T+1, B, H)`` with the initial state first, ``sh (T, B, H)`` = sigma_h(c_t).
+        ``cs (T+1, B, H)`` and ``hs (T+1, B, H)`` with the initial state first (h_0 is zeros under a
+        projection, whose initial state is r_0), ``sh (T, B, H)`` = sigma_h(c_t), and with a projection
+        ``weight_hr (P, H)`` the recurrent outputs ``rs (T+1, B, P)`` = W_rm h_t (r_0 first), else ``None``.
     """
     steps, batch, four_h = xw.shape
     hid = four_h // 4
     sg, sc, sh_name = acts
     gates = xw.new_empty(xw.shape)  # contiguous whatever the layout of xw: the fused kernels index rows of 4H
     cs = xw.new_empty(steps + 1, batch, hid)
-    hs = xw.new_empty(steps + 1, batch, hid)
+    hs = xw.new_zeros(steps + 1, batch, hid) if weight_hr is not None else xw.new_empty(steps + 1, batch, hid)
     sh = xw.new_empty(steps, batch, hid)
-    cs[0], hs[0] = c0, h0
+    rs = None
+    if weight_hr is not None:
+        rs = xw.new_empty(steps + 1, batch, weight_hr.shape[0])
+        rs[0] = h0
+    else:
+        hs[0] = h0
+    cs[0] = c0
+    fed_back = rs if rs is not None else hs  # what U multiplies with recurrent_input "h"
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
     flags = fused.kernel_flags(variant, acts) if runs_fused(xw) else None
     for t in range(steps):
-        pre = torch.addmm(xw[t], hs[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
+        if rs is not None and t > 0:
+            torch.mm(hs[t], weight_hr.t(), out=rs[t])
+        pre = torch.addmm(xw[t], fed_back[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
         if r_t is not None and t > 0:
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
@@ -140,46 +151,52 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant: LSTMVariant, 
         activate_(sg, o) if variant.output_gate else o.fill_(1)
         activation_into(sh_name, c, sh[t])
         torch.mul(o, sh[t], out=hs[t + 1])
-    return gates, cs, hs, sh
+    if rs is not None:
+        torch.mm(hs[steps], weight_hr.t(), out=rs[steps])
+    return gates, cs, hs, sh, rs
 
 
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, acts):
-        gates, cs, hs, sh = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, acts)
-        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, gates, cs, hs, sh)
+    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, acts):
+        gates, cs, hs, sh, rs = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, acts)
+        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, weight_hr, gates, cs, hs, sh, rs)
         ctx.variant, ctx.acts = variant, acts
-        return hs[1:], hs[-1].clone(), cs[-1].clone()
+        out = rs if rs is not None else hs
+        return out[1:], out[-1].clone(), cs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h, grad_c):
-        weight_hh, weight_ch, weight_gh, gates, cs, hs, sh = ctx.saved_tensors
+        weight_hh, weight_ch, weight_gh, weight_hr, gates, cs, hs, sh, rs = ctx.saved_tensors
         v = ctx.variant
         steps, batch, four_h = gates.shape
         hid = four_h // 4
+        out_size = hid if rs is None else rs.shape[2]
         dpre = torch.empty_like(gates)  # d loss / d pre-activations = d loss / d xw
-        dh = grad_h.clone(memory_format=torch.contiguous_format) if grad_h is not None else gates.new_zeros(batch, hid)
+        # dh: the gradient reaching the step's output (h_t, or r_t under a projection) from step t+1
+        dh = (
+            grad_h.clone(memory_format=torch.contiguous_format)
+            if grad_h is not None
+            else gates.new_zeros(batch, out_size)
+        )
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
+        drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
         if runs_fused(gates):
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):
-                fused.backward_step(
-                    gates[t],
-                    cs[t],
-                    sh[t],
-                    grad_y[t] if grad_y is not None else None,
-                    dh,
-                    dc,
-                    d_ifo_next,
-                    dpre[t],
-                    weight_ch,
-                    flags,
-                )
+                grad_y_t = grad_y[t] if grad_y is not None else None
+                if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
+                    if grad_y_t is not None:
+                        torch.add(dh, grad_y_t, out=drs[t])
+                    else:
+                        drs[t].copy_(dh)
+                    grad_y_t, dh = None, drs[t] @ weight_hr
+                fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
                 dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
-            return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
+            return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
         #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
@@ -203,6 +220,9 @@ class _LSTMRecurrence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
             dh_t = grad_y[t] + dh if grad_y is not None else dh
+            if drs is not None:  # dh_t is d loss / d r_t; h_t reaches the loss through r_t = W_rm h_t
+                drs[t] = dh_t
+                dh_t = dh_t @ weight_hr
             torch.mul(dh_t, p_o[t] if p_o.dim() else p_o, out=dpre_o)
             dc = torch.addcmul(dc, dh_t, q[t] if q.dim() else q)
             if d_ifo_next is not None:
@@ -221,14 +241,15 @@ class _LSTMRecurrence(torch.autograd.Function):
                 if v.output_peephole == "previous":
                     dc.addcmul_(dpre_o, weight_ch[2])
             dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
-        return _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v)
+        return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v)
 
 
 def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, v: LSTMVariant):
     """Carries d loss / d pre-activations of step t ``(B, 4H)`` back through U (and R for FGR).
 
-    Returns the gradient reaching h_{t-1} and the one reaching [i; f; o]_{t-1} (``None`` without gate
-    recurrence); with U c_{t-1} (``recurrent_input`` c) U's share is added to ``dc (B, H)`` in place.
+    Returns the gradient reaching h_{t-1} (r_{t-1} under a projection) and the one reaching
+    [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c) U's share
+    is added to ``dc (B, H)`` in place.
     """
     if v.recurrent_input == "h":
         dh = dpre_t @ weight_hh
@@ -238,14 +259,15 @@ def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, v: LSTMVari
     return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
 
 
-def _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
-    """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)`` of every step are
-    known: the weight gradients as single products over all steps, and the initial state's gradients."""
+def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
+    """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)`` (and under a
+    projection d loss / d r_t, ``drs (T, B, P)``) of every step are known: the weight gradients as
+    single products over all steps, and the initial state's gradients."""
     hid = cs.shape[2]
     four_h = 4 * hid
     c_prev = cs[:-1]
-    recurrent_in = (hs if v.recurrent_input == "h" else cs)[:-1].reshape(-1, hid)
-    d_weight_hh = dpre.reshape(-1, four_h).t() @ recurrent_in
+    fed_back = (rs if rs is not None else hs) if v.recurrent_input == "h" else cs
+    d_weight_hh = dpre.reshape(-1, four_h).t() @ fed_back[:-1].reshape(-1, fed_back.shape[2])
     d_weight_ch = None
     if weight_ch is not None:
         if v.peepholes:
@@ -259,7 +281,8 @@ def _weight_gradients(dpre, dh, dc, gates, cs, hs, weight_hh, weight_ch, weight_
     d_weight_gh = None
     if v.gate_recurrence:
         d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
-    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, None, None
+    d_weight_hr = None if drs is None else drs.reshape(-1, drs.shape[2]).t() @ hs[1:].reshape(-1, hid)
+    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr, None, None
 
 
 def lstm_recurrence(
@@ -270,24 +293,27 @@ def lstm_recurrence(
     activations: tuple[str, str, str],
     weight_ch: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
+    weight_hr: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Runs an LSTM variant over a sequence whose input projection is already done.
 
     Args:
         xw: ``(T, B, 4H)`` = W x_t + b_ih + b_hh, gate order (i, f, g, o).
-        weight_hh: ``(4H, H)``, U; multiplies h_{t-1} or c_{t-1} per ``variant.recurrent_input``.
-        state: ``(h_0, c_0)``, each ``(B, H)``.
+        weight_hh: ``(4H, H)``, U (``(4H, P)`` under a projection); multiplies h_{t-1} (r_{t-1}) or
+            c_{t-1} per ``variant.recurrent_input``.
+        state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, under a projection).
         variant: the structure of the cell.
         activations: names of (sigma_g, sigma_c, sigma_h) among ``ACTIVATIONS``.
         weight_ch: ``(3, H)`` diagonal peepholes (V_i, V_f, V_o), required with ``variant.peepholes``.
         weight_gh: ``(3H, 3H)`` gate recurrence R (rows: targets i, f, o; columns: sources) for FGR.
+        weight_hr: ``(P, H)`` recurrent projection W_rm (LSTMP): r_t = W_rm h_t is fed back and output.
 
     Returns:
-        ``y (T, B, H)`` and ``(h_T, c_T)``.
+        ``y (T, B, H)`` (``(T, B, P)``: the r_t) and ``(h_T, c_T)`` (``(r_T, c_T)``).
     """
     for name in activations:
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}")
     h0, c0 = state
-    y, h, c = _LSTMRecurrence.apply(xw, weight_hh, h0, c0, weight_ch, weight_gh, variant, tuple(activations))
+    y, h, c = _LSTMRecurrence.apply(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, tuple(activations))
     return y, (h, c)

@@ -39,7 +39,8 @@ class StackedBiRNN(nn.Module):
     Args:
         cell: factory ``cell(input_size=..., hidden_size=...)`` of one layer and direction.
         input_size: D.
-        hidden_size: H per direction; the output has 2H features.
+        hidden_size: H per direction; the output has 2H features (2P for cells with a projection,
+            whose ``output_size`` is P).
         num_layers: stacked bidirectional layers.
         dropout: dropout on the outputs of every layer but the last.
     """
@@ -48,14 +49,16 @@ class StackedBiRNN(nn.Module):
         self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0
     ):
         super().__init__()
-        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
-        self.forward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)
+        first = cell(input_size=input_size, hidden_size=hidden_size)
+        self.output_size = getattr(first, "output_size", hidden_size)  # per direction: P under a projection
+        sizes = [input_size] + [2 * self.output_size] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList([first, *(cell(input_size=d, hidden_size=hidden_size) for d in sizes[1:])])
         self.backward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)
         self.dropout = nn.Dropout(dropout)
         self.hidden_size = hidden_size
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-        """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, 2H)``, zero at padded steps."""
+        """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, 2 output_size)``, zero at padded steps."""
         if torch.is_autocast_enabled(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
                 return self._layers(x.float(), lens)

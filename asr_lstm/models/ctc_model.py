@@ -41,7 +41,7 @@ class CTCModel(nn.Module):
         super().__init__()
         self.frontend = FrameStacking(stack, stride)
         self.encoder = StackedBiRNN(cell, input_size * stack, hidden_size, num_layers, dropout)
-        self.output = nn.Linear(2 * hidden_size, num_classes)
+        self.output = nn.Linear(2 * self.encoder.output_size, num_classes)
         if init_range is not None:
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)

@@ -37,7 +37,7 @@ def recognizer(cell: str, seed: int = 0) -> Recognizer:
     )
 
 
-@pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru", "ligru"])
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru"])
 def test_onnxruntime_reproduces_torch(cell, tmp_path):
     model = recognizer(cell)
     path = export_onnx(model, tmp_path / f"{cell}.onnx")

@@ -68,7 +68,7 @@ def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):
     assert (run_dir / "csv/version_1/metrics.csv").is_file()
 
 
-CELL_OPTIONS = ["lstm", "peephole", "peephole_diag", "conv_peephole", "gru", "ligru", "cifg"] + [
+CELL_OPTIONS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru", "cifg"] + [
     f"greff/{v}" for v in ("nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr")
 ]
 

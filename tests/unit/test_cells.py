@@ -44,6 +44,7 @@ DENSE = {
     "np": dict(GREFF, peep=False),
     "cifg": dict(GREFF, cifg=True),
     "fgr": dict(GREFF, fgr=True),
+    "lstmp": dict(BASE, peep=True, o_peep="current"),  # Sak et al. 2014, with r_t = W_rm m_t fed back
 }
 
 
@@ -55,7 +56,8 @@ def reference_dense(cell, x, h, c, spec):
     b = cell.bias_ih + cell.bias_hh
     b_i, b_f, b_c, b_o = b.split(H)
     V_i, V_f, V_o = cell.weight_ch if spec["peep"] else torch.zeros(3, H, dtype=x.dtype, device=x.device)
-    i_prev = f_prev = o_prev = torch.zeros_like(h)
+    W_rm = cell.weight_hr  # the recurrent projection (LSTMP): h is then r_t, the output
+    i_prev = f_prev = o_prev = torch.zeros_like(c)
     ys = []
     for x_t in x:
         r = c if spec["rec"] == "c" else h  # what U multiplies
@@ -75,6 +77,8 @@ def reference_dense(cell, x, h, c, spec):
         a_o = a_o + V_o * (c_t if spec["o_peep"] == "current" else c)
         o_t = sg(a_o) if spec["og"] else torch.ones_like(a_o)
         h_t = o_t * sh(c_t)
+        if W_rm is not None:
+            h_t = h_t @ W_rm.T  # r_t = W_rm m_t
         h, c, i_prev, f_prev, o_prev = h_t, c_t, i_t, f_t, o_t
         ys.append(h)
     return torch.stack(ys), h, c
@@ -184,7 +188,7 @@ def test_matches_reference(name, dtype, device, loop):
     x = torch.randn(
         7, 3, cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1), generator=gen, dtype=dtype
     ).to(device)
-    h0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
+    h0 = torch.randn(3, getattr(cell, "output_size", cell.hidden_size), generator=gen, dtype=dtype).to(device)
     c0 = torch.randn(3, cell.hidden_size, generator=gen, dtype=dtype).to(device)
     with torch.no_grad():
         if name in ("gru", "ligru"):
@@ -306,6 +310,44 @@ def test_ligru_normalises_its_input_projections_by_running_statistics_in_evaluat
         "weight_ih": (8, 5), "weight_hh": (8, 4), "norm.weight": (8,), "norm.bias": (8,)}  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["lstm", "peephole_diag", "cifg"])
+def test_every_h_recurrent_variant_takes_a_projection(name, loop):
+    cell = make(name, torch.float64, "cpu", proj_size=2)
+    x = torch.randn(6, 3, 5, dtype=torch.float64)
+    y, (r, c) = cell(x)
+    zeros = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 4, dtype=torch.float64)
+    y_ref, r_ref, c_ref = reference_dense(cell, x, *zeros, DENSE[name])
+    assert y.shape == (6, 3, 2) and cell.weight_hh.shape == (16, 2) and cell.weight_hr.shape == (2, 4)
+    for got, expected in ((y, y_ref), (r, r_ref), (c, c_ref)):
+        torch.testing.assert_close(got, expected)
+
+
+def test_lstm_with_a_projection_is_torch_lstm_with_proj_size_and_lstmp_loads_its_weights():
+    torch.manual_seed(0)
+    reference = torch.nn.LSTM(5, 4, proj_size=2)
+    x = torch.randn(9, 3, 5)
+    y_ref, (r_ref, c_ref) = reference(x)
+    cell = cells.build("lstm", 5, 4, proj_size=2)
+    cell.load_state_dict(reference.state_dict())  # weight_hr_l0 too, unchanged
+    for y, (r, c) in (cell(x), LSTMCellBase.forward(cell, x)):  # the vendor kernel and our loop
+        torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(c, c_ref[0], atol=1e-6, rtol=1e-5)
+    lstmp = cells.build("lstmp", 5, 4, proj_size=2)
+    assert lstmp.load_state_dict(reference.state_dict(), strict=False).missing_keys == ["weight_ch"]
+    torch.testing.assert_close(lstmp(x)[0], y_ref, atol=1e-6, rtol=1e-5)  # closed peepholes: the same function
+    assert cells.build("lstmp", 5, 8).proj_size == 4  # H / 2 by default
+    with pytest.raises(ValueError, match="proj_size=4 must be between 0 and hidden_size=4"):
+        cells.build("lstm", 5, 4, proj_size=4)
+    with pytest.raises(ValueError, match="PeepholeLSTM feeds back c_t, not h_t; proj_size does not apply"):
+        cells.build("peephole", 5, 4, proj_size=2)
+
+
+def test_a_projected_stack_feeds_2p_features_forward():
+    stack = StackedBiRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
+    assert stack.output_size == 3 and stack.forward_layers[1].input_size == 6
+    assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 6)
+
+
 def test_forget_bias_initialisation():
     for name in ("lstm", "peephole_diag", "cifg", "gru"):
         cell = cells.build(name, 3, 4, forget_bias=2.0)
@@ -336,4 +378,5 @@ def test_stacked_bidirectional_padding_invariance(name):
     for b, s in enumerate(seqs):
         alone = stack(s.unsqueeze(1), torch.tensor([len(s)]))
         torch.testing.assert_close(out[: len(s), b], alone[:, 0])
-    assert out.shape == (9, 2, 12) and out[5:, 1].abs().sum() == 0
+    assert out.shape == (9, 2, 2 * stack.output_size) and out[5:, 1].abs().sum() == 0
+    assert stack.output_size == (3 if name == "lstmp" else 6)

@@ -36,31 +36,35 @@ CASES = [(name, {}) for name in DENSE] + [
     ("lstm", dict(sigma_g="tanh", sigma_c="identity", sigma_h="sigmoid")),
     ("peephole_diag", dict(output_peephole="current")),
     ("nig", dict(output_peephole="previous")),
+    ("cifg", dict(proj_size=2)),
 ]
 
 
 def run_loop(cell, xw, state, grad_y, grad_h, grad_c) -> list[torch.Tensor]:
     """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, grad_y> + <h_T, grad_h> + <c_T, grad_c>``
     with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights."""
-    weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh) if w is not None]
+    weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr) if w is not None]
     y, (h, c) = recurrence.lstm_recurrence(
-        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh
+        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh, cell.weight_hr
     )
     loss = (y * grad_y).sum() + (h * grad_h).sum() + (c * grad_c).sum()
     return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
 
 
 @pytest.mark.parametrize("device", FUSED_DEVICES)
-@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(o.values()) or 'default'}" for n, o in CASES])
+@pytest.mark.parametrize(
+    "name, options", CASES, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
+)
 def test_fused_steps_equal_the_eager_loop(name, options, device):
     torch.manual_seed(0)
     steps, batch, hidden = 7, 3, 5
     cell = cells.build(name, 4, hidden, **options).double().to(device)
     # Layouts the kernels must not assume contiguous: xw and grad_y stored batch-major, grad_h transposed.
     xw = torch.randn(batch, steps, 4 * hidden, dtype=torch.float64, device=device).transpose(0, 1).requires_grad_()
-    state = tuple(torch.randn(batch, hidden, dtype=torch.float64, device=device).requires_grad_() for _ in range(2))
-    grad_y = torch.randn(batch, steps, hidden, dtype=torch.float64, device=device).transpose(0, 1)
-    grad_h = torch.randn(hidden, batch, dtype=torch.float64, device=device).t()
+    out = cell.output_size  # H, or P with a recurrent projection
+    state = tuple(torch.randn(batch, n, dtype=torch.float64, device=device).requires_grad_() for n in (out, hidden))
+    grad_y = torch.randn(batch, steps, out, dtype=torch.float64, device=device).transpose(0, 1)
+    grad_h = torch.randn(out, batch, dtype=torch.float64, device=device).t()
     grad_c = torch.randn(batch, hidden, dtype=torch.float64, device=device)
 
     assert fused.applies(xw)
@@ -88,7 +92,9 @@ def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
 
 
 @pytest.mark.skipif(INTERPRETING, reason="the interpreter defines no compilable kernels")
-@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(o.values()) or 'default'}" for n, o in CASES])
+@pytest.mark.parametrize(
+    "name, options", CASES, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
+)
 def test_every_specialisation_compiles_for_the_gpu(name, options):
     cell = cells.build(name, 4, 8, **options)
     flags = dict(fused.kernel_flags(cell.variant, cell.activation_names), H=8, BLOCK_SIZE=fused.BLOCK)
@@ -98,8 +104,9 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
     for dtype, arch in targets:
         assert compile_kernel(fused._forward_step, dtype, arch, flags).asm["cubin"]
         # The last step of the backward loop has no gate-recurrence gradient yet, the others do (FGR).
+        # Under a projection the loop hands the kernel the gradient of h_t whole, without grad_y.
         for has_d_ifo in {False, cell.variant.gate_recurrence}:
-            backward = dict(flags, HAS_GY=True, HAS_DIFO=has_d_ifo)
+            backward = dict(flags, HAS_GY=cell.weight_hr is None, HAS_DIFO=has_d_ifo)
             assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
 
 
