@@ -331,6 +331,7 @@ def test_lstm_with_a_projection_is_torch_lstm_with_proj_size_and_lstmp_loads_its
     cell.load_state_dict(reference.state_dict())  # weight_hr_l0 too, unchanged
     for y, (r, c) in (cell(x), LSTMCellBase.forward(cell, x)):  # the vendor kernel and our loop
         torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(r, r_ref[0], atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(c, c_ref[0], atol=1e-6, rtol=1e-5)
     lstmp = cells.build("lstmp", 5, 4, proj_size=2)
     assert lstmp.load_state_dict(reference.state_dict(), strict=False).missing_keys == ["weight_ch"]
