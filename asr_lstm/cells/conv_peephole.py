@@ -36,6 +36,7 @@ from torch import nn
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.dropout import check_rate, variational_mask
 from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 
@@ -47,7 +48,7 @@ class ConvPeepholeLSTM(nn.Module):
         hidden_size: H_c * F, the flat output frame size (``hidden_size`` units as for dense cells).
         frequency_bins: F, the length of the spatial axis; must divide both sizes.
         kernel_size: k, odd.
-        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole: as for the dense LSTM cells.
+        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout: as for the dense LSTM cells.
     """
 
     def __init__(
@@ -61,8 +62,10 @@ class ConvPeepholeLSTM(nn.Module):
         sigma_h: str = "tanh",
         forget_bias: float = 1.0,
         output_peephole: str = "previous",
+        recurrent_dropout: float = 0.0,
     ):
         super().__init__()
+        self.recurrent_dropout = check_rate(recurrent_dropout)
         if input_size % frequency_bins or hidden_size % frequency_bins:
             raise ValueError(
                 f"conv_peephole: frequency_bins={frequency_bins} must divide input_size={input_size} and hidden_size={hidden_size}"
@@ -120,6 +123,7 @@ class ConvPeepholeLSTM(nn.Module):
             self.variant,
             self.activation_names,
             self.weight_ch.view(3, flat),
+            recurrent_mask=variational_mask(self.recurrent_dropout, batch, flat, x, self.training),
         )
 
     def recurrent_matrix(self) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.dropout import check_rate, variational_mask
 from asr_lstm.cells.recurrence import activate_, derivative_from_output
 
 
@@ -34,6 +35,9 @@ class GRU(nn.Module):
         sigma_h: accepted for a uniform cell interface; the GRU has no output activation, so only
             ``tanh`` (the default, ignored) is allowed.
         forget_bias: initial b_z: z_t is the GRU's "keep" gate, its analogue of the forget gate.
+        recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} wherever a
+            recurrent weight multiplies it (U_r, U_z, and U_n through r_t o h_{t-1}): one mask per
+            sequence, in training only; the carried h_{t-1} of the update is not dropped.
     """
 
     def __init__(
@@ -44,8 +48,10 @@ class GRU(nn.Module):
         sigma_c: str = "tanh",
         sigma_h: str = "tanh",
         forget_bias: float = 1.0,
+        recurrent_dropout: float = 0.0,
     ):
         super().__init__()
+        self.recurrent_dropout = check_rate(recurrent_dropout)
         if sigma_h != "tanh":
             raise ValueError("the GRU has no output activation; sigma_h does not apply")
         for name in (sigma_g, sigma_c):
@@ -78,7 +84,8 @@ class GRU(nn.Module):
         if exportable.exporting():
             y, h = exportable.gru_scan(xw, self.weight_hh, h0, self.activation_names)
         else:
-            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, self.activation_names)
+            mask = variational_mask(self.recurrent_dropout, x.shape[1], self.hidden_size, x, self.training)
+            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, mask, self.activation_names)
         return y, (h, None)
 
 
@@ -87,40 +94,42 @@ class _GRURecurrence(torch.autograd.Function):
     :mod:`asr_lstm.cells.recurrence`): no autograd graph per step, weight gradients as one product."""
 
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, acts):
+    def forward(ctx, xw, weight_hh, h0, mask, acts):
         steps, batch, three_h = xw.shape
         hid = three_h // 3
         sg, sc = acts
         gates = torch.empty_like(xw)  # r, z, n activations
         hs = xw.new_empty(steps + 1, batch, hid)
-        rh = xw.new_empty(steps, batch, hid)  # r_t o h_{t-1}, the input of U_n
+        rh = xw.new_empty(steps, batch, hid)  # r_t o h_{t-1} (o mask), the input of U_n
         hs[0] = h0
         u_rz, u_n = weight_hh[: 2 * hid].t(), weight_hh[2 * hid :].t()
         for t in range(steps):
-            rz = torch.addmm(xw[t, :, : 2 * hid], hs[t], u_rz, out=gates[t, :, : 2 * hid])
+            h_in = hs[t] if mask is None else hs[t] * mask  # what the recurrent weights see
+            rz = torch.addmm(xw[t, :, : 2 * hid], h_in, u_rz, out=gates[t, :, : 2 * hid])
             activate_(sg, rz)
-            torch.mul(rz[:, :hid], hs[t], out=rh[t])
+            torch.mul(rz[:, :hid], h_in, out=rh[t])
             n = torch.addmm(xw[t, :, 2 * hid :], rh[t], u_n, out=gates[t, :, 2 * hid :])
             activate_(sc, n)
             torch.lerp(n, hs[t], rz[:, hid:], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o n
-        ctx.save_for_backward(weight_hh, gates, hs, rh)
+        ctx.save_for_backward(weight_hh, mask, gates, hs, rh)
         ctx.acts = acts
         return hs[1:], hs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
-        weight_hh, gates, hs, rh = ctx.saved_tensors
+        weight_hh, mask, gates, hs, rh = ctx.saved_tensors
         sg, sc = ctx.acts
         steps, batch, three_h = gates.shape
         hid = three_h // 3
         r, z, n = gates.split(hid, dim=2)
         h_prev = hs[:-1]
+        h_in = h_prev if mask is None else h_prev * mask  # what the recurrent weights saw
         # chain-rule factors for all steps at once:
         #   dpre_z = dh_t o [(h_{t-1} - n_t) o sigma_g'(z_t)],  dpre_n = dh_t o [(1 - z_t) o sigma_c'(n_t)]
         p_z = (h_prev - n) * derivative_from_output(sg, z)
         p_n = (1 - z) * derivative_from_output(sc, n)
-        p_r = h_prev * derivative_from_output(sg, r)  # dpre_r = d(r o h) o p_r
+        p_r = h_in * derivative_from_output(sg, r)  # dpre_r = d(r o h) o p_r
         u_rz, u_n = weight_hh[: 2 * hid], weight_hh[2 * hid :]
         dpre = torch.empty_like(gates)
         dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
@@ -131,10 +140,10 @@ class _GRURecurrence(torch.autograd.Function):
             torch.mul(dh_t, p_n[t], out=dpre_n)
             d_rh = dpre_n @ u_n
             torch.mul(d_rh, p_r[t], out=dpre_r)
-            dh = torch.addcmul(dh_t * z[t], d_rh, r[t])
-            dh.addmm_(dpre[t, :, : 2 * hid], u_rz)
+            through_weights = torch.addmm(d_rh * r[t], dpre[t, :, : 2 * hid], u_rz)
+            dh = dh_t * z[t] + (through_weights if mask is None else through_weights * mask)
         flat = dpre.reshape(-1, three_h)
         d_weight_hh = torch.cat(
-            [flat[:, : 2 * hid].t() @ h_prev.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
+            [flat[:, : 2 * hid].t() @ h_in.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
         )
-        return dpre, d_weight_hh, dh, None
+        return dpre, d_weight_hh, dh, None, None

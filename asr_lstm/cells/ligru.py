@@ -23,6 +23,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import exportable
+from asr_lstm.cells.dropout import check_rate, variational_mask
 
 
 class LiGRU(nn.Module):
@@ -33,10 +34,20 @@ class LiGRU(nn.Module):
         hidden_size: H.
         forget_bias: initial BN shift of the z projection: z_t is the Li-GRU's "keep" gate.
         momentum: of the batch norm's running statistics (PyTorch's convention).
+        recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} where U
+            multiplies it: one mask per sequence, in training only (as SpeechBrain's Li-GRU).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0, momentum: float = 0.1):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        forget_bias: float = 0.0,
+        momentum: float = 0.1,
+        recurrent_dropout: float = 0.0,
+    ):
         super().__init__()
+        self.recurrent_dropout = check_rate(recurrent_dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
@@ -62,7 +73,8 @@ class LiGRU(nn.Module):
         if exportable.exporting():
             y, h = exportable.ligru_scan(xw, self.weight_hh, h0)
         else:
-            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0)
+            mask = variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training)
+            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0, mask)
         return y, (h, None)
 
 
@@ -70,7 +82,7 @@ class _LiGRURecurrence(torch.autograd.Function):
     """The Li-GRU time loop with hand-derived back-propagation through time (as the GRU's)."""
 
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0):
+    def forward(ctx, xw, weight_hh, h0, mask):
         steps, batch, two_h = xw.shape
         hid = two_h // 2
         gates = torch.empty_like(xw)  # z and h~ activations
@@ -78,17 +90,17 @@ class _LiGRURecurrence(torch.autograd.Function):
         hs[0] = h0
         u_t = weight_hh.t()
         for t in range(steps):
-            pre = torch.addmm(xw[t], hs[t], u_t, out=gates[t])
+            pre = torch.addmm(xw[t], hs[t] if mask is None else hs[t] * mask, u_t, out=gates[t])
             pre[:, :hid].sigmoid_()
             pre[:, hid:].relu_()
             torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
-        ctx.save_for_backward(weight_hh, gates, hs)
+        ctx.save_for_backward(weight_hh, mask, gates, hs)
         return hs[1:], hs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
-        weight_hh, gates, hs = ctx.saved_tensors
+        weight_hh, mask, gates, hs = ctx.saved_tensors
         steps, batch, two_h = gates.shape
         hid = two_h // 2
         z, cand = gates.split(hid, dim=2)
@@ -103,6 +115,8 @@ class _LiGRURecurrence(torch.autograd.Function):
             dh_t = grad_y[t] + dh if grad_y is not None else dh
             torch.mul(dh_t, p_z[t], out=dpre[t, :, :hid])
             torch.mul(dh_t, p_h[t], out=dpre[t, :, hid:])
-            dh = torch.addmm(dh_t * z[t], dpre[t], weight_hh)
-        d_weight_hh = dpre.reshape(-1, two_h).t() @ h_prev.reshape(-1, hid)
-        return dpre, d_weight_hh, dh
+            through_u = dpre[t] @ weight_hh
+            dh = dh_t * z[t] + (through_u if mask is None else through_u * mask)
+        h_in = h_prev if mask is None else h_prev * mask
+        d_weight_hh = dpre.reshape(-1, two_h).t() @ h_in.reshape(-1, hid)
+        return dpre, d_weight_hh, dh, None

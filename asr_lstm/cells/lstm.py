@@ -17,6 +17,7 @@ from torch import nn
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.dropout import check_rate, variational_mask
 from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
@@ -41,6 +42,8 @@ class LSTMCellBase(nn.Module):
         proj_size: P, a recurrent projection layer r_t = W_rm h_t (Sak, Senior & Beaufays 2014): r_t
             (``weight_hr (P, H)``) replaces h_{t-1} in the recurrence (``weight_hh (4H, P)``) and is the
             output; 0 < P < H. ``None``: none. Any variant with the h_{t-1} recurrence takes it.
+        recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
+            (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
 
     Subclasses set ``variant`` (the structure) and ``has_peepholes``.
     """
@@ -59,8 +62,10 @@ class LSTMCellBase(nn.Module):
         forget_bias: float = 1.0,
         output_peephole: str | None = None,
         proj_size: int | None = None,
+        recurrent_dropout: float = 0.0,
     ):
         super().__init__()
+        self.recurrent_dropout = check_rate(recurrent_dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         if proj_size is not None:
@@ -118,9 +123,12 @@ class LSTMCellBase(nn.Module):
         h0, c0 = self.initial_state(x, state)
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
-        loop = exportable.lstm_scan if exportable.exporting() else lstm_recurrence
-        return loop(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, self.weight_ch,
-                    self.weight_gh, self.weight_hr)  # fmt: skip
+        weights = (self.weight_ch, self.weight_gh, self.weight_hr)
+        if exportable.exporting():  # an exported model runs in evaluation: no dropout
+            return exportable.lstm_scan(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights)
+        fed_back = self.output_size if self.variant.recurrent_input == "h" else self.hidden_size
+        mask = variational_mask(self.recurrent_dropout, x.shape[1], fed_back, x, self.training)
+        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A ``torch.nn.LSTM`` layer's ``weight_ih_l0``, ... (and ``weight_hr_l0``) load as ours."""
@@ -152,7 +160,8 @@ class LSTM(LSTMCellBase):
     """
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        if self.activation_names != DEFAULT_ACTIVATIONS or exportable.exporting():
+        dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
+        if self.activation_names != DEFAULT_ACTIVATIONS or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
@@ -233,6 +242,7 @@ class ProjectedLSTM(DiagonalPeepholeLSTM):
         forget_bias: float = 1.0,
         output_peephole: str = "current",
         proj_size: int | None = None,
+        recurrent_dropout: float = 0.0,
     ):
         super().__init__(input_size, hidden_size, sigma_g, sigma_c, sigma_h, forget_bias, output_peephole,
-                         proj_size or max(1, hidden_size // 2))  # fmt: skip
+                         proj_size or max(1, hidden_size // 2), recurrent_dropout)  # fmt: skip

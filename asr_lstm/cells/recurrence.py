@@ -94,7 +94,9 @@ def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
         out.copy_(v)
 
 
-def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant: LSTMVariant, acts: tuple[str, str, str]):
+def _forward(
+    xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant: LSTMVariant, acts: tuple[str, str, str]
+):
     """The recurrence without autograd; returns the buffers the backward pass needs.
 
     Returns:
@@ -102,6 +104,7 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant: LS
         ``cs (T+1, B, H)`` and ``hs (T+1, B, H)`` with the initial state first (h_0 is zeros under a
         projection, whose initial state is r_0), ``sh (T, B, H)`` = sigma_h(c_t), and with a projection
         ``weight_hr (P, H)`` the recurrent outputs ``rs (T+1, B, P)`` = W_rm h_t (r_0 first), else ``None``.
+        With a variational dropout ``mask`` (B, R), U multiplies ``mask o`` what it multiplies.
     """
     steps, batch, four_h = xw.shape
     hid = four_h // 4
@@ -124,7 +127,8 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant: LS
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
-        pre = torch.addmm(xw[t], fed_back[t] if variant.recurrent_input == "h" else cs[t], u_t, out=gates[t])
+        recurrent_in = fed_back[t] if variant.recurrent_input == "h" else cs[t]
+        pre = torch.addmm(xw[t], recurrent_in if mask is None else recurrent_in * mask, u_t, out=gates[t])
         if r_t is not None and t > 0:
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
@@ -158,9 +162,9 @@ def _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant: LS
 
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, acts):
-        gates, cs, hs, sh, rs = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, acts)
-        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, weight_hr, gates, cs, hs, sh, rs)
+    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant, acts):
+        gates, cs, hs, sh, rs = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant, acts)
+        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs)
         ctx.variant, ctx.acts = variant, acts
         out = rs if rs is not None else hs
         return out[1:], out[-1].clone(), cs[-1].clone()
@@ -168,7 +172,7 @@ class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h, grad_c):
-        weight_hh, weight_ch, weight_gh, weight_hr, gates, cs, hs, sh, rs = ctx.saved_tensors
+        weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs = ctx.saved_tensors
         v = ctx.variant
         steps, batch, four_h = gates.shape
         hid = four_h // 4
@@ -195,8 +199,8 @@ class _LSTMRecurrence(torch.autograd.Function):
                         drs[t].copy_(dh)
                     grad_y_t, dh = None, drs[t] @ weight_hr
                 fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
-                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
-            return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v)
+                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+            return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
         #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
@@ -240,34 +244,39 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dc.addcmul_(dpre_i, weight_ch[0]).addcmul_(dpre_f, weight_ch[1])
                 if v.output_peephole == "previous":
                     dc.addcmul_(dpre_o, weight_ch[2])
-            dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, v)
-        return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v)
+            dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+        return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
 
 
-def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, v: LSTMVariant):
+def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):
     """Carries d loss / d pre-activations of step t ``(B, 4H)`` back through U (and R for FGR).
 
     Returns the gradient reaching h_{t-1} (r_{t-1} under a projection) and the one reaching
     [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c) U's share
-    is added to ``dc (B, H)`` in place.
+    is added to ``dc (B, H)`` in place. A variational dropout ``mask`` scales U's share.
     """
+    through_u = dpre_t @ weight_hh
+    if mask is not None:
+        through_u.mul_(mask)
     if v.recurrent_input == "h":
-        dh = dpre_t @ weight_hh
+        dh = through_u
     else:
-        dc.addmm_(dpre_t, weight_hh)
+        dc.add_(through_u)
         dh = torch.zeros_like(dh)
     return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
 
 
-def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
+def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
     """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)`` (and under a
     projection d loss / d r_t, ``drs (T, B, P)``) of every step are known: the weight gradients as
     single products over all steps, and the initial state's gradients."""
     hid = cs.shape[2]
     four_h = 4 * hid
     c_prev = cs[:-1]
-    fed_back = (rs if rs is not None else hs) if v.recurrent_input == "h" else cs
-    d_weight_hh = dpre.reshape(-1, four_h).t() @ fed_back[:-1].reshape(-1, fed_back.shape[2])
+    fed_back = ((rs if rs is not None else hs) if v.recurrent_input == "h" else cs)[:-1]
+    if mask is not None:
+        fed_back = fed_back * mask
+    d_weight_hh = dpre.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
     d_weight_ch = None
     if weight_ch is not None:
         if v.peepholes:
@@ -282,7 +291,7 @@ def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, weight_hh, weight_ch
     if v.gate_recurrence:
         d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
     d_weight_hr = None if drs is None else drs.reshape(-1, drs.shape[2]).t() @ hs[1:].reshape(-1, hid)
-    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr, None, None
+    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr, None, None, None
 
 
 def lstm_recurrence(
@@ -294,6 +303,7 @@ def lstm_recurrence(
     weight_ch: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
     weight_hr: torch.Tensor | None = None,
+    recurrent_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Runs an LSTM variant over a sequence whose input projection is already done.
 
@@ -307,6 +317,8 @@ def lstm_recurrence(
         weight_ch: ``(3, H)`` diagonal peepholes (V_i, V_f, V_o), required with ``variant.peepholes``.
         weight_gh: ``(3H, 3H)`` gate recurrence R (rows: targets i, f, o; columns: sources) for FGR.
         weight_hr: ``(P, H)`` recurrent projection W_rm (LSTMP): r_t = W_rm h_t is fed back and output.
+        recurrent_mask: ``(B, R)`` variational dropout (Gal & Ghahramani 2016) of what U multiplies
+            (h_{t-1}, r_{t-1} or c_{t-1}), the same at every step; ``None`` for none.
 
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``: the r_t) and ``(h_T, c_T)`` (``(r_T, c_T)``).
@@ -315,5 +327,7 @@ def lstm_recurrence(
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}")
     h0, c0 = state
-    y, h, c = _LSTMRecurrence.apply(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, variant, tuple(activations))
+    y, h, c = _LSTMRecurrence.apply(
+        xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, recurrent_mask, variant, tuple(activations)
+    )
     return y, (h, c)

@@ -48,7 +48,7 @@ DENSE = {
 }
 
 
-def reference_dense(cell, x, h, c, spec):
+def reference_dense(cell, x, h, c, spec, mask=1.0):
     H = cell.hidden_size
     sg, sc, sh = (ACT[a] for a in spec["acts"])
     W_i, W_f, W_c, W_o = cell.weight_ih.split(H)
@@ -60,7 +60,7 @@ def reference_dense(cell, x, h, c, spec):
     i_prev = f_prev = o_prev = torch.zeros_like(c)
     ys = []
     for x_t in x:
-        r = c if spec["rec"] == "c" else h  # what U multiplies
+        r = (c if spec["rec"] == "c" else h) * mask  # what U multiplies, dropped out per sequence
         a_i = x_t @ W_i.T + r @ U_i.T + V_i * c + b_i
         a_f = x_t @ W_f.T + r @ U_f.T + V_f * c + b_f
         a_c = x_t @ W_c.T + r @ U_c.T + b_c
@@ -84,22 +84,22 @@ def reference_dense(cell, x, h, c, spec):
     return torch.stack(ys), h, c
 
 
-def reference_gru(cell, x, h):
+def reference_gru(cell, x, h, mask=1.0):
     H = cell.hidden_size
     W_r, W_z, W_n = cell.weight_ih.split(H)
     U_r, U_z, U_n = cell.weight_hh.split(H)
     b_r, b_z, b_n = (cell.bias_ih + cell.bias_hh).split(H)
     ys = []
     for x_t in x:
-        r = torch.sigmoid(x_t @ W_r.T + h @ U_r.T + b_r)
-        z = torch.sigmoid(x_t @ W_z.T + h @ U_z.T + b_z)
-        n = torch.tanh(x_t @ W_n.T + (r * h) @ U_n.T + b_n)
+        r = torch.sigmoid(x_t @ W_r.T + (h * mask) @ U_r.T + b_r)
+        z = torch.sigmoid(x_t @ W_z.T + (h * mask) @ U_z.T + b_z)
+        n = torch.tanh(x_t @ W_n.T + (r * h * mask) @ U_n.T + b_n)
         h = z * h + (1 - z) * n
         ys.append(h)
     return torch.stack(ys), h
 
 
-def reference_ligru(cell, x, h):
+def reference_ligru(cell, x, h, mask=1.0):
     """Ravanelli et al. 2018, with batch norm of the input projections over every frame of the batch
     (training) or by the running statistics (evaluation)."""
     H = cell.hidden_size
@@ -111,14 +111,14 @@ def reference_ligru(cell, x, h):
     U_z, U_h = cell.weight_hh.split(H)
     ys = []
     for a_t in a:
-        z = torch.sigmoid(a_t[:, :H] + h @ U_z.T)
-        candidate = torch.relu(a_t[:, H:] + h @ U_h.T)
+        z = torch.sigmoid(a_t[:, :H] + (h * mask) @ U_z.T)
+        candidate = torch.relu(a_t[:, H:] + (h * mask) @ U_h.T)
         h = z * h + (1 - z) * candidate
         ys.append(h)
     return torch.stack(ys), h
 
 
-def reference_conv(cell, x, h, c, current=False):
+def reference_conv(cell, x, h, c, current=False, mask=None):
     T, B, _ = x.shape
     F_, Hc = cell.bins, cell.hidden_channels
     k = cell.weight_hh.shape[2]
@@ -134,10 +134,11 @@ def reference_conv(cell, x, h, c, current=False):
     ys = []
     for x_t in x:
         x_t = x_t.view(B, -1, F_)
-        i = torch.sigmoid(conv(W[0], x_t) + conv(U[0], h) + V_i * c + b[0][:, None])
-        f = torch.sigmoid(conv(W[1], x_t) + conv(U[1], h) + V_f * c + b[1][:, None])
-        c_t = f * c + i * torch.tanh(conv(W[2], x_t) + conv(U[2], h) + b[2][:, None])
-        o = torch.sigmoid(conv(W[3], x_t) + conv(U[3], h) + V_o * (c_t if current else c) + b[3][:, None])
+        h_in = h if mask is None else h * mask.view(B, Hc, F_)  # variational dropout of what U convolves
+        i = torch.sigmoid(conv(W[0], x_t) + conv(U[0], h_in) + V_i * c + b[0][:, None])
+        f = torch.sigmoid(conv(W[1], x_t) + conv(U[1], h_in) + V_f * c + b[1][:, None])
+        c_t = f * c + i * torch.tanh(conv(W[2], x_t) + conv(U[2], h_in) + b[2][:, None])
+        o = torch.sigmoid(conv(W[3], x_t) + conv(U[3], h_in) + V_o * (c_t if current else c) + b[3][:, None])
         c = c_t
         h = o * torch.tanh(c)
         ys.append(h.reshape(B, -1))
@@ -347,6 +348,44 @@ def test_a_projected_stack_feeds_2p_features_forward():
     stack = StackedBiRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
     assert stack.output_size == 3 and stack.forward_layers[1].input_size == 6
     assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 6)
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "lstmp", "fgr", "conv_peephole", "gru", "ligru"])
+def test_variational_recurrent_dropout_is_one_mask_per_sequence_on_what_u_multiplies(name):
+    p = 0.4
+    cell = make(name, torch.float64, "cpu", recurrent_dropout=p)
+    width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
+    x = torch.randn(6, 3, width, dtype=torch.float64)
+    torch.manual_seed(3)
+    y = cell(x)[0]
+    torch.manual_seed(3)  # the mask is the forward pass's first random draw
+    fed_back = cell.hidden_size if name == "peephole" else getattr(cell, "output_size", cell.hidden_size)
+    mask = torch.empty(3, fed_back, dtype=torch.float64).bernoulli_(1 - p) / (1 - p)
+    h0 = torch.zeros(3, getattr(cell, "output_size", cell.hidden_size), dtype=torch.float64)
+    c0 = torch.zeros(3, cell.hidden_size, dtype=torch.float64)
+    with torch.no_grad():
+        if name in ("gru", "ligru"):
+            expected = (reference_gru if name == "gru" else reference_ligru)(cell, x, h0, mask)[0]
+        elif name == "conv_peephole":
+            expected = reference_conv(cell, x, h0, c0, mask=mask)[0]
+        else:
+            expected = reference_dense(cell, x, h0, c0, DENSE[name], mask)[0]
+    torch.testing.assert_close(y, expected)
+    assert 0 < (mask == 0).float().mean() < 1
+    cell.eval()  # no dropout in evaluation: the cell without the option
+    plain = make(name, torch.float64, "cpu").eval()
+    plain.load_state_dict(cell.state_dict())  # the Li-GRU's batch-norm statistics moved in training
+    torch.testing.assert_close(cell(x)[0], plain(x)[0])
+    names = [n for n, _ in cell.named_parameters()]
+
+    def run(x, *params):  # the same mask at every evaluation of gradcheck
+        torch.manual_seed(5)
+        return functional_call(cell.train(), dict(zip(names, params)), (x,))[0]
+
+    small = x[:3, :2].clone().requires_grad_()
+    assert torch.autograd.gradcheck(run, (small, *[q.detach().requires_grad_() for q in cell.parameters()]))
+    with pytest.raises(ValueError, match="recurrent_dropout must be in"):
+        make(name, torch.float64, "cpu", recurrent_dropout=1.0)
 
 
 def test_forget_bias_initialisation():
