@@ -45,11 +45,12 @@ class LSTMCellBase(nn.Module):
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
 
-    Subclasses set ``variant`` (the structure) and ``has_peepholes``.
+    Subclasses set ``variant`` (the structure), ``has_peepholes`` and ``projected``.
     """
 
     variant = LSTMVariant()
     has_peepholes = False
+    projected = False  # a recurrent projection by default (lstmp)
     default_activations = DEFAULT_ACTIVATIONS
 
     def __init__(
@@ -68,6 +69,8 @@ class LSTMCellBase(nn.Module):
         self.recurrent_dropout = check_rate(recurrent_dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
+        if proj_size is None and self.projected:
+            proj_size = max(1, hidden_size // 2)
         if proj_size is not None:
             if not 0 < proj_size < hidden_size:
                 raise ValueError(f"proj_size={proj_size} must be between 0 and hidden_size={hidden_size} (exclusive)")
@@ -227,22 +230,9 @@ class ProjectedLSTM(DiagonalPeepholeLSTM):
     closed) and the cell then computes what it computes; ``cell=lstm cell.proj_size=P`` is that LSTM
     exactly, on the vendor kernel.
 
-    Args:
-        proj_size: P (default: H / 2, the ratio of the paper's 512-cell, 256-projection layers).
-        output_peephole: ``current`` as in the paper (``previous``: W_oc o c_{t-1}).
+    Options as for every dense variant; ``proj_size`` P defaults to H / 2 (the ratio of the paper's
+    512-cell, 256-projection layers), ``output_peephole`` to ``current`` as in the paper.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        sigma_g: str | None = None,
-        sigma_c: str | None = None,
-        sigma_h: str | None = None,
-        forget_bias: float = 1.0,
-        output_peephole: str = "current",
-        proj_size: int | None = None,
-        recurrent_dropout: float = 0.0,
-    ):
-        super().__init__(input_size, hidden_size, sigma_g, sigma_c, sigma_h, forget_bias, output_peephole,
-                         proj_size or max(1, hidden_size // 2), recurrent_dropout)  # fmt: skip
+    variant = LSTMVariant(peepholes=True, output_peephole="current")
+    projected = True
