@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument("--figure", type=Path, help="draw the sweep figure (dev error rates) as this PNG")
     args = parser.parse_args(argv)
-    table = "\n".join(sweep_table(args.sweep_dir)) + "\n"
+    try:
+        table = "\n".join(sweep_table(args.sweep_dir)) + "\n"
+    except (FileNotFoundError, ValueError) as err:  # no finished run; runs of different metrics
+        parser.error(str(err))
     print(table, end="")
     if args.out:
         args.out.write_text(table)

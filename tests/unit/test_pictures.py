@@ -4,6 +4,8 @@ RESULTS.md sections that show them."""
 import json
 from collections import Counter
 
+import pytest
+
 from asr_lstm.cli.report import main as report_main
 from asr_lstm.metrics import align, count_errors
 from asr_lstm.pictures.confusion import GAP, confusion_matrix, draw_confusion, read_confusions, top_errors
@@ -104,3 +106,6 @@ def test_the_sweep_figure_has_a_row_per_cell_over_its_seeds(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[2].startswith("| lstm | 2 | 7.9 |") and f"wrote {tmp_path / 'sweep.png'}" in out
     assert_picture(tmp_path / "sweep.png", (12, 0.9 + 0.38 * 3))
+    with pytest.raises(SystemExit):
+        collect_main([str(tmp_path / "nothing")])
+    assert "nothing: no run with a summary.json below it" in capsys.readouterr().err
