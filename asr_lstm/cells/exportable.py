@@ -69,6 +69,8 @@ def lstm_scan(
         else:
             f = sigma_g(pre_f) if variant.forget_gate else one
         c_next = f * c + i * sigma_c(pre_g)
+        if variant.cell_clip is not None:
+            c_next = c_next.clamp(-variant.cell_clip, variant.cell_clip)
         if variant.peepholes:
             pre_o = pre_o + weight_ch[2] * (c_next if variant.output_peephole == "current" else c)
         o = sigma_g(pre_o) if variant.output_gate else one

@@ -42,6 +42,7 @@ class LSTMCellBase(nn.Module):
         proj_size: P, a recurrent projection layer r_t = W_rm h_t (Sak, Senior & Beaufays 2014): r_t
             (``weight_hr (P, H)``) replaces h_{t-1} in the recurrence (``weight_hh (4H, P)``) and is the
             output; 0 < P < H. ``None``: none. Any variant with the h_{t-1} recurrence takes it.
+        cell_clip: C, c_t clipped to [-C, C] after each update (Sak, Senior & Beaufays 2014); ``None``: none.
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
 
@@ -64,6 +65,7 @@ class LSTMCellBase(nn.Module):
         output_peephole: str | None = None,
         proj_size: int | None = None,
         recurrent_dropout: float = 0.0,
+        cell_clip: float | None = None,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
@@ -86,6 +88,8 @@ class LSTMCellBase(nn.Module):
             if not self.has_peepholes:
                 raise ValueError(f"{type(self).__name__} has no peepholes; output_peephole does not apply")
             self.variant = LSTMVariant(**{**self.variant.__dict__, "output_peephole": output_peephole})
+        if cell_clip is not None:
+            self.variant = LSTMVariant(**{**self.variant.__dict__, "cell_clip": cell_clip})
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size))
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
@@ -164,7 +168,8 @@ class LSTM(LSTMCellBase):
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
-        if self.activation_names != DEFAULT_ACTIVATIONS or exportable.exporting() or dropping:
+        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.cell_clip is None
+        if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]

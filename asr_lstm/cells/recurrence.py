@@ -43,6 +43,9 @@ class LSTMVariant:
         peepholes: diagonal peepholes V_i, V_f, V_o.
         output_peephole: ``previous`` (V_o o c_{t-1}) or ``current`` (V_o o c_t).
         gate_recurrence: i, f, o also receive R [i_{t-1}; f_{t-1}; o_{t-1}] (FGR).
+        cell_clip: C, the cell state clipped to [-C, C] after each update (Sak et al. 2014; the
+            gradient does not flow through a clipped value); ``None``: no clipping. Runs the eager
+            loop (the fused kernels do not clip).
     """
 
     recurrent_input: str = "h"
@@ -53,8 +56,11 @@ class LSTMVariant:
     peepholes: bool = False
     output_peephole: str = "previous"
     gate_recurrence: bool = False
+    cell_clip: float | None = None
 
     def __post_init__(self) -> None:
+        if self.cell_clip is not None and not self.cell_clip > 0:
+            raise ValueError(f"cell_clip must be positive (or null for none), got {self.cell_clip}")
         if self.recurrent_input not in ("h", "c"):
             raise ValueError(f"recurrent_input must be 'h' or 'c', got {self.recurrent_input!r}")
         if self.output_peephole not in ("previous", "current"):
@@ -123,7 +129,7 @@ def _forward(
     fed_back = rs if rs is not None else hs  # what U multiplies with recurrent_input "h"
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
-    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) else None
+    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.cell_clip is None else None
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -150,6 +156,8 @@ def _forward(
             torch.neg(i, out=f).add_(1)
         activate_(sc, g)
         c = torch.addcmul(f * c_prev, i, g, out=cs[t + 1])
+        if variant.cell_clip is not None:
+            c.clamp_(-variant.cell_clip, variant.cell_clip)
         if variant.peepholes:
             o.addcmul_(weight_ch[2], c if variant.output_peephole == "current" else c_prev)
         activate_(sg, o) if variant.output_gate else o.fill_(1)
@@ -187,7 +195,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
-        if runs_fused(gates):
+        if runs_fused(gates) and v.cell_clip is None:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):
@@ -233,6 +241,8 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dpre_o.addcmul_(d_ifo_next[:, 2 * hid :], dsg_o[t])
             if v.peepholes and v.output_peephole == "current":
                 dc.addcmul_(dpre_o, weight_ch[2])
+            if v.cell_clip is not None:  # dc is d loss / d clip(c~_t): nothing reaches c~_t where it was clipped
+                dc = dc * (cs[t + 1].abs() < v.cell_clip)
             torch.mul(dc, p_i[t] if p_i.dim() else p_i, out=dpre_i)
             torch.mul(dc, p_f[t] if p_f.dim() else p_f, out=dpre_f)
             torch.mul(dc, p_g[t] if p_g.dim() else p_g, out=dpre_g)

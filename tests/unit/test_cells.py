@@ -74,6 +74,8 @@ def reference_dense(cell, x, h, c, spec, mask=1.0):
         i_t = sg(a_i) if spec["ig"] else torch.ones_like(a_i)
         f_t = 1 - i_t if spec["cifg"] else sg(a_f) if spec["fg"] else torch.ones_like(a_f)
         c_t = f_t * c + i_t * sc(a_c)
+        if spec.get("clip") is not None:  # cell clipping (Sak et al. 2014)
+            c_t = c_t.clamp(-spec["clip"], spec["clip"])
         a_o = a_o + V_o * (c_t if spec["o_peep"] == "current" else c)
         o_t = sg(a_o) if spec["og"] else torch.ones_like(a_o)
         h_t = o_t * sh(c_t)
@@ -386,6 +388,31 @@ def test_variational_recurrent_dropout_is_one_mask_per_sequence_on_what_u_multip
     assert torch.autograd.gradcheck(run, (small, *[q.detach().requires_grad_() for q in cell.parameters()]))
     with pytest.raises(ValueError, match="recurrent_dropout must be in"):
         make(name, torch.float64, "cpu", recurrent_dropout=1.0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp"])
+def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
+    cell = make(name, torch.float64, "cpu", cell_clip=0.3)
+    x = 2 * torch.randn(8, 3, 5, dtype=torch.float64)
+    h0 = torch.zeros(3, cell.output_size, dtype=torch.float64)
+    c0 = torch.zeros(3, 4, dtype=torch.float64)
+    with torch.no_grad():
+        y, (h, c) = cell(x)
+        expected = reference_dense(cell, x, h0, c0, dict(DENSE[name], clip=0.3))
+    for got, want in zip((y, h, c), expected):
+        torch.testing.assert_close(got, want)
+    assert c.abs().max() == pytest.approx(0.3)  # some cells clip
+    if loop == "training":
+        names = [n for n, _ in cell.named_parameters()]
+
+        def run(x, *params):
+            y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
+            return y, h, c
+
+        small = x[:4, :2].clone().requires_grad_()
+        assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
+    with pytest.raises(ValueError, match="cell_clip must be positive"):
+        make(name, torch.float64, "cpu", cell_clip=0.0)
 
 
 def test_forget_bias_initialisation():
