@@ -24,7 +24,7 @@ from asr_lstm.atomic import atomic_path, write_text
 from asr_lstm.data.inputs import kind_of_row
 from asr_lstm.data.manifest import read_manifest, source_of
 from asr_lstm.pictures.confusion import read_confusions, top_errors
-from asr_lstm.pictures.curves import draw_curves
+from asr_lstm.pictures.curves import draw_curves, has_run_log
 from asr_lstm.sweeps import read_sweep
 
 
@@ -219,11 +219,12 @@ def sweep_table(sweep_dir: Path) -> list[str]:
 
 
 def pictures_block(exp_dirs: list[Path], folder: Path) -> list[str]:
-    """Each run's training curves (drawn anew from its CSV logs) and its test confusion matrix, copied
-    into ``folder`` (beside RESULTS.md, so that the links render where the repository is browsed)."""
+    """Each run's training curves (drawn anew from its CSV logs, where it has them) and its test
+    confusion matrix, copied into ``folder`` (beside RESULTS.md, so that the links render where the
+    repository is browsed)."""
     lines = []
     for exp in exp_dirs:
-        pictures = {"training curves": (draw_curves(exp), "curves.png")}
+        pictures = {"training curves": (draw_curves(exp), "curves.png")} if has_run_log(exp) else {}
         if (exp / "decode_test/confusion.png").is_file():
             pictures["test confusions (greedy)"] = (exp / "decode_test/confusion.png", "test_confusion.png")
         for what, (source, name) in pictures.items():

@@ -27,7 +27,7 @@ from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
 from asr_lstm.distributed import global_zero
-from asr_lstm.pictures.curves import draw_curves
+from asr_lstm.pictures.curves import draw_curves, has_run_log
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
             summary["test_wer"] = results[0]["test/wer"]
     if first:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        draw_curves(out_dir)
+        if has_run_log(out_dir):  # unless the CSV logger was taken out of the config
+            draw_curves(out_dir)
     return summary
 
 

@@ -32,13 +32,22 @@ def version_number(folder: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def run_log_files(run_dir: Path) -> list[Path]:
+    """``csv/version_N/metrics.csv`` of every start of the run, in order."""
+    return sorted(Path(run_dir).glob("csv/version_*/metrics.csv"), key=lambda p: version_number(p.parent))
+
+
+def has_run_log(run_dir: Path) -> bool:
+    return bool(run_log_files(run_dir))
+
+
 def read_run_log(run_dir: Path) -> RunLog:
     """The merged CSV logs of ``run_dir``.
 
     Raises:
         FileNotFoundError: naming ``run_dir`` when it holds no ``csv/version_*/metrics.csv``.
     """
-    files = sorted((run_dir / "csv").glob("version_*/metrics.csv"), key=lambda p: version_number(p.parent))
+    files = run_log_files(run_dir)
     if not files:
         raise FileNotFoundError(f"{run_dir}: no csv/version_*/metrics.csv (CSV logs of a training run)")
     log = RunLog()

@@ -54,6 +54,7 @@ def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):
         "checkpoints/last.ckpt",
         "checkpoints/best.ckpt",
         "csv/version_0/metrics.csv",
+        "curves.png",
     ):
         assert (run_dir / name).is_file(), name
     assert "trainer.max_epochs=1" in (run_dir / "command.txt").read_text()
@@ -71,6 +72,12 @@ def test_train_then_resume_continues_the_global_step(tiny_cfg, tmp_path):
 CELL_OPTIONS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru", "cifg"] + [
     f"greff/{v}" for v in ("nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr")
 ]
+
+
+def test_a_run_without_the_csv_logger_ends_without_curves(tiny_cfg, tmp_path):
+    summary = run(tiny_cfg("run", "trainer.max_epochs=1", "~logger.csv"))
+    assert summary["global_step"] == 2 and (tmp_path / "run/summary.json").is_file()
+    assert not (tmp_path / "run/csv").exists() and not (tmp_path / "run/curves.png").exists()
 
 
 @pytest.mark.parametrize("cell", CELL_OPTIONS)
