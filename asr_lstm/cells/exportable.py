@@ -15,10 +15,11 @@ release in ``pyproject.toml``, and the ONNX round-trip tests would catch a chang
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch._higher_order_ops.scan import scan  # re-exported for the cells that scan their own step
 
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.recurrence import LSTMVariant
+from asr_lstm.cells.recurrence import LAYER_NORM_EPS, LSTMVariant
 
 
 def exporting() -> bool:
@@ -36,14 +37,15 @@ def lstm_scan(
     weight_ch: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
     weight_hr: torch.Tensor | None = None,
+    layer_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Same contract as :func:`asr_lstm.cells.recurrence.lstm_recurrence`, as a ``scan``.
 
     Args:
-        xw: ``(T, B, 4H)`` = W x_t + b, gate order (i, f, g, o).
+        xw: ``(T, B, 4H)`` = W x_t + b (LN(W x_t) + b under layer normalisation), gate order (i, f, g, o).
         weight_hh: ``(4H, H)`` (``(4H, P)`` under a projection); state: ``(h_0, c_0)`` each ``(B, H)``
             (h_0 is r_0, ``(B, P)``, under a projection); weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``;
-            weight_hr ``(P, H)``.
+            weight_hr ``(P, H)``; layer_norm (alpha_1 ``(4H)``, alpha_3 ``(H)``, beta_3 ``(H)``).
 
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``) and ``(h_T, c_T)`` (``(r_T, c_T)``).
@@ -55,7 +57,10 @@ def lstm_scan(
 
     def step(carry, xw_t):
         h, c, gates_prev = carry  # gates_prev: [i; f; o] of step t-1, (B, 3H); zeros at t = 0
-        pre = xw_t + (h if variant.recurrent_input == "h" else c) @ u_t
+        recurrent = (h if variant.recurrent_input == "h" else c) @ u_t
+        if layer_norm is not None:
+            recurrent = F.layer_norm(recurrent, (4 * hid,), layer_norm[0], None, LAYER_NORM_EPS)
+        pre = xw_t + recurrent
         pre_i, pre_f, pre_g, pre_o = pre.split(hid, dim=1)
         if variant.gate_recurrence:
             rec_i, rec_f, rec_o = (gates_prev @ weight_gh.t()).split(hid, dim=1)
@@ -74,7 +79,8 @@ def lstm_scan(
         if variant.peepholes:
             pre_o = pre_o + weight_ch[2] * (c_next if variant.output_peephole == "current" else c)
         o = sigma_g(pre_o) if variant.output_gate else one
-        h_next = o * sigma_h(c_next)
+        c_out = c_next if layer_norm is None else F.layer_norm(c_next, (hid,), *layer_norm[1:], LAYER_NORM_EPS)
+        h_next = o * sigma_h(c_out)
         if weight_hr is not None:
             h_next = h_next @ weight_hr.t()  # r_t, fed back and output
         return (h_next, c_next, torch.cat([i, f, o], dim=1)), h_next.clone()

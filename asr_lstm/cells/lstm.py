@@ -13,12 +13,13 @@ import math
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.dropout import check_rate, variational_mask
-from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
+from asr_lstm.cells.recurrence import LAYER_NORM_EPS, LSTMVariant, lstm_recurrence
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
 
@@ -45,6 +46,11 @@ class LSTMCellBase(nn.Module):
         cell_clip: C, c_t clipped to [-C, C] after each update (Sak, Senior & Beaufays 2014); ``None``: none.
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
+        layer_norm: the layer-normalised LSTM of Ba, Kiros & Hinton 2016: W x_t and U h_{t-1} each
+            normalised over their 4H units with gains ``weight_ln_x``, ``weight_ln_h (4H)`` (alpha_2,
+            alpha_1; their biases beta_2, beta_1 are b), and c_t over its H units before sigma_h with
+            ``weight_ln_c``, ``bias_ln_c (H)`` (alpha_3, beta_3); gains start at 1, biases at 0
+            (equations at :func:`asr_lstm.cells.recurrence.lstm_recurrence`).
 
     Subclasses set ``variant`` (the structure), ``has_peepholes`` and ``projected``.
     """
@@ -66,6 +72,7 @@ class LSTMCellBase(nn.Module):
         proj_size: int | None = None,
         recurrent_dropout: float = 0.0,
         cell_clip: float | None = None,
+        layer_norm: bool = False,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
@@ -88,8 +95,8 @@ class LSTMCellBase(nn.Module):
             if not self.has_peepholes:
                 raise ValueError(f"{type(self).__name__} has no peepholes; output_peephole does not apply")
             self.variant = LSTMVariant(**{**self.variant.__dict__, "output_peephole": output_peephole})
-        if cell_clip is not None:
-            self.variant = LSTMVariant(**{**self.variant.__dict__, "cell_clip": cell_clip})
+        if cell_clip is not None or layer_norm:
+            self.variant = LSTMVariant(**{**self.variant.__dict__, "cell_clip": cell_clip, "layer_norm": layer_norm})
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size))
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
@@ -99,6 +106,11 @@ class LSTMCellBase(nn.Module):
         self.weight_gh = (
             nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
         )
+        if layer_norm:
+            self.weight_ln_x = nn.Parameter(torch.empty(4 * hidden_size))
+            self.weight_ln_h = nn.Parameter(torch.empty(4 * hidden_size))
+            self.weight_ln_c = nn.Parameter(torch.empty(hidden_size))
+            self.bias_ln_c = nn.Parameter(torch.empty(hidden_size))
         self.reset_parameters(forget_bias)
 
     def reset_parameters(self, forget_bias: float = 1.0) -> None:
@@ -110,6 +122,14 @@ class LSTMCellBase(nn.Module):
             h = self.hidden_size
             self.bias_ih[h : 2 * h].fill_(forget_bias)
             self.bias_hh[h : 2 * h].zero_()
+            if self.variant.layer_norm:
+                for gain in (self.weight_ln_x, self.weight_ln_h, self.weight_ln_c):
+                    gain.fill_(1.0)
+                self.bias_ln_c.zero_()
+
+    def layer_norm_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(alpha_1, alpha_3, beta_3) of the recurrence under layer normalisation, else ``None``."""
+        return (self.weight_ln_h, self.weight_ln_c, self.bias_ln_c) if self.variant.layer_norm else None
 
     def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         if state is not None:
@@ -128,14 +148,21 @@ class LSTMCellBase(nn.Module):
             r_t, ``(T, B, P)`` and ``(B, P)``.
         """
         h0, c0 = self.initial_state(x, state)
-        xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
-        xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
+        bias = self.bias_ih + self.bias_hh
+        if self.variant.layer_norm:  # LN(W x_t; alpha_2, 0) + b
+            xw = F.layer_norm(x @ self.weight_ih.t(), (4 * self.hidden_size,), self.weight_ln_x, bias, LAYER_NORM_EPS)
+        else:
+            xw = torch.addmm(bias, x.reshape(-1, self.input_size), self.weight_ih.t())
+            xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
         weights = (self.weight_ch, self.weight_gh, self.weight_hr)
+        norm = self.layer_norm_weights()
         if exportable.exporting():  # an exported model runs in evaluation: no dropout
-            return exportable.lstm_scan(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights)
+            return exportable.lstm_scan(
+                xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, layer_norm=norm
+            )
         fed_back = self.output_size if self.variant.recurrent_input == "h" else self.hidden_size
         mask = variational_mask(self.recurrent_dropout, x.shape[1], fed_back, x, self.training)
-        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask)
+        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A ``torch.nn.LSTM`` layer's ``weight_ih_l0``, ... (and ``weight_hr_l0``) load as ours."""
@@ -168,7 +195,7 @@ class LSTM(LSTMCellBase):
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
-        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.cell_clip is None
+        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.fusable
         if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)

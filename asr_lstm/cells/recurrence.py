@@ -46,6 +46,8 @@ class LSTMVariant:
         cell_clip: C, the cell state clipped to [-C, C] after each update (Sak et al. 2014; the
             gradient does not flow through a clipped value); ``None``: no clipping. Runs the eager
             loop (the fused kernels do not clip).
+        layer_norm: the layer normalisation of Ba, Kiros & Hinton 2016 on the recurrent
+            pre-activations and on c_t before sigma_h (:func:`lstm_recurrence`). Runs the eager loop.
     """
 
     recurrent_input: str = "h"
@@ -57,6 +59,12 @@ class LSTMVariant:
     output_peephole: str = "previous"
     gate_recurrence: bool = False
     cell_clip: float | None = None
+    layer_norm: bool = False
+
+    @property
+    def fusable(self) -> bool:
+        """Whether the fused step kernels compute this variant (they neither clip nor normalise)."""
+        return self.cell_clip is None and not self.layer_norm
 
     def __post_init__(self) -> None:
         if self.cell_clip is not None and not self.cell_clip > 0:
@@ -90,6 +98,25 @@ def ifo(gates: torch.Tensor) -> torch.Tensor:
     return torch.cat([gates[..., : 2 * hidden], gates[..., 3 * hidden :]], dim=-1)
 
 
+LAYER_NORM_EPS = 1e-5  # epsilon of torch.nn.LayerNorm, under the square root
+
+
+def normalise(v: torch.Tensor, out: torch.Tensor, rstd: torch.Tensor) -> None:
+    """``out = (v - mu) / sqrt(sigma^2 + eps)`` over the last dimension (biased variance), and
+    ``rstd = 1 / sqrt(sigma^2 + eps)``, ``(..., 1)``: layer normalisation before its gain and bias."""
+    var, mean = torch.var_mean(v, dim=-1, keepdim=True, correction=0)
+    torch.rsqrt(var.add_(LAYER_NORM_EPS), out=rstd)
+    torch.sub(v, mean, out=out).mul_(rstd)
+
+
+def normalise_backward(grad: torch.Tensor, v_hat: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
+    """d loss / d v of :func:`normalise`, given ``grad`` = d loss / d v_hat:
+    rstd o (grad - mean(grad) - v_hat o mean(grad o v_hat))."""
+    mean_grad = grad.mean(-1, keepdim=True)
+    mean_proj = (grad * v_hat).mean(-1, keepdim=True)
+    return (grad - mean_grad - v_hat * mean_proj) * rstd
+
+
 def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
     """``out = sigma(v)`` without a temporary."""
     if name == "sigmoid":
@@ -101,7 +128,7 @@ def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
 
 
 def _forward(
-    xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant: LSTMVariant, acts: tuple[str, str, str]
+    xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, variant: LSTMVariant, acts: tuple[str, str, str]
 ):
     """The recurrence without autograd; returns the buffers the backward pass needs.
 
@@ -109,7 +136,10 @@ def _forward(
         ``gates (T, B, 4H)`` activations (i, f, sigma_c(g), o; a missing gate holds 1),
         ``cs (T+1, B, H)`` and ``hs (T+1, B, H)`` with the initial state first (h_0 is zeros under a
         projection, whose initial state is r_0), ``sh (T, B, H)`` = sigma_h(c_t), and with a projection
-        ``weight_hr (P, H)`` the recurrent outputs ``rs (T+1, B, P)`` = W_rm h_t (r_0 first), else ``None``.
+        ``weight_hr (P, H)`` the recurrent outputs ``rs (T+1, B, P)`` = W_rm h_t (r_0 first), else ``None``;
+        under layer normalisation (``norm`` = (alpha_1 (4H), alpha_3 (H), beta_3 (H))) the normalised
+        U h_{t-1} ``(T, B, 4H)`` and c_t ``(T, B, H)`` before their gains, with their 1 / sigma
+        ``(T, B, 1)`` each, else ``None``.
         With a variational dropout ``mask`` (B, R), U multiplies ``mask o`` what it multiplies.
     """
     steps, batch, four_h = xw.shape
@@ -129,12 +159,22 @@ def _forward(
     fed_back = rs if rs is not None else hs  # what U multiplies with recurrent_input "h"
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
-    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.cell_clip is None else None
+    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable else None
+    normalised = None
+    if norm is not None:
+        normalised = (xw.new_empty(xw.shape), xw.new_empty(steps, batch, 1), sh.new_empty(sh.shape), sh.new_empty(steps, batch, 1))
+        u_hat, u_rstd, c_hat, c_rstd = normalised
+        gain_u, gain_c, bias_c = norm
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
         recurrent_in = fed_back[t] if variant.recurrent_input == "h" else cs[t]
-        pre = torch.addmm(xw[t], recurrent_in if mask is None else recurrent_in * mask, u_t, out=gates[t])
+        recurrent_in = recurrent_in if mask is None else recurrent_in * mask
+        if normalised is None:
+            pre = torch.addmm(xw[t], recurrent_in, u_t, out=gates[t])
+        else:
+            normalise(recurrent_in @ u_t, u_hat[t], u_rstd[t])
+            pre = torch.addcmul(xw[t], u_hat[t], gain_u, out=gates[t])
         if r_t is not None and t > 0:
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
@@ -161,18 +201,28 @@ def _forward(
         if variant.peepholes:
             o.addcmul_(weight_ch[2], c if variant.output_peephole == "current" else c_prev)
         activate_(sg, o) if variant.output_gate else o.fill_(1)
-        activation_into(sh_name, c, sh[t])
+        if normalised is not None:
+            normalise(c, c_hat[t], c_rstd[t])
+            activation_into(sh_name, torch.addcmul(bias_c, c_hat[t], gain_c), sh[t])
+        else:
+            activation_into(sh_name, c, sh[t])
         torch.mul(o, sh[t], out=hs[t + 1])
     if rs is not None:
         torch.mm(hs[steps], weight_hr.t(), out=rs[steps])
-    return gates, cs, hs, sh, rs
+    return gates, cs, hs, sh, rs, normalised
 
 
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant, acts):
-        gates, cs, hs, sh, rs = _forward(xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, mask, variant, acts)
-        ctx.save_for_backward(weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs)
+    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, mask, variant, acts):
+        norm = (gain_u, gain_c, bias_c) if variant.layer_norm else None
+        gates, cs, hs, sh, rs, normalised = _forward(
+            xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, variant, acts
+        )
+        ctx.save_for_backward(
+            weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, gates, cs, hs, sh, rs,
+            *(normalised or (None,) * 4),
+        )  # fmt: skip
         ctx.variant, ctx.acts = variant, acts
         out = rs if rs is not None else hs
         return out[1:], out[-1].clone(), cs[-1].clone()
@@ -180,7 +230,10 @@ class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h, grad_c):
-        weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs = ctx.saved_tensors
+        weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, gates, cs, hs, sh, rs, *normalised = (
+            ctx.saved_tensors
+        )
+        u_hat, u_rstd, c_hat, c_rstd = normalised
         v = ctx.variant
         steps, batch, four_h = gates.shape
         hid = four_h // 4
@@ -195,7 +248,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
-        if runs_fused(gates) and v.cell_clip is None:
+        if runs_fused(gates) and v.fusable:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):
@@ -207,8 +260,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                         drs[t].copy_(dh)
                     grad_y_t, dh = None, drs[t] @ weight_hr
                 fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
-                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
-            return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+            grads = _weight_gradients(dpre, dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+            return (*grads, None, None, None, None, None, None)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
         #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
@@ -228,6 +282,10 @@ class _LSTMRecurrence(torch.autograd.Function):
         p_i = ((g - c_prev) if v.coupled else g) * dsg_i
         p_f = c_prev * dsg_f
         p_g = i * derivative_from_output(sc, g)
+        # Under layer normalisation: d loss / d U h_{t-1} (the normalisation's input), for U's gradient,
+        # and d loss / d LN(c_t) (its output), for alpha_3 and beta_3.
+        d_u_in = torch.empty_like(dpre) if v.layer_norm else dpre
+        d_c_norm = torch.empty_like(sh) if v.layer_norm else None
 
         for t in range(steps - 1, -1, -1):
             dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
@@ -236,7 +294,11 @@ class _LSTMRecurrence(torch.autograd.Function):
                 drs[t] = dh_t
                 dh_t = dh_t @ weight_hr
             torch.mul(dh_t, p_o[t] if p_o.dim() else p_o, out=dpre_o)
-            dc = torch.addcmul(dc, dh_t, q[t] if q.dim() else q)
+            if d_c_norm is None:
+                dc = torch.addcmul(dc, dh_t, q[t] if q.dim() else q)
+            else:  # h_t = o_t o sigma_h(LN(c_t)): back through the normalisation of c_t
+                torch.mul(dh_t, q[t] if q.dim() else q, out=d_c_norm[t])
+                dc = dc + normalise_backward(d_c_norm[t] * gain_c, c_hat[t], c_rstd[t])
             if d_ifo_next is not None:
                 dpre_o.addcmul_(d_ifo_next[:, 2 * hid :], dsg_o[t])
             if v.peepholes and v.output_peephole == "current":
@@ -254,18 +316,26 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dc.addcmul_(dpre_i, weight_ch[0]).addcmul_(dpre_f, weight_ch[1])
                 if v.output_peephole == "previous":
                     dc.addcmul_(dpre_o, weight_ch[2])
-            dh, d_ifo_next = _through_recurrent_weights(dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
-        return _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+            if v.layer_norm:  # pre = W x_t + alpha_1 o LN(U h_{t-1}) + ...
+                d_u_in[t] = normalise_backward(dpre[t] * gain_u, u_hat[t], u_rstd[t])
+            dh, d_ifo_next = _through_recurrent_weights(d_u_in[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+        grads = _weight_gradients(dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+        if not v.layer_norm:
+            return (*grads, None, None, None, None, None, None)
+        d_gain_u = (dpre * u_hat).sum((0, 1))
+        d_gain_c, d_bias_c = (d_c_norm * c_hat).sum((0, 1)), d_c_norm.sum((0, 1))
+        return (*grads, d_gain_u, d_gain_c, d_bias_c, None, None, None)
 
 
-def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):
-    """Carries d loss / d pre-activations of step t ``(B, 4H)`` back through U (and R for FGR).
+def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):
+    """Carries the gradients of step t ``(B, 4H)`` back through U (and R for FGR): ``d_u_in_t`` reaching
+    U's product (``dpre_t``, d loss / d pre-activations, unless layer normalisation stands between).
 
     Returns the gradient reaching h_{t-1} (r_{t-1} under a projection) and the one reaching
     [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c) U's share
     is added to ``dc (B, H)`` in place. A variational dropout ``mask`` scales U's share.
     """
-    through_u = dpre_t @ weight_hh
+    through_u = d_u_in_t @ weight_hh
     if mask is not None:
         through_u.mul_(mask)
     if v.recurrent_input == "h":
@@ -276,17 +346,20 @@ def _through_recurrent_weights(dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LS
     return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
 
 
-def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant):
-    """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)`` (and under a
-    projection d loss / d r_t, ``drs (T, B, P)``) of every step are known: the weight gradients as
-    single products over all steps, and the initial state's gradients."""
+def _weight_gradients(
+    dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant
+):
+    """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)``, d loss / d U's
+    product ``d_u_in (T, B, 4H)`` (``dpre`` but under layer normalisation) and under a projection
+    d loss / d r_t, ``drs (T, B, P)``, of every step are known: the weight gradients as single products
+    over all steps, and the initial state's gradients (the layer normalisation's are the caller's)."""
     hid = cs.shape[2]
     four_h = 4 * hid
     c_prev = cs[:-1]
     fed_back = ((rs if rs is not None else hs) if v.recurrent_input == "h" else cs)[:-1]
     if mask is not None:
         fed_back = fed_back * mask
-    d_weight_hh = dpre.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
+    d_weight_hh = d_u_in.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
     d_weight_ch = None
     if weight_ch is not None:
         if v.peepholes:
@@ -301,7 +374,7 @@ def _weight_gradients(dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, wei
     if v.gate_recurrence:
         d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
     d_weight_hr = None if drs is None else drs.reshape(-1, drs.shape[2]).t() @ hs[1:].reshape(-1, hid)
-    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr, None, None, None
+    return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr
 
 
 def lstm_recurrence(
@@ -314,8 +387,18 @@ def lstm_recurrence(
     weight_gh: torch.Tensor | None = None,
     weight_hr: torch.Tensor | None = None,
     recurrent_mask: torch.Tensor | None = None,
+    layer_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Runs an LSTM variant over a sequence whose input projection is already done.
+
+    Under ``variant.layer_norm`` (Ba, Kiros & Hinton 2016, "Layer normalization") the
+    recurrent product and the cell state are normalised, LN(z; alpha, beta) = alpha o (z - mu) / sigma + beta
+    with mu and sigma over the units of z:
+
+        (i; f; g; o)_t = LN(W x_t; alpha_2, beta_2) + LN(U h_{t-1}; alpha_1, beta_1) + b   (+ peepholes, R)
+        h_t = o_t o sigma_h(LN(c_t; alpha_3, beta_3))
+
+    The caller normalises W x_t (every step at once) and adds b, which carries beta_1 and beta_2 too.
 
     Args:
         xw: ``(T, B, 4H)`` = W x_t + b_ih + b_hh, gate order (i, f, g, o).
@@ -329,6 +412,7 @@ def lstm_recurrence(
         weight_hr: ``(P, H)`` recurrent projection W_rm (LSTMP): r_t = W_rm h_t is fed back and output.
         recurrent_mask: ``(B, R)`` variational dropout (Gal & Ghahramani 2016) of what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}), the same at every step; ``None`` for none.
+        layer_norm: ``(alpha_1 (4H), alpha_3 (H), beta_3 (H))``, required with ``variant.layer_norm``.
 
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``: the r_t) and ``(h_T, c_T)`` (``(r_T, c_T)``).
@@ -336,8 +420,12 @@ def lstm_recurrence(
     for name in activations:
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}")
+    if variant.layer_norm != (layer_norm is not None):
+        raise ValueError("layer_norm weights go with variant.layer_norm, and only with it")
     h0, c0 = state
+    gain_u, gain_c, bias_c = layer_norm or (None, None, None)
     y, h, c = _LSTMRecurrence.apply(
-        xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, recurrent_mask, variant, tuple(activations)
-    )
+        xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, recurrent_mask, variant,
+        tuple(activations),
+    )  # fmt: skip
     return y, (h, c)

@@ -14,10 +14,10 @@ from asr_lstm.recognizer import Recognizer
 FEATURES = FeatureConfig(num_mel_bins=4, delta_order=1)  # D = 2 * (4 + energy) = 10
 
 
-def recognizer(cell: str, seed: int = 0) -> Recognizer:
+def recognizer(cell: str, seed: int = 0, **cell_options) -> Recognizer:
     """A small 2-layer model with frame stacking, every weight random (peepholes included, which
     start at zero), so that each term of the cell's equations shows in the output."""
-    options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {})}
+    options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {}), **cell_options}
     model_options = {
         "input_size": FEATURES.dim,
         "num_classes": 7,
@@ -37,9 +37,15 @@ def recognizer(cell: str, seed: int = 0) -> Recognizer:
     )
 
 
-@pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru"])
-def test_onnxruntime_reproduces_torch(cell, tmp_path):
-    model = recognizer(cell)
+CELLS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru"]
+OPTIONS = [{"layer_norm": True}]
+
+
+@pytest.mark.parametrize(
+    ("cell", "options"), [(c, {}) for c in CELLS] + [("lstmp", o) for o in OPTIONS], ids=lambda v: str(v or "")
+)
+def test_onnxruntime_reproduces_torch(cell, options, tmp_path):
+    model = recognizer(cell, **options)
     path = export_onnx(model, tmp_path / f"{cell}.onnx")
     # the check feeds a batch of 3 with lengths 173, 96, 5; the export's example had 2 of 40, 27
     assert check_onnx(model, path) < TOLERANCE

@@ -102,6 +102,17 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in state)
 
 
+@pytest.mark.parametrize("options", [("cell=lstm", "cell.layer_norm=true")])
+def test_the_recurrent_options_train_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, options):
+    cfg = tiny_cfg("run", *options, "trainer.max_epochs=3", "optimizer.lr=0.01", "scheduler=none")
+    run(cfg)
+    rows = list(csv.DictReader((tmp_path / "run/csv/version_0/metrics.csv").open()))
+    val_loss = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]
+    state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert len({k.rsplit(".", 1)[-1] for k in state} & {"weight_ln_h", "weight_ln_c", "bias_ln_c"}) == 3
+
+
 @pytest.mark.parametrize("cell", CELL_OPTIONS)
 def test_every_cell_trains_in_bf16_mixed_precision(tiny_cfg, tmp_path, cell):
     hidden = ["model.hidden_size=82"] if cell == "conv_peephole" else []

@@ -48,11 +48,17 @@ DENSE = {
 }
 
 
+def layer_norm(z, gain, bias=0.0):
+    """LN(z; alpha, beta) of Ba, Kiros & Hinton 2016 over the units of z (biased variance, eps 1e-5)."""
+    mu = z.mean(-1, keepdim=True)
+    sigma = torch.sqrt(((z - mu) ** 2).mean(-1, keepdim=True) + 1e-5)
+    return gain * (z - mu) / sigma + bias
+
+
 def reference_dense(cell, x, h, c, spec, mask=1.0):
     H = cell.hidden_size
     sg, sc, sh = (ACT[a] for a in spec["acts"])
-    W_i, W_f, W_c, W_o = cell.weight_ih.split(H)
-    U_i, U_f, U_c, U_o = cell.weight_hh.split(H)
+    ln = spec.get("ln", False)  # the layer-normalised LSTM (Ba et al. 2016)
     b = cell.bias_ih + cell.bias_hh
     b_i, b_f, b_c, b_o = b.split(H)
     V_i, V_f, V_o = cell.weight_ch if spec["peep"] else torch.zeros(3, H, dtype=x.dtype, device=x.device)
@@ -61,10 +67,14 @@ def reference_dense(cell, x, h, c, spec, mask=1.0):
     ys = []
     for x_t in x:
         r = (c if spec["rec"] == "c" else h) * mask  # what U multiplies, dropped out per sequence
-        a_i = x_t @ W_i.T + r @ U_i.T + V_i * c + b_i
-        a_f = x_t @ W_f.T + r @ U_f.T + V_f * c + b_f
-        a_c = x_t @ W_c.T + r @ U_c.T + b_c
-        a_o = x_t @ W_o.T + r @ U_o.T + b_o
+        wx, ur = x_t @ cell.weight_ih.T, r @ cell.weight_hh.T  # (B, 4H): W x_t and U r
+        if ln:
+            wx, ur = layer_norm(wx, cell.weight_ln_x), layer_norm(ur, cell.weight_ln_h)
+        (Wx_i, Wx_f, Wx_c, Wx_o), (Ur_i, Ur_f, Ur_c, Ur_o) = wx.split(H, dim=1), ur.split(H, dim=1)
+        a_i = Wx_i + Ur_i + V_i * c + b_i
+        a_f = Wx_f + Ur_f + V_f * c + b_f
+        a_c = Wx_c + Ur_c + b_c
+        a_o = Wx_o + Ur_o + b_o
         if spec["fgr"]:
             R = cell.weight_gh
             gates_prev = [i_prev, f_prev, o_prev]
@@ -78,7 +88,7 @@ def reference_dense(cell, x, h, c, spec, mask=1.0):
             c_t = c_t.clamp(-spec["clip"], spec["clip"])
         a_o = a_o + V_o * (c_t if spec["o_peep"] == "current" else c)
         o_t = sg(a_o) if spec["og"] else torch.ones_like(a_o)
-        h_t = o_t * sh(c_t)
+        h_t = o_t * sh(layer_norm(c_t, cell.weight_ln_c, cell.bias_ln_c) if ln else c_t)
         if W_rm is not None:
             h_t = h_t @ W_rm.T  # r_t = W_rm m_t
         h, c, i_prev, f_prev, o_prev = h_t, c_t, i_t, f_t, o_t
@@ -413,6 +423,36 @@ def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
         assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
     with pytest.raises(ValueError, match="cell_clip must be positive"):
         make(name, torch.float64, "cpu", cell_clip=0.0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "cifg", "fgr"])
+def test_layer_normalised_lstm_follows_ba_et_al(name, loop):
+    fresh = cells.build(name, 5, 4, layer_norm=True)
+    assert fresh.weight_ln_x.shape == fresh.weight_ln_h.shape == (16,) and fresh.bias_ln_c.shape == (4,)
+    assert fresh.weight_ln_h.tolist() == [1.0] * 16 and fresh.bias_ln_c.tolist() == [0.0] * 4
+    assert not hasattr(cells.build(name, 5, 4), "weight_ln_h")
+    cell = make(name, torch.float64, "cpu", layer_norm=True)  # gains and biases random too
+    gen = torch.Generator().manual_seed(2)
+    x = 3 * torch.randn(7, 3, 5, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(3, cell.output_size, generator=gen, dtype=torch.float64)
+    c0 = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        got = cell(x, (h0, c0))
+        y_ref, h_ref, c_ref = reference_dense(cell, x, h0, c0, dict(DENSE[name], ln=True))
+        plain = make(name, torch.float64, "cpu")
+        plain.load_state_dict(cell.state_dict(), strict=False)
+        assert not torch.allclose(plain(x, (h0, c0))[0], y_ref)  # the normalisation changes the function
+    for value, expected in zip((got[0], *got[1]), (y_ref, h_ref, c_ref)):
+        torch.testing.assert_close(value, expected)
+    if loop == "training":  # the hand-derived backward pass through the normalisations
+        names = [n for n, _ in cell.named_parameters()]
+
+        def run(x, h0, c0, *params):
+            y, (h, c) = functional_call(cell, dict(zip(names, params)), (x, (h0, c0)))
+            return y, h, c
+
+        inputs = (x[:4, :2], h0[:2], c0[:2], *cell.parameters())
+        assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
 
 
 def test_forget_bias_initialisation():
