@@ -162,7 +162,12 @@ def _forward(
     flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable else None
     normalised = None
     if norm is not None:
-        normalised = (xw.new_empty(xw.shape), xw.new_empty(steps, batch, 1), sh.new_empty(sh.shape), sh.new_empty(steps, batch, 1))
+        normalised = (
+            xw.new_empty(xw.shape),
+            xw.new_empty(steps, batch, 1),
+            sh.new_empty(sh.shape),
+            sh.new_empty(steps, batch, 1),
+        )
         u_hat, u_rstd, c_hat, c_rstd = normalised
         gain_u, gain_c, bias_c = norm
     for t in range(steps):
@@ -214,7 +219,9 @@ def _forward(
 
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, mask, variant, acts):
+    def forward(
+        ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, mask, variant, acts
+    ):
         norm = (gain_u, gain_c, bias_c) if variant.layer_norm else None
         gates, cs, hs, sh, rs, normalised = _forward(
             xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, variant, acts
@@ -261,7 +268,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                     grad_y_t, dh = None, drs[t] @ weight_hr
                 fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
                 dh, d_ifo_next = _through_recurrent_weights(dpre[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
-            grads = _weight_gradients(dpre, dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+            grads = _weight_gradients(
+                dpre, dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
+            )
             return (*grads, None, None, None, None, None, None)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
@@ -319,7 +328,9 @@ class _LSTMRecurrence(torch.autograd.Function):
             if v.layer_norm:  # pre = W x_t + alpha_1 o LN(U h_{t-1}) + ...
                 d_u_in[t] = normalise_backward(dpre[t] * gain_u, u_hat[t], u_rstd[t])
             dh, d_ifo_next = _through_recurrent_weights(d_u_in[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
-        grads = _weight_gradients(dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v)
+        grads = _weight_gradients(
+            dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
+        )
         if not v.layer_norm:
             return (*grads, None, None, None, None, None, None)
         d_gain_u = (dpre * u_hat).sum((0, 1))
