@@ -36,7 +36,7 @@ from torch import nn
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.dropout import check_rate, variational_mask
+from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
 
 
@@ -48,7 +48,8 @@ class ConvPeepholeLSTM(nn.Module):
         hidden_size: H_c * F, the flat output frame size (``hidden_size`` units as for dense cells).
         frequency_bins: F, the length of the spatial axis; must divide both sizes.
         kernel_size: k, odd.
-        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout: as for the dense LSTM cells.
+        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout, zoneout_cell,
+            zoneout_hidden: as for the dense LSTM cells.
     """
 
     def __init__(
@@ -63,9 +64,13 @@ class ConvPeepholeLSTM(nn.Module):
         forget_bias: float = 1.0,
         output_peephole: str = "previous",
         recurrent_dropout: float = 0.0,
+        zoneout_cell: float = 0.0,
+        zoneout_hidden: float = 0.0,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.zoneout_cell = check_zoneout("zoneout_cell", zoneout_cell)
+        self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         if input_size % frequency_bins or hidden_size % frequency_bins:
             raise ValueError(
                 f"conv_peephole: frequency_bins={frequency_bins} must divide input_size={input_size} and hidden_size={hidden_size}"
@@ -124,6 +129,10 @@ class ConvPeepholeLSTM(nn.Module):
             self.activation_names,
             self.weight_ch.view(3, flat),
             recurrent_mask=variational_mask(self.recurrent_dropout, batch, flat, x, self.training),
+            zoneout=(
+                zoneout_mask(self.zoneout_cell, steps, batch, flat, x, self.training),
+                zoneout_mask(self.zoneout_hidden, steps, batch, flat, x, self.training),
+            ),
         )
 
     def recurrent_matrix(self) -> torch.Tensor:
@@ -154,4 +163,5 @@ class ConvPeepholeLSTM(nn.Module):
         c_next = torch.addcmul(f * c, i, self.sigma_c(pre_g))
         o = self.sigma_g(torch.addcmul(pre_o, v[2], c_next if self.output_peephole == "current" else c))
         h_next = o * self.sigma_h(c_next)
+        h_next, c_next = exportable.zone(h, h_next, self.zoneout_hidden), exportable.zone(c, c_next, self.zoneout_cell)
         return (h_next, c_next), h_next.clone()

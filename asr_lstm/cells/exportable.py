@@ -28,6 +28,11 @@ def exporting() -> bool:
     return torch.compiler.is_exporting()
 
 
+def zone(previous: torch.Tensor, update: torch.Tensor, z: float) -> torch.Tensor:
+    """Zoneout in evaluation (Krueger et al. 2017): z o s_{t-1} + (1 - z) o s~_t; ``update`` for z = 0."""
+    return update if z == 0 else torch.lerp(update, previous, z)
+
+
 def lstm_scan(
     xw: torch.Tensor,
     weight_hh: torch.Tensor,
@@ -38,6 +43,7 @@ def lstm_scan(
     weight_gh: torch.Tensor | None = None,
     weight_hr: torch.Tensor | None = None,
     layer_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    zoneout: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Same contract as :func:`asr_lstm.cells.recurrence.lstm_recurrence`, as a ``scan``.
 
@@ -45,7 +51,8 @@ def lstm_scan(
         xw: ``(T, B, 4H)`` = W x_t + b (LN(W x_t) + b under layer normalisation), gate order (i, f, g, o).
         weight_hh: ``(4H, H)`` (``(4H, P)`` under a projection); state: ``(h_0, c_0)`` each ``(B, H)``
             (h_0 is r_0, ``(B, P)``, under a projection); weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``;
-            weight_hr ``(P, H)``; layer_norm (alpha_1 ``(4H)``, alpha_3 ``(H)``, beta_3 ``(H)``).
+            weight_hr ``(P, H)``; layer_norm (alpha_1 ``(4H)``, alpha_3 ``(H)``, beta_3 ``(H)``);
+            zoneout: the rates (z^c, z^h), applied as in evaluation: s_t = z s_{t-1} + (1 - z) s~_t.
 
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``) and ``(h_T, c_T)`` (``(r_T, c_T)``).
@@ -83,6 +90,7 @@ def lstm_scan(
         h_next = o * sigma_h(c_out)
         if weight_hr is not None:
             h_next = h_next @ weight_hr.t()  # r_t, fed back and output
+        h_next, c_next = zone(h, h_next, zoneout[1]), zone(c, c_next, zoneout[0])
         return (h_next, c_next, torch.cat([i, f, o], dim=1)), h_next.clone()
 
     init = (h0, c0, c0.new_zeros(c0.shape[0], 3 * hid))
@@ -91,12 +99,13 @@ def lstm_scan(
 
 
 def gru_scan(
-    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activations: tuple[str, str]
+    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, activations: tuple[str, str], zoneout: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The GRU of :mod:`asr_lstm.cells.gru` as a ``scan``.
 
     Args:
-        xw: ``(T, B, 3H)`` = W x_t + b, gate order (r, z, n); weight_hh ``(3H, H)``; h0 ``(B, H)``.
+        xw: ``(T, B, 3H)`` = W x_t + b, gate order (r, z, n); weight_hh ``(3H, H)``; h0 ``(B, H)``;
+            zoneout: the rate z^h, as in evaluation.
 
     Returns:
         ``y (T, B, H)`` and ``h_T (B, H)``.
@@ -107,18 +116,21 @@ def gru_scan(
     def step(h, xw_t):  # slices of weight_hh are taken inside: scan refuses two closed-over views of one tensor
         r, z = sigma_g(xw_t[:, : 2 * hid] + h @ weight_hh[: 2 * hid].t()).split(hid, dim=1)
         n = sigma_c(xw_t[:, 2 * hid :] + (r * h) @ weight_hh[2 * hid :].t())
-        h_next = z * h + (1 - z) * n
+        h_next = zone(h, z * h + (1 - z) * n, zoneout)
         return h_next, h_next.clone()
 
     h, y = scan(step, h0, xw)
     return y, h
 
 
-def ligru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def ligru_scan(
+    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, zoneout: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The Li-GRU of :mod:`asr_lstm.cells.ligru` as a ``scan``.
 
     Args:
-        xw: ``(T, B, 2H)`` = BN(W x_t), gate order (z, h); weight_hh ``(2H, H)``; h0 ``(B, H)``.
+        xw: ``(T, B, 2H)`` = BN(W x_t), gate order (z, h); weight_hh ``(2H, H)``; h0 ``(B, H)``;
+            zoneout: the rate z^h, as in evaluation.
 
     Returns:
         ``y (T, B, H)`` and ``h_T (B, H)``.
@@ -128,7 +140,7 @@ def ligru_scan(xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor) -> t
     def step(h, xw_t):
         pre = xw_t + h @ weight_hh.t()
         z, candidate = torch.sigmoid(pre[:, :hid]), torch.relu(pre[:, hid:])
-        h_next = z * h + (1 - z) * candidate
+        h_next = zone(h, z * h + (1 - z) * candidate, zoneout)
         return h_next, h_next.clone()
 
     h, y = scan(step, h0, xw)

@@ -21,7 +21,7 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.dropout import check_rate, variational_mask
+from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 from asr_lstm.cells.recurrence import activate_, derivative_from_output
 
 
@@ -38,6 +38,9 @@ class GRU(nn.Module):
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} wherever a
             recurrent weight multiplies it (U_r, U_z, and U_n through r_t o h_{t-1}): one mask per
             sequence, in training only; the carried h_{t-1} of the update is not dropped.
+        zoneout_hidden: z of zoneout (Krueger et al. 2017): each unit of h_t keeps h_{t-1} with
+            probability z, afresh at every step (h_t = d_t o h_{t-1} + (1 - d_t) o h~_t, h~_t the GRU's
+            update); in evaluation the expectation, h_t = z h_{t-1} + (1 - z) h~_t.
     """
 
     def __init__(
@@ -49,9 +52,11 @@ class GRU(nn.Module):
         sigma_h: str = "tanh",
         forget_bias: float = 1.0,
         recurrent_dropout: float = 0.0,
+        zoneout_hidden: float = 0.0,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         if sigma_h != "tanh":
             raise ValueError("the GRU has no output activation; sigma_h does not apply")
         for name in (sigma_g, sigma_c):
@@ -82,10 +87,12 @@ class GRU(nn.Module):
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         xw = xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
         if exportable.exporting():
-            y, h = exportable.gru_scan(xw, self.weight_hh, h0, self.activation_names)
+            y, h = exportable.gru_scan(xw, self.weight_hh, h0, self.activation_names, self.zoneout_hidden)
         else:
-            mask = variational_mask(self.recurrent_dropout, x.shape[1], self.hidden_size, x, self.training)
-            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, mask, self.activation_names)
+            steps, batch = x.shape[:2]
+            mask = variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training)
+            zone = zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training)
+            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, mask, zone, self.activation_names)
         return y, (h, None)
 
 
@@ -94,7 +101,7 @@ class _GRURecurrence(torch.autograd.Function):
     :mod:`asr_lstm.cells.recurrence`): no autograd graph per step, weight gradients as one product."""
 
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, mask, acts):
+    def forward(ctx, xw, weight_hh, h0, mask, zone, acts):
         steps, batch, three_h = xw.shape
         hid = three_h // 3
         sg, sc = acts
@@ -111,14 +118,16 @@ class _GRURecurrence(torch.autograd.Function):
             n = torch.addmm(xw[t, :, 2 * hid :], rh[t], u_n, out=gates[t, :, 2 * hid :])
             activate_(sc, n)
             torch.lerp(n, hs[t], rz[:, hid:], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o n
-        ctx.save_for_backward(weight_hh, mask, gates, hs, rh)
+            if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o h~_t
+                hs[t + 1].lerp_(hs[t], zone[t])
+        ctx.save_for_backward(weight_hh, mask, zone, gates, hs, rh)
         ctx.acts = acts
         return hs[1:], hs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
-        weight_hh, mask, gates, hs, rh = ctx.saved_tensors
+        weight_hh, mask, zone, gates, hs, rh = ctx.saved_tensors
         sg, sc = ctx.acts
         steps, batch, three_h = gates.shape
         hid = three_h // 3
@@ -136,14 +145,20 @@ class _GRURecurrence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             dpre_r, dpre_z, dpre_n = dpre[t].split(hid, dim=1)
             dh_t = grad_y[t] + dh if grad_y is not None else dh
+            carry = None
+            if zone is not None:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+                carry = dh_t * zone[t]
+                dh_t = dh_t - carry
             torch.mul(dh_t, p_z[t], out=dpre_z)
             torch.mul(dh_t, p_n[t], out=dpre_n)
             d_rh = dpre_n @ u_n
             torch.mul(d_rh, p_r[t], out=dpre_r)
             through_weights = torch.addmm(d_rh * r[t], dpre[t, :, : 2 * hid], u_rz)
             dh = dh_t * z[t] + (through_weights if mask is None else through_weights * mask)
+            if carry is not None:
+                dh += carry
         flat = dpre.reshape(-1, three_h)
         d_weight_hh = torch.cat(
             [flat[:, : 2 * hid].t() @ h_in.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
         )
-        return dpre, d_weight_hh, dh, None, None
+        return dpre, d_weight_hh, dh, None, None, None

@@ -23,7 +23,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import exportable
-from asr_lstm.cells.dropout import check_rate, variational_mask
+from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 
 
 class LiGRU(nn.Module):
@@ -36,6 +36,8 @@ class LiGRU(nn.Module):
         momentum: of the batch norm's running statistics (PyTorch's convention).
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} where U
             multiplies it: one mask per sequence, in training only (as SpeechBrain's Li-GRU).
+        zoneout_hidden: z of zoneout (Krueger et al. 2017), as for the GRU: h_t = d_t o h_{t-1} +
+            (1 - d_t) o h~_t with d_t drawn per step and unit; its expectation z in evaluation.
     """
 
     def __init__(
@@ -45,9 +47,11 @@ class LiGRU(nn.Module):
         forget_bias: float = 0.0,
         momentum: float = 0.1,
         recurrent_dropout: float = 0.0,
+        zoneout_hidden: float = 0.0,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
@@ -71,10 +75,11 @@ class LiGRU(nn.Module):
         h0 = x.new_zeros(batch, self.hidden_size) if state is None else state
         xw = self.norm(x.reshape(-1, self.input_size) @ self.weight_ih.t()).view(steps, batch, 2 * self.hidden_size)
         if exportable.exporting():
-            y, h = exportable.ligru_scan(xw, self.weight_hh, h0)
+            y, h = exportable.ligru_scan(xw, self.weight_hh, h0, self.zoneout_hidden)
         else:
             mask = variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training)
-            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0, mask)
+            zone = zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training)
+            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0, mask, zone)
         return y, (h, None)
 
 
@@ -82,7 +87,7 @@ class _LiGRURecurrence(torch.autograd.Function):
     """The Li-GRU time loop with hand-derived back-propagation through time (as the GRU's)."""
 
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, mask):
+    def forward(ctx, xw, weight_hh, h0, mask, zone):
         steps, batch, two_h = xw.shape
         hid = two_h // 2
         gates = torch.empty_like(xw)  # z and h~ activations
@@ -94,13 +99,15 @@ class _LiGRURecurrence(torch.autograd.Function):
             pre[:, :hid].sigmoid_()
             pre[:, hid:].relu_()
             torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
-        ctx.save_for_backward(weight_hh, mask, gates, hs)
+            if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o (the update above)
+                hs[t + 1].lerp_(hs[t], zone[t])
+        ctx.save_for_backward(weight_hh, mask, zone, gates, hs)
         return hs[1:], hs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
-        weight_hh, mask, gates, hs = ctx.saved_tensors
+        weight_hh, mask, zone, gates, hs = ctx.saved_tensors
         steps, batch, two_h = gates.shape
         hid = two_h // 2
         z, cand = gates.split(hid, dim=2)
@@ -113,10 +120,16 @@ class _LiGRURecurrence(torch.autograd.Function):
         dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
         for t in range(steps - 1, -1, -1):
             dh_t = grad_y[t] + dh if grad_y is not None else dh
+            carry = None
+            if zone is not None:  # d's share of h_t goes straight to h_{t-1}
+                carry = dh_t * zone[t]
+                dh_t = dh_t - carry
             torch.mul(dh_t, p_z[t], out=dpre[t, :, :hid])
             torch.mul(dh_t, p_h[t], out=dpre[t, :, hid:])
             through_u = dpre[t] @ weight_hh
             dh = dh_t * z[t] + (through_u if mask is None else through_u * mask)
+            if carry is not None:
+                dh += carry
         h_in = h_prev if mask is None else h_prev * mask
         d_weight_hh = dpre.reshape(-1, two_h).t() @ h_in.reshape(-1, hid)
-        return dpre, d_weight_hh, dh, None
+        return dpre, d_weight_hh, dh, None, None

@@ -18,7 +18,7 @@ from torch import nn
 
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
-from asr_lstm.cells.dropout import check_rate, variational_mask
+from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 from asr_lstm.cells.recurrence import LAYER_NORM_EPS, LSTMVariant, lstm_recurrence
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
@@ -46,6 +46,10 @@ class LSTMCellBase(nn.Module):
         cell_clip: C, c_t clipped to [-C, C] after each update (Sak, Senior & Beaufays 2014); ``None``: none.
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
+        zoneout_cell, zoneout_hidden: z^c and z^h of zoneout (Krueger et al. 2017): each unit of c_t
+            (of h_t, or r_t under a projection) keeps its previous value with that probability, afresh
+            at every step; in evaluation the expectation, c_t = z c_{t-1} + (1 - z) c~_t
+            (:func:`asr_lstm.cells.recurrence.lstm_recurrence`).
         layer_norm: the layer-normalised LSTM of Ba, Kiros & Hinton 2016: W x_t and U h_{t-1} each
             normalised over their 4H units with gains ``weight_ln_x``, ``weight_ln_h (4H)`` (alpha_2,
             alpha_1; their biases beta_2, beta_1 are b), and c_t over its H units before sigma_h with
@@ -73,9 +77,13 @@ class LSTMCellBase(nn.Module):
         recurrent_dropout: float = 0.0,
         cell_clip: float | None = None,
         layer_norm: bool = False,
+        zoneout_cell: float = 0.0,
+        zoneout_hidden: float = 0.0,
     ):
         super().__init__()
         self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.zoneout_cell = check_zoneout("zoneout_cell", zoneout_cell)
+        self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         self.input_size = input_size
         self.hidden_size = hidden_size
         if proj_size is None and self.projected:
@@ -156,13 +164,21 @@ class LSTMCellBase(nn.Module):
             xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
         weights = (self.weight_ch, self.weight_gh, self.weight_hr)
         norm = self.layer_norm_weights()
-        if exportable.exporting():  # an exported model runs in evaluation: no dropout
+        if exportable.exporting():  # an exported model runs in evaluation: no dropout, zoneout's expectation
+            zoneout = (self.zoneout_cell, self.zoneout_hidden)
             return exportable.lstm_scan(
-                xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, layer_norm=norm
+                xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, norm, zoneout
             )
+        steps, batch = x.shape[:2]
         fed_back = self.output_size if self.variant.recurrent_input == "h" else self.hidden_size
-        mask = variational_mask(self.recurrent_dropout, x.shape[1], fed_back, x, self.training)
-        return lstm_recurrence(xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm)
+        mask = variational_mask(self.recurrent_dropout, batch, fed_back, x, self.training)
+        zoneout = (
+            zoneout_mask(self.zoneout_cell, steps, batch, self.hidden_size, x, self.training),
+            zoneout_mask(self.zoneout_hidden, steps, batch, self.output_size, x, self.training),
+        )
+        return lstm_recurrence(
+            xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm, zoneout
+        )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A ``torch.nn.LSTM`` layer's ``weight_ih_l0``, ... (and ``weight_hr_l0``) load as ours."""
@@ -195,7 +211,8 @@ class LSTM(LSTMCellBase):
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
-        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.fusable
+        zoning = self.zoneout_cell > 0 or self.zoneout_hidden > 0  # nor zoneout
+        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.fusable and not zoning
         if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)

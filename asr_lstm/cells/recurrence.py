@@ -128,7 +128,19 @@ def activation_into(name: str, v: torch.Tensor, out: torch.Tensor) -> None:
 
 
 def _forward(
-    xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, variant: LSTMVariant, acts: tuple[str, str, str]
+    xw,
+    weight_hh,
+    h0,
+    c0,
+    weight_ch,
+    weight_gh,
+    weight_hr,
+    norm,
+    mask,
+    zone_c,
+    zone_h,
+    variant: LSTMVariant,
+    acts: tuple[str, str, str],
 ):
     """The recurrence without autograd; returns the buffers the backward pass needs.
 
@@ -141,6 +153,9 @@ def _forward(
         U h_{t-1} ``(T, B, 4H)`` and c_t ``(T, B, H)`` before their gains, with their 1 / sigma
         ``(T, B, 1)`` each, else ``None``.
         With a variational dropout ``mask`` (B, R), U multiplies ``mask o`` what it multiplies.
+        With zoneout (``zone_c (T, B, H)``, ``zone_h (T, B, R)``: the weights d_t of the previous
+        values) ``cs`` and ``hs`` (``rs``) hold the states after zoneout, and the cell's own update
+        c~_t is returned as ``c_new (T, B, H)`` (``cs[1:]`` without cell zoneout).
     """
     steps, batch, four_h = xw.shape
     hid = four_h // 4
@@ -159,7 +174,9 @@ def _forward(
     fed_back = rs if rs is not None else hs  # what U multiplies with recurrent_input "h"
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
-    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable else None
+    zoneout = zone_c is not None or zone_h is not None
+    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable and not zoneout else None
+    c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
     normalised = None
     if norm is not None:
         normalised = (
@@ -173,6 +190,8 @@ def _forward(
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
+            if zone_h is not None:
+                rs[t].lerp_(rs[t - 1], zone_h[t - 1])
         recurrent_in = fed_back[t] if variant.recurrent_input == "h" else cs[t]
         recurrent_in = recurrent_in if mask is None else recurrent_in * mask
         if normalised is None:
@@ -200,7 +219,7 @@ def _forward(
         if variant.coupled:
             torch.neg(i, out=f).add_(1)
         activate_(sc, g)
-        c = torch.addcmul(f * c_prev, i, g, out=cs[t + 1])
+        c = torch.addcmul(f * c_prev, i, g, out=c_new[t])
         if variant.cell_clip is not None:
             c.clamp_(-variant.cell_clip, variant.cell_clip)
         if variant.peepholes:
@@ -212,23 +231,33 @@ def _forward(
         else:
             activation_into(sh_name, c, sh[t])
         torch.mul(o, sh[t], out=hs[t + 1])
+        if zone_c is not None:  # c_t = d o c_{t-1} + (1 - d) o c~_t
+            torch.lerp(c, c_prev, zone_c[t], out=cs[t + 1])
+        if zone_h is not None and rs is None:
+            hs[t + 1].lerp_(hs[t], zone_h[t])
     if rs is not None:
         torch.mm(hs[steps], weight_hr.t(), out=rs[steps])
-    return gates, cs, hs, sh, rs, normalised
+        if zone_h is not None:
+            rs[steps].lerp_(rs[steps - 1], zone_h[steps - 1])
+    return gates, cs, c_new, hs, sh, rs, normalised
+
+
+NO_GRADIENT = (None,) * 5  # for the dropout and zoneout masks, the variant and the activations
 
 
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, mask, variant, acts
-    ):
+        ctx, xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, mask, zone_c, zone_h,
+        variant, acts,
+    ):  # fmt: skip
         norm = (gain_u, gain_c, bias_c) if variant.layer_norm else None
-        gates, cs, hs, sh, rs, normalised = _forward(
-            xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, variant, acts
+        gates, cs, c_new, hs, sh, rs, normalised = _forward(
+            xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, norm, mask, zone_c, zone_h, variant, acts
         )
         ctx.save_for_backward(
-            weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, gates, cs, hs, sh, rs,
-            *(normalised or (None,) * 4),
+            weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, zone_c, zone_h, gates, cs,
+            c_new if zone_c is not None else None, hs, sh, rs, *(normalised or (None,) * 4),
         )  # fmt: skip
         ctx.variant, ctx.acts = variant, acts
         out = rs if rs is not None else hs
@@ -237,10 +266,11 @@ class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h, grad_c):
-        weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, gates, cs, hs, sh, rs, *normalised = (
+        weight_hh, weight_ch, weight_gh, weight_hr, gain_u, gain_c, mask, zone_c, zone_h, gates, cs, c_new, *rest = (
             ctx.saved_tensors
         )
-        u_hat, u_rstd, c_hat, c_rstd = normalised
+        hs, sh, rs, u_hat, u_rstd, c_hat, c_rstd = rest
+        c_new = cs[1:] if c_new is None else c_new
         v = ctx.variant
         steps, batch, four_h = gates.shape
         hid = four_h // 4
@@ -255,7 +285,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
-        if runs_fused(gates) and v.fusable:
+        if runs_fused(gates) and v.fusable and zone_c is None and zone_h is None:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):
@@ -269,9 +299,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                 fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
                 dh, d_ifo_next = _through_recurrent_weights(dpre[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
             grads = _weight_gradients(
-                dpre, dpre, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
+                dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
             )
-            return (*grads, None, None, None, None, None, None)
+            return (*grads, None, None, None, *NO_GRADIENT)
         # Per-step factors of the chain rule, for all steps at once (few large kernels instead of many
         # small ones inside the loop). With a = pre-activation and sigma' written from outputs:
         #   dpre_o = dh_t o [sigma_h(c_t) o sigma_g'(o_t)]         = dh_t o p_o
@@ -299,6 +329,12 @@ class _LSTMRecurrence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
             dh_t = grad_y[t] + dh if grad_y is not None else dh
+            if zone_h is not None:  # h_t = d o h_{t-1} + (1 - d) o h~_t: d's share goes straight to h_{t-1}
+                carry_h = dh_t * zone_h[t]
+                dh_t = dh_t - carry_h
+            if zone_c is not None:  # dc becomes d loss / d c~_t
+                carry_c = dc * zone_c[t]
+                dc = dc - carry_c
             if drs is not None:  # dh_t is d loss / d r_t; h_t reaches the loss through r_t = W_rm h_t
                 drs[t] = dh_t
                 dh_t = dh_t @ weight_hr
@@ -313,7 +349,7 @@ class _LSTMRecurrence(torch.autograd.Function):
             if v.peepholes and v.output_peephole == "current":
                 dc.addcmul_(dpre_o, weight_ch[2])
             if v.cell_clip is not None:  # dc is d loss / d clip(c~_t): nothing reaches c~_t where it was clipped
-                dc = dc * (cs[t + 1].abs() < v.cell_clip)
+                dc = dc * (c_new[t].abs() < v.cell_clip)
             torch.mul(dc, p_i[t] if p_i.dim() else p_i, out=dpre_i)
             torch.mul(dc, p_f[t] if p_f.dim() else p_f, out=dpre_f)
             torch.mul(dc, p_g[t] if p_g.dim() else p_g, out=dpre_g)
@@ -325,17 +361,21 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dc.addcmul_(dpre_i, weight_ch[0]).addcmul_(dpre_f, weight_ch[1])
                 if v.output_peephole == "previous":
                     dc.addcmul_(dpre_o, weight_ch[2])
+            if zone_c is not None:
+                dc = dc + carry_c
             if v.layer_norm:  # pre = W x_t + alpha_1 o LN(U h_{t-1}) + ...
                 d_u_in[t] = normalise_backward(dpre[t] * gain_u, u_hat[t], u_rstd[t])
             dh, d_ifo_next = _through_recurrent_weights(d_u_in[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+            if zone_h is not None:
+                dh = dh + carry_h
         grads = _weight_gradients(
-            dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
+            dpre, d_u_in, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
         )
         if not v.layer_norm:
-            return (*grads, None, None, None, None, None, None)
+            return (*grads, None, None, None, *NO_GRADIENT)
         d_gain_u = (dpre * u_hat).sum((0, 1))
         d_gain_c, d_bias_c = (d_c_norm * c_hat).sum((0, 1)), d_c_norm.sum((0, 1))
-        return (*grads, d_gain_u, d_gain_c, d_bias_c, None, None, None)
+        return (*grads, d_gain_u, d_gain_c, d_bias_c, *NO_GRADIENT)
 
 
 def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):
@@ -358,7 +398,7 @@ def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, m
 
 
 def _weight_gradients(
-    dpre, d_u_in, dh, dc, gates, cs, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant
+    dpre, d_u_in, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant
 ):
     """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)``, d loss / d U's
     product ``d_u_in (T, B, 4H)`` (``dpre`` but under layer normalisation) and under a projection
@@ -374,7 +414,7 @@ def _weight_gradients(
     d_weight_ch = None
     if weight_ch is not None:
         if v.peepholes:
-            c_o = cs[1:] if v.output_peephole == "current" else c_prev
+            c_o = c_new if v.output_peephole == "current" else c_prev
             dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
             d_weight_ch = torch.stack(
                 [(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))]
@@ -399,6 +439,7 @@ def lstm_recurrence(
     weight_hr: torch.Tensor | None = None,
     recurrent_mask: torch.Tensor | None = None,
     layer_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    zoneout: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Runs an LSTM variant over a sequence whose input projection is already done.
 
@@ -424,6 +465,10 @@ def lstm_recurrence(
         recurrent_mask: ``(B, R)`` variational dropout (Gal & Ghahramani 2016) of what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}), the same at every step; ``None`` for none.
         layer_norm: ``(alpha_1 (4H), alpha_3 (H), beta_3 (H))``, required with ``variant.layer_norm``.
+        zoneout: ``(d^c (T, B, H), d^h (T, B, R))`` of Krueger et al. 2017, either ``None`` for none
+            (:func:`asr_lstm.cells.dropout.zoneout_mask`): the step's own c~_t and h~_t (r~_t) are computed
+            as without zoneout, then c_t = d^c_t o c_{t-1} + (1 - d^c_t) o c~_t and
+            h_t = d^h_t o h_{t-1} + (1 - d^h_t) o h~_t; the step's gates see c~_t (the output peephole).
 
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``: the r_t) and ``(h_T, c_T)`` (``(r_T, c_T)``).
@@ -436,7 +481,7 @@ def lstm_recurrence(
     h0, c0 = state
     gain_u, gain_c, bias_c = layer_norm or (None, None, None)
     y, h, c = _LSTMRecurrence.apply(
-        xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, recurrent_mask, variant,
-        tuple(activations),
+        xw, weight_hh, h0, c0, weight_ch, weight_gh, weight_hr, gain_u, gain_c, bias_c, recurrent_mask, *zoneout,
+        variant, tuple(activations),
     )  # fmt: skip
     return y, (h, c)

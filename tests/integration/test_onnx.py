@@ -38,12 +38,15 @@ def recognizer(cell: str, seed: int = 0, **cell_options) -> Recognizer:
 
 
 CELLS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru"]
-OPTIONS = [{"layer_norm": True}]
+OPTIONS = [
+    ("lstmp", {"layer_norm": True}),
+    ("lstmp", {"zoneout_cell": 0.3, "zoneout_hidden": 0.2}),
+    ("conv_peephole", {"zoneout_cell": 0.3, "zoneout_hidden": 0.2}),
+    ("ligru", {"zoneout_hidden": 0.2}),
+]
 
 
-@pytest.mark.parametrize(
-    ("cell", "options"), [(c, {}) for c in CELLS] + [("lstmp", o) for o in OPTIONS], ids=lambda v: str(v or "")
-)
+@pytest.mark.parametrize(("cell", "options"), [(c, {}) for c in CELLS] + OPTIONS, ids=lambda v: str(v or ""))
 def test_onnxruntime_reproduces_torch(cell, options, tmp_path):
     model = recognizer(cell, **options)
     path = export_onnx(model, tmp_path / f"{cell}.onnx")

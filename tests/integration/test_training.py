@@ -102,15 +102,26 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in state)
 
 
-@pytest.mark.parametrize("options", [("cell=lstm", "cell.layer_norm=true")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("cell=lstm", "cell.layer_norm=true"),
+        ("cell=lstm", "cell.zoneout_cell=0.2", "cell.zoneout_hidden=0.1"),
+        ("cell=gru", "cell.zoneout_hidden=0.1"),
+    ],
+)
 def test_the_recurrent_options_train_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, options):
     cfg = tiny_cfg("run", *options, "trainer.max_epochs=3", "optimizer.lr=0.01", "scheduler=none")
     run(cfg)
     rows = list(csv.DictReader((tmp_path / "run/csv/version_0/metrics.csv").open()))
     val_loss = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
     assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]
-    state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    assert len({k.rsplit(".", 1)[-1] for k in state} & {"weight_ln_h", "weight_ln_c", "bias_ln_c"}) == 3
+    for option in options[1:]:  # the run's config holds the option, and its cells run with it
+        key, value = option.removeprefix("cell.").split("=")
+        assert str(cfg.cell[key]).lower() == value
+    if "cell.layer_norm=true" in options:
+        state = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+        assert len({k.rsplit(".", 1)[-1] for k in state} & {"weight_ln_h", "weight_ln_c", "bias_ln_c"}) == 3
 
 
 @pytest.mark.parametrize("cell", CELL_OPTIONS)

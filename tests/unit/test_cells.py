@@ -55,7 +55,12 @@ def layer_norm(z, gain, bias=0.0):
     return gain * (z - mu) / sigma + bias
 
 
-def reference_dense(cell, x, h, c, spec, mask=1.0):
+def zoneout_weight(d, t):
+    """d_t of zoneout: step t of a drawn ``(T, B, .)`` mask, or the rate itself (evaluation)."""
+    return d[t] if torch.is_tensor(d) else d
+
+
+def reference_dense(cell, x, h, c, spec, mask=1.0, zone=(0.0, 0.0)):
     H = cell.hidden_size
     sg, sc, sh = (ACT[a] for a in spec["acts"])
     ln = spec.get("ln", False)  # the layer-normalised LSTM (Ba et al. 2016)
@@ -65,7 +70,7 @@ def reference_dense(cell, x, h, c, spec, mask=1.0):
     W_rm = cell.weight_hr  # the recurrent projection (LSTMP): h is then r_t, the output
     i_prev = f_prev = o_prev = torch.zeros_like(c)
     ys = []
-    for x_t in x:
+    for t, x_t in enumerate(x):
         r = (c if spec["rec"] == "c" else h) * mask  # what U multiplies, dropped out per sequence
         wx, ur = x_t @ cell.weight_ih.T, r @ cell.weight_hh.T  # (B, 4H): W x_t and U r
         if ln:
@@ -91,27 +96,31 @@ def reference_dense(cell, x, h, c, spec, mask=1.0):
         h_t = o_t * sh(layer_norm(c_t, cell.weight_ln_c, cell.bias_ln_c) if ln else c_t)
         if W_rm is not None:
             h_t = h_t @ W_rm.T  # r_t = W_rm m_t
+        d_c, d_h = (zoneout_weight(d, t) for d in zone)  # Krueger et al. 2017: keep the previous value
+        c_t = d_c * c + (1 - d_c) * c_t
+        h_t = d_h * h + (1 - d_h) * h_t
         h, c, i_prev, f_prev, o_prev = h_t, c_t, i_t, f_t, o_t
         ys.append(h)
     return torch.stack(ys), h, c
 
 
-def reference_gru(cell, x, h, mask=1.0):
+def reference_gru(cell, x, h, mask=1.0, zone=0.0):
     H = cell.hidden_size
     W_r, W_z, W_n = cell.weight_ih.split(H)
     U_r, U_z, U_n = cell.weight_hh.split(H)
     b_r, b_z, b_n = (cell.bias_ih + cell.bias_hh).split(H)
     ys = []
-    for x_t in x:
+    for t, x_t in enumerate(x):
         r = torch.sigmoid(x_t @ W_r.T + (h * mask) @ U_r.T + b_r)
         z = torch.sigmoid(x_t @ W_z.T + (h * mask) @ U_z.T + b_z)
         n = torch.tanh(x_t @ W_n.T + (r * h * mask) @ U_n.T + b_n)
-        h = z * h + (1 - z) * n
+        d = zoneout_weight(zone, t)
+        h = d * h + (1 - d) * (z * h + (1 - z) * n)
         ys.append(h)
     return torch.stack(ys), h
 
 
-def reference_ligru(cell, x, h, mask=1.0):
+def reference_ligru(cell, x, h, mask=1.0, zone=0.0):
     """Ravanelli et al. 2018, with batch norm of the input projections over every frame of the batch
     (training) or by the running statistics (evaluation)."""
     H = cell.hidden_size
@@ -122,15 +131,16 @@ def reference_ligru(cell, x, h, mask=1.0):
     a = ((a - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias).reshape(T, B, 2 * H)
     U_z, U_h = cell.weight_hh.split(H)
     ys = []
-    for a_t in a:
+    for t, a_t in enumerate(a):
         z = torch.sigmoid(a_t[:, :H] + (h * mask) @ U_z.T)
         candidate = torch.relu(a_t[:, H:] + (h * mask) @ U_h.T)
-        h = z * h + (1 - z) * candidate
+        d = zoneout_weight(zone, t)
+        h = d * h + (1 - d) * (z * h + (1 - z) * candidate)
         ys.append(h)
     return torch.stack(ys), h
 
 
-def reference_conv(cell, x, h, c, current=False, mask=None):
+def reference_conv(cell, x, h, c, current=False, mask=None, zone=(0.0, 0.0)):
     T, B, _ = x.shape
     F_, Hc = cell.bins, cell.hidden_channels
     k = cell.weight_hh.shape[2]
@@ -144,15 +154,17 @@ def reference_conv(cell, x, h, c, current=False, mask=None):
         return F.conv1d(v, w, padding=k // 2)
 
     ys = []
-    for x_t in x:
+    for t, x_t in enumerate(x):
         x_t = x_t.view(B, -1, F_)
         h_in = h if mask is None else h * mask.view(B, Hc, F_)  # variational dropout of what U convolves
         i = torch.sigmoid(conv(W[0], x_t) + conv(U[0], h_in) + V_i * c + b[0][:, None])
         f = torch.sigmoid(conv(W[1], x_t) + conv(U[1], h_in) + V_f * c + b[1][:, None])
         c_t = f * c + i * torch.tanh(conv(W[2], x_t) + conv(U[2], h_in) + b[2][:, None])
         o = torch.sigmoid(conv(W[3], x_t) + conv(U[3], h_in) + V_o * (c_t if current else c) + b[3][:, None])
-        c = c_t
-        h = o * torch.tanh(c)
+        h_t = o * torch.tanh(c_t)
+        d_c, d_h = (zoneout_weight(d, t) for d in zone)
+        d_c, d_h = (d.view(B, Hc, F_) if torch.is_tensor(d) else d for d in (d_c, d_h))
+        h, c = d_h * h + (1 - d_h) * h_t, d_c * c + (1 - d_c) * c_t
         ys.append(h.reshape(B, -1))
     return torch.stack(ys), h.reshape(B, -1), c.reshape(B, -1)
 
@@ -453,6 +465,52 @@ def test_layer_normalised_lstm_follows_ba_et_al(name, loop):
 
         inputs = (x[:4, :2], h0[:2], c0[:2], *cell.parameters())
         assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "fgr", "conv_peephole", "gru", "ligru"])
+def test_zoneout_keeps_previous_units_with_a_fresh_mask_every_step(name, loop):
+    z_c, z_h = 0.4, 0.3
+    single = name in ("gru", "ligru")  # h_t only: no cell state
+    options = {"zoneout_hidden": z_h, **({} if single else {"zoneout_cell": z_c})}
+    cell = make(name, torch.float64, "cpu", **options)
+    width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
+    x = torch.randn(6, 3, width, dtype=torch.float64)
+    out_size = getattr(cell, "output_size", cell.hidden_size)
+    h0 = torch.zeros(3, out_size, dtype=torch.float64)
+    c0 = torch.zeros(3, cell.hidden_size, dtype=torch.float64)
+
+    def reference(zone_c, zone_h):
+        if single:
+            return (reference_gru if name == "gru" else reference_ligru)(cell, x, h0, zone=zone_h)[0]
+        if name == "conv_peephole":
+            return reference_conv(cell, x, h0, c0, zone=(zone_c, zone_h))[0]
+        return reference_dense(cell, x, h0, c0, DENSE[name], zone=(zone_c, zone_h))[0]
+
+    if loop == "training":  # (an exported model only ever runs in evaluation)
+        torch.manual_seed(3)
+        y = cell(x)[0]
+        torch.manual_seed(3)  # the masks are the forward pass's random draws: c's, then h's
+        d_c = None if single else torch.empty(6, 3, cell.hidden_size, dtype=torch.float64).bernoulli_(z_c)
+        d_h = torch.empty(6, 3, out_size, dtype=torch.float64).bernoulli_(z_h)
+        with torch.no_grad():
+            torch.testing.assert_close(y, reference(d_c, d_h))
+        assert 0 < d_h.mean() < 1 and not all(torch.equal(d_h[0], d_t) for d_t in d_h)  # afresh at every step
+        names = [n for n, _ in cell.named_parameters()]
+
+        def run(x, *params):  # the same masks at every evaluation of gradcheck
+            torch.manual_seed(5)
+            return functional_call(cell, dict(zip(names, params)), (x,))[0]
+
+        small = x[:4, :2].clone().requires_grad_()
+        assert torch.autograd.gradcheck(run, (small, *[q.detach().requires_grad_() for q in cell.parameters()]))
+    cell.eval()  # evaluation: the expectation, s_t = z s_{t-1} + (1 - z) s~_t
+    with torch.no_grad():
+        torch.testing.assert_close(cell(x)[0], reference(z_c, z_h))
+        plain = make(name, torch.float64, "cpu").eval()
+        plain.load_state_dict(cell.state_dict())
+        assert not torch.allclose(plain(x)[0], cell(x)[0])
+    with pytest.raises(ValueError, match="zoneout_hidden must be in"):
+        make(name, torch.float64, "cpu", zoneout_hidden=1.0)
 
 
 def test_forget_bias_initialisation():
