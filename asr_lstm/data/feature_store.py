@@ -100,9 +100,9 @@ class SplitFeatures(Mapping):
         return len(self.rows)
 
 
-def checked_features(path: str, cfg: FeatureConfig) -> torch.Tensor:
-    """The features of one file; ``InputFileError`` when they are not all finite."""
-    feats = file_features(path, cfg)
+def checked_features(path: str, cfg: FeatureConfig, segment: tuple[float, float] | None = None) -> torch.Tensor:
+    """The features of one file (or ``segment`` of it); ``InputFileError`` when they are not all finite."""
+    feats = file_features(path, cfg, segment)
     if not torch.isfinite(feats).all():
         raise InputFileError(f"{path}: its features hold NaN or infinite values")
     return feats
@@ -125,7 +125,7 @@ def extract_split(
     def features() -> Iterator[tuple[str, torch.Tensor]]:
         for row in rows:
             try:
-                yield row["id"], checked_features(row[cfg.input_key], cfg)
+                yield row["id"], checked_features(row[cfg.input_key], cfg, row.get("segment"))
             except InputFileError as err:
                 bad.append(BadItem(split, row["id"], row[cfg.input_key], str(err)))
         if on_error == "raise" and bad:

@@ -20,6 +20,7 @@ import torchaudio.functional as AF
 from asr_lstm.data.audio import audio_frames
 from asr_lstm.data.cmvn import CMVN_MODES
 from asr_lstm.data.inputs import InputKind, input_kind
+from asr_lstm.errors import InputFileError
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,22 @@ def compute_features(waveform: torch.Tensor, sample_rate: int, cfg: FeatureConfi
     return with_deltas(audio_frames(waveform, sample_rate, cfg), cfg)
 
 
-def file_frames(path: str | Path, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw ``(T, cfg.dim)`` features of one input file of ``cfg.kind`` and the ``(T + 1,)`` positions
-    where each frame starts and the last one ends, in the kind's unit; errors name the file."""
-    frames, positions = cfg.input.read(Path(path), cfg)
+def file_frames(
+    path: str | Path, cfg: FeatureConfig, segment: tuple[float, float] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw ``(T, cfg.dim)`` features of one input file of ``cfg.kind`` (or of its ``segment``, for a
+    kind that reads Kaldi sources) and the ``(T + 1,)`` positions where each frame starts and the last
+    one ends, in the kind's unit; errors name the file."""
+    kind = cfg.input
+    if kind.sources:
+        frames, positions = kind.read(path, cfg, segment)
+    elif segment is not None:
+        raise InputFileError(f"{path}: a time segment applies to audio, not to {kind.name} input")
+    else:
+        frames, positions = kind.read(Path(path), cfg)
     return with_deltas(frames, cfg), positions
 
 
-def file_features(path: str | Path, cfg: FeatureConfig) -> torch.Tensor:
-    """Raw ``(T, cfg.dim)`` features of one input file of ``cfg.kind``."""
-    return file_frames(path, cfg)[0]
+def file_features(path: str | Path, cfg: FeatureConfig, segment: tuple[float, float] | None = None) -> torch.Tensor:
+    """Raw ``(T, cfg.dim)`` features of one input file of ``cfg.kind`` (or of its ``segment``)."""
+    return file_frames(path, cfg, segment)[0]

@@ -43,6 +43,8 @@ class InputKind:
         frame_shift_s: ``frame_shift_s(cfg)``: seconds between frames where that is a constant, else ``None``.
         nouns: what reports call an item and who made it.
         report_hours: reports give a split's hours (from the rows' ``duration``), as speech corpora are measured.
+        sources: ``read`` takes what a Kaldi ``wav.scp`` holds (a path as ``str``, or a command ending
+            in ``|``) and a third argument, the row's ``segment`` ``(start, end)`` in seconds or ``None``.
     """
 
     name: str
@@ -55,6 +57,7 @@ class InputKind:
     frame_shift_s: Callable[[FeatureConfig], float | None]
     nouns: tuple[str, str] = ("utterances", "speakers")
     report_hours: bool = False
+    sources: bool = False
 
 
 INPUT_KINDS: dict[str, InputKind] = {}
@@ -101,7 +104,7 @@ def _untimed(cfg: FeatureConfig) -> None:
 
 
 _AUDIO = dict(manifest_key="audio", suffixes=audio.AUDIO_SUFFIXES, read=audio.read_frames, unit="s",
-              frame_shift_s=_audio_shift, report_hours=True)  # fmt: skip
+              frame_shift_s=_audio_shift, report_hours=True, sources=True)  # fmt: skip
 _LINES = dict(unit="px", frame_shift_s=_untimed, nouns=("lines", "writers"))
 register(InputKind("fbank", base_dim=lambda c: c.num_mel_bins + int(c.use_energy), bands=_fbank_bands, **_AUDIO))
 register(InputKind("mfcc", base_dim=lambda c: c.num_ceps, bands=_no_bands, **_AUDIO))

@@ -62,9 +62,8 @@ def test_group_option_instantiates(tmp_path, group, option):
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     corpus = get_class(cfg.data.corpus._target_)
-    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(
-        option, "timit"
-    )
+    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(option)
+    expected = expected or ("kaldi" if option == "kaldi" else "timit")
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
     # checkpointing and early stopping watch the error rate the corpus's module logs
     assert (

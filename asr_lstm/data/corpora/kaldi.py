@@ -1,0 +1,256 @@
+"""Kaldi data directories, one per split: a user's own speech corpus in the format Kaldi recipes write.
+
+Files read from each directory (https://kaldi-asr.org/doc/data_prep.html):
+
+    wav.scp   <recording-id> <path>           or   <recording-id> <command> |   (audio on its stdout)
+    segments  <utterance-id> <recording-id> <start-s> <end-s>   optional; without it an utterance is a recording
+    text      <utterance-id> <word> <word> ...
+    utt2spk   <utterance-id> <speaker-id>                       optional; without it each utterance is its own speaker
+
+Validated as Kaldi's ``utils/validate_data_dir.sh`` does, before anything is written: every file
+sorted by id in the C locale (``LC_ALL=C sort``) with unique ids; the utterances of ``text``,
+``utt2spk`` and ``segments`` (or ``wav.scp``) the same; every segment inside its recording (up to
+Kaldi's 0.5 s overshoot of ``extract-segments``, clipped) and on a recording of ``wav.scp``. Every
+problem is named with its file and line, all in one error. A ``wav.scp`` command runs a shell
+command, so it is refused unless the corpus is built with ``allow_pipes=True``; archive offsets
+(``foo.ark:123``) are refused (``wav-copy`` writes files). Relative paths are read from the current
+directory, as Kaldi's tools do. An audio file that is missing or unreadable is a bad item of its
+utterance (``data.on_error``).
+
+Labels: the characters of the words with ``|`` between words, so CER and WER are both scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import soundfile as sf
+
+from asr_lstm.data.audio import is_command
+from asr_lstm.data.bad_items import BadItem
+from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, character_vocabulary
+from asr_lstm.data.tokens import Vocabulary
+
+log = logging.getLogger(__name__)
+
+DATA_FILES = ("wav.scp", "segments", "text", "utt2spk")
+MAX_OVERSHOOT_S = 0.5  # extract-segments' --max-overshoot: a segment may end this far past its recording
+ARCHIVE_OFFSET = re.compile(r"\.ark:\d+$")
+
+
+def c_sort_key(key: str) -> bytes:
+    """The order of ``LC_ALL=C sort``: by bytes."""
+    return key.encode("utf-8")
+
+
+def read_table(path: Path, problems: list[str]) -> dict[str, tuple[int, str]]:
+    """A Kaldi table file ``<id> <rest>`` a line as ``{id: (line number, rest)}``; lines out of C-locale
+    order, repeated ids and lines without a value are added to ``problems``."""
+    table: dict[str, tuple[int, str]] = {}
+    previous = None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if key in table:
+            problems.append(f"{path}:{lineno}: id {key!r} repeated (first at line {table[key][0]})")
+            continue
+        if previous is not None and c_sort_key(key) < c_sort_key(previous):
+            problems.append(f"{path}:{lineno}: not sorted: {key!r} after {previous!r} (sort it with LC_ALL=C sort)")
+        previous = key
+        if path.name != "text" and not rest:
+            problems.append(f"{path}:{lineno}: {key!r} has no value")
+            continue
+        table[key] = (lineno, rest)
+    return table
+
+
+class KaldiDataDir:
+    """One Kaldi data directory, validated; :meth:`rows` gives the manifest rows of its utterances.
+
+    Args:
+        path: the directory.
+        allow_pipes: accept ``wav.scp`` commands (``... |``), which run in a shell when features are made.
+    """
+
+    def __init__(self, path: str | Path, allow_pipes: bool = False):
+        self.path = Path(path)
+        self.allow_pipes = allow_pipes
+
+    def files(self) -> dict[str, Path]:
+        """The data files present, by name."""
+        return {name: self.path / name for name in DATA_FILES if (self.path / name).is_file()}
+
+    def rows(self, split: str, problems: list[str], bad_items: list[BadItem]) -> list[dict]:
+        """The manifest rows (sorted by id); layout problems go to ``problems``, utterances whose audio
+        cannot be read to ``bad_items``."""
+        if not self.path.is_dir():
+            problems.append(f"{self.path}: no such data directory (for {split})")
+            return []
+        files = self.files()
+        missing = [name for name in ("wav.scp", "text") if name not in files]
+        if missing:
+            problems.append(f"{self.path}: no {' and no '.join(missing)} (a Kaldi data directory has wav.scp and text)")
+            return []
+        start = len(problems)
+        tables = {name: read_table(path, problems) for name, path in files.items()}
+        recordings = self.recordings(tables["wav.scp"], files["wav.scp"], problems)
+        segments = self.segments(tables, files, recordings, problems) if "segments" in tables else None
+        utterances = set(tables["segments" if segments is not None else "wav.scp"])  # bad lines too: named once
+        source_name = "segments" if segments is not None else "wav.scp"
+        self.same_utterances(files, tables, utterances, source_name, problems)
+        if len(problems) > start:
+            return []
+        speakers = {utt: value for utt, (_, value) in tables.get("utt2spk", {}).items()}
+        rows = []
+        for utt in sorted(utterances, key=c_sort_key):
+            lineno, text = tables["text"][utt]
+            words = text.split()
+            inside = [w for w in words if WORD_SEPARATOR in w]
+            if not words or inside:
+                why = "no transcription" if not words else f"the word separator {WORD_SEPARATOR!r} inside {inside[0]!r}"
+                problems.append(f"{files['text']}:{lineno}: {utt}: {why}")
+                continue
+            recording, segment = (segments[utt][0], segments[utt][1:]) if segments is not None else (utt, None)
+            source, duration = recordings[recording]
+            if isinstance(duration, BadItem):
+                bad_items.append(BadItem(split, utt, duration.file, duration.reason))
+                continue
+            row = {
+                "id": utt,
+                "audio": source,
+                "chars": list(WORD_SEPARATOR.join(words)),
+                "text": " ".join(words),
+                "speaker": speakers.get(utt, utt),
+                "recording": recording,
+            }
+            if segment is not None:
+                end = min(segment[1], duration) if duration is not None else segment[1]
+                row["segment"] = [segment[0], end]
+                row["duration"] = end - segment[0]
+            elif duration is not None:
+                row["duration"] = duration
+            rows.append(row)
+        return rows
+
+    def recordings(self, table: dict[str, tuple[int, str]], path: Path, problems: list[str]) -> dict:
+        """``{recording: (source, duration s | None | BadItem)}``: a command's duration is unknown
+        until it runs; an unreadable file's is the bad item of its utterances."""
+        recordings = {}
+        for rec, (lineno, value) in table.items():
+            if is_command(value):
+                if not self.allow_pipes:
+                    problems.append(
+                        f"{path}:{lineno}: {rec} is a command ({value!r}), which would run in a shell; "
+                        "set data.corpus.allow_pipes=true to run the commands of this wav.scp"
+                    )
+                    continue
+                recordings[rec] = (value, None)
+                continue
+            if ARCHIVE_OFFSET.search(value):
+                problems.append(
+                    f"{path}:{lineno}: {rec} is an archive offset ({value!r}); write the audio as files "
+                    "(wav-copy scp:wav.scp ark,scp:...) and point wav.scp at them"
+                )
+                continue
+            audio = Path(value)
+            try:
+                info = sf.info(str(audio))
+                recordings[rec] = (str(audio.resolve()), info.frames / info.samplerate)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                why = "no such file" if not audio.exists() else f"cannot read audio ({err})"
+                recordings[rec] = (str(audio), BadItem("", rec, str(audio), f"{audio}: {why} ({path}:{lineno})"))
+        return recordings
+
+    @staticmethod
+    def segments(tables: dict, files: dict[str, Path], recordings: dict, problems: list[str]) -> dict:
+        """``{utterance: (recording, start, end)}`` of ``segments``, each checked against its recording."""
+        path, wav_scp = files["segments"], tables["wav.scp"]
+        segments = {}
+        for utt, (lineno, value) in tables["segments"].items():
+            fields = value.split()
+            try:
+                rec, start, end = fields[0], float(fields[1]), float(fields[2])
+                if len(fields) != 3:
+                    raise ValueError
+            except (IndexError, ValueError):
+                problems.append(
+                    f"{path}:{lineno}: expected '<utterance> <recording> <start> <end>', got {utt} {value!r}"
+                )
+                continue
+            where = f"{path}:{lineno}: {utt}"
+            if rec not in wav_scp:
+                problems.append(f"{where}: recording {rec!r} is not in {files['wav.scp']}")
+                continue
+            if start < 0 or end <= start:
+                problems.append(f"{where}: segment {start:g}-{end:g} s is empty or starts before 0")
+                continue
+            duration = recordings.get(rec, (None, None))[1]
+            if isinstance(duration, float) and end > duration + MAX_OVERSHOOT_S:
+                problems.append(f"{where}: segment ends at {end:g} s, past the end of {rec} ({duration:.3f} s)")
+                continue
+            segments[utt] = (rec, start, end)
+        return segments
+
+    @staticmethod
+    def same_utterances(files: dict, tables: dict, utterances: set[str], source: str, problems: list[str]) -> None:
+        """Names every utterance that one of ``text``, ``utt2spk`` and the audio source lacks."""
+        for name in ("text", "utt2spk"):
+            if name not in tables:
+                continue
+            listed = set(tables[name])
+            for utt in sorted(utterances - listed, key=c_sort_key):
+                problems.append(f"{files[name]}: no line for utterance {utt!r} (of {files[source].name})")
+            for utt in sorted(listed - utterances, key=c_sort_key):
+                lineno = tables[name][utt][0]
+                problems.append(f"{files[name]}:{lineno}: utterance {utt!r} has no audio in {files[source].name}")
+
+
+class KaldiDataDirs(Corpus):
+    """A speech corpus given as three Kaldi data directories.
+
+    Args:
+        train, dev, test: the data directories of the splits.
+        allow_pipes: accept ``wav.scp`` commands (``sph2pipe -f wav a.sph |``); they run in a shell.
+    """
+
+    reference_key = "chars"
+    metric = "cer"
+    word_separator = WORD_SEPARATOR
+
+    def __init__(self, train: str | Path, dev: str | Path, test: str | Path, allow_pipes: bool = False):
+        self.dirs = {"train": KaldiDataDir(train, allow_pipes), "dev": KaldiDataDir(dev, allow_pipes),
+                     "test": KaldiDataDir(test, allow_pipes)}  # fmt: skip
+        self.allow_pipes = allow_pipes
+
+    def describe_root(self) -> str:
+        return ", ".join(str(d.path) for d in self.dirs.values())
+
+    def params(self) -> dict:
+        """The directories and the size and time of each of their files: an edited file prepares again."""
+        stamps = {
+            split: {name: [p.stat().st_size, p.stat().st_mtime_ns] for name, p in d.files().items()}
+            for split, d in self.dirs.items()
+        }
+        dirs = {split: str(d.path.resolve()) for split, d in self.dirs.items()}
+        return {"corpus": "kaldi", "dirs": dirs, "files": stamps, "allow_pipes": self.allow_pipes}
+
+    def split_rows(self) -> dict[str, list[dict]]:
+        problems: list[str] = []
+        splits = {split: d.rows(split, problems, self.bad_items) for split, d in self.dirs.items()}
+        CorpusError.raise_all(problems)
+        return splits
+
+    def vocabulary(self) -> Vocabulary:
+        return character_vocabulary(self.split_rows())
+
+    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
+        return character_vocabulary(splits)
+
+    def describe(self, split: str, rows: list[dict]) -> str:
+        hours = sum(row.get("duration", 0.0) for row in rows) / 3600
+        return f"{split}: {len(rows)} utterances, {hours:.2f} h, {len({r['speaker'] for r in rows})} speakers"

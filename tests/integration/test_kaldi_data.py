@@ -1,0 +1,19 @@
+"""A model trains, is evaluated and exported on Kaldi data directories, segments included."""
+
+import json
+
+from asr_lstm.cli.train import run
+from tests.conftest import FAST, compose_train
+from tests.kaldi_fixture import write_data_dir
+
+
+def test_a_model_trains_on_kaldi_data_directories_and_scores_cer_and_wer(tmp_path):
+    dirs = [f"data.corpus.{s}={write_data_dir(tmp_path, s, segments=s != 'train', seed=i)}"
+            for i, s in enumerate(("train", "dev", "test"))]  # fmt: skip
+    cfg = compose_train(tmp_path / "run", ["data=kaldi", *dirs, f"data.work_dir={tmp_path / 'data'}", *FAST,
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 8 and summary["metric"] == "cer"  # 8 utterances in batches of 2
+    assert 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
+    rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(len(r["segment"]) == 2 for r in rows)
