@@ -157,11 +157,18 @@ class Recognizer:
         """Normalised features ``(T, D)`` of a mono waveform ``(N,)`` at any sample rate (an audio model)."""
         return self.normalise([Utterance("input", compute_features(waveform, sample_rate, self.features))])[0]
 
-    def read(self, path: str | Path, utt: str | None = None, speaker: str | None = None) -> Utterance:
-        """The model's kind of input file (audio, line image, stroke XML, ...) as an :class:`Utterance`
-        with raw features and positions in the input's own unit. Unreadable input raises
+    def read(
+        self,
+        path: str | Path,
+        utt: str | None = None,
+        speaker: str | None = None,
+        segment: tuple[float, float] | None = None,
+    ) -> Utterance:
+        """The model's kind of input file (audio, line image, stroke XML, ...), or the ``segment``
+        ``(start, end)`` seconds of an audio file, as an :class:`Utterance` with raw features and
+        positions in the input's own unit. Unreadable input raises
         :class:`~asr_lstm.errors.InputFileError` naming the file."""
-        feats, positions = file_frames(path, self.features)
+        feats, positions = file_frames(path, self.features, segment)
         return Utterance(utt if utt is not None else Path(path).stem, feats, positions, speaker)
 
     def featurise_file(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,11 +29,12 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
-from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning
+from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
@@ -46,32 +47,43 @@ from asr_lstm.recognizer import Recognizer, Segment, Transcript, Utterance
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
 
+class InputItem(NamedTuple):
+    """One input to decode: its id, its file (or, from a manifest, a Kaldi ``wav.scp`` command as ``str``)
+    and the ``(start, end)`` seconds of it a manifest row names (Kaldi ``segments``), else ``None``."""
+
+    id: str
+    path: Path | str
+    segment: tuple[float, float] | None = None
+
+
 def resolve_inputs(
     inputs: list[str], suffixes: frozenset[str] = AUDIO_SUFFIXES, speakers: dict[str, str] | None = None
-) -> list[tuple[str, Path]]:
-    """``(utterance id, input path)`` for every file named, listed, or found under a directory with one
-    of ``suffixes``; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker)."""
-    items: list[tuple[str, Path]] = []
+) -> list[InputItem]:
+    """Every file named, listed, or found under a directory with one of ``suffixes``, and every row of
+    a manifest; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker)."""
+    items: list[InputItem] = []
     speakers = {} if speakers is None else speakers
     for name in inputs:
         path = Path(name)
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
-                items.append(("_".join(found.relative_to(path).with_suffix("").parts), found))
+                items.append(InputItem("_".join(found.relative_to(path).with_suffix("").parts), found))
         elif path.suffix.lower() == ".jsonl":
             for row in read_manifest(path):
-                items.append((row["id"], Path(input_of(row))))
+                source = input_of(row)
+                segment = tuple(row["segment"]) if "segment" in row else None
+                items.append(InputItem(row["id"], source if is_command(source) else Path(source), segment))
                 if source_of(row) is not None:
                     speakers[row["id"]] = source_of(row)
         elif path.suffix.lower() in LIST_SUFFIXES:
             for line in path.read_text().splitlines():
                 fields = line.split()
                 if len(fields) == 1:
-                    items.append((Path(fields[0]).stem, Path(fields[0])))
+                    items.append(InputItem(Path(fields[0]).stem, Path(fields[0])))
                 elif len(fields) == 2:
-                    items.append((fields[0], Path(fields[1])))
+                    items.append(InputItem(fields[0], Path(fields[1])))
         else:
-            items.append((path.stem, path))
+            items.append(InputItem(path.stem, path))
     return items
 
 
@@ -150,13 +162,15 @@ def main(argv: list[str] | None = None) -> None:
     items = resolve_inputs(args.inputs, recognizer.features.input.suffixes, speakers)
     if args.exclude:
         excluded = {item.id for item in read_bad_items(Path(args.exclude))}
-        items = [(utt, path) for utt, path in items if utt not in excluded]
+        items = [item for item in items if item.id not in excluded]
     utterances, paths = [], {}
-    for utt, path in tqdm(items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None):
+    for utt, path, segment in tqdm(
+        items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None
+    ):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", LowSampleRateWarning)
-                utterance = recognizer.read(path, utt, speakers.get(utt))
+                utterance = recognizer.read(path, utt, speakers.get(utt), segment)
             for warning in caught:
                 if args.refuse_low_rate:
                     raise InputFileError(str(warning.message))

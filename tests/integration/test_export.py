@@ -151,7 +151,7 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "list.scp").write_text(f"utt1 {tmp_path}/a/x.WAV\n{tmp_path}/a/b/y.flac\n")
     (tmp_path / "m.jsonl").write_text(json.dumps({"id": "u9", "audio": "/data/u9.wav"}) + "\n")
     items = decode_cli.resolve_inputs([str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")])
-    assert [(i, p.name) for i, p in items] == [
+    assert [(item.id, item.path.name) for item in items] == [
         ("b_y", "y.flac"),
         ("x", "x.WAV"),
         ("utt1", "x.WAV"),

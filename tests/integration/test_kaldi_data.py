@@ -2,12 +2,13 @@
 
 import json
 
+from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
-from tests.conftest import FAST, compose_train
+from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
 from tests.kaldi_fixture import write_data_dir
 
 
-def test_a_model_trains_on_kaldi_data_directories_and_scores_cer_and_wer(tmp_path):
+def test_a_model_trains_on_kaldi_data_directories_and_decodes_their_segments(tmp_path, monkeypatch):
     dirs = [f"data.corpus.{s}={write_data_dir(tmp_path, s, segments=s != 'train', seed=i)}"
             for i, s in enumerate(("train", "dev", "test"))]  # fmt: skip
     cfg = compose_train(tmp_path / "run", ["data=kaldi", *dirs, f"data.work_dir={tmp_path / 'data'}", *FAST,
@@ -17,3 +18,8 @@ def test_a_model_trains_on_kaldi_data_directories_and_scores_cer_and_wer(tmp_pat
     assert 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
     rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and all(len(r["segment"]) == 2 for r in rows)
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    # the exported model decodes the manifest's segments as evaluate decodes their cached features
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
