@@ -22,8 +22,10 @@ Labels: the characters of the words with ``|`` between words, so CER and WER are
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
+import sys
 from pathlib import Path
 
 import soundfile as sf
@@ -254,3 +256,23 @@ class KaldiDataDirs(Corpus):
     def describe(self, split: str, rows: list[dict]) -> str:
         hours = sum(row.get("duration", 0.0) for row in rows) / 3600
         return f"{split}: {len(rows)} utterances, {hours:.2f} h, {len({r['speaker'] for r in rows})} speakers"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Validate Kaldi data directories and write their manifests.")
+    for split in ("train", "dev", "test"):
+        parser.add_argument(f"--{split}", required=True, help=f"the {split} data directory")
+    parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
+    parser.add_argument("--allow-pipes", action="store_true", help="run the commands of wav.scp ('... |')")
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="unreadable audio")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        KaldiDataDirs(args.train, args.dev, args.test, args.allow_pipes).prepare(args.out, args.on_error)
+    except CorpusError as err:
+        print(f"kaldi data: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

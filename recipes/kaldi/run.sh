@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Your own speech corpus as Kaldi data directories, with a stacked BLSTM-CTC over characters (CER, WER).
+#
+#   ./run.sh                                              # the embedded demo (mini-TIMIT as Kaldi data dirs)
+#   ./run.sh --train data/train --dev data/dev --test data/test   # your own (wav.scp, text[, segments, utt2spk])
+#
+# Stages: 0 corpus, 1 validation + manifests, 2 features, 3 train, 4 decode (greedy) + score,
+# 5 export + check (model.asrlstm, model.onnx), 6 RESULTS.md.
+# Every stage skips what is already done (and says so); --overwrite redoes the selected stages.
+# Training resumes from exp/<name>/checkpoints/last.ckpt.
+set -euo pipefail
+
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/../common/recipe.sh
+source "$recipe_dir/../common/recipe.sh"
+recipe_command="./run.sh${*:+$(printf ' %q' "$@")}"
+stage=0
+stop_stage=6
+train=""
+dev=""
+test=""
+allow_pipes=false
+work=.
+results=""
+experiment=mini_timit
+name=""
+overrides=""
+overwrite=false
+
+usage() {
+  sed -n '2,10p' "$0"
+  echo "options: --stage N --stop-stage N --train DIR --dev DIR --test DIR --allow-pipes --work DIR"
+  echo "         --experiment NAME --name EXP --overrides 'k=v ...' --results FILE --overwrite"
+  echo "         (--allow-pipes: run the commands of wav.scp lines ending in '|', in a shell)"
+}
+parse_options "stage stop_stage train dev test allow_pipes work results experiment name overrides overwrite" "$@"
+
+given=""
+if [ -n "$train$dev$test" ]; then
+  if [ -z "$train" ] || [ -z "$dev" ] || [ -z "$test" ]; then
+    echo "run.sh: give all three of --train, --dev and --test (or none, for the embedded demo)" >&2
+    exit 2
+  fi
+  train="$(cd "$train" && pwd)" dev="$(cd "$dev" && pwd)" test="$(cd "$test" && pwd)"
+  given="$train"
+fi
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
+[ -n "$results" ] && results="$(cd "$(dirname "$results")" && pwd)/$(basename "$results")"
+cd "$recipe_dir"
+data="$work/data/kaldi"
+exp="$work/exp/${name:-blstm_kaldi_${experiment}}"
+results=${results:-RESULTS.md}
+demo="$work/data/kaldi_demo"
+if [ -z "$given" ]; then
+  train="$demo/train" dev="$demo/dev" test="$demo/test"
+  corpus_note="the embedded demo: mini-TIMIT (\`python -m asr_lstm.data.generators.mini_timit\`) written as Kaldi data directories by \`python -m asr_lstm.data.generators.kaldi_demo\` (dev and test: one recording per speaker, cut by \`segments\`)"
+else
+  corpus_note="Kaldi data directories: train $train, dev $dev, test $test"
+fi
+pipes=()
+$allow_pipes && pipes=(--allow-pipes)
+# One set of overrides for every stage, so that preparation, training and decoding agree.
+hydra_args=(data=kaldi experiment="$experiment" data.corpus.train="$train" data.corpus.dev="$dev"
+            data.corpus.test="$test" data.corpus.allow_pipes="$allow_pipes" data.work_dir="$data")
+# shellcheck disable=SC2206
+hydra_args+=($overrides)
+
+if $overwrite; then overwrite_stages "$given" "$demo"; fi
+
+if selected 0; then
+  if [ -n "$given" ]; then
+    log "Stage 0: corpus: using $train, $dev, $test"
+  else
+    corpus_stage "" mini_timit "$work/data/mini_timit"
+    log "Stage 0: corpus: mini-TIMIT as Kaldi data directories in $demo"
+    python -m asr_lstm.data.generators.kaldi_demo --timit "$work/data/mini_timit" --out "$demo"
+  fi
+fi
+
+if selected 1; then
+  log "Stage 1: manifests (the data directories validated as Kaldi's validate_data_dir.sh does)"
+  python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$data" "${pipes[@]}"
+fi
+
+if selected 2; then
+  log "Stage 2: features and CMVN statistics"
+  asr-lstm prepare "${hydra_args[@]}" hydra.run.dir="$work/exp/.prepare"
+fi
+
+if selected 3; then train_stage "${hydra_args[@]}"; fi
+
+if selected 4; then
+  decode_params="decode: greedy; model: $(stage_params train)"
+  if stage_done decode "$decode_params"; then
+    log "Stage 4: decode: $exp already decoded, skipping"
+  else
+    log "Stage 4: greedy decoding and scoring of dev and test (CER, WER)"
+    asr-lstm evaluate "$exp" --splits dev test
+    mark_stage decode "$decode_params"
+  fi
+fi
+
+if selected 5; then export_stage; fi
+
+if selected 6; then
+  report_stage "Speech recognition from Kaldi data directories: BLSTM-CTC over characters" "$corpus_note" \
+    "labels: the characters of the words of \`text\`, \`|\` between words (+ CTC blank); CER over those, WER over the words"
+fi
