@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx]'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx,lhotse]'
 	touch $@
 
 demo: install

@@ -32,9 +32,8 @@ import soundfile as sf
 
 from asr_lstm.data.audio import is_command
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, character_vocabulary
-from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +111,7 @@ class KaldiDataDir:
         for utt in sorted(utterances, key=c_sort_key):
             lineno, text = tables["text"][utt]
             words = text.split()
-            inside = [w for w in words if WORD_SEPARATOR in w]
-            if not words or inside:
-                why = "no transcription" if not words else f"the word separator {WORD_SEPARATOR!r} inside {inside[0]!r}"
+            if why := transcription_problem(words):
                 problems.append(f"{files['text']}:{lineno}: {utt}: {why}")
                 continue
             recording, segment = (segments[utt][0], segments[utt][1:]) if segments is not None else (utt, None)
@@ -122,21 +119,9 @@ class KaldiDataDir:
             if isinstance(duration, BadItem):
                 bad_items.append(BadItem(split, utt, duration.file, duration.reason))
                 continue
-            row = {
-                "id": utt,
-                "audio": source,
-                "chars": list(WORD_SEPARATOR.join(words)),
-                "text": " ".join(words),
-                "speaker": speakers.get(utt, utt),
-                "recording": recording,
-            }
-            if segment is not None:
-                end = min(segment[1], duration) if duration is not None else segment[1]
-                row["segment"] = [segment[0], end]
-                row["duration"] = end - segment[0]
-            elif duration is not None:
-                row["duration"] = duration
-            rows.append(row)
+            if segment is not None and duration is not None:
+                segment = (segment[0], min(segment[1], duration))
+            rows.append(speech_row(utt, words, source, segment, speakers.get(utt, utt), recording, duration))
         return rows
 
     def recordings(self, table: dict[str, tuple[int, str]], path: Path, problems: list[str]) -> dict:
@@ -212,17 +197,13 @@ class KaldiDataDir:
                 problems.append(f"{files[name]}:{lineno}: utterance {utt!r} has no audio in {files[source].name}")
 
 
-class KaldiDataDirs(Corpus):
+class KaldiDataDirs(CharacterSpeechCorpus):
     """A speech corpus given as three Kaldi data directories.
 
     Args:
         train, dev, test: the data directories of the splits.
         allow_pipes: accept ``wav.scp`` commands (``sph2pipe -f wav a.sph |``); they run in a shell.
     """
-
-    reference_key = "chars"
-    metric = "cer"
-    word_separator = WORD_SEPARATOR
 
     def __init__(self, train: str | Path, dev: str | Path, test: str | Path, allow_pipes: bool = False):
         self.dirs = {"train": KaldiDataDir(train, allow_pipes), "dev": KaldiDataDir(dev, allow_pipes),
@@ -246,16 +227,6 @@ class KaldiDataDirs(Corpus):
         splits = {split: d.rows(split, problems, self.bad_items) for split, d in self.dirs.items()}
         CorpusError.raise_all(problems)
         return splits
-
-    def vocabulary(self) -> Vocabulary:
-        return character_vocabulary(self.split_rows())
-
-    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
-        return character_vocabulary(splits)
-
-    def describe(self, split: str, rows: list[dict]) -> str:
-        hours = sum(row.get("duration", 0.0) for row in rows) / 3600
-        return f"{split}: {len(rows)} utterances, {hours:.2f} h, {len({r['speaker'] for r in rows})} speakers"
 
 
 def main(argv: list[str] | None = None) -> None:
