@@ -99,6 +99,14 @@ corpus_stage() {
   fi
 }
 
+# features_stage WHAT HYDRA_OVERRIDE...: stage 2: `asr-lstm prepare` (manifests if not yet there, then
+# the feature cache and the normalisation statistics), which skips what is cached; WHAT goes in the log.
+features_stage() {
+  log "Stage 2: $1"
+  shift
+  asr-lstm prepare "$@" hydra.run.dir="$work/exp/.prepare"
+}
+
 # train_stage HYDRA_OVERRIDE...: stage 3: `asr-lstm train` into $exp, which resumes from its
 # last.ckpt after an interruption with the same overrides; other overrides start it afresh (a run
 # made with other options is removed first). The recipe command is kept beside the run.

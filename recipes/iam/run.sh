@@ -106,10 +106,7 @@ if selected 1; then
   python -m "asr_lstm.data.corpora.$corpus_name" --root "$corpus" --out "$data" ${split_dir:+--split-dir "$split_dir"}
 fi
 
-if selected 2; then
-  log "Stage 2: $features features and normalisation statistics"
-  asr-lstm prepare "${hydra_args[@]}" hydra.run.dir="$work/exp/.prepare"
-fi
+if selected 2; then features_stage "$features features and normalisation statistics" "${hydra_args[@]}"; fi
 
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 

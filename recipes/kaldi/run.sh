@@ -82,10 +82,7 @@ if selected 1; then
   python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$data" "${pipes[@]}"
 fi
 
-if selected 2; then
-  log "Stage 2: features and CMVN statistics"
-  asr-lstm prepare "${hydra_args[@]}" hydra.run.dir="$work/exp/.prepare"
-fi
+if selected 2; then features_stage "features and CMVN statistics" "${hydra_args[@]}"; fi
 
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 

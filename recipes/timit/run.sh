@@ -67,10 +67,7 @@ if selected 1; then
   python -m asr_lstm.data.corpora.timit --root "$corpus" --out "$data" --test-set "$test_set"
 fi
 
-if selected 2; then
-  log "Stage 2: features and CMVN statistics"
-  asr-lstm prepare "${hydra_args[@]}" hydra.run.dir="$work/exp/.prepare"
-fi
+if selected 2; then features_stage "features and CMVN statistics" "${hydra_args[@]}"; fi
 
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 
