@@ -21,9 +21,10 @@ from tests.conftest import FAST
 from tests.pictures import assert_picture
 from tests.timit_fixture import write_timit_tree
 
-# dropout, variational recurrent dropout and SpecAugment draw random numbers every batch: a resume that replayed other draws differs;
-# 4 training utterances in batches of 1 make 4 steps an epoch, with a checkpoint after each but the last
-EXACT = ["model.dropout=0.3", "cell.recurrent_dropout=0.2", "augment=specaugment", "trainer.max_epochs=3", "seed=7", "data.batch_size=1",
+# dropout, variational recurrent dropout, zoneout and SpecAugment draw random numbers every batch: a resume that replayed
+# other draws differs; 4 training utterances in batches of 1 make 4 steps an epoch, with a checkpoint after each but the last
+EXACT = ["model.dropout=0.3", "cell.recurrent_dropout=0.2", "cell.zoneout_cell=0.2", "cell.zoneout_hidden=0.1",
+         "augment=specaugment", "trainer.max_epochs=3", "seed=7", "data.batch_size=1",
          "callbacks.in_epoch_checkpoint.every_minutes=null", "callbacks.in_epoch_checkpoint.every_n_train_steps=1",
          "+callbacks.kill._target_=tests.integration.kill_probe.KillOnce"]  # fmt: skip
 
