@@ -73,7 +73,8 @@ class ConvPeepholeLSTM(nn.Module):
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         if input_size % frequency_bins or hidden_size % frequency_bins:
             raise ValueError(
-                f"conv_peephole: frequency_bins={frequency_bins} must divide input_size={input_size} and hidden_size={hidden_size}"
+                f"conv_peephole: frequency_bins={frequency_bins} must divide input_size={input_size} and "
+                f"hidden_size={hidden_size} (model.hidden_size={4 * frequency_bins}, for instance: 4 channels)"
             )
         if kernel_size % 2 == 0:
             raise ValueError(f"conv_peephole: kernel_size must be odd, got {kernel_size}")
