@@ -32,6 +32,13 @@ def test_a_data_dir_without_segments_gives_one_utterance_per_recording(tmp_path)
     assert Path(first["audio"]).is_absolute()
 
 
+def test_ids_may_be_separated_by_tabs(tmp_path):
+    kaldi = corpus(tmp_path)
+    text = tmp_path / "train" / "text"
+    text.write_text(text.read_text().replace(" ", "\t", 1))
+    assert kaldi.split_rows()["train"][0]["text"] == SENTENCES[0]
+
+
 def test_segments_cut_their_recording(tmp_path):
     rows = corpus(tmp_path, segments=True).split_rows()["dev"]
     row = rows[1]

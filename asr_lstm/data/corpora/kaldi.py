@@ -55,8 +55,8 @@ def read_table(path: Path, problems: list[str]) -> dict[str, tuple[int, str]]:
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        key, _, rest = line.strip().partition(" ")
-        rest = rest.strip()
+        key, *value = line.split(maxsplit=1)  # Kaldi separates the id by any white space
+        rest = value[0].strip() if value else ""
         if key in table:
             problems.append(f"{path}:{lineno}: id {key!r} repeated (first at line {table[key][0]})")
             continue
