@@ -66,7 +66,7 @@ def write_page_xml(
     xml.write_text(
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<PcGts xmlns="{namespace}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        f"<Metadata><Creator>Transkribus</Creator><Created>2026-01-01T00:00:00</Created></Metadata>\n"
+        f"<Metadata><Creator>Transkribus</Creator><Created>2026-01-01T00:00:00</Created><LastChange>2026-01-02T00:00:00</LastChange></Metadata>\n"
         f'<Page imageFilename="{image_name}" imageWidth="{WIDTH}" imageHeight="500">\n'
         f'<TextRegion id="r1" type="paragraph"><Coords points="0,0 {WIDTH},0 {WIDTH},500 0,500"/>\n'
         + "\n".join(body)

@@ -4,7 +4,9 @@ INPUT, for a speech model, is an audio file in any format soundfile reads (WAV, 
 ...) at any sample rate and channel count (channels are averaged, audio is resampled); for a
 offline handwriting model, a line image in any format Pillow reads (PNG, JPEG, TIFF, ...; any size,
 colour is turned to grey); for an online handwriting model, a pen-stroke file in IAM-OnDB's
-``lineStrokes`` XML. Or a directory (searched recursively for such files), a list file
+``lineStrokes`` XML. For a line-image model, also a page: a PAGE-XML or ALTO file, whose lines are
+cut from the page image it names and decoded (ids ``<page>-<line>``); ``--page-out DIR`` receives the
+cut lines and a copy of the file with each line's text and confidence. Or a directory (searched recursively for such files), a list file
 (``.lst``/``.scp``/``.txt``: one ``path`` or ``id path`` per line), or a manifest (``.jsonl``, as
 written by corpus preparation: ``id`` and ``audio``, ``image`` or ``strokes`` of each row).
 
@@ -38,6 +40,7 @@ from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
+from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
@@ -139,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when visible, as evaluate and training), cpu, cuda or cuda:N"
     )
+    parser.add_argument(
+        "--page-out",
+        metavar="DIR",
+        help="for PAGE-XML / ALTO inputs: write their cut lines and copies with the recognised text here",
+    )
     add_search_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -159,7 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     speakers: dict[str, str] = {}
-    items = resolve_inputs(args.inputs, recognizer.features.input.suffixes, speakers)
+    page_files = [name for name in args.inputs if is_page_file(name, recognizer.features.input.name)]
+    if page_files and not args.page_out:
+        parser.error(f"{page_files[0]} is a page file: --page-out DIR names where its lines and its copy go")
+    others = [name for name in args.inputs if name not in page_files]
+    items = resolve_inputs(others, recognizer.features.input.suffixes, speakers)
+    page_inputs, page_jobs, page_problems = cut_pages(page_files, Path(args.page_out or "."))
+    items += [InputItem(utt, path) for utt, path in page_inputs]
+    for problem in page_problems:
+        print(f"asr-lstm decode: skipped {problem}", file=sys.stderr)
     if args.exclude:
         excluded = {item.id for item in read_bad_items(Path(args.exclude))}
         items = [item for item in items if item.id not in excluded]
@@ -210,9 +226,11 @@ def main(argv: list[str] | None = None) -> None:
     for handle in (out, ctm):
         if handle not in (None, sys.stdout):
             handle.close()
-    failed = len(items) - len(utterances)
+    if page_jobs:
+        write_pages(page_jobs, {t.id: (recognizer.text(t.tokens), t.confidence) for t in transcripts})
+    failed = len(items) - len(utterances) + len(page_problems)
     if failed:
-        print(f"asr-lstm decode: {failed} of {len(items)} inputs skipped", file=sys.stderr)
+        print(f"asr-lstm decode: {failed} of {len(items) + len(page_problems)} inputs skipped", file=sys.stderr)
         sys.exit(1)
 
 

@@ -32,7 +32,13 @@ from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, character_vocabulary
-from asr_lstm.data.corpora.page_xml import ALTO_NAMESPACE, PAGE_NAMESPACE, TranscribedPage, read_transcribed_page
+from asr_lstm.data.corpora.page_xml import (
+    ALTO_NAMESPACE,
+    PAGE_NAMESPACE,
+    TextLine,
+    TranscribedPage,
+    read_transcribed_page,
+)
 from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.line_cut import cut_line, polygon_problem
 from asr_lstm.data.tokens import Vocabulary
@@ -82,6 +88,33 @@ def split_by_fraction(page_ids: list[str], fractions: list[float], seed: int) ->
         "dev": sorted(shuffled[n_train : n_train + n_dev]),
         "test": sorted(shuffled[n_train + n_dev :]),
     }
+
+
+def open_page_image(page: TranscribedPage) -> Image.Image:
+    """The grey page image a page file names, beside the file or in the folder above it (Transkribus'
+    ``page/`` sub-folder).
+
+    Raises:
+        CorpusError: it is missing or cannot be read, naming the page file.
+    """
+    path = next((p for p in (page.image, page.path.parent.parent / page.image.name) if p.is_file()), None)
+    if path is None:
+        raise CorpusError(f"{page.path}: its page image {page.image} is missing")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise CorpusError(f"{path}: the page image of {page.path} cannot be read ({err})") from None
+
+
+def save_line(page_image: Image.Image, line: TextLine, out: Path) -> Image.Image:
+    """Cuts ``line`` (whose polygon :func:`~asr_lstm.data.line_cut.polygon_problem` accepts) from its
+    page, levelled, and writes it to ``out`` as a PNG, atomically."""
+    cut = cut_line(page_image, line.polygon, line.baseline)
+    with atomic_path(out) as tmp:
+        cut.save(tmp, format="PNG")
+    return cut
 
 
 class PageCorpus(Corpus):
@@ -195,17 +228,11 @@ class PageCorpus(Corpus):
 
     def page_rows(self, split: str, pid: str, page: TranscribedPage, problems: list[str]) -> list[dict]:
         """The rows of a page's usable lines, their images cut into ``lines_dir/<page id>/``; the
-        others go to :attr:`bad_items`, a missing page image to ``problems``."""
-        image_path = next((p for p in (page.image, page.path.parent.parent / page.image.name) if p.is_file()), None)
-        if image_path is None:
-            problems.append(f"{page.path}: its page image {page.image} is missing")
-            return []
+        others go to :attr:`bad_items`, a missing or unreadable page image to ``problems``."""
         try:
-            with Image.open(image_path) as image:
-                image.load()
-                image = image.convert("L")
-        except (UnidentifiedImageError, OSError) as err:
-            problems.append(f"{image_path}: the page image of {page.path} cannot be read ({err})")
+            image = open_page_image(page)
+        except CorpusError as err:
+            problems.append(str(err))
             return []
         rows = []
         for line in page.lines:
@@ -216,10 +243,8 @@ class PageCorpus(Corpus):
             if reason is not None:
                 self.bad_items.append(BadItem(split, line_id, str(page.path), f"{where}: {reason}"))
                 continue
-            cut = cut_line(image, line.polygon, line.baseline)
             out = self.lines_dir / pid / f"{line.line_id}.png"
-            with atomic_path(out) as tmp:
-                cut.save(tmp, format="PNG")
+            cut = save_line(image, line, out)
             chars = list(WORD_SEPARATOR.join(words))
             rows.append({
                 "id": line_id,

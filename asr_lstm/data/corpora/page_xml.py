@@ -16,6 +16,7 @@ joined by one space, a line-end ``HYP@CONTENT`` appended. Coordinates must be pi
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,59 @@ def _alto_baseline(value: str | None, polygon: list[Point], where: str) -> list[
         xs = [x for x, _ in polygon]
         return [(min(xs), y), (max(xs), y)]
     return parse_points(value, where)
+
+
+# PAGE's TextLineType: the elements that follow TextEquiv, before which a new one goes
+_AFTER_TEXT_EQUIV = ("TextStyle", "UserDefined", "Labels")
+
+
+def write_hypotheses(page: TranscribedPage, hypotheses: dict[str, tuple[str, float]], out: str | Path) -> Path:
+    """A copy of ``page``'s file at ``out`` whose lines named in ``hypotheses`` (line id -> (text,
+    confidence in [0, 1])) carry the recognised text; everything else is kept as it was.
+
+    PAGE: the line's own ``TextEquiv`` elements are replaced by one ``TextEquiv conf=...`` with the
+    text's ``Unicode``, where the schema puts it (after the words, before ``TextStyle``), and
+    ``Metadata/LastChange`` is set to now. ALTO: the line's ``String``, ``SP`` and ``HYP`` are replaced
+    by one ``String CONTENT=... WC=...`` a word with ``SP`` between them.
+    """
+    tree = etree.parse(str(page.path), etree.XMLParser(resolve_entities=False, no_network=True))
+    namespace = etree.QName(tree.getroot()).namespace
+    by_id = {line.line_id: line for line in page.lines}
+    for line_id, (text, confidence) in hypotheses.items():
+        (element,) = tree.xpath(by_id[line_id].element_path)
+        if page.format == "page":
+            _page_text(element, namespace, text, confidence)
+        else:
+            _alto_text(element, namespace, text, confidence)
+    if page.format == "page":
+        last_change = tree.find(f"{{{namespace}}}Metadata/{{{namespace}}}LastChange")
+        if last_change is not None:
+            last_change.text = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(str(out), xml_declaration=True, encoding="UTF-8", standalone=True if page.format == "page" else None)
+    return out
+
+
+def _page_text(line: etree._Element, namespace: str, text: str, confidence: float) -> None:
+    old = line.findall(f"{{{namespace}}}TextEquiv")
+    following = [line.find(f"{{{namespace}}}{name}") for name in _AFTER_TEXT_EQUIV]
+    position = line.index(old[0]) if old else next((line.index(e) for e in following if e is not None), len(line))
+    for element in old:
+        line.remove(element)
+    equiv = etree.Element(f"{{{namespace}}}TextEquiv", conf=f"{confidence:.4f}")
+    etree.SubElement(equiv, f"{{{namespace}}}Unicode").text = text
+    line.insert(position, equiv)
+
+
+def _alto_text(line: etree._Element, namespace: str, text: str, confidence: float) -> None:
+    old = [e for e in line if etree.QName(e).localname in ("String", "SP", "HYP")]
+    position = line.index(old[0]) if old else len(line)
+    for element in old:
+        line.remove(element)
+    for k, word in enumerate(text.split()):
+        if k:
+            line.insert(position, etree.Element(f"{{{namespace}}}SP"))
+            position += 1
+        line.insert(position, etree.Element(f"{{{namespace}}}String", CONTENT=word, WC=f"{confidence:.4f}"))
+        position += 1
