@@ -12,7 +12,8 @@ loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objec
     features         the FeatureConfig fields
     cmvn             {"mode": global|speaker|none, "mean": (D,), "std": (D,)} from the training set
     scoring_folding  "39" for TIMIT, or None
-    word_separator   the token between words of a character model ("|" for IAM), or None
+    units            how the labels spell words (asr_lstm.data.units: characters with "|" between words,
+                     lexicon phones with the lexicon's lines, or a sentencepiece model's bytes), or None
     confidence_temperature   tau of the confidences (asr_lstm.confidence), calibrated on dev; 1.0 if not
 """
 
@@ -31,11 +32,12 @@ import asr_lstm
 from asr_lstm import cells
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.features import FeatureConfig
+from asr_lstm.data.units import UnitsError, units_from_state
 from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
 FORMAT = "asr-lstm-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 EXTENSION = ".asrlstm"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -73,7 +75,7 @@ def make_package(recognizer: Recognizer) -> dict:
             "std": recognizer.cmvn_std.cpu(),
         },
         "scoring_folding": recognizer.scoring_folding,
-        "word_separator": recognizer.word_separator,
+        "units": recognizer.units.state() if recognizer.units is not None else None,
         "confidence_temperature": float(recognizer.confidence_temperature),
     }
 
@@ -117,7 +119,7 @@ def read_package(path: str | Path) -> dict:
 
 
 FIELDS = {"model": dict, "cell": dict, "state_dict": dict, "tokens": list, "features": dict, "cmvn": dict,
-          "scoring_folding": (str, type(None)), "word_separator": (str, type(None)),
+          "scoring_folding": (str, type(None)), "units": (dict, type(None)),
           "confidence_temperature": float}  # fmt: skip
 
 
@@ -143,6 +145,11 @@ def check_package(package: dict, path: Path) -> None:
     tokens = package["tokens"]
     if not tokens or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
         raise refuse("tokens", "must be distinct strings, the CTC blank first")
+    if package["units"] is not None:
+        try:
+            units_from_state(package["units"])
+        except (KeyError, TypeError, UnitsError, RuntimeError) as err:
+            raise refuse("units", f"describes no token units ({type(err).__name__}: {err})") from None
     try:
         features = FeatureConfig(**package["features"])
     except (TypeError, ValueError) as err:

@@ -1,9 +1,10 @@
 """The LightningModule: CTC training, greedy validation and test error rates.
 
-Metric keys: ``train/loss``, ``val/loss``, ``val/<metric>``, ``val/<metric>_best``, ``test/<metric>``,
-where ``<metric>`` names the corpus's token error rate on its scoring label set: ``per`` for TIMIT
-(phones folded to 39), ``cer`` for handwriting (characters, spaces included). A character corpus with a
-word separator also logs ``val/wer`` and ``test/wer``.
+Metric keys: ``train/loss``, ``val/loss``, ``val/<rate>``, ``test/<rate>`` for the label error rate
+on the scoring label set (``per`` for TIMIT's phones folded to 39 or lexicon phones, ``cer`` for
+characters, spaces included, ``ter`` for subword pieces) and, where the labels have units that spell
+words, ``val/wer`` and ``test/wer``; ``val/<metric>_best`` of the rate training monitors (``wer`` for
+subword pieces, the label rate otherwise).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from asr_lstm.data.phones import timit_phone_map
+from asr_lstm.data.units import Labelling
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.metrics import edit_distance, words
+from asr_lstm.metrics import edit_distance
 from asr_lstm.models import CTCModel
 from asr_lstm.rng import rng_states, set_rng_states
 
@@ -33,9 +35,9 @@ class CTCLitModule(pl.LightningModule):
         optimizer: ``optimizer(params=...)`` -> ``torch.optim.Optimizer``.
         scheduler: ``scheduler(optimizer=...)`` -> LR scheduler stepped on ``val/<metric>`` each epoch, or ``None``.
         labels: vocabulary tokens, blank first.
-        folding: phone folding before scoring ("39", "48") or ``None`` to score the labels as they are.
-        metric: name of the token error rate (``per``, ``cer``).
-        word_separator: the label between words, to score WER too; ``None`` for none.
+        labelling: what the labels are (:class:`asr_lstm.data.units.Labelling`): the folding before
+            scoring them, the name of their error rate, the units whose words are scored by WER (when
+            there are units) and which of the two rates is the ``metric`` that training monitors.
         augment: ``augment(x (B, T, D), x_lens (B,)) -> (B, T, D)`` applied to training batches only
             (e.g. :class:`asr_lstm.data.augment.SpecAugment`); ``None`` for none.
         max_nonfinite_batches: a training batch whose loss or gradient is not finite makes no
@@ -48,10 +50,8 @@ class CTCLitModule(pl.LightningModule):
         net: CTCModel,
         optimizer: Callable,
         labels: list[str],
+        labelling: Labelling,
         scheduler: Callable | None = None,
-        folding: str | None = "39",
-        metric: str = "per",
-        word_separator: str | None = None,
         augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         max_nonfinite_batches: int = 10,
     ):
@@ -60,9 +60,8 @@ class CTCLitModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.labels = list(labels)
-        self.folding = folding
-        self.metric = metric
-        self.word_separator = word_separator
+        self.folding, self.metric, self.token_metric = labelling.folding, labelling.metric, labelling.token_metric
+        self.units = labelling.units
         self.augment = augment
         self.best_rate = math.inf
         self.max_nonfinite_batches = max_nonfinite_batches
@@ -155,8 +154,8 @@ class CTCLitModule(pl.LightningModule):
         for hyp, y, n in zip(hyps, batch["y"].tolist(), batch["y_lens"].tolist()):
             ref, hyp = self.score_labels(y[:n]), self.score_labels(hyp)
             self._count(stage, "tokens", ref, hyp)
-            if self.word_separator is not None:
-                self._count(stage, "words", words(ref, self.word_separator), words(hyp, self.word_separator))
+            if self.units is not None:
+                self._count(stage, "words", self.units.words(ref), self.units.words(hyp))
 
     def _count(self, stage: str, unit: str, ref: list[str], hyp: list[str]) -> None:
         counts = self._errors[stage][unit]
@@ -176,10 +175,10 @@ class CTCLitModule(pl.LightningModule):
         rates = {unit: 100.0 * errors / max(total, 1) for unit, (errors, total) in totals.items()}
         # sync_dist averages values that are already equal on every process
         self.log(f"{stage}/loss", totals["loss"][0] / max(totals["loss"][1], 1), sync_dist=True)
-        if self.word_separator is not None:
-            self.log(f"{stage}/wer", rates["words"], sync_dist=True)
-        self.log(f"{stage}/{self.metric}", rates["tokens"], prog_bar=True, sync_dist=True)
-        return rates["tokens"]
+        logged = {self.token_metric: rates["tokens"], **({"wer": rates["words"]} if self.units is not None else {})}
+        for name, rate in logged.items():
+            self.log(f"{stage}/{name}", rate, prog_bar=name == self.metric, sync_dist=True)
+        return logged[self.metric]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")

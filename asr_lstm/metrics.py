@@ -58,11 +58,6 @@ def edit_distance(ref: Sequence, hyp: Sequence) -> int:
     return editdistance.eval(list(ref), list(hyp))
 
 
-def words(tokens: Sequence[str], separator: str) -> list[str]:
-    """Character tokens -> words: split at ``separator``; empty words (doubled or edge separators) dropped."""
-    return [w for w in "".join(tokens).split(separator) if w]
-
-
 def align(ref: Sequence, hyp: Sequence) -> list[Pair]:
     """One minimum-cost alignment as ``(ref_token, hyp_token)`` pairs; ``None`` marks a gap.
 

@@ -21,8 +21,8 @@ from asr_lstm import cells
 from asr_lstm.confidence import AlignedFrames, forced_path
 from asr_lstm.data.cmvn import normalise_all
 from asr_lstm.data.features import FeatureConfig, compute_features, file_frames
+from asr_lstm.data.units import Units, units_from_state
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.metrics import words
 from asr_lstm.models import CTCModel
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
@@ -82,7 +82,7 @@ class Recognizer:
         cmvn_mean, cmvn_std: ``(D,)`` training-set statistics (see :mod:`asr_lstm.data.cmvn` for
             which statistics each CMVN mode uses).
         scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
-        word_separator: the token between words of a character model (IAM's ``|``), or ``None``.
+        units: how the labels spell words (:mod:`asr_lstm.data.units`), or ``None`` (TIMIT's phones).
         confidence_temperature: tau of the confidences (:mod:`asr_lstm.confidence`), calibrated on dev.
     """
 
@@ -94,7 +94,7 @@ class Recognizer:
     cmvn_mean: torch.Tensor
     cmvn_std: torch.Tensor
     scoring_folding: str | None = None
-    word_separator: str | None = None
+    units: Units | None = None
     confidence_temperature: float = 1.0
 
     def __post_init__(self) -> None:
@@ -113,8 +113,8 @@ class Recognizer:
         cmvn = package["cmvn"]
         return cls(
             net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
-            cmvn["mean"], cmvn["std"], package["scoring_folding"], package["word_separator"],
-            package["confidence_temperature"],
+            cmvn["mean"], cmvn["std"], package["scoring_folding"],
+            units_from_state(package["units"]) if package["units"] is not None else None, package["confidence_temperature"],
         )  # fmt: skip
 
     @classmethod
@@ -139,9 +139,14 @@ class Recognizer:
         shift = self.features.input.frame_shift_s(self.features)
         return None if shift is None else shift * self.net.frontend.stride
 
+    @property
+    def separator(self) -> str | None:
+        """The label between words, where the units have one (a lexicon search's separator)."""
+        return self.units.separator if self.units is not None else None
+
     def text(self, tokens: list[str]) -> str:
-        """A hypothesis as text: words for a character model with a word separator, else the tokens."""
-        return " ".join(words(tokens, self.word_separator) if self.word_separator is not None else tokens)
+        """A hypothesis as text: its words where the labels have units, else the tokens."""
+        return " ".join(self.units.words(tokens) if self.units is not None else tokens)
 
     def normalise(self, utterances: list[Utterance]) -> list[torch.Tensor]:
         """The utterances' features normalised together, as :mod:`asr_lstm.data.cmvn` says for the model's mode."""

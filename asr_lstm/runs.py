@@ -16,6 +16,7 @@ from asr_lstm.data.corpora.base import Corpus
 from asr_lstm.data.feature_store import load_global_stats
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import Labelling
 from asr_lstm.recognizer import Recognizer
 
 CHECKPOINT_NAMES = ("best", "last")
@@ -65,8 +66,13 @@ class TrainingRun:
 
     @property
     def corpus(self) -> type[Corpus]:
-        """The corpus class of the run (its scoring attributes: metric, folding, word separator, reference key)."""
+        """The corpus class of the run (its layout: splits, what its items are called)."""
         return get_class(self.cfg.data.corpus._target_)
+
+    @property
+    def labelling(self) -> Labelling:
+        """What the run's labels are and how they are scored (its data directory's ``labelling.json``)."""
+        return Labelling.load(self.work_dir)
 
     @property
     def features(self) -> FeatureConfig:
@@ -92,10 +98,10 @@ class TrainingRun:
         path = self.checkpoint(checkpoint)
         state = checkpoint_state(path)
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-        corpus = self.corpus
+        labelling = self.labelling
         return Recognizer(
-            net, model_options, cell_options, tokens, features, mean, std, corpus.scoring_folding,
-            corpus.word_separator, self.confidence_temperature(path),
+            net, model_options, cell_options, tokens, features, mean, std, labelling.folding,
+            labelling.units, self.confidence_temperature(path),
         )  # fmt: skip
 
     @property

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asr_lstm.atomic import write_text
 from asr_lstm.data.phones import timit_phone_map
-from asr_lstm.metrics import ErrorCounts, align, count_errors, edit_distance, words
+from asr_lstm.metrics import ErrorCounts, align, count_errors, edit_distance
 
 
 def folder(folding: str | None) -> Callable[[list[str]], list[str]]:
@@ -117,14 +117,17 @@ def score(
 
 
 def score_words(
-    ref_path: str | Path, hyp_path: str | Path, out_dir: str | Path, separator: str, extra: dict | None = None
+    ref_path: str | Path,
+    hyp_path: str | Path,
+    out_dir: str | Path,
+    words_of: Callable[[list[str]], list[str]],
+    extra: dict | None = None,
 ) -> ErrorCounts:
-    """WER of character transcripts: both sides split into words at ``separator``, written as
-    ``out_dir/{ref,hyp}.txt`` and scored there (``errs.txt``, ``metrics.json`` with metric ``wer``)."""
+    """WER of label transcripts: both sides turned into words by ``words_of`` (a :class:`Units`'
+    ``words``), written as ``out_dir/{ref,hyp}.txt`` and scored there (``errs.txt``, ``metrics.json``
+    with metric ``wer``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, path in (("ref.txt", ref_path), ("hyp.txt", hyp_path)):
-        write_transcripts(
-            {utt: words(chars, separator) for utt, chars in read_transcripts(path).items()}, out_dir / name
-        )
+        write_transcripts({utt: words_of(labels) for utt, labels in read_transcripts(path).items()}, out_dir / name)
     return score(out_dir / "ref.txt", out_dir / "hyp.txt", out_dir, None, "wer", extra)

@@ -30,11 +30,12 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
     Raises:
         ValueError: ``cfg.metric`` (what checkpointing and early stopping monitor) is not the corpus's metric.
     """
-    corpus = datamodule.corpus
-    if cfg.get("metric", corpus.metric) != corpus.metric:
+    labelling = datamodule.labelling
+    if cfg.get("metric", labelling.metric) != labelling.metric:
+        units = f"units={datamodule.units.kind}" if datamodule.units is not None else type(datamodule.corpus).__name__
         raise ValueError(
-            f"metric={cfg.metric} but {type(corpus).__name__} is scored by {corpus.metric}: the callbacks would "
-            f"monitor a key that is never logged; set metric={corpus.metric} (the data config does)"
+            f"metric={cfg.metric} but {units} is scored by {labelling.metric}: the callbacks would monitor a "
+            f"key that is never logged; set metric={labelling.metric} (the data and units configs do)"
         )
     net = build_net(cfg, datamodule.features.dim, len(datamodule.vocab))
     return CTCLitModule(
@@ -42,9 +43,7 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         labels=datamodule.vocab.tokens,
-        folding=corpus.scoring_folding,
-        metric=corpus.metric,
-        word_separator=corpus.word_separator,
+        labelling=labelling,
         augment=instantiate(cfg.augment)(features=datamodule.features) if cfg.get("augment") else None,
         max_nonfinite_batches=cfg.max_nonfinite_batches,
     )

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"asr-lstm decode: {err}", file=sys.stderr)
         sys.exit(2)
     try:
-        search = search_config.build(recognizer.tokens, recognizer.word_separator)
+        search = search_config.build(recognizer.tokens, recognizer.separator)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     speakers: dict[str, str] = {}

@@ -106,16 +106,16 @@ class SplitScorer:
         skipped = {b.id: b for b in read_bad_items(run.run_dir / "skipped.tsv") if b.split == split}
         rows = [r for r in read_manifest(run.work_dir / f"{split}.jsonl") if r["id"] not in skipped]
         feats = load_split(run.feature_dir / split)
-        self.recognizer, self.corpus, self.split = recognizer, run.corpus, split
+        self.recognizer, self.labelling, self.split = recognizer, run.labelling, split
         self.utterances = [Utterance(r["id"], feats[r["id"]], speaker=source_of(r)) for r in rows]
-        self.refs = {r["id"]: r[self.corpus.reference_key] for r in rows}
+        self.refs = {r["id"]: r[self.labelling.reference_key] for r in rows}
         self.posteriors = recognizer.posteriors(self.utterances, batch_size)
         # the split's items the run skipped (data.on_error=skip): not scored, and listed with the scores
         self.extra = {"split": split, "skipped": sorted(skipped), **extra}
 
     def accuracies(self, transcripts: list[Transcript]) -> list[float]:
         """Each hypothesis's accuracy on the scoring label set (1 - its error rate, at least 0)."""
-        fold = folder(self.corpus.scoring_folding)
+        fold = folder(self.labelling.folding)
         return [utterance_accuracy(fold(self.refs[t.id]), fold(t.tokens)) for t in transcripts]
 
     def calibrate(self) -> Calibration:
@@ -127,8 +127,8 @@ class SplitScorer:
 
     def __call__(self, config: SearchConfig, search, out: Path) -> ErrorCounts:
         """Writes ``out/{hyp,ref}.txt`` and ``out/confidence.tsv`` (id, confidence, accuracy), scores
-        the hypotheses by the corpus's metric (and WER for a character corpus) and returns the
-        metric's counts; ``metrics.json`` gets the confidences' temperature, mean and correlation
+        the hypotheses' labels (and their words, where the labels have units) and returns the counts
+        of the metric training monitors; ``metrics.json`` gets the confidences' temperature, mean and correlation
         with the accuracies."""
         transcripts = self.recognizer.transcribe(self.utterances, self.posteriors, search)
         write_transcripts({t.id: t.tokens for t in transcripts}, out / "hyp.txt")
@@ -143,15 +143,14 @@ class SplitScorer:
             "pearson_with_accuracy": pearson(confidences, accuracies),
         }
         extra = {**self.extra, "search": config.describe(), "confidence": confidence}
-        corpus = self.corpus
-        totals = {
-            corpus.metric: score(out / "ref.txt", out / "hyp.txt", out, corpus.scoring_folding, corpus.metric, extra)
-        }
-        if corpus.word_separator is not None:
-            totals["wer"] = score_words(out / "ref.txt", out / "hyp.txt", out / "wer", corpus.word_separator, extra)
+        labelling = self.labelling
+        rate = labelling.token_metric
+        totals = {rate: score(out / "ref.txt", out / "hyp.txt", out, labelling.folding, rate, extra)}
+        if labelling.units is not None:
+            totals["wer"] = score_words(out / "ref.txt", out / "hyp.txt", out / "wer", labelling.units.words, extra)
         for metric, total in totals.items():
             print(f"{self.split}: {total.kaldi_line(metric)} ({config.describe()}) -> {out}")
-        return totals[corpus.metric]
+        return totals[labelling.metric]
 
 
 def tune(scorer: SplitScorer, configs: list[SearchConfig], searches: list, points: list[list[str]], out: Path) -> int:
@@ -162,7 +161,7 @@ def tune(scorer: SplitScorer, configs: list[SearchConfig], searches: list, point
         for k, (config, search) in enumerate(zip(configs, searches))
     ]
     chosen = rates.index(min(rates))
-    grid = {"split": scorer.split, "metric": scorer.corpus.metric, "chosen": chosen,
+    grid = {"split": scorer.split, "metric": scorer.labelling.metric, "chosen": chosen,
             "points": [{"overrides": point, "rate": rate} for point, rate in zip(points, rates)]}  # fmt: skip
     write_text(out / "grid.json", json.dumps(grid, indent=2) + "\n")
     print(f"{scorer.split}: chose {' '.join(points[chosen])} of the grid -> {out / 'grid.json'}")
@@ -195,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         configs: list[SearchConfig] = [instantiate(decode_config(run.cfg, [*args.overrides, *p])) for p in points]
         checkpoint = run.checkpoint(args.checkpoint)
         recognizer = run.recognizer(args.checkpoint).to(device)
-        searches = [config.build(recognizer.tokens, recognizer.word_separator) for config in configs]
+        searches = [config.build(recognizer.tokens, recognizer.separator) for config in configs]
     except (ValueError, FileNotFoundError, InstantiationException) as err:
         parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         if number == 0 and len(points) > 1:
             chosen = tune(scorer, configs, searches, points, out)
         total = scorer(configs[chosen], searches[chosen], out)
-        title = f"{args.run_dir.resolve().name}, {split}: {total.kaldi_line(run.corpus.metric)}"
+        title = f"{args.run_dir.resolve().name}, {split}: {total.kaldi_line(run.labelling.metric)}"
         draw_confusion(read_confusions(out / "confusions.json"), out / "confusion.png", title)
 
 

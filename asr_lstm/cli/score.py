@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from asr_lstm.data.units import Characters
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.scoring import score, score_words
 
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         totals = {metric: score(args.ref, args.hyp, args.out, None if folding == "none" else folding, metric)}
         if args.word_separator is not None:
-            totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", args.word_separator)
+            words_of = Characters(args.word_separator).words
+            totals["wer"] = score_words(args.ref, args.hyp, Path(args.out) / "wer", words_of)
     except ValueError as err:  # hypotheses without references, malformed lines: named by file
         print(f"asr-lstm score: {err}", file=sys.stderr)
         sys.exit(2)

@@ -120,10 +120,9 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
     }
     if cfg.test_after_fit:
         results = trainer.test(module, datamodule=datamodule, ckpt_path="best" if summary["best_checkpoint"] else None)
-        summary[f"test_{module.metric}"] = results[0][f"test/{module.metric}"]
+        rates = [module.token_metric, *(["wer"] if module.units is not None else [])]
+        summary.update({f"test_{rate}": results[0][f"test/{rate}"] for rate in rates})
         summary["test_counts"] = module.counts["test"]  # [errors, reference units] of tokens (and words)
-        if module.word_separator is not None:
-            summary["test_wer"] = results[0]["test/wer"]
     if first:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if has_run_log(out_dir):  # unless the CSV logger was taken out of the config

@@ -23,6 +23,7 @@ from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import Labelling, Units
 from asr_lstm.distributed import PREPARE_ON, prepares, wait_until
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ class CTCDataModule(pl.LightningDataModule):
         prepare_timeout_s: how long the other processes wait for the preparation.
         on_error: the bad-data policy (:mod:`asr_lstm.data.bad_items`): ``raise`` names every bad
             item before training; ``skip`` drops them and lists them in :attr:`bad_items`.
+        units: the token units of the corpus's words (:mod:`asr_lstm.data.units`, the ``units``
+            config group), or ``None`` for the corpus's own labels.
+
+    After :meth:`setup`, :attr:`labelling` says what the labels are and how they are scored.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class CTCDataModule(pl.LightningDataModule):
         prepare_on: str = "global",
         prepare_timeout_s: float = 7200.0,
         on_error: str = "raise",
+        units: Units | None = None,
     ):
         super().__init__()
         self.on_error = check_policy(on_error)
@@ -123,7 +129,9 @@ class CTCDataModule(pl.LightningDataModule):
         self.max_frames = max_frames
         self.num_workers = num_workers
         self.seed = seed
+        self.units = units
         self.vocab: Vocabulary | None = None
+        self.labelling: Labelling | None = None
         self.datasets: dict[str, UtteranceDataset] = {}
 
     @property
@@ -136,13 +144,13 @@ class CTCDataModule(pl.LightningDataModule):
         if not prepares(self.prepare_on):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
-        self.corpus.prepare(self.work_dir, self.on_error)
+        self.corpus.prepare(self.work_dir, self.on_error, self.units)
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
 
     def prepared(self) -> bool:
         """Whether the manifests and every split's features are prepared for this configuration."""
         splits, features = self.corpus.splits, self.features
-        return self.corpus.prepared(self.work_dir, self.on_error) and features_ready(
+        return self.corpus.prepared(self.work_dir, self.on_error, self.units) and features_ready(
             self.work_dir, splits, features, self.on_error
         )
 
@@ -150,6 +158,7 @@ class CTCDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         self.vocab = Vocabulary.load(self.work_dir / "tokens.txt")
+        self.labelling = Labelling.load(self.work_dir)
         stats = load_global_stats(self.feature_dir)
         self.bad_items = read_bad_items(self.work_dir / "skipped.tsv")
         for split in self.corpus.splits:
@@ -173,7 +182,7 @@ class CTCDataModule(pl.LightningDataModule):
             if row["id"] in skipped and row["id"] not in feats:
                 continue
             try:
-                labels[row["id"]] = self.vocab.encode(row[self.corpus.reference_key])
+                labels[row["id"]] = self.vocab.encode(row[self.labelling.reference_key])
                 if not labels[row["id"]]:
                     raise KeyError("an empty reference")
                 rows.append(row)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Your own speech corpus as Kaldi data directories, with a stacked BLSTM-CTC over characters (CER, WER).
+# Your own speech corpus as Kaldi data directories, with a stacked BLSTM-CTC over characters (CER, WER),
+# lexicon phones (PER, WER) or sentencepiece subwords (WER).
 #
 #   ./run.sh                                              # the embedded demo (mini-TIMIT as Kaldi data dirs)
 #   ./run.sh --train data/train --dev data/dev --test data/test   # your own (wav.scp, text[, segments, utt2spk])
+#   ./run.sh --units phone --lexicon lexicon.txt          # phones of a 'word p1 p2 ...' lexicon
+#   ./run.sh --units bpe --vocab-size 300                 # BPE pieces trained on the training text
 #
 # Stages: 0 corpus, 1 validation + manifests, 2 features, 3 train, 4 decode (greedy) + score,
 # 5 export + check (model.asrlstm, model.onnx), 6 RESULTS.md.
@@ -20,6 +23,10 @@ train=""
 dev=""
 test=""
 allow_pipes=false
+units=char
+lexicon=""
+oov=""
+vocab_size=""
 work=.
 results=""
 experiment=mini_timit
@@ -30,10 +37,17 @@ overwrite=false
 usage() {
   sed -n '2,10p' "$0"
   echo "options: --stage N --stop-stage N --train DIR --dev DIR --test DIR --allow-pipes --work DIR"
+  echo "         --units char|phone|bpe|unigram --lexicon FILE --oov LABEL --vocab-size N"
   echo "         --experiment NAME --name EXP --overrides 'k=v ...' --results FILE --overwrite"
-  echo "         (--allow-pipes: run the commands of wav.scp lines ending in '|', in a shell)"
+  echo "         (--allow-pipes: run the commands of wav.scp lines ending in '|', in a shell;"
+  echo "          --lexicon: with --units phone, default the demo's lexicon.txt; --oov: the label of words"
+  echo "          missing from it, else they are an error; --vocab-size: pieces of a bpe or unigram model)"
 }
-parse_options "stage stop_stage train dev test allow_pipes work results experiment name overrides overwrite" "$@"
+parse_options "stage stop_stage train dev test allow_pipes units lexicon oov vocab_size work results experiment name overrides overwrite" "$@"
+case "$units" in
+  char|phone|bpe|unigram) ;;
+  *) echo "run.sh: --units must be char, phone, bpe or unigram, got '$units'" >&2; exit 2 ;;
+esac
 
 given=""
 if [ -n "$train$dev$test" ]; then
@@ -46,10 +60,16 @@ if [ -n "$train$dev$test" ]; then
 fi
 [ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
 [ -n "$results" ] && results="$(cd "$(dirname "$results")" && pwd)/$(basename "$results")"
+[ -n "$lexicon" ] && lexicon="$(cd "$(dirname "$lexicon")" && pwd)/$(basename "$lexicon")"
 cd "$recipe_dir"
-data="$work/data/kaldi"
-exp="$work/exp/${name:-blstm_kaldi_${experiment}}"
-results=${results:-RESULTS.md}
+# stage 1 validates the directories into data/kaldi (character labels, the corpus's own); other units
+# label the same utterances in data/kaldi_<units> at stage 2
+suffix=""
+[ "$units" = char ] || suffix="_$units"
+validated="$work/data/kaldi"
+data="$validated$suffix"
+exp="$work/exp/${name:-blstm_kaldi_${experiment}${suffix}}"
+results=${results:-RESULTS${suffix}.md}
 demo="$work/data/kaldi_demo"
 if [ -z "$given" ]; then
   train="$demo/train" dev="$demo/dev" test="$demo/test"
@@ -62,10 +82,30 @@ $allow_pipes && pipes=(--allow-pipes)
 # One set of overrides for every stage, so that preparation, training and decoding agree.
 hydra_args=(data=kaldi experiment="$experiment" data.corpus.train="$train" data.corpus.dev="$dev"
             data.corpus.test="$test" data.corpus.allow_pipes="$allow_pipes" data.work_dir="$data")
+[ "$units" = char ] || hydra_args+=(units="$units")
+units_note="the characters of the words of \`text\`, \`|\` between words (+ CTC blank); CER over those, WER over the words"
+case "$units" in
+  phone)
+    if [ -z "$lexicon" ]; then
+      [ -z "$given" ] || { echo "run.sh: --units phone needs --lexicon FILE for your own data" >&2; exit 2; }
+      # the demo lexicon's words are those of the word alignments; one word of the demo ("cross" of
+      # "hot-cross", which the alignment runs into "hot") is in none, hence the OOV label
+      lexicon="$demo/lexicon.txt" oov=${oov:-"<unk>"}
+    fi
+    hydra_args+=(data.units.lexicon="$lexicon")
+    [ -z "$oov" ] || hydra_args+=("data.units.oov='$oov'")  # quoted: Hydra's grammar reads <unk> as syntax
+    units_note="the phones of each word's first pronunciation in $(basename "$lexicon"), \`|\` between words${oov:+, \`$oov\` for a word not in it} (+ CTC blank); PER over those, WER over the words read back through the lexicon" ;;
+  bpe|unigram)
+    [ -z "$vocab_size" ] || hydra_args+=(data.units.vocab_size="$vocab_size")
+    units_note="the pieces of a sentencepiece $units model of ${vocab_size:-500} pieces trained on the training text (+ CTC blank); WER over the words, TER over the pieces" ;;
+esac
 # shellcheck disable=SC2206
 hydra_args+=($overrides)
 
-if $overwrite; then overwrite_stages "$given" "$demo"; fi
+if $overwrite; then
+  overwrite_stages "$given" "$demo"
+  if selected 1; then rm -f "$validated/.prepare.done"; fi
+fi
 
 if selected 0; then
   if [ -n "$given" ]; then
@@ -79,7 +119,7 @@ fi
 
 if selected 1; then
   log "Stage 1: manifests (the data directories validated as Kaldi's validate_data_dir.sh does)"
-  python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$data" "${pipes[@]}"
+  python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$validated" "${pipes[@]}"
 fi
 
 if selected 2; then features_stage "features and CMVN statistics" "${hydra_args[@]}"; fi
@@ -91,7 +131,7 @@ if selected 4; then
   if stage_done decode "$decode_params"; then
     log "Stage 4: decode: $exp already decoded, skipping"
   else
-    log "Stage 4: greedy decoding and scoring of dev and test (CER, WER)"
+    log "Stage 4: greedy decoding and scoring of dev and test (units $units; WER)"
     asr-lstm evaluate "$exp" --splits dev test
     mark_stage decode "$decode_params"
   fi
@@ -100,6 +140,6 @@ fi
 if selected 5; then export_stage; fi
 
 if selected 6; then
-  report_stage "Speech recognition from Kaldi data directories: BLSTM-CTC over characters" "$corpus_note" \
-    "labels: the characters of the words of \`text\`, \`|\` between words (+ CTC blank); CER over those, WER over the words"
+  report_stage "Speech recognition from Kaldi data directories: BLSTM-CTC over $units units" "$corpus_note" \
+    "labels: $units_note"
 fi

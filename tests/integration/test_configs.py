@@ -73,6 +73,19 @@ def test_group_option_instantiates(tmp_path, group, option):
     assert isinstance(instantiate(cfg.decode), SearchConfig)
 
 
+@pytest.mark.parametrize("units, metric", [("char", "cer"), ("phone", "per"), ("bpe", "wer"), ("unigram", "wer")])
+def test_each_units_option_sets_the_metric_that_training_monitors(tmp_path, units, metric):
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("the dh ah\n")
+    cfg = compose_train(
+        tmp_path, ["data=kaldi", f"units={units}", f"data.units.lexicon={lexicon}" if units == "phone" else "seed=1"]
+    )
+    built = instantiate(cfg.data.units)
+    assert (built.metric, cfg.metric) == (metric, metric)
+    assert cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{metric}"
+    assert options("units") == ["bpe", "char", "phone", "unigram"]
+
+
 def test_graves2013_experiment_pins_the_published_network(tmp_path):
     cfg = compose_train(tmp_path, ["experiment=graves2013"])
     assert (cfg.model.num_layers, cfg.model.hidden_size, cfg.model.stride) == (5, 250, 1)

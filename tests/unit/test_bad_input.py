@@ -51,7 +51,8 @@ def test_a_model_file_changed_after_export_fails_its_crc_check(tmp_path):
     "change, message",
     [
         (lambda p: p.pop("tokens"), "field 'tokens' is missing"),
-        (lambda p: p.update(word_separator=3), "field 'word_separator' is a int"),
+        (lambda p: p.update(units=3), "field 'units' is a int"),
+        (lambda p: p.update(units={"kind": "morse"}), "field 'units' describes no token units .*'morse'"),
         (lambda p: p["features"].update(kind="smell"), "field 'features' is not a feature configuration"),
         (lambda p: p["cmvn"].update(mean=torch.zeros(5)), r"field 'cmvn.mean' must be a tensor of shape \(123,\)"),
         (lambda p: p["model"].update(num_classes=9), "field 'model' must have input_size 123 and num_classes 4"),

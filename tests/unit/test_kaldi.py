@@ -125,3 +125,27 @@ def test_archive_offsets_and_a_missing_text_file_are_refused(tmp_path):
         kaldi.split_rows()
     assert f"{tmp_path / 'dev'}: no text (a Kaldi data directory has wav.scp and text)" in str(err.value)
     assert f"{wav_scp}:1: spk1-u0 is an archive offset ('raw.ark:1234')" in str(err.value)
+
+
+def aligned_utterance(
+    folder, name: str, phones: list[tuple[int, int, str]], words: list[tuple[int, int, str]], text: str
+) -> dict:
+    """A TIMIT utterance's .PHN, .WRD and .TXT (no audio: the lexicon reads alignments only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.PHN").write_text("".join(f"{a} {b} {p}\n" for a, b, p in phones))
+    (folder / f"{name}.WRD").write_text("".join(f"{a} {b} {w}\n" for a, b, w in words))
+    return {"audio": str(folder / f"{name}.WAV"), "text": text}
+
+
+def test_the_demo_lexicon_holds_the_aligned_phones_of_each_word_most_frequent_first(tmp_path):
+    from asr_lstm.data.generators.kaldi_demo import aligned_pronunciations, write_lexicon
+
+    phones = [(0, 100, "h#"), (100, 200, "dh"), (200, 300, "ax"), (300, 400, "kcl"), (400, 500, "k"),
+              (500, 600, "ih"), (600, 700, "ng"), (700, 800, "z"), (800, 900, "h#")]  # fmt: skip
+    # .WRD lost the "'s" of "king's" and ran "a" into "the": the text names the aligned words
+    first = aligned_utterance(tmp_path, "SA1", phones, [(100, 300, "the"), (300, 800, "king")], "A the king's.")
+    assert aligned_pronunciations(first) == [("the", ("dh", "ax")), ("king's", ("kcl", "k", "ih", "ng", "z"))]
+    other = [(0, 100, "h#"), (100, 200, "dh"), (200, 300, "iy"), (300, 400, "h#")]
+    rows = [first, *(aligned_utterance(tmp_path, f"SX{k}", other, [(100, 300, "the")], "The.") for k in range(2))]
+    assert write_lexicon(rows, tmp_path / "lexicon.txt") == 2
+    assert (tmp_path / "lexicon.txt").read_text() == "king's kcl k ih ng z\nthe dh iy\nthe dh ax\n"

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from asr_lstm.metrics import align, count_errors, edit_distance, words
+from asr_lstm.data.units import Characters
+from asr_lstm.metrics import align, count_errors, edit_distance
 from asr_lstm.scoring import score, score_words
 
 
@@ -67,15 +68,18 @@ def test_score_refuses_hypotheses_without_reference(tmp_path):
 
 
 def test_words_of_character_tokens():
-    assert words(list("A|MOVE||to|"), "|") == ["A", "MOVE", "to"]
-    assert words([], "|") == [] and words(list("|"), "|") == []
+    words = Characters("|").words
+    assert words(list("A|MOVE||to|")) == ["A", "MOVE", "to"]
+    assert words([]) == [] and words(list("|")) == []
 
 
 def test_score_words_scores_the_words_between_separators(tmp_path):
     (tmp_path / "ref.txt").write_text("l1\tt h e | c a t | .\nl2\ta | b\n")
     # l1: "the cat ." vs "the cot ." (1 sub); l2: "a b" vs "ab" (1 sub + 1 del)
     (tmp_path / "hyp.txt").write_text("l1\tt h e | c o t | .\nl2\ta b\n")
-    total = score_words(tmp_path / "ref.txt", tmp_path / "hyp.txt", tmp_path / "wer", "|", {"split": "dev"})
+    total = score_words(
+        tmp_path / "ref.txt", tmp_path / "hyp.txt", tmp_path / "wer", Characters("|").words, {"split": "dev"}
+    )
     assert (total.sub, total.dels, total.ins, total.ref_len) == (2, 1, 0, 5)
     assert (tmp_path / "wer/ref.txt").read_text() == "l1\tthe cat .\nl2\ta b\n"
     metrics = json.loads((tmp_path / "wer/metrics.json").read_text())

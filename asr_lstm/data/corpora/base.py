@@ -8,8 +8,9 @@ from pathlib import Path
 
 from asr_lstm.data.bad_items import BadItem, check_policy, refuse_or_keep, write_bad_items
 from asr_lstm.data.done import is_done, mark_done
-from asr_lstm.data.manifest import write_manifest
+from asr_lstm.data.manifest import input_of, write_manifest
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import Characters, Labelling, Units, UnitsError
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +69,36 @@ class Corpus(ABC):
         """One log line on a prepared split."""
         return f"{split}: {len(rows)} rows"
 
-    def prepared(self, out_dir: str | Path, on_error: str = "raise") -> bool:
-        """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
-        return is_done(Path(out_dir) / ".prepare.done", {**self.params(), "on_error": on_error})
+    def own_labelling(self) -> Labelling:
+        """The labels of the corpus without a ``units`` choice: its :attr:`reference_key` field, and
+        characters with the word separator as units when it has one."""
+        units = Characters(self.word_separator) if self.word_separator is not None else None
+        return Labelling(self.reference_key, self.metric, self.metric, self.scoring_folding, units)
 
-    def prepare(self, out_dir: str | Path, on_error: str = "raise") -> None:
-        """Writes ``<split>.jsonl``, ``tokens.txt`` and ``skipped.tsv`` (the bad items, which
-        ``on_error=raise`` refuses instead, all named in one error) under ``out_dir``; skipped when a
-        ``.done`` marker with the same :meth:`params` is there."""
+    def preparation_params(self, on_error: str, units: Units | None) -> dict:
+        return {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None}
+
+    def prepared(self, out_dir: str | Path, on_error: str = "raise", units: Units | None = None) -> bool:
+        """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
+        return is_done(Path(out_dir) / ".prepare.done", self.preparation_params(on_error, units))
+
+    def prepare(self, out_dir: str | Path, on_error: str = "raise", units: Units | None = None) -> None:
+        """Writes ``<split>.jsonl``, ``tokens.txt``, ``labelling.json`` and ``skipped.tsv`` (the bad
+        items, which ``on_error=raise`` refuses instead, all named in one error) under ``out_dir``;
+        skipped when a ``.done`` marker with the same parameters is there.
+
+        With ``units``, every row's words (its ``text``) are labelled by them into its ``units``
+        field, after :meth:`Units.fit` on the training split; a row they cannot label is a bad item.
+        """
         out_dir = Path(out_dir)
-        marker, params = out_dir / ".prepare.done", {**self.params(), "on_error": check_policy(on_error)}
+        marker, params = out_dir / ".prepare.done", self.preparation_params(check_policy(on_error), units)
         if is_done(marker, params):
             log.info("%s: manifests already prepared, skipping", out_dir)
             return
         self.bad_items.clear()
         splits = self.split_rows()
+        if units is not None:
+            splits = self.label_with(units, splits)
         refuse_or_keep(self.bad_items, on_error, f"{self.item_noun} in {self.describe_root()}", CorpusError)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_bad_items(self.bad_items, out_dir / "skipped.tsv")
@@ -91,8 +107,38 @@ class Corpus(ABC):
         for split, rows in splits.items():
             write_manifest(rows, out_dir / f"{split}.jsonl")
             log.info("%s", self.describe(split, rows))
-        self.vocabulary_of(splits).save(out_dir / "tokens.txt")
+        if units is None:
+            labelling, vocabulary = self.own_labelling(), self.vocabulary_of(splits)
+        else:
+            labelling = Labelling("units", units.metric, units.token_metric, None, units)
+            used = sorted({label for rows in splits.values() for row in rows for label in row["units"]})
+            vocabulary = Vocabulary(units.inventory() or used)
+        vocabulary.save(out_dir / "tokens.txt")
+        labelling.save(out_dir)
         mark_done(marker, params)
+
+    def label_with(self, units: Units, splits: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """The rows with a ``units`` field each: their words' labels (units fitted on ``train``);
+        the rows the units cannot label go to :attr:`bad_items`.
+
+        Raises:
+            CorpusError: the corpus has no word transcriptions (TIMIT's labels are its phones).
+        """
+        if any("text" not in row for rows in splits.values() for row in rows):
+            raise CorpusError(
+                f"{self.describe_root()}: {type(self).__name__} items have no word transcription (a 'text' "
+                f"field) for units={units.kind}; units apply to corpora transcribed in words"
+            )
+        units.fit([row["text"].split() for row in splits.get("train", [])])
+        labelled: dict[str, list[dict]] = {}
+        for split, rows in splits.items():
+            labelled[split] = []
+            for row in rows:
+                try:
+                    labelled[split].append({**row, "units": units.labels(row["text"].split())})
+                except UnitsError as err:
+                    self.bad_items.append(BadItem(split, row["id"], str(input_of(row)), f"{input_of(row)}: {err}"))
+        return labelled
 
     def describe_root(self) -> str:
         """Where the corpus is, for messages."""

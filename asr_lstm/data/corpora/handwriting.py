@@ -16,10 +16,9 @@ from pathlib import Path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import WORD_SEPARATOR
 
 log = logging.getLogger(__name__)
-
-WORD_SEPARATOR = "|"
 
 
 def form_of(line_id: str) -> str:

@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
-from asr_lstm.metrics import words
+from asr_lstm.data.units import Characters
 
 SPLIT_DIR = "largeWriterIndependentTextLineRecognitionTask"
 VALIDATION_LISTS = ("validationset1", "validationset2")
@@ -153,7 +153,7 @@ class IamLines(HandwritingCorpus):
             "id": line_id,
             "image": str(image.resolve()),
             "chars": chars,
-            "text": " ".join(words(chars, WORD_SEPARATOR)),
+            "text": " ".join(Characters(WORD_SEPARATOR).words(chars)),
             "writer": self._writers.get(form_of(line_id), form_of(line_id)),
             "form": form_of(line_id),
             "segmentation": line["segmentation"],
