@@ -102,8 +102,11 @@ def write_alto(xml: Path, image_name: str, lines: list[dict], texts: list[str | 
     return xml
 
 
-def write_pages(folder: Path, count: int, texts: list[str], alto_every: int = 0) -> list[Path]:
-    """``count`` pages of ``texts`` (cycled) below ``folder``, PAGE 2013 files (every ``alto_every``-th ALTO v4)."""
+def write_pages(
+    folder: Path, count: int, texts: list[str], alto_every: int = 0, namespace: str = PAGE_2013
+) -> list[Path]:
+    """``count`` pages of ``texts`` (cycled) below ``folder``, PAGE files of ``namespace`` (every
+    ``alto_every``-th ALTO v4)."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for p in range(count):
@@ -112,5 +115,21 @@ def write_pages(folder: Path, count: int, texts: list[str], alto_every: int = 0)
         if alto_every and p % alto_every == alto_every - 1:
             files.append(write_alto(folder / f"page{p:02d}.xml", f"page{p:02d}.png", lines, page_texts))
         else:
-            files.append(write_page_xml(folder / f"page{p:02d}.xml", f"page{p:02d}.png", lines, page_texts))
+            files.append(write_page_xml(folder / f"page{p:02d}.xml", f"page{p:02d}.png", lines, page_texts, namespace))
     return files
+
+
+def page_schema():
+    """The published PAGE-XML 2019-07-15 schema, as lxml's validator: ``page.xsd`` of the OCR-D
+    validators package, which ``make install`` installs without its dependencies (only the file is
+    read; the package is never imported)."""
+    import importlib.util
+
+    from lxml import etree
+
+    spec = importlib.util.find_spec("ocrd_validators")
+    assert spec is not None, "ocrd-validators is not installed: pip install --no-deps 'ocrd-validators==2.67.1'"
+    xsd = Path(next(iter(spec.submodule_search_locations))) / "page.xsd"
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    assert PAGE_2019 == etree.parse(str(xsd)).getroot().get("targetNamespace")
+    return schema

@@ -5,7 +5,7 @@ import json
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
-from tests.page_fixture import write_pages
+from tests.page_fixture import PAGE_2019, page_schema, write_pages
 
 TEXTS = ["a move to stop", "Mr Gaitskell from", "nominating any more", "Labour life peers"]
 
@@ -32,7 +32,9 @@ def test_decoding_a_page_file_writes_its_lines_text_back_into_a_copy(tmp_path, c
     from asr_lstm.cli.decode import main as decode_main
     from asr_lstm.data.corpora.page_xml import read_transcribed_page
 
-    files = write_pages(tmp_path / "pages", 4, TEXTS, alto_every=2)
+    files = write_pages(tmp_path / "pages", 4, TEXTS, alto_every=2, namespace=PAGE_2019)
+    schema = page_schema()
+    assert schema.validate(etree.parse(str(files[0]))), schema.error_log  # the input is a valid PAGE 2019 file
     cfg = compose_train(tmp_path / "run", ["data=page", "features=image", f"data.corpus.pages={tmp_path / 'pages'}",
                                            "data.corpus.fractions=[0.5,0.25,0.25]", f"data.work_dir={tmp_path / 'data'}",
                                            *FAST, "features.image_height=16", "trainer.max_epochs=1"])  # fmt: skip
@@ -49,6 +51,7 @@ def test_decoding_a_page_file_writes_its_lines_text_back_into_a_copy(tmp_path, c
         "//*[local-name()='TextLine']/*[local-name()='TextEquiv']/@conf"
     )
     assert len(confs) == 3 and all(0 <= float(c) <= 1 for c in confs)
+    assert schema.validate(etree.parse(str(tmp_path / "out" / "page00.xml"))), schema.error_log
     alto = read_transcribed_page(tmp_path / "out" / "page01.xml")  # ALTO: its Strings replaced
     assert [line.text for line in alto.lines] == [printed[f"page01-eSc_line_{i}"] or None for i in range(3)]
     assert (tmp_path / "out" / "lines" / "page00" / "r1l1.png").is_file()

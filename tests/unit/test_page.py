@@ -12,7 +12,7 @@ from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.page import PageCorpus, split_by_fraction
 from asr_lstm.data.corpora.page_xml import read_transcribed_page
 from asr_lstm.data.line_cut import baseline_angle, cut_line, polygon_problem
-from tests.page_fixture import PAGE_2019, draw_page, write_alto, write_page_xml, write_pages
+from tests.page_fixture import PAGE_2019, draw_page, page_schema, write_alto, write_page_xml, write_pages
 
 TEXTS = ["a move to stop", "Mr Gaitskell from", "nominating any more"]
 
@@ -28,6 +28,18 @@ def test_a_page_file_gives_each_line_its_polygon_baseline_and_own_text(tmp_path,
     assert [line.text for line in page.lines] == [TEXTS[0], None, TEXTS[2]]
     assert page.lines[0].polygon == [(20, 40), (580, 40), (580, 80), (20, 80)]
     assert page.lines[0].baseline == [(20, 72), (580, 72)]
+
+
+def test_the_fixtures_page_2019_file_is_valid_by_the_published_schema_and_a_broken_one_is_not(tmp_path):
+    from lxml import etree
+
+    schema = page_schema()
+    path = write_page_xml(tmp_path / "p.xml", "p.png", draw_page(tmp_path / "p.png", TEXTS), TEXTS, PAGE_2019)
+    assert schema.validate(etree.parse(str(path))), schema.error_log
+    broken = path.read_text().replace('<Baseline points="', '<Baseline pts="', 1)
+    (tmp_path / "broken.xml").write_text(broken)
+    assert not schema.validate(etree.parse(str(tmp_path / "broken.xml")))
+    assert "pts" in str(schema.error_log)
 
 
 def test_the_lowest_indexed_text_equiv_is_the_lines_and_page_2010_points_are_read(tmp_path):
