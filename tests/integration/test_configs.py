@@ -62,7 +62,13 @@ def test_group_option_instantiates(tmp_path, group, option):
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     corpus = get_class(cfg.data.corpus._target_)
-    expected = {"iam": "iam", "mini_iam": "iam", "iam_ondb": "iam_ondb", "mini_iam_ondb": "iam_ondb"}.get(option)
+    expected = {
+        "iam": "iam",
+        "mini_iam": "iam",
+        "iam_ondb": "iam_ondb",
+        "mini_iam_ondb": "iam_ondb",
+        "mini_pages": "page",
+    }.get(option)
     expected = expected or {"kaldi": "kaldi", "lhotse": "lhotse_manifests", "page": "page"}.get(option, "timit")
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
     # checkpointing and early stopping watch the error rate the corpus's module logs

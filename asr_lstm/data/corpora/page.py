@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import sys
 from pathlib import Path
 
 from lxml import etree
@@ -275,12 +276,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pages", required=True, help="folder of page files (PAGE-XML or ALTO) and their images")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl, tokens.txt and lines/")
     parser.add_argument("--fractions", nargs=3, type=float, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "DEV", "TEST"))
+    parser.add_argument(
+        "--split-lists",
+        nargs=3,
+        metavar=("TRAIN", "DEV", "TEST"),
+        help="files naming each split's pages (not --fractions)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    corpus = PageCorpus(args.pages, Path(args.out) / "lines", fractions=args.fractions, seed=args.seed)
-    corpus.prepare(args.out, args.on_error)
+    lists = dict(zip(SPLITS, args.split_lists)) if args.split_lists else None
+    corpus = PageCorpus(args.pages, Path(args.out) / "lines", lists, args.fractions, args.seed)
+    try:
+        corpus.prepare(args.out, args.on_error)
+    except CorpusError as err:
+        print(f"page data: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
