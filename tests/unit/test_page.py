@@ -203,3 +203,21 @@ def test_split_lists_name_each_splits_pages_and_unknown_or_shared_pages_are_refu
     assert f"{lists['test']}:3: 'nothing.xml' is no PAGE or ALTO file" in str(err.value)
     with pytest.raises(ValueError, match="split_lists must name a file for each of"):
         PageCorpus(pages, tmp_path / "lines", split_lists={"train": "x"})
+
+
+def test_a_demo_line_turned_on_its_page_keeps_its_corners_and_baseline_where_the_page_xml_says():
+    from asr_lstm.data.generators.page_demo import BASELINE_AT, turned_line
+
+    line = Image.new("L", (200, 40), 255)
+    line.paste(0, (0, 0, 6, 6))  # a black square in the top-left corner
+    turned, corners, baseline = turned_line(line, 3.0)
+    assert turned.width > 200 and turned.height > 40
+    x, y = corners[0]
+    assert np.asarray(turned)[y + 2, x + 2] < 100  # the square is where the first corner says
+    # clockwise: the top edge descends to the right by tan(3 degrees) of its length
+    assert corners[1][1] - corners[0][1] == round(200 * math.sin(math.radians(3)))
+    assert math.isclose(baseline_angle(baseline), 3.0, abs_tol=0.2)
+    # the baseline starts BASELINE_AT of the line's height down its (turned) left edge
+    t, drop = math.radians(3), BASELINE_AT * 40
+    expected = (corners[0][0] - drop * math.sin(t), corners[0][1] + drop * math.cos(t))
+    assert abs(baseline[0][0] - expected[0]) <= 1 and abs(baseline[0][1] - expected[1]) <= 1
