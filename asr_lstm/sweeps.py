@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from asr_lstm.atomic import write_text
+
 
 @dataclass(frozen=True)
 class SweepRun:
@@ -54,4 +56,26 @@ def read_sweep(sweep_dir: Path) -> list[SweepRun]:
     metrics = {r.metric for r in runs}
     if len(metrics) > 1:
         raise ValueError(f"{sweep_dir}: runs scored by different metrics {sorted(metrics)} cannot share a table")
+    return runs
+
+
+RUN_RECORD = ("summary.json", "config.yaml")
+
+
+def keep_records(sweep_dir: Path, out_dir: Path) -> list[Path]:
+    """Copies each finished run's ``summary.json`` and ``config.yaml`` (all :func:`read_sweep` reads)
+    from below ``sweep_dir`` to the same place below ``out_dir``, without checkpoints or logs, so a
+    sweep's table and figure can be redrawn from a folder small enough to commit; returns the runs kept.
+
+    Raises:
+        FileNotFoundError: no finished run below ``sweep_dir``.
+    """
+    runs = sorted(path.parent for path in Path(sweep_dir).rglob("summary.json"))
+    if not runs:
+        raise FileNotFoundError(f"{sweep_dir}: no run with a summary.json below it")
+    for run in runs:
+        target = Path(out_dir) / run.relative_to(sweep_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RUN_RECORD:
+            write_text(target / name, (run / name).read_text())
     return runs

@@ -109,3 +109,21 @@ def test_the_sweep_figure_has_a_row_per_cell_over_its_seeds(tmp_path, capsys):
     with pytest.raises(SystemExit):
         collect_main([str(tmp_path / "nothing")])
     assert "nothing: no run with a summary.json below it" in capsys.readouterr().err
+
+
+def test_a_kept_sweep_redraws_the_same_table_without_its_checkpoints(tmp_path, capsys):
+    from scripts.collect_sweep import main as collect_main
+    from tests.unit.test_report import fake_run
+
+    for k, (cell, dev) in enumerate([("lstm", 8.0), ("gru", 9.0)]):
+        run = fake_run(tmp_path / f"sweep/seed{k}/{k}_{cell}", cell, dev, dev + 0.5, seed=k)
+        (run / "checkpoints").mkdir(exist_ok=True)
+        (run / "checkpoints" / "best.ckpt").write_bytes(b"weights")
+    collect_main([str(tmp_path / "sweep"), "--keep", str(tmp_path / "kept")])
+    table = capsys.readouterr().out
+    assert "kept the records of 2 runs below" in table
+    assert sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.*")) == [
+        "seed0/0_lstm/config.yaml", "seed0/0_lstm/summary.json", "seed1/1_gru/config.yaml", "seed1/1_gru/summary.json",
+    ]  # fmt: skip
+    collect_main([str(tmp_path / "kept")])
+    assert capsys.readouterr().out == table.split("kept the records")[0]
