@@ -150,6 +150,19 @@ export_stage() {
   mark_stage export "$params"
 }
 
+# greedy_decode_stage RATES: stage 4 of the generic recipes: greedy decoding and scoring of dev and
+# test by `asr-lstm evaluate` (RATES, what is scored, goes in the log), redone when the model changes.
+greedy_decode_stage() {
+  local params="decode: greedy; model: $(stage_params train)"
+  if stage_done decode "$params"; then
+    log "Stage 4: decode: $exp already decoded, skipping"
+    return
+  fi
+  log "Stage 4: greedy decoding and scoring of dev and test ($1)"
+  asr-lstm evaluate "$exp" --splits dev test
+  mark_stage decode "$params"
+}
+
 # report_stage TITLE CORPUS_NOTE [PROTOCOL_NOTE...]: stage 6: $results from $exp and $data, then its
 # table's header and bold rows on stdout.
 report_stage() {

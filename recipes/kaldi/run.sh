@@ -126,16 +126,7 @@ if selected 2; then features_stage "features and CMVN statistics" "${hydra_args[
 
 if selected 3; then train_stage "${hydra_args[@]}"; fi
 
-if selected 4; then
-  decode_params="decode: greedy; model: $(stage_params train)"
-  if stage_done decode "$decode_params"; then
-    log "Stage 4: decode: $exp already decoded, skipping"
-  else
-    log "Stage 4: greedy decoding and scoring of dev and test (units $units; WER)"
-    asr-lstm evaluate "$exp" --splits dev test
-    mark_stage decode "$decode_params"
-  fi
-fi
+if selected 4; then greedy_decode_stage "units $units; WER"; fi
 
 if selected 5; then export_stage; fi
 

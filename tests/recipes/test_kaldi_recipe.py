@@ -1,26 +1,15 @@
 """recipes/kaldi/run.sh: the embedded demo end to end (one epoch) and a rerun that skips; a user's
 data directories refused at stage 1 with their problems named; a wrong option."""
 
+import functools
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.kaldi_fixture import write_data_dir
+from tests.recipes.runner import run_recipe as run
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "kaldi" / "run.sh"
-
-
-def run_recipe(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(RECIPE), "--work", str(work), "--results", str(work / "RESULTS.md"), *args],
-                          env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+run_recipe = functools.partial(run, "kaldi")
 
 
 @pytest.mark.slow

@@ -1,26 +1,15 @@
 """recipes/page/run.sh: the embedded demo of pages end to end (one epoch), the test pages decoded back
 into valid PAGE-XML, a rerun that skips; a damaged page of a user's folder named at stage 1."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import functools
 
 import pytest
 from lxml import etree
 
 from tests.page_fixture import page_schema, write_pages
+from tests.recipes.runner import run_recipe as run
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "page" / "run.sh"
-
-
-def run_recipe(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(RECIPE), "--work", str(work), "--results", str(work / "RESULTS.md"), *args],
-                          env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+run_recipe = functools.partial(run, "page")
 
 
 @pytest.mark.slow
