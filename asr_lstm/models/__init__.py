@@ -2,6 +2,6 @@
 
 from asr_lstm.models.birnn import StackedBiRNN
 from asr_lstm.models.ctc_model import CTCModel
-from asr_lstm.models.frontend import FrameStacking
+from asr_lstm.models.frontend import ConvFrontEnd, FrameStacking
 
-__all__ = ["CTCModel", "FrameStacking", "StackedBiRNN"]
+__all__ = ["CTCModel", "ConvFrontEnd", "FrameStacking", "StackedBiRNN"]

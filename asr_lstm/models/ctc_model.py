@@ -1,4 +1,5 @@
-"""The CTC acoustic model: frontend -> stacked bidirectional RNN -> linear -> log-softmax."""
+"""The CTC acoustic model: frontend (frame stacking or convolutions) -> stacked bidirectional RNN ->
+linear -> log-softmax."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from asr_lstm.models.birnn import StackedBiRNN
-from asr_lstm.models.frontend import FrameStacking
+from asr_lstm.models.frontend import ConvFrontEnd, FrameStacking
 
 
 class CTCModel(nn.Module):
@@ -22,6 +23,9 @@ class CTCModel(nn.Module):
         num_layers: bidirectional layers.
         dropout: between recurrent layers.
         stack, stride: frame stacking and subsampling of the frontend.
+        conv: the :class:`ConvFrontEnd` options (``channels``, ``pools``, ``kernel``, ...) to read the
+            features with convolution blocks instead; their time pooling subsamples, so ``stack`` and
+            ``stride`` must then be 1. ``None``: frame stacking.
         init_range: a, to draw every parameter from U[-a, a] (Graves et al. 2013: a = 0.1); ``None``
             keeps each layer's own initialisation (PyTorch's, and the cells' forget-gate bias).
     """
@@ -37,10 +41,19 @@ class CTCModel(nn.Module):
         stack: int = 1,
         stride: int = 1,
         init_range: float | None = None,
+        conv: dict | None = None,
     ):
         super().__init__()
-        self.frontend = FrameStacking(stack, stride)
-        self.encoder = StackedBiRNN(cell, input_size * stack, hidden_size, num_layers, dropout)
+        if conv is not None:
+            if (stack, stride) != (1, 1):
+                raise ValueError(
+                    f"model.conv pools time itself: set model.stack=1 model.stride=1 (got {stack}, {stride})"
+                )
+            self.frontend: FrameStacking | ConvFrontEnd = ConvFrontEnd(input_size, **conv)
+            frame_size = self.frontend.output_size
+        else:
+            self.frontend, frame_size = FrameStacking(stack, stride), input_size * stack
+        self.encoder = StackedBiRNN(cell, frame_size, hidden_size, num_layers, dropout)
         self.output = nn.Linear(2 * self.encoder.output_size, num_classes)
         if init_range is not None:
             for p in self.parameters():

@@ -68,6 +68,7 @@ def test_group_option_instantiates(tmp_path, group, option):
         "iam_ondb": "iam_ondb",
         "mini_iam_ondb": "iam_ondb",
         "mini_pages": "page",
+        "puigcerver2017": "iam",
     }.get(option)
     expected = expected or {"kaldi": "kaldi", "lhotse": "lhotse_manifests", "page": "page"}.get(option, "timit")
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
@@ -90,6 +91,26 @@ def test_each_units_option_sets_the_metric_that_training_monitors(tmp_path, unit
     assert (built.metric, cfg.metric) == (metric, metric)
     assert cfg.callbacks.checkpoint.monitor == cfg.callbacks.early_stopping.monitor == f"val/{metric}"
     assert options("units") == ["bpe", "char", "phone", "unigram"]
+
+
+def test_puigcerver2017_experiment_pins_the_published_network(tmp_path):
+    cfg = compose_train(tmp_path, ["experiment=puigcerver2017"])
+    features = instantiate(cfg.features)
+    assert features.kind == "image" and features.dim == 128
+    net = build_net(cfg, features.dim, 80)
+    blocks = net.frontend.blocks
+    assert [b.conv.out_channels for b in blocks] == [16, 32, 48, 64, 80] and net.frontend.stride == 8
+    assert [b.pool for b in blocks] == [(2, 2)] * 3 + [(1, 1)] * 2 and [b.dropout.p for b in blocks] == [
+        0,
+        0.2,
+        0.2,
+        0.2,
+        0,
+    ]
+    assert (
+        net.frontend.output_size == 80 * 16 and len(net.encoder.forward_layers) == 5 and net.encoder.output_size == 256
+    )
+    assert cfg.optimizer._target_ == "torch.optim.RMSprop" and cfg.optimizer.lr == 3e-4 and cfg.model.dropout == 0.5
 
 
 def test_graves2013_experiment_pins_the_published_network(tmp_path):

@@ -214,3 +214,32 @@ def test_decode_stroke_files_bad_file_and_ctm_in_seconds_of_writing(online, tmp_
 def test_evaluate_and_decode_give_the_same_hypotheses_through_one_path(either, monkeypatch):
     base, _, model = either
     decode_and_evaluate_through_one_path(monkeypatch, base / "run", model, base / "data/test.jsonl")
+
+
+def test_a_conv_front_end_model_trains_decodes_and_aligns_through_its_pooling(tmp_path, capsys, monkeypatch):
+    root = mini_iam.generate(tmp_path / "corpus", TINY)
+    conv = [
+        "model=conv_blstm",
+        "model.stack=1",
+        "model.stride=1",
+        "model.conv.channels=[4,8]",
+        "model.conv.pools=[[2,2],[2,1]]",
+        "model.conv.dropout=0.1",
+    ]
+    cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={root}",
+                                           f"data.work_dir={tmp_path / 'data'}", *FAST, "trainer.max_epochs=1",
+                                           "features.image_height=16", *conv])  # fmt: skip
+    summary = run(cfg)
+    assert summary["metric"] == "cer" and 0 <= summary["test_cer"]
+    model = save_package(make_package(Recognizer.from_run(tmp_path / "run")), tmp_path / "model.asrlstm")
+    recognizer = load(model)
+    assert recognizer.net.frontend.stride == 2 and recognizer.model_options["conv"]["pools"] == [[2, 2], [2, 1]]
+    force_ctc_path(monkeypatch, recognizer.tokens, ["T", "h", "<blk>", "e"])
+    row = read_manifest(tmp_path / "data/test.jsonl")[0]
+    decode_cli.main([str(model), row["image"], "--align", str(tmp_path / "out.ctm")])
+    assert capsys.readouterr().out.split("\t")[1].strip() == "The"
+    # one output frame = the 2 pooled columns of the line scaled to 16 pixels
+    hop = row["height"] / 16 * 2
+    lines = [line.rsplit(" ", 1)[0] for line in (tmp_path / "out.ctm").read_text().splitlines()]
+    assert lines == [f"{row['id']} 1 {0:.3f} {hop:.3f} T", f"{row['id']} 1 {hop:.3f} {hop:.3f} h",
+                     f"{row['id']} 1 {3 * hop:.3f} {hop:.3f} e"]  # fmt: skip

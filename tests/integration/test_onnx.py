@@ -14,17 +14,19 @@ from asr_lstm.recognizer import Recognizer
 FEATURES = FeatureConfig(num_mel_bins=4, delta_order=1)  # D = 2 * (4 + energy) = 10
 
 
-def recognizer(cell: str, seed: int = 0, **cell_options) -> Recognizer:
-    """A small 2-layer model with frame stacking, every weight random (peepholes included, which
-    start at zero), so that each term of the cell's equations shows in the output."""
+CONV = {"channels": [4, 6], "pools": [[2, 2], [1, 2]], "in_channels": 2, "dropout": 0.2}  # 2 planes of 5 features
+
+
+def recognizer(cell: str, seed: int = 0, conv: dict | None = None, **cell_options) -> Recognizer:
+    """A small 2-layer model with frame stacking (or ``conv`` blocks), every weight random (peepholes
+    included, which start at zero), so that each term of the cell's equations shows in the output."""
     options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {}), **cell_options}
     model_options = {
         "input_size": FEATURES.dim,
         "num_classes": 7,
         "hidden_size": 10,
         "num_layers": 2,
-        "stack": 3,
-        "stride": 2,
+        **({"stack": 3, "stride": 2} if conv is None else {"conv": conv}),
     }
     net = Recognizer.build_net(model_options, options)
     generator = torch.Generator().manual_seed(seed)
@@ -53,6 +55,12 @@ def test_onnxruntime_reproduces_torch(cell, options, tmp_path):
     # the check feeds a batch of 3 with lengths 173, 96, 5; the export's example had 2 of 40, 27
     assert check_onnx(model, path) < TOLERANCE
     assert check_onnx(model, path, lengths=(2,)) < TOLERANCE
+
+
+def test_onnxruntime_reproduces_a_model_with_a_convolutional_front_end(tmp_path):
+    model = recognizer("lstm", conv=CONV)
+    path = export_onnx(model, tmp_path / "conv.onnx")
+    assert check_onnx(model, path) < TOLERANCE and check_onnx(model, path, lengths=(7,)) < TOLERANCE
 
 
 def test_graph_interface_and_metadata(tmp_path):

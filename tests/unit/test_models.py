@@ -10,7 +10,7 @@ from asr_lstm import cells
 from asr_lstm.data.datamodule import collate, ctc_min_frames
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.models import CTCModel, FrameStacking
+from asr_lstm.models import ConvFrontEnd, CTCModel, FrameStacking
 from asr_lstm.models.birnn import reverse_padded
 from tests.conftest import DEVICES
 
@@ -43,6 +43,57 @@ def test_padding_invariance(device, dtype):
         for i, s in enumerate(seqs):
             alone, alone_len = model(s.unsqueeze(0), torch.tensor([len(s)], device=device))
             assert lens[i] == alone_len[0]
+            torch.testing.assert_close(out[i, : lens[i]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+CONV = {"channels": [4, 8, 8], "pools": [[2, 2], [2, 1], [1, 2]], "dropout": [0.0, 0.2, 0.2]}
+
+
+@pytest.mark.parametrize("frames", [4, 5, 13, 38])
+@pytest.mark.parametrize("height", [7, 16, 21])
+def test_conv_front_end_output_lengths_for_odd_widths_and_heights(frames, height):
+    front = ConvFrontEnd(height, **CONV).eval()
+    y, lens = front(torch.randn(2, frames, height), torch.tensor([frames, frames // 2]))
+    assert y.shape == (2, frames // 4, 8 * (height // 4)) and front.output_size == 8 * (height // 4)
+    assert front.output_length(frames) == frames // 4 == lens[0].item() and front.stride == 4
+    assert lens[1].item() == frames // 2 // 4
+
+
+def test_conv_front_end_splits_a_frame_into_planes_and_refuses_what_cannot_be_built():
+    front = ConvFrontEnd(12, channels=[3], pools=[[1, 1]], in_channels=3, batch_norm=False)
+    with torch.no_grad():
+        front.blocks[0].conv.weight.zero_()
+        front.blocks[0].conv.weight[0, 2, 1, 1] = 1.0  # channel 0 copies plane 2 (features 8..11)
+        front.blocks[0].conv.bias.zero_()
+    x = torch.arange(24.0).reshape(1, 2, 12)
+    y, _ = front(x, torch.tensor([2]))
+    assert y[0, :, :4].tolist() == [[8.0, 9.0, 10.0, 11.0], [20.0, 21.0, 22.0, 23.0]]  # channel 0, 4 features
+    with pytest.raises(ValueError, match="in_channels=5 does not divide the feature dimension 12"):
+        ConvFrontEnd(12, in_channels=5)
+    with pytest.raises(ValueError, match="reduce the 3 features of a plane to none"):
+        ConvFrontEnd(3, channels=[4, 4], pools=[[2, 1], [2, 1]])
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        ConvFrontEnd(8, channels=[4], pools=[[1, 1]], kernel=4)
+    with pytest.raises(ValueError, match="model.conv pools time itself"):
+        CTCModel(8, 3, functools.partial(cells.build, "lstm"), stack=2, stride=2, conv=CONV)
+
+
+def test_a_conv_models_output_does_not_depend_on_the_rest_of_its_batch():
+    torch.manual_seed(0)
+    model = CTCModel(16, 5, functools.partial(cells.build, "lstm"), hidden_size=8, num_layers=1, stack=1, stride=1,
+                     conv=CONV).eval()  # fmt: skip
+    for module in model.modules():  # batch norm with statistics of its own, as after training
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    seqs = [torch.randn(n, 16) for n in (29, 9, 17)]
+    batch = collate([(str(i), s, torch.tensor([1])) for i, s in enumerate(seqs)])
+    batch["x"][1, 9:] = 100.0  # the padding holds garbage
+    with torch.no_grad():
+        out, lens = model(batch["x"], batch["x_lens"])
+        for i, s in enumerate(seqs):
+            alone, alone_len = model(s.unsqueeze(0), torch.tensor([len(s)]))
+            assert lens[i] == alone_len[0] == len(s) // 4
             torch.testing.assert_close(out[i, : lens[i]], alone[0], atol=1e-5, rtol=1e-5)
 
 
