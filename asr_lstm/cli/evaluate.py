@@ -125,10 +125,10 @@ class SplitScorer:
         aligned = [AlignedFrames.of(lp, forced_path(lp, t.ids)) for lp, t in zip(self.posteriors, transcripts)]
         return calibrate(aligned, self.accuracies(transcripts))
 
-    def __call__(self, config: SearchConfig, search, out: Path) -> ErrorCounts:
+    def __call__(self, config: SearchConfig, search, out: Path) -> dict[str, ErrorCounts]:
         """Writes ``out/{hyp,ref}.txt`` and ``out/confidence.tsv`` (id, confidence, accuracy), scores
         the hypotheses' labels (and their words, where the labels have units) and returns the counts
-        of the metric training monitors; ``metrics.json`` gets the confidences' temperature, mean and correlation
+        of each rate (the label rate's name, ``wer``); ``metrics.json`` gets the confidences' temperature, mean and correlation
         with the accuracies."""
         transcripts = self.recognizer.transcribe(self.utterances, self.posteriors, search)
         write_transcripts({t.id: t.tokens for t in transcripts}, out / "hyp.txt")
@@ -150,14 +150,14 @@ class SplitScorer:
             totals["wer"] = score_words(out / "ref.txt", out / "hyp.txt", out / "wer", labelling.units.words, extra)
         for metric, total in totals.items():
             print(f"{self.split}: {total.kaldi_line(metric)} ({config.describe()}) -> {out}")
-        return totals[labelling.metric]
+        return totals
 
 
 def tune(scorer: SplitScorer, configs: list[SearchConfig], searches: list, points: list[list[str]], out: Path) -> int:
     """Scores every grid point into ``out/grid/NN/``, writes ``out/grid.json`` and returns the index of
     the point with the lowest error rate (the first such)."""
     rates = [
-        scorer(config, search, out / "grid" / f"{k:02d}").rate
+        scorer(config, search, out / "grid" / f"{k:02d}")[scorer.labelling.metric].rate
         for k, (config, search) in enumerate(zip(configs, searches))
     ]
     chosen = rates.index(min(rates))
@@ -214,8 +214,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"accuracies {calibration.loss_at_1:.4f} at 1, {calibration.loss:.4f}) -> {run.calibration_file}")  # fmt: skip
         if number == 0 and len(points) > 1:
             chosen = tune(scorer, configs, searches, points, out)
-        total = scorer(configs[chosen], searches[chosen], out)
-        title = f"{args.run_dir.resolve().name}, {split}: {total.kaldi_line(run.labelling.metric)}"
+        totals = scorer(configs[chosen], searches[chosen], out)
+        rate = run.labelling.token_metric  # the confusions are of the labels
+        title = f"{args.run_dir.resolve().name}, {split}: {totals[rate].kaldi_line(rate)}"
         draw_confusion(read_confusions(out / "confusions.json"), out / "confusion.png", title)
 
 

@@ -17,6 +17,8 @@ from matplotlib.colors import PowerNorm
 from asr_lstm.pictures.canvas import figure, save_png
 
 GAP = "<eps>"  # the empty side of a deletion (hypothesis) or an insertion (reference), as in Kaldi
+OTHER = "<other>"  # the labels a picture of a large label set pools
+MAX_LABELS = 80  # labels a picture shows (subword vocabularies have hundreds)
 
 
 def read_confusions(path: Path) -> Counter:
@@ -37,11 +39,29 @@ def confusion_matrix(pairs: Counter) -> tuple[list[str], np.ndarray]:
     return labels + [GAP], counts
 
 
+def pooled(pairs: Counter, keep: int) -> Counter:
+    """The pairs with every label but the ``keep`` most frequent (as references, then as
+    hypotheses) pooled as :data:`OTHER`; unchanged when there are at most ``keep`` labels."""
+    frequency: Counter = Counter()
+    for (ref, hyp), count in pairs.items():
+        for label in (ref, hyp):
+            if label is not None:
+                frequency[label] += count
+    if len(frequency) <= keep:
+        return pairs
+    kept = {label for label, _ in frequency.most_common(keep)}
+    out: Counter = Counter()
+    for (ref, hyp), count in pairs.items():
+        out[tuple(OTHER if label is not None and label not in kept else label for label in (ref, hyp))] += count
+    return out
+
+
 def draw_confusion(pairs: Counter, out: Path, title: str) -> Path:
     """Draws the row-normalised confusion matrix (each reference label's row sums to 1; the
     insertion row is normalised by itself) with a square-root colour scale, so that the diagonal
-    and the rarer confusions are both visible. Returns ``out``."""
-    labels, counts = confusion_matrix(pairs)
+    and the rarer confusions are both visible; of a label set larger than :data:`MAX_LABELS`, the
+    most frequent labels, the others pooled as :data:`OTHER`. Returns ``out``."""
+    labels, counts = confusion_matrix(pooled(pairs, MAX_LABELS))
     rows = counts.sum(axis=1, keepdims=True)
     normalised = counts / np.maximum(rows, 1)
     size = min(16.0, 3.0 + 0.16 * len(labels))

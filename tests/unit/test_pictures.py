@@ -67,6 +67,21 @@ def test_the_confusion_matrix_holds_the_scorings_substitutions_deletions_and_ins
     assert_picture(draw_confusion(pairs, tmp_path / "confusion.png", "test"), (3.8, 3.8))
 
 
+def test_a_large_label_set_is_drawn_with_its_most_frequent_labels_and_the_rest_pooled(tmp_path):
+    from asr_lstm.pictures.confusion import MAX_LABELS, OTHER, pooled
+
+    pairs = Counter({(f"p{k}", f"p{k}"): 1000 - k for k in range(300)})
+    pairs[("p299", "p0")] += 3
+    pairs[(None, "p298")] += 2
+    kept = pooled(pairs, MAX_LABELS)
+    labels, counts = confusion_matrix(kept)
+    assert len(labels) == MAX_LABELS + 2 and OTHER in labels and labels[-1] == GAP and "p79" in labels
+    assert kept[(OTHER, "p0")] == 3 and kept[(None, OTHER)] == 2 and sum(kept.values()) == sum(pairs.values())
+    assert pooled(Counter({("a", "b"): 1}), MAX_LABELS) == Counter({("a", "b"): 1})
+    path = draw_confusion(pairs, tmp_path / "confusion.png", "300 pieces")
+    assert path.stat().st_size < 200_000
+
+
 def test_results_show_the_most_frequent_errors_and_link_the_pictures(tmp_path):
     run = tmp_path / "exp/run"
     write_resumed_run_logs(run)
