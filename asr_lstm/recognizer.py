@@ -23,6 +23,7 @@ from asr_lstm.data.cmvn import normalise_all
 from asr_lstm.data.features import FeatureConfig, compute_features, file_frames
 from asr_lstm.data.units import Units, units_from_state
 from asr_lstm.decoding import greedy_decode
+from asr_lstm.errors import InputFileError
 from asr_lstm.models import CTCModel
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
@@ -174,7 +175,17 @@ class Recognizer:
         positions in the input's own unit. Unreadable input raises
         :class:`~asr_lstm.errors.InputFileError` naming the file."""
         feats, positions = file_frames(path, self.features, segment)
+        if reason := self.too_short(len(feats)):
+            raise InputFileError(f"{path}: {reason}")
         return Utterance(utt if utt is not None else Path(path).stem, feats, positions, speaker)
+
+    def too_short(self, num_frames: int) -> str | None:
+        """Why ``num_frames`` input frames give the network no output frame (a convolutional front end
+        pools ``stride`` of them into one), or ``None`` where they give at least one."""
+        if self.net.output_length(num_frames) >= 1:
+            return None
+        stride = self.net.frontend.stride
+        return f"{num_frames} frames, fewer than the {stride} input frames the model's front end pools into one output frame"
 
     def featurise_file(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features ``(T, D)`` of one input file on its own and the ``(T + 1,)`` positions where
@@ -202,8 +213,12 @@ class Recognizer:
 
         The utterances are normalised together, then run through the network in batches of
         ``batch_size`` utterances of similar length (longest first): the same inputs always make the
-        same batches, whatever order they came in.
+        same batches, whatever order they came in. Raises ``ValueError`` naming every utterance too
+        short to give an output frame.
         """
+        short = [f"{u.id}: {reason}" for u in utterances if (reason := self.too_short(len(u.feats)))]
+        if short:
+            raise ValueError(f"{len(short)} inputs too short for the model:\n  " + "\n  ".join(short))
         feats = self.normalise(utterances)
         order = sorted(range(len(feats)), key=lambda k: -feats[k].shape[0])
         out: list[torch.Tensor | None] = [None] * len(feats)

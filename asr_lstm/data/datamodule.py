@@ -209,10 +209,14 @@ class CTCDataModule(pl.LightningDataModule):
             for i, row in enumerate(ds.rows):
                 need = ctc_min_frames(ds.labels[row["id"]])
                 have = output_length(ds.num_frames(i))
-                if need > have:
-                    reason = (f"{split}/{row['id']} ({input_of(row)}): {need} CTC frames needed for "
-                              f"{len(ds.labels[row['id']])} labels, the model outputs {have}")  # fmt: skip
-                    bad.append(BadItem(split, row["id"], str(input_of(row)), reason))
+                where = f"{split}/{row['id']} ({input_of(row)})"
+                if have < 1:
+                    reason = f"{where}: {ds.num_frames(i)} input frames give the model no output frame"
+                elif need > have:
+                    reason = f"{where}: {need} CTC frames needed for {len(ds.labels[row['id']])} labels, the model outputs {have}"
+                else:
+                    continue
+                bad.append(BadItem(split, row["id"], str(input_of(row)), reason))
         if bad and self.on_error == "raise":
             raise CorpusError(
                 f"{len(bad)} utterances are too short for their labels under CTC:\n  "

@@ -216,6 +216,8 @@ def test_too_many_labels_for_the_frames_is_refused_before_training(tiny_cfg, tmp
         match=r"too short for their labels under CTC:\n  train/fcjf0_si943 \(.*FCJF0/SI943\.WAV\): 9 CTC frames needed for 9 labels, the model outputs 7",
     ):
         datamodule.check_ctc_lengths(module.net.output_length)
+    with pytest.raises(CorpusError, match=r"\(.*FCJF0/SI943\.WAV\): 98 input frames give the model no output frame"):
+        datamodule.check_ctc_lengths(lambda frames: frames // 128)  # a front end pooling time by 128
     with pytest.raises(CorpusError, match="too short for their labels"):
         run(cfg)
     assert not (tmp_path / "run2" / "checkpoints").exists()

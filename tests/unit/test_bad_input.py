@@ -16,18 +16,22 @@ from asr_lstm.data.feature_store import extract_split
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, make_package, read_package, save_package
-from asr_lstm.recognizer import Recognizer
+from asr_lstm.recognizer import Recognizer, Utterance
 from tests.timit_fixture import utterance_path
 
 FEATURES = FeatureConfig()
 TOKENS = ["<blk>", "a", "b", "c"]
 
 
-def small_package() -> dict:
-    model = {"input_size": FEATURES.dim, "num_classes": len(TOKENS), "hidden_size": 8, "num_layers": 1}
+def small_recognizer(**model_options) -> Recognizer:
+    model = {"input_size": FEATURES.dim, "num_classes": len(TOKENS), "hidden_size": 8, "num_layers": 1, **model_options}
     net = Recognizer.build_net(model, {"name": "lstm"})
     dim = FEATURES.dim
-    return make_package(Recognizer(net, model, {"name": "lstm"}, TOKENS, FEATURES, torch.zeros(dim), torch.ones(dim)))
+    return Recognizer(net, model, {"name": "lstm"}, TOKENS, FEATURES, torch.zeros(dim), torch.ones(dim))
+
+
+def small_package(**model_options) -> dict:
+    return make_package(small_recognizer(**model_options))
 
 
 def tone(path, seconds: float, rate: int = 16000, value: float | None = None):
@@ -105,6 +109,25 @@ def test_low_sample_rates_warn_and_can_be_refused(tmp_path, capsys):
         decode_cli.main([str(model), str(tmp_path / "phone.wav"), str(good), "--device", "cpu", "--refuse-low-rate"])
     captured = capsys.readouterr()
     assert exit_info.value.code == 1 and "skipped" in captured.err and captured.out.splitlines()[0].startswith("good")
+
+
+CONV_STRIDE_8 = {"channels": [2, 2, 2], "pools": [[2, 2], [2, 2], [1, 2]]}
+
+
+def test_inputs_too_short_for_a_conv_front_end_are_named_and_the_rest_decoded(tmp_path, capsys):
+    model = save_package(small_package(conv=CONV_STRIDE_8), tmp_path / "m.asrlstm")
+    short, good = tone(tmp_path / "short.wav", 0.09), tone(tmp_path / "good.wav", 0.5)  # 7 and 48 frames
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(model), str(short), str(good), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "skipped " + str(short) + ": 7 frames, fewer than the 8 input frames the model's front end pools" in captured.err
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == ["good"]
+    recognizer = small_recognizer(conv=CONV_STRIDE_8)
+    utterances = [Utterance(name, torch.zeros(frames, FEATURES.dim)) for name, frames in [("a", 3), ("b", 8), ("c", 7)]]
+    with pytest.raises(ValueError, match=r"2 inputs too short for the model:\n  a: 3 frames, .*\n  c: 7 frames, fewer than the 8"):
+        recognizer.posteriors(utterances)
+    assert [len(p) for p in recognizer.posteriors(utterances[1:2])] == [1]
 
 
 def test_timit_preparation_names_every_bad_file_in_one_pass(timit_root, tmp_path):
