@@ -121,11 +121,16 @@ def test_inputs_too_short_for_a_conv_front_end_are_named_and_the_rest_decoded(tm
         decode_cli.main([str(model), str(short), str(good), "--device", "cpu"])
     captured = capsys.readouterr()
     assert exit_info.value.code == 1
-    assert "skipped " + str(short) + ": 7 frames, fewer than the 8 input frames the model's front end pools" in captured.err
+    assert (
+        "skipped " + str(short) + ": 7 frames, fewer than the 8 input frames the model's front end pools"
+        in captured.err
+    )
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == ["good"]
     recognizer = small_recognizer(conv=CONV_STRIDE_8)
     utterances = [Utterance(name, torch.zeros(frames, FEATURES.dim)) for name, frames in [("a", 3), ("b", 8), ("c", 7)]]
-    with pytest.raises(ValueError, match=r"2 inputs too short for the model:\n  a: 3 frames, .*\n  c: 7 frames, fewer than the 8"):
+    with pytest.raises(
+        ValueError, match=r"2 inputs too short for the model:\n  a: 3 frames, .*\n  c: 7 frames, fewer than the 8"
+    ):
         recognizer.posteriors(utterances)
     assert [len(p) for p in recognizer.posteriors(utterances[1:2])] == [1]
 
