@@ -7,3 +7,8 @@ class InputFileError(ValueError):
     Raised by the input readers wherever they are called: corpus preparation, feature extraction,
     ``asr-lstm decode`` of the user's own files.
     """
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used (a wrong type, an ``init_from`` checkpoint that does not fit),
+    refused before any work; the message names the key and the value."""

@@ -26,7 +26,9 @@ from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
+from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.distributed import global_zero
+from asr_lstm.errors import ConfigError, InputFileError
 from asr_lstm.pictures.curves import draw_curves, has_run_log
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,16 @@ def load_initial_weights(module: pl.LightningModule, path: str) -> None:
     """Copies the weights of the Lightning checkpoint ``path`` into ``module`` (``init_from``).
 
     Raises:
-        ValueError: naming ``path``, when it is not a checkpoint or its weights do not fit the model.
+        ConfigError: naming ``path``, when it is not a checkpoint or its weights do not fit the model.
     """
     try:
         state = checkpoint_state(path)
     except ValueError as err:
-        raise ValueError(f"init_from={err}") from err
+        raise ConfigError(f"init_from={err}") from err
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(
+        raise ConfigError(
             f"init_from={path}: its weights do not fit this model: {' '.join(line.strip() for line in str(err).splitlines()[:2])}"
         ) from err
 
@@ -54,13 +56,13 @@ def run(cfg: DictConfig) -> dict:
     """Trains (or resumes) the run described by ``cfg``; returns the summary it writes.
 
     Raises:
-        ValueError: a config value of the wrong type, before any work.
+        ConfigError: a config value of the wrong type, before any work.
         RunDirError: another training holds the run directory, or it holds a run made with other
             options, before anything is written.
     """
     problems = type_errors(cfg)
     if problems:
-        raise ValueError("config values of the wrong type:\n  " + "\n  ".join(problems))
+        raise ConfigError("config values of the wrong type:\n  " + "\n  ".join(problems))
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if not global_zero():  # another DDP process: the first one holds the directory and writes its files
         return train_in(out_dir, cfg, first=False)
@@ -134,7 +136,12 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
 def train(cfg: DictConfig) -> float:
     try:
         summary = run(cfg)
-    except RunDirError as err:
+    except (
+        RunDirError,
+        CorpusError,
+        InputFileError,
+        ConfigError,
+    ) as err:  # the user's to fix: the message, not a traceback
         print(f"asr-lstm train: {err}", file=sys.stderr)
         sys.exit(2)
     return summary[f"val_{summary['metric']}_best"]  # the value a Hydra sweeper would minimise

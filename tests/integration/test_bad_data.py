@@ -3,6 +3,8 @@ without them, lists each with its split, file and reason in <run>/skipped.tsv, c
 summary.json, and evaluate and RESULTS.md show the test items that were not scored."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -27,6 +29,27 @@ def damaged_tree(tmp_path):
     many = utterance_path(root, "train", "dr1", "fcjf0", "si943", ".phn")
     many.write_text("".join(f"{100 * k} {100 * k + 100} {'aa' if k % 2 else 'iy'}\n" for k in range(120)))
     return root
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.dropout=0.2", "{missing}: no such directory (the TIMIT root, holding TRAIN/ and TEST/)"),
+        (
+            "model.hidden_size=abc",
+            "config values of the wrong type:\n  model.hidden_size='abc': expected <class 'int'>",
+        ),
+    ],
+    ids=["missing corpus", "wrong type"],
+)
+def test_the_train_command_prints_the_users_error_without_a_traceback(tmp_path, override, message):
+    missing = tmp_path / "TIMIT"
+    command = [sys.executable, "-m", "asr_lstm.cli.main", "train", f"data.corpus.root={missing}",
+               f"data.work_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", override]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "asr-lstm train: " + message.format(missing=missing) in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_raise_names_every_bad_item_before_training(tiny_cfg, tmp_path):

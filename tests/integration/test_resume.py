@@ -16,6 +16,7 @@ import torch
 from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint
 from asr_lstm.cli.run_dir import RunDirError
 from asr_lstm.cli.train import run
+from asr_lstm.errors import ConfigError
 from asr_lstm.pictures.curves import read_run_log
 from tests.conftest import FAST
 from tests.pictures import assert_picture
@@ -127,7 +128,7 @@ def test_a_second_training_in_the_same_directory_is_refused(tiny_cfg, tmp_path):
 
 def test_config_values_of_the_wrong_type_are_refused_before_any_work(tiny_cfg, tmp_path):
     with pytest.raises(
-        ValueError,
+        ConfigError,
         match=r"model.hidden_size=2.5: expected <class 'int'>\n  trainer.max_epochs='abc': expected typing.Optional\[int\]",
     ):
         run(tiny_cfg("run", "trainer.max_epochs=abc", "model.hidden_size=2.5"))

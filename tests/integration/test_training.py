@@ -16,6 +16,7 @@ from asr_lstm.cli.train import load_initial_weights, run
 from asr_lstm.data.augment import SpecAugment
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
+from asr_lstm.errors import ConfigError
 from asr_lstm.models import CTCModel
 from tests.timit_fixture import SPEAKERS
 
@@ -192,12 +193,12 @@ def test_init_from_refuses_other_files_and_models_by_name(tiny_cfg, tmp_path):
     datamodule.setup()
     module = build_module(cfg, datamodule)
     with pytest.raises(
-        ValueError,
+        ConfigError,
         match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for net\.",
     ):
         load_initial_weights(module, str(tmp_path / "phase1/checkpoints/best.ckpt"))
     (tmp_path / "notes.txt").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match=r"init_from=.*notes.txt: not a training checkpoint"):
+    with pytest.raises(ConfigError, match=r"init_from=.*notes.txt: not a training checkpoint"):
         load_initial_weights(module, str(tmp_path / "notes.txt"))
 
 

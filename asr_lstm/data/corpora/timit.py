@@ -181,6 +181,8 @@ class Timit(Corpus):
 
     def split_rows(self) -> dict[str, list[dict]]:
         """The protocol's ``train``, ``dev`` and ``test`` rows."""
+        if not self.root.is_dir():
+            raise CorpusError(f"{self.root}: no such directory (the TIMIT root, holding TRAIN/ and TEST/)")
         problems: list[tuple[str, BadItem]] = []
         test_rows, train_rows = self.utterances("TEST", problems), self.utterances("TRAIN", problems)
         dev_speakers = read_speaker_list("dev_spk.list")
