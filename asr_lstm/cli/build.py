@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from asr_lstm.data.datamodule import CTCDataModule
+from asr_lstm.data.features import FeatureConfig
 from asr_lstm.lit_module import CTCLitModule
 from asr_lstm.models import CTCModel
 
@@ -22,6 +27,20 @@ def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
     return instantiate(cfg.model, _partial_=True)(
         input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell)
     )
+
+
+def build_augment(
+    cfg: DictConfig, features: FeatureConfig, cmvn_stats: tuple[torch.Tensor, torch.Tensor] | None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """The training-batch augmentation of ``cfg.augment``, or ``None``. Each augmenter gets the features;
+    one that distorts the raw input (``augment=lines``) also the training set's CMVN statistics
+    ``(mean, std)``, to undo the normalisation of a batch and redo it."""
+    if not cfg.get("augment"):
+        return None
+    factory = instantiate(cfg.augment)
+    if "cmvn_stats" in inspect.signature(factory).parameters:
+        return factory(features=features, cmvn_stats=cmvn_stats)
+    return factory(features=features)
 
 
 def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
@@ -44,6 +63,6 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         labels=datamodule.vocab.tokens,
         labelling=labelling,
-        augment=instantiate(cfg.augment)(features=datamodule.features) if cfg.get("augment") else None,
+        augment=build_augment(cfg, datamodule.features, datamodule.global_stats),
         max_nonfinite_batches=cfg.max_nonfinite_batches,
     )

@@ -159,7 +159,7 @@ class CTCDataModule(pl.LightningDataModule):
             return
         self.vocab = Vocabulary.load(self.work_dir / "tokens.txt")
         self.labelling = Labelling.load(self.work_dir)
-        stats = load_global_stats(self.feature_dir)
+        self.global_stats = stats = load_global_stats(self.feature_dir)  # (mean, std), each (D,)
         self.bad_items = read_bad_items(self.work_dir / "skipped.tsv")
         for split in self.corpus.splits:
             self.bad_items += read_bad_items(self.feature_dir / f"{split}.skipped.tsv")

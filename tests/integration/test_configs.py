@@ -9,7 +9,7 @@ import torch
 from hydra.utils import get_class, instantiate
 
 from asr_lstm.callbacks import WeightNoise
-from asr_lstm.cli.build import build_net
+from asr_lstm.cli.build import build_augment, build_net
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.decoding.options import SearchConfig
 from tests.conftest import compose_train
@@ -44,13 +44,15 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_group_option_instantiates(tmp_path, group, option):
-    cfg = compose_train(tmp_path, [f"{group}={option}"])
+    needs = ["features=image"] if (group, option) == ("augment", "lines") else []  # line distortions read images
+    cfg = compose_train(tmp_path, [*needs, f"{group}={option}"])
     features = instantiate(cfg.features)
     assert isinstance(features, FeatureConfig)
     net = build_net(cfg, features.dim, 62)
     x = torch.randn(2, 12, features.dim)
     if cfg.get("augment"):
-        assert instantiate(cfg.augment)(features=features).train()(x, torch.tensor([12, 9])).shape == x.shape
+        augment = build_augment(cfg, features, (torch.zeros(features.dim), torch.ones(features.dim)))
+        assert augment.train()(x, torch.tensor([12, 9])).shape == x.shape
     log_probs, lens = net(x, torch.tensor([12, 9]))
     assert log_probs.shape == (2, net.output_length(12), 62)
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())

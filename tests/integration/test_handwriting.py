@@ -216,7 +216,9 @@ def test_evaluate_and_decode_give_the_same_hypotheses_through_one_path(either, m
     decode_and_evaluate_through_one_path(monkeypatch, base / "run", model, base / "data/test.jsonl")
 
 
-def test_a_conv_front_end_model_trains_decodes_and_aligns_through_its_pooling(tmp_path, capsys, monkeypatch):
+def test_a_conv_front_end_model_trains_with_line_distortions_decodes_and_aligns_through_its_pooling(
+    tmp_path, capsys, monkeypatch
+):
     root = mini_iam.generate(tmp_path / "corpus", TINY)
     conv = [
         "model=conv_blstm",
@@ -225,6 +227,7 @@ def test_a_conv_front_end_model_trains_decodes_and_aligns_through_its_pooling(tm
         "model.conv.channels=[4,8]",
         "model.conv.pools=[[2,2],[2,1]]",
         "model.conv.dropout=0.1",
+        "augment=lines",  # built with the training set's CMVN statistics
     ]
     cfg = compose_train(tmp_path / "run", ["experiment=mini_iam", f"data.corpus.root={root}",
                                            f"data.work_dir={tmp_path / 'data'}", *FAST, "trainer.max_epochs=1",
