@@ -158,6 +158,7 @@ class LineAugment(nn.Module):
         changed = torch.where(dilate[:, None, None], dilated, eroded)
         return torch.where(picked[:, None, None], changed, ink)
 
+
 def symmetric(bound: float, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """Draws of U[-bound, bound] of ``shape``."""
     return (2 * torch.rand(shape, device=device) - 1) * bound

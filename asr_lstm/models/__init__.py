@@ -1,7 +1,8 @@
-"""Acoustic models: frontends, the stacked bidirectional recurrent encoder, and the CTC model."""
+"""Acoustic models: frontends, the stacked bidirectional recurrent encoder, dense blocks, and the CTC model."""
 
 from asr_lstm.models.birnn import StackedBiRNN
 from asr_lstm.models.ctc_model import CTCModel
+from asr_lstm.models.dense import DenseBlocks
 from asr_lstm.models.frontend import ConvFrontEnd, FrameStacking
 
-__all__ = ["CTCModel", "ConvFrontEnd", "FrameStacking", "StackedBiRNN"]
+__all__ = ["CTCModel", "ConvFrontEnd", "DenseBlocks", "FrameStacking", "StackedBiRNN"]

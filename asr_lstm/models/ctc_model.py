@@ -1,5 +1,5 @@
 """The CTC acoustic model: frontend (frame stacking or convolutions) -> stacked bidirectional RNN ->
-linear -> log-softmax."""
+(dense blocks) -> linear -> log-softmax."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from asr_lstm.models.birnn import StackedBiRNN
+from asr_lstm.models.dense import DenseBlocks
 from asr_lstm.models.frontend import ConvFrontEnd, FrameStacking
 
 
@@ -26,6 +27,8 @@ class CTCModel(nn.Module):
         conv: the :class:`ConvFrontEnd` options (``channels``, ``pools``, ``kernel``, ...) to read the
             features with convolution blocks instead; their time pooling subsamples, so ``stack`` and
             ``stride`` must then be 1. ``None``: frame stacking.
+        dnn: the :class:`DenseBlocks` options (``layers``, ``size``, ...) between the recurrent stack
+            and the output layer (a CRDNN); ``None``: the output layer reads the stack.
         init_range: a, to draw every parameter from U[-a, a] (Graves et al. 2013: a = 0.1); ``None``
             keeps each layer's own initialisation (PyTorch's, and the cells' forget-gate bias).
     """
@@ -42,6 +45,7 @@ class CTCModel(nn.Module):
         stride: int = 1,
         init_range: float | None = None,
         conv: dict | None = None,
+        dnn: dict | None = None,
     ):
         super().__init__()
         if conv is not None:
@@ -54,7 +58,8 @@ class CTCModel(nn.Module):
         else:
             self.frontend, frame_size = FrameStacking(stack, stride), input_size * stack
         self.encoder = StackedBiRNN(cell, frame_size, hidden_size, num_layers, dropout)
-        self.output = nn.Linear(2 * self.encoder.output_size, num_classes)
+        self.dense = DenseBlocks(2 * self.encoder.output_size, **dnn) if dnn is not None else None
+        self.output = nn.Linear(self.dense.output_size if self.dense else 2 * self.encoder.output_size, num_classes)
         if init_range is not None:
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
@@ -67,4 +72,6 @@ class CTCModel(nn.Module):
         """Args: ``x (B, T, D)``, ``lens (B,)``. Returns log-probs ``(B, T', V)`` and ``lens' (B,)``."""
         x, lens = self.frontend(x, lens)
         h = self.encoder(x.transpose(0, 1), lens).transpose(0, 1)
+        if self.dense is not None:
+            h = self.dense(h, lens)
         return self.output(h).float().log_softmax(dim=-1), lens  # float32 under autocast too (CTC needs it)

@@ -17,7 +17,9 @@ FEATURES = FeatureConfig(num_mel_bins=4, delta_order=1)  # D = 2 * (4 + energy) 
 CONV = {"channels": [4, 6], "pools": [[2, 2], [1, 2]], "in_channels": 2, "dropout": 0.2}  # 2 planes of 5 features
 
 
-def recognizer(cell: str, seed: int = 0, conv: dict | None = None, **cell_options) -> Recognizer:
+def recognizer(
+    cell: str, seed: int = 0, conv: dict | None = None, dnn: dict | None = None, **cell_options
+) -> Recognizer:
     """A small 2-layer model with frame stacking (or ``conv`` blocks), every weight random (peepholes
     included, which start at zero), so that each term of the cell's equations shows in the output."""
     options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {}), **cell_options}
@@ -27,6 +29,7 @@ def recognizer(cell: str, seed: int = 0, conv: dict | None = None, **cell_option
         "hidden_size": 10,
         "num_layers": 2,
         **({"stack": 3, "stride": 2} if conv is None else {"conv": conv}),
+        **({"dnn": dnn} if dnn is not None else {}),
     }
     net = Recognizer.build_net(model_options, options)
     generator = torch.Generator().manual_seed(seed)
@@ -57,8 +60,8 @@ def test_onnxruntime_reproduces_torch(cell, options, tmp_path):
     assert check_onnx(model, path, lengths=(2,)) < TOLERANCE
 
 
-def test_onnxruntime_reproduces_a_model_with_a_convolutional_front_end(tmp_path):
-    model = recognizer("lstm", conv=CONV)
+def test_onnxruntime_reproduces_a_crdnn_with_a_convolutional_front_end_and_dense_blocks(tmp_path):
+    model = recognizer("ligru", conv=CONV, dnn={"layers": 2, "size": 9})
     path = export_onnx(model, tmp_path / "conv.onnx")
     assert check_onnx(model, path) < TOLERANCE and check_onnx(model, path, lengths=(7,)) < TOLERANCE
 

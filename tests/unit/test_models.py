@@ -10,7 +10,7 @@ from asr_lstm import cells
 from asr_lstm.data.datamodule import collate, ctc_min_frames
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.models import ConvFrontEnd, CTCModel, FrameStacking
+from asr_lstm.models import ConvFrontEnd, CTCModel, DenseBlocks, FrameStacking
 from asr_lstm.models.birnn import reverse_padded
 from tests.conftest import DEVICES
 
@@ -81,9 +81,9 @@ def test_conv_front_end_splits_a_frame_into_planes_and_refuses_what_cannot_be_bu
 def test_a_conv_models_output_does_not_depend_on_the_rest_of_its_batch():
     torch.manual_seed(0)
     model = CTCModel(16, 5, functools.partial(cells.build, "lstm"), hidden_size=8, num_layers=1, stack=1, stride=1,
-                     conv=CONV).eval()  # fmt: skip
+                     conv=CONV, dnn={"layers": 2, "size": 6}).eval()  # fmt: skip
     for module in model.modules():  # batch norm with statistics of its own, as after training
-        if isinstance(module, torch.nn.BatchNorm2d):
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
     seqs = [torch.randn(n, 16) for n in (29, 9, 17)]
@@ -95,6 +95,22 @@ def test_a_conv_models_output_does_not_depend_on_the_rest_of_its_batch():
             alone, alone_len = model(s.unsqueeze(0), torch.tensor([len(s)]))
             assert lens[i] == alone_len[0] == len(s) // 4
             torch.testing.assert_close(out[i, : lens[i]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_dense_blocks_take_their_training_statistics_from_the_utterances_frames_only():
+    torch.manual_seed(0)
+    dense = DenseBlocks(4, layers=2, size=3, dropout=0.0).train()
+    x, lens = torch.randn(2, 7, 4), torch.tensor([7, 4])
+    padded = torch.cat([x, torch.full((2, 5, 4), 50.0)], dim=1)  # longer padding, of garbage
+    out_padded = dense(padded, lens)
+    frames = torch.cat([x[0], x[1, :4]])  # the first block's batch norm saw exactly these 11 frames
+    with torch.no_grad():
+        expected = 0.1 * dense.blocks[0](frames).mean(0)  # running mean after one step, momentum 0.1
+    torch.testing.assert_close(dense.blocks[1].running_mean, expected)
+    torch.testing.assert_close(dense(x, lens), out_padded[:, :7])
+    assert out_padded[1, 4:].abs().sum() == 0
+    with pytest.raises(ValueError, match="model.dnn.activation must be one of"):
+        DenseBlocks(4, activation="tanh")
 
 
 def test_output_length_matches_forward():
