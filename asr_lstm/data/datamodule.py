@@ -18,13 +18,24 @@ from torch.utils.data import DataLoader, Dataset
 from asr_lstm.data.bad_items import BadItem, check_policy, read_bad_items, refuse_or_keep
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
-from asr_lstm.data.feature_store import SplitFeatures, features_ready, load_global_stats, load_split, prepare_features
+from asr_lstm.data.feature_store import (
+    ChainedFeatures,
+    SplitFeatures,
+    features_ready,
+    load_global_stats,
+    load_split,
+    prepare_features,
+    prepare_speed_copies,
+    speed_copies_ready,
+)
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
+from asr_lstm.data.speech_perturb import NoiseSource, SpeechPerturbation, copy_name, perturbed_features, speed_copy
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.units import Labelling, Units
 from asr_lstm.distributed import PREPARE_ON, prepares, wait_until
+from asr_lstm.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +45,19 @@ class UtteranceDataset(Dataset):
 
     Args:
         rows: manifest rows (need ``id``, the reference field, and ``speaker`` or ``writer`` for per-speaker CMVN).
-        feats: utterance id -> ``(T, D)`` raw features (a memory-mapped :class:`~asr_lstm.data.feature_store.SplitFeatures`).
+        feats: utterance id -> ``(T, D)`` raw features (a memory-mapped :class:`~asr_lstm.data.feature_store.SplitFeatures`,
+            or a :class:`~asr_lstm.data.feature_store.ChainedFeatures` of several).
         labels: utterance id -> label ids.
         normalizer: CMVN applied on access.
     """
 
-    def __init__(self, rows: list[dict], feats: SplitFeatures, labels: dict[str, list[int]], normalizer: Normalizer):
+    def __init__(
+        self,
+        rows: list[dict],
+        feats: SplitFeatures | ChainedFeatures,
+        labels: dict[str, list[int]],
+        normalizer: Normalizer,
+    ):
         missing = [r["id"] for r in rows if r["id"] not in feats]
         if missing:
             raise CorpusError(
@@ -59,6 +77,39 @@ class UtteranceDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         row = self.rows[index]
         x = self.normalizer(self.feats[row["id"]], Normalizer.speaker_of(row["id"], source_of(row)))
+        return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
+
+
+class NoisyUtteranceDataset(UtteranceDataset):
+    """A training set (with its speed copies: rows with a ``speed``) whose utterances get additive noise
+    on the fly (:mod:`asr_lstm.data.speech_perturb`): at each draw, with probability ``noise_prob``, an
+    utterance's features are computed afresh from its audio, perturbed for its copy and mixed with
+    noise; otherwise they are read from the cache. Both have the same number of frames.
+
+    Args:
+        features: how the features are computed.
+        perturbation: the noise settings.
+    """
+
+    def __init__(
+        self,
+        rows: list[dict],
+        feats: SplitFeatures | ChainedFeatures,
+        labels: dict[str, list[int]],
+        normalizer: Normalizer,
+        features: FeatureConfig,
+        perturbation: SpeechPerturbation,
+    ):
+        super().__init__(rows, feats, labels, normalizer)
+        self.features, self.perturbation = features, perturbation
+        self.noise = NoiseSource(perturbation, features.sample_rate)
+
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
+        if not torch.rand(()) < self.perturbation.noise_prob:
+            return super().__getitem__(index)
+        row = self.rows[index]
+        raw = perturbed_features(row, self.features, self.noise, self.perturbation.snr_db)
+        x = self.normalizer(raw, Normalizer.speaker_of(row["id"], source_of(row)))
         return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
 
 
@@ -98,6 +149,8 @@ class CTCDataModule(pl.LightningDataModule):
             item before training; ``skip`` drops them and lists them in :attr:`bad_items`.
         units: the token units of the corpus's words (:mod:`asr_lstm.data.units`, the ``units``
             config group), or ``None`` for the corpus's own labels.
+        perturb: speed perturbation and noise of the training audio (``augment=speech``,
+            :mod:`asr_lstm.data.speech_perturb`), or ``None``.
 
     After :meth:`setup`, :attr:`labelling` says what the labels are and how they are scored.
     """
@@ -115,8 +168,15 @@ class CTCDataModule(pl.LightningDataModule):
         prepare_timeout_s: float = 7200.0,
         on_error: str = "raise",
         units: Units | None = None,
+        perturb: SpeechPerturbation | None = None,
     ):
         super().__init__()
+        if perturb is not None and features.input_key != "audio":
+            raise ConfigError(
+                f"augment=speech perturbs audio; features.kind={features.kind} is not audio "
+                "(use features=fbank or mfcc, or augment=lines for line images)"
+            )
+        self.perturb = perturb
         self.on_error = check_policy(on_error)
         self.bad_items: list[BadItem] = []
         if prepare_on not in PREPARE_ON:
@@ -146,12 +206,16 @@ class CTCDataModule(pl.LightningDataModule):
             return
         self.corpus.prepare(self.work_dir, self.on_error, self.units)
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
+        if self.perturb is not None:
+            prepare_speed_copies(self.work_dir, self.features, self.perturb, self.on_error)
 
     def prepared(self) -> bool:
         """Whether the manifests and every split's features are prepared for this configuration."""
         splits, features = self.corpus.splits, self.features
-        return self.corpus.prepared(self.work_dir, self.on_error, self.units) and features_ready(
-            self.work_dir, splits, features, self.on_error
+        return (
+            self.corpus.prepared(self.work_dir, self.on_error, self.units)
+            and features_ready(self.work_dir, splits, features, self.on_error)
+            and (self.perturb is None or speed_copies_ready(self.work_dir, features, self.perturb, self.on_error))
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -161,7 +225,7 @@ class CTCDataModule(pl.LightningDataModule):
         self.labelling = Labelling.load(self.work_dir)
         self.global_stats = stats = load_global_stats(self.feature_dir)  # (mean, std), each (D,)
         self.bad_items = read_bad_items(self.work_dir / "skipped.tsv")
-        for split in self.corpus.splits:
+        for split in [*self.corpus.splits, *self.copy_splits]:
             self.bad_items += read_bad_items(self.feature_dir / f"{split}.skipped.tsv")
         labelled = [self.load_dataset(split, stats) for split in self.corpus.splits]
         problems = [item for _, bad in labelled for item in bad]
@@ -189,10 +253,35 @@ class CTCDataModule(pl.LightningDataModule):
             except KeyError as err:
                 reason = f"{manifest}: utterance {row['id']} ({input_of(row)}): {err.args[0]}"
                 bad.append(BadItem(split, row["id"], str(input_of(row)), reason))
+        if split == "train" and self.perturb is not None:
+            rows, feats = self.with_speed_copies(rows, labels, feats)
         normalizer = Normalizer(self.features.cmvn, global_stats)
         if self.features.cmvn == "speaker":
             normalizer.fit_speakers(feats, {r["id"]: source_of(r) for r in rows})
+        if split == "train" and self.perturb is not None and self.perturb.noise_prob > 0:
+            return NoisyUtteranceDataset(rows, feats, labels, normalizer, self.features, self.perturb), bad
         return UtteranceDataset(rows, feats, labels, normalizer), bad
+
+    @property
+    def copy_splits(self) -> list[str]:
+        """The feature-store splits of the training set's speed copies (``train.sp0.9``, ...)."""
+        return [f"train.{copy_name(speed)}" for speed in (self.perturb.copies if self.perturb else ())]
+
+    def with_speed_copies(
+        self, rows: list[dict], labels: dict[str, list[int]], feats: SplitFeatures
+    ) -> tuple[list[dict], ChainedFeatures]:
+        """The training rows of every speed of ``perturb`` (the original's when 1.0 is one of them) and
+        their features; each copy's labels are added to ``labels``."""
+        keep_original = 1.0 in self.perturb.speeds
+        parts, all_rows = ([feats], list(rows)) if keep_original else ([], [])
+        for speed, split in zip(self.perturb.copies, self.copy_splits):
+            parts.append(part := load_split(self.feature_dir / split))
+            for row in rows:
+                copy = speed_copy(row, speed)
+                if copy["id"] in part:  # not when its extraction failed under on_error=skip
+                    labels[copy["id"]] = labels[row["id"]]
+                    all_rows.append(copy)
+        return all_rows, ChainedFeatures(parts)
 
     def check_ctc_lengths(self, output_length: Callable[[int], int]) -> None:
         """Refuses (or, under ``on_error=skip``, drops) utterances whose labels cannot fit the model's

@@ -7,7 +7,9 @@ byte order), and ``<split>.index`` (a weights-only torch file: ``ids``, ``offset
 the rows, ``dim``), written after the frames, so that an index always describes complete frames;
 a ``.<split>.done`` marker with the configuration and the manifest it was made from; ``cmvn.pt``
 with the training set's global statistics (:mod:`asr_lstm.data.cmvn`), accumulated utterance by
-utterance. Reading maps the frames file: DataLoader workers and DDP ranks on a node share its pages
+utterance. The training set's speed copies of ``augment=speech`` (:mod:`asr_lstm.data.speech_perturb`)
+are splits of their own, ``train.sp0.9`` and ``train.sp1.1``, beside an unchanged ``train``; the CMVN
+statistics stay the original's. Reading maps the frames file: DataLoader workers and DDP ranks on a node share its pages
 through the page cache, and start-up reads only the index.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import mmap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from asr_lstm.data.cmvn import RunningStats
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.features import FeatureConfig, file_features
 from asr_lstm.data.manifest import read_manifest
+from asr_lstm.data.speech_perturb import SpeechPerturbation, copy_name, perturbed_features, speed_copy
 from asr_lstm.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -35,11 +38,16 @@ log = logging.getLogger(__name__)
 FAULT_AROUND = 64 * 1024  # Linux's default fault_around_bytes
 
 
+def split_file(base: Path, suffix: str) -> Path:
+    """``<base><suffix>``: a split's frames or index file (the split's name may hold dots: ``train.sp0.9``)."""
+    return base.with_name(base.name + suffix)
+
+
 def write_split(items: Iterable[tuple[str, torch.Tensor]], base: Path) -> None:
     """Writes ``(id, (T, D) features)`` items as ``base.f32`` and ``base.index``, each atomically,
     holding one utterance in memory at a time."""
     ids, offsets, dim = [], [0], None
-    with atomic_path(base.with_suffix(".f32")) as tmp, tmp.open("wb") as frames:
+    with atomic_path(split_file(base, ".f32")) as tmp, tmp.open("wb") as frames:
         for utt, feats in items:
             if dim is not None and feats.shape[1] != dim:
                 raise ValueError(f"{utt}: {feats.shape[1]} features a frame, the others have {dim}")
@@ -47,7 +55,7 @@ def write_split(items: Iterable[tuple[str, torch.Tensor]], base: Path) -> None:
             frames.write(feats.to(torch.float32).contiguous().numpy().tobytes())
             ids.append(utt)
             offsets.append(offsets[-1] + feats.shape[0])
-    with atomic_path(base.with_suffix(".index")) as tmp:
+    with atomic_path(split_file(base, ".index")) as tmp:
         torch.save({"ids": ids, "offsets": torch.tensor(offsets), "dim": dim or 0}, tmp)
 
 
@@ -62,7 +70,7 @@ class SplitFeatures(Mapping):
 
     def __init__(self, base: str | Path):
         self.base = Path(base)
-        index = torch.load(self.base.with_suffix(".index"), weights_only=True)
+        index = torch.load(split_file(self.base, ".index"), weights_only=True)
         self.offsets = index["offsets"].tolist()
         self.dim = index["dim"]
         self.rows = {utt: k for k, utt in enumerate(index["ids"])}
@@ -70,7 +78,7 @@ class SplitFeatures(Mapping):
 
     def _frames(self) -> mmap.mmap:
         if self._map is None:  # mapped lazily, also in every DataLoader worker
-            with open(self.base.with_suffix(".f32"), "rb") as f:
+            with open(split_file(self.base, ".f32"), "rb") as f:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         return self._map
 
@@ -100,6 +108,28 @@ class SplitFeatures(Mapping):
         return len(self.rows)
 
 
+class ChainedFeatures(Mapping):
+    """``{utterance id: (T, D) features}`` of several cached splits with distinct ids (a training set
+    and its speed copies), as one mapping."""
+
+    def __init__(self, parts: list[SplitFeatures]):
+        self.parts = parts
+        self.dim = parts[0].dim
+        self.owner = {utt: part for part in parts for utt in part}
+
+    def length(self, utt: str) -> int:
+        return self.owner[utt].length(utt)
+
+    def __getitem__(self, utt: str) -> torch.Tensor:
+        return self.owner[utt][utt]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.owner)
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+
 def checked_features(path: str, cfg: FeatureConfig, segment: tuple[float, float] | None = None) -> torch.Tensor:
     """The features of one file (or ``segment`` of it); ``InputFileError`` when they are not all finite."""
     feats = file_features(path, cfg, segment)
@@ -109,9 +139,18 @@ def checked_features(path: str, cfg: FeatureConfig, segment: tuple[float, float]
 
 
 def extract_split(
-    rows: list[dict], cfg: FeatureConfig, base: Path, on_error: str = "raise", split: str = ""
+    rows: list[dict],
+    cfg: FeatureConfig,
+    base: Path,
+    on_error: str = "raise",
+    split: str = "",
+    featurize: Callable[[dict], torch.Tensor] | None = None,
 ) -> list[BadItem]:
     """Computes features for every manifest row and writes them as ``base.f32`` and ``base.index``.
+
+    Args:
+        featurize: a row -> its ``(T, D)`` features (raising ``InputFileError``); by default
+            :func:`checked_features` of the row's input file and segment.
 
     Returns:
         The rows whose file could not be read (``on_error=skip``); they have no features.
@@ -121,11 +160,12 @@ def extract_split(
             them, after trying each); then nothing is written.
     """
     bad: list[BadItem] = []
+    featurize = featurize or (lambda row: checked_features(row[cfg.input_key], cfg, row.get("segment")))
 
     def features() -> Iterator[tuple[str, torch.Tensor]]:
         for row in rows:
             try:
-                yield row["id"], checked_features(row[cfg.input_key], cfg, row.get("segment"))
+                yield row["id"], featurize(row)
             except InputFileError as err:
                 bad.append(BadItem(split, row["id"], row[cfg.input_key], str(err)))
         if on_error == "raise" and bad:
@@ -200,3 +240,40 @@ def prepare_features(
         with atomic_path(stats_path) as tmp:
             torch.save({"mean": mean, "std": std}, tmp)
     return cache
+
+
+def copy_params(manifest_dir: Path, cfg: FeatureConfig, speed: float, on_error: str) -> dict:
+    """What the training-set copy at ``speed`` was made from (its ``.done`` marker)."""
+    return {**split_params(manifest_dir, "train", cfg, on_error), "speed": speed}
+
+
+def speed_copies_ready(manifest_dir: str | Path, cfg: FeatureConfig, perturbation: SpeechPerturbation,
+                       on_error: str = "raise") -> bool:  # fmt: skip
+    """Whether :func:`prepare_speed_copies` has finished for this configuration."""
+    manifest_dir = Path(manifest_dir)
+    cache = manifest_dir / cfg.cache_name()
+    return all(is_done(cache / f".train.{copy_name(speed)}.done", copy_params(manifest_dir, cfg, speed, on_error))
+               for speed in perturbation.copies)  # fmt: skip
+
+
+def prepare_speed_copies(
+    manifest_dir: str | Path, cfg: FeatureConfig, perturbation: SpeechPerturbation, on_error: str = "raise"
+) -> None:
+    """Caches the features of the training set at each speed of ``perturbation`` but 1, as split
+    ``train.sp<f>`` (:mod:`asr_lstm.data.speech_perturb`), from the training utterances that have
+    features; after :func:`prepare_features`. Rows that fail are listed in ``train.sp<f>.skipped.tsv``
+    under ``on_error=skip``."""
+    manifest_dir = Path(manifest_dir)
+    cache = manifest_dir / cfg.cache_name()
+    for speed in perturbation.copies:
+        split = f"train.{copy_name(speed)}"
+        marker, params = cache / f".{split}.done", copy_params(manifest_dir, cfg, speed, on_error)
+        if is_done(marker, params):
+            log.info("%s: %s features cached, skipping", cache, split)
+            continue
+        have = load_split(cache / "train")
+        rows = [speed_copy(row, speed) for row in read_manifest(manifest_dir / "train.jsonl") if row["id"] in have]
+        log.info("%s: computing %s features for %d utterances", cache, split, len(rows))
+        bad = extract_split(rows, cfg, cache / split, on_error, split, lambda row: perturbed_features(row, cfg))
+        write_bad_items(bad, cache / f"{split}.skipped.tsv")
+        mark_done(marker, params)
