@@ -4,28 +4,55 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from asr_lstm.data.datamodule import CTCDataModule
 from asr_lstm.data.features import FeatureConfig
+from asr_lstm.errors import ConfigError
 from asr_lstm.lit_module import CTCLitModule
 from asr_lstm.models import CTCModel
+
+T = TypeVar("T")
 
 # Built objects are passed to a partial rather than as instantiate() kwargs: Hydra would merge such
 # kwargs back into the config and hand the target an OmegaConf node instead of the object.
 
 
+def refused_as_config(groups: str, make: Callable[[], T]) -> T:
+    """``make()``, where a constructor's ``ValueError`` (a value it cannot use: ``model.conv.kernel=4``,
+    ``augment=lines`` with fbank features), raised directly or inside Hydra's
+    ``InstantiationException``, becomes a :class:`ConfigError` naming the config ``groups``, so that
+    ``asr-lstm train`` prints it without a traceback."""
+    try:
+        return make()
+    except ConfigError:
+        raise
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ValueError):
+            raise ConfigError(f"{groups}: {err.__cause__}") from err
+        raise
+    except ValueError as err:
+        raise ConfigError(f"{groups}: {err}") from err
+
+
 def build_datamodule(cfg: DictConfig) -> CTCDataModule:
-    return instantiate(cfg.data, _partial_=True)(features=instantiate(cfg.features))
+    return refused_as_config(
+        "data, features", lambda: instantiate(cfg.data, _partial_=True)(features=instantiate(cfg.features))
+    )
 
 
 def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
     """The acoustic model of ``cfg.model`` with one ``cfg.cell`` per layer and direction."""
-    return instantiate(cfg.model, _partial_=True)(
-        input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell)
+    return refused_as_config(
+        "model, cell",
+        lambda: instantiate(cfg.model, _partial_=True)(
+            input_size=input_size, num_classes=num_classes, cell=instantiate(cfg.cell)
+        ),
     )
 
 
@@ -39,20 +66,21 @@ def build_augment(
         return None
     factory = instantiate(cfg.augment)
     if "cmvn_stats" in inspect.signature(factory).parameters:
-        return factory(features=features, cmvn_stats=cmvn_stats)
-    return factory(features=features)
+        return refused_as_config("augment", lambda: factory(features=features, cmvn_stats=cmvn_stats))
+    return refused_as_config("augment", lambda: factory(features=features))
 
 
 def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
     """The LightningModule for a set-up data module (its vocabulary sizes the output layer).
 
     Raises:
-        ValueError: ``cfg.metric`` (what checkpointing and early stopping monitor) is not the corpus's metric.
+        ConfigError: ``cfg.metric`` (what checkpointing and early stopping monitor) is not the corpus's
+            metric, or a constructor refuses a value.
     """
     labelling = datamodule.labelling
     if cfg.get("metric", labelling.metric) != labelling.metric:
         units = f"units={datamodule.units.kind}" if datamodule.units is not None else type(datamodule.corpus).__name__
-        raise ValueError(
+        raise ConfigError(
             f"metric={cfg.metric} but {units} is scored by {labelling.metric}: the callbacks would monitor a "
             f"key that is never logged; set metric={labelling.metric} (the data and units configs do)"
         )

@@ -52,6 +52,25 @@ def test_the_train_command_prints_the_users_error_without_a_traceback(tmp_path, 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["augment=lines"], "augment: augment=lines distorts line images; features.kind=fbank"),
+        (["model=conv_blstm", "model.conv.kernel=4"], "model, cell: model.conv.kernel must be odd"),
+        (["augment=speech", "features=image"], "augment=speech perturbs audio; features.kind=image"),
+    ],
+    ids=["lines on fbank", "even conv kernel", "speech on images"],
+)
+def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, overrides, message):
+    root = write_timit_tree(tmp_path / "TIMIT")
+    command = [sys.executable, "-m", "asr_lstm.cli.main", "train", f"data.corpus.root={root}", "model.hidden_size=8",
+               f"data.work_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", *overrides]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "asr-lstm train: " + message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_raise_names_every_bad_item_before_training(tiny_cfg, tmp_path):
     root = damaged_tree(tmp_path)
     with pytest.raises(CorpusError) as err:
