@@ -74,9 +74,13 @@ class UtteranceDataset(Dataset):
     def num_frames(self, index: int) -> int:
         return self.feats.length(self.rows[index]["id"])
 
+    def raw_features(self, row: dict) -> torch.Tensor:
+        """The row's ``(T, D)`` features before CMVN."""
+        return self.feats[row["id"]]
+
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         row = self.rows[index]
-        x = self.normalizer(self.feats[row["id"]], Normalizer.speaker_of(row["id"], source_of(row)))
+        x = self.normalizer(self.raw_features(row), Normalizer.speaker_of(row["id"], source_of(row)))
         return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
 
 
@@ -87,30 +91,20 @@ class NoisyUtteranceDataset(UtteranceDataset):
     noise; otherwise they are read from the cache. Both have the same number of frames.
 
     Args:
+        dataset: the training set, its rows, features, labels and CMVN.
         features: how the features are computed.
         perturbation: the noise settings.
     """
 
-    def __init__(
-        self,
-        rows: list[dict],
-        feats: SplitFeatures | ChainedFeatures,
-        labels: dict[str, list[int]],
-        normalizer: Normalizer,
-        features: FeatureConfig,
-        perturbation: SpeechPerturbation,
-    ):
-        super().__init__(rows, feats, labels, normalizer)
+    def __init__(self, dataset: UtteranceDataset, features: FeatureConfig, perturbation: SpeechPerturbation):
+        super().__init__(dataset.rows, dataset.feats, dataset.labels, dataset.normalizer)
         self.features, self.perturbation = features, perturbation
         self.noise = NoiseSource(perturbation, features.sample_rate)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
+    def raw_features(self, row: dict) -> torch.Tensor:
         if not torch.rand(()) < self.perturbation.noise_prob:
-            return super().__getitem__(index)
-        row = self.rows[index]
-        raw = perturbed_features(row, self.features, self.noise, self.perturbation.snr_db)
-        x = self.normalizer(raw, Normalizer.speaker_of(row["id"], source_of(row)))
-        return row["id"], x, torch.tensor(self.labels[row["id"]], dtype=torch.long)
+            return super().raw_features(row)
+        return perturbed_features(row, self.features, self.noise, self.perturbation.snr_db)
 
 
 def collate(items: list[tuple[str, torch.Tensor, torch.Tensor]]) -> dict:
@@ -258,9 +252,10 @@ class CTCDataModule(pl.LightningDataModule):
         normalizer = Normalizer(self.features.cmvn, global_stats)
         if self.features.cmvn == "speaker":
             normalizer.fit_speakers(feats, {r["id"]: source_of(r) for r in rows})
+        dataset = UtteranceDataset(rows, feats, labels, normalizer)
         if split == "train" and self.perturb is not None and self.perturb.noise_prob > 0:
-            return NoisyUtteranceDataset(rows, feats, labels, normalizer, self.features, self.perturb), bad
-        return UtteranceDataset(rows, feats, labels, normalizer), bad
+            dataset = NoisyUtteranceDataset(dataset, self.features, self.perturb)
+        return dataset, bad
 
     @property
     def copy_splits(self) -> list[str]:
