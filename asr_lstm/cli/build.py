@@ -9,7 +9,7 @@ from typing import TypeVar
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from asr_lstm.data.datamodule import CTCDataModule
 from asr_lstm.data.features import FeatureConfig
@@ -64,6 +64,11 @@ def build_augment(
     ``(mean, std)``, to undo the normalisation of a batch and redo it."""
     if not cfg.get("augment"):
         return None
+    if "_target_" not in cfg.augment:
+        raise ConfigError(
+            f"augment: {OmegaConf.to_container(cfg.augment)} sets values but no augmentation; choose one "
+            "(augment=lines, lines_mild, specaugment, speech) or leave them out with augment=none"
+        )
     factory = instantiate(cfg.augment)
     if "cmvn_stats" in inspect.signature(factory).parameters:
         return refused_as_config("augment", lambda: factory(features=features, cmvn_stats=cmvn_stats))

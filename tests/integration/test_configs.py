@@ -12,6 +12,7 @@ from asr_lstm.callbacks import WeightNoise
 from asr_lstm.cli.build import build_augment, build_net
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.decoding.options import SearchConfig
+from asr_lstm.errors import ConfigError
 from tests.conftest import compose_train
 
 CONF = Path(str(resources.files("asr_lstm.conf")))
@@ -44,7 +45,7 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_group_option_instantiates(tmp_path, group, option):
-    needs = ["features=image"] if (group, option) == ("augment", "lines") else []  # line distortions read images
+    needs = ["features=image"] if group == "augment" and option.startswith("lines") else []  # they read images
     cfg = compose_train(tmp_path, [*needs, f"{group}={option}"])
     features = instantiate(cfg.features)
     assert isinstance(features, FeatureConfig)
@@ -133,7 +134,8 @@ def test_mini_iam_experiment_reads_line_images_and_scores_cer(tmp_path):
     cfg = compose_train(tmp_path, ["experiment=mini_iam"])
     assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.iam.IamLines" and cfg.metric == "cer"
     features = instantiate(cfg.features)
-    assert features.kind == "image" and features.dim == 40 and (cfg.model.stack, cfg.model.stride) == (3, 3)
+    assert features.kind == "image" and features.dim == 40 and (cfg.model.stack, cfg.model.stride) == (1, 1)
+    assert cfg.model.conv.channels == [16, 32, 48, 64, 80] and cfg.augment._target_.endswith("LineAugment")
     assert cfg.callbacks.checkpoint.monitor == "val/cer"
     cfg = compose_train(tmp_path, ["experiment=mini_iam_ondb"])
     assert cfg.data.corpus._target_ == "asr_lstm.data.corpora.iam_ondb.IamOnDB" and cfg.metric == "cer"
@@ -163,3 +165,11 @@ def test_the_cells_with_an_unbounded_recurrent_input_are_clipped_by_default(tmp_
     net = build_net(cfg, 123, 62)
     variants = [m.variant for m in net.modules() if hasattr(m, "variant")]
     assert variants and all(v.cell_clip == clip for v in variants)
+
+
+def test_augment_values_without_an_augmentation_are_refused_by_name(tmp_path):
+    features = FeatureConfig(kind="image", delta_order=0)
+    assert build_augment(compose_train(tmp_path, ["experiment=mini_iam", "augment=none"]), features, None) is None
+    cfg = compose_train(tmp_path, ["augment=none", "+augment.scale=0.1"])
+    with pytest.raises(ConfigError, match=r"augment: \{'scale': 0.1\} sets values but no augmentation"):
+        build_augment(cfg, features, None)
