@@ -15,17 +15,12 @@ minutes=15
 size=mini
 threads=2
 out=exp/peers/speechbrain_crdnn
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --minutes) minutes=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
-    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
-  esac
-done
-
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=../../recipes/common/recipe.sh
+source "$repo/recipes/common/recipe.sh"
+usage() { sed -n '2,11p' "$0"; }
+parse_options "minutes size threads out" "$@"
+
 cd "$repo"
 [ -x .venv/bin/asr-lstm ] || { echo "$0: run 'make install' first (asr-lstm scores the peer's output)" >&2; exit 2; }
 (cd recipes/timit && PATH="$repo/.venv/bin:$PATH" ./run.sh --stop-stage 1)
