@@ -27,8 +27,11 @@ from tests.pictures import assert_picture
 TINY = MiniIamConfig(train_writers=3, validation1_writers=1, validation2_writers=1, test_writers=1, lines_per_writer=2)
 SETUPS = {
     # the BLSTM over 3 stacked columns: 16-pixel lines are too narrow for the conv front end's pooling
-    "image": (mini_iam, "mini_iam", ["features.image_height=16", "model=blstm", "model.stack=3", "model.stride=3",
-                                     "augment=none"]),  # fmt: skip
+    "image": (
+        mini_iam,
+        "mini_iam",
+        ["features.image_height=16", "model=blstm", "model.stack=3", "model.stride=3", "augment=none"],
+    ),  # fmt: skip
     "strokes": (mini_iam_ondb, "mini_iam_ondb", ["features.stroke_step=0.3"]),
 }
 
