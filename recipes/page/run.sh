@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Handwritten pages of your own (PAGE-XML or ALTO, as Transkribus, eScriptorium or kraken export
-# them), with a stacked BLSTM-CTC over the characters of their lines (CER, WER).
+# them), with convolution blocks and a stacked BLSTM-CTC over the characters of their lines (CER, WER).
 #
 #   ./run.sh                                 # the embedded demo: mini-IAM's lines composed into pages
 #   ./run.sh --pages /exports/my_book        # your own: page files and their images (split 80/10/10 by page)
@@ -106,7 +106,7 @@ print("\n".join(sorted({json.loads(line)["page"] for line in open(sys.argv[1])})
 fi
 
 if selected 6; then
-  report_stage "Handwritten pages (PAGE-XML / ALTO): BLSTM-CTC over characters" "$corpus_note" \
+  report_stage "Handwritten pages (PAGE-XML / ALTO): conv + BLSTM-CTC over characters" "$corpus_note" \
     "splits: $splits_note; lines cut by their polygons and levelled along their baselines (bad lines skipped: see the skipped rows)" \
     "labels: the characters of each line's transcription, \`|\` between words (+ CTC blank); CER over those, spaces included; WER over the words"
 fi
