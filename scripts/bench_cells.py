@@ -1,31 +1,40 @@
 """Training speed of every cell variant relative to ``torch.nn.LSTM``, measured in one run.
 
-Shapes (issue: T=300, B=16, D=123, H=256, 2 bidirectional layers, forward + backward). Each variant
-runs inside ``StackedBiRNN``; the reference is one fused ``torch.nn.LSTM(num_layers=2,
-bidirectional=True)``. Prints seconds per step, the ratio to the reference, frames/s, and the memory
-held for backward (bytes of tensors autograd saves: the activation memory of BPTT) or, on CUDA, the
-peak allocated memory. Where the fused Triton step kernels run (dense LSTM variants on CUDA), the last
-column is their time over the eager loop's, measured in the same run.
+Shapes (issue: T=300, B=16, D=123, H=256, forward + backward). Two layouts, each with its own reference:
+``stack``, each variant inside ``StackedBiRNN`` (2 bidirectional layers) against one fused
+``torch.nn.LSTM(num_layers=2, bidirectional=True)``; ``single``, one layer in one direction against
+``torch.nn.LSTM(D, H)``. On CUDA each layout is timed in float32 and under bf16 autocast (the stack
+runs its recurrences in float32 inside autocast, as in training).
 
-    python scripts/bench_cells.py [--device cuda] [--repeats 3] [--cells lstm peephole_diag ...]
+Every run takes its turn, in a new random order, in each of ``--repeats`` rounds and keeps its fastest
+time, so that a slow spell of a shared machine does not fall on one cell. Columns: seconds per step, the ratio to the reference, frames/s, the memory held for backward (bytes of
+the tensors autograd saves: the activation memory of BPTT) or, on CUDA, the peak allocated memory, and
+``x loop``: where the dense LSTM variants run their compiled loop (the C++ operators on CPU, the fused
+Triton step kernels on CUDA), its time over the Python loop's, measured in the same run.
+
+    python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
+        [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import random
 import time
+from collections.abc import Callable
 
 import torch
 
 from asr_lstm import cells
-from asr_lstm.cells import recurrence
+from asr_lstm.cells import compiled, recurrence
 from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.lstm import LSTM, LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 
 
-def saved_bytes(run) -> int:
+def saved_bytes(run: Callable[[], torch.Tensor]) -> int:
     """Bytes of the tensors autograd saves for backward while ``run()`` builds its graph."""
     total = 0
 
@@ -36,77 +45,133 @@ def saved_bytes(run) -> int:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = run()
-    out.sum().backward()
+    out.float().sum().backward()
     return total
 
 
-def time_step(run, repeats: int, device: torch.device) -> float:
-    """Median seconds of forward + backward."""
-    times = []
-    for _ in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run().sum().backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[len(times[1:]) // 2]  # first run is warm-up
+def time_round_robin(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` timings of each run, the runs taking turns in a new random order each
+    round, so that neither a slow spell of a shared machine nor the state one run leaves to the next
+    (the allocator's free memory) falls on one run more than on another."""
+    for run in runs.values():
+        run()  # warm-up, and builds what is built on first use
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    order = list(runs)
+    shuffle = random.Random(0).shuffle
+    for _ in range(repeats):
+        shuffle(order)
+        for name in order:
+            times[name].append(runs[name]())
+    return {name: min(values) for name, values in times.items()}
+
+
+def timed(run: Callable[[], torch.Tensor], device: torch.device, switch=contextlib.nullcontext) -> Callable[[], float]:
+    """A function that runs forward + backward once, under ``switch()``, and returns its seconds."""
+
+    def once() -> float:
+        with switch():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run().float().sum().backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return time.perf_counter() - start
+
+    return once
+
+
+def python_loop(device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """The switch from the compiled loop of this device to the Python loop."""
+    return recurrence.fused.switched_off if device.type == "cuda" else compiled.switched_off
+
+
+def runs_compiled_loop(name: str, x: torch.Tensor) -> bool:
+    """Whether ``name`` runs a compiled loop here: the dense variants but ``lstm`` (the vendor kernel)."""
+    cls = cells.NAMES[name]
+    if not issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) or cls is LSTM:
+        return False
+    return recurrence.runs_fused(x) if x.is_cuda else compiled.applies(x)
+
+
+def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict[str, Callable[[], torch.Tensor]]:
+    """The reference and every cell of ``args.cells`` as functions running one forward pass over ``x``."""
+    lens = torch.full((args.batch,), args.steps, device=device)
+    if layout == "stack":
+        reference = torch.nn.LSTM(args.input, args.hidden, num_layers=args.layers, bidirectional=True)
+    else:
+        reference = torch.nn.LSTM(args.input, args.hidden)
+    reference = reference.to(device)
+    runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
+    for name in args.cells:
+        options = {"frequency_bins": 41} if name == "conv_peephole" else {}
+        hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
+        factory = functools.partial(cells.build, name, **options)
+        if layout == "stack":
+            module = StackedBiRNN(factory, args.input, hidden, args.layers).to(device)
+            runs[name] = functools.partial(lambda m: m(x, lens), module)
+        else:
+            module = factory(input_size=args.input, hidden_size=hidden).to(device)
+            runs[name] = functools.partial(lambda m: m(x)[0], module)
+    return runs
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def table(layout: str, precision: str, args, device: torch.device) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(args.steps, args.batch, args.input, device=device)
+    runs = build_runs(layout, args, x, device)
+    shape = f"{args.layers} bidirectional layers" if layout == "stack" else "1 layer, 1 direction"
+    print(
+        f"\n{layout}: device={device} {precision} T={args.steps} B={args.batch} D={args.input} H={args.hidden} "
+        f"({shape}), forward+backward, threads={torch.get_num_threads()}"
+    )
+    memory_name = "peak MiB" if device.type == "cuda" else "saved MiB"
+    with autocast(device, precision):
+        turns = {name: timed(run, device) for name, run in runs.items()}
+        with_loop = [name for name in runs if name != "torch.nn.LSTM" and runs_compiled_loop(name, x)]
+        turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(device)) for name in with_loop})
+        seconds = time_round_robin(turns, args.repeats)
+        print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7}")
+        frames = args.steps * args.batch
+        base = seconds["torch.nn.LSTM"]
+        for name, run in runs.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+                run().float().sum().backward()
+                memory = torch.cuda.max_memory_allocated()
+            else:
+                memory = saved_bytes(run)
+            versus_loop = f"{seconds[name] / seconds[f'{name} (Python loop)']:.2f}" if name in with_loop else "-"
+            print(
+                f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
+                f"{memory / 2**20:>10.1f} {versus_loop:>7}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--layouts", nargs="+", choices=["stack", "single"], default=["stack", "single"])
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], help="default: fp32 on CPU, both on CUDA")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--input", type=int, default=123)
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cells", nargs="+", default=list(cells.NAMES))
+    parser.add_argument("--layers", type=int, default=2, help="of the stack layout")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cells", nargs="+", default=list(cells.NAMES), choices=list(cells.NAMES))
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    x = torch.randn(args.steps, args.batch, args.input, device=device)
-    lens = torch.full((args.batch,), args.steps, device=device)
-    frames = args.steps * args.batch
-
-    reference = torch.nn.LSTM(args.input, args.hidden, num_layers=args.layers, bidirectional=True).to(device)
-    runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
-    fusable = set()  # cells whose time loop the fused kernels run here
-    for name in args.cells:
-        cls = cells.NAMES[name]
-        shared_loop = issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) and cls is not LSTM  # lstm runs on cuDNN
-        if shared_loop and recurrence.runs_fused(x):
-            fusable.add(name)
-        options = {"frequency_bins": 41} if name == "conv_peephole" else {}
-        hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
-        stack = StackedBiRNN(functools.partial(cells.build, name, **options), args.input, hidden, args.layers).to(
-            device
-        )
-        runs[name] = functools.partial(lambda s: s(x, lens), stack)
-
-    print(
-        f"device={device} T={args.steps} B={args.batch} D={args.input} H={args.hidden} layers={args.layers} (bidirectional), forward+backward"
-    )
-    print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {'memory MiB':>11} {'x eager loop':>13}")
-    base = None
-    for name, run in runs.items():
-        seconds = time_step(run, args.repeats, device)
-        base = base or seconds
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-            run().sum().backward()
-            memory = torch.cuda.max_memory_allocated()
-        else:
-            memory = saved_bytes(run)
-        versus_eager = "-"
-        if name in fusable:
-            with recurrence.fused.switched_off():
-                versus_eager = f"{seconds / time_step(run, args.repeats, device):.2f}"
-        print(
-            f"{name:<15} {seconds:>8.3f} {seconds / base:>10.2f} {frames / seconds:>10.0f} {memory / 2**20:>11.1f} {versus_eager:>13}"
-        )
+    precisions = args.precisions or (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    for layout in args.layouts:
+        for precision in precisions:
+            table(layout, precision, args, device)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ without building an autograd graph, and the backward pass runs the gradient recu
 single matrix products over all steps. This is what brings custom cells close to the vendor LSTM;
 float64 ``gradcheck`` in the tests checks the derivation. On CUDA, where a step costs kernel launches
 rather than arithmetic, each step's element-wise work forward and backward is one Triton kernel
-(:mod:`asr_lstm.cells.fused`) instead of a dozen.
+(:mod:`asr_lstm.cells.fused`) instead of a dozen. On CPU, where the interpreter and a dozen small
+operators per step cost as much as the recurrent product, the whole loop, forward and backward, runs
+as two compiled C++ operators (:mod:`asr_lstm.cells.compiled`) that fill the same buffers; this Python
+loop is the reference both are tested against, and what runs where neither applies.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
+from asr_lstm.cells import compiled
 from asr_lstm.cells.activations import ACTIVATIONS
 
 try:
@@ -30,6 +34,12 @@ except ImportError:  # Triton comes with torch on Linux x86-64 only; elsewhere e
 def runs_fused(x: torch.Tensor) -> bool:
     """Whether the time loop over tensors like ``x`` runs each step as the fused Triton kernels."""
     return fused is not None and fused.applies(x)
+
+
+def runs_compiled(x: torch.Tensor, variant: LSTMVariant, zone_c, zone_h) -> bool:
+    """Whether the loop over tensors like ``x`` runs as the compiled CPU operators
+    (:mod:`asr_lstm.cells.compiled`): every variant and option but layer normalisation and zoneout."""
+    return not variant.layer_norm and zone_c is None and zone_h is None and compiled.applies(x)
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,12 @@ def _forward(
     zoneout = zone_c is not None or zone_h is not None
     flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable and not zoneout else None
     c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
+    if flags is None and runs_compiled(xw, variant, zone_c, zone_h):
+        torch.ops.asr_lstm.lstm_loop_forward(
+            xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs,
+            compiled.flags(variant, acts), compiled.clip_value(variant),
+        )  # fmt: skip
+        return gates, cs, c_new, hs, sh, rs, None
     normalised = None
     if norm is not None:
         normalised = (
@@ -285,7 +301,17 @@ class _LSTMRecurrence(torch.autograd.Function):
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
-        if runs_fused(gates) and v.fusable and zone_c is None and zone_h is None:
+        triton_kernels = runs_fused(gates) and v.fusable and zone_c is None and zone_h is None
+        if not triton_kernels and runs_compiled(gates, v, zone_c, zone_h):
+            torch.ops.asr_lstm.lstm_loop_backward(
+                gates, cs, sh, grad_y, weight_hh, weight_ch, weight_gh, weight_hr, mask, dh, dc, dpre, drs,
+                compiled.flags(v, ctx.acts), compiled.clip_value(v),
+            )  # fmt: skip
+            grads = _weight_gradients(
+                dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
+            )
+            return (*grads, None, None, None, *NO_GRADIENT)
+        if triton_kernels:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
             for t in range(steps - 1, -1, -1):

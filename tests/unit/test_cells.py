@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from asr_lstm import cells
-from asr_lstm.cells import exportable
+from asr_lstm.cells import compiled, exportable
+from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.lstm import LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 from tests.conftest import DEVICES
@@ -192,15 +193,19 @@ def exact_cudnn():
         yield
 
 
-@pytest.fixture(params=["training", "export"])
+@pytest.fixture(params=["training", "python", "export"])
 def loop(request, monkeypatch):
-    """Which time loop the cells run: the training one, or the ``scan`` they switch to under torch.export.
+    """Which time loop the cells run: the training one (on CPU the compiled loop of
+    :mod:`asr_lstm.cells.compiled` for the dense LSTM variants), the Python loop it replaces, or the
+    ``scan`` they switch to under torch.export.
 
     The switch is ``exportable.exporting``, not torch's own flag: faking that one in eager mode leaves
     torch's compile machinery in a state that breaks a real export later in the process.
     """
     if request.param == "export":
         monkeypatch.setattr(exportable, "exporting", lambda: True)
+    if request.param == "python":
+        monkeypatch.setattr(compiled, "_switched_off", True)
     return request.param
 
 
@@ -253,8 +258,12 @@ def test_lstm_custom_activations_take_the_loop(acts):
     torch.testing.assert_close(cell(x)[0], reference_dense(cell, x, zeros, zeros, dict(BASE, acts=acts))[0])
 
 
+@pytest.mark.parametrize("python_loop", [False, True], ids=["training-loop", "python-loop"])
 @pytest.mark.parametrize("name", sorted(cells.NAMES))
-def test_gradcheck_float64(name):
+def test_gradcheck_float64(name, python_loop, monkeypatch):
+    if python_loop and not issubclass(cells.NAMES[name], (LSTMCellBase, ConvPeepholeLSTM)):
+        pytest.skip("only the dense LSTM variants have a compiled loop beside the Python one")
+    monkeypatch.setattr(compiled, "_switched_off", python_loop)
     cell = make(name, torch.float64, "cpu", D=3, H=2)
     width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
     x = torch.randn(4, 2, width, dtype=torch.float64, requires_grad=True)
@@ -424,7 +433,7 @@ def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
     for got, want in zip((y, h, c), expected):
         torch.testing.assert_close(got, want)
     assert c.abs().max() == pytest.approx(0.3)  # some cells clip
-    if loop == "training":
+    if loop != "export":
         names = [n for n, _ in cell.named_parameters()]
 
         def run(x, *params):

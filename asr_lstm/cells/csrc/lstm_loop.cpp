@@ -1,0 +1,483 @@
+// The time loop of the dense LSTM variants on CPU, forward and hand-derived backward, as two ATen
+// operators (torch.ops.asr_lstm.lstm_loop_forward / lstm_loop_backward). The equations are those of
+// asr_lstm/cells/recurrence.py and of the Triton kernels in asr_lstm/cells/fused.py, with cell
+// clipping added; the buffers are the Python loop's, so the weight gradients after the loop are shared.
+//
+// Why it is fast: at B = 16 a step's recurrent product is a small GEMM that a multithreaded BLAS call
+// splits badly, and the element-wise work is a dozen operators. Here the hidden units are split into
+// one block per thread (at least kMinBlock units each), and each thread does, for its block, the
+// product with its own rows of U (or columns, backward), kept in its cache across steps, and the
+// element-wise work in one vectorised pass; the threads meet once per step. Built on first use by
+// asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using at::vec::Vectorized;
+
+enum Activation : int64_t { kSigmoid = 0, kTanh = 1, kIdentity = 2 };
+
+// Units per thread below which splitting a step costs more than it saves.
+constexpr int64_t kMinBlock = 64;
+
+// The switches of a variant, in the order of asr_lstm.cells.compiled.flags.
+struct Flags {
+  bool input_gate, forget_gate, output_gate, coupled, peepholes, output_current, recurrent_c, gate_recurrence;
+  int64_t act_g, act_c, act_h;
+
+  explicit Flags(at::IntArrayRef f)
+      : input_gate(f.at(0)), forget_gate(f.at(1)), output_gate(f.at(2)), coupled(f.at(3)), peepholes(f.at(4)),
+        output_current(f.at(5)), recurrent_c(f.at(6)), gate_recurrence(f.at(7)), act_g(f.at(8)), act_c(f.at(9)),
+        act_h(f.at(10)) {
+    TORCH_CHECK(f.size() == 11, "lstm_loop: 11 flags expected, got ", f.size());
+  }
+};
+
+// tanh in float32 as the rational minimax approximation of Eigen's generic_fast_tanh_float (odd degree
+// 13 over even degree 6, on inputs clamped to +-7.9, where tanh rounds to +-1; x itself below 4e-4):
+// within a few ulp, inlined, where Sleef's tanh is a call that cost a fifth of a forward step here.
+inline Vectorized<float> fast_tanh(const Vectorized<float>& a) {
+  using V = Vectorized<float>;
+  const V x = at::vec::clamp(a, V(-7.90531110763549805f), V(7.90531110763549805f));
+  const V x2 = x * x;
+  V p = at::vec::fmadd(x2, V(-2.76076847742355e-16f), V(2.00018790482477e-13f));
+  p = at::vec::fmadd(x2, p, V(-8.60467152213735e-11f));
+  p = at::vec::fmadd(x2, p, V(5.12229709037114e-08f));
+  p = at::vec::fmadd(x2, p, V(1.48572235717979e-05f));
+  p = at::vec::fmadd(x2, p, V(6.37261928875436e-04f));
+  p = at::vec::fmadd(x2, p, V(4.89352455891786e-03f));
+  p = x * p;
+  V q = at::vec::fmadd(x2, V(1.19825839466702e-06f), V(1.18534705686654e-04f));
+  q = at::vec::fmadd(x2, q, V(2.26843463243900e-03f));
+  q = at::vec::fmadd(x2, q, V(4.89352518554385e-03f));
+  return V::blendv(p / q, x, a.abs() < V(0.0004f));
+}
+
+inline Vectorized<double> fast_tanh(const Vectorized<double>& a) {
+  return a.tanh();
+}
+
+// sigma(a). In float32 the sigmoid's exponential is ATen's inlined one of at most 20 ulp (2.4e-6
+// relative) and tanh is fast_tanh; float64 keeps the full-precision functions.
+template <typename T>
+inline Vectorized<T> activate(const Vectorized<T>& a, int64_t code) {
+  const Vectorized<T> one(T(1));
+  if (code == kSigmoid) return one / (one + a.neg().exp_u20());
+  if (code == kTanh) return fast_tanh(a);
+  return a;
+}
+
+// d sigma(a) / d a written with y = sigma(a).
+template <typename T>
+inline Vectorized<T> derivative(const Vectorized<T>& y, int64_t code) {
+  const Vectorized<T> one(T(1));
+  if (code == kSigmoid) return y * (one - y);
+  if (code == kTanh) return one - y * y;
+  return one;
+}
+
+// The recurrent product of one thread's block, C (M, N) = A (M, K) @ B, with B packed once per sequence
+// into panels of Width = Vectors x (vector width) columns, (N / Width, K, Width), zero-padded: each
+// 4 x Width tile of C sums over K in 4 x Vectors vector registers, B streamed once per four rows. On
+// this small M (the batch) a BLAS call reaches about half the arithmetic rate of these tiles, having to
+// pack B anew every step. Forward (N = 4 x block) uses 3 vectors a panel, backward (N = block) 2.
+template <typename T, int Vectors>
+constexpr int64_t panel_width() {
+  return Vectors * Vectorized<T>::size();
+}
+
+template <typename T, int Rows, int Vectors>
+inline void gemm_tile(const T* a, int64_t lda, const T* panel, int64_t depth, T* c, int64_t ldc) {
+  using V = Vectorized<T>;
+  V acc[Rows][Vectors];
+  for (int r = 0; r < Rows; ++r)
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = V(T(0));
+  for (int64_t k = 0; k < depth; ++k) {
+    V b[Vectors];
+    for (int v = 0; v < Vectors; ++v) b[v] = V::loadu(panel + (k * Vectors + v) * V::size());
+    for (int r = 0; r < Rows; ++r) {
+      const V a_rk(a[r * lda + k]);
+      for (int v = 0; v < Vectors; ++v) acc[r][v] = at::vec::fmadd(a_rk, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < Rows; ++r)
+    for (int v = 0; v < Vectors; ++v) acc[r][v].store(c + r * ldc + v * V::size());
+}
+
+// C (M, panels.size(0) x Width), row stride ldc, = A (M, K), row stride lda, @ the packed B.
+template <typename T, int Vectors>
+void panel_gemm(const T* a, int64_t lda, int64_t rows, const Tensor& panels, T* c, int64_t ldc) {
+  constexpr int64_t width = panel_width<T, Vectors>();
+  const int64_t depth = panels.size(1);
+  const T* packed = panels.const_data_ptr<T>();
+  for (int64_t p = 0; p < panels.size(0); ++p) {
+    const T* panel = packed + p * depth * width;
+    int64_t i = 0;
+    for (; i + 4 <= rows; i += 4)
+      gemm_tile<T, 4, Vectors>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
+    for (; i < rows; ++i) gemm_tile<T, 1, Vectors>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
+  }
+}
+
+// B (K, N), any strides, as panels of Width columns (N / Width rounded up, K, Width), zero-padded.
+template <typename T, int Vectors>
+Tensor pack_panels(const Tensor& b) {
+  constexpr int64_t width = panel_width<T, Vectors>();
+  const int64_t depth = b.size(0), columns = b.size(1);
+  const int64_t padded = (columns + width - 1) / width * width;
+  Tensor packed = at::zeros({depth, padded}, b.options());
+  packed.narrow(1, 0, columns).copy_(b);
+  return packed.view({depth, padded / width, width}).permute({1, 0, 2}).contiguous();
+}
+
+constexpr int kForwardVectors = 3, kBackwardVectors = 2;
+
+// A range of hidden units [begin, begin + size) handled by one thread.
+struct Block {
+  int64_t begin, size;
+};
+
+// Splits n units into at most one block per thread, each a multiple of the vector width but the last.
+std::vector<Block> split_units(int64_t n, int64_t width) {
+  const int64_t wanted = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / kMinBlock));
+  const int64_t size = (n + wanted - 1) / wanted;
+  const int64_t rounded = (size + width - 1) / width * width;
+  std::vector<Block> blocks;
+  for (int64_t begin = 0; begin < n; begin += rounded) blocks.push_back({begin, std::min(rounded, n - begin)});
+  return blocks;
+}
+
+template <typename Body>
+inline void for_each_block(const std::vector<Block>& blocks, const Body& body) {
+  at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k) body(k, blocks[k]);
+  });
+}
+
+// The rows of U (4H, R) that produce the four gates of each block, block after block: (4H, R), the
+// rows of block k at 4 * begin_k ... 4 * (begin_k + size_k).
+Tensor rows_by_block(const Tensor& weight, const std::vector<Block>& blocks, int64_t hidden) {
+  std::vector<int64_t> order;
+  order.reserve(4 * hidden);
+  for (const Block& block : blocks)
+    for (int64_t q = 0; q < 4; ++q)
+      for (int64_t j = block.begin; j < block.begin + block.size; ++j) order.push_back(q * hidden + j);
+  return weight.index_select(0, at::tensor(order, at::kLong)).contiguous();
+}
+
+template <typename T>
+struct ForwardStep {
+  const T *pre;     // (B, >= 4 size), row stride pre_stride: the block's U r_{t-1}, gate after gate
+  int64_t pre_stride;
+  const T *xw;      // (B, 4H): W x_t + b
+  const T *rec;     // (B, 3H): R [i; f; o]_{t-1} or null
+  T *gates;         // (B, 4H): activations out
+  const T *c_prev;  // (B, H)
+  T *c_next, *h_next, *sh;
+  const T *peep;    // (3, H) or null
+  int64_t batch, hidden;
+};
+
+template <typename T>
+void forward_block(const ForwardStep<T>& s, const Block& block, const Flags& f, double clip) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t H = s.hidden, n = block.size;
+  const V one(T(1)), lo = V(static_cast<T>(-clip)), hi = V(static_cast<T>(clip));
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const T* pre = s.pre + b * s.pre_stride;
+    const T* xw = s.xw + b * 4 * H;
+    const T* rec = s.rec ? s.rec + b * 3 * H : nullptr;
+    T* gates = s.gates + b * 4 * H;
+    for (int64_t jj = 0; jj < n; jj += kWidth) {
+      const int64_t m = std::min(kWidth, n - jj), j = block.begin + jj, k = b * H + j;
+      auto gate = [&](int64_t q) { return V::loadu(pre + q * n + jj, m) + V::loadu(xw + q * H + j, m); };
+      V a_i = gate(0), a_f = gate(1), a_g = gate(2), a_o = gate(3);
+      if (rec) {
+        a_i = a_i + V::loadu(rec + j, m);
+        a_f = a_f + V::loadu(rec + H + j, m);
+        a_o = a_o + V::loadu(rec + 2 * H + j, m);
+      }
+      const V c = V::loadu(s.c_prev + k, m);
+      if (f.peepholes) {
+        a_i = a_i + V::loadu(s.peep + j, m) * c;
+        a_f = a_f + V::loadu(s.peep + H + j, m) * c;
+      }
+      const V i = f.input_gate ? activate(a_i, f.act_g) : one;
+      const V fg = f.coupled ? one - i : (f.forget_gate ? activate(a_f, f.act_g) : one);
+      const V g = activate(a_g, f.act_c);
+      V c_new = fg * c + i * g;
+      if (clip > 0) c_new = at::vec::clamp(c_new, lo, hi);
+      if (f.peepholes) a_o = a_o + V::loadu(s.peep + 2 * H + j, m) * (f.output_current ? c_new : c);
+      const V o = f.output_gate ? activate(a_o, f.act_g) : one;
+      const V sig_h = activate(c_new, f.act_h);
+      i.store(gates + j, m);
+      fg.store(gates + H + j, m);
+      g.store(gates + 2 * H + j, m);
+      o.store(gates + 3 * H + j, m);
+      c_new.store(s.c_next + k, m);
+      sig_h.store(s.sh + k, m);
+      (o * sig_h).store(s.h_next + k, m);
+    }
+  }
+}
+
+template <typename T>
+struct BackwardStep {
+  const T *gates;   // (B, 4H) activations of step t
+  const T *c_prev;  // (B, H) c_{t-1}
+  const T *c_now;   // (B, H) c_t, whose clipped entries pass no gradient
+  const T *sh;      // (B, H) sigma_h(c_t)
+  const T *dh;      // (B, H) gradient reaching h_t from step t+1 (grad_y's share not included)
+  const T *grad_y;  // (B, H) or null
+  T *dc;            // (B, H) gradient reaching c_t in, c_{t-1} out (before any U c_{t-1} term)
+  const T *d_ifo;   // (B, 3H) gradient reaching [i; f; o]_t through the gate recurrence, or null
+  T *dpre;          // (B, 4H) d loss / d pre-activations out
+  const T *peep;
+  int64_t batch, hidden;
+};
+
+template <typename T>
+void backward_block(const BackwardStep<T>& s, const Block& block, const Flags& f, double clip) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t H = s.hidden;
+  const V zero(T(0)), limit = V(static_cast<T>(clip));
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const T* row = s.gates + b * 4 * H;
+    const T* ifo = s.d_ifo ? s.d_ifo + b * 3 * H : nullptr;
+    T* out = s.dpre + b * 4 * H;
+    for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
+      const int64_t m = std::min(kWidth, block.begin + block.size - j), k = b * H + j;
+      const V i = V::loadu(row + j, m), fg = V::loadu(row + H + j, m), g = V::loadu(row + 2 * H + j, m),
+              o = V::loadu(row + 3 * H + j, m), c = V::loadu(s.c_prev + k, m), sig_h = V::loadu(s.sh + k, m);
+      V dh_t = V::loadu(s.dh + k, m);
+      if (s.grad_y) dh_t = dh_t + V::loadu(s.grad_y + k, m);
+      const V dsg_i = f.input_gate ? derivative(i, f.act_g) : zero;
+      const V dsg_f = (f.coupled || !f.forget_gate) ? zero : derivative(fg, f.act_g);
+      const V dsg_o = f.output_gate ? derivative(o, f.act_g) : zero;
+      V d_o = dh_t * sig_h * dsg_o;
+      V dc_t = V::loadu(s.dc + k, m) + dh_t * o * derivative(sig_h, f.act_h);
+      if (ifo) d_o = d_o + V::loadu(ifo + 2 * H + j, m) * dsg_o;
+      if (f.peepholes && f.output_current) dc_t = dc_t + d_o * V::loadu(s.peep + 2 * H + j, m);
+      if (clip > 0) dc_t = V::blendv(zero, dc_t, V::loadu(s.c_now + k, m).abs() < limit);
+      V d_i = dc_t * (f.coupled ? g - c : g) * dsg_i;
+      V d_f = dc_t * c * dsg_f;
+      const V d_g = dc_t * i * derivative(g, f.act_c);
+      if (ifo) {
+        d_i = d_i + V::loadu(ifo + j, m) * dsg_i;
+        d_f = d_f + V::loadu(ifo + H + j, m) * dsg_f;
+      }
+      V dc_prev = dc_t * fg;
+      if (f.peepholes) {
+        dc_prev = dc_prev + d_i * V::loadu(s.peep + j, m) + d_f * V::loadu(s.peep + H + j, m);
+        if (!f.output_current) dc_prev = dc_prev + d_o * V::loadu(s.peep + 2 * H + j, m);
+      }
+      d_i.store(out + j, m);
+      d_f.store(out + H + j, m);
+      d_g.store(out + 2 * H + j, m);
+      d_o.store(out + 3 * H + j, m);
+      dc_prev.store(s.dc + k, m);
+    }
+  }
+}
+
+// [i; f; o] of a (B, 4H) gate tensor in (i, f, g, o) order, as (B, 3H).
+Tensor ifo(const Tensor& gates) {
+  const int64_t hidden = gates.size(1) / 4;
+  return at::cat({gates.narrow(1, 0, 2 * hidden), gates.narrow(1, 3 * hidden, hidden)}, 1);
+}
+
+void check_buffers(const std::vector<Tensor>& buffers) {
+  const auto dtype = buffers.front().scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "lstm_loop: float32 or float64 expected, got ", dtype);
+  for (const Tensor& t : buffers)
+    TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype,
+                "lstm_loop: contiguous CPU buffers of one dtype expected");
+}
+
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
+// The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
+// cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
+// rs (T+1, B, P) with r_0 at 0.
+void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
+                       const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
+                       const std::optional<Tensor>& mask, const Tensor& gates, const Tensor& cs, const Tensor& hs,
+                       const Tensor& sh, const std::optional<Tensor>& rs, at::IntArrayRef flag_values, double clip) {
+  const Tensor xw = xw_in.contiguous();
+  check_buffers({xw, gates, cs, hs, sh});
+  const Flags f(flag_values);
+  const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2);
+  const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
+  const Tensor r_t = f.gate_recurrence ? weight_gh->t() : Tensor();
+  const Tensor& fed_back = rs.has_value() ? *rs : hs;
+  AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "lstm_loop_forward", [&] {
+    const std::vector<Block> blocks = split_units(hidden, Vectorized<scalar_t>::size());
+    const Tensor u_rows = rows_by_block(weight_hh, blocks, hidden);
+    std::vector<Tensor> u_panels, pre_block;  // per block: its rows of U as panels of U^T; its product
+    for (const Block& block : blocks) {
+      u_panels.push_back(pack_panels<scalar_t, kForwardVectors>(u_rows.narrow(0, 4 * block.begin, 4 * block.size).t()));
+      pre_block.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<scalar_t, kForwardVectors>()},
+                                    xw.options()));
+    }
+    for (int64_t t = 0; t < steps; ++t) {
+      if (rs.has_value() && t > 0) {
+        Tensor r = rs->select(0, t);
+        at::mm_out(r, hs[t], weight_hr->t());
+      }
+      Tensor recurrent_in = f.recurrent_c ? cs[t] : fed_back[t];
+      if (mask.has_value()) recurrent_in = recurrent_in * *mask;
+      const Tensor rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
+      ForwardStep<scalar_t> s{nullptr,
+                              0,
+                              xw[t].const_data_ptr<scalar_t>(),
+                              data_or_null<scalar_t>(rec),
+                              gates[t].data_ptr<scalar_t>(),
+                              cs[t].const_data_ptr<scalar_t>(),
+                              cs[t + 1].data_ptr<scalar_t>(),
+                              hs[t + 1].data_ptr<scalar_t>(),
+                              sh[t].data_ptr<scalar_t>(),
+                              data_or_null<scalar_t>(peep),
+                              batch,
+                              hidden};
+      TORCH_CHECK(recurrent_in.is_contiguous(), "lstm_loop: contiguous state rows expected");
+      const scalar_t* in = recurrent_in.const_data_ptr<scalar_t>();  // (B, R)
+      const int64_t depth = recurrent_in.size(1);
+      for_each_block(blocks, [&](int64_t k, const Block& block) {
+        ForwardStep<scalar_t> mine = s;
+        mine.pre_stride = pre_block[k].size(1);
+        scalar_t* pre = pre_block[k].data_ptr<scalar_t>();
+        panel_gemm<scalar_t, kForwardVectors>(in, depth, batch, u_panels[k], pre, mine.pre_stride);
+        mine.pre = pre;
+        forward_block(mine, block, f, clip);
+      });
+    }
+  });
+  if (rs.has_value()) {
+    Tensor r = rs->select(0, steps);
+    at::mm_out(r, hs[steps], weight_hr->t());
+  }
+}
+
+// The gradient recurrence over all steps, from the last to the first. dh (B, R) and dc (B, H) hold the
+// gradients reaching the final state on entry and those reaching the initial state on return; dpre
+// (T, B, 4H) receives d loss / d pre-activations, and under a projection drs (T, B, P) d loss / d r_t.
+void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh, const std::optional<Tensor>& grad_y,
+                        const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
+                        const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
+                        const std::optional<Tensor>& mask, const Tensor& dh, const Tensor& dc, const Tensor& dpre,
+                        const std::optional<Tensor>& drs, at::IntArrayRef flag_values, double clip) {
+  check_buffers({gates, cs, sh, dh, dc, dpre});
+  const Flags f(flag_values);
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = cs.size(2);
+  const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
+  const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
+  const bool projected = drs.has_value();
+  // Without a projection or gate recurrence, each block's columns of U give its own units of the
+  // gradient reaching h_{t-1} (c_{t-1} for U c_{t-1}): a thread starts a step with that product for
+  // the step before (every block's dpre is complete then) and goes on to its units' element-wise work.
+  const bool blockwise = !projected && !f.gate_recurrence;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
+    const std::vector<Block> blocks = split_units(hidden, Vectorized<scalar_t>::size());
+    std::vector<Tensor> u_panels, carried;  // per block: its columns of U as panels; their product
+    if (blockwise)
+      for (const Block& block : blocks) {
+        u_panels.push_back(pack_panels<scalar_t, kBackwardVectors>(weight_hh.narrow(1, block.begin, block.size)));
+        carried.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<scalar_t, kBackwardVectors>()},
+                                    dh.options()));
+      }
+    Tensor d_out = dh;  // the gradient reaching the step's output (h_t, or r_t) from step t+1
+    Tensor dh_proj = projected ? at::empty({batch, hidden}, dh.options()) : Tensor();  // reaching h_t through r_t
+    Tensor d_ifo;  // reaching [i; f; o] of step t through the gate recurrence of step t+1
+    // U's share of step t+1's gradient dpre_next (B, 4H): whole, or a block's units of it.
+    auto through_u = [&](const Tensor& dpre_next) {
+      Tensor carried_all = at::mm(dpre_next, weight_hh);
+      if (mask.has_value()) carried_all.mul_(*mask);
+      if (f.recurrent_c) {  // U c_{t-1}: U's share joins dc; nothing reaches h_{t-1}
+        dc.add_(carried_all);
+        d_out.zero_();
+      } else {
+        d_out.copy_(carried_all);
+      }
+    };
+    auto through_u_block = [&](const Tensor& dpre_next, int64_t k, const Block& block) {
+      scalar_t* product = carried[k].data_ptr<scalar_t>();
+      const int64_t stride = carried[k].size(1);
+      panel_gemm<scalar_t, kBackwardVectors>(dpre_next.const_data_ptr<scalar_t>(), 4 * hidden, batch, u_panels[k],
+                                             product, stride);
+      const scalar_t* drop = data_or_null<scalar_t>(mask.has_value() ? *mask : Tensor());
+      scalar_t* d_h = d_out.data_ptr<scalar_t>();
+      scalar_t* d_c = dc.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t jj = 0; jj < block.size; ++jj) {
+          const int64_t k_bj = b * hidden + block.begin + jj;
+          const scalar_t value = product[b * stride + jj] * (drop ? drop[k_bj] : scalar_t(1));
+          if (f.recurrent_c) {
+            d_c[k_bj] += value;
+            d_h[k_bj] = 0;
+          } else {
+            d_h[k_bj] = value;
+          }
+        }
+    };
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      if (projected) {  // through r_t = W_rm h_t
+        Tensor drs_t = drs->select(0, t);
+        if (grad_out.defined()) at::add_out(drs_t, d_out, grad_out[t]);
+        else drs_t.copy_(d_out);
+        at::mm_out(dh_proj, drs_t, *weight_hr);
+      }
+      BackwardStep<scalar_t> s{gates[t].const_data_ptr<scalar_t>(),
+                               cs[t].const_data_ptr<scalar_t>(),
+                               cs[t + 1].const_data_ptr<scalar_t>(),
+                               sh[t].const_data_ptr<scalar_t>(),
+                               (projected ? dh_proj : d_out).const_data_ptr<scalar_t>(),
+                               projected || !grad_out.defined() ? nullptr : grad_out[t].const_data_ptr<scalar_t>(),
+                               dc.data_ptr<scalar_t>(),
+                               data_or_null<scalar_t>(d_ifo),
+                               dpre[t].data_ptr<scalar_t>(),
+                               data_or_null<scalar_t>(peep),
+                               batch,
+                               hidden};
+      for_each_block(blocks, [&](int64_t k, const Block& block) {
+        if (blockwise && t < steps - 1) through_u_block(dpre[t + 1], k, block);
+        backward_block(s, block, f, clip);
+      });
+      if (!blockwise) {
+        through_u(dpre[t]);
+        if (f.gate_recurrence) d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
+      }
+    }
+    if (blockwise)
+      for_each_block(blocks, [&](int64_t k, const Block& block) { through_u_block(dpre[0], k, block); });
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY(asr_lstm, m) {
+  m.def(
+      "lstm_loop_forward(Tensor xw, Tensor weight_hh, Tensor? weight_ch, Tensor? weight_gh, Tensor? weight_hr, "
+      "Tensor? mask, Tensor(a!) gates, Tensor(b!) cs, Tensor(c!) hs, Tensor(d!) sh, Tensor(e!)? rs, int[] flags, "
+      "float clip) -> ()");
+  m.def(
+      "lstm_loop_backward(Tensor gates, Tensor cs, Tensor sh, Tensor? grad_y, Tensor weight_hh, Tensor? weight_ch, "
+      "Tensor? weight_gh, Tensor? weight_hr, Tensor? mask, Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, "
+      "Tensor(d!)? drs, int[] flags, float clip) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {
+  m.impl("lstm_loop_forward", &lstm_loop_forward);
+  m.impl("lstm_loop_backward", &lstm_loop_backward);
+}

@@ -1,0 +1,189 @@
+"""The compiled CPU loop of the dense LSTM variants (``asr_lstm.cells.compiled``) against the Python loop.
+
+The per-gate references and float64 gradcheck of ``test_cells.py`` run through both loops (its ``loop``
+fixture); here the two loops are compared directly, outputs and every gradient, for each variant and
+option that changes a branch of the C++ code, and a failed build is shown to fall back with a warning.
+"""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from asr_lstm import cells
+from asr_lstm.cells import compiled, recurrence
+from asr_lstm.cells.lstm import LSTMCellBase
+
+DENSE = [name for name, cls in sorted(cells.NAMES.items()) if issubclass(cls, LSTMCellBase)]
+CASES = [(name, {}) for name in DENSE] + [
+    ("lstm", dict(sigma_g="tanh", sigma_c="identity", sigma_h="sigmoid")),
+    ("peephole_diag", dict(output_peephole="current")),
+    ("nig", dict(output_peephole="previous")),
+    ("cifg", dict(proj_size=5)),
+    ("peephole", dict(cell_clip=0.5)),
+    ("lstmp", dict(cell_clip=0.3)),
+    ("fgr", dict(cell_clip=0.5)),
+    ("cifg", dict(cell_clip=0.4, output_peephole="previous")),
+]
+IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
+requires_build = pytest.mark.skipif(
+    os.environ.get("ASR_LSTM_COMPILED_LOOP") == "0", reason="ASR_LSTM_COMPILED_LOOP=0 switches the compiled loop off"
+)
+
+
+def run_loop(cell, xw, state, grads, mask) -> list[torch.Tensor]:
+    """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, g_y> + <h_T, g_h> + <c_T, g_c>`` with
+    respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights."""
+    weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr) if w is not None]
+    y, (h, c) = recurrence.lstm_recurrence(
+        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh,
+        cell.weight_hr, recurrent_mask=mask,
+    )  # fmt: skip
+    loss = sum((out * g).sum() for out, g in zip((y, h, c), grads))
+    return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
+
+
+@requires_build
+def test_the_compiled_loop_is_built_and_runs_on_cpu():
+    assert compiled.build_error() is None
+    assert compiled.applies(torch.zeros(1)) and compiled.applies(torch.zeros(1, dtype=torch.float64))
+    assert not compiled.applies(torch.zeros(1, dtype=torch.bfloat16))
+    with compiled.switched_off():
+        assert not compiled.applies(torch.zeros(1))
+
+
+@pytest.fixture
+def two_threads():
+    """Two threads, so that 136 units make two blocks of the compiled loop whatever the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def loop_inputs(name, options, hidden, dropout, dtype):
+    """A cell with large random weights and the loop's inputs for it, in ``dtype``: float32 ones are the
+    float64 ones rounded, so that both can be compared with the same computation in float64."""
+    torch.manual_seed(0)
+    # 6 sequences: a 4-row tile of the products and 2 rows alone.
+    steps, batch = 7, 6
+    cell = cells.build(name, 4, hidden, **options).double()
+    with torch.no_grad():  # pre-activations of the same spread at every width: large, but not chaotic
+        for p in cell.parameters():
+            p.normal_(0, 0.5 * math.sqrt(13 / hidden))
+    out = cell.output_size
+    # Layouts the loop must not assume contiguous: xw and g_y stored batch-major, g_h transposed.
+    xw = (2 * torch.randn(batch, steps, 4 * hidden, dtype=torch.float64)).transpose(0, 1)
+    state = [torch.randn(batch, n, dtype=torch.float64) for n in (out, hidden)]
+    grads = (
+        torch.randn(batch, steps, out, dtype=torch.float64).transpose(0, 1),
+        torch.randn(out, batch, dtype=torch.float64).t(),
+        torch.randn(batch, hidden, dtype=torch.float64),
+    )
+    fed_back = hidden if cell.variant.recurrent_input == "c" else out
+    mask = (torch.rand(batch, fed_back, dtype=torch.float64) > 0.3) / 0.7 if dropout else None
+    cast = [t if t is None else t.to(dtype) for t in (xw, *state, mask, *grads)]
+    xw, h0, c0, mask, *grads = cast
+    return cell.to(dtype), xw.requires_grad_(), (h0.requires_grad_(), c0.requires_grad_()), grads, mask
+
+
+@requires_build
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("hidden", [13, 136], ids=["one-block", "two-blocks"])
+@pytest.mark.parametrize("name, options", CASES, ids=IDS)
+def test_compiled_loop_equals_the_python_loop(name, options, hidden, dropout, dtype, two_threads):
+    """13 units: whole 8- and 4-wide vectors and a remainder in every row, one block of units; 136 units:
+    two blocks of 72 and 64 (68 and 68 in float64), each block's products in zero-padded panels. In
+    float64 the loops agree to rounding; in float32, where their sums run in different orders and the
+    compiled sigmoid's exponential is ATen's 20-ulp one, the compiled loop is about as close to the
+    float64 result as the Python loop is."""
+    cell, xw, state, grads, mask = loop_inputs(name, options, hidden, dropout, dtype)
+    assert recurrence.runs_compiled(xw, cell.variant, None, None)
+    got = run_loop(cell, xw, state, grads, mask)
+    with compiled.switched_off():
+        assert not recurrence.runs_compiled(xw, cell.variant, None, None)
+        python = run_loop(cell, xw, state, grads, mask)
+    if cell.variant.cell_clip is not None:
+        assert (got[2].abs() == cell.variant.cell_clip).any(), "no cell clipped: the case tests nothing"
+    if dtype == torch.float64:
+        for a, b in zip(got, python, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        return
+    with compiled.switched_off():
+        exact = run_loop(*loop_inputs(name, options, hidden, dropout, torch.float64))
+    for a, b, truth in zip(got, python, exact, strict=True):  # normwise relative errors
+        error, python_error = ((t.double() - truth).norm() / truth.norm().clamp_min(1e-30) for t in (a, b))
+        assert error <= 3 * python_error + 1e-6
+
+
+def test_layer_norm_and_zoneout_keep_the_python_loop():
+    x = torch.zeros(1)
+    assert not recurrence.runs_compiled(x, cells.build("lstm", 2, 3, layer_norm=True).variant, None, None)
+    assert not recurrence.runs_compiled(x, cells.build("lstm", 2, 3).variant, torch.zeros(1, 1, 3), None)
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+
+
+TRAIN_A_STACK = """
+    import warnings
+    import torch
+    from asr_lstm import cells
+    from asr_lstm.cells import compiled
+    from asr_lstm.models import StackedBiRNN
+    warnings.simplefilter("always")
+    torch.manual_seed(0)
+    stack = StackedBiRNN(lambda **sizes: cells.build("peephole_diag", **sizes), 3, 4, 2).double()
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    for _ in range(2):
+        stack(x, torch.tensor([6, 4])).sum().backward()
+    print("applies", compiled.applies(x), "reason", compiled.build_error())
+    print("gradient", float(stack.forward_layers[0].weight_hh.grad.sum()))
+"""
+
+
+def test_a_failed_build_warns_once_and_the_python_loop_runs(tmp_path):
+    failed = run_python(TRAIN_A_STACK, CXX=str(tmp_path / "no-compiler"), TORCH_EXTENSIONS_DIR=str(tmp_path / "ext"))
+    assert failed.returncode == 0, failed.stderr
+    assert failed.stderr.count("the compiled CPU loop of the LSTM cells could not be built") == 1, failed.stderr
+    assert "the Python loop runs instead" in failed.stderr
+    assert "applies False" in failed.stdout
+    chosen = run_python(TRAIN_A_STACK, ASR_LSTM_COMPILED_LOOP="0")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "could not be built" not in chosen.stderr  # switched off by choice: nothing to warn about
+    assert "applies False reason ASR_LSTM_COMPILED_LOOP=0" in chosen.stdout
+    gradient = [line for line in failed.stdout.splitlines() if line.startswith("gradient")]
+    assert gradient == [line for line in chosen.stdout.splitlines() if line.startswith("gradient")]
+
+
+@requires_build
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_float32_activations_are_within_a_few_ulp(activation):
+    """The compiled loop's float32 tanh (a rational approximation) and sigmoid (an inlined exponential)
+    against float64 over [-12, 12] and magnitudes down to 1e-8: one step of a cell without gates is
+    c_1 = g_1 (sigma_c = identity), h_1 = sigma_h(c_1)."""
+    values = torch.cat(
+        [torch.linspace(-12, 12, 200_001), torch.logspace(-8, 1, 20_000), -torch.logspace(-8, 1, 20_000)]
+    )
+    hidden = 64
+    values = values[: values.numel() // hidden * hidden].view(-1, hidden)
+    batch = values.shape[0]
+    xw = torch.zeros(1, batch, 4 * hidden)
+    xw[0, :, 2 * hidden : 3 * hidden] = values
+    variant = recurrence.LSTMVariant(input_gate=False, forget_gate=False, output_gate=False)
+    zeros = torch.zeros(batch, hidden)
+    assert recurrence.runs_compiled(xw, variant, None, None)
+    y, _ = recurrence.lstm_recurrence(
+        xw, torch.zeros(4 * hidden, hidden), (zeros, zeros), variant, ("sigmoid", "identity", activation)
+    )
+    exact = getattr(torch, activation)(values.double())
+    relative = (y[0].double() - exact).abs() / exact.abs()
+    assert relative.max() < 4 * torch.finfo(torch.float32).eps
