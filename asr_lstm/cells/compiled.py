@@ -12,7 +12,7 @@ The library is compiled by ``torch.utils.cpp_extension`` the first time a CPU fl
 runs (a C++ compiler and ninja, some 30-60 s once; cached under ``TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``). Where it cannot be built, one warning says why and the Python loop
 runs: nothing else needs a compiler. ``ASR_LSTM_COMPILED_LOOP=0`` in the environment or
-:func:`switched_off` chooses the Python loop.
+``switched_off()`` chooses the Python loop.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from asr_lstm.cells.activations import ACTIVATIONS
+from asr_lstm.cells.switch import Switch
 
 if TYPE_CHECKING:
     from asr_lstm.cells.recurrence import LSTMVariant
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 SOURCE = Path(__file__).with_name("csrc") / "lstm_loop.cpp"
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
 assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
-_switched_off = False
+SWITCH = Switch()
+switched_off = SWITCH.off
 
 
 def _compile_flags() -> tuple[list[str], list[str]]:
@@ -121,20 +123,9 @@ def _first_error_line(message: str) -> str:
 
 def applies(x: torch.Tensor) -> bool:
     """Whether the compiled loop runs for tensors like ``x``: float32/float64 on CPU, where it builds."""
-    if _switched_off or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    if not SWITCH.on or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
     return build_error() is None
-
-
-@contextlib.contextmanager
-def switched_off() -> Iterator[None]:
-    """Runs the Python loop inside the block, wherever the compiled one would apply (to compare the two)."""
-    global _switched_off
-    before, _switched_off = _switched_off, True
-    try:
-        yield
-    finally:
-        _switched_off = before
 
 
 def flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> list[int]:

@@ -13,23 +13,24 @@ references and by float64 gradcheck; the suite also compiles every specialisatio
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
 import triton
 import triton.language as tl
 
+from asr_lstm.cells.switch import Switch
+
 if TYPE_CHECKING:
     from asr_lstm.cells.recurrence import LSTMVariant
 
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
 BLOCK = 512
-_switched_off = False
+SWITCH = Switch()
+switched_off = SWITCH.off
 
 
 @functools.cache
@@ -41,20 +42,9 @@ def _can_build_launcher() -> bool:
 def applies(x: torch.Tensor) -> bool:
     """Whether the fused kernels run for tensors like ``x``: float32/float64 on CUDA where Triton can
     build its launcher, or on any device under the interpreter. Half precision keeps the eager loop."""
-    if _switched_off or x.dtype not in (torch.float32, torch.float64):
+    if not SWITCH.on or x.dtype not in (torch.float32, torch.float64):
         return False
     return os.environ.get("TRITON_INTERPRET") == "1" or (x.is_cuda and _can_build_launcher())
-
-
-@contextlib.contextmanager
-def switched_off() -> Iterator[None]:
-    """Runs the eager loop inside the block, wherever the kernels would apply (to compare the two)."""
-    global _switched_off
-    before, _switched_off = _switched_off, True
-    try:
-        yield
-    finally:
-        _switched_off = before
 
 
 @triton.jit

@@ -4,6 +4,7 @@ The references below slice the shared parameters into per-gate matrices (W_i, U_
 apply the equations literally, one gate at a time; they share no code with ``asr_lstm.cells``.
 """
 
+import contextlib
 import functools
 
 import pytest
@@ -204,9 +205,8 @@ def loop(request, monkeypatch):
     """
     if request.param == "export":
         monkeypatch.setattr(exportable, "exporting", lambda: True)
-    if request.param == "python":
-        monkeypatch.setattr(compiled, "_switched_off", True)
-    return request.param
+    with compiled.switched_off() if request.param == "python" else contextlib.nullcontext():
+        yield request.param
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -260,10 +260,9 @@ def test_lstm_custom_activations_take_the_loop(acts):
 
 @pytest.mark.parametrize("python_loop", [False, True], ids=["training-loop", "python-loop"])
 @pytest.mark.parametrize("name", sorted(cells.NAMES))
-def test_gradcheck_float64(name, python_loop, monkeypatch):
+def test_gradcheck_float64(name, python_loop):
     if python_loop and not issubclass(cells.NAMES[name], (LSTMCellBase, ConvPeepholeLSTM)):
         pytest.skip("only the dense LSTM variants have a compiled loop beside the Python one")
-    monkeypatch.setattr(compiled, "_switched_off", python_loop)
     cell = make(name, torch.float64, "cpu", D=3, H=2)
     width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
     x = torch.randn(4, 2, width, dtype=torch.float64, requires_grad=True)
@@ -273,7 +272,9 @@ def test_gradcheck_float64(name, python_loop, monkeypatch):
         y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
         return (y, h) if c is None else (y, h, c)
 
-    assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in cell.parameters()]))
+    params = [p.detach().requires_grad_() for p in cell.parameters()]
+    with compiled.switched_off() if python_loop else contextlib.nullcontext():
+        assert torch.autograd.gradcheck(run, (x, *params))
 
 
 def test_conv_recurrent_matrix_is_the_convolution():
