@@ -15,8 +15,6 @@ between them; ``fgr`` adds ``weight_gh (3H, 3H)``.
 
 from __future__ import annotations
 
-import torch
-
 from asr_lstm.cells.lstm import DiagonalPeepholeLSTM
 from asr_lstm.cells.recurrence import LSTMVariant
 
@@ -77,16 +75,6 @@ class FGR(DiagonalPeepholeLSTM):
 
     and likewise for f_t and o_t: nine more H x H matrices, ``weight_gh (3H, 3H)`` with rows (i, f, o)
     as targets and columns (i, f, o) as sources; i_0 = f_0 = o_0 = 0.
-
-    R starts at zero, as the peepholes do, so training starts from the baseline and opens the gate
-    recurrence as far as it helps. Drawn like U, U(-1/sqrt(H), 1/sqrt(H)), the 3H terms of R [i; f; o]_{t-1},
-    activations in (0, 1), add to every gate from the first step a term of standard deviation
-    sqrt(E[g^2]), about 0.5, while h_t, and so U h_{t-1}, is still small.
     """
 
     variant = LSTMVariant(**BASELINE, gate_recurrence=True)
-
-    def reset_parameters(self, forget_bias: float = 1.0) -> None:
-        super().reset_parameters(forget_bias)
-        with torch.no_grad():
-            self.weight_gh.zero_()

@@ -529,19 +529,6 @@ def test_forget_bias_initialisation():
         assert cell.bias_ih[4:8].tolist() == [2.0] * 4 and cell.bias_hh[4:8].tolist() == [0.0] * 4
 
 
-def test_fgr_starts_as_its_baseline_and_learns_its_gate_recurrence():
-    torch.manual_seed(0)
-    fgr = cells.build("fgr", 5, 4)
-    baseline = cells.build("peephole_diag", 5, 4, output_peephole="current")
-    baseline.load_state_dict(fgr.state_dict(), strict=False)
-    assert torch.equal(fgr.weight_gh, torch.zeros(12, 12))
-    x = torch.randn(6, 3, 5)
-    y = fgr(x)[0]
-    torch.testing.assert_close(y, baseline(x)[0], rtol=0, atol=0)
-    y.square().sum().backward()
-    assert fgr.weight_gh.grad.abs().min() > 0  # every entry of R gets a gradient from the first step
-
-
 def test_refusals():
     with pytest.raises(ValueError, match="unknown activation 'relu'"):
         cells.build("peephole_diag", 3, 4, sigma_h="relu")
