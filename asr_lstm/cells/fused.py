@@ -107,6 +107,7 @@ def _forward_step(
     ACT_G: tl.constexpr,
     ACT_C: tl.constexpr,
     ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
 ):
     k, mask, j, row, a_i, a_f, a_g, a_o = _load_gates(gates, n, H, BLOCK_SIZE)
@@ -122,6 +123,9 @@ def _forward_step(
         f = _act(a_f, ACT_G) if FG else one
     g = _act(a_g, ACT_C)
     c_new = f * c + i * g
+    if CLIP > 0:
+        limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
+        c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
     if PEEP:
         a_o += tl.load(peep + 2 * H + j, mask=mask) * (c_new if O_CURRENT else c)
     o = _act(a_o, ACT_G) if OG else one
@@ -139,6 +143,7 @@ def _forward_step(
 def _backward_step(
     gates,
     c_prev,
+    c_now,
     sh,
     grad_y,
     dh,
@@ -159,6 +164,7 @@ def _backward_step(
     ACT_G: tl.constexpr,
     ACT_C: tl.constexpr,
     ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
 ):
     k, mask, j, row, i, f, g, o = _load_gates(gates, n, H, BLOCK_SIZE)
@@ -178,6 +184,8 @@ def _backward_step(
         d_o += tl.load(d_ifo + b * 3 * H + 2 * H + j, mask=mask) * dsg_o
     if PEEP and O_CURRENT:
         dc_t += d_o * tl.load(peep + 2 * H + j, mask=mask)
+    if CLIP > 0:  # dc_t is d loss / d clip(c_t): nothing reaches c_t where it was clipped
+        dc_t = tl.where(tl.abs(tl.load(c_now + k, mask=mask)) < zero + CLIP, dc_t, zero)
     d_i = dc_t * (g - c if COUPLED else g) * dsg_i
     d_f = dc_t * c * dsg_f
     d_g = dc_t * i * _dact(g, ACT_C)
@@ -210,6 +218,7 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
         ACT_G=sg,
         ACT_C=sc,
         ACT_H=sh,
+        CLIP=float(variant.cell_clip or 0.0),
     )
 
 
@@ -240,6 +249,7 @@ def forward_step(
 def backward_step(
     gates: torch.Tensor,
     c_prev: torch.Tensor,
+    c_now: torch.Tensor,
     sh: torch.Tensor,
     grad_y: torch.Tensor | None,
     dh: torch.Tensor,
@@ -253,7 +263,8 @@ def backward_step(
     d loss / d c_t (recurrent part) into d loss / d c_{t-1} (before any U c_{t-1} term).
 
     Args:
-        gates: ``(B, 4H)`` activations of step t; c_prev ``(B, H)``; sh ``(B, H)`` sigma_h(c_t);
+        gates: ``(B, 4H)`` activations of step t; c_prev ``(B, H)``; c_now ``(B, H)`` c_t, whose clipped
+            entries pass no gradient under cell clipping; sh ``(B, H)`` sigma_h(c_t);
         grad_y: ``(B, H)`` or ``None``; dh: ``(B, H)`` gradient reaching h_t from step t+1;
         d_ifo: ``(B, 3H)`` gradient reaching [i; f; o] of step t through the gate recurrence, or ``None``.
     """
@@ -262,6 +273,7 @@ def backward_step(
     _backward_step[(triton.cdiv(n, BLOCK),)](
         gates,
         c_prev,
+        c_now,
         sh,
         grad_y if grad_y is not None else dh,
         dh,

@@ -212,7 +212,9 @@ class LSTM(LSTMCellBase):
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
         zoning = self.zoneout_cell > 0 or self.zoneout_hidden > 0  # nor zoneout
-        vendor = self.activation_names == DEFAULT_ACTIVATIONS and self.variant.fusable and not zoning
+        # nor cell clipping or layer normalisation
+        plain = self.variant.cell_clip is None and not self.variant.layer_norm
+        vendor = self.activation_names == DEFAULT_ACTIVATIONS and plain and not zoning
         if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)

@@ -54,8 +54,7 @@ class LSTMVariant:
         output_peephole: ``previous`` (V_o o c_{t-1}) or ``current`` (V_o o c_t).
         gate_recurrence: i, f, o also receive R [i_{t-1}; f_{t-1}; o_{t-1}] (FGR).
         cell_clip: C, the cell state clipped to [-C, C] after each update (Sak et al. 2014; the
-            gradient does not flow through a clipped value); ``None``: no clipping. Runs the eager
-            loop (the fused kernels do not clip).
+            gradient does not flow through a clipped value); ``None``: no clipping.
         layer_norm: the layer normalisation of Ba, Kiros & Hinton 2016 on the recurrent
             pre-activations and on c_t before sigma_h (:func:`lstm_recurrence`). Runs the eager loop.
     """
@@ -73,8 +72,8 @@ class LSTMVariant:
 
     @property
     def fusable(self) -> bool:
-        """Whether the fused step kernels compute this variant (they neither clip nor normalise)."""
-        return self.cell_clip is None and not self.layer_norm
+        """Whether the fused step kernels compute this variant (they do not normalise)."""
+        return not self.layer_norm
 
     def __post_init__(self) -> None:
         if self.cell_clip is not None and not self.cell_clip > 0:
@@ -322,7 +321,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                     else:
                         drs[t].copy_(dh)
                     grad_y_t, dh = None, drs[t] @ weight_hr
-                fused.backward_step(gates[t], cs[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags)
+                fused.backward_step(
+                    gates[t], cs[t], cs[t + 1], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags
+                )
                 dh, d_ifo_next = _through_recurrent_weights(dpre[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v

@@ -37,6 +37,9 @@ CASES = [(name, {}) for name in DENSE] + [
     ("peephole_diag", dict(output_peephole="current")),
     ("nig", dict(output_peephole="previous")),
     ("cifg", dict(proj_size=2)),
+    ("lstm", dict(cell_clip=0.3)),  # not a float32 number: the kernels clip at C in the tensors' dtype
+    ("cifg", dict(cell_clip=0.4, output_peephole="previous")),
+    ("lstmp", dict(cell_clip=0.5)),
 ]
 
 
@@ -73,6 +76,8 @@ def test_fused_steps_equal_the_eager_loop(name, options, device):
         assert not fused.applies(xw)
         eager = run_loop(cell, xw, state, grad_y, grad_h, grad_c)
     assert fused.applies(xw)
+    if cell.variant.cell_clip is not None:  # the clip acts: c_T reaches it somewhere
+        assert (eager[2].abs() == cell.variant.cell_clip).any()
     for got, expected in zip(with_kernels, eager, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
