@@ -3,10 +3,11 @@
 On CPU the Python loop of :mod:`asr_lstm.cells.recurrence` costs, per step and direction, the recurrent
 product plus a dozen small element-wise operators each called from the interpreter, forward and
 backward; at the benchmark shape that is a third to a half of the vendor LSTM's time again. The two
-C++ operators run the same loop, forward and hand-derived backward, with the product still one
-``addmm`` (MKL) and the element-wise work of a step one vectorised pass over the state (the equations
-of :mod:`asr_lstm.cells.fused`'s kernels, with cell clipping). They write the buffers the Python loop
-writes, so the weight gradients after the loop are shared.
+C++ operators run the same loop, forward and hand-derived backward: the hidden units split into one
+block per thread, each thread multiplying by its own rows of U (packed once per sequence) and doing its
+units' element-wise work in one vectorised pass (the equations of :mod:`asr_lstm.cells.fused`'s
+kernels, with cell clipping), the threads of one team meeting at a barrier once per step. They write
+the buffers the Python loop writes, so the weight gradients after the loop are shared.
 
 The library is compiled by ``torch.utils.cpp_extension`` the first time a CPU float32/float64 loop
 runs (a C++ compiler and ninja, some 30-60 s once; cached under ``TORCH_EXTENSIONS_DIR``, by default

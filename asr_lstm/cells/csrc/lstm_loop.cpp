@@ -1,14 +1,16 @@
 // The time loop of the dense LSTM variants on CPU, forward and hand-derived backward, as two ATen
 // operators (torch.ops.asr_lstm.lstm_loop_forward / lstm_loop_backward). The equations are those of
-// asr_lstm/cells/recurrence.py and of the Triton kernels in asr_lstm/cells/fused.py, with cell
-// clipping added; the buffers are the Python loop's, so the weight gradients after the loop are shared.
+// asr_lstm/cells/recurrence.py and of the Triton kernels in asr_lstm/cells/fused.py; the buffers are
+// the Python loop's, so the weight gradients after the loop are shared.
 //
 // Why it is fast: at B = 16 a step's recurrent product is a small GEMM that a multithreaded BLAS call
 // splits badly, and the element-wise work is a dozen operators. Here the hidden units are split into
 // one block per thread (at least kMinBlock units each), and each thread does, for its block, the
 // product with its own rows of U (or columns, backward), kept in its cache across steps, and the
-// element-wise work in one vectorised pass; the threads meet once per step. Built on first use by
-// asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
+// element-wise work in one vectorised pass; the threads meet once per step, at a barrier of one team
+// that runs the whole loop (run_steps), and nothing between steps is an ATen call but where a projection
+// or the gate recurrence needs one. Built on first use by asr_lstm/cells/compiled.py; without a
+// compiler the Python loop runs instead.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -16,6 +18,10 @@
 
 #include <optional>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
@@ -154,11 +160,48 @@ std::vector<Block> split_units(int64_t n, int64_t width) {
   return blocks;
 }
 
-template <typename Body>
-inline void for_each_block(const std::vector<Block>& blocks, const Body& body) {
-  at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t first, int64_t last) {
-    for (int64_t k = first; k < last; ++k) body(k, blocks[k]);
-  });
+// The threads of the enclosing OpenMP team: how many, and which one this is (1 and 0 without OpenMP).
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int team_rank() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs per_block(i, k) for i = 0 ... count - 1, in order, and every block k: the blocks of one i on
+// their own threads, which meet at a barrier before the next i. Where a step has serial work, serial(i)
+// runs first on the calling thread and each i is a parallel region of its own (serial calls ATen
+// operators, which must run outside a region to use the threads); otherwise one team of threads runs
+// the whole loop and the threads meet at a barrier only, so that no thread waits on the main thread's
+// bookkeeping or a region's start between steps.
+template <typename Serial, typename PerBlock>
+void run_steps(int64_t count, int64_t blocks, bool has_serial, const Serial& serial, const PerBlock& per_block) {
+  if (has_serial) {
+    for (int64_t i = 0; i < count; ++i) {
+      serial(i);
+      at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
+        for (int64_t k = first; k < last; ++k) per_block(i, k);
+      });
+    }
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(blocks)) if (blocks > 1)
+  {
+    const int team = team_size(), rank = team_rank();
+    for (int64_t i = 0; i < count; ++i) {
+      for (int64_t k = rank; k < blocks; k += team) per_block(i, k);
+#pragma omp barrier
+    }
+  }
 }
 
 // The rows of U (4H, R) that produce the four gates of each block, block after block: (4H, R), the
@@ -308,6 +351,17 @@ const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.const_data_ptr<T>() : nullptr;
 }
 
+// out = in o mask over the units of one block, (B, H) each.
+template <typename T>
+void mask_block(const T* in, const T* mask, T* out, const Block& block, int64_t batch, int64_t hidden) {
+  using V = Vectorized<T>;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = block.begin; j < block.begin + block.size; j += V::size()) {
+      const int64_t m = std::min<int64_t>(V::size(), block.begin + block.size - j), k = b * hidden + j;
+      (V::loadu(in + k, m) * V::loadu(mask + k, m)).store(out + k, m);
+    }
+}
+
 // The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
 // cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
 // rs (T+1, B, P) with r_0 at 0.
@@ -318,53 +372,78 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
   const Tensor xw = xw_in.contiguous();
   check_buffers({xw, gates, cs, hs, sh});
   const Flags f(flag_values);
-  const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2);
+  const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor r_t = f.gate_recurrence ? weight_gh->t() : Tensor();
-  const Tensor& fed_back = rs.has_value() ? *rs : hs;
+  const bool projected = rs.has_value();
+  // What U multiplies: a row of cs, hs or rs, masked under variational dropout.
+  const Tensor& source = f.recurrent_c ? cs : (projected ? *rs : hs);
+  // The projection and the gate recurrence are ATen products between steps. Without them what U
+  // multiplies is a row of cs or hs, or its masked copy, which each thread writes for its own units
+  // into one of two buffers: step t reads buffer t % 2 while its new units go to the other.
+  const bool has_serial = projected || f.gate_recurrence;
+  const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
+  Tensor masked;
+  if (drop.defined() && !has_serial) {
+    masked = at::empty({2, batch, hidden}, xw.options());
+    masked[0].copy_(source[0] * drop);
+  }
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "lstm_loop_forward", [&] {
-    const std::vector<Block> blocks = split_units(hidden, Vectorized<scalar_t>::size());
+    using T = scalar_t;
+    const std::vector<Block> blocks = split_units(hidden, Vectorized<T>::size());
     const Tensor u_rows = rows_by_block(weight_hh, blocks, hidden);
     std::vector<Tensor> u_panels, pre_block;  // per block: its rows of U as panels of U^T; its product
     for (const Block& block : blocks) {
-      u_panels.push_back(pack_panels<scalar_t, kForwardVectors>(u_rows.narrow(0, 4 * block.begin, 4 * block.size).t()));
-      pre_block.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<scalar_t, kForwardVectors>()},
+      u_panels.push_back(pack_panels<T, kForwardVectors>(u_rows.narrow(0, 4 * block.begin, 4 * block.size).t()));
+      pre_block.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<T, kForwardVectors>()},
                                     xw.options()));
     }
-    for (int64_t t = 0; t < steps; ++t) {
-      if (rs.has_value() && t > 0) {
+    const T* xw_p = xw.const_data_ptr<T>();
+    T* gates_p = gates.mutable_data_ptr<T>();
+    T* cs_p = cs.mutable_data_ptr<T>();
+    T* hs_p = hs.mutable_data_ptr<T>();
+    T* sh_p = sh.mutable_data_ptr<T>();
+    const T* source_p = source.const_data_ptr<T>();
+    const T* peep_p = data_or_null<T>(peep);
+    const T* drop_p = data_or_null<T>(drop);
+    T* masked_p = masked.defined() ? masked.mutable_data_ptr<T>() : nullptr;
+    const int64_t depth = source.size(2);
+    Tensor recurrent_in, rec;  // the serial work's results for the step at hand
+    const T* in_serial = nullptr;
+    const T* rec_serial = nullptr;
+    auto serial = [&](int64_t t) {
+      if (projected && t > 0) {
         Tensor r = rs->select(0, t);
         at::mm_out(r, hs[t], weight_hr->t());
       }
-      Tensor recurrent_in = f.recurrent_c ? cs[t] : fed_back[t];
-      if (mask.has_value()) recurrent_in = recurrent_in * *mask;
-      const Tensor rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
-      ForwardStep<scalar_t> s{nullptr,
-                              0,
-                              xw[t].const_data_ptr<scalar_t>(),
-                              data_or_null<scalar_t>(rec),
-                              gates[t].data_ptr<scalar_t>(),
-                              cs[t].const_data_ptr<scalar_t>(),
-                              cs[t + 1].data_ptr<scalar_t>(),
-                              hs[t + 1].data_ptr<scalar_t>(),
-                              sh[t].data_ptr<scalar_t>(),
-                              data_or_null<scalar_t>(peep),
-                              batch,
-                              hidden};
-      TORCH_CHECK(recurrent_in.is_contiguous(), "lstm_loop: contiguous state rows expected");
-      const scalar_t* in = recurrent_in.const_data_ptr<scalar_t>();  // (B, R)
-      const int64_t depth = recurrent_in.size(1);
-      for_each_block(blocks, [&](int64_t k, const Block& block) {
-        ForwardStep<scalar_t> mine = s;
-        mine.pre_stride = pre_block[k].size(1);
-        scalar_t* pre = pre_block[k].data_ptr<scalar_t>();
-        panel_gemm<scalar_t, kForwardVectors>(in, depth, batch, u_panels[k], pre, mine.pre_stride);
-        mine.pre = pre;
-        forward_block(mine, block, f, clip);
-      });
-    }
+      recurrent_in = drop.defined() ? source[t] * drop : source[t];
+      in_serial = recurrent_in.const_data_ptr<T>();
+      rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
+      rec_serial = data_or_null<T>(rec);
+    };
+    auto per_block = [&](int64_t t, int64_t k) {
+      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * state : source_p + t * state);
+      const int64_t stride = pre_block[k].size(1);
+      T* pre = pre_block[k].mutable_data_ptr<T>();
+      panel_gemm<T, kForwardVectors>(in, depth, batch, u_panels[k], pre, stride);
+      const ForwardStep<T> s{pre,
+                             stride,
+                             xw_p + t * 4 * state,
+                             rec_serial,
+                             gates_p + t * 4 * state,
+                             cs_p + t * state,
+                             cs_p + (t + 1) * state,
+                             hs_p + (t + 1) * state,
+                             sh_p + t * state,
+                             peep_p,
+                             batch,
+                             hidden};
+      forward_block(s, blocks[k], f, clip);
+      if (masked_p) mask_block(source_p + (t + 1) * state, drop_p, masked_p + ((t + 1) % 2) * state, blocks[k], batch, hidden);
+    };
+    run_steps(steps, static_cast<int64_t>(blocks.size()), has_serial, serial, per_block);
   });
-  if (rs.has_value()) {
+  if (projected) {
     Tensor r = rs->select(0, steps);
     at::mm_out(r, hs[steps], weight_hr->t());
   }
@@ -380,87 +459,110 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
                         const std::optional<Tensor>& drs, at::IntArrayRef flag_values, double clip) {
   check_buffers({gates, cs, sh, dh, dc, dpre});
   const Flags f(flag_values);
-  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = cs.size(2);
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
+  const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   const bool projected = drs.has_value();
   // Without a projection or gate recurrence, each block's columns of U give its own units of the
   // gradient reaching h_{t-1} (c_{t-1} for U c_{t-1}): a thread starts a step with that product for
   // the step before (every block's dpre is complete then) and goes on to its units' element-wise work.
   const bool blockwise = !projected && !f.gate_recurrence;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
-    const std::vector<Block> blocks = split_units(hidden, Vectorized<scalar_t>::size());
+    using T = scalar_t;
+    const std::vector<Block> blocks = split_units(hidden, Vectorized<T>::size());
     std::vector<Tensor> u_panels, carried;  // per block: its columns of U as panels; their product
     if (blockwise)
       for (const Block& block : blocks) {
-        u_panels.push_back(pack_panels<scalar_t, kBackwardVectors>(weight_hh.narrow(1, block.begin, block.size)));
-        carried.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<scalar_t, kBackwardVectors>()},
+        u_panels.push_back(pack_panels<T, kBackwardVectors>(weight_hh.narrow(1, block.begin, block.size)));
+        carried.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<T, kBackwardVectors>()},
                                     dh.options()));
       }
     Tensor d_out = dh;  // the gradient reaching the step's output (h_t, or r_t) from step t+1
     Tensor dh_proj = projected ? at::empty({batch, hidden}, dh.options()) : Tensor();  // reaching h_t through r_t
     Tensor d_ifo;  // reaching [i; f; o] of step t through the gate recurrence of step t+1
-    // U's share of step t+1's gradient dpre_next (B, 4H): whole, or a block's units of it.
-    auto through_u = [&](const Tensor& dpre_next) {
-      Tensor carried_all = at::mm(dpre_next, weight_hh);
-      if (mask.has_value()) carried_all.mul_(*mask);
+    const T* gates_p = gates.const_data_ptr<T>();
+    const T* cs_p = cs.const_data_ptr<T>();
+    const T* sh_p = sh.const_data_ptr<T>();
+    const T* grad_p = projected ? nullptr : data_or_null<T>(grad_out);
+    const T* peep_p = data_or_null<T>(peep);
+    const T* drop_p = data_or_null<T>(drop);
+    const T* dh_in = (projected ? dh_proj : d_out).const_data_ptr<T>();
+    T* d_out_p = d_out.mutable_data_ptr<T>();
+    T* dc_p = dc.mutable_data_ptr<T>();
+    T* dpre_p = dpre.mutable_data_ptr<T>();
+    const T* d_ifo_p = nullptr;
+    // U's (and R's) share of step t's gradient dpre[t] (B, 4H), whole: the serial work after step t.
+    auto after_step = [&](int64_t t) {
+      Tensor carried_all = at::mm(dpre[t], weight_hh);
+      if (drop.defined()) carried_all.mul_(drop);
       if (f.recurrent_c) {  // U c_{t-1}: U's share joins dc; nothing reaches h_{t-1}
         dc.add_(carried_all);
         d_out.zero_();
       } else {
         d_out.copy_(carried_all);
       }
+      if (f.gate_recurrence) {
+        d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
+        d_ifo_p = d_ifo.const_data_ptr<T>();
+      }
     };
-    auto through_u_block = [&](const Tensor& dpre_next, int64_t k, const Block& block) {
-      scalar_t* product = carried[k].data_ptr<scalar_t>();
+    // The same for one block's units, from step t's dpre (B, 4H).
+    auto through_u_block = [&](const T* dpre_t, int64_t k) {
+      const Block& block = blocks[k];
+      T* product = carried[k].mutable_data_ptr<T>();
       const int64_t stride = carried[k].size(1);
-      panel_gemm<scalar_t, kBackwardVectors>(dpre_next.const_data_ptr<scalar_t>(), 4 * hidden, batch, u_panels[k],
-                                             product, stride);
-      const scalar_t* drop = data_or_null<scalar_t>(mask.has_value() ? *mask : Tensor());
-      scalar_t* d_h = d_out.data_ptr<scalar_t>();
-      scalar_t* d_c = dc.data_ptr<scalar_t>();
+      panel_gemm<T, kBackwardVectors>(dpre_t, 4 * hidden, batch, u_panels[k], product, stride);
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < block.size; ++jj) {
           const int64_t k_bj = b * hidden + block.begin + jj;
-          const scalar_t value = product[b * stride + jj] * (drop ? drop[k_bj] : scalar_t(1));
+          const T value = product[b * stride + jj] * (drop_p ? drop_p[k_bj] : T(1));
           if (f.recurrent_c) {
-            d_c[k_bj] += value;
-            d_h[k_bj] = 0;
+            dc_p[k_bj] += value;
+            d_out_p[k_bj] = 0;
           } else {
-            d_h[k_bj] = value;
+            d_out_p[k_bj] = value;
           }
         }
     };
-    for (int64_t t = steps - 1; t >= 0; --t) {
+    auto step_block = [&](int64_t t, int64_t k) {
+      const BackwardStep<T> s{gates_p + t * 4 * state,
+                              cs_p + t * state,
+                              cs_p + (t + 1) * state,
+                              sh_p + t * state,
+                              dh_in,
+                              grad_p ? grad_p + t * state : nullptr,
+                              dc_p,
+                              d_ifo_p,
+                              dpre_p + t * 4 * state,
+                              peep_p,
+                              batch,
+                              hidden};
+      backward_block(s, blocks[k], f, clip);
+    };
+    const int64_t count = static_cast<int64_t>(blocks.size());
+    if (blockwise) {
+      // i = 0 ... T: step t = T - 1 - i, whose blocks first take U's share of step t + 1 (i = T: only
+      // that share, reaching the initial state).
+      run_steps(steps + 1, count, false, [](int64_t) {}, [&](int64_t i, int64_t k) {
+        const int64_t t = steps - 1 - i;
+        if (t < steps - 1) through_u_block(dpre_p + (t + 1) * 4 * state, k);
+        if (t >= 0) step_block(t, k);
+      });
+      return;
+    }
+    auto serial = [&](int64_t i) {
+      const int64_t t = steps - 1 - i;
+      if (t < steps - 1) after_step(t + 1);
       if (projected) {  // through r_t = W_rm h_t
         Tensor drs_t = drs->select(0, t);
         if (grad_out.defined()) at::add_out(drs_t, d_out, grad_out[t]);
         else drs_t.copy_(d_out);
         at::mm_out(dh_proj, drs_t, *weight_hr);
       }
-      BackwardStep<scalar_t> s{gates[t].const_data_ptr<scalar_t>(),
-                               cs[t].const_data_ptr<scalar_t>(),
-                               cs[t + 1].const_data_ptr<scalar_t>(),
-                               sh[t].const_data_ptr<scalar_t>(),
-                               (projected ? dh_proj : d_out).const_data_ptr<scalar_t>(),
-                               projected || !grad_out.defined() ? nullptr : grad_out[t].const_data_ptr<scalar_t>(),
-                               dc.data_ptr<scalar_t>(),
-                               data_or_null<scalar_t>(d_ifo),
-                               dpre[t].data_ptr<scalar_t>(),
-                               data_or_null<scalar_t>(peep),
-                               batch,
-                               hidden};
-      for_each_block(blocks, [&](int64_t k, const Block& block) {
-        if (blockwise && t < steps - 1) through_u_block(dpre[t + 1], k, block);
-        backward_block(s, block, f, clip);
-      });
-      if (!blockwise) {
-        through_u(dpre[t]);
-        if (f.gate_recurrence) d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
-      }
-    }
-    if (blockwise)
-      for_each_block(blocks, [&](int64_t k, const Block& block) { through_u_block(dpre[0], k, block); });
+    };
+    run_steps(steps, count, true, serial, [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); });
+    if (steps > 0) after_step(0);
   });
 }
 
