@@ -22,6 +22,7 @@ from asr_lstm.data.units import Labelling
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.metrics import edit_distance
 from asr_lstm.models import CTCModel
+from asr_lstm.optimizers import build_optimizer
 from asr_lstm.rng import rng_states, set_rng_states
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class CTCLitModule(pl.LightningModule):
         set_rng_states(checkpoint["rng_states"])
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = build_optimizer(self.optimizer_factory, self)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

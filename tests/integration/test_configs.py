@@ -13,6 +13,7 @@ from asr_lstm.cli.build import build_augment, build_net
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.errors import ConfigError
+from asr_lstm.optimizers import build_optimizer
 from tests.conftest import compose_train
 
 CONF = Path(str(resources.files("asr_lstm.conf")))
@@ -56,7 +57,7 @@ def test_group_option_instantiates(tmp_path, group, option):
         assert augment.train()(x, torch.tensor([12, 9])).shape == x.shape
     log_probs, lens = net(x, torch.tensor([12, 9]))
     assert log_probs.shape == (2, net.output_length(12), 62)
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    optimizer = build_optimizer(instantiate(cfg.optimizer), net)
     assert isinstance(optimizer, torch.optim.Optimizer)
     if cfg.get("scheduler"):
         instantiate(cfg.scheduler)(optimizer=optimizer)
