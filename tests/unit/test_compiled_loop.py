@@ -28,6 +28,7 @@ CASES = [(name, {}) for name in DENSE] + [
     ("lstmp", dict(cell_clip=0.3)),
     ("fgr", dict(cell_clip=0.5)),
     ("cifg", dict(cell_clip=0.4, output_peephole="previous")),
+    ("fgr", dict(proj_size=5)),  # a projection among the serial work between steps
 ]
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
 requires_build = pytest.mark.skipif(
@@ -119,6 +120,21 @@ def test_compiled_loop_equals_the_python_loop(name, options, hidden, dropout, dt
     for a, b, truth in zip(got, python, exact, strict=True):  # normwise relative errors
         error, python_error = ((t.double() - truth).norm() / truth.norm().clamp_min(1e-30) for t in (a, b))
         assert error <= 3 * python_error + 1e-6
+
+
+@requires_build
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-mask", "mask"])
+def test_a_wide_projection_is_split_between_the_threads(dropout, dtype, two_threads):
+    """P = 130 of H = 136: r_t's columns make two blocks of their own (72 and 58, or 68 and 62), computed
+    and masked by the threads forward, and d loss / d r_t likewise backward."""
+    cell, xw, state, grads, mask = loop_inputs("lstmp", dict(proj_size=130), 136, dropout, dtype)
+    got = run_loop(cell, xw, state, grads, mask)
+    with compiled.switched_off():
+        python = run_loop(cell, xw, state, grads, mask)
+    tolerance = 1e-12 if dtype == torch.float64 else 2e-4
+    for a, b in zip(got, python, strict=True):
+        torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
 
 
 def test_layer_norm_and_zoneout_keep_the_python_loop():

@@ -7,15 +7,16 @@
 // splits badly, and the element-wise work is a dozen operators. Here the hidden units are split into
 // one block per thread (at least kMinBlock units each), and each thread does, for its block, the
 // product with its own rows of U (or columns, backward), kept in its cache across steps, and the
-// element-wise work in one vectorised pass; the threads meet once per step, at a barrier of one team
-// that runs the whole loop (run_steps), and nothing between steps is an ATen call but where a projection
-// or the gate recurrence needs one. Built on first use by asr_lstm/cells/compiled.py; without a
-// compiler the Python loop runs instead.
+// element-wise work in one vectorised pass. One team of threads runs the whole loop (run_steps) and
+// meets at a barrier once per step (twice under a projection, whose product W_rm h_t the threads split
+// by columns), with no ATen call between steps but the gate recurrence's product (fgr). Built on first
+// use by asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -177,30 +178,39 @@ inline int team_rank() {
 #endif
 }
 
-// Runs per_block(i, k) for i = 0 ... count - 1, in order, and every block k: the blocks of one i on
-// their own threads, which meet at a barrier before the next i. Where a step has serial work, serial(i)
-// runs first on the calling thread and each i is a parallel region of its own (serial calls ATen
-// operators, which must run outside a region to use the threads); otherwise one team of threads runs
-// the whole loop and the threads meet at a barrier only, so that no thread waits on the main thread's
-// bookkeeping or a region's start between steps.
-template <typename Serial, typename PerBlock>
-void run_steps(int64_t count, int64_t blocks, bool has_serial, const Serial& serial, const PerBlock& per_block) {
+// One part of a step: body(i, k) for each of its blocks k, every block on its own thread.
+struct Phase {
+  int64_t blocks;
+  std::function<void(int64_t, int64_t)> body;
+};
+
+// Runs the phases of step i = 0 ... count - 1, in order: each phase's blocks in parallel, the threads
+// meeting at a barrier after each phase. Where a step has serial work, serial(i) runs first on the
+// calling thread and each phase is a parallel region of its own (serial calls ATen operators, which
+// must run outside a region to use the threads); otherwise one team of threads runs the whole loop and
+// meets at barriers only, so that no thread waits on the main thread's bookkeeping or a region's start.
+template <typename Serial>
+void run_steps(int64_t count, bool has_serial, const Serial& serial, const std::vector<Phase>& phases) {
   if (has_serial) {
     for (int64_t i = 0; i < count; ++i) {
       serial(i);
-      at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
-        for (int64_t k = first; k < last; ++k) per_block(i, k);
-      });
+      for (const Phase& phase : phases)
+        at::parallel_for(0, phase.blocks, 1, [&](int64_t first, int64_t last) {
+          for (int64_t k = first; k < last; ++k) phase.body(i, k);
+        });
     }
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(blocks)) if (blocks > 1)
+  int64_t threads = 1;
+  for (const Phase& phase : phases) threads = std::max(threads, phase.blocks);
+#pragma omp parallel num_threads(static_cast<int>(threads)) if (threads > 1)
   {
     const int team = team_size(), rank = team_rank();
-    for (int64_t i = 0; i < count; ++i) {
-      for (int64_t k = rank; k < blocks; k += team) per_block(i, k);
+    for (int64_t i = 0; i < count; ++i)
+      for (const Phase& phase : phases) {
+        for (int64_t k = rank; k < phase.blocks; k += team) phase.body(i, k);
 #pragma omp barrier
-    }
+      }
   }
 }
 
@@ -362,6 +372,17 @@ void mask_block(const T* in, const T* mask, T* out, const Block& block, int64_t 
     }
 }
 
+// For each block of columns [begin, begin + size) of B (K, N): its columns as panels, and a (M, panels
+// x Width) buffer for their product with an (M, K) matrix.
+template <typename T, int Vectors>
+void pack_columns(const Tensor& b, const std::vector<Block>& columns, int64_t rows, std::vector<Tensor>& panels,
+                  std::vector<Tensor>& products) {
+  for (const Block& c : columns) {
+    panels.push_back(pack_panels<T, Vectors>(b.narrow(1, c.begin, c.size)));
+    products.push_back(at::empty({rows, panels.back().size(0) * panel_width<T, Vectors>()}, b.options()));
+  }
+}
+
 // The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
 // cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
 // rs (T+1, B, P) with r_0 at 0.
@@ -371,21 +392,24 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
                        const Tensor& sh, const std::optional<Tensor>& rs, at::IntArrayRef flag_values, double clip) {
   const Tensor xw = xw_in.contiguous();
   check_buffers({xw, gates, cs, hs, sh});
+  const bool projected = rs.has_value();
+  if (projected) check_buffers({xw, *rs});
   const Flags f(flag_values);
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor r_t = f.gate_recurrence ? weight_gh->t() : Tensor();
-  const bool projected = rs.has_value();
-  // What U multiplies: a row of cs, hs or rs, masked under variational dropout.
+  // What U multiplies: a row of cs, hs or rs (width R), masked under variational dropout.
   const Tensor& source = f.recurrent_c ? cs : (projected ? *rs : hs);
-  // The projection and the gate recurrence are ATen products between steps. Without them what U
-  // multiplies is a row of cs or hs, or its masked copy, which each thread writes for its own units
-  // into one of two buffers: step t reads buffer t % 2 while its new units go to the other.
-  const bool has_serial = projected || f.gate_recurrence;
+  const int64_t width = source.size(2), in_state = batch * width;
+  // The gate recurrence's product is an ATen call between steps. Without it the threads do all of a
+  // step: under a projection they compute their columns of r_t = W_rm h_t in a second phase, and under
+  // dropout each writes the masked copy of its units (columns) of U's next input into one of two
+  // buffers: step t reads buffer t % 2 while its new units go to the other.
+  const bool has_serial = f.gate_recurrence;
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   Tensor masked;
   if (drop.defined() && !has_serial) {
-    masked = at::empty({2, batch, hidden}, xw.options());
+    masked = at::empty({2, batch, width}, xw.options());
     masked[0].copy_(source[0] * drop);
   }
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "lstm_loop_forward", [&] {
@@ -398,16 +422,21 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       pre_block.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<T, kForwardVectors>()},
                                     xw.options()));
     }
+    // Under a projection without serial work: per block of r's columns, W_rm^T's columns and their product.
+    const std::vector<Block> columns =
+        projected && !has_serial ? split_units(width, Vectorized<T>::size()) : std::vector<Block>();
+    std::vector<Tensor> hr_panels, r_block;
+    if (!columns.empty()) pack_columns<T, kBackwardVectors>(weight_hr->t(), columns, batch, hr_panels, r_block);
     const T* xw_p = xw.const_data_ptr<T>();
     T* gates_p = gates.mutable_data_ptr<T>();
     T* cs_p = cs.mutable_data_ptr<T>();
     T* hs_p = hs.mutable_data_ptr<T>();
     T* sh_p = sh.mutable_data_ptr<T>();
+    T* rs_p = projected ? rs->mutable_data_ptr<T>() : nullptr;
     const T* source_p = source.const_data_ptr<T>();
     const T* peep_p = data_or_null<T>(peep);
     const T* drop_p = data_or_null<T>(drop);
     T* masked_p = masked.defined() ? masked.mutable_data_ptr<T>() : nullptr;
-    const int64_t depth = source.size(2);
     Tensor recurrent_in, rec;  // the serial work's results for the step at hand
     const T* in_serial = nullptr;
     const T* rec_serial = nullptr;
@@ -421,11 +450,12 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
       rec_serial = data_or_null<T>(rec);
     };
-    auto per_block = [&](int64_t t, int64_t k) {
-      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * state : source_p + t * state);
+    // Step t for block k's units: U's product with the step's input, then the element-wise work.
+    auto unit_step = [&](int64_t t, int64_t k) {
+      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state);
       const int64_t stride = pre_block[k].size(1);
       T* pre = pre_block[k].mutable_data_ptr<T>();
-      panel_gemm<T, kForwardVectors>(in, depth, batch, u_panels[k], pre, stride);
+      panel_gemm<T, kForwardVectors>(in, width, batch, u_panels[k], pre, stride);
       const ForwardStep<T> s{pre,
                              stride,
                              xw_p + t * 4 * state,
@@ -439,11 +469,29 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
                              batch,
                              hidden};
       forward_block(s, blocks[k], f, clip);
-      if (masked_p) mask_block(source_p + (t + 1) * state, drop_p, masked_p + ((t + 1) % 2) * state, blocks[k], batch, hidden);
+      if (masked_p && !projected)
+        mask_block(source_p + (t + 1) * state, drop_p, masked_p + ((t + 1) % 2) * state, blocks[k], batch, hidden);
     };
-    run_steps(steps, static_cast<int64_t>(blocks.size()), has_serial, serial, per_block);
+    // r_{t+1} = W_rm h_{t+1} for block k of its columns, and their masked copy.
+    auto projection_step = [&](int64_t t, int64_t k) {
+      const Block& c = columns[k];
+      const int64_t stride = r_block[k].size(1);
+      T* product = r_block[k].mutable_data_ptr<T>();
+      panel_gemm<T, kBackwardVectors>(hs_p + (t + 1) * state, hidden, batch, hr_panels[k], product, stride);
+      T* r_next = rs_p + (t + 1) * in_state;
+      T* masked_next = masked_p ? masked_p + ((t + 1) % 2) * in_state : nullptr;
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t jj = 0; jj < c.size; ++jj) {
+          const int64_t entry = b * width + c.begin + jj;
+          r_next[entry] = product[b * stride + jj];
+          if (masked_next) masked_next[entry] = r_next[entry] * drop_p[entry];
+        }
+    };
+    std::vector<Phase> phases{{static_cast<int64_t>(blocks.size()), unit_step}};
+    if (!columns.empty()) phases.push_back({static_cast<int64_t>(columns.size()), projection_step});
+    run_steps(steps, has_serial, serial, phases);
   });
-  if (projected) {
+  if (projected && has_serial) {
     Tensor r = rs->select(0, steps);
     at::mm_out(r, hs[steps], weight_hr->t());
   }
@@ -458,41 +506,124 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
                         const std::optional<Tensor>& mask, const Tensor& dh, const Tensor& dc, const Tensor& dpre,
                         const std::optional<Tensor>& drs, at::IntArrayRef flag_values, double clip) {
   check_buffers({gates, cs, sh, dh, dc, dpre});
+  const bool projected = drs.has_value();
+  if (projected) check_buffers({gates, *drs});
   const Flags f(flag_values);
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = cs.size(2), state = batch * hidden;
+  const int64_t width = dh.size(1), in_state = batch * width;  // R: H, or P under a projection
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
-  const bool projected = drs.has_value();
-  // Without a projection or gate recurrence, each block's columns of U give its own units of the
-  // gradient reaching h_{t-1} (c_{t-1} for U c_{t-1}): a thread starts a step with that product for
-  // the step before (every block's dpre is complete then) and goes on to its units' element-wise work.
-  const bool blockwise = !projected && !f.gate_recurrence;
+  // Without the gate recurrence the threads do all of a step. Each block of the recurrent input's units
+  // (columns) gets its share of the gradient reaching it from step t+1 through its columns of U (every
+  // block's dpre is complete then); under a projection that is d loss / d r_t, and a second phase takes
+  // it back through W_rm to each block's units of h_t. Then each block does its units' element-wise work.
+  const bool blockwise = !f.gate_recurrence;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
     using T = scalar_t;
     const std::vector<Block> blocks = split_units(hidden, Vectorized<T>::size());
-    std::vector<Tensor> u_panels, carried;  // per block: its columns of U as panels; their product
-    if (blockwise)
-      for (const Block& block : blocks) {
-        u_panels.push_back(pack_panels<T, kBackwardVectors>(weight_hh.narrow(1, block.begin, block.size)));
-        carried.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<T, kBackwardVectors>()},
-                                    dh.options()));
-      }
+    const std::vector<Block> columns = projected ? split_units(width, Vectorized<T>::size()) : blocks;
+    std::vector<Tensor> u_panels, carried;  // per block of columns: U's columns as panels; their product
+    std::vector<Tensor> hr_panels, through_r;  // per block under a projection: W_rm's columns; their product
+    if (blockwise) pack_columns<T, kBackwardVectors>(weight_hh, columns, batch, u_panels, carried);
+    if (blockwise && projected) pack_columns<T, kBackwardVectors>(*weight_hr, blocks, batch, hr_panels, through_r);
     Tensor d_out = dh;  // the gradient reaching the step's output (h_t, or r_t) from step t+1
-    Tensor dh_proj = projected ? at::empty({batch, hidden}, dh.options()) : Tensor();  // reaching h_t through r_t
+    Tensor dh_proj = projected ? at::zeros({batch, hidden}, dh.options()) : Tensor();  // reaching h_t through r_t
     Tensor d_ifo;  // reaching [i; f; o] of step t through the gate recurrence of step t+1
     const T* gates_p = gates.const_data_ptr<T>();
     const T* cs_p = cs.const_data_ptr<T>();
     const T* sh_p = sh.const_data_ptr<T>();
-    const T* grad_p = projected ? nullptr : data_or_null<T>(grad_out);
+    const T* grad_p = data_or_null<T>(grad_out);
     const T* peep_p = data_or_null<T>(peep);
     const T* drop_p = data_or_null<T>(drop);
-    const T* dh_in = (projected ? dh_proj : d_out).const_data_ptr<T>();
+    T* dh_proj_p = projected ? dh_proj.mutable_data_ptr<T>() : nullptr;
     T* d_out_p = d_out.mutable_data_ptr<T>();
+    T* drs_p = projected ? drs->mutable_data_ptr<T>() : nullptr;
     T* dc_p = dc.mutable_data_ptr<T>();
     T* dpre_p = dpre.mutable_data_ptr<T>();
     const T* d_ifo_p = nullptr;
-    // U's (and R's) share of step t's gradient dpre[t] (B, 4H), whole: the serial work after step t.
+    auto step_block = [&](int64_t t, int64_t k) {
+      const BackwardStep<T> s{gates_p + t * 4 * state,
+                              cs_p + t * state,
+                              cs_p + (t + 1) * state,
+                              sh_p + t * state,
+                              projected ? dh_proj_p : d_out_p,
+                              projected || !grad_p ? nullptr : grad_p + t * state,
+                              dc_p,
+                              d_ifo_p,
+                              dpre_p + t * 4 * state,
+                              peep_p,
+                              batch,
+                              hidden};
+      backward_block(s, blocks[k], f, clip);
+    };
+    if (blockwise) {
+      // Step i: t = T - 1 - i; i = T only takes U's share of step 0, which reaches the initial state.
+      // U's share of dpre[t + 1] for the columns of block k, (B, its columns) in carried[k].
+      auto u_share = [&](int64_t t, int64_t k) {
+        panel_gemm<T, kBackwardVectors>(dpre_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
+                                        carried[k].mutable_data_ptr<T>(), carried[k].size(1));
+      };
+      // Step t for block k's units: U's share of step t+1 reaching them (joining dc for U c_{t-1}),
+      // then the element-wise work.
+      auto unit_step = [&](int64_t i, int64_t k) {
+        const int64_t t = steps - 1 - i;
+        if (t < steps - 1) {
+          u_share(t, k);
+          const Block& block = blocks[k];
+          const T* product = carried[k].const_data_ptr<T>();
+          const int64_t stride = carried[k].size(1);
+          for (int64_t b = 0; b < batch; ++b)
+            for (int64_t jj = 0; jj < block.size; ++jj) {
+              const int64_t entry = b * hidden + block.begin + jj;
+              const T value = product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1));
+              if (f.recurrent_c) {
+                dc_p[entry] += value;
+                d_out_p[entry] = 0;
+              } else {
+                d_out_p[entry] = value;
+              }
+            }
+        }
+        if (t >= 0) step_block(t, k);
+      };
+      // Under a projection, d loss / d r_t for block k of r's columns: U's share of step t+1 (on entry
+      // for t = T - 1) plus y_t's gradient; for t = -1 U's share of step 0 alone, reaching r_0.
+      auto r_step = [&](int64_t i, int64_t k) {
+        const int64_t t = steps - 1 - i;
+        if (i > 0) u_share(t, k);
+        const Block& c = columns[k];
+        const T* product = carried[k].const_data_ptr<T>();
+        const int64_t stride = carried[k].size(1);
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t jj = 0; jj < c.size; ++jj) {
+            const int64_t entry = b * width + c.begin + jj;
+            const T value = i > 0 ? product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)) : d_out_p[entry];
+            if (t < 0) d_out_p[entry] = value;
+            else drs_p[t * in_state + entry] = value + (grad_p ? grad_p[t * in_state + entry] : T(0));
+          }
+      };
+      // ... then through r_t = W_rm h_t to block k's units of h_t, and the element-wise work.
+      auto projected_unit_step = [&](int64_t i, int64_t k) {
+        const int64_t t = steps - 1 - i;
+        if (t < 0) return;
+        const Block& block = blocks[k];
+        T* product = through_r[k].mutable_data_ptr<T>();
+        const int64_t stride = through_r[k].size(1);
+        panel_gemm<T, kBackwardVectors>(drs_p + t * in_state, width, batch, hr_panels[k], product, stride);
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t jj = 0; jj < block.size; ++jj)
+            dh_proj_p[b * hidden + block.begin + jj] = product[b * stride + jj];
+        step_block(t, k);
+      };
+      const int64_t unit_blocks = static_cast<int64_t>(blocks.size());
+      const int64_t column_blocks = static_cast<int64_t>(columns.size());
+      std::vector<Phase> phases{{unit_blocks, unit_step}};
+      if (projected) phases = {{column_blocks, r_step}, {unit_blocks, projected_unit_step}};
+      run_steps(steps + 1, false, [](int64_t) {}, phases);
+      return;
+    }
+    // U's and R's shares of step t's gradient dpre[t] (B, 4H), whole: the serial work after step t.
     auto after_step = [&](int64_t t) {
       Tensor carried_all = at::mm(dpre[t], weight_hh);
       if (drop.defined()) carried_all.mul_(drop);
@@ -502,55 +633,9 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
       } else {
         d_out.copy_(carried_all);
       }
-      if (f.gate_recurrence) {
-        d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
-        d_ifo_p = d_ifo.const_data_ptr<T>();
-      }
+      d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
+      d_ifo_p = d_ifo.const_data_ptr<T>();
     };
-    // The same for one block's units, from step t's dpre (B, 4H).
-    auto through_u_block = [&](const T* dpre_t, int64_t k) {
-      const Block& block = blocks[k];
-      T* product = carried[k].mutable_data_ptr<T>();
-      const int64_t stride = carried[k].size(1);
-      panel_gemm<T, kBackwardVectors>(dpre_t, 4 * hidden, batch, u_panels[k], product, stride);
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t jj = 0; jj < block.size; ++jj) {
-          const int64_t k_bj = b * hidden + block.begin + jj;
-          const T value = product[b * stride + jj] * (drop_p ? drop_p[k_bj] : T(1));
-          if (f.recurrent_c) {
-            dc_p[k_bj] += value;
-            d_out_p[k_bj] = 0;
-          } else {
-            d_out_p[k_bj] = value;
-          }
-        }
-    };
-    auto step_block = [&](int64_t t, int64_t k) {
-      const BackwardStep<T> s{gates_p + t * 4 * state,
-                              cs_p + t * state,
-                              cs_p + (t + 1) * state,
-                              sh_p + t * state,
-                              dh_in,
-                              grad_p ? grad_p + t * state : nullptr,
-                              dc_p,
-                              d_ifo_p,
-                              dpre_p + t * 4 * state,
-                              peep_p,
-                              batch,
-                              hidden};
-      backward_block(s, blocks[k], f, clip);
-    };
-    const int64_t count = static_cast<int64_t>(blocks.size());
-    if (blockwise) {
-      // i = 0 ... T: step t = T - 1 - i, whose blocks first take U's share of step t + 1 (i = T: only
-      // that share, reaching the initial state).
-      run_steps(steps + 1, count, false, [](int64_t) {}, [&](int64_t i, int64_t k) {
-        const int64_t t = steps - 1 - i;
-        if (t < steps - 1) through_u_block(dpre_p + (t + 1) * 4 * state, k);
-        if (t >= 0) step_block(t, k);
-      });
-      return;
-    }
     auto serial = [&](int64_t i) {
       const int64_t t = steps - 1 - i;
       if (t < steps - 1) after_step(t + 1);
@@ -561,7 +646,8 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
         at::mm_out(dh_proj, drs_t, *weight_hr);
       }
     };
-    run_steps(steps, count, true, serial, [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); });
+    run_steps(steps, true, serial,
+              {{static_cast<int64_t>(blocks.size()), [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); }}});
     if (steps > 0) after_step(0);
   });
 }
