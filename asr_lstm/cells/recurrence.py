@@ -302,13 +302,15 @@ class _LSTMRecurrence(torch.autograd.Function):
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
         triton_kernels = runs_fused(gates) and v.fusable and zone_c is None and zone_h is None
         if not triton_kernels and runs_compiled(gates, v, zone_c, zone_h):
+            d_weight_ch = weight_ch.new_zeros(weight_ch.shape) if v.peepholes else None  # summed in the loop
             torch.ops.asr_lstm.lstm_loop_backward(
                 gates, cs, sh, grad_y, weight_hh, weight_ch, weight_gh, weight_hr, mask, dh, dc, dpre, drs,
-                compiled.flags(v, ctx.acts), compiled.clip_value(v),
+                d_weight_ch, compiled.flags(v, ctx.acts), compiled.clip_value(v),
             )  # fmt: skip
             grads = _weight_gradients(
-                dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
-            )
+                dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v,
+                d_weight_ch,
+            )  # fmt: skip
             return (*grads, None, None, None, *NO_GRADIENT)
         if triton_kernels:
             grad_y = grad_y.contiguous() if grad_y is not None else None
@@ -425,12 +427,28 @@ def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, m
 
 
 def _weight_gradients(
-    dpre, d_u_in, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v: LSTMVariant
+    dpre,
+    d_u_in,
+    dh,
+    dc,
+    gates,
+    cs,
+    c_new,
+    hs,
+    rs,
+    drs,
+    mask,
+    weight_hh,
+    weight_ch,
+    weight_gh,
+    v: LSTMVariant,
+    d_weight_ch: torch.Tensor | None = None,
 ):
     """The backward pass's outputs once d loss / d pre-activations ``dpre (T, B, 4H)``, d loss / d U's
     product ``d_u_in (T, B, 4H)`` (``dpre`` but under layer normalisation) and under a projection
     d loss / d r_t, ``drs (T, B, P)``, of every step are known: the weight gradients as single products
-    over all steps, and the initial state's gradients (the layer normalisation's are the caller's)."""
+    over all steps, and the initial state's gradients (the layer normalisation's are the caller's).
+    ``d_weight_ch``: the peepholes' gradient where the loop has summed it already."""
     hid = cs.shape[2]
     four_h = 4 * hid
     c_prev = cs[:-1]
@@ -438,8 +456,7 @@ def _weight_gradients(
     if mask is not None:
         fed_back = fed_back * mask
     d_weight_hh = d_u_in.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
-    d_weight_ch = None
-    if weight_ch is not None:
+    if d_weight_ch is None and weight_ch is not None:
         if v.peepholes:
             c_o = c_new if v.output_peephole == "current" else c_prev
             dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)

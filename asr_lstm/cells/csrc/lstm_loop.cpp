@@ -294,6 +294,7 @@ struct BackwardStep {
   const T *d_ifo;   // (B, 3H) gradient reaching [i; f; o]_t through the gate recurrence, or null
   T *dpre;          // (B, 4H) d loss / d pre-activations out
   const T *peep;
+  T *d_peep;        // (3, H) the peepholes' gradient, to which the step adds its share, or null
   int64_t batch, hidden;
 };
 
@@ -337,6 +338,12 @@ void backward_block(const BackwardStep<T>& s, const Block& block, const Flags& f
       d_f.store(out + H + j, m);
       d_g.store(out + 2 * H + j, m);
       d_o.store(out + 3 * H + j, m);
+      if (s.d_peep) {  // d V_i += d_i o c_{t-1}, d V_f += d_f o c_{t-1}, d V_o += d_o o c_t (or c_{t-1})
+        const V c_o = f.output_current ? V::loadu(s.c_now + k, m) : c;
+        (V::loadu(s.d_peep + j, m) + d_i * c).store(s.d_peep + j, m);
+        (V::loadu(s.d_peep + H + j, m) + d_f * c).store(s.d_peep + H + j, m);
+        (V::loadu(s.d_peep + 2 * H + j, m) + d_o * c_o).store(s.d_peep + 2 * H + j, m);
+      }
       dc_prev.store(s.dc + k, m);
     }
   }
@@ -500,12 +507,16 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
 // The gradient recurrence over all steps, from the last to the first. dh (B, R) and dc (B, H) hold the
 // gradients reaching the final state on entry and those reaching the initial state on return; dpre
 // (T, B, 4H) receives d loss / d pre-activations, and under a projection drs (T, B, P) d loss / d r_t.
+// The peepholes' gradient (3, H), where d_weight_ch is given (zeroed), is summed here too: each thread
+// adds its units' terms step by step, rather than three products over all steps afterwards.
 void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh, const std::optional<Tensor>& grad_y,
                         const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
                         const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
                         const std::optional<Tensor>& mask, const Tensor& dh, const Tensor& dc, const Tensor& dpre,
-                        const std::optional<Tensor>& drs, at::IntArrayRef flag_values, double clip) {
+                        const std::optional<Tensor>& drs, const std::optional<Tensor>& d_weight_ch,
+                        at::IntArrayRef flag_values, double clip) {
   check_buffers({gates, cs, sh, dh, dc, dpre});
+  if (d_weight_ch.has_value()) check_buffers({gates, *d_weight_ch});
   const bool projected = drs.has_value();
   if (projected) check_buffers({gates, *drs});
   const Flags f(flag_values);
@@ -542,6 +553,7 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
     T* dc_p = dc.mutable_data_ptr<T>();
     T* dpre_p = dpre.mutable_data_ptr<T>();
     const T* d_ifo_p = nullptr;
+    T* d_peep_p = d_weight_ch.has_value() ? d_weight_ch->mutable_data_ptr<T>() : nullptr;
     auto step_block = [&](int64_t t, int64_t k) {
       const BackwardStep<T> s{gates_p + t * 4 * state,
                               cs_p + t * state,
@@ -553,6 +565,7 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
                               d_ifo_p,
                               dpre_p + t * 4 * state,
                               peep_p,
+                              d_peep_p,
                               batch,
                               hidden};
       backward_block(s, blocks[k], f, clip);
@@ -662,7 +675,7 @@ TORCH_LIBRARY(asr_lstm, m) {
   m.def(
       "lstm_loop_backward(Tensor gates, Tensor cs, Tensor sh, Tensor? grad_y, Tensor weight_hh, Tensor? weight_ch, "
       "Tensor? weight_gh, Tensor? weight_hr, Tensor? mask, Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, "
-      "Tensor(d!)? drs, int[] flags, float clip) -> ()");
+      "Tensor(d!)? drs, Tensor(e!)? d_weight_ch, int[] flags, float clip) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {
