@@ -577,26 +577,31 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
         panel_gemm<T, kBackwardVectors>(dpre_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
                                         carried[k].mutable_data_ptr<T>(), carried[k].size(1));
       };
+      // visit(entry, value) for each entry of the columns c of a (B, width) gradient, value being U's
+      // share in carried[k] times the dropout mask.
+      auto for_each_share = [&](int64_t k, const Block& c, int64_t width_of, const auto& visit) {
+        const T* product = carried[k].const_data_ptr<T>();
+        const int64_t stride = carried[k].size(1);
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t jj = 0; jj < c.size; ++jj) {
+            const int64_t entry = b * width_of + c.begin + jj;
+            visit(entry, product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)));
+          }
+      };
       // Step t for block k's units: U's share of step t+1 reaching them (joining dc for U c_{t-1}),
       // then the element-wise work.
       auto unit_step = [&](int64_t i, int64_t k) {
         const int64_t t = steps - 1 - i;
         if (t < steps - 1) {
           u_share(t, k);
-          const Block& block = blocks[k];
-          const T* product = carried[k].const_data_ptr<T>();
-          const int64_t stride = carried[k].size(1);
-          for (int64_t b = 0; b < batch; ++b)
-            for (int64_t jj = 0; jj < block.size; ++jj) {
-              const int64_t entry = b * hidden + block.begin + jj;
-              const T value = product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1));
-              if (f.recurrent_c) {
-                dc_p[entry] += value;
-                d_out_p[entry] = 0;
-              } else {
-                d_out_p[entry] = value;
-              }
+          for_each_share(k, blocks[k], hidden, [&](int64_t entry, T value) {
+            if (f.recurrent_c) {
+              dc_p[entry] += value;
+              d_out_p[entry] = 0;
+            } else {
+              d_out_p[entry] = value;
             }
+          });
         }
         if (t >= 0) step_block(t, k);
       };
@@ -604,17 +609,20 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
       // for t = T - 1) plus y_t's gradient; for t = -1 U's share of step 0 alone, reaching r_0.
       auto r_step = [&](int64_t i, int64_t k) {
         const int64_t t = steps - 1 - i;
-        if (i > 0) u_share(t, k);
-        const Block& c = columns[k];
-        const T* product = carried[k].const_data_ptr<T>();
-        const int64_t stride = carried[k].size(1);
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t jj = 0; jj < c.size; ++jj) {
-            const int64_t entry = b * width + c.begin + jj;
-            const T value = i > 0 ? product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)) : d_out_p[entry];
-            if (t < 0) d_out_p[entry] = value;
-            else drs_p[t * in_state + entry] = value + (grad_p ? grad_p[t * in_state + entry] : T(0));
-          }
+        auto to_r = [&](int64_t entry, T value) {
+          if (t < 0) d_out_p[entry] = value;
+          else drs_p[t * in_state + entry] = value + (grad_p ? grad_p[t * in_state + entry] : T(0));
+        };
+        if (i > 0) {
+          u_share(t, k);
+          for_each_share(k, columns[k], width, to_r);
+        } else {  // t = T - 1: the gradient reaching r_T, given on entry
+          for (int64_t b = 0; b < batch; ++b)
+            for (int64_t jj = 0; jj < columns[k].size; ++jj) {
+              const int64_t entry = b * width + columns[k].begin + jj;
+              to_r(entry, d_out_p[entry]);
+            }
+        }
       };
       // ... then through r_t = W_rm h_t to block k's units of h_t, and the element-wise work.
       auto projected_unit_step = [&](int64_t i, int64_t k) {
