@@ -29,6 +29,9 @@ DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk of memory")
 
 
+PROJECTION_INITS = ("fan_in", "torch")
+
+
 class LSTMCellBase(nn.Module):
     """Parameters, initialisation and the time loop common to the dense LSTM variants.
 
@@ -43,6 +46,14 @@ class LSTMCellBase(nn.Module):
         proj_size: P, a recurrent projection layer r_t = W_rm h_t (Sak, Senior & Beaufays 2014): r_t
             (``weight_hr (P, H)``) replaces h_{t-1} in the recurrence (``weight_hh (4H, P)``) and is the
             output; 0 < P < H. ``None``: none. Any variant with the h_{t-1} recurrence takes it.
+        projection_init: how a projection's weights start. ``fan_in`` (the default): each drawn from
+            U(-a, a) with a relative to its fan-in, so that at the start the projection keeps the
+            scale of what it projects and the gates see the unprojected cell's scale:
+            W_rm ~ U(-sqrt(3 / H), sqrt(3 / H)) (variance 1 / H: var r_t = var m_t) and the W_.r in
+            ``weight_hh`` ~ U(-1 / sqrt(P), 1 / sqrt(P)) (var W_.r r = var r / 3, as var U h = var h / 3
+            in the plain LSTM). ``torch``: ``torch.nn.LSTM(proj_size=P)``'s U(-1/sqrt(H), 1/sqrt(H))
+            for both, which shrinks r_t to a third of m_t's variance and W_.r r_{t-1} to a sixth
+            at P = H / 2.
         cell_clip: C, c_t clipped to [-C, C] after each update (Sak, Senior & Beaufays 2014); ``None``: none.
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
@@ -79,8 +90,12 @@ class LSTMCellBase(nn.Module):
         layer_norm: bool = False,
         zoneout_cell: float = 0.0,
         zoneout_hidden: float = 0.0,
+        projection_init: str = "fan_in",
     ):
         super().__init__()
+        if projection_init not in PROJECTION_INITS:
+            raise ValueError(f"projection_init={projection_init!r} is not one of {PROJECTION_INITS}")
+        self.projection_init = projection_init
         self.recurrent_dropout = check_rate(recurrent_dropout)
         self.zoneout_cell = check_zoneout("zoneout_cell", zoneout_cell)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
@@ -122,10 +137,14 @@ class LSTMCellBase(nn.Module):
         self.reset_parameters(forget_bias)
 
     def reset_parameters(self, forget_bias: float = 1.0) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) as ``torch.nn.LSTM``; b_f = ``forget_bias``."""
+        """U(-1/sqrt(H), 1/sqrt(H)) as ``torch.nn.LSTM``, a projection's weights as ``projection_init``
+        says; b_f = ``forget_bias``."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+        if self.weight_hr is not None and self.projection_init == "fan_in":
+            nn.init.uniform_(self.weight_hr, -math.sqrt(3.0) * bound, math.sqrt(3.0) * bound)
+            nn.init.uniform_(self.weight_hh, -1.0 / math.sqrt(self.proj_size), 1.0 / math.sqrt(self.proj_size))
         with torch.no_grad():
             h = self.hidden_size
             self.bias_ih[h : 2 * h].fill_(forget_bias)
