@@ -378,6 +378,24 @@ def test_lstm_with_a_projection_is_torch_lstm_with_proj_size_and_lstmp_loads_its
         cells.build("peephole", 5, 4, proj_size=2)
 
 
+@pytest.mark.parametrize("name", ["lstmp", "lstm"])
+def test_a_projection_starts_at_the_scale_of_the_unprojected_cell(name):
+    """fan_in: var r = var m and var W_r r = var r / 3, as var U h = var h / 3 of the plain LSTM;
+    torch (nn.LSTM's U(+-1/sqrt(H))): var r = var m / 3, var W_r r = var r * P / (3H)."""
+    torch.manual_seed(0)
+    hidden, proj = 256, 128
+    m, r = torch.randn(4096, hidden), torch.randn(4096, proj)
+    expected = {"fan_in": (1.0, 1 / 3), "torch": (1 / 3, 1 / 6)}
+    for init, (var_r, var_gates) in expected.items():
+        cell = cells.build(name, 8, hidden, proj_size=proj, projection_init=init)
+        assert (m @ cell.weight_hr.t()).var().item() == pytest.approx(var_r, rel=0.05)
+        assert (r @ cell.weight_hh.t()).var().item() == pytest.approx(var_gates, rel=0.05)
+        assert cell.weight_ih.abs().max() <= hidden**-0.5  # the other weights as nn.LSTM's
+    assert cells.build("lstm", 8, hidden).weight_hh.abs().max() <= hidden**-0.5  # no projection: untouched
+    with pytest.raises(ValueError, match=r"projection_init='xavier' is not one of \('fan_in', 'torch'\)"):
+        cells.build(name, 8, hidden, projection_init="xavier")
+
+
 def test_a_projected_stack_feeds_2p_features_forward():
     stack = StackedBiRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
     assert stack.output_size == 3 and stack.forward_layers[1].input_size == 6
