@@ -9,8 +9,9 @@ runs its recurrences in float32 inside autocast, as in training).
 Every run takes its turn, in a new random order, in each of ``--repeats`` rounds and keeps its fastest
 time, so that a slow spell of a shared machine does not fall on one cell. Columns: seconds per step, the ratio to the reference, frames/s, the memory held for backward (bytes of
 the tensors autograd saves: the activation memory of BPTT) or, on CUDA, the peak allocated memory, and
-``x loop``: where the dense LSTM variants run their compiled loop (the C++ operators on CPU, the fused
-Triton step kernels on CUDA), its time over the Python loop's, measured in the same run.
+``x loop``: where a cell runs a compiled loop (the C++ operators of the dense LSTM variants, the GRU
+and the Li-GRU on CPU, the dense variants' fused Triton step kernels on CUDA), its time over the
+Python loop's, measured in the same run.
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
@@ -30,6 +31,8 @@ import torch
 from asr_lstm import cells
 from asr_lstm.cells import compiled, recurrence
 from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
+from asr_lstm.cells.gru import GRU
+from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTM, LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 
@@ -87,11 +90,12 @@ def python_loop(device: torch.device) -> Callable[[], contextlib.AbstractContext
 
 
 def runs_compiled_loop(name: str, x: torch.Tensor) -> bool:
-    """Whether ``name`` runs a compiled loop here: the dense variants but ``lstm`` (the vendor kernel)."""
+    """Whether ``name`` runs a compiled loop here: the dense variants but ``lstm`` (the vendor kernel),
+    and on CPU the GRU and the Li-GRU too."""
     cls = cells.NAMES[name]
-    if not issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) or cls is LSTM:
-        return False
-    return recurrence.runs_fused(x) if x.is_cuda else compiled.applies(x)
+    if x.is_cuda:
+        return issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) and cls is not LSTM and recurrence.runs_fused(x)
+    return issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and cls is not LSTM and compiled.applies(x)
 
 
 def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict[str, Callable[[], torch.Tensor]]:

@@ -1,4 +1,5 @@
-"""The time loop of the dense LSTM variants compiled for the CPU (``csrc/lstm_loop.cpp``), built on first use.
+"""The time loops of the dense LSTM variants (``csrc/lstm_loop.cpp``), the GRU and the Li-GRU
+(``csrc/gru_loop.cpp``) compiled for the CPU, built on first use.
 
 On CPU the Python loop of :mod:`asr_lstm.cells.recurrence` costs, per step and direction, the recurrent
 product plus a dozen small element-wise operators each called from the interpreter, forward and
@@ -7,7 +8,9 @@ C++ operators run the same loop, forward and hand-derived backward: the hidden u
 block per thread, each thread multiplying by its own rows of U (packed once per sequence) and doing its
 units' element-wise work in one vectorised pass (the equations of :mod:`asr_lstm.cells.fused`'s
 kernels, with cell clipping), the threads of one team meeting at a barrier once per step. They write
-the buffers the Python loop writes, so the weight gradients after the loop are shared.
+the buffers the Python loop writes, so the weight gradients after the loop are shared. The GRU's and
+the Li-GRU's operators do the same for the loops of :mod:`asr_lstm.cells.gru` and
+:mod:`asr_lstm.cells.ligru`, zoneout included.
 
 The library is compiled by ``torch.utils.cpp_extension`` the first time a CPU float32/float64 loop
 runs (a C++ compiler and ninja, some 30-60 s once; cached under ``TORCH_EXTENSIONS_DIR``, by default
@@ -36,7 +39,7 @@ from asr_lstm.cells.switch import Switch
 if TYPE_CHECKING:
     from asr_lstm.cells.recurrence import LSTMVariant
 
-SOURCE = Path(__file__).with_name("csrc") / "lstm_loop.cpp"
+SOURCES = [Path(__file__).with_name("csrc") / name for name in ("lstm_loop.cpp", "gru_loop.cpp")]
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
 assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
 SWITCH = Switch()
@@ -97,8 +100,8 @@ def build_error() -> str | None:
 
             cflags, ldflags = _compile_flags()
             cpp_extension.load(
-                name="asr_lstm_lstm_loop",
-                sources=[str(SOURCE)],
+                name="asr_lstm_loops",
+                sources=[str(source) for source in SOURCES],
                 extra_cflags=cflags,
                 extra_ldflags=ldflags,
                 is_python_module=False,
@@ -107,7 +110,7 @@ def build_error() -> str | None:
     except Exception as error:  # a missing compiler or ninja, a failed build: every one means the Python loop
         reason = _first_error_line(str(error)) or type(error).__name__
         warnings.warn(
-            f"asr_lstm: the compiled CPU loop of the LSTM cells could not be built ({reason}); the Python loop runs "
+            f"asr_lstm: the compiled CPU loop of the recurrent cells could not be built ({reason}); the Python loop runs "
             "instead (same results, slower). It needs a C++ compiler and ninja (pip install ninja).",
             RuntimeWarning,
             stacklevel=2,

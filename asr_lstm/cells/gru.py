@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from asr_lstm.cells import exportable
+from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 from asr_lstm.cells.recurrence import activate_, derivative_from_output
@@ -104,22 +104,14 @@ class _GRURecurrence(torch.autograd.Function):
     def forward(ctx, xw, weight_hh, h0, mask, zone, acts):
         steps, batch, three_h = xw.shape
         hid = three_h // 3
-        sg, sc = acts
-        gates = torch.empty_like(xw)  # r, z, n activations
+        gates = xw.new_empty(xw.shape)  # r, z, n activations
         hs = xw.new_empty(steps + 1, batch, hid)
         rh = xw.new_empty(steps, batch, hid)  # r_t o h_{t-1} (o mask), the input of U_n
         hs[0] = h0
-        u_rz, u_n = weight_hh[: 2 * hid].t(), weight_hh[2 * hid :].t()
-        for t in range(steps):
-            h_in = hs[t] if mask is None else hs[t] * mask  # what the recurrent weights see
-            rz = torch.addmm(xw[t, :, : 2 * hid], h_in, u_rz, out=gates[t, :, : 2 * hid])
-            activate_(sg, rz)
-            torch.mul(rz[:, :hid], h_in, out=rh[t])
-            n = torch.addmm(xw[t, :, 2 * hid :], rh[t], u_n, out=gates[t, :, 2 * hid :])
-            activate_(sc, n)
-            torch.lerp(n, hs[t], rz[:, hid:], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o n
-            if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o h~_t
-                hs[t + 1].lerp_(hs[t], zone[t])
+        if compiled.applies(xw):
+            torch.ops.asr_lstm.gru_loop_forward(xw, weight_hh, mask, zone, gates, hs, rh, *_codes(acts))
+        else:
+            _python_forward(xw, weight_hh, mask, zone, acts, gates, hs, rh)
         ctx.save_for_backward(weight_hh, mask, zone, gates, hs, rh)
         ctx.acts = acts
         return hs[1:], hs[-1].clone()
@@ -128,37 +120,71 @@ class _GRURecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
         weight_hh, mask, zone, gates, hs, rh = ctx.saved_tensors
-        sg, sc = ctx.acts
         steps, batch, three_h = gates.shape
         hid = three_h // 3
-        r, z, n = gates.split(hid, dim=2)
-        h_prev = hs[:-1]
-        h_in = h_prev if mask is None else h_prev * mask  # what the recurrent weights saw
-        # chain-rule factors for all steps at once:
-        #   dpre_z = dh_t o [(h_{t-1} - n_t) o sigma_g'(z_t)],  dpre_n = dh_t o [(1 - z_t) o sigma_c'(n_t)]
-        p_z = (h_prev - n) * derivative_from_output(sg, z)
-        p_n = (1 - z) * derivative_from_output(sc, n)
-        p_r = h_in * derivative_from_output(sg, r)  # dpre_r = d(r o h) o p_r
-        u_rz, u_n = weight_hh[: 2 * hid], weight_hh[2 * hid :]
-        dpre = torch.empty_like(gates)
-        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
-        for t in range(steps - 1, -1, -1):
-            dpre_r, dpre_z, dpre_n = dpre[t].split(hid, dim=1)
-            dh_t = grad_y[t] + dh if grad_y is not None else dh
-            carry = None
-            if zone is not None:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
-                carry = dh_t * zone[t]
-                dh_t = dh_t - carry
-            torch.mul(dh_t, p_z[t], out=dpre_z)
-            torch.mul(dh_t, p_n[t], out=dpre_n)
-            d_rh = dpre_n @ u_n
-            torch.mul(d_rh, p_r[t], out=dpre_r)
-            through_weights = torch.addmm(d_rh * r[t], dpre[t, :, : 2 * hid], u_rz)
-            dh = dh_t * z[t] + (through_weights if mask is None else through_weights * mask)
-            if carry is not None:
-                dh += carry
+        dpre = gates.new_empty(gates.shape)
+        dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
+        if compiled.applies(gates):
+            torch.ops.asr_lstm.gru_loop_backward(gates, hs, grad_y, weight_hh, mask, zone, dh, dpre, *_codes(ctx.acts))
+        else:
+            _python_backward(grad_y, weight_hh, mask, zone, ctx.acts, gates, hs, dh, dpre)
+        h_in = hs[:-1] if mask is None else hs[:-1] * mask  # what the recurrent weights saw
         flat = dpre.reshape(-1, three_h)
         d_weight_hh = torch.cat(
             [flat[:, : 2 * hid].t() @ h_in.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
         )
         return dpre, d_weight_hh, dh, None, None, None
+
+
+def _codes(acts: tuple[str, str]) -> tuple[int, int]:
+    """sigma_g's and sigma_c's codes for the compiled loop."""
+    return compiled.ACTIVATION_CODES[acts[0]], compiled.ACTIVATION_CODES[acts[1]]
+
+
+def _python_forward(xw, weight_hh, mask, zone, acts, gates, hs, rh) -> None:
+    """The forward loop in ATen operators, one step at a time: fills gates ``(T, B, 3H)``, hs ``(T+1, B, H)``
+    (h_0 given) and rh ``(T, B, H)``."""
+    hid = hs.shape[2]
+    sg, sc = acts
+    u_rz, u_n = weight_hh[: 2 * hid].t(), weight_hh[2 * hid :].t()
+    for t in range(xw.shape[0]):
+        h_in = hs[t] if mask is None else hs[t] * mask  # what the recurrent weights see
+        rz = torch.addmm(xw[t, :, : 2 * hid], h_in, u_rz, out=gates[t, :, : 2 * hid])
+        activate_(sg, rz)
+        torch.mul(rz[:, :hid], h_in, out=rh[t])
+        n = torch.addmm(xw[t, :, 2 * hid :], rh[t], u_n, out=gates[t, :, 2 * hid :])
+        activate_(sc, n)
+        torch.lerp(n, hs[t], rz[:, hid:], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o n
+        if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o h~_t
+            hs[t + 1].lerp_(hs[t], zone[t])
+
+
+def _python_backward(grad_y, weight_hh, mask, zone, acts, gates, hs, dh, dpre) -> None:
+    """The backward loop in ATen operators, from the last step to the first: fills dpre ``(T, B, 3H)``;
+    dh ``(B, H)`` holds the gradient reaching h_T on entry and h_0 on return."""
+    sg, sc = acts
+    hid = hs.shape[2]
+    r, z, n = gates.split(hid, dim=2)
+    h_prev = hs[:-1]
+    h_in = h_prev if mask is None else h_prev * mask
+    # chain-rule factors for all steps at once:
+    #   dpre_z = dh_t o [(h_{t-1} - n_t) o sigma_g'(z_t)],  dpre_n = dh_t o [(1 - z_t) o sigma_c'(n_t)]
+    p_z = (h_prev - n) * derivative_from_output(sg, z)
+    p_n = (1 - z) * derivative_from_output(sc, n)
+    p_r = h_in * derivative_from_output(sg, r)  # dpre_r = d(r o h) o p_r
+    u_rz, u_n = weight_hh[: 2 * hid], weight_hh[2 * hid :]
+    for t in range(gates.shape[0] - 1, -1, -1):
+        dpre_r, dpre_z, dpre_n = dpre[t].split(hid, dim=1)
+        dh_t = grad_y[t] + dh if grad_y is not None else dh
+        carry = None
+        if zone is not None:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+            carry = dh_t * zone[t]
+            dh_t = dh_t - carry
+        torch.mul(dh_t, p_z[t], out=dpre_z)
+        torch.mul(dh_t, p_n[t], out=dpre_n)
+        d_rh = dpre_n @ u_n
+        torch.mul(d_rh, p_r[t], out=dpre_r)
+        through_weights = torch.addmm(d_rh * r[t], dpre[t, :, : 2 * hid], u_rz)
+        dh.copy_(dh_t * z[t] + (through_weights if mask is None else through_weights * mask))
+        if carry is not None:
+            dh += carry

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from asr_lstm.cells import exportable
+from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
 
 
@@ -90,17 +90,13 @@ class _LiGRURecurrence(torch.autograd.Function):
     def forward(ctx, xw, weight_hh, h0, mask, zone):
         steps, batch, two_h = xw.shape
         hid = two_h // 2
-        gates = torch.empty_like(xw)  # z and h~ activations
+        gates = xw.new_empty(xw.shape)  # z and h~ activations
         hs = xw.new_empty(steps + 1, batch, hid)
         hs[0] = h0
-        u_t = weight_hh.t()
-        for t in range(steps):
-            pre = torch.addmm(xw[t], hs[t] if mask is None else hs[t] * mask, u_t, out=gates[t])
-            pre[:, :hid].sigmoid_()
-            pre[:, hid:].relu_()
-            torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
-            if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o (the update above)
-                hs[t + 1].lerp_(hs[t], zone[t])
+        if compiled.applies(xw):
+            torch.ops.asr_lstm.ligru_loop_forward(xw, weight_hh, mask, zone, gates, hs)
+        else:
+            _python_forward(xw, weight_hh, mask, zone, gates, hs)
         ctx.save_for_backward(weight_hh, mask, zone, gates, hs)
         return hs[1:], hs[-1].clone()
 
@@ -110,26 +106,49 @@ class _LiGRURecurrence(torch.autograd.Function):
         weight_hh, mask, zone, gates, hs = ctx.saved_tensors
         steps, batch, two_h = gates.shape
         hid = two_h // 2
-        z, cand = gates.split(hid, dim=2)
-        h_prev = hs[:-1]
-        # chain-rule factors for all steps at once:
-        #   dpre_z = dh_t o [(h_{t-1} - h~_t) o z_t (1 - z_t)],  dpre_h = dh_t o [(1 - z_t) o 1(h~_t > 0)]
-        p_z = (h_prev - cand) * z * (1 - z)
-        p_h = (1 - z) * (cand > 0)
-        dpre = torch.empty_like(gates)
-        dh = grad_h.clone() if grad_h is not None else gates.new_zeros(batch, hid)
-        for t in range(steps - 1, -1, -1):
-            dh_t = grad_y[t] + dh if grad_y is not None else dh
-            carry = None
-            if zone is not None:  # d's share of h_t goes straight to h_{t-1}
-                carry = dh_t * zone[t]
-                dh_t = dh_t - carry
-            torch.mul(dh_t, p_z[t], out=dpre[t, :, :hid])
-            torch.mul(dh_t, p_h[t], out=dpre[t, :, hid:])
-            through_u = dpre[t] @ weight_hh
-            dh = dh_t * z[t] + (through_u if mask is None else through_u * mask)
-            if carry is not None:
-                dh += carry
-        h_in = h_prev if mask is None else h_prev * mask
+        dpre = gates.new_empty(gates.shape)
+        dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
+        if compiled.applies(gates):
+            torch.ops.asr_lstm.ligru_loop_backward(gates, hs, grad_y, weight_hh, mask, zone, dh, dpre)
+        else:
+            _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)
+        h_in = hs[:-1] if mask is None else hs[:-1] * mask
         d_weight_hh = dpre.reshape(-1, two_h).t() @ h_in.reshape(-1, hid)
         return dpre, d_weight_hh, dh, None, None
+
+
+def _python_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
+    """The forward loop in ATen operators, one step at a time: fills gates ``(T, B, 2H)`` and hs
+    ``(T+1, B, H)`` (h_0 given)."""
+    hid = hs.shape[2]
+    u_t = weight_hh.t()
+    for t in range(xw.shape[0]):
+        pre = torch.addmm(xw[t], hs[t] if mask is None else hs[t] * mask, u_t, out=gates[t])
+        pre[:, :hid].sigmoid_()
+        pre[:, hid:].relu_()
+        torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
+        if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o (the update above)
+            hs[t + 1].lerp_(hs[t], zone[t])
+
+
+def _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
+    """The backward loop in ATen operators, from the last step to the first: fills dpre ``(T, B, 2H)``;
+    dh ``(B, H)`` holds the gradient reaching h_T on entry and h_0 on return."""
+    hid = hs.shape[2]
+    z, cand = gates.split(hid, dim=2)
+    # chain-rule factors for all steps at once:
+    #   dpre_z = dh_t o [(h_{t-1} - h~_t) o z_t (1 - z_t)],  dpre_h = dh_t o [(1 - z_t) o 1(h~_t > 0)]
+    p_z = (hs[:-1] - cand) * z * (1 - z)
+    p_h = (1 - z) * (cand > 0)
+    for t in range(gates.shape[0] - 1, -1, -1):
+        dh_t = grad_y[t] + dh if grad_y is not None else dh
+        carry = None
+        if zone is not None:  # d's share of h_t goes straight to h_{t-1}
+            carry = dh_t * zone[t]
+            dh_t = dh_t - carry
+        torch.mul(dh_t, p_z[t], out=dpre[t, :, :hid])
+        torch.mul(dh_t, p_h[t], out=dpre[t, :, hid:])
+        through_u = dpre[t] @ weight_hh
+        dh.copy_(dh_t * z[t] + (through_u if mask is None else through_u * mask))
+        if carry is not None:
+            dh += carry

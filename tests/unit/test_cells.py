@@ -15,6 +15,8 @@ from torch.func import functional_call
 from asr_lstm import cells
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
+from asr_lstm.cells.gru import GRU
+from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTMCellBase
 from asr_lstm.models import StackedBiRNN
 from tests.conftest import DEVICES
@@ -197,8 +199,8 @@ def exact_cudnn():
 @pytest.fixture(params=["training", "python", "export"])
 def loop(request, monkeypatch):
     """Which time loop the cells run: the training one (on CPU the compiled loop of
-    :mod:`asr_lstm.cells.compiled` for the dense LSTM variants), the Python loop it replaces, or the
-    ``scan`` they switch to under torch.export.
+    :mod:`asr_lstm.cells.compiled` for the dense LSTM variants, the GRU and the Li-GRU), the Python loop
+    it replaces, or the ``scan`` they switch to under torch.export.
 
     The switch is ``exportable.exporting``, not torch's own flag: faking that one in eager mode leaves
     torch's compile machinery in a state that breaks a real export later in the process.
@@ -261,8 +263,8 @@ def test_lstm_custom_activations_take_the_loop(acts):
 @pytest.mark.parametrize("python_loop", [False, True], ids=["training-loop", "python-loop"])
 @pytest.mark.parametrize("name", sorted(cells.NAMES))
 def test_gradcheck_float64(name, python_loop):
-    if python_loop and not issubclass(cells.NAMES[name], (LSTMCellBase, ConvPeepholeLSTM)):
-        pytest.skip("only the dense LSTM variants have a compiled loop beside the Python one")
+    if python_loop and not issubclass(cells.NAMES[name], (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)):
+        pytest.skip("the cell has no compiled loop beside the Python one")
     cell = make(name, torch.float64, "cpu", D=3, H=2)
     width = cell.weight_ih.shape[1] * (cell.bins if name == "conv_peephole" else 1)
     x = torch.randn(4, 2, width, dtype=torch.float64, requires_grad=True)

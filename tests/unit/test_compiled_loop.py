@@ -1,4 +1,5 @@
-"""The compiled CPU loop of the dense LSTM variants (``asr_lstm.cells.compiled``) against the Python loop.
+"""The compiled CPU loops of the dense LSTM variants, the GRU and the Li-GRU (``asr_lstm.cells.compiled``)
+against the Python loops.
 
 The per-gate references and float64 gradcheck of ``test_cells.py`` run through both loops (its ``loop``
 fixture); here the two loops are compared directly, outputs and every gradient, for each variant and
@@ -169,7 +170,7 @@ TRAIN_A_STACK = """
 def test_a_failed_build_warns_once_and_the_python_loop_runs(tmp_path):
     failed = run_python(TRAIN_A_STACK, CXX=str(tmp_path / "no-compiler"), TORCH_EXTENSIONS_DIR=str(tmp_path / "ext"))
     assert failed.returncode == 0, failed.stderr
-    assert failed.stderr.count("the compiled CPU loop of the LSTM cells could not be built") == 1, failed.stderr
+    assert failed.stderr.count("the compiled CPU loop of the recurrent cells could not be built") == 1, failed.stderr
     assert "the Python loop runs instead" in failed.stderr
     assert "applies False" in failed.stdout
     chosen = run_python(TRAIN_A_STACK, ASR_LSTM_COMPILED_LOOP="0")
@@ -203,3 +204,53 @@ def test_float32_activations_are_within_a_few_ulp(activation):
     exact = getattr(torch, activation)(values.double())
     relative = (y[0].double() - exact).abs() / exact.abs()
     assert relative.max() < 4 * torch.finfo(torch.float32).eps
+
+
+def run_gated_cell(cell, x, h0, grads, seed) -> list[torch.Tensor]:
+    """``y, h_T`` of a GRU or Li-GRU layer in training, and the gradients of ``<y, g_y> + <h_T, g_h>``
+    with respect to ``x``, ``h_0`` and every parameter; its dropout and zoneout masks drawn from ``seed``."""
+    torch.manual_seed(seed)
+    y, (h, _) = cell(x, h0)
+    loss = (y * grads[0]).sum() + (h * grads[1]).sum()
+    return [y, h, *torch.autograd.grad(loss, [x, h0, *cell.parameters()])]
+
+
+def gated_inputs(name, hidden, regularised, dtype):
+    """A GRU or Li-GRU layer with large random weights (float32 ones the float64 ones rounded), in
+    training, with recurrent dropout and zoneout where ``regularised``, and its inputs."""
+    torch.manual_seed(0)
+    steps, batch = 7, 6
+    options = dict(recurrent_dropout=0.3, zoneout_hidden=0.25) if regularised else {}
+    cell = cells.build(name, 4, hidden, **options).double()
+    with torch.no_grad():
+        for p in (cell.weight_ih, cell.weight_hh):
+            p.normal_(0, 0.5 * math.sqrt(13 / hidden))
+    x = torch.randn(batch, steps, 4, dtype=torch.float64).transpose(0, 1)
+    h0 = torch.randn(batch, hidden, dtype=torch.float64)
+    grads = (torch.randn(batch, steps, hidden, dtype=torch.float64).transpose(0, 1), torch.randn(hidden, batch, dtype=torch.float64).t())
+    cast = [t.to(dtype) for t in (x, h0, *grads)]
+    return cell.to(dtype).train(), cast[0].requires_grad_(), cast[1].requires_grad_(), cast[2:]
+
+
+@requires_build
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("regularised", [False, True], ids=["plain", "dropout-zoneout"])
+@pytest.mark.parametrize("hidden", [13, 136], ids=["one-block", "two-blocks"])
+@pytest.mark.parametrize("name", ["gru", "ligru"])
+def test_the_gru_loops_equal_the_python_loops(name, hidden, regularised, dtype, two_threads):
+    """The GRU's two phases a step (r_t o h_{t-1} of every unit before U_n) and the Li-GRU's one, as the
+    dense variants' loop is compared above: outputs and every gradient, one and two blocks of units,
+    with and without a dropout mask and zoneout."""
+    cell, x, h0, grads = gated_inputs(name, hidden, regularised, dtype)
+    got = run_gated_cell(cell, x, h0, grads, seed=1)
+    with compiled.switched_off():
+        python = run_gated_cell(cell, x, h0, grads, seed=1)
+    if dtype == torch.float64:
+        for a, b in zip(got, python, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
+        return
+    with compiled.switched_off():
+        exact = run_gated_cell(*gated_inputs(name, hidden, regularised, torch.float64), seed=1)
+    for a, b, truth in zip(got, python, exact, strict=True):
+        error, python_error = ((t.double() - truth).norm() / truth.norm().clamp_min(1e-30) for t in (a, b))
+        assert error <= 3 * python_error + 1e-6
