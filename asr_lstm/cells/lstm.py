@@ -221,7 +221,8 @@ class LSTM(LSTMCellBase):
         h_t = o_t o sigma_h(c_t)
 
     With the default activations (sigmoid, tanh, tanh) it runs on the vendor kernel of
-    ``torch.nn.LSTM`` (cuDNN on CUDA, oneDNN on CPU); other activations (e.g. sigma_h = identity, as
+    ``torch.nn.LSTM`` (cuDNN on CUDA, oneDNN on CPU, which has no projection: with one, the CPU runs
+    the shared loop); other activations (e.g. sigma_h = identity, as
     the peephole paper suggests) use the shared time loop, and so does ``torch.export`` (ONNX), since
     the vendor op's decomposition fixes the number of frames. A ``torch.nn.LSTM`` layer's state dict
     (``weight_ih_l0``, ...) loads unchanged, with ``proj_size`` that of ``torch.nn.LSTM(proj_size=P)``
@@ -233,7 +234,9 @@ class LSTM(LSTMCellBase):
         zoning = self.zoneout_cell > 0 or self.zoneout_hidden > 0  # nor zoneout
         # nor cell clipping or layer normalisation
         plain = self.variant.cell_clip is None and not self.variant.layer_norm
-        vendor = self.activation_names == DEFAULT_ACTIVATIONS and plain and not zoning
+        # oneDNN has no projection: torch's CPU fallback for one is a loop of ATen calls, slower than ours
+        projected_on_cpu = self.weight_hr is not None and x.device.type == "cpu"
+        vendor = self.activation_names == DEFAULT_ACTIVATIONS and plain and not zoning and not projected_on_cpu
         if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)

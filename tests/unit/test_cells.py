@@ -359,17 +359,39 @@ def test_every_h_recurrent_variant_takes_a_projection(name, loop):
         torch.testing.assert_close(got, expected)
 
 
-def test_lstm_with_a_projection_is_torch_lstm_with_proj_size_and_lstmp_loads_its_weights():
+@pytest.mark.parametrize("device", DEVICES)
+def test_lstm_with_a_projection_is_torch_lstm_with_proj_size(device):
+    """The same function as ``torch.nn.LSTM(proj_size=P)`` from the same weights: cuDNN's kernel on CUDA,
+    the shared loop on CPU."""
+    torch.manual_seed(0)
+    reference = torch.nn.LSTM(5, 4, proj_size=2).to(device)
+    x = torch.randn(9, 3, 5, device=device)
+    y_ref, (r_ref, c_ref) = reference(x)
+    cell = cells.build("lstm", 5, 4, proj_size=2).to(device)
+    cell.load_state_dict(reference.state_dict())  # weight_hr_l0 too, unchanged
+    y, (r, c) = cell(x)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(r, r_ref[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c, c_ref[0], atol=1e-6, rtol=1e-5)
+
+
+def test_lstm_with_a_projection_runs_the_shared_loop_on_cpu(monkeypatch):
+    """oneDNN has no projection, and torch's CPU fallback is a loop of ATen calls: the vendor op is
+    called without a projection only."""
+    calls = []
+    vendor = torch.lstm
+    monkeypatch.setattr(torch, "lstm", lambda *args: calls.append(len(args[2])) or vendor(*args))
+    x = torch.randn(6, 3, 5)
+    cells.build("lstm", 5, 4)(x)
+    y, _ = cells.build("lstm", 5, 4, proj_size=2)(x)
+    assert calls == [4] and y.shape == (6, 3, 2)  # four weight tensors: the unprojected layer only
+
+
+def test_lstmp_loads_torch_lstm_weights_with_proj_size():
     torch.manual_seed(0)
     reference = torch.nn.LSTM(5, 4, proj_size=2)
     x = torch.randn(9, 3, 5)
-    y_ref, (r_ref, c_ref) = reference(x)
-    cell = cells.build("lstm", 5, 4, proj_size=2)
-    cell.load_state_dict(reference.state_dict())  # weight_hr_l0 too, unchanged
-    for y, (r, c) in (cell(x), LSTMCellBase.forward(cell, x)):  # the vendor kernel and our loop
-        torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(r, r_ref[0], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(c, c_ref[0], atol=1e-6, rtol=1e-5)
+    y_ref = reference(x)[0]
     lstmp = cells.build("lstmp", 5, 4, proj_size=2)
     assert lstmp.load_state_dict(reference.state_dict(), strict=False).missing_keys == ["weight_ch"]
     torch.testing.assert_close(lstmp(x)[0], y_ref, atol=1e-6, rtol=1e-5)  # closed peepholes: the same function
