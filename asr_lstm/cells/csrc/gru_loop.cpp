@@ -48,10 +48,14 @@ inline Vectorized<T> step_gradient(const T* dh, const T* grad_y, const T* zone, 
   return dh_t;
 }
 
-// dh (units of one block) = direct + (extra + U's share) o mask: the gradient reaching h_{t-1}.
+// The gradient reaching block k's units of h_{t-1}, dh = direct + (extra + U's share) o mask, U's share
+// being d loss / d pre-activations of step t (B, depth, row stride lda) times U's columns of the block.
 template <typename T>
-void join_shares(const T* share, int64_t stride, const T* extra, const T* direct, const T* mask, T* dh,
-                 const Block& block, int64_t batch, int64_t hidden) {
+void gather_gradient(const T* dpre, int64_t lda, const Tensor& panels, const Tensor& product, const T* extra,
+                     const T* direct, const T* mask, T* dh, const Block& block, int64_t batch, int64_t hidden) {
+  const int64_t stride = product.size(1);
+  T* share = product.mutable_data_ptr<T>();
+  panel_gemm<T, kBackwardVectors>(dpre, lda, batch, panels, share, stride);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t jj = 0; jj < block.size; ++jj) {
       const int64_t k = b * hidden + block.begin + jj;
@@ -172,12 +176,9 @@ void gru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optiona
     auto update_step = [&](int64_t i, int64_t k) {
       const Block& block = blocks[k];
       const int64_t t = steps - 1 - i;
-      if (t < steps - 1) {
-        T* share = rz_share[k].mutable_data_ptr<T>();
-        panel_gemm<T, kBackwardVectors>(dpre_p + (t + 1) * 3 * state, 3 * H, batch, rz_panels[k], share,
-                                        rz_share[k].size(1));
-        join_shares(share, rz_share[k].size(1), through_p, direct_p, drop_p, dh_p, block, batch, H);
-      }
+      if (t < steps - 1)
+        gather_gradient(dpre_p + (t + 1) * 3 * state, 3 * H, rz_panels[k], rz_share[k], through_p, direct_p, drop_p,
+                        dh_p, block, batch, H);
       if (t < 0) return;
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < block.size; jj += V::size()) {
@@ -298,12 +299,9 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
     auto step = [&](int64_t i, int64_t k) {
       const Block& block = blocks[k];
       const int64_t t = steps - 1 - i;
-      if (t < steps - 1) {
-        T* share = shares[k].mutable_data_ptr<T>();
-        panel_gemm<T, kBackwardVectors>(dpre_p + (t + 1) * 2 * state, 2 * H, batch, panels[k], share,
-                                        shares[k].size(1));
-        join_shares<T>(share, shares[k].size(1), nullptr, direct_p, drop_p, dh_p, block, batch, H);
-      }
+      if (t < steps - 1)
+        gather_gradient<T>(dpre_p + (t + 1) * 2 * state, 2 * H, panels[k], shares[k], nullptr, direct_p, drop_p, dh_p,
+                           block, batch, H);
       if (t < 0) return;
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < block.size; jj += V::size()) {
