@@ -38,8 +38,10 @@ def runs_fused(x: torch.Tensor) -> bool:
 
 def runs_compiled(x: torch.Tensor, variant: LSTMVariant, zone_c, zone_h) -> bool:
     """Whether the loop over tensors like ``x`` runs as the compiled CPU operators
-    (:mod:`asr_lstm.cells.compiled`): every variant and option but layer normalisation and zoneout."""
-    return not variant.layer_norm and zone_c is None and zone_h is None and compiled.applies(x)
+    (:mod:`asr_lstm.cells.compiled`): every variant and option but layer normalisation, and zoneout
+    together with the gate recurrence (``fgr``)."""
+    zoneout = zone_c is not None or zone_h is not None
+    return not variant.layer_norm and not (zoneout and variant.gate_recurrence) and compiled.applies(x)
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,8 @@ def _forward(
     c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
     if flags is None and runs_compiled(xw, variant, zone_c, zone_h):
         torch.ops.asr_lstm.lstm_loop_forward(
-            xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, gates, cs, hs, sh, rs,
-            compiled.flags(variant, acts), compiled.clip_value(variant),
+            xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h, gates, cs, hs, sh, rs,
+            None if zone_c is None else c_new, compiled.flags(variant, acts), compiled.clip_value(variant),
         )  # fmt: skip
         return gates, cs, c_new, hs, sh, rs, None
     normalised = None
@@ -304,8 +306,8 @@ class _LSTMRecurrence(torch.autograd.Function):
         if not triton_kernels and runs_compiled(gates, v, zone_c, zone_h):
             d_weight_ch = weight_ch.new_zeros(weight_ch.shape) if v.peepholes else None  # summed in the loop
             torch.ops.asr_lstm.lstm_loop_backward(
-                gates, cs, sh, grad_y, weight_hh, weight_ch, weight_gh, weight_hr, mask, dh, dc, dpre, drs,
-                d_weight_ch, compiled.flags(v, ctx.acts), compiled.clip_value(v),
+                gates, cs, c_new, sh, grad_y, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h,
+                dh, dc, dpre, drs, d_weight_ch, compiled.flags(v, ctx.acts), compiled.clip_value(v),
             )  # fmt: skip
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v,

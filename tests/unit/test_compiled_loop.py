@@ -37,13 +37,13 @@ requires_build = pytest.mark.skipif(
 )
 
 
-def run_loop(cell, xw, state, grads, mask) -> list[torch.Tensor]:
+def run_loop(cell, xw, state, grads, mask, zoneout=(None, None)) -> list[torch.Tensor]:
     """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, g_y> + <h_T, g_h> + <c_T, g_c>`` with
     respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights."""
     weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr) if w is not None]
     y, (h, c) = recurrence.lstm_recurrence(
         xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh,
-        cell.weight_hr, recurrent_mask=mask,
+        cell.weight_hr, recurrent_mask=mask, zoneout=zoneout,
     )  # fmt: skip
     loss = sum((out * g).sum() for out, g in zip((y, h, c), grads))
     return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
@@ -138,10 +138,44 @@ def test_a_wide_projection_is_split_between_the_threads(dropout, dtype, two_thre
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
 
 
-def test_layer_norm_and_zoneout_keep_the_python_loop():
-    x = torch.zeros(1)
+ZONEOUT_CASES = [
+    ("lstm", {}),
+    ("peephole", {}),  # U c_{t-1}: zoneout's share of h_t is all that reaches h_{t-1}
+    ("peephole_diag", dict(output_peephole="current", cell_clip=0.5)),  # V_o and the clip see c~_t
+    ("lstmp", {}),  # zoneout of r_t, in the projection's phase
+    ("lstmp", dict(proj_size=130)),  # r_t's columns in two blocks
+]
+
+
+@requires_build
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("zoned", ["cell", "hidden", "both"])
+@pytest.mark.parametrize("name, options", ZONEOUT_CASES, ids=[f"{n}-{len(o)}" for n, o in ZONEOUT_CASES])
+def test_zoneout_in_the_compiled_loop_equals_the_python_loop(name, options, zoned, dropout, dtype, two_threads):
+    """Zoneout's masks d^c (T, B, H) and d^h (T, B, R), drawn at 0.3: outputs and every gradient of both
+    loops, in two blocks of units (136)."""
+    cell, xw, state, grads, mask = loop_inputs(name, options, 136, dropout, dtype)
+    steps, batch = xw.shape[:2]
+    generator = torch.Generator().manual_seed(2)
+    zone_c, zone_h = (
+        (torch.rand(steps, batch, n, generator=generator) < 0.3).to(dtype) for n in (136, cell.output_size)
+    )
+    zoneout = (zone_c if zoned != "hidden" else None, zone_h if zoned != "cell" else None)
+    assert recurrence.runs_compiled(xw, cell.variant, *zoneout)
+    got = run_loop(cell, xw, state, grads, mask, zoneout)
+    with compiled.switched_off():
+        python = run_loop(cell, xw, state, grads, mask, zoneout)
+    tolerance = 1e-12 if dtype == torch.float64 else 2e-4
+    for a, b in zip(got, python, strict=True):
+        torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
+
+
+def test_layer_norm_and_fgr_with_zoneout_keep_the_python_loop():
+    x, zone = torch.zeros(1), torch.zeros(1, 1, 3)
     assert not recurrence.runs_compiled(x, cells.build("lstm", 2, 3, layer_norm=True).variant, None, None)
-    assert not recurrence.runs_compiled(x, cells.build("lstm", 2, 3).variant, torch.zeros(1, 1, 3), None)
+    assert not recurrence.runs_compiled(x, cells.build("fgr", 2, 3).variant, zone, None)
+    assert recurrence.runs_compiled(x, cells.build("fgr", 2, 3).variant, None, None) == compiled.applies(x)
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -227,7 +261,10 @@ def gated_inputs(name, hidden, regularised, dtype):
             p.normal_(0, 0.5 * math.sqrt(13 / hidden))
     x = torch.randn(batch, steps, 4, dtype=torch.float64).transpose(0, 1)
     h0 = torch.randn(batch, hidden, dtype=torch.float64)
-    grads = (torch.randn(batch, steps, hidden, dtype=torch.float64).transpose(0, 1), torch.randn(hidden, batch, dtype=torch.float64).t())
+    grads = (
+        torch.randn(batch, steps, hidden, dtype=torch.float64).transpose(0, 1),
+        torch.randn(hidden, batch, dtype=torch.float64).t(),
+    )
     cast = [t.to(dtype) for t in (x, h0, *grads)]
     return cell.to(dtype).train(), cast[0].requires_grad_(), cast[1].requires_grad_(), cast[2:]
 

@@ -26,9 +26,8 @@ using namespace loop_kernels;
 template <typename T>
 inline Vectorized<T> update(const Vectorized<T>& candidate, const Vectorized<T>& h_prev, const Vectorized<T>& z,
                             const T* zone, int64_t k, int64_t m) {
-  Vectorized<T> h = candidate + z * (h_prev - candidate);
-  if (zone) h = h + Vectorized<T>::loadu(zone + k, m) * (h_prev - h);
-  return h;
+  const Vectorized<T> h = lerp(candidate, h_prev, z);
+  return zone ? lerp(h, h_prev, Vectorized<T>::loadu(zone + k, m)) : h;
 }
 
 // The gradient reaching h_t (dh, and grad_y's share): under zoneout d's share goes straight to h_{t-1};

@@ -8,6 +8,7 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <vector>
 
@@ -68,6 +69,20 @@ inline Vectorized<T> derivative(const Vectorized<T>& y, int64_t code) {
   if (code == kTanh) return one - y * y;
   if (code == kRelu) return Vectorized<T>::blendv(Vectorized<T>(T(0)), one, y > Vectorized<T>(T(0)));
   return one;
+}
+
+// torch.lerp(start, end, weight): start + w (end - start) for w < 1/2, end - (end - start)(1 - w) above,
+// so that w = 1 gives end exactly (zoneout's d_t is 0 or 1 in training).
+template <typename T>
+inline Vectorized<T> lerp(const Vectorized<T>& start, const Vectorized<T>& end, const Vectorized<T>& weight) {
+  const Vectorized<T> difference = end - start, one(T(1));
+  return Vectorized<T>::blendv(at::vec::fmadd(weight, difference, start),
+                               at::vec::fnmadd(difference, one - weight, end), weight >= Vectorized<T>(T(0.5)));
+}
+
+template <typename T>
+inline T lerp(T start, T end, T weight) {
+  return weight < T(0.5) ? std::fma(weight, end - start, start) : std::fma(start - end, T(1) - weight, end);
 }
 
 // The recurrent product of one thread's block, C (M, N) = A (M, K) @ B, with B packed once per sequence

@@ -45,6 +45,10 @@ struct ForwardStep {
   const T *c_prev;  // (B, H)
   T *c_next, *h_next, *sh;
   const T *peep;    // (3, H) or null
+  // Zoneout: d_t of c_t and of h_t (unprojected; r_t's is applied in the projection phase), or null;
+  // c~_t, the cell's own update, goes to c_own under the cell's.
+  const T *zone_c, *zone_h, *h_prev;
+  T *c_own;
   int64_t batch, hidden;
 };
 
@@ -81,13 +85,19 @@ void forward_block(const ForwardStep<T>& s, const Block& block, const Flags& f, 
       if (f.peepholes) a_o = a_o + V::loadu(s.peep + 2 * H + j, m) * (f.output_current ? c_new : c);
       const V o = f.output_gate ? activate(a_o, f.act_g) : one;
       const V sig_h = activate(c_new, f.act_h);
+      V h = o * sig_h;
+      if (s.zone_c) {  // c_t = d o c_{t-1} + (1 - d) o c~_t
+        c_new.store(s.c_own + k, m);
+        c_new = lerp(c_new, c, V::loadu(s.zone_c + k, m));
+      }
+      if (s.zone_h) h = lerp(h, V::loadu(s.h_prev + k, m), V::loadu(s.zone_h + k, m));
       i.store(gates + j, m);
       fg.store(gates + H + j, m);
       g.store(gates + 2 * H + j, m);
       o.store(gates + 3 * H + j, m);
       c_new.store(s.c_next + k, m);
       sig_h.store(s.sh + k, m);
-      (o * sig_h).store(s.h_next + k, m);
+      h.store(s.h_next + k, m);
     }
   }
 }
@@ -96,7 +106,7 @@ template <typename T>
 struct BackwardStep {
   const T *gates;   // (B, 4H) activations of step t
   const T *c_prev;  // (B, H) c_{t-1}
-  const T *c_now;   // (B, H) c_t, whose clipped entries pass no gradient
+  const T *c_now;   // (B, H) c~_t, the cell's own update (c_t without zoneout), clipped entries pass no gradient
   const T *sh;      // (B, H) sigma_h(c_t)
   const T *dh;      // (B, H) gradient reaching h_t from step t+1 (grad_y's share not included)
   const T *grad_y;  // (B, H) or null
@@ -105,6 +115,10 @@ struct BackwardStep {
   T *dpre;          // (B, 4H) d loss / d pre-activations out
   const T *peep;
   T *d_peep;        // (3, H) the peepholes' gradient, to which the step adds its share, or null
+  // Zoneout's d_t of c_t and of h_t (unprojected), or null; d's share of dh_t, which goes straight to
+  // h_{t-1}, out in carry_h.
+  const T *zone_c, *zone_h;
+  T *carry_h;
   int64_t batch, hidden;
 };
 
@@ -124,11 +138,21 @@ void backward_block(const BackwardStep<T>& s, const Block& block, const Flags& f
               o = V::loadu(row + 3 * H + j, m), c = V::loadu(s.c_prev + k, m), sig_h = V::loadu(s.sh + k, m);
       V dh_t = V::loadu(s.dh + k, m);
       if (s.grad_y) dh_t = dh_t + V::loadu(s.grad_y + k, m);
+      if (s.zone_h) {  // h_t = d o h_{t-1} + (1 - d) o h~_t: dh_t becomes d loss / d h~_t
+        const V carry = dh_t * V::loadu(s.zone_h + k, m);
+        carry.store(s.carry_h + k, m);
+        dh_t = dh_t - carry;
+      }
+      V dc_in = V::loadu(s.dc + k, m), carry_c = zero;
+      if (s.zone_c) {  // likewise c_t = d o c_{t-1} + (1 - d) o c~_t
+        carry_c = dc_in * V::loadu(s.zone_c + k, m);
+        dc_in = dc_in - carry_c;
+      }
       const V dsg_i = f.input_gate ? derivative(i, f.act_g) : zero;
       const V dsg_f = (f.coupled || !f.forget_gate) ? zero : derivative(fg, f.act_g);
       const V dsg_o = f.output_gate ? derivative(o, f.act_g) : zero;
       V d_o = dh_t * sig_h * dsg_o;
-      V dc_t = V::loadu(s.dc + k, m) + dh_t * o * derivative(sig_h, f.act_h);
+      V dc_t = dc_in + dh_t * o * derivative(sig_h, f.act_h);
       if (ifo) d_o = d_o + V::loadu(ifo + 2 * H + j, m) * dsg_o;
       if (f.peepholes && f.output_current) dc_t = dc_t + d_o * V::loadu(s.peep + 2 * H + j, m);
       if (clip > 0) dc_t = V::blendv(zero, dc_t, V::loadu(s.c_now + k, m).abs() < limit);
@@ -139,7 +163,7 @@ void backward_block(const BackwardStep<T>& s, const Block& block, const Flags& f
         d_i = d_i + V::loadu(ifo + j, m) * dsg_i;
         d_f = d_f + V::loadu(ifo + H + j, m) * dsg_f;
       }
-      V dc_prev = dc_t * fg;
+      V dc_prev = dc_t * fg + carry_c;
       if (f.peepholes) {
         dc_prev = dc_prev + d_i * V::loadu(s.peep + j, m) + d_f * V::loadu(s.peep + H + j, m);
         if (!f.output_current) dc_prev = dc_prev + d_o * V::loadu(s.peep + 2 * H + j, m);
@@ -167,15 +191,21 @@ Tensor ifo(const Tensor& gates) {
 
 // The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
 // cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
-// rs (T+1, B, P) with r_0 at 0.
+// rs (T+1, B, P) with r_0 at 0. Under zoneout (zone_c (T, B, H), zone_h (T, B, R)) cs, hs and rs hold
+// the states after it, and c_new (T, B, H) receives c~_t under the cell's.
 void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
                        const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
-                       const std::optional<Tensor>& mask, const Tensor& gates, const Tensor& cs, const Tensor& hs,
-                       const Tensor& sh, const std::optional<Tensor>& rs, at::IntArrayRef flag_values, double clip) {
+                       const std::optional<Tensor>& mask, const std::optional<Tensor>& zone_c,
+                       const std::optional<Tensor>& zone_h, const Tensor& gates, const Tensor& cs, const Tensor& hs,
+                       const Tensor& sh, const std::optional<Tensor>& rs, const std::optional<Tensor>& c_new,
+                       at::IntArrayRef flag_values, double clip) {
   const Tensor xw = xw_in.contiguous();
   check_buffers("lstm_loop", {xw, gates, cs, hs, sh});
   const bool projected = rs.has_value();
   if (projected) check_buffers("lstm_loop", {xw, *rs});
+  const Tensor zones_c = zone_c.has_value() ? zone_c->contiguous() : Tensor();
+  const Tensor zones_h = zone_h.has_value() ? zone_h->contiguous() : Tensor();
+  if (zones_c.defined()) check_buffers("lstm_loop", {xw, *c_new});
   const Flags f(flag_values);
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
@@ -188,6 +218,7 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
   // dropout each writes the masked copy of its units (columns) of U's next input into one of two
   // buffers: step t reads buffer t % 2 while its new units go to the other.
   const bool has_serial = f.gate_recurrence;
+  TORCH_CHECK(!has_serial || !(zones_c.defined() || zones_h.defined()), "lstm_loop: no zoneout with gate recurrence");
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   Tensor masked;
   if (drop.defined() && !has_serial) {
@@ -219,6 +250,9 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
     const T* peep_p = data_or_null<T>(peep);
     const T* drop_p = data_or_null<T>(drop);
     T* masked_p = masked.defined() ? masked.mutable_data_ptr<T>() : nullptr;
+    const T* zone_c_p = data_or_null<T>(zones_c);
+    const T* zone_h_p = data_or_null<T>(zones_h);
+    T* c_own_p = zones_c.defined() ? c_new->mutable_data_ptr<T>() : nullptr;
     Tensor recurrent_in, rec;  // the serial work's results for the step at hand
     const T* in_serial = nullptr;
     const T* rec_serial = nullptr;
@@ -248,6 +282,10 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
                              hs_p + (t + 1) * state,
                              sh_p + t * state,
                              peep_p,
+                             zone_c_p ? zone_c_p + t * state : nullptr,
+                             zone_h_p && !projected ? zone_h_p + t * state : nullptr,
+                             hs_p + t * state,
+                             c_own_p ? c_own_p + t * state : nullptr,
                              batch,
                              hidden};
       forward_block(s, blocks[k], f, clip);
@@ -261,11 +299,14 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       T* product = r_block[k].mutable_data_ptr<T>();
       panel_gemm<T, kBackwardVectors>(hs_p + (t + 1) * state, hidden, batch, hr_panels[k], product, stride);
       T* r_next = rs_p + (t + 1) * in_state;
+      const T* r_prev = rs_p + t * in_state;
+      const T* zone = zone_h_p ? zone_h_p + t * in_state : nullptr;
       T* masked_next = masked_p ? masked_p + ((t + 1) % 2) * in_state : nullptr;
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < c.size; ++jj) {
           const int64_t entry = b * width + c.begin + jj;
-          r_next[entry] = product[b * stride + jj];
+          const T r = product[b * stride + jj];  // r~_{t+1}; zoneout: d o r_t + (1 - d) o r~_{t+1}
+          r_next[entry] = zone ? lerp(r, r_prev[entry], zone[entry]) : r;
           if (masked_next) masked_next[entry] = r_next[entry] * drop_p[entry];
         }
     };
@@ -283,14 +324,16 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
 // gradients reaching the final state on entry and those reaching the initial state on return; dpre
 // (T, B, 4H) receives d loss / d pre-activations, and under a projection drs (T, B, P) d loss / d r_t.
 // The peepholes' gradient (3, H), where d_weight_ch is given (zeroed), is summed here too: each thread
-// adds its units' terms step by step, rather than three products over all steps afterwards.
-void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh, const std::optional<Tensor>& grad_y,
-                        const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
-                        const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
-                        const std::optional<Tensor>& mask, const Tensor& dh, const Tensor& dc, const Tensor& dpre,
-                        const std::optional<Tensor>& drs, const std::optional<Tensor>& d_weight_ch,
-                        at::IntArrayRef flag_values, double clip) {
-  check_buffers("lstm_loop", {gates, cs, sh, dh, dc, dpre});
+// adds its units' terms step by step, rather than three products over all steps afterwards. c_new
+// (T, B, H) holds c~_t, the cell's own update (cs[1:] without cell zoneout).
+void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_new, const Tensor& sh,
+                        const std::optional<Tensor>& grad_y, const Tensor& weight_hh,
+                        const std::optional<Tensor>& weight_ch, const std::optional<Tensor>& weight_gh,
+                        const std::optional<Tensor>& weight_hr, const std::optional<Tensor>& mask,
+                        const std::optional<Tensor>& zone_c, const std::optional<Tensor>& zone_h, const Tensor& dh,
+                        const Tensor& dc, const Tensor& dpre, const std::optional<Tensor>& drs,
+                        const std::optional<Tensor>& d_weight_ch, at::IntArrayRef flag_values, double clip) {
+  check_buffers("lstm_loop", {gates, cs, c_new, sh, dh, dc, dpre});
   if (d_weight_ch.has_value()) check_buffers("lstm_loop", {gates, *d_weight_ch});
   const bool projected = drs.has_value();
   if (projected) check_buffers("lstm_loop", {gates, *drs});
@@ -305,6 +348,11 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
   // block's dpre is complete then); under a projection that is d loss / d r_t, and a second phase takes
   // it back through W_rm to each block's units of h_t. Then each block does its units' element-wise work.
   const bool blockwise = !f.gate_recurrence;
+  const Tensor zones_c = zone_c.has_value() ? zone_c->contiguous() : Tensor();
+  const Tensor zones_h = zone_h.has_value() ? zone_h->contiguous() : Tensor();
+  TORCH_CHECK(blockwise || !(zones_c.defined() || zones_h.defined()), "lstm_loop: no zoneout with gate recurrence");
+  // Under zoneout of h_t (r_t): d's share of the gradient reaching it, which goes straight to h_{t-1}.
+  const Tensor carry = zones_h.defined() ? at::zeros({batch, width}, dh.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
     using T = scalar_t;
     const std::vector<Block> blocks = split_units(hidden, Vectorized<T>::size());
@@ -329,10 +377,14 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
     T* dpre_p = dpre.mutable_data_ptr<T>();
     const T* d_ifo_p = nullptr;
     T* d_peep_p = d_weight_ch.has_value() ? d_weight_ch->mutable_data_ptr<T>() : nullptr;
+    const T* c_new_p = c_new.const_data_ptr<T>();
+    const T* zone_c_p = data_or_null<T>(zones_c);
+    const T* zone_h_p = data_or_null<T>(zones_h);
+    T* carry_p = carry.defined() ? carry.mutable_data_ptr<T>() : nullptr;
     auto step_block = [&](int64_t t, int64_t k) {
       const BackwardStep<T> s{gates_p + t * 4 * state,
                               cs_p + t * state,
-                              cs_p + (t + 1) * state,
+                              c_new_p + t * state,
                               sh_p + t * state,
                               projected ? dh_proj_p : d_out_p,
                               projected || !grad_p ? nullptr : grad_p + t * state,
@@ -341,6 +393,9 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
                               dpre_p + t * 4 * state,
                               peep_p,
                               d_peep_p,
+                              zone_c_p ? zone_c_p + t * state : nullptr,
+                              zone_h_p && !projected ? zone_h_p + t * state : nullptr,
+                              carry_p,
                               batch,
                               hidden};
       backward_block(s, blocks[k], f, clip);
@@ -370,27 +425,38 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
         if (t < steps - 1) {
           u_share(t, k);
           for_each_share(k, blocks[k], hidden, [&](int64_t entry, T value) {
+            const T carried_h = carry_p ? carry_p[entry] : T(0);
             if (f.recurrent_c) {
               dc_p[entry] += value;
-              d_out_p[entry] = 0;
+              d_out_p[entry] = carried_h;
             } else {
-              d_out_p[entry] = value;
+              d_out_p[entry] = value + carried_h;
             }
           });
         }
         if (t >= 0) step_block(t, k);
       };
       // Under a projection, d loss / d r_t for block k of r's columns: U's share of step t+1 (on entry
-      // for t = T - 1) plus y_t's gradient; for t = -1 U's share of step 0 alone, reaching r_0.
+      // for t = T - 1) plus y_t's gradient, less zoneout's share d o (that), which goes straight to r_{t-1};
+      // for t = -1 U's and zoneout's shares of step 0, reaching r_0.
       auto r_step = [&](int64_t i, int64_t k) {
         const int64_t t = steps - 1 - i;
         auto to_r = [&](int64_t entry, T value) {
-          if (t < 0) d_out_p[entry] = value;
-          else drs_p[t * in_state + entry] = value + (grad_p ? grad_p[t * in_state + entry] : T(0));
+          if (t < 0) {
+            d_out_p[entry] = value;
+            return;
+          }
+          value += grad_p ? grad_p[t * in_state + entry] : T(0);
+          if (zone_h_p) {
+            carry_p[entry] = value * zone_h_p[t * in_state + entry];
+            value -= carry_p[entry];
+          }
+          drs_p[t * in_state + entry] = value;
         };
         if (i > 0) {
           u_share(t, k);
-          for_each_share(k, columns[k], width, to_r);
+          for_each_share(k, columns[k], width,
+                         [&](int64_t entry, T value) { to_r(entry, value + (carry_p ? carry_p[entry] : T(0))); });
         } else {  // t = T - 1: the gradient reaching r_T, given on entry
           for (int64_t b = 0; b < batch; ++b)
             for (int64_t jj = 0; jj < columns[k].size; ++jj) {
@@ -453,12 +519,13 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& sh,
 TORCH_LIBRARY(asr_lstm, m) {
   m.def(
       "lstm_loop_forward(Tensor xw, Tensor weight_hh, Tensor? weight_ch, Tensor? weight_gh, Tensor? weight_hr, "
-      "Tensor? mask, Tensor(a!) gates, Tensor(b!) cs, Tensor(c!) hs, Tensor(d!) sh, Tensor(e!)? rs, int[] flags, "
-      "float clip) -> ()");
+      "Tensor? mask, Tensor? zone_c, Tensor? zone_h, Tensor(a!) gates, Tensor(b!) cs, Tensor(c!) hs, Tensor(d!) sh, "
+      "Tensor(e!)? rs, Tensor(f!)? c_new, int[] flags, float clip) -> ()");
   m.def(
-      "lstm_loop_backward(Tensor gates, Tensor cs, Tensor sh, Tensor? grad_y, Tensor weight_hh, Tensor? weight_ch, "
-      "Tensor? weight_gh, Tensor? weight_hr, Tensor? mask, Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, "
-      "Tensor(d!)? drs, Tensor(e!)? d_weight_ch, int[] flags, float clip) -> ()");
+      "lstm_loop_backward(Tensor gates, Tensor cs, Tensor c_new, Tensor sh, Tensor? grad_y, Tensor weight_hh, "
+      "Tensor? weight_ch, Tensor? weight_gh, Tensor? weight_hr, Tensor? mask, Tensor? zone_c, Tensor? zone_h, "
+      "Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, Tensor(d!)? drs, Tensor(e!)? d_weight_ch, int[] flags, "
+      "float clip) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {
