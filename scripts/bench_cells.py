@@ -15,11 +15,13 @@ Python loop's, measured in the same run.
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
+        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import functools
 import random
@@ -108,7 +110,7 @@ def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict
     reference = reference.to(device)
     runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
     for name in args.cells:
-        options = {"frequency_bins": 41} if name == "conv_peephole" else {}
+        options = {"frequency_bins": 41, **args.cell_options} if name == "conv_peephole" else args.cell_options
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
         factory = functools.partial(cells.build, name, **options)
         if layout == "stack":
@@ -158,6 +160,18 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             )
 
 
+def cell_option(parser: argparse.ArgumentParser, item: str) -> tuple[str, object]:
+    """``name=value`` of --cell-options, the value a Python literal where it reads as one (``0.1``,
+    ``True``, ``None``), else the string."""
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        parser.error(f"--cell-options: {item!r} is not NAME=VALUE")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -170,7 +184,15 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2, help="of the stack layout")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cells", nargs="+", default=list(cells.NAMES), choices=list(cells.NAMES))
+    parser.add_argument(
+        "--cell-options",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="options every cell of --cells is built with, e.g. zoneout_cell=0.1 cell_clip=3 (values as Python literals)",
+    )
     args = parser.parse_args()
+    args.cell_options = dict(cell_option(parser, item) for item in args.cell_options)
     device = torch.device(args.device)
     precisions = args.precisions or (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
     for layout in args.layouts:
