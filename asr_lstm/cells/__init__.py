@@ -2,7 +2,7 @@
 
 Interface shared by every cell: ``forward(x, state=None) -> (y, (h_T, c_T))`` with ``x`` of shape
 ``(T, B, input_size)`` and ``y`` of shape ``(T, B, output_size)`` (``hidden_size``, or ``proj_size`` with a
-recurrent projection); ``state=None`` means zeros; the GRU
+recurrent projection, plus ``nonrecurrent_proj_size`` with a non-recurrent one); ``state=None`` means zeros; the GRU
 and the Li-GRU return ``c_T = None``. ``NAMES`` maps a registry name to its class, so configs and exported models
 rebuild a cell by name. Each class's docstring states its equations and the paper they come from.
 """

@@ -46,6 +46,10 @@ class LSTMCellBase(nn.Module):
         proj_size: P, a recurrent projection layer r_t = W_rm h_t (Sak, Senior & Beaufays 2014): r_t
             (``weight_hr (P, H)``) replaces h_{t-1} in the recurrence (``weight_hh (4H, P)``) and is the
             output; 0 < P < H. ``None``: none. Any variant with the h_{t-1} recurrence takes it.
+        nonrecurrent_proj_size: N, the non-recurrent projection p_t = W_pm m_t of the same paper
+            (``weight_pm (N, H)``), output beside r_t but not fed back: the layer's output is
+            [r_t; p_t], ``(P + N)`` values, so the next layer sees more of m_t than the recurrence
+            does. Needs ``proj_size``; ``None``: none.
         projection_init: how a projection's weights start. ``fan_in`` (the default): each drawn from
             U(-a, a) with a relative to its fan-in, so that at the start the projection keeps the
             scale of what it projects and the gates see the unprojected cell's scale:
@@ -58,7 +62,7 @@ class LSTMCellBase(nn.Module):
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
         zoneout_cell, zoneout_hidden: z^c and z^h of zoneout (Krueger et al. 2017): each unit of c_t
-            (of h_t, or r_t under a projection) keeps its previous value with that probability, afresh
+            (of h_t, or r_t under a projection; p_t is no state and takes none) keeps its previous value with that probability, afresh
             at every step; in evaluation the expectation, c_t = z c_{t-1} + (1 - z) c~_t
             (:func:`asr_lstm.cells.recurrence.lstm_recurrence`).
         layer_norm: the layer-normalised LSTM of Ba, Kiros & Hinton 2016: W x_t and U h_{t-1} each
@@ -91,6 +95,7 @@ class LSTMCellBase(nn.Module):
         zoneout_cell: float = 0.0,
         zoneout_hidden: float = 0.0,
         projection_init: str = "fan_in",
+        nonrecurrent_proj_size: int | None = None,
     ):
         super().__init__()
         if projection_init not in PROJECTION_INITS:
@@ -108,8 +113,16 @@ class LSTMCellBase(nn.Module):
                 raise ValueError(f"proj_size={proj_size} must be between 0 and hidden_size={hidden_size} (exclusive)")
             if self.variant.recurrent_input != "h":
                 raise ValueError(f"{type(self).__name__} feeds back c_t, not h_t; proj_size does not apply")
+        if nonrecurrent_proj_size is not None:
+            if proj_size is None:
+                raise ValueError("nonrecurrent_proj_size needs a recurrent projection (proj_size)")
+            if not nonrecurrent_proj_size > 0:
+                raise ValueError(f"nonrecurrent_proj_size={nonrecurrent_proj_size} must be positive (or null for none)")
+            if self.zoneout_hidden > 0:
+                raise ValueError("zoneout_hidden zones out a state; p_t of nonrecurrent_proj_size is none")
         self.proj_size = proj_size
-        self.output_size = proj_size or hidden_size
+        self.nonrecurrent_proj_size = nonrecurrent_proj_size
+        self.output_size = (proj_size or hidden_size) + (nonrecurrent_proj_size or 0)
         names = [given or default for given, default in zip((sigma_g, sigma_c, sigma_h), self.default_activations)]
         for name in names:
             activation(name)  # refuses an unknown name here, when the cell is built
@@ -121,10 +134,13 @@ class LSTMCellBase(nn.Module):
         if cell_clip is not None or layer_norm:
             self.variant = LSTMVariant(**{**self.variant.__dict__, "cell_clip": cell_clip, "layer_norm": layer_norm})
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, proj_size or hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
         self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
         self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size)) if proj_size else None
+        self.weight_pm = (
+            nn.Parameter(torch.empty(nonrecurrent_proj_size, hidden_size)) if nonrecurrent_proj_size else None
+        )
         self.weight_ch = nn.Parameter(torch.empty(3, hidden_size)) if self.has_peepholes else None
         self.weight_gh = (
             nn.Parameter(torch.empty(3 * hidden_size, 3 * hidden_size)) if self.variant.gate_recurrence else None
@@ -143,7 +159,9 @@ class LSTMCellBase(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
         if self.weight_hr is not None and self.projection_init == "fan_in":
-            nn.init.uniform_(self.weight_hr, -math.sqrt(3.0) * bound, math.sqrt(3.0) * bound)
+            for projection in (self.weight_hr, self.weight_pm):
+                if projection is not None:
+                    nn.init.uniform_(projection, -math.sqrt(3.0) * bound, math.sqrt(3.0) * bound)
             nn.init.uniform_(self.weight_hh, -1.0 / math.sqrt(self.proj_size), 1.0 / math.sqrt(self.proj_size))
         with torch.no_grad():
             h = self.hidden_size
@@ -158,6 +176,16 @@ class LSTMCellBase(nn.Module):
         """(alpha_1, alpha_3, beta_3) of the recurrence under layer normalisation, else ``None``."""
         return (self.weight_ln_h, self.weight_ln_c, self.bias_ln_c) if self.variant.layer_norm else None
 
+    def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``weight_hh`` and ``weight_hr`` as the time loop takes them. With a non-recurrent
+        projection the loop projects q_t = [W_rm; W_pm] m_t ``(P + N)`` and feeds q_{t-1} back
+        through [W_.r, 0] ``(4H, P + N)``: p_{t-1} meets zeros, so only r_{t-1} reaches the gates
+        (at the cost of a recurrent product as wide as the unprojected cell's)."""
+        if self.weight_pm is None:
+            return self.weight_hh, self.weight_hr
+        zeros = self.weight_hh.new_zeros(self.weight_hh.shape[0], self.nonrecurrent_proj_size)
+        return torch.cat([self.weight_hh, zeros], dim=1), torch.cat([self.weight_hr, self.weight_pm])
+
     def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         if state is not None:
             return state
@@ -168,11 +196,12 @@ class LSTMCellBase(nn.Module):
 
         Args:
             x: ``(T, B, D)``.
-            state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, with a projection); ``None`` means zeros.
+            state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, with a projection, and
+                [r_0; p_0], ``(B, P + N)``, with both, p_0 unused); ``None`` means zeros.
 
         Returns:
             ``y (T, B, H)`` and ``(h_T, c_T)``, each ``(B, H)``; with a projection ``y`` and h_T are the
-            r_t, ``(T, B, P)`` and ``(B, P)``.
+            r_t, ``(T, B, P)`` and ``(B, P)``, with both the [r_t; p_t], ``(T, B, P + N)`` and ``(B, P + N)``.
         """
         h0, c0 = self.initial_state(x, state)
         bias = self.bias_ih + self.bias_hh
@@ -181,22 +210,25 @@ class LSTMCellBase(nn.Module):
         else:
             xw = torch.addmm(bias, x.reshape(-1, self.input_size), self.weight_ih.t())
             xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
-        weights = (self.weight_ch, self.weight_gh, self.weight_hr)
+        weight_hh, weight_hr = self.recurrent_weights()
+        weights = (self.weight_ch, self.weight_gh, weight_hr)
         norm = self.layer_norm_weights()
         if exportable.exporting():  # an exported model runs in evaluation: no dropout, zoneout's expectation
             zoneout = (self.zoneout_cell, self.zoneout_hidden)
             return exportable.lstm_scan(
-                xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, norm, zoneout
+                xw, weight_hh, (h0, c0), self.variant, self.activation_names, *weights, norm, zoneout
             )
         steps, batch = x.shape[:2]
-        fed_back = self.output_size if self.variant.recurrent_input == "h" else self.hidden_size
+        fed_back = self.weight_hh.shape[1]  # H, or P under a projection
         mask = variational_mask(self.recurrent_dropout, batch, fed_back, x, self.training)
+        if mask is not None and self.weight_pm is not None:  # p_{t-1} meets zeros in the loop, dropped or not
+            mask = F.pad(mask, (0, self.nonrecurrent_proj_size), value=1.0)
         zoneout = (
             zoneout_mask(self.zoneout_cell, steps, batch, self.hidden_size, x, self.training),
             zoneout_mask(self.zoneout_hidden, steps, batch, self.output_size, x, self.training),
         )
         return lstm_recurrence(
-            xw, self.weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm, zoneout
+            xw, weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm, zoneout
         )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -236,6 +268,7 @@ class LSTM(LSTMCellBase):
         plain = self.variant.cell_clip is None and not self.variant.layer_norm
         # oneDNN has no projection: torch's CPU fallback for one is a loop of ATen calls, slower than ours
         projected_on_cpu = self.weight_hr is not None and x.device.type == "cpu"
+        plain = plain and self.weight_pm is None  # nor a non-recurrent projection
         vendor = self.activation_names == DEFAULT_ACTIVATIONS and plain and not zoning and not projected_on_cpu
         if not vendor or exportable.exporting() or dropping:
             return super().forward(x, state)
@@ -296,7 +329,12 @@ class ProjectedLSTM(DiagonalPeepholeLSTM):
         m_t = o_t o sigma_h(c_t)
         r_t = W_rm m_t
 
-    The output is r_t (P values; the paper's optional non-recurrent projection p_t is left out).
+    The output is r_t (P values), or with the paper's optional non-recurrent projection
+    (``nonrecurrent_proj_size`` N)
+
+        p_t = W_pm m_t
+
+    [r_t; p_t] (P + N values), of which only r_t is fed back.
     ``weight_hh (4H, P)`` holds the W_.r, ``weight_hr (P, H)`` W_rm, ``weight_ch (3, H)`` the
     diagonal peepholes W_ic, W_fc, W_oc (zero at start). Without the peepholes this is
     ``torch.nn.LSTM(proj_size=P)``: its state dict loads with ``strict=False`` (the peepholes stay

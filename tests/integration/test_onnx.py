@@ -46,6 +46,7 @@ CELLS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "
 OPTIONS = [
     ("lstmp", {"layer_norm": True}),
     ("lstmp", {"zoneout_cell": 0.3, "zoneout_hidden": 0.2}),
+    ("lstmp", {"nonrecurrent_proj_size": 2}),  # p_t output beside r_t, through [W_.r, 0]
     ("conv_peephole", {"zoneout_cell": 0.3, "zoneout_hidden": 0.2}),
     ("ligru", {"zoneout_hidden": 0.2}),
 ]

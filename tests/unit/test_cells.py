@@ -72,6 +72,7 @@ def reference_dense(cell, x, h, c, spec, mask=1.0, zone=(0.0, 0.0)):
     b_i, b_f, b_c, b_o = b.split(H)
     V_i, V_f, V_o = cell.weight_ch if spec["peep"] else torch.zeros(3, H, dtype=x.dtype, device=x.device)
     W_rm = cell.weight_hr  # the recurrent projection (LSTMP): h is then r_t, the output
+    W_pm = getattr(cell, "weight_pm", None)  # the non-recurrent projection: p_t is output, not fed back
     i_prev = f_prev = o_prev = torch.zeros_like(c)
     ys = []
     for t, x_t in enumerate(x):
@@ -98,14 +99,15 @@ def reference_dense(cell, x, h, c, spec, mask=1.0, zone=(0.0, 0.0)):
         a_o = a_o + V_o * (c_t if spec["o_peep"] == "current" else c)
         o_t = sg(a_o) if spec["og"] else torch.ones_like(a_o)
         h_t = o_t * sh(layer_norm(c_t, cell.weight_ln_c, cell.bias_ln_c) if ln else c_t)
+        m_t = h_t
         if W_rm is not None:
-            h_t = h_t @ W_rm.T  # r_t = W_rm m_t
+            h_t = m_t @ W_rm.T  # r_t = W_rm m_t
         d_c, d_h = (zoneout_weight(d, t) for d in zone)  # Krueger et al. 2017: keep the previous value
         c_t = d_c * c + (1 - d_c) * c_t
         h_t = d_h * h + (1 - d_h) * h_t
         h, c, i_prev, f_prev, o_prev = h_t, c_t, i_t, f_t, o_t
-        ys.append(h)
-    return torch.stack(ys), h, c
+        ys.append(h if W_pm is None else torch.cat([h, m_t @ W_pm.T], dim=1))  # [r_t; p_t = W_pm m_t]
+    return torch.stack(ys), ys[-1], c
 
 
 def reference_gru(cell, x, h, mask=1.0, zone=0.0):
@@ -420,10 +422,62 @@ def test_a_projection_starts_at_the_scale_of_the_unprojected_cell(name):
         cells.build(name, 8, hidden, projection_init="xavier")
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["lstmp", "lstm"])
+def test_a_nonrecurrent_projection_is_output_beside_r_t_and_not_fed_back(name, device, loop):
+    """Sak et al. 2014: p_t = W_pm m_t joins r_t in the output; only r_t reaches the gates, so p_0 of
+    the initial state changes nothing and the cell's own weights keep their shapes."""
+    cell = make(name, torch.float64, device, proj_size=2, nonrecurrent_proj_size=3)
+    assert cell.output_size == 5 and cell.weight_hh.shape == (16, 2) and cell.weight_pm.shape == (3, 4)
+    gen = torch.Generator().manual_seed(1)
+    x, r0, p0, c0 = (torch.randn(*shape, generator=gen, dtype=torch.float64).to(device) for shape in (
+        (6, 3, 5), (3, 2), (3, 3), (3, 4)))  # fmt: skip
+    y, (h, c) = cell(x, (torch.cat([r0, p0], dim=1), c0))
+    y_ref, h_ref, c_ref = reference_dense(cell, x, r0, c0, DENSE[name])
+    assert y.shape == (6, 3, 5) and h.shape == (3, 5)
+    for got, expected in ((y, y_ref), (h, h_ref), (c, c_ref)):
+        torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(cell(x, (torch.cat([r0, 7 * p0], dim=1), c0))[0], y)
+
+
+def test_a_nonrecurrent_projection_learns_and_is_refused_where_it_has_no_meaning():
+    cell = make("lstmp", torch.float64, "cpu", D=3, H=4, nonrecurrent_proj_size=2, recurrent_dropout=0.3)
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    names = [n for n, _ in cell.named_parameters()]
+
+    def run(x, *params):  # the same dropout mask at every evaluation, on r_{t-1} only
+        torch.manual_seed(5)
+        y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
+        return y, h, c
+
+    assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in cell.parameters()]))
+    torch.manual_seed(5)
+    mask = torch.empty(2, 2, dtype=torch.float64).bernoulli_(0.7) / 0.7  # (B, P): the first draw
+    torch.manual_seed(5)
+    zeros = torch.zeros(2, 2, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
+    torch.testing.assert_close(cell(x)[0], reference_dense(cell, x, *zeros, DENSE["lstmp"], mask=mask)[0])
+    with pytest.raises(ValueError, match=r"nonrecurrent_proj_size needs a recurrent projection \(proj_size\)"):
+        cells.build("lstm", 5, 4, nonrecurrent_proj_size=2)
+    with pytest.raises(ValueError, match="nonrecurrent_proj_size=0 must be positive"):
+        cells.build("lstmp", 5, 4, nonrecurrent_proj_size=0)
+    with pytest.raises(ValueError, match="zoneout_hidden zones out a state; p_t of nonrecurrent_proj_size is none"):
+        cells.build("lstmp", 5, 4, nonrecurrent_proj_size=2, zoneout_hidden=0.1)
+
+
+def test_lstm_with_a_nonrecurrent_projection_leaves_the_vendor_kernel(monkeypatch):
+    """``torch.nn.LSTM`` has no p_t: that cell runs the shared loop on every device."""
+    monkeypatch.setattr(torch, "lstm", lambda *args: pytest.fail("the vendor kernel has no p_t"))
+    assert cells.build("lstm", 5, 4, proj_size=2, nonrecurrent_proj_size=1)(torch.randn(6, 3, 5))[0].shape == (6, 3, 3)
+
+
 def test_a_projected_stack_feeds_2p_features_forward():
     stack = StackedBiRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
     assert stack.output_size == 3 and stack.forward_layers[1].input_size == 6
     assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 6)
+    both = functools.partial(cells.build, "lstmp", proj_size=3, nonrecurrent_proj_size=2)
+    stack = StackedBiRNN(both, 4, 6, num_layers=2)  # 2 (P + N) features: r_t and p_t of each direction
+    assert stack.output_size == 5 and stack.forward_layers[1].input_size == 10
+    assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 10)
 
 
 @pytest.mark.parametrize("name", ["lstm", "peephole", "lstmp", "fgr", "conv_peephole", "gru", "ligru"])
