@@ -101,8 +101,8 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
     assert len(val_loss) == 3 and val_loss[-1] < val_loss[0]  # it learns
     checkpoint = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
     assert any(k.startswith("net.encoder.backward_layers.1.weight_hh") for k in checkpoint["state_dict"])
-    groups = checkpoint["optimizer_states"][0]["param_groups"]  # fgr's R in a group of its own
-    expected = [0.01, 1.0] if cell == "greff/fgr" else [1.0]
+    groups = checkpoint["optimizer_states"][0]["param_groups"]  # fgr's R, lstmp's projection in groups of their own
+    expected = {"greff/fgr": [0.01, 1.0], "lstmp": [0.25, 1.0]}.get(cell, [1.0])
     assert sorted(g["lr_scale"] for g in groups) == expected
     assert all(g["lr"] == pytest.approx(0.01 * g["lr_scale"]) for g in groups)
 

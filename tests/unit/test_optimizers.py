@@ -64,3 +64,22 @@ def test_the_fgr_config_sets_the_fraction_and_a_schedule_keeps_it(tmp_path):
 def test_a_non_positive_fraction_is_refused():
     with pytest.raises(ValueError, match="gate_recurrence_lr=0"):
         cells.build("fgr", 3, 4, gate_recurrence_lr=0)
+
+
+def test_a_projection_learns_at_its_fraction_of_the_rate(tmp_path):
+    """W_rm, W_pm and the W_.r of ``weight_hh`` at ``projection_lr``; every other weight, and every
+    weight of a cell without a projection, at the optimizer's rate."""
+    torch.manual_seed(0)
+    lstmp = cells.build("lstmp", 3, 4, nonrecurrent_proj_size=1, projection_lr=0.25)
+    model = nn.ModuleList([lstmp, cells.build("lstm", 3, 4, projection_lr=0.25)])
+    groups = parameter_groups(model)
+    assert [g["lr_scale"] for g in groups] == [1.0, 0.25]
+    assert groups[1]["params"] == [lstmp.weight_hh, lstmp.weight_hr, lstmp.weight_pm]
+    assert len(groups[0]["params"]) == len(list(model.parameters())) - 3
+    cfg = compose_train(tmp_path, ["cell=lstmp", "cell.projection_lr=0.25"])
+    optimizer = build_optimizer(instantiate(cfg.optimizer), build_net(cfg, 20, 10))
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([cfg.optimizer.lr, 0.25 * cfg.optimizer.lr])
+    assert cells.build("lstmp", 3, 4).lr_scales == {"weight_hr": 0.25, "weight_hh": 0.25}  # the default
+    assert not hasattr(cells.build("lstm", 3, 4), "lr_scales")
+    with pytest.raises(ValueError, match="projection_lr=0 must be positive"):
+        cells.build("lstmp", 3, 4, projection_lr=0)
