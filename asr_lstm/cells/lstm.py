@@ -70,8 +70,9 @@ class LSTMCellBase(nn.Module):
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on what U multiplies
             (h_{t-1}, r_{t-1} or c_{t-1}): one mask per sequence, in training only (:mod:`asr_lstm.cells.dropout`).
         zoneout_cell, zoneout_hidden: z^c and z^h of zoneout (Krueger et al. 2017): each unit of c_t
-            (of h_t, or r_t under a projection; p_t is no state and takes none) keeps its previous value with that probability, afresh
-            at every step; in evaluation the expectation, c_t = z c_{t-1} + (1 - z) c~_t
+            (of h_t, or r_t under a projection; p_t is no state and takes none) keeps its previous
+            value with that probability, afresh at every step; in evaluation the expectation,
+            c_t = z c_{t-1} + (1 - z) c~_t
             (:func:`asr_lstm.cells.recurrence.lstm_recurrence`).
         layer_norm: the layer-normalised LSTM of Ba, Kiros & Hinton 2016: W x_t and U h_{t-1} each
             normalised over their 4H units with gains ``weight_ln_x``, ``weight_ln_h (4H)`` (alpha_2,
