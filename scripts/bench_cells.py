@@ -91,17 +91,24 @@ def python_loop(device: torch.device) -> Callable[[], contextlib.AbstractContext
     return recurrence.fused.switched_off if device.type == "cuda" else compiled.switched_off
 
 
-def runs_compiled_loop(name: str, x: torch.Tensor) -> bool:
-    """Whether ``name`` runs a compiled loop here: the dense variants but ``lstm`` (the vendor kernel),
-    and on CPU the GRU and the Li-GRU too."""
-    cls = cells.NAMES[name]
-    if x.is_cuda:
-        return issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM)) and cls is not LSTM and recurrence.runs_fused(x)
-    return issubclass(cls, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and cls is not LSTM and compiled.applies(x)
+def runs_compiled_loop(cell: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``cell`` runs a compiled loop over tensors like ``x``: the dense variants (``lstm`` where it
+    leaves torch's kernel, e.g. under layer normalisation) on the fused kernels where they compute the
+    variant, and on CPU the GRU and the Li-GRU too."""
+    if isinstance(cell, LSTM) and cell.runs_vendor_kernel(x):
+        return False
+    if x.is_cuda:  # the fused kernels have neither layer normalisation nor zoneout
+        dense = isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM))
+        zoning = cell.training and (cell.zoneout_cell > 0 or cell.zoneout_hidden > 0) if dense else False
+        return dense and cell.variant.fusable and not zoning and recurrence.runs_fused(x)
+    return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
 
 
-def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict[str, Callable[[], torch.Tensor]]:
-    """The reference and every cell of ``args.cells`` as functions running one forward pass over ``x``."""
+def build_runs(
+    layout: str, args, x: torch.Tensor, device: torch.device
+) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, torch.nn.Module]]:
+    """The reference and every cell of ``args.cells`` as functions running one forward pass over ``x``,
+    and each cell's first layer."""
     lens = torch.full((args.batch,), args.steps, device=device)
     if layout == "stack":
         reference = torch.nn.LSTM(args.input, args.hidden, num_layers=args.layers, bidirectional=True)
@@ -109,6 +116,7 @@ def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict
         reference = torch.nn.LSTM(args.input, args.hidden)
     reference = reference.to(device)
     runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
+    first_layers = {}
     for name in args.cells:
         options = {"frequency_bins": 41, **args.cell_options} if name == "conv_peephole" else args.cell_options
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
@@ -116,10 +124,12 @@ def build_runs(layout: str, args, x: torch.Tensor, device: torch.device) -> dict
         if layout == "stack":
             module = StackedBiRNN(factory, args.input, hidden, args.layers).to(device)
             runs[name] = functools.partial(lambda m: m(x, lens), module)
+            first_layers[name] = module.forward_layers[0]
         else:
             module = factory(input_size=args.input, hidden_size=hidden).to(device)
             runs[name] = functools.partial(lambda m: m(x)[0], module)
-    return runs
+            first_layers[name] = module
+    return runs, first_layers
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -131,7 +141,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 def table(layout: str, precision: str, args, device: torch.device) -> None:
     torch.manual_seed(0)
     x = torch.randn(args.steps, args.batch, args.input, device=device)
-    runs = build_runs(layout, args, x, device)
+    runs, first_layers = build_runs(layout, args, x, device)
     shape = f"{args.layers} bidirectional layers" if layout == "stack" else "1 layer, 1 direction"
     print(
         f"\n{layout}: device={device} {precision} T={args.steps} B={args.batch} D={args.input} H={args.hidden} "
@@ -140,7 +150,7 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
     memory_name = "peak MiB" if device.type == "cuda" else "saved MiB"
     with autocast(device, precision):
         turns = {name: timed(run, device) for name, run in runs.items()}
-        with_loop = [name for name in runs if name != "torch.nn.LSTM" and runs_compiled_loop(name, x)]
+        with_loop = [name for name, cell in first_layers.items() if runs_compiled_loop(cell, x)]
         turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(device)) for name in with_loop})
         seconds = time_round_robin(turns, args.repeats)
         print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7}")

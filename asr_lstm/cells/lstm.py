@@ -276,7 +276,8 @@ class LSTM(LSTMCellBase):
     (``weight_hr_l0`` too), which it then computes exactly.
     """
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def runs_vendor_kernel(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` over tensors like ``x`` runs ``torch.lstm`` rather than the shared loop."""
         dropping = self.training and self.recurrent_dropout > 0  # the vendor kernel has no variational dropout
         zoning = self.zoneout_cell > 0 or self.zoneout_hidden > 0  # nor zoneout
         # nor cell clipping or layer normalisation
@@ -285,7 +286,10 @@ class LSTM(LSTMCellBase):
         projected_on_cpu = self.weight_hr is not None and x.device.type == "cpu"
         plain = plain and self.weight_pm is None  # nor a non-recurrent projection
         vendor = self.activation_names == DEFAULT_ACTIVATIONS and plain and not zoning and not projected_on_cpu
-        if not vendor or exportable.exporting() or dropping:
+        return vendor and not exportable.exporting() and not dropping
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        if not self.runs_vendor_kernel(x):
             return super().forward(x, state)
         h0, c0 = self.initial_state(x, state)
         weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]

@@ -38,10 +38,10 @@ def runs_fused(x: torch.Tensor) -> bool:
 
 def runs_compiled(x: torch.Tensor, variant: LSTMVariant, zone_c, zone_h) -> bool:
     """Whether the loop over tensors like ``x`` runs as the compiled CPU operators
-    (:mod:`asr_lstm.cells.compiled`): every variant and option but layer normalisation, and zoneout
-    together with the gate recurrence (``fgr``)."""
+    (:mod:`asr_lstm.cells.compiled`): every variant and option but zoneout together with the gate
+    recurrence (``fgr``)."""
     zoneout = zone_c is not None or zone_h is not None
-    return not variant.layer_norm and not (zoneout and variant.gate_recurrence) and compiled.applies(x)
+    return not (zoneout and variant.gate_recurrence) and compiled.applies(x)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class LSTMVariant:
         cell_clip: C, the cell state clipped to [-C, C] after each update (Sak et al. 2014; the
             gradient does not flow through a clipped value); ``None``: no clipping.
         layer_norm: the layer normalisation of Ba, Kiros & Hinton 2016 on the recurrent
-            pre-activations and on c_t before sigma_h (:func:`lstm_recurrence`). Runs the eager loop.
+            pre-activations and on c_t before sigma_h (:func:`lstm_recurrence`). Not in the fused
+            CUDA kernels, which then leave each step to the eager loop.
     """
 
     recurrent_input: str = "h"
@@ -188,12 +189,6 @@ def _forward(
     zoneout = zone_c is not None or zone_h is not None
     flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable and not zoneout else None
     c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
-    if flags is None and runs_compiled(xw, variant, zone_c, zone_h):
-        torch.ops.asr_lstm.lstm_loop_forward(
-            xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h, gates, cs, hs, sh, rs,
-            None if zone_c is None else c_new, compiled.flags(variant, acts), compiled.clip_value(variant),
-        )  # fmt: skip
-        return gates, cs, c_new, hs, sh, rs, None
     normalised = None
     if norm is not None:
         normalised = (
@@ -204,6 +199,13 @@ def _forward(
         )
         u_hat, u_rstd, c_hat, c_rstd = normalised
         gain_u, gain_c, bias_c = norm
+    if flags is None and runs_compiled(xw, variant, zone_c, zone_h):
+        torch.ops.asr_lstm.lstm_loop_forward(
+            xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h, gates, cs, hs, sh, rs,
+            None if zone_c is None else c_new, [*norm, *normalised] if norm is not None else [],
+            compiled.flags(variant, acts), compiled.clip_value(variant),
+        )  # fmt: skip
+        return gates, cs, c_new, hs, sh, rs, normalised
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -303,17 +305,23 @@ class _LSTMRecurrence(torch.autograd.Function):
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
         triton_kernels = runs_fused(gates) and v.fusable and zone_c is None and zone_h is None
+        # Under layer normalisation: d loss / d U h_{t-1} (the normalisation's input), for U's gradient.
+        d_u_in = torch.empty_like(dpre) if v.layer_norm else dpre
         if not triton_kernels and runs_compiled(gates, v, zone_c, zone_h):
             d_weight_ch = weight_ch.new_zeros(weight_ch.shape) if v.peepholes else None  # summed in the loop
+            norm, d_norm = [], []  # d_norm: the gradients of alpha_1, alpha_3 and beta_3, summed in the loop
+            if v.layer_norm:
+                d_norm = [torch.zeros_like(gain_u), torch.zeros_like(gain_c), torch.zeros_like(gain_c)]
+                norm = [gain_u, gain_c, u_hat, u_rstd, c_hat, c_rstd, d_u_in, *d_norm]
             torch.ops.asr_lstm.lstm_loop_backward(
                 gates, cs, c_new, sh, grad_y, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h,
-                dh, dc, dpre, drs, d_weight_ch, compiled.flags(v, ctx.acts), compiled.clip_value(v),
+                dh, dc, dpre, drs, d_weight_ch, norm, compiled.flags(v, ctx.acts), compiled.clip_value(v),
             )  # fmt: skip
             grads = _weight_gradients(
-                dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v,
+                dpre, d_u_in, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v,
                 d_weight_ch,
             )  # fmt: skip
-            return (*grads, None, None, None, *NO_GRADIENT)
+            return (*grads, *(d_norm or (None,) * 3), *NO_GRADIENT)
         if triton_kernels:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
@@ -352,10 +360,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         p_i = ((g - c_prev) if v.coupled else g) * dsg_i
         p_f = c_prev * dsg_f
         p_g = i * derivative_from_output(sc, g)
-        # Under layer normalisation: d loss / d U h_{t-1} (the normalisation's input), for U's gradient,
-        # and d loss / d LN(c_t) (its output), for alpha_3 and beta_3.
-        d_u_in = torch.empty_like(dpre) if v.layer_norm else dpre
-        d_c_norm = torch.empty_like(sh) if v.layer_norm else None
+        d_c_norm = torch.empty_like(sh) if v.layer_norm else None  # d loss / d LN(c_t), for alpha_3 and beta_3
 
         for t in range(steps - 1, -1, -1):
             dpre_i, dpre_f, dpre_g, dpre_o = dpre[t].split(hid, dim=1)
@@ -402,11 +407,16 @@ class _LSTMRecurrence(torch.autograd.Function):
         grads = _weight_gradients(
             dpre, d_u_in, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
         )
-        if not v.layer_norm:
-            return (*grads, None, None, None, *NO_GRADIENT)
-        d_gain_u = (dpre * u_hat).sum((0, 1))
-        d_gain_c, d_bias_c = (d_c_norm * c_hat).sum((0, 1)), d_c_norm.sum((0, 1))
-        return (*grads, d_gain_u, d_gain_c, d_bias_c, *NO_GRADIENT)
+        return (*grads, *_layer_norm_gradients(dpre, u_hat, d_c_norm, c_hat), *NO_GRADIENT)
+
+
+def _layer_norm_gradients(dpre, u_hat, d_c_norm, c_hat) -> tuple[torch.Tensor | None, ...]:
+    """The gradients of alpha_1 (4H), alpha_3 and beta_3 (H) from d loss / d pre-activations ``dpre``
+    and d loss / d LN(c_t) ``d_c_norm`` with the normalised values ``u_hat (T, B, 4H)``,
+    ``c_hat (T, B, H)``; three ``None`` without layer normalisation (``u_hat`` is ``None``)."""
+    if u_hat is None:
+        return None, None, None
+    return (dpre * u_hat).sum((0, 1)), (d_c_norm * c_hat).sum((0, 1)), d_c_norm.sum((0, 1))
 
 
 def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):

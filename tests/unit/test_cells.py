@@ -389,6 +389,31 @@ def test_lstm_with_a_projection_runs_the_shared_loop_on_cpu(monkeypatch):
     assert calls == [4] and y.shape == (6, 3, 2)  # four weight tensors: the unprojected layer only
 
 
+@pytest.mark.parametrize(
+    "options, training, vendor",
+    [
+        ({}, True, True),
+        ({"proj_size": 2}, True, False),  # on CPU, where oneDNN has no projection
+        ({"layer_norm": True}, True, False),
+        ({"cell_clip": 1.0}, True, False),
+        ({"sigma_h": "identity"}, True, False),
+        ({"zoneout_cell": 0.1}, False, False),  # evaluation too: the expectation is no vendor kernel either
+        ({"recurrent_dropout": 0.2}, True, False),
+        ({"recurrent_dropout": 0.2}, False, True),  # dropout is off in evaluation
+    ],
+)
+def test_lstm_says_which_loop_it_runs(monkeypatch, options, training, vendor):
+    """``LSTM.runs_vendor_kernel`` (which ``scripts/bench_cells.py`` asks) is what ``forward`` does."""
+    calls = []
+    original = torch.lstm
+    monkeypatch.setattr(torch, "lstm", lambda *args: calls.append(1) or original(*args))
+    cell = cells.build("lstm", 5, 4, **options).train(training)
+    x = torch.randn(6, 3, 5)
+    assert cell.runs_vendor_kernel(x) is vendor
+    cell(x)
+    assert calls == ([1] if vendor else [])
+
+
 def test_lstmp_loads_torch_lstm_weights_with_proj_size():
     torch.manual_seed(0)
     reference = torch.nn.LSTM(5, 4, proj_size=2)

@@ -8,9 +8,10 @@
 // one block per thread (at least kMinBlock units each), and each thread does, for its block, the
 // product with its own rows of U (or columns, backward), kept in its cache across steps, and the
 // element-wise work in one vectorised pass. One team of threads runs the whole loop (run_steps) and
-// meets at a barrier once per step (twice under a projection, whose product W_rm h_t the threads split
-// by columns), with no ATen call between steps but the gate recurrence's product (fgr). Built on first
-// use by asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
+// meets at a barrier once per step (once more under a projection, whose product W_rm h_t the threads
+// split by columns, and twice more under layer normalisation, whose means and variances span every
+// block's units), with no ATen call between steps but the gate recurrence's product (fgr). Built on
+// first use by asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
 #include <torch/library.h>
 
 #include <optional>
@@ -52,52 +53,210 @@ struct ForwardStep {
   int64_t batch, hidden;
 };
 
+// The gates and c~_t of one vector of units from their pre-activations (peepholes, the clip and the
+// output peephole on c~_t or c_{t-1} applied here); peep points at V_i's entries (V_f's at + H, V_o's
+// at + 2H) or is null.
+template <typename T>
+struct CellUpdate {
+  Vectorized<T> i, f, g, o, c;
+};
+
+template <typename T>
+CellUpdate<T> update_cell(Vectorized<T> a_i, Vectorized<T> a_f, const Vectorized<T>& a_g, Vectorized<T> a_o,
+                          const Vectorized<T>& c, const T* peep, int64_t hidden, int64_t m, const Flags& f,
+                          double clip) {
+  using V = Vectorized<T>;
+  const V one(T(1));
+  if (f.peepholes) {
+    a_i = a_i + V::loadu(peep, m) * c;
+    a_f = a_f + V::loadu(peep + hidden, m) * c;
+  }
+  const V i = f.input_gate ? activate(a_i, f.act_g) : one;
+  const V fg = f.coupled ? one - i : (f.forget_gate ? activate(a_f, f.act_g) : one);
+  const V g = activate(a_g, f.act_c);
+  V c_new = fg * c + i * g;
+  if (clip > 0) c_new = at::vec::clamp(c_new, V(static_cast<T>(-clip)), V(static_cast<T>(clip)));
+  if (f.peepholes) a_o = a_o + V::loadu(peep + 2 * hidden, m) * (f.output_current ? c_new : c);
+  return {i, fg, g, f.output_gate ? activate(a_o, f.act_g) : one, c_new};
+}
+
+// Stores the four activations at row (B's row of (B, 4H)) + j.
+template <typename T>
+void store_gates(const CellUpdate<T>& u, T* row, int64_t j, int64_t hidden, int64_t m) {
+  u.i.store(row + j, m);
+  u.f.store(row + hidden + j, m);
+  u.g.store(row + 2 * hidden + j, m);
+  u.o.store(row + 3 * hidden + j, m);
+}
+
 template <typename T>
 void forward_block(const ForwardStep<T>& s, const Block& block, const Flags& f, double clip) {
   using V = Vectorized<T>;
   constexpr int64_t kWidth = V::size();
   const int64_t H = s.hidden, n = block.size;
-  const V one(T(1)), lo = V(static_cast<T>(-clip)), hi = V(static_cast<T>(clip));
   for (int64_t b = 0; b < s.batch; ++b) {
     const T* pre = s.pre + b * s.pre_stride;
     const T* xw = s.xw + b * 4 * H;
     const T* rec = s.rec ? s.rec + b * 3 * H : nullptr;
-    T* gates = s.gates + b * 4 * H;
     for (int64_t jj = 0; jj < n; jj += kWidth) {
       const int64_t m = std::min(kWidth, n - jj), j = block.begin + jj, k = b * H + j;
       auto gate = [&](int64_t q) { return V::loadu(pre + q * n + jj, m) + V::loadu(xw + q * H + j, m); };
-      V a_i = gate(0), a_f = gate(1), a_g = gate(2), a_o = gate(3);
+      V a_i = gate(0), a_f = gate(1), a_o = gate(3);
       if (rec) {
         a_i = a_i + V::loadu(rec + j, m);
         a_f = a_f + V::loadu(rec + H + j, m);
         a_o = a_o + V::loadu(rec + 2 * H + j, m);
       }
       const V c = V::loadu(s.c_prev + k, m);
-      if (f.peepholes) {
-        a_i = a_i + V::loadu(s.peep + j, m) * c;
-        a_f = a_f + V::loadu(s.peep + H + j, m) * c;
-      }
-      const V i = f.input_gate ? activate(a_i, f.act_g) : one;
-      const V fg = f.coupled ? one - i : (f.forget_gate ? activate(a_f, f.act_g) : one);
-      const V g = activate(a_g, f.act_c);
-      V c_new = fg * c + i * g;
-      if (clip > 0) c_new = at::vec::clamp(c_new, lo, hi);
-      if (f.peepholes) a_o = a_o + V::loadu(s.peep + 2 * H + j, m) * (f.output_current ? c_new : c);
-      const V o = f.output_gate ? activate(a_o, f.act_g) : one;
-      const V sig_h = activate(c_new, f.act_h);
-      V h = o * sig_h;
+      CellUpdate<T> u = update_cell(a_i, a_f, gate(2), a_o, c, s.peep ? s.peep + j : nullptr, H, m, f, clip);
+      const V sig_h = activate(u.c, f.act_h);
+      V h = u.o * sig_h;
       if (s.zone_c) {  // c_t = d o c_{t-1} + (1 - d) o c~_t
-        c_new.store(s.c_own + k, m);
-        c_new = lerp(c_new, c, V::loadu(s.zone_c + k, m));
+        u.c.store(s.c_own + k, m);
+        u.c = lerp(u.c, c, V::loadu(s.zone_c + k, m));
       }
       if (s.zone_h) h = lerp(h, V::loadu(s.h_prev + k, m), V::loadu(s.zone_h + k, m));
-      i.store(gates + j, m);
-      fg.store(gates + H + j, m);
-      g.store(gates + 2 * H + j, m);
-      o.store(gates + 3 * H + j, m);
-      c_new.store(s.c_next + k, m);
+      store_gates(u, s.gates + b * 4 * H, j, H, m);
+      u.c.store(s.c_next + k, m);
       sig_h.store(s.sh + k, m);
       h.store(s.h_next + k, m);
+    }
+  }
+}
+
+// Layer normalisation (Ba, Kiros & Hinton 2016) in the loop. A step's two normalisations, of U r_{t-1}
+// over its 4H units and of c~_t over its H, each need the whole row: every block writes its rows'
+// partial moments (mean, M2 of its entries) to stats (blocks, B, 2), and after a barrier each block
+// combines them (Chan, Golub & LeVeque's pairwise update, as stable as a two-pass variance). So the
+// forward step has three phases: the product and its moments; the normalised pre-activations up to
+// c~_t and its moments; LN(c~_t) to h_t. Backward likewise sums g and g o z_hat per row.
+constexpr double kLayerNormEps = 1e-5;  // recurrence.LAYER_NORM_EPS
+
+template <typename T>
+struct NormForward {
+  const T *gain_u, *gain_c, *bias_c;  // alpha_1 (4H), alpha_3 (H), beta_3 (H)
+  T *u_hat, *u_rstd;                  // step t's (B, 4H) LN(U r_{t-1}) before its gain, (B) its 1 / sigma
+  T *c_hat, *c_rstd;                  // step t's (B, H), (B): those of c~_t
+  T *u_stats, *c_stats;               // (blocks, B, 2) partial moments
+};
+
+template <typename T>
+T horizontal_sum(const Vectorized<T>& v) {
+  T lanes[Vectorized<T>::size()];
+  v.store(lanes);
+  T sum = 0;
+  for (const T lane : lanes) sum += lane;
+  return sum;
+}
+
+// (mean, M2) of v[0 ... n) into out[0], out[1], in two passes.
+template <typename T>
+void moments(const T* v, int64_t n, T* out) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t whole = n / kWidth * kWidth;
+  V acc(T(0));
+  for (int64_t i = 0; i < whole; i += kWidth) acc = acc + V::loadu(v + i);
+  T sum = horizontal_sum(acc);
+  for (int64_t i = whole; i < n; ++i) sum += v[i];
+  const T mean = sum / static_cast<T>(n);
+  const V mean_v(mean);
+  V squares(T(0));
+  for (int64_t i = 0; i < whole; i += kWidth) {
+    const V d = V::loadu(v + i) - mean_v;
+    squares = at::vec::fmadd(d, d, squares);
+  }
+  T m2 = horizontal_sum(squares);
+  for (int64_t i = whole; i < n; ++i) m2 += (v[i] - mean) * (v[i] - mean);
+  out[0] = mean;
+  out[1] = m2;
+}
+
+// The mean and 1 / sqrt(var + eps) of a row from its blocks' partial moments, per_unit entries a unit.
+template <typename T>
+std::pair<T, T> combine_moments(const T* stats, const std::vector<Block>& blocks, int64_t row, int64_t batch,
+                                int64_t per_unit) {
+  T count = 0, mean = 0, m2 = 0;
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    const T* part = stats + (static_cast<int64_t>(k) * batch + row) * 2;
+    const T n = static_cast<T>(per_unit * blocks[k].size), total = count + n, delta = part[0] - mean;
+    mean += delta * n / total;
+    m2 += part[1] + delta * delta * count * n / total;
+    count = total;
+  }
+  return {mean, T(1) / std::sqrt(m2 / count + static_cast<T>(kLayerNormEps))};
+}
+
+// Phase 1 of a normalised step: the block's partial moments of U r_{t-1}, (B, 4 size) in s.pre.
+template <typename T>
+void product_moments(const ForwardStep<T>& s, const NormForward<T>& ln, const Block& block, int64_t k) {
+  for (int64_t b = 0; b < s.batch; ++b)
+    moments(s.pre + b * s.pre_stride, 4 * block.size, ln.u_stats + (k * s.batch + b) * 2);
+}
+
+// Phase 2: (i; f; g; o)_t = W x_t + b + alpha_1 o LN(U r_{t-1}) (+ R's share, peepholes), the gates and
+// c~_t (to c_own under zoneout of the cell, else c_next), and the block's moments of c~_t.
+template <typename T>
+void normalised_cell_block(const ForwardStep<T>& s, const NormForward<T>& ln, const std::vector<Block>& blocks,
+                           int64_t k, const Flags& f, double clip) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const Block& block = blocks[k];
+  const int64_t H = s.hidden, n = block.size;
+  T* c_own = s.zone_c ? s.c_own : s.c_next;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const auto [mean, rstd] = combine_moments(ln.u_stats, blocks, b, s.batch, 4);
+    if (k == 0) ln.u_rstd[b] = rstd;
+    const V mean_v(mean), rstd_v(rstd);
+    const T* pre = s.pre + b * s.pre_stride;
+    const T* xw = s.xw + b * 4 * H;
+    const T* rec = s.rec ? s.rec + b * 3 * H : nullptr;
+    T* u_hat = ln.u_hat + b * 4 * H;
+    for (int64_t jj = 0; jj < n; jj += kWidth) {
+      const int64_t m = std::min(kWidth, n - jj), j = block.begin + jj, e = b * H + j;
+      auto gate = [&](int64_t q) {
+        const V z = (V::loadu(pre + q * n + jj, m) - mean_v) * rstd_v;
+        z.store(u_hat + q * H + j, m);
+        return at::vec::fmadd(V::loadu(ln.gain_u + q * H + j, m), z, V::loadu(xw + q * H + j, m));
+      };
+      V a_i = gate(0), a_f = gate(1), a_o = gate(3);
+      if (rec) {
+        a_i = a_i + V::loadu(rec + j, m);
+        a_f = a_f + V::loadu(rec + H + j, m);
+        a_o = a_o + V::loadu(rec + 2 * H + j, m);
+      }
+      const CellUpdate<T> u = update_cell(a_i, a_f, gate(2), a_o, V::loadu(s.c_prev + e, m),
+                                          s.peep ? s.peep + j : nullptr, H, m, f, clip);
+      store_gates(u, s.gates + b * 4 * H, j, H, m);
+      u.c.store(c_own + e, m);
+    }
+    moments(c_own + b * H + block.begin, n, ln.c_stats + (k * s.batch + b) * 2);
+  }
+}
+
+// Phase 3: h_t = o_t o sigma_h(alpha_3 o LN(c~_t) + beta_3), then zoneout.
+template <typename T>
+void normalised_output_block(const ForwardStep<T>& s, const NormForward<T>& ln, const std::vector<Block>& blocks,
+                             int64_t k, const Flags& f) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const Block& block = blocks[k];
+  const int64_t H = s.hidden;
+  const T* c_own = s.zone_c ? s.c_own : s.c_next;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const auto [mean, rstd] = combine_moments(ln.c_stats, blocks, b, s.batch, 1);
+    if (k == 0) ln.c_rstd[b] = rstd;
+    const V mean_v(mean), rstd_v(rstd);
+    for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
+      const int64_t m = std::min(kWidth, block.begin + block.size - j), e = b * H + j;
+      const V c = V::loadu(c_own + e, m), z = (c - mean_v) * rstd_v;
+      z.store(ln.c_hat + e, m);
+      const V sig_h = activate(at::vec::fmadd(V::loadu(ln.gain_c + j, m), z, V::loadu(ln.bias_c + j, m)), f.act_h);
+      V h = V::loadu(s.gates + b * 4 * H + 3 * H + j, m) * sig_h;
+      if (s.zone_c) lerp(c, V::loadu(s.c_prev + e, m), V::loadu(s.zone_c + e, m)).store(s.c_next + e, m);
+      if (s.zone_h) h = lerp(h, V::loadu(s.h_prev + e, m), V::loadu(s.zone_h + e, m));
+      sig_h.store(s.sh + e, m);
+      h.store(s.h_next + e, m);
     }
   }
 }
@@ -122,64 +281,222 @@ struct BackwardStep {
   int64_t batch, hidden;
 };
 
+// Of units [j, j + m) (entry e of a (B, H) row): d loss / d h~_t, the gradient reaching h_t from step
+// t+1 and y_t less zoneout's share d o (that), which goes straight to h_{t-1} (carry_h).
+template <typename T>
+Vectorized<T> hidden_gradient(const BackwardStep<T>& s, int64_t e, int64_t m) {
+  using V = Vectorized<T>;
+  V dh_t = V::loadu(s.dh + e, m);
+  if (s.grad_y) dh_t = dh_t + V::loadu(s.grad_y + e, m);
+  if (s.zone_h) {  // h_t = d o h_{t-1} + (1 - d) o h~_t
+    const V carry = dh_t * V::loadu(s.zone_h + e, m);
+    carry.store(s.carry_h + e, m);
+    dh_t = dh_t - carry;
+  }
+  return dh_t;
+}
+
+// d loss / d c~_t's share from step t+1, less zoneout's (c_t = d o c_{t-1} + (1 - d) o c~_t), which is
+// carry_c.
+template <typename T>
+Vectorized<T> cell_gradient_in(const BackwardStep<T>& s, int64_t e, int64_t m, Vectorized<T>& carry_c) {
+  using V = Vectorized<T>;
+  const V dc = V::loadu(s.dc + e, m);
+  carry_c = s.zone_c ? dc * V::loadu(s.zone_c + e, m) : V(T(0));
+  return dc - carry_c;
+}
+
+// d loss / d o_t's pre-activation from dh_t.
+template <typename T>
+Vectorized<T> output_gate_gradient(const BackwardStep<T>& s, const Flags& f, const Vectorized<T>& dh_t,
+                                   const Vectorized<T>& o, const Vectorized<T>& sig_h, int64_t b, int64_t j,
+                                   int64_t m) {
+  using V = Vectorized<T>;
+  const V dsg_o = f.output_gate ? derivative(o, f.act_g) : V(T(0));
+  V d_o = dh_t * sig_h * dsg_o;
+  if (s.d_ifo) d_o = d_o + V::loadu(s.d_ifo + b * 3 * s.hidden + 2 * s.hidden + j, m) * dsg_o;
+  return d_o;
+}
+
+// The rest of step t for units [j, j + m) of row b, from d loss / d c~_t through h_t (dc_t, before the
+// output peephole's share and the clip) and d_o: the other gates' gradients, all four stored in dpre,
+// d loss / d c_{t-1} (+ carry_c) stored in dc, and the peepholes' shares.
+template <typename T>
+void gates_backward(const BackwardStep<T>& s, const Flags& f, double clip, int64_t b, int64_t j, int64_t m,
+                    Vectorized<T> dc_t, const Vectorized<T>& d_o, const Vectorized<T>& carry_c) {
+  using V = Vectorized<T>;
+  const int64_t H = s.hidden, e = b * H + j;
+  const T* row = s.gates + b * 4 * H;
+  const V zero(T(0)), i = V::loadu(row + j, m), fg = V::loadu(row + H + j, m), g = V::loadu(row + 2 * H + j, m),
+          c = V::loadu(s.c_prev + e, m);
+  const V dsg_i = f.input_gate ? derivative(i, f.act_g) : zero;
+  const V dsg_f = (f.coupled || !f.forget_gate) ? zero : derivative(fg, f.act_g);
+  if (f.peepholes && f.output_current) dc_t = dc_t + d_o * V::loadu(s.peep + 2 * H + j, m);
+  if (clip > 0) dc_t = V::blendv(zero, dc_t, V::loadu(s.c_now + e, m).abs() < V(static_cast<T>(clip)));
+  V d_i = dc_t * (f.coupled ? g - c : g) * dsg_i;
+  V d_f = dc_t * c * dsg_f;
+  const V d_g = dc_t * i * derivative(g, f.act_c);
+  if (s.d_ifo) {
+    const T* ifo = s.d_ifo + b * 3 * H;
+    d_i = d_i + V::loadu(ifo + j, m) * dsg_i;
+    d_f = d_f + V::loadu(ifo + H + j, m) * dsg_f;
+  }
+  V dc_prev = dc_t * fg + carry_c;
+  if (f.peepholes) {
+    dc_prev = dc_prev + d_i * V::loadu(s.peep + j, m) + d_f * V::loadu(s.peep + H + j, m);
+    if (!f.output_current) dc_prev = dc_prev + d_o * V::loadu(s.peep + 2 * H + j, m);
+  }
+  T* out = s.dpre + b * 4 * H;
+  d_i.store(out + j, m);
+  d_f.store(out + H + j, m);
+  d_g.store(out + 2 * H + j, m);
+  d_o.store(out + 3 * H + j, m);
+  if (s.d_peep) {  // d V_i += d_i o c_{t-1}, d V_f += d_f o c_{t-1}, d V_o += d_o o c_t (or c_{t-1})
+    const V c_o = f.output_current ? V::loadu(s.c_now + e, m) : c;
+    (V::loadu(s.d_peep + j, m) + d_i * c).store(s.d_peep + j, m);
+    (V::loadu(s.d_peep + H + j, m) + d_f * c).store(s.d_peep + H + j, m);
+    (V::loadu(s.d_peep + 2 * H + j, m) + d_o * c_o).store(s.d_peep + 2 * H + j, m);
+  }
+  dc_prev.store(s.dc + e, m);
+}
+
 template <typename T>
 void backward_block(const BackwardStep<T>& s, const Block& block, const Flags& f, double clip) {
   using V = Vectorized<T>;
   constexpr int64_t kWidth = V::size();
   const int64_t H = s.hidden;
-  const V zero(T(0)), limit = V(static_cast<T>(clip));
-  for (int64_t b = 0; b < s.batch; ++b) {
-    const T* row = s.gates + b * 4 * H;
-    const T* ifo = s.d_ifo ? s.d_ifo + b * 3 * H : nullptr;
-    T* out = s.dpre + b * 4 * H;
+  for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
-      const int64_t m = std::min(kWidth, block.begin + block.size - j), k = b * H + j;
-      const V i = V::loadu(row + j, m), fg = V::loadu(row + H + j, m), g = V::loadu(row + 2 * H + j, m),
-              o = V::loadu(row + 3 * H + j, m), c = V::loadu(s.c_prev + k, m), sig_h = V::loadu(s.sh + k, m);
-      V dh_t = V::loadu(s.dh + k, m);
-      if (s.grad_y) dh_t = dh_t + V::loadu(s.grad_y + k, m);
-      if (s.zone_h) {  // h_t = d o h_{t-1} + (1 - d) o h~_t: dh_t becomes d loss / d h~_t
-        const V carry = dh_t * V::loadu(s.zone_h + k, m);
-        carry.store(s.carry_h + k, m);
-        dh_t = dh_t - carry;
-      }
-      V dc_in = V::loadu(s.dc + k, m), carry_c = zero;
-      if (s.zone_c) {  // likewise c_t = d o c_{t-1} + (1 - d) o c~_t
-        carry_c = dc_in * V::loadu(s.zone_c + k, m);
-        dc_in = dc_in - carry_c;
-      }
-      const V dsg_i = f.input_gate ? derivative(i, f.act_g) : zero;
-      const V dsg_f = (f.coupled || !f.forget_gate) ? zero : derivative(fg, f.act_g);
-      const V dsg_o = f.output_gate ? derivative(o, f.act_g) : zero;
-      V d_o = dh_t * sig_h * dsg_o;
-      V dc_t = dc_in + dh_t * o * derivative(sig_h, f.act_h);
-      if (ifo) d_o = d_o + V::loadu(ifo + 2 * H + j, m) * dsg_o;
-      if (f.peepholes && f.output_current) dc_t = dc_t + d_o * V::loadu(s.peep + 2 * H + j, m);
-      if (clip > 0) dc_t = V::blendv(zero, dc_t, V::loadu(s.c_now + k, m).abs() < limit);
-      V d_i = dc_t * (f.coupled ? g - c : g) * dsg_i;
-      V d_f = dc_t * c * dsg_f;
-      const V d_g = dc_t * i * derivative(g, f.act_c);
-      if (ifo) {
-        d_i = d_i + V::loadu(ifo + j, m) * dsg_i;
-        d_f = d_f + V::loadu(ifo + H + j, m) * dsg_f;
-      }
-      V dc_prev = dc_t * fg + carry_c;
-      if (f.peepholes) {
-        dc_prev = dc_prev + d_i * V::loadu(s.peep + j, m) + d_f * V::loadu(s.peep + H + j, m);
-        if (!f.output_current) dc_prev = dc_prev + d_o * V::loadu(s.peep + 2 * H + j, m);
-      }
-      d_i.store(out + j, m);
-      d_f.store(out + H + j, m);
-      d_g.store(out + 2 * H + j, m);
-      d_o.store(out + 3 * H + j, m);
-      if (s.d_peep) {  // d V_i += d_i o c_{t-1}, d V_f += d_f o c_{t-1}, d V_o += d_o o c_t (or c_{t-1})
-        const V c_o = f.output_current ? V::loadu(s.c_now + k, m) : c;
-        (V::loadu(s.d_peep + j, m) + d_i * c).store(s.d_peep + j, m);
-        (V::loadu(s.d_peep + H + j, m) + d_f * c).store(s.d_peep + H + j, m);
-        (V::loadu(s.d_peep + 2 * H + j, m) + d_o * c_o).store(s.d_peep + 2 * H + j, m);
-      }
-      dc_prev.store(s.dc + k, m);
+      const int64_t m = std::min(kWidth, block.begin + block.size - j), e = b * H + j;
+      const V o = V::loadu(s.gates + b * 4 * H + 3 * H + j, m), sig_h = V::loadu(s.sh + e, m);
+      const V dh_t = hidden_gradient(s, e, m);
+      V carry_c;
+      const V dc_t = cell_gradient_in(s, e, m, carry_c) + dh_t * o * derivative(sig_h, f.act_h);
+      gates_backward(s, f, clip, b, j, m, dc_t, output_gate_gradient(s, f, dh_t, o, sig_h, b, j, m), carry_c);
     }
+}
+
+// Step t's layer normalisation backward: what the forward pass kept, and d loss / d U r_{t-1} and
+// d loss / d LN(c~_t) out. With z = LN(v) before its gain alpha and g = alpha o d loss / d (alpha o z),
+// d loss / d v = (g - mean(g) - z o mean(g o z)) / sigma, the means over v's units: each block sums its
+// rows' g and g o z into stats (blocks, B, 2), and after a barrier every block adds them up. Each block
+// adds its units' shares of the gains' and beta_3's gradients step by step, as the peepholes'.
+template <typename T>
+struct NormBackward {
+  const T *gain_u, *gain_c;       // alpha_1 (4H), alpha_3 (H)
+  const T *u_hat, *u_rstd;        // step t's (B, 4H), (B)
+  const T *c_hat, *c_rstd;        // step t's (B, H), (B)
+  T *d_u_in;                      // step t's (B, 4H) out
+  T *d_gain_u, *d_gain_c, *d_bias_c;  // (4H), (H), (H), summed over the steps
+  T *d_c_norm;                    // (B, H) scratch: d loss / d (alpha_3 o LN(c~_t) + beta_3)
+  T *u_stats, *c_stats;           // (blocks, B, 2)
+};
+
+// Adds sum(grad o gain) and sum(grad o gain o hat) over n entries to out[0], out[1].
+template <typename T>
+void add_gradient_sums(const T* grad, const T* gain, const T* hat, int64_t n, T* out) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t whole = n / kWidth * kWidth;
+  V sum(T(0)), projected(T(0));
+  for (int64_t i = 0; i < whole; i += kWidth) {
+    const V g = V::loadu(grad + i) * V::loadu(gain + i);
+    sum = sum + g;
+    projected = at::vec::fmadd(g, V::loadu(hat + i), projected);
+  }
+  T s = horizontal_sum(sum), p = horizontal_sum(projected);
+  for (int64_t i = whole; i < n; ++i) {
+    s += grad[i] * gain[i];
+    p += grad[i] * gain[i] * hat[i];
+  }
+  out[0] += s;
+  out[1] += p;
+}
+
+// mean(g) and mean(g o z) of a row over count entries, from the blocks' sums.
+template <typename T>
+std::pair<T, T> combine_sums(const T* stats, int64_t blocks, int64_t row, int64_t batch, int64_t count) {
+  T sum = 0, projected = 0;
+  for (int64_t k = 0; k < blocks; ++k) {
+    sum += stats[(k * batch + row) * 2];
+    projected += stats[(k * batch + row) * 2 + 1];
+  }
+  return {sum / static_cast<T>(count), projected / static_cast<T>(count)};
+}
+
+// Phase 1 of a normalised step backward: dh_t, d_o (stored in dpre) and d loss / d LN(c~_t), with the
+// block's sums for its normalisation.
+template <typename T>
+void normalised_output_backward(const BackwardStep<T>& s, const NormBackward<T>& ln, const Block& block,
+                                int64_t k, const Flags& f) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t H = s.hidden;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
+      const int64_t m = std::min(kWidth, block.begin + block.size - j), e = b * H + j;
+      const V o = V::loadu(s.gates + b * 4 * H + 3 * H + j, m), sig_h = V::loadu(s.sh + e, m);
+      const V dh_t = hidden_gradient(s, e, m);
+      output_gate_gradient(s, f, dh_t, o, sig_h, b, j, m).store(s.dpre + b * 4 * H + 3 * H + j, m);
+      const V d_norm = dh_t * o * derivative(sig_h, f.act_h);
+      d_norm.store(ln.d_c_norm + e, m);
+      (V::loadu(ln.d_gain_c + j, m) + d_norm * V::loadu(ln.c_hat + e, m)).store(ln.d_gain_c + j, m);
+      (V::loadu(ln.d_bias_c + j, m) + d_norm).store(ln.d_bias_c + j, m);
+    }
+    T* sums = ln.c_stats + (k * s.batch + b) * 2;
+    sums[0] = sums[1] = T(0);
+    const int64_t e = b * H + block.begin;
+    add_gradient_sums(ln.d_c_norm + e, ln.gain_c + block.begin, ln.c_hat + e, block.size, sums);
+  }
+}
+
+// Phase 2: back through LN(c~_t) to c~_t, then the gates and c_{t-1}; the block's sums for the
+// normalisation of U r_{t-1}, whose input gradient is dpre times alpha_1.
+template <typename T>
+void normalised_cell_backward(const BackwardStep<T>& s, const NormBackward<T>& ln, const std::vector<Block>& blocks,
+                              int64_t k, const Flags& f, double clip) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const Block& block = blocks[k];
+  const int64_t H = s.hidden, count = static_cast<int64_t>(blocks.size());
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const auto [mean_g, mean_gz] = combine_sums(ln.c_stats, count, b, s.batch, H);
+    const V mean_v(mean_g), projected_v(mean_gz), rstd(ln.c_rstd[b]);
+    for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
+      const int64_t m = std::min(kWidth, block.begin + block.size - j), e = b * H + j;
+      const V g = V::loadu(ln.d_c_norm + e, m) * V::loadu(ln.gain_c + j, m);
+      const V through_norm = (g - mean_v - V::loadu(ln.c_hat + e, m) * projected_v) * rstd;
+      V carry_c;
+      const V dc_t = cell_gradient_in(s, e, m, carry_c) + through_norm;
+      gates_backward(s, f, clip, b, j, m, dc_t, V::loadu(s.dpre + b * 4 * H + 3 * H + j, m), carry_c);
+    }
+    T* sums = ln.u_stats + (k * s.batch + b) * 2;
+    sums[0] = sums[1] = T(0);
+    for (int64_t q = 0; q < 4; ++q) {
+      const int64_t e = b * 4 * H + q * H + block.begin;
+      add_gradient_sums(s.dpre + e, ln.gain_u + q * H + block.begin, ln.u_hat + e, block.size, sums);
+    }
+  }
+}
+
+// Phase 3: d loss / d U r_{t-1} of the block's units in the four gates.
+template <typename T>
+void normalised_product_backward(const BackwardStep<T>& s, const NormBackward<T>& ln, const std::vector<Block>& blocks,
+                                 int64_t k) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const Block& block = blocks[k];
+  const int64_t H = s.hidden, count = static_cast<int64_t>(blocks.size());
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const auto [mean_g, mean_gz] = combine_sums(ln.u_stats, count, b, s.batch, 4 * H);
+    const V mean_v(mean_g), projected_v(mean_gz), rstd(ln.u_rstd[b]);
+    for (int64_t q = 0; q < 4; ++q)
+      for (int64_t j = block.begin; j < block.begin + block.size; j += kWidth) {
+        const int64_t m = std::min(kWidth, block.begin + block.size - j), e = b * 4 * H + q * H + j;
+        const V d_pre = V::loadu(s.dpre + e, m), z = V::loadu(ln.u_hat + e, m);
+        ((d_pre * V::loadu(ln.gain_u + q * H + j, m) - mean_v - z * projected_v) * rstd).store(ln.d_u_in + e, m);
+        (V::loadu(ln.d_gain_u + q * H + j, m) + d_pre * z).store(ln.d_gain_u + q * H + j, m);
+      }
   }
 }
 
@@ -189,16 +506,30 @@ Tensor ifo(const Tensor& gates) {
   return at::cat({gates.narrow(1, 0, 2 * hidden), gates.narrow(1, 3 * hidden, hidden)}, 1);
 }
 
+// The layer normalisation tensors of an operator, checked: none, or `count` of them, the first `params`
+// its parameters (made contiguous), the others buffers it reads or writes (contiguous already), all of
+// like's dtype on the CPU.
+std::vector<Tensor> layer_norm_tensors(at::TensorList norm, size_t count, size_t params, const Tensor& like) {
+  TORCH_CHECK(norm.empty() || norm.size() == count, "lstm_loop: ", count, " layer normalisation tensors expected, got ",
+              norm.size());
+  std::vector<Tensor> tensors{like};
+  for (size_t q = 0; q < norm.size(); ++q) tensors.push_back(q < params ? norm[q].contiguous() : norm[q]);
+  check_buffers("lstm_loop", tensors);
+  return std::vector<Tensor>(tensors.begin() + 1, tensors.end());
+}
+
 // The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
 // cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
 // rs (T+1, B, P) with r_0 at 0. Under zoneout (zone_c (T, B, H), zone_h (T, B, R)) cs, hs and rs hold
-// the states after it, and c_new (T, B, H) receives c~_t under the cell's.
+// the states after it, and c_new (T, B, H) receives c~_t under the cell's. Under layer normalisation
+// norm is alpha_1 (4H), alpha_3 (H), beta_3 (H) and the buffers u_hat (T, B, 4H), u_rstd (T, B, 1),
+// c_hat (T, B, H), c_rstd (T, B, 1) it fills; empty without it.
 void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::optional<Tensor>& weight_ch,
                        const std::optional<Tensor>& weight_gh, const std::optional<Tensor>& weight_hr,
                        const std::optional<Tensor>& mask, const std::optional<Tensor>& zone_c,
                        const std::optional<Tensor>& zone_h, const Tensor& gates, const Tensor& cs, const Tensor& hs,
                        const Tensor& sh, const std::optional<Tensor>& rs, const std::optional<Tensor>& c_new,
-                       at::IntArrayRef flag_values, double clip) {
+                       at::TensorList norm, at::IntArrayRef flag_values, double clip) {
   const Tensor xw = xw_in.contiguous();
   check_buffers("lstm_loop", {xw, gates, cs, hs, sh});
   const bool projected = rs.has_value();
@@ -206,6 +537,7 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
   const Tensor zones_c = zone_c.has_value() ? zone_c->contiguous() : Tensor();
   const Tensor zones_h = zone_h.has_value() ? zone_h->contiguous() : Tensor();
   if (zones_c.defined()) check_buffers("lstm_loop", {xw, *c_new});
+  const std::vector<Tensor> ln = layer_norm_tensors(norm, 7, 3, xw);
   const Flags f(flag_values);
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
@@ -240,6 +572,8 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
         projected && !has_serial ? split_units(width, Vectorized<T>::size()) : std::vector<Block>();
     std::vector<Tensor> hr_panels, r_block;
     if (!columns.empty()) pack_columns<T, kBackwardVectors>(weight_hr->t(), columns, batch, hr_panels, r_block);
+    const int64_t block_count = static_cast<int64_t>(blocks.size());
+    const Tensor partial_moments = ln.empty() ? Tensor() : at::empty({2, block_count, batch, 2}, xw.options());
     const T* xw_p = xw.const_data_ptr<T>();
     T* gates_p = gates.mutable_data_ptr<T>();
     T* cs_p = cs.mutable_data_ptr<T>();
@@ -266,31 +600,65 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
       rec_serial = data_or_null<T>(rec);
     };
-    // Step t for block k's units: U's product with the step's input, then the element-wise work.
-    auto unit_step = [&](int64_t t, int64_t k) {
-      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state);
-      const int64_t stride = pre_block[k].size(1);
-      T* pre = pre_block[k].mutable_data_ptr<T>();
-      panel_gemm<T, kForwardVectors>(in, width, batch, u_panels[k], pre, stride);
-      const ForwardStep<T> s{pre,
-                             stride,
-                             xw_p + t * 4 * state,
-                             rec_serial,
-                             gates_p + t * 4 * state,
-                             cs_p + t * state,
-                             cs_p + (t + 1) * state,
-                             hs_p + (t + 1) * state,
-                             sh_p + t * state,
-                             peep_p,
-                             zone_c_p ? zone_c_p + t * state : nullptr,
-                             zone_h_p && !projected ? zone_h_p + t * state : nullptr,
-                             hs_p + t * state,
-                             c_own_p ? c_own_p + t * state : nullptr,
-                             batch,
-                             hidden};
-      forward_block(s, blocks[k], f, clip);
+    auto step_of = [&](int64_t t, int64_t k) {
+      return ForwardStep<T>{pre_block[k].const_data_ptr<T>(),
+                            pre_block[k].size(1),
+                            xw_p + t * 4 * state,
+                            rec_serial,
+                            gates_p + t * 4 * state,
+                            cs_p + t * state,
+                            cs_p + (t + 1) * state,
+                            hs_p + (t + 1) * state,
+                            sh_p + t * state,
+                            peep_p,
+                            zone_c_p ? zone_c_p + t * state : nullptr,
+                            zone_h_p && !projected ? zone_h_p + t * state : nullptr,
+                            hs_p + t * state,
+                            c_own_p ? c_own_p + t * state : nullptr,
+                            batch,
+                            hidden};
+    };
+    // Step t's layer normalisation pointers, from step 0's (no ATen call inside the team's loop).
+    NormForward<T> norm_0{};
+    if (!ln.empty()) {
+      T* stats = partial_moments.mutable_data_ptr<T>();
+      norm_0 = {ln[0].const_data_ptr<T>(),   ln[1].const_data_ptr<T>(),   ln[2].const_data_ptr<T>(),
+                ln[3].mutable_data_ptr<T>(), ln[4].mutable_data_ptr<T>(), ln[5].mutable_data_ptr<T>(),
+                ln[6].mutable_data_ptr<T>(), stats,                       stats + block_count * batch * 2};
+    }
+    auto norm_of = [&](int64_t t) {
+      NormForward<T> n = norm_0;
+      n.u_hat += t * 4 * state;
+      n.u_rstd += t * batch;
+      n.c_hat += t * state;
+      n.c_rstd += t * batch;
+      return n;
+    };
+    // The masked copy of block k's units of U's next input, where the threads write it (not under a
+    // projection, whose phase writes r's).
+    auto mask_next = [&](int64_t t, int64_t k) {
       if (masked_p && !projected)
         mask_block(source_p + (t + 1) * state, drop_p, masked_p + ((t + 1) % 2) * state, blocks[k], batch, hidden);
+    };
+    // Step t for block k's units: U's product with the step's input, then the element-wise work (under
+    // layer normalisation the product's moments only, the rest in two more phases).
+    auto unit_step = [&](int64_t t, int64_t k) {
+      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state);
+      T* pre = pre_block[k].mutable_data_ptr<T>();
+      panel_gemm<T, kForwardVectors>(in, width, batch, u_panels[k], pre, pre_block[k].size(1));
+      if (!ln.empty()) {
+        product_moments(step_of(t, k), norm_of(t), blocks[k], k);
+        return;
+      }
+      forward_block(step_of(t, k), blocks[k], f, clip);
+      mask_next(t, k);
+    };
+    auto normalised_cell_step = [&](int64_t t, int64_t k) {
+      normalised_cell_block(step_of(t, k), norm_of(t), blocks, k, f, clip);
+    };
+    auto normalised_output_step = [&](int64_t t, int64_t k) {
+      normalised_output_block(step_of(t, k), norm_of(t), blocks, k, f);
+      mask_next(t, k);
     };
     // r_{t+1} = W_rm h_{t+1} for block k of its columns, and their masked copy.
     auto projection_step = [&](int64_t t, int64_t k) {
@@ -310,7 +678,11 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
           if (masked_next) masked_next[entry] = r_next[entry] * drop_p[entry];
         }
     };
-    std::vector<Phase> phases{{static_cast<int64_t>(blocks.size()), unit_step}};
+    std::vector<Phase> phases{{block_count, unit_step}};
+    if (!ln.empty()) {
+      phases.push_back({block_count, normalised_cell_step});
+      phases.push_back({block_count, normalised_output_step});
+    }
     if (!columns.empty()) phases.push_back({static_cast<int64_t>(columns.size()), projection_step});
     run_steps(steps, has_serial, serial, phases);
   });
@@ -325,15 +697,20 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
 // (T, B, 4H) receives d loss / d pre-activations, and under a projection drs (T, B, P) d loss / d r_t.
 // The peepholes' gradient (3, H), where d_weight_ch is given (zeroed), is summed here too: each thread
 // adds its units' terms step by step, rather than three products over all steps afterwards. c_new
-// (T, B, H) holds c~_t, the cell's own update (cs[1:] without cell zoneout).
+// (T, B, H) holds c~_t, the cell's own update (cs[1:] without cell zoneout). Under layer normalisation
+// norm is alpha_1 (4H), alpha_3 (H), the forward pass's u_hat, u_rstd, c_hat, c_rstd, and the buffers
+// it fills: d_u_in (T, B, 4H), d loss / d U r_{t-1} (for U's gradient), and the gradients of alpha_1,
+// alpha_3 and beta_3 (zeroed); empty without it.
 void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_new, const Tensor& sh,
                         const std::optional<Tensor>& grad_y, const Tensor& weight_hh,
                         const std::optional<Tensor>& weight_ch, const std::optional<Tensor>& weight_gh,
                         const std::optional<Tensor>& weight_hr, const std::optional<Tensor>& mask,
                         const std::optional<Tensor>& zone_c, const std::optional<Tensor>& zone_h, const Tensor& dh,
                         const Tensor& dc, const Tensor& dpre, const std::optional<Tensor>& drs,
-                        const std::optional<Tensor>& d_weight_ch, at::IntArrayRef flag_values, double clip) {
+                        const std::optional<Tensor>& d_weight_ch, at::TensorList norm, at::IntArrayRef flag_values,
+                        double clip) {
   check_buffers("lstm_loop", {gates, cs, c_new, sh, dh, dc, dpre});
+  const std::vector<Tensor> ln = layer_norm_tensors(norm, 10, 2, gates);
   if (d_weight_ch.has_value()) check_buffers("lstm_loop", {gates, *d_weight_ch});
   const bool projected = drs.has_value();
   if (projected) check_buffers("lstm_loop", {gates, *drs});
@@ -381,8 +758,13 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
     const T* zone_c_p = data_or_null<T>(zones_c);
     const T* zone_h_p = data_or_null<T>(zones_h);
     T* carry_p = carry.defined() ? carry.mutable_data_ptr<T>() : nullptr;
-    auto step_block = [&](int64_t t, int64_t k) {
-      const BackwardStep<T> s{gates_p + t * 4 * state,
+    // What goes back through U: d loss / d pre-activations, or through layer normalisation d_u_in.
+    const T* u_grad_p = ln.empty() ? dpre_p : ln[6].const_data_ptr<T>();
+    const int64_t block_count = static_cast<int64_t>(blocks.size());
+    const Tensor partial_sums = ln.empty() ? Tensor() : at::empty({2, block_count, batch, 2}, gates.options());
+    const Tensor d_c_norm = ln.empty() ? Tensor() : at::empty({batch, hidden}, gates.options());
+    auto step_of = [&](int64_t t) {
+      return BackwardStep<T>{gates_p + t * 4 * state,
                               cs_p + t * state,
                               c_new_p + t * state,
                               sh_p + t * state,
@@ -398,13 +780,49 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
                               carry_p,
                               batch,
                               hidden};
-      backward_block(s, blocks[k], f, clip);
+    };
+    // Step t's layer normalisation pointers, from step 0's (no ATen call inside the team's loop).
+    NormBackward<T> norm_0{};
+    if (!ln.empty()) {
+      T* stats = partial_sums.mutable_data_ptr<T>();
+      norm_0 = {ln[0].const_data_ptr<T>(),   ln[1].const_data_ptr<T>(),   ln[2].const_data_ptr<T>(),
+                ln[3].const_data_ptr<T>(),   ln[4].const_data_ptr<T>(),   ln[5].const_data_ptr<T>(),
+                ln[6].mutable_data_ptr<T>(), ln[7].mutable_data_ptr<T>(), ln[8].mutable_data_ptr<T>(),
+                ln[9].mutable_data_ptr<T>(), d_c_norm.mutable_data_ptr<T>(), stats,
+                stats + block_count * batch * 2};
+    }
+    auto norm_of = [&](int64_t t) {
+      NormBackward<T> n = norm_0;
+      n.u_hat += t * 4 * state;
+      n.u_rstd += t * batch;
+      n.c_hat += t * state;
+      n.c_rstd += t * batch;
+      n.d_u_in += t * 4 * state;
+      return n;
+    };
+    // Step t's element-wise work for block k's units (under layer normalisation its first phase; the
+    // others follow in phases of their own).
+    auto step_block = [&](int64_t t, int64_t k) {
+      if (ln.empty()) backward_block(step_of(t), blocks[k], f, clip);
+      else normalised_output_backward(step_of(t), norm_of(t), blocks[k], k, f);
+    };
+    // The normalised step's second and third phases, for step t = T - 1 - i (none for t = -1).
+    auto normalised_phases = [&]() {
+      return std::vector<Phase>{{block_count,
+                                 [&](int64_t i, int64_t k) {
+                                   const int64_t t = steps - 1 - i;
+                                   if (t >= 0) normalised_cell_backward(step_of(t), norm_of(t), blocks, k, f, clip);
+                                 }},
+                                {block_count, [&](int64_t i, int64_t k) {
+                                   const int64_t t = steps - 1 - i;
+                                   if (t >= 0) normalised_product_backward(step_of(t), norm_of(t), blocks, k);
+                                 }}};
     };
     if (blockwise) {
       // Step i: t = T - 1 - i; i = T only takes U's share of step 0, which reaches the initial state.
-      // U's share of dpre[t + 1] for the columns of block k, (B, its columns) in carried[k].
+      // U's share of step t+1's gradient for the columns of block k, (B, its columns) in carried[k].
       auto u_share = [&](int64_t t, int64_t k) {
-        panel_gemm<T, kBackwardVectors>(dpre_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
+        panel_gemm<T, kBackwardVectors>(u_grad_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
                                         carried[k].mutable_data_ptr<T>(), carried[k].size(1));
       };
       // visit(entry, value) for each entry of the columns c of a (B, width) gradient, value being U's
@@ -478,16 +896,17 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
             dh_proj_p[b * hidden + block.begin + jj] = product[b * stride + jj];
         step_block(t, k);
       };
-      const int64_t unit_blocks = static_cast<int64_t>(blocks.size());
       const int64_t column_blocks = static_cast<int64_t>(columns.size());
-      std::vector<Phase> phases{{unit_blocks, unit_step}};
-      if (projected) phases = {{column_blocks, r_step}, {unit_blocks, projected_unit_step}};
+      std::vector<Phase> phases{{block_count, unit_step}};
+      if (projected) phases = {{column_blocks, r_step}, {block_count, projected_unit_step}};
+      if (!ln.empty())
+        for (Phase& phase : normalised_phases()) phases.push_back(std::move(phase));
       run_steps(steps + 1, false, [](int64_t) {}, phases);
       return;
     }
-    // U's and R's shares of step t's gradient dpre[t] (B, 4H), whole: the serial work after step t.
+    // U's and R's shares of step t's gradient (B, 4H), whole: the serial work after step t.
     auto after_step = [&](int64_t t) {
-      Tensor carried_all = at::mm(dpre[t], weight_hh);
+      Tensor carried_all = at::mm(ln.empty() ? dpre[t] : ln[6][t], weight_hh);
       if (drop.defined()) carried_all.mul_(drop);
       if (f.recurrent_c) {  // U c_{t-1}: U's share joins dc; nothing reaches h_{t-1}
         dc.add_(carried_all);
@@ -508,8 +927,10 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
         at::mm_out(dh_proj, drs_t, *weight_hr);
       }
     };
-    run_steps(steps, true, serial,
-              {{static_cast<int64_t>(blocks.size()), [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); }}});
+    std::vector<Phase> phases{{block_count, [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); }}};
+    if (!ln.empty())
+      for (Phase& phase : normalised_phases()) phases.push_back(std::move(phase));
+    run_steps(steps, true, serial, phases);
     if (steps > 0) after_step(0);
   });
 }
@@ -520,12 +941,12 @@ TORCH_LIBRARY(asr_lstm, m) {
   m.def(
       "lstm_loop_forward(Tensor xw, Tensor weight_hh, Tensor? weight_ch, Tensor? weight_gh, Tensor? weight_hr, "
       "Tensor? mask, Tensor? zone_c, Tensor? zone_h, Tensor(a!) gates, Tensor(b!) cs, Tensor(c!) hs, Tensor(d!) sh, "
-      "Tensor(e!)? rs, Tensor(f!)? c_new, int[] flags, float clip) -> ()");
+      "Tensor(e!)? rs, Tensor(f!)? c_new, Tensor(g!)[] norm, int[] flags, float clip) -> ()");
   m.def(
       "lstm_loop_backward(Tensor gates, Tensor cs, Tensor c_new, Tensor sh, Tensor? grad_y, Tensor weight_hh, "
       "Tensor? weight_ch, Tensor? weight_gh, Tensor? weight_hr, Tensor? mask, Tensor? zone_c, Tensor? zone_h, "
-      "Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, Tensor(d!)? drs, Tensor(e!)? d_weight_ch, int[] flags, "
-      "float clip) -> ()");
+      "Tensor(a!) dh, Tensor(b!) dc, Tensor(c!) dpre, Tensor(d!)? drs, Tensor(e!)? d_weight_ch, Tensor(f!)[] norm, "
+      "int[] flags, float clip) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {
