@@ -7,7 +7,8 @@ backward; at the benchmark shape that is a third to a half of the vendor LSTM's 
 C++ operators run the same loop, forward and hand-derived backward: the hidden units split into one
 block per thread, each thread multiplying by its own rows of U (packed once per sequence) and doing its
 units' element-wise work in one vectorised pass (the equations of :mod:`asr_lstm.cells.fused`'s
-kernels, with cell clipping and zoneout), the threads of one team meeting at a barrier once per step. They write
+kernels, with cell clipping, zoneout and layer normalisation), the threads of one team meeting at a
+barrier once per step (three times under layer normalisation, whose statistics span all units). They write
 the buffers the Python loop writes, so the weight gradients after the loop are shared. The GRU's and
 the Li-GRU's operators do the same for the loops of :mod:`asr_lstm.cells.gru` and
 :mod:`asr_lstm.cells.ligru`, zoneout included.
