@@ -36,14 +36,6 @@ def runs_fused(x: torch.Tensor) -> bool:
     return fused is not None and fused.applies(x)
 
 
-def runs_compiled(x: torch.Tensor, variant: LSTMVariant, zone_c, zone_h) -> bool:
-    """Whether the loop over tensors like ``x`` runs as the compiled CPU operators
-    (:mod:`asr_lstm.cells.compiled`): every variant and option but zoneout together with the gate
-    recurrence (``fgr``)."""
-    zoneout = zone_c is not None or zone_h is not None
-    return not (zoneout and variant.gate_recurrence) and compiled.applies(x)
-
-
 @dataclass(frozen=True)
 class LSTMVariant:
     """Structure of an LSTM variant (Greff et al. 2015 switches on the peephole LSTM).
@@ -199,7 +191,7 @@ def _forward(
         )
         u_hat, u_rstd, c_hat, c_rstd = normalised
         gain_u, gain_c, bias_c = norm
-    if flags is None and runs_compiled(xw, variant, zone_c, zone_h):
+    if flags is None and compiled.applies(xw):
         torch.ops.asr_lstm.lstm_loop_forward(
             xw, weight_hh, weight_ch, weight_gh, weight_hr, mask, zone_c, zone_h, gates, cs, hs, sh, rs,
             None if zone_c is None else c_new, [*norm, *normalised] if norm is not None else [],
@@ -307,7 +299,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         triton_kernels = runs_fused(gates) and v.fusable and zone_c is None and zone_h is None
         # Under layer normalisation: d loss / d U h_{t-1} (the normalisation's input), for U's gradient.
         d_u_in = torch.empty_like(dpre) if v.layer_norm else dpre
-        if not triton_kernels and runs_compiled(gates, v, zone_c, zone_h):
+        if not triton_kernels and compiled.applies(gates):
             d_weight_ch = weight_ch.new_zeros(weight_ch.shape) if v.peepholes else None  # summed in the loop
             norm, d_norm = [], []  # d_norm: the gradients of alpha_1, alpha_3 and beta_3, summed in the loop
             if v.layer_norm:

@@ -29,14 +29,14 @@ CASES = [(name, {}) for name in DENSE] + [
     ("lstmp", dict(cell_clip=0.3)),
     ("fgr", dict(cell_clip=0.5)),
     ("cifg", dict(cell_clip=0.4, output_peephole="previous")),
-    ("fgr", dict(proj_size=5)),  # a projection among the serial work between steps
+    ("fgr", dict(proj_size=5)),  # R's product and the projection's, each in its own phase
     # Layer normalisation: three phases a step forward and backward, the moments and sums of each row
     # combined across the blocks.
     ("lstm", dict(layer_norm=True)),
     ("peephole", dict(layer_norm=True)),  # LN(U c_{t-1})
     ("peephole_diag", dict(layer_norm=True, output_peephole="current", cell_clip=0.5)),
     ("lstmp", dict(layer_norm=True)),
-    ("fgr", dict(layer_norm=True)),  # each phase a parallel region of its own, after the serial work
+    ("fgr", dict(layer_norm=True)),  # R [i; f; o]_{t-1} added to the normalised U h_{t-1}
     ("cifg", dict(layer_norm=True, proj_size=5)),
 ]
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
@@ -116,10 +116,10 @@ def test_compiled_loop_equals_the_python_loop(name, options, hidden, dropout, dt
     compiled sigmoid's exponential is ATen's 20-ulp one, the compiled loop is about as close to the
     float64 result as the Python loop is."""
     cell, xw, state, grads, mask = loop_inputs(name, options, hidden, dropout, dtype)
-    assert recurrence.runs_compiled(xw, cell.variant, None, None)
+    assert compiled.applies(xw)
     got = run_loop(cell, xw, state, grads, mask)
     with compiled.switched_off():
-        assert not recurrence.runs_compiled(xw, cell.variant, None, None)
+        assert not compiled.applies(xw)
         python = run_loop(cell, xw, state, grads, mask)
     if cell.variant.cell_clip is not None:
         assert (got[2].abs() == cell.variant.cell_clip).any(), "no cell clipped: the case tests nothing"
@@ -157,6 +157,8 @@ ZONEOUT_CASES = [
     ("lstmp", dict(proj_size=130)),  # r_t's columns in two blocks
     ("lstm", dict(layer_norm=True)),  # LN(c~_t), then zoneout's c_t
     ("lstmp", dict(layer_norm=True, proj_size=130)),
+    ("fgr", {}),  # R [i; f; o]_{t-1} sees the gates, not the zoned-out states
+    ("fgr", dict(layer_norm=True, proj_size=130)),
 ]
 
 
@@ -177,21 +179,12 @@ def test_zoneout_in_the_compiled_loop_equals_the_python_loop(name, options, zone
         (torch.rand(steps, batch, n, generator=generator) < 0.3).to(dtype) for n in (136, cell.output_size)
     )
     zoneout = (zone_c if zoned != "hidden" else None, zone_h if zoned != "cell" else None)
-    assert recurrence.runs_compiled(xw, cell.variant, *zoneout)
     got = run_loop(cell, xw, state, grads, mask, zoneout)
     with compiled.switched_off():
         python = run_loop(cell, xw, state, grads, mask, zoneout)
     tolerance = 1e-12 if dtype == torch.float64 else 2e-4
     for a, b in zip(got, python, strict=True):
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
-
-
-def test_only_fgr_with_zoneout_keeps_the_python_loop():
-    x, zone = torch.zeros(1), torch.zeros(1, 1, 3)
-    normalised = cells.build("lstm", 2, 3, layer_norm=True).variant
-    assert recurrence.runs_compiled(x, normalised, zone, zone) == compiled.applies(x)
-    assert not recurrence.runs_compiled(x, cells.build("fgr", 2, 3).variant, zone, None)
-    assert recurrence.runs_compiled(x, cells.build("fgr", 2, 3).variant, None, None) == compiled.applies(x)
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -247,7 +240,7 @@ def test_float32_activations_are_within_a_few_ulp(activation):
     xw[0, :, 2 * hidden : 3 * hidden] = values
     variant = recurrence.LSTMVariant(input_gate=False, forget_gate=False, output_gate=False)
     zeros = torch.zeros(batch, hidden)
-    assert recurrence.runs_compiled(xw, variant, None, None)
+    assert compiled.applies(xw)
     y, _ = recurrence.lstm_recurrence(
         xw, torch.zeros(4 * hidden, hidden), (zeros, zeros), variant, ("sigmoid", "identity", activation)
     )

@@ -136,7 +136,7 @@ void gru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::o
         }
     };
     const int64_t count = static_cast<int64_t>(blocks.size());
-    run_steps(steps, false, [](int64_t) {}, {{count, reset_step}, {count, update_step}});
+    run_steps(steps, {{count, reset_step}, {count, update_step}});
   });
 }
 
@@ -210,7 +210,7 @@ void gru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optiona
         }
     };
     const int64_t count = static_cast<int64_t>(blocks.size());
-    run_steps(steps + 1, false, [](int64_t) {}, {{count, update_step}, {count, reset_step}});
+    run_steps(steps + 1, {{count, update_step}, {count, reset_step}});
   });
 }
 
@@ -266,7 +266,7 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
           if (masked_p) (h * V::loadu(drop_p + k_, m)).store(masked_p + ((t + 1) % 2) * state + k_, m);
         }
     };
-    run_steps(steps, false, [](int64_t) {}, {{static_cast<int64_t>(blocks.size()), step}});
+    run_steps(steps, {{static_cast<int64_t>(blocks.size()), step}});
   });
 }
 
@@ -314,7 +314,7 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
           (dh_t * (V(T(1)) - z) * derivative(candidate, kRelu)).store(out + H + j, m);
         }
     };
-    run_steps(steps + 1, false, [](int64_t) {}, {{static_cast<int64_t>(blocks.size()), step}});
+    run_steps(steps + 1, {{static_cast<int64_t>(blocks.size()), step}});
   });
 }
 

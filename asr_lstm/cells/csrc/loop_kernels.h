@@ -95,12 +95,12 @@ constexpr int64_t panel_width() {
   return Vectors * Vectorized<T>::size();
 }
 
-template <typename T, int Rows, int Vectors>
+template <typename T, int Rows, int Vectors, bool Accumulate>
 inline void gemm_tile(const T* a, int64_t lda, const T* panel, int64_t depth, T* c, int64_t ldc) {
   using V = Vectorized<T>;
   V acc[Rows][Vectors];
   for (int r = 0; r < Rows; ++r)
-    for (int v = 0; v < Vectors; ++v) acc[r][v] = V(T(0));
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = Accumulate ? V::loadu(c + r * ldc + v * V::size()) : V(T(0));
   for (int64_t k = 0; k < depth; ++k) {
     V b[Vectors];
     for (int v = 0; v < Vectors; ++v) b[v] = V::loadu(panel + (k * Vectors + v) * V::size());
@@ -113,8 +113,9 @@ inline void gemm_tile(const T* a, int64_t lda, const T* panel, int64_t depth, T*
     for (int v = 0; v < Vectors; ++v) acc[r][v].store(c + r * ldc + v * V::size());
 }
 
-// C (M, panels.size(0) x Width), row stride ldc, = A (M, K), row stride lda, @ the packed B.
-template <typename T, int Vectors>
+// C (M, panels.size(0) x Width), row stride ldc, = A (M, K), row stride lda, @ the packed B (C += with
+// Accumulate).
+template <typename T, int Vectors, bool Accumulate = false>
 void panel_gemm(const T* a, int64_t lda, int64_t rows, const Tensor& panels, T* c, int64_t ldc) {
   constexpr int64_t width = panel_width<T, Vectors>();
   const int64_t depth = panels.size(1);
@@ -123,8 +124,9 @@ void panel_gemm(const T* a, int64_t lda, int64_t rows, const Tensor& panels, T* 
     const T* panel = packed + p * depth * width;
     int64_t i = 0;
     for (; i + 4 <= rows; i += 4)
-      gemm_tile<T, 4, Vectors>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
-    for (; i < rows; ++i) gemm_tile<T, 1, Vectors>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
+      gemm_tile<T, 4, Vectors, Accumulate>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
+    for (; i < rows; ++i)
+      gemm_tile<T, 1, Vectors, Accumulate>(a + i * lda, lda, panel, depth, c + i * ldc + p * width, ldc);
   }
 }
 
@@ -180,22 +182,10 @@ struct Phase {
 };
 
 // Runs the phases of step i = 0 ... count - 1, in order: each phase's blocks in parallel, the threads
-// meeting at a barrier after each phase. Where a step has serial work, serial(i) runs first on the
-// calling thread and each phase is a parallel region of its own (serial calls ATen operators, which
-// must run outside a region to use the threads); otherwise one team of threads runs the whole loop and
-// meets at barriers only, so that no thread waits on the main thread's bookkeeping or a region's start.
-template <typename Serial>
-void run_steps(int64_t count, bool has_serial, const Serial& serial, const std::vector<Phase>& phases) {
-  if (has_serial) {
-    for (int64_t i = 0; i < count; ++i) {
-      serial(i);
-      for (const Phase& phase : phases)
-        at::parallel_for(0, phase.blocks, 1, [&](int64_t first, int64_t last) {
-          for (int64_t k = first; k < last; ++k) phase.body(i, k);
-        });
-    }
-    return;
-  }
+// meeting at a barrier after each phase. One team of threads runs the whole loop and meets at barriers
+// only, so that no thread waits on the main thread's bookkeeping or a region's start (the bodies call
+// no ATen operator, which could not use the threads inside the region).
+inline void run_steps(int64_t count, const std::vector<Phase>& phases) {
   int64_t threads = 1;
   for (const Phase& phase : phases) threads = std::max(threads, phase.blocks);
 #pragma omp parallel num_threads(static_cast<int>(threads)) if (threads > 1)

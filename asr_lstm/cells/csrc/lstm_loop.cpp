@@ -10,8 +10,9 @@
 // element-wise work in one vectorised pass. One team of threads runs the whole loop (run_steps) and
 // meets at a barrier once per step (once more under a projection, whose product W_rm h_t the threads
 // split by columns, and twice more under layer normalisation, whose means and variances span every
-// block's units), with no ATen call between steps but the gate recurrence's product (fgr). Built on
-// first use by asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
+// block's units), with no ATen call between steps: the gate recurrence's product (fgr) is split like
+// U's, each thread multiplying by R's rows (columns, backward) for its units. Built on first use by
+// asr_lstm/cells/compiled.py; without a compiler the Python loop runs instead.
 #include <torch/library.h>
 
 #include <optional>
@@ -500,10 +501,41 @@ void normalised_product_backward(const BackwardStep<T>& s, const NormBackward<T>
   }
 }
 
-// [i; f; o] of a (B, 4H) gate tensor in (i, f, g, o) order, as (B, 3H).
-Tensor ifo(const Tensor& gates) {
-  const int64_t hidden = gates.size(1) / 4;
-  return at::cat({gates.narrow(1, 0, 2 * hidden), gates.narrow(1, 3 * hidden, hidden)}, 1);
+// The gate recurrence's product for one block of units: [i; f; o] of a row of 4H (i, f at 0, o at 3H)
+// times B (3H, 3n), packed: forward B holds R's rows for the block's i, f and o (R [i; f; o]_{t-1} for
+// its units), backward R's columns for them (R^T d[i; f; o]_{t+1} reaching its units).
+template <typename T>
+struct GateRecurrence {
+  Tensor if_panels, o_panels;  // B's rows for i and f (2H) and for o (H), as panels
+  Tensor product;              // (batch, >= 3n)
+
+  GateRecurrence(const Tensor& b, int64_t hidden, int64_t batch)
+      : if_panels(pack_panels<T, kForwardVectors>(b.narrow(0, 0, 2 * hidden))),
+        o_panels(pack_panels<T, kForwardVectors>(b.narrow(0, 2 * hidden, hidden))),
+        product(at::empty({batch, if_panels.size(0) * panel_width<T, kForwardVectors>()}, b.options())) {}
+
+  // The block's columns of out (B, 3H), q H + j for gate q of unit j, from rows (B, 4H).
+  void multiply(const T* rows, const Block& block, int64_t hidden, T* out) const {
+    const int64_t batch = product.size(0), stride = product.size(1);
+    T* c = product.mutable_data_ptr<T>();
+    panel_gemm<T, kForwardVectors>(rows, 4 * hidden, batch, if_panels, c, stride);
+    panel_gemm<T, kForwardVectors, true>(rows + 3 * hidden, 4 * hidden, batch, o_panels, c, stride);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t q = 0; q < 3; ++q)
+        std::copy_n(c + b * stride + q * block.size, block.size, out + b * 3 * hidden + q * hidden + block.begin);
+  }
+};
+
+// Per block, the packed B of its GateRecurrence from weight (3H, 3H) taken by rows (forward: R) or
+// columns (backward: R^T).
+template <typename T>
+std::vector<GateRecurrence<T>> gate_recurrence(const Tensor& weight, const std::vector<Block>& blocks,
+                                               int64_t hidden, int64_t batch) {
+  const Tensor rows = rows_by_block(weight, blocks, hidden, 3);
+  std::vector<GateRecurrence<T>> per_block;
+  for (const Block& block : blocks)
+    per_block.emplace_back(rows.narrow(0, 3 * block.begin, 3 * block.size).t(), hidden, batch);
+  return per_block;
 }
 
 // The layer normalisation tensors of an operator, checked: none, or `count` of them, the first `params`
@@ -541,19 +573,15 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
   const Flags f(flag_values);
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
-  const Tensor r_t = f.gate_recurrence ? weight_gh->t() : Tensor();
   // What U multiplies: a row of cs, hs or rs (width R), masked under variational dropout.
   const Tensor& source = f.recurrent_c ? cs : (projected ? *rs : hs);
   const int64_t width = source.size(2), in_state = batch * width;
-  // The gate recurrence's product is an ATen call between steps. Without it the threads do all of a
-  // step: under a projection they compute their columns of r_t = W_rm h_t in a second phase, and under
-  // dropout each writes the masked copy of its units (columns) of U's next input into one of two
-  // buffers: step t reads buffer t % 2 while its new units go to the other.
-  const bool has_serial = f.gate_recurrence;
-  TORCH_CHECK(!has_serial || !(zones_c.defined() || zones_h.defined()), "lstm_loop: no zoneout with gate recurrence");
+  // The threads do all of a step: under a projection they compute their columns of r_t = W_rm h_t in a
+  // second phase, and under dropout each writes the masked copy of its units (columns) of U's next
+  // input into one of two buffers: step t reads buffer t % 2 while its new units go to the other.
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   Tensor masked;
-  if (drop.defined() && !has_serial) {
+  if (drop.defined()) {
     masked = at::empty({2, batch, width}, xw.options());
     masked[0].copy_(source[0] * drop);
   }
@@ -567,12 +595,17 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       pre_block.push_back(at::empty({batch, u_panels.back().size(0) * panel_width<T, kForwardVectors>()},
                                     xw.options()));
     }
-    // Under a projection without serial work: per block of r's columns, W_rm^T's columns and their product.
-    const std::vector<Block> columns =
-        projected && !has_serial ? split_units(width, Vectorized<T>::size()) : std::vector<Block>();
+    // Under a projection: per block of r's columns, W_rm^T's columns and their product.
+    const std::vector<Block> columns = projected ? split_units(width, Vectorized<T>::size()) : std::vector<Block>();
     std::vector<Tensor> hr_panels, r_block;
-    if (!columns.empty()) pack_columns<T, kBackwardVectors>(weight_hr->t(), columns, batch, hr_panels, r_block);
+    if (projected) pack_columns<T, kBackwardVectors>(weight_hr->t(), columns, batch, hr_panels, r_block);
     const int64_t block_count = static_cast<int64_t>(blocks.size());
+    // Under the gate recurrence: per block, the rows of R for its units' i, f and o, as panels of R^T
+    // split where [i; f; o]_{t-1} is split in a row of gates (i, f at 0, o at 3H); their product; and
+    // R [i; f; o]_{t-1} of every unit, (B, 3H), each block writing its own.
+    const std::vector<GateRecurrence<T>> recurrence =
+        f.gate_recurrence ? gate_recurrence<T>(*weight_gh, blocks, hidden, batch) : std::vector<GateRecurrence<T>>();
+    const Tensor rec_all = f.gate_recurrence ? at::empty({batch, 3 * hidden}, xw.options()) : Tensor();
     const Tensor partial_moments = ln.empty() ? Tensor() : at::empty({2, block_count, batch, 2}, xw.options());
     const T* xw_p = xw.const_data_ptr<T>();
     T* gates_p = gates.mutable_data_ptr<T>();
@@ -587,24 +620,12 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
     const T* zone_c_p = data_or_null<T>(zones_c);
     const T* zone_h_p = data_or_null<T>(zones_h);
     T* c_own_p = zones_c.defined() ? c_new->mutable_data_ptr<T>() : nullptr;
-    Tensor recurrent_in, rec;  // the serial work's results for the step at hand
-    const T* in_serial = nullptr;
-    const T* rec_serial = nullptr;
-    auto serial = [&](int64_t t) {
-      if (projected && t > 0) {
-        Tensor r = rs->select(0, t);
-        at::mm_out(r, hs[t], weight_hr->t());
-      }
-      recurrent_in = drop.defined() ? source[t] * drop : source[t];
-      in_serial = recurrent_in.const_data_ptr<T>();
-      rec = (f.gate_recurrence && t > 0) ? at::mm(ifo(gates[t - 1]), r_t) : Tensor();
-      rec_serial = data_or_null<T>(rec);
-    };
+    T* rec_p = f.gate_recurrence ? rec_all.mutable_data_ptr<T>() : nullptr;
     auto step_of = [&](int64_t t, int64_t k) {
       return ForwardStep<T>{pre_block[k].const_data_ptr<T>(),
                             pre_block[k].size(1),
                             xw_p + t * 4 * state,
-                            rec_serial,
+                            rec_p && t > 0 ? rec_p : nullptr,
                             gates_p + t * 4 * state,
                             cs_p + t * state,
                             cs_p + (t + 1) * state,
@@ -640,12 +661,14 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       if (masked_p && !projected)
         mask_block(source_p + (t + 1) * state, drop_p, masked_p + ((t + 1) % 2) * state, blocks[k], batch, hidden);
     };
-    // Step t for block k's units: U's product with the step's input, then the element-wise work (under
-    // layer normalisation the product's moments only, the rest in two more phases).
+    // Step t for block k's units: U's product with the step's input (and R's with [i; f; o]_{t-1}), then
+    // the element-wise work (under layer normalisation the product's moments only, the rest in two more
+    // phases).
     auto unit_step = [&](int64_t t, int64_t k) {
-      const T* in = has_serial ? in_serial : (masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state);
+      const T* in = masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state;
       T* pre = pre_block[k].mutable_data_ptr<T>();
       panel_gemm<T, kForwardVectors>(in, width, batch, u_panels[k], pre, pre_block[k].size(1));
+      if (rec_p && t > 0) recurrence[k].multiply(gates_p + (t - 1) * 4 * state, blocks[k], hidden, rec_p);
       if (!ln.empty()) {
         product_moments(step_of(t, k), norm_of(t), blocks[k], k);
         return;
@@ -683,13 +706,9 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       phases.push_back({block_count, normalised_cell_step});
       phases.push_back({block_count, normalised_output_step});
     }
-    if (!columns.empty()) phases.push_back({static_cast<int64_t>(columns.size()), projection_step});
-    run_steps(steps, has_serial, serial, phases);
+    if (projected) phases.push_back({static_cast<int64_t>(columns.size()), projection_step});
+    run_steps(steps, phases);
   });
-  if (projected && has_serial) {
-    Tensor r = rs->select(0, steps);
-    at::mm_out(r, hs[steps], weight_hr->t());
-  }
 }
 
 // The gradient recurrence over all steps, from the last to the first. dh (B, R) and dc (B, H) hold the
@@ -720,14 +739,13 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
-  // Without the gate recurrence the threads do all of a step. Each block of the recurrent input's units
-  // (columns) gets its share of the gradient reaching it from step t+1 through its columns of U (every
-  // block's dpre is complete then); under a projection that is d loss / d r_t, and a second phase takes
-  // it back through W_rm to each block's units of h_t. Then each block does its units' element-wise work.
-  const bool blockwise = !f.gate_recurrence;
+  // The threads do all of a step. Each block of the recurrent input's units (columns) gets its share of
+  // the gradient reaching it from step t+1 through its columns of U (every block's dpre is complete
+  // then); under a projection that is d loss / d r_t, and a second phase takes it back through W_rm to
+  // each block's units of h_t. Under the gate recurrence each block takes d[i; f; o]_{t+1} back through
+  // its columns of R. Then each block does its units' element-wise work.
   const Tensor zones_c = zone_c.has_value() ? zone_c->contiguous() : Tensor();
   const Tensor zones_h = zone_h.has_value() ? zone_h->contiguous() : Tensor();
-  TORCH_CHECK(blockwise || !(zones_c.defined() || zones_h.defined()), "lstm_loop: no zoneout with gate recurrence");
   // Under zoneout of h_t (r_t): d's share of the gradient reaching it, which goes straight to h_{t-1}.
   const Tensor carry = zones_h.defined() ? at::zeros({batch, width}, dh.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
@@ -736,11 +754,16 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
     const std::vector<Block> columns = projected ? split_units(width, Vectorized<T>::size()) : blocks;
     std::vector<Tensor> u_panels, carried;  // per block of columns: U's columns as panels; their product
     std::vector<Tensor> hr_panels, through_r;  // per block under a projection: W_rm's columns; their product
-    if (blockwise) pack_columns<T, kBackwardVectors>(weight_hh, columns, batch, u_panels, carried);
-    if (blockwise && projected) pack_columns<T, kBackwardVectors>(*weight_hr, blocks, batch, hr_panels, through_r);
+    pack_columns<T, kBackwardVectors>(weight_hh, columns, batch, u_panels, carried);
+    if (projected) pack_columns<T, kBackwardVectors>(*weight_hr, blocks, batch, hr_panels, through_r);
     Tensor d_out = dh;  // the gradient reaching the step's output (h_t, or r_t) from step t+1
     Tensor dh_proj = projected ? at::zeros({batch, hidden}, dh.options()) : Tensor();  // reaching h_t through r_t
-    Tensor d_ifo;  // reaching [i; f; o] of step t through the gate recurrence of step t+1
+    // Under the gate recurrence: per block, R's columns for its units' i, f and o, and the gradient
+    // reaching [i; f; o] of step t through the gate recurrence of step t+1, (B, 3H), each block its own.
+    const std::vector<GateRecurrence<T>> recurrence = f.gate_recurrence
+                                                          ? gate_recurrence<T>(weight_gh->t(), blocks, hidden, batch)
+                                                          : std::vector<GateRecurrence<T>>();
+    const Tensor d_ifo = f.gate_recurrence ? at::empty({batch, 3 * hidden}, dh.options()) : Tensor();
     const T* gates_p = gates.const_data_ptr<T>();
     const T* cs_p = cs.const_data_ptr<T>();
     const T* sh_p = sh.const_data_ptr<T>();
@@ -752,7 +775,7 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
     T* drs_p = projected ? drs->mutable_data_ptr<T>() : nullptr;
     T* dc_p = dc.mutable_data_ptr<T>();
     T* dpre_p = dpre.mutable_data_ptr<T>();
-    const T* d_ifo_p = nullptr;
+    T* d_ifo_p = f.gate_recurrence ? d_ifo.mutable_data_ptr<T>() : nullptr;
     T* d_peep_p = d_weight_ch.has_value() ? d_weight_ch->mutable_data_ptr<T>() : nullptr;
     const T* c_new_p = c_new.const_data_ptr<T>();
     const T* zone_c_p = data_or_null<T>(zones_c);
@@ -771,7 +794,7 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
                               projected ? dh_proj_p : d_out_p,
                               projected || !grad_p ? nullptr : grad_p + t * state,
                               dc_p,
-                              d_ifo_p,
+                              d_ifo_p && t < steps - 1 ? d_ifo_p : nullptr,
                               dpre_p + t * 4 * state,
                               peep_p,
                               d_peep_p,
@@ -800,9 +823,10 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
       n.d_u_in += t * 4 * state;
       return n;
     };
-    // Step t's element-wise work for block k's units (under layer normalisation its first phase; the
-    // others follow in phases of their own).
+    // Step t's element-wise work for block k's units, after R's share of step t+1 reaching them (under
+    // layer normalisation its first phase; the others follow in phases of their own).
     auto step_block = [&](int64_t t, int64_t k) {
+      if (d_ifo_p && t < steps - 1) recurrence[k].multiply(dpre_p + (t + 1) * 4 * state, blocks[k], hidden, d_ifo_p);
       if (ln.empty()) backward_block(step_of(t), blocks[k], f, clip);
       else normalised_output_backward(step_of(t), norm_of(t), blocks[k], k, f);
     };
@@ -818,120 +842,89 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
                                    if (t >= 0) normalised_product_backward(step_of(t), norm_of(t), blocks, k);
                                  }}};
     };
-    if (blockwise) {
-      // Step i: t = T - 1 - i; i = T only takes U's share of step 0, which reaches the initial state.
-      // U's share of step t+1's gradient for the columns of block k, (B, its columns) in carried[k].
-      auto u_share = [&](int64_t t, int64_t k) {
-        panel_gemm<T, kBackwardVectors>(u_grad_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
-                                        carried[k].mutable_data_ptr<T>(), carried[k].size(1));
-      };
-      // visit(entry, value) for each entry of the columns c of a (B, width) gradient, value being U's
-      // share in carried[k] times the dropout mask.
-      auto for_each_share = [&](int64_t k, const Block& c, int64_t width_of, const auto& visit) {
-        const T* product = carried[k].const_data_ptr<T>();
-        const int64_t stride = carried[k].size(1);
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t jj = 0; jj < c.size; ++jj) {
-            const int64_t entry = b * width_of + c.begin + jj;
-            visit(entry, product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)));
-          }
-      };
-      // Step t for block k's units: U's share of step t+1 reaching them (joining dc for U c_{t-1}),
-      // then the element-wise work.
-      auto unit_step = [&](int64_t i, int64_t k) {
-        const int64_t t = steps - 1 - i;
-        if (t < steps - 1) {
-          u_share(t, k);
-          for_each_share(k, blocks[k], hidden, [&](int64_t entry, T value) {
-            const T carried_h = carry_p ? carry_p[entry] : T(0);
-            if (f.recurrent_c) {
-              dc_p[entry] += value;
-              d_out_p[entry] = carried_h;
-            } else {
-              d_out_p[entry] = value + carried_h;
-            }
-          });
-        }
-        if (t >= 0) step_block(t, k);
-      };
-      // Under a projection, d loss / d r_t for block k of r's columns: U's share of step t+1 (on entry
-      // for t = T - 1) plus y_t's gradient, less zoneout's share d o (that), which goes straight to r_{t-1};
-      // for t = -1 U's and zoneout's shares of step 0, reaching r_0.
-      auto r_step = [&](int64_t i, int64_t k) {
-        const int64_t t = steps - 1 - i;
-        auto to_r = [&](int64_t entry, T value) {
-          if (t < 0) {
-            d_out_p[entry] = value;
-            return;
-          }
-          value += grad_p ? grad_p[t * in_state + entry] : T(0);
-          if (zone_h_p) {
-            carry_p[entry] = value * zone_h_p[t * in_state + entry];
-            value -= carry_p[entry];
-          }
-          drs_p[t * in_state + entry] = value;
-        };
-        if (i > 0) {
-          u_share(t, k);
-          for_each_share(k, columns[k], width,
-                         [&](int64_t entry, T value) { to_r(entry, value + (carry_p ? carry_p[entry] : T(0))); });
-        } else {  // t = T - 1: the gradient reaching r_T, given on entry
-          for (int64_t b = 0; b < batch; ++b)
-            for (int64_t jj = 0; jj < columns[k].size; ++jj) {
-              const int64_t entry = b * width + columns[k].begin + jj;
-              to_r(entry, d_out_p[entry]);
-            }
-        }
-      };
-      // ... then through r_t = W_rm h_t to block k's units of h_t, and the element-wise work.
-      auto projected_unit_step = [&](int64_t i, int64_t k) {
-        const int64_t t = steps - 1 - i;
-        if (t < 0) return;
-        const Block& block = blocks[k];
-        T* product = through_r[k].mutable_data_ptr<T>();
-        const int64_t stride = through_r[k].size(1);
-        panel_gemm<T, kBackwardVectors>(drs_p + t * in_state, width, batch, hr_panels[k], product, stride);
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t jj = 0; jj < block.size; ++jj)
-            dh_proj_p[b * hidden + block.begin + jj] = product[b * stride + jj];
-        step_block(t, k);
-      };
-      const int64_t column_blocks = static_cast<int64_t>(columns.size());
-      std::vector<Phase> phases{{block_count, unit_step}};
-      if (projected) phases = {{column_blocks, r_step}, {block_count, projected_unit_step}};
-      if (!ln.empty())
-        for (Phase& phase : normalised_phases()) phases.push_back(std::move(phase));
-      run_steps(steps + 1, false, [](int64_t) {}, phases);
-      return;
-    }
-    // U's and R's shares of step t's gradient (B, 4H), whole: the serial work after step t.
-    auto after_step = [&](int64_t t) {
-      Tensor carried_all = at::mm(ln.empty() ? dpre[t] : ln[6][t], weight_hh);
-      if (drop.defined()) carried_all.mul_(drop);
-      if (f.recurrent_c) {  // U c_{t-1}: U's share joins dc; nothing reaches h_{t-1}
-        dc.add_(carried_all);
-        d_out.zero_();
-      } else {
-        d_out.copy_(carried_all);
-      }
-      d_ifo = at::mm(ifo(dpre[t]), *weight_gh).contiguous();
-      d_ifo_p = d_ifo.const_data_ptr<T>();
+    // Step i: t = T - 1 - i; i = T only takes U's share of step 0, which reaches the initial state.
+    // U's share of step t+1's gradient for the columns of block k, (B, its columns) in carried[k].
+    auto u_share = [&](int64_t t, int64_t k) {
+      panel_gemm<T, kBackwardVectors>(u_grad_p + (t + 1) * 4 * state, 4 * hidden, batch, u_panels[k],
+                                      carried[k].mutable_data_ptr<T>(), carried[k].size(1));
     };
-    auto serial = [&](int64_t i) {
+    // visit(entry, value) for each entry of the columns c of a (B, width) gradient, value being U's
+    // share in carried[k] times the dropout mask.
+    auto for_each_share = [&](int64_t k, const Block& c, int64_t width_of, const auto& visit) {
+      const T* product = carried[k].const_data_ptr<T>();
+      const int64_t stride = carried[k].size(1);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t jj = 0; jj < c.size; ++jj) {
+          const int64_t entry = b * width_of + c.begin + jj;
+          visit(entry, product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)));
+        }
+    };
+    // Step t for block k's units: U's share of step t+1 reaching them (joining dc for U c_{t-1}),
+    // then the element-wise work.
+    auto unit_step = [&](int64_t i, int64_t k) {
       const int64_t t = steps - 1 - i;
-      if (t < steps - 1) after_step(t + 1);
-      if (projected) {  // through r_t = W_rm h_t
-        Tensor drs_t = drs->select(0, t);
-        if (grad_out.defined()) at::add_out(drs_t, d_out, grad_out[t]);
-        else drs_t.copy_(d_out);
-        at::mm_out(dh_proj, drs_t, *weight_hr);
+      if (t < steps - 1) {
+        u_share(t, k);
+        for_each_share(k, blocks[k], hidden, [&](int64_t entry, T value) {
+          const T carried_h = carry_p ? carry_p[entry] : T(0);
+          if (f.recurrent_c) {
+            dc_p[entry] += value;
+            d_out_p[entry] = carried_h;
+          } else {
+            d_out_p[entry] = value + carried_h;
+          }
+        });
+      }
+      if (t >= 0) step_block(t, k);
+    };
+    // Under a projection, d loss / d r_t for block k of r's columns: U's share of step t+1 (on entry
+    // for t = T - 1) plus y_t's gradient, less zoneout's share d o (that), which goes straight to r_{t-1};
+    // for t = -1 U's and zoneout's shares of step 0, reaching r_0.
+    auto r_step = [&](int64_t i, int64_t k) {
+      const int64_t t = steps - 1 - i;
+      auto to_r = [&](int64_t entry, T value) {
+        if (t < 0) {
+          d_out_p[entry] = value;
+          return;
+        }
+        value += grad_p ? grad_p[t * in_state + entry] : T(0);
+        if (zone_h_p) {
+          carry_p[entry] = value * zone_h_p[t * in_state + entry];
+          value -= carry_p[entry];
+        }
+        drs_p[t * in_state + entry] = value;
+      };
+      if (i > 0) {
+        u_share(t, k);
+        for_each_share(k, columns[k], width,
+                       [&](int64_t entry, T value) { to_r(entry, value + (carry_p ? carry_p[entry] : T(0))); });
+      } else {  // t = T - 1: the gradient reaching r_T, given on entry
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t jj = 0; jj < columns[k].size; ++jj) {
+            const int64_t entry = b * width + columns[k].begin + jj;
+            to_r(entry, d_out_p[entry]);
+          }
       }
     };
-    std::vector<Phase> phases{{block_count, [&](int64_t i, int64_t k) { step_block(steps - 1 - i, k); }}};
+    // ... then through r_t = W_rm h_t to block k's units of h_t, and the element-wise work.
+    auto projected_unit_step = [&](int64_t i, int64_t k) {
+      const int64_t t = steps - 1 - i;
+      if (t < 0) return;
+      const Block& block = blocks[k];
+      T* product = through_r[k].mutable_data_ptr<T>();
+      const int64_t stride = through_r[k].size(1);
+      panel_gemm<T, kBackwardVectors>(drs_p + t * in_state, width, batch, hr_panels[k], product, stride);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t jj = 0; jj < block.size; ++jj)
+          dh_proj_p[b * hidden + block.begin + jj] = product[b * stride + jj];
+      step_block(t, k);
+    };
+    const int64_t column_blocks = static_cast<int64_t>(columns.size());
+    std::vector<Phase> phases{{block_count, unit_step}};
+    if (projected) phases = {{column_blocks, r_step}, {block_count, projected_unit_step}};
     if (!ln.empty())
       for (Phase& phase : normalised_phases()) phases.push_back(std::move(phase));
-    run_steps(steps, true, serial, phases);
-    if (steps > 0) after_step(0);
+    run_steps(steps + 1, phases);
   });
 }
 
