@@ -149,6 +149,29 @@ def test_a_wide_projection_is_split_between_the_threads(dropout, dtype, two_thre
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
 
 
+@pytest.fixture
+def three_threads():
+    """Three threads (oversubscribed on a smaller machine, which changes nothing but the time)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield
+    torch.set_num_threads(before)
+
+
+@requires_build
+@pytest.mark.parametrize("name, options", [("lstmp", dict(layer_norm=True)), ("fgr", dict(layer_norm=True))])
+def test_three_blocks_combine_their_rows_statistics(name, options, three_threads):
+    """200 units in three blocks of 68, 68 and 64 (float64's 4-wide vectors): each row's mean and
+    variance of U h_{t-1} and of c_t, and the backward sums, combined from three partial ones; R's rows
+    and columns in three parts."""
+    cell, xw, state, grads, mask = loop_inputs(name, options, 200, True, torch.float64)
+    got = run_loop(cell, xw, state, grads, mask)
+    with compiled.switched_off():
+        python = run_loop(cell, xw, state, grads, mask)
+    for a, b in zip(got, python, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 ZONEOUT_CASES = [
     ("lstm", {}),
     ("peephole", {}),  # U c_{t-1}: zoneout's share of h_t is all that reaches h_{t-1}

@@ -54,6 +54,8 @@ struct ForwardStep {
   int64_t batch, hidden;
 };
 
+// The per-vector helpers are forced inline: out of line, each vector's call passes its registers
+// through memory, which cost the backward step about a fifth.
 // The gates and c~_t of one vector of units from their pre-activations (peepholes, the clip and the
 // output peephole on c~_t or c_{t-1} applied here); peep points at V_i's entries (V_f's at + H, V_o's
 // at + 2H) or is null.
@@ -63,7 +65,7 @@ struct CellUpdate {
 };
 
 template <typename T>
-CellUpdate<T> update_cell(Vectorized<T> a_i, Vectorized<T> a_f, const Vectorized<T>& a_g, Vectorized<T> a_o,
+C10_ALWAYS_INLINE CellUpdate<T> update_cell(Vectorized<T> a_i, Vectorized<T> a_f, const Vectorized<T>& a_g, Vectorized<T> a_o,
                           const Vectorized<T>& c, const T* peep, int64_t hidden, int64_t m, const Flags& f,
                           double clip) {
   using V = Vectorized<T>;
@@ -83,7 +85,7 @@ CellUpdate<T> update_cell(Vectorized<T> a_i, Vectorized<T> a_f, const Vectorized
 
 // Stores the four activations at row (B's row of (B, 4H)) + j.
 template <typename T>
-void store_gates(const CellUpdate<T>& u, T* row, int64_t j, int64_t hidden, int64_t m) {
+C10_ALWAYS_INLINE void store_gates(const CellUpdate<T>& u, T* row, int64_t j, int64_t hidden, int64_t m) {
   u.i.store(row + j, m);
   u.f.store(row + hidden + j, m);
   u.g.store(row + 2 * hidden + j, m);
@@ -285,7 +287,7 @@ struct BackwardStep {
 // Of units [j, j + m) (entry e of a (B, H) row): d loss / d h~_t, the gradient reaching h_t from step
 // t+1 and y_t less zoneout's share d o (that), which goes straight to h_{t-1} (carry_h).
 template <typename T>
-Vectorized<T> hidden_gradient(const BackwardStep<T>& s, int64_t e, int64_t m) {
+C10_ALWAYS_INLINE Vectorized<T> hidden_gradient(const BackwardStep<T>& s, int64_t e, int64_t m) {
   using V = Vectorized<T>;
   V dh_t = V::loadu(s.dh + e, m);
   if (s.grad_y) dh_t = dh_t + V::loadu(s.grad_y + e, m);
@@ -300,7 +302,7 @@ Vectorized<T> hidden_gradient(const BackwardStep<T>& s, int64_t e, int64_t m) {
 // d loss / d c~_t's share from step t+1, less zoneout's (c_t = d o c_{t-1} + (1 - d) o c~_t), which is
 // carry_c.
 template <typename T>
-Vectorized<T> cell_gradient_in(const BackwardStep<T>& s, int64_t e, int64_t m, Vectorized<T>& carry_c) {
+C10_ALWAYS_INLINE Vectorized<T> cell_gradient_in(const BackwardStep<T>& s, int64_t e, int64_t m, Vectorized<T>& carry_c) {
   using V = Vectorized<T>;
   const V dc = V::loadu(s.dc + e, m);
   carry_c = s.zone_c ? dc * V::loadu(s.zone_c + e, m) : V(T(0));
@@ -309,7 +311,7 @@ Vectorized<T> cell_gradient_in(const BackwardStep<T>& s, int64_t e, int64_t m, V
 
 // d loss / d o_t's pre-activation from dh_t.
 template <typename T>
-Vectorized<T> output_gate_gradient(const BackwardStep<T>& s, const Flags& f, const Vectorized<T>& dh_t,
+C10_ALWAYS_INLINE Vectorized<T> output_gate_gradient(const BackwardStep<T>& s, const Flags& f, const Vectorized<T>& dh_t,
                                    const Vectorized<T>& o, const Vectorized<T>& sig_h, int64_t b, int64_t j,
                                    int64_t m) {
   using V = Vectorized<T>;
@@ -323,7 +325,7 @@ Vectorized<T> output_gate_gradient(const BackwardStep<T>& s, const Flags& f, con
 // output peephole's share and the clip) and d_o: the other gates' gradients, all four stored in dpre,
 // d loss / d c_{t-1} (+ carry_c) stored in dc, and the peepholes' shares.
 template <typename T>
-void gates_backward(const BackwardStep<T>& s, const Flags& f, double clip, int64_t b, int64_t j, int64_t m,
+C10_ALWAYS_INLINE void gates_backward(const BackwardStep<T>& s, const Flags& f, double clip, int64_t b, int64_t j, int64_t m,
                     Vectorized<T> dc_t, const Vectorized<T>& d_o, const Vectorized<T>& carry_c) {
   using V = Vectorized<T>;
   const int64_t H = s.hidden, e = b * H + j;
