@@ -6,11 +6,13 @@ fixture); here the two loops are compared directly, outputs and every gradient, 
 option that changes a branch of the C++ code, and a failed build is shown to fall back with a warning.
 """
 
+import contextlib
 import math
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -69,13 +71,23 @@ def test_the_compiled_loop_is_built_and_runs_on_cpu():
         assert not compiled.applies(torch.zeros(1))
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """``count`` threads for torch (and so blocks of the compiled loop), oversubscribed on a smaller
+    machine, which changes nothing but the time."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture
 def two_threads():
     """Two threads, so that 136 units make two blocks of the compiled loop whatever the machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(2):
+        yield
 
 
 def loop_inputs(name, options, hidden, dropout, dtype):
@@ -149,23 +161,15 @@ def test_a_wide_projection_is_split_between_the_threads(dropout, dtype, two_thre
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)
 
 
-@pytest.fixture
-def three_threads():
-    """Three threads (oversubscribed on a smaller machine, which changes nothing but the time)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(3)
-    yield
-    torch.set_num_threads(before)
-
-
 @requires_build
 @pytest.mark.parametrize("name, options", [("lstmp", dict(layer_norm=True)), ("fgr", dict(layer_norm=True))])
-def test_three_blocks_combine_their_rows_statistics(name, options, three_threads):
+def test_three_blocks_combine_their_rows_statistics(name, options):
     """200 units in three blocks of 68, 68 and 64 (float64's 4-wide vectors): each row's mean and
     variance of U h_{t-1} and of c_t, and the backward sums, combined from three partial ones; R's rows
     and columns in three parts."""
     cell, xw, state, grads, mask = loop_inputs(name, options, 200, True, torch.float64)
-    got = run_loop(cell, xw, state, grads, mask)
+    with torch_threads(3):
+        got = run_loop(cell, xw, state, grads, mask)
     with compiled.switched_off():
         python = run_loop(cell, xw, state, grads, mask)
     for a, b in zip(got, python, strict=True):
