@@ -51,7 +51,8 @@ def lstm_scan(
         xw: ``(T, B, 4H)`` = W x_t + b (LN(W x_t) + b under layer normalisation), gate order (i, f, g, o).
         weight_hh: ``(4H, H)`` (``(4H, P)`` under a projection); state: ``(h_0, c_0)`` each ``(B, H)``
             (h_0 is r_0, ``(B, P)``, under a projection); weight_ch ``(3, H)``; weight_gh ``(3H, 3H)``;
-            weight_hr ``(P, H)``; layer_norm (alpha_1 ``(4H)``, alpha_3 ``(H)``, beta_3 ``(H)``);
+            weight_hr ``(P, H)`` (``(P + N, H)`` with a non-recurrent projection, U multiplying the
+            first P values of the state); layer_norm (alpha_1 ``(4H)``, alpha_3 ``(H)``, beta_3 ``(H)``);
             zoneout: the rates (z^c, z^h), applied as in evaluation: s_t = z s_{t-1} + (1 - z) s~_t.
 
     Returns:
@@ -64,7 +65,7 @@ def lstm_scan(
 
     def step(carry, xw_t):
         h, c, gates_prev = carry  # gates_prev: [i; f; o] of step t-1, (B, 3H); zeros at t = 0
-        recurrent = (h if variant.recurrent_input == "h" else c) @ u_t
+        recurrent = (h[:, : u_t.shape[0]] if variant.recurrent_input == "h" else c) @ u_t  # r_{t-1} of q_{t-1}
         if layer_norm is not None:
             recurrent = F.layer_norm(recurrent, (4 * hid,), layer_norm[0], None, LAYER_NORM_EPS)
         pre = xw_t + recurrent

@@ -193,13 +193,11 @@ class LSTMCellBase(nn.Module):
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``weight_hh`` and ``weight_hr`` as the time loop takes them. With a non-recurrent
-        projection the loop projects q_t = [W_rm; W_pm] m_t ``(P + N)`` and feeds q_{t-1} back
-        through [W_.r, 0] ``(4H, P + N)``: p_{t-1} meets zeros, so only r_{t-1} reaches the gates
-        (at the cost of a recurrent product as wide as the unprojected cell's)."""
+        projection the loop projects q_t = [W_rm; W_pm] m_t ``(P + N)`` and U ``(4H, P)`` multiplies
+        the first P values of q_{t-1}, r_{t-1}."""
         if self.weight_pm is None:
             return self.weight_hh, self.weight_hr
-        zeros = self.weight_hh.new_zeros(self.weight_hh.shape[0], self.nonrecurrent_proj_size)
-        return torch.cat([self.weight_hh, zeros], dim=1), torch.cat([self.weight_hr, self.weight_pm])
+        return self.weight_hh, torch.cat([self.weight_hr, self.weight_pm])
 
     def initial_state(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         if state is not None:
@@ -236,8 +234,6 @@ class LSTMCellBase(nn.Module):
         steps, batch = x.shape[:2]
         fed_back = self.weight_hh.shape[1]  # H, or P under a projection
         mask = variational_mask(self.recurrent_dropout, batch, fed_back, x, self.training)
-        if mask is not None and self.weight_pm is not None:  # p_{t-1} meets zeros in the loop, dropped or not
-            mask = F.pad(mask, (0, self.nonrecurrent_proj_size), value=1.0)
         zoneout = (
             zoneout_mask(self.zoneout_cell, steps, batch, self.hidden_size, x, self.training),
             zoneout_mask(self.zoneout_hidden, steps, batch, self.output_size, x, self.training),

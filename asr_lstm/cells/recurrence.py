@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled
@@ -175,7 +176,9 @@ def _forward(
     else:
         hs[0] = h0
     cs[0] = c0
-    fed_back = rs if rs is not None else hs  # what U multiplies with recurrent_input "h"
+    # What U multiplies with recurrent_input "h": h_{t-1}, or the first R columns of r_{t-1} (all but a
+    # non-recurrent projection's p_{t-1}).
+    fed_back = (rs if rs is not None else hs)[..., : weight_hh.shape[1]]
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
     zoneout = zone_c is not None or zone_h is not None
@@ -328,7 +331,9 @@ class _LSTMRecurrence(torch.autograd.Function):
                 fused.backward_step(
                     gates[t], cs[t], cs[t + 1], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags
                 )
-                dh, d_ifo_next = _through_recurrent_weights(dpre[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+                dh, d_ifo_next = _through_recurrent_weights(
+                    dpre[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size
+                )
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
             )
@@ -393,7 +398,7 @@ class _LSTMRecurrence(torch.autograd.Function):
                 dc = dc + carry_c
             if v.layer_norm:  # pre = W x_t + alpha_1 o LN(U h_{t-1}) + ...
                 d_u_in[t] = normalise_backward(dpre[t] * gain_u, u_hat[t], u_rstd[t])
-            dh, d_ifo_next = _through_recurrent_weights(d_u_in[t], dpre[t], dh, dc, weight_hh, weight_gh, mask, v)
+            dh, d_ifo_next = _through_recurrent_weights(d_u_in[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size)
             if zone_h is not None:
                 dh = dh + carry_h
         grads = _weight_gradients(
@@ -411,22 +416,23 @@ def _layer_norm_gradients(dpre, u_hat, d_c_norm, c_hat) -> tuple[torch.Tensor | 
     return (dpre * u_hat).sum((0, 1)), (d_c_norm * c_hat).sum((0, 1)), d_c_norm.sum((0, 1))
 
 
-def _through_recurrent_weights(d_u_in_t, dpre_t, dh, dc, weight_hh, weight_gh, mask, v: LSTMVariant):
+def _through_recurrent_weights(d_u_in_t, dpre_t, dc, weight_hh, weight_gh, mask, v: LSTMVariant, out_size: int):
     """Carries the gradients of step t ``(B, 4H)`` back through U (and R for FGR): ``d_u_in_t`` reaching
     U's product (``dpre_t``, d loss / d pre-activations, unless layer normalisation stands between).
 
-    Returns the gradient reaching h_{t-1} (r_{t-1} under a projection) and the one reaching
-    [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c) U's share
-    is added to ``dc (B, H)`` in place. A variational dropout ``mask`` scales U's share.
+    Returns the gradient reaching the state fed back, ``(B, out_size)`` (h_{t-1}, r_{t-1} under a
+    projection, [r_{t-1}; p_{t-1}] with a non-recurrent one, whose p_{t-1} gets none), and the one
+    reaching [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c)
+    U's share is added to ``dc (B, H)`` in place. A variational dropout ``mask`` scales U's share.
     """
     through_u = d_u_in_t @ weight_hh
     if mask is not None:
         through_u.mul_(mask)
     if v.recurrent_input == "h":
-        dh = through_u
+        dh = F.pad(through_u, (0, out_size - through_u.shape[1]))
     else:
         dc.add_(through_u)
-        dh = torch.zeros_like(dh)
+        dh = through_u.new_zeros(through_u.shape[0], out_size)
     return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
 
 
@@ -456,7 +462,7 @@ def _weight_gradients(
     hid = cs.shape[2]
     four_h = 4 * hid
     c_prev = cs[:-1]
-    fed_back = ((rs if rs is not None else hs) if v.recurrent_input == "h" else cs)[:-1]
+    fed_back = ((rs if rs is not None else hs)[..., : weight_hh.shape[1]] if v.recurrent_input == "h" else cs)[:-1]
     if mask is not None:
         fed_back = fed_back * mask
     d_weight_hh = d_u_in.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
@@ -503,15 +509,20 @@ def lstm_recurrence(
     Args:
         xw: ``(T, B, 4H)`` = W x_t + b_ih + b_hh, gate order (i, f, g, o).
         weight_hh: ``(4H, H)``, U (``(4H, P)`` under a projection); multiplies h_{t-1} (r_{t-1}) or
-            c_{t-1} per ``variant.recurrent_input``.
-        state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, under a projection).
+            c_{t-1} per ``variant.recurrent_input``. Where ``weight_hr`` projects to more than P values,
+            q_t = [r_t; p_t] (a non-recurrent projection p_t of N values: ``weight_hr`` ``(P + N, H)``),
+            U multiplies r_{t-1}, the first P, and p_t is only output.
+        state: ``(h_0, c_0)``, each ``(B, H)`` (h_0 is r_0, ``(B, P)``, under a projection; q_0,
+            ``(B, P + N)``, p_0 unused, with a non-recurrent one).
         variant: the structure of the cell.
         activations: names of (sigma_g, sigma_c, sigma_h) among ``ACTIVATIONS``.
         weight_ch: ``(3, H)`` diagonal peepholes (V_i, V_f, V_o), required with ``variant.peepholes``.
         weight_gh: ``(3H, 3H)`` gate recurrence R (rows: targets i, f, o; columns: sources) for FGR.
-        weight_hr: ``(P, H)`` recurrent projection W_rm (LSTMP): r_t = W_rm h_t is fed back and output.
+        weight_hr: ``(P, H)`` recurrent projection W_rm (LSTMP): r_t = W_rm h_t is fed back and output;
+            ``(P + N, H)``, [W_rm; W_pm], with a non-recurrent one.
         recurrent_mask: ``(B, R)`` variational dropout (Gal & Ghahramani 2016) of what U multiplies
-            (h_{t-1}, r_{t-1} or c_{t-1}), the same at every step; ``None`` for none.
+            (h_{t-1}, r_{t-1} or c_{t-1}; R is ``weight_hh``'s width), the same at every step; ``None``
+            for none.
         layer_norm: ``(alpha_1 (4H), alpha_3 (H), beta_3 (H))``, required with ``variant.layer_norm``.
         zoneout: ``(d^c (T, B, H), d^h (T, B, R))`` of Krueger et al. 2017, either ``None`` for none
             (:func:`asr_lstm.cells.dropout.zoneout_mask`): the step's own c~_t and h~_t (r~_t) are computed
@@ -519,7 +530,8 @@ def lstm_recurrence(
             h_t = d^h_t o h_{t-1} + (1 - d^h_t) o h~_t; the step's gates see c~_t (the output peephole).
 
     Returns:
-        ``y (T, B, H)`` (``(T, B, P)``: the r_t) and ``(h_T, c_T)`` (``(r_T, c_T)``).
+        ``y (T, B, H)`` (``(T, B, P)``: the r_t; ``(T, B, P + N)``: the q_t) and ``(h_T, c_T)``
+        (``(r_T, c_T)``, ``(q_T, c_T)``).
     """
     for name in activations:
         if name not in ACTIVATIONS:

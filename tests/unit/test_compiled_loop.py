@@ -40,6 +40,10 @@ CASES = [(name, {}) for name in DENSE] + [
     ("lstmp", dict(layer_norm=True)),
     ("fgr", dict(layer_norm=True)),  # R [i; f; o]_{t-1} added to the normalised U h_{t-1}
     ("cifg", dict(layer_norm=True, proj_size=5)),
+    # A non-recurrent projection: q_t = [r_t; p_t], U multiplying r_{t-1} only.
+    ("lstmp", dict(nonrecurrent_proj_size=3)),
+    ("lstm", dict(proj_size=5, nonrecurrent_proj_size=7, layer_norm=True)),
+    ("fgr", dict(proj_size=5, nonrecurrent_proj_size=2)),
 ]
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in CASES]
 requires_build = pytest.mark.skipif(
@@ -51,12 +55,12 @@ def run_loop(cell, xw, state, grads, mask, zoneout=(None, None)) -> list[torch.T
     """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, g_y> + <h_T, g_h> + <c_T, g_c>`` with
     respect to ``xw``, ``(h_0, c_0)``, the recurrent weights and the layer normalisation's gains and bias."""
     norm = cell.layer_norm_weights()
-    weights = [
-        w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr, *(norm or ())) if w is not None
-    ]
+    parameters = (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr, cell.weight_pm, *(norm or ()))
+    weights = [w for w in parameters if w is not None]
+    weight_hh, weight_hr = cell.recurrent_weights()  # [W_rm; W_pm] with a non-recurrent projection
     y, (h, c) = recurrence.lstm_recurrence(
-        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh,
-        cell.weight_hr, recurrent_mask=mask, layer_norm=norm, zoneout=zoneout,
+        xw, weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh, weight_hr,
+        recurrent_mask=mask, layer_norm=norm, zoneout=zoneout,
     )  # fmt: skip
     loss = sum((out * g).sum() for out, g in zip((y, h, c), grads))
     return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
@@ -109,7 +113,7 @@ def loop_inputs(name, options, hidden, dropout, dtype):
         torch.randn(out, batch, dtype=torch.float64).t(),
         torch.randn(batch, hidden, dtype=torch.float64),
     )
-    fed_back = hidden if cell.variant.recurrent_input == "c" else out
+    fed_back = cell.weight_hh.shape[1]  # H, or P under a projection: what U multiplies
     mask = (torch.rand(batch, fed_back, dtype=torch.float64) > 0.3) / 0.7 if dropout else None
     cast = [t if t is None else t.to(dtype) for t in (xw, *state, mask, *grads)]
     xw, h0, c0, mask, *grads = cast
@@ -149,10 +153,14 @@ def test_compiled_loop_equals_the_python_loop(name, options, hidden, dropout, dt
 @requires_build
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("dropout", [False, True], ids=["no-mask", "mask"])
-def test_a_wide_projection_is_split_between_the_threads(dropout, dtype, two_threads):
+@pytest.mark.parametrize("nonrecurrent", [None, 20], ids=["r", "r-and-p"])
+def test_a_wide_projection_is_split_between_the_threads(nonrecurrent, dropout, dtype, two_threads):
     """P = 130 of H = 136: r_t's columns make two blocks of their own (72 and 58, or 68 and 62), computed
-    and masked by the threads forward, and d loss / d r_t likewise backward."""
-    cell, xw, state, grads, mask = loop_inputs("lstmp", dict(proj_size=130), 136, dropout, dtype)
+    and masked by the threads forward, and d loss / d r_t likewise backward; with a non-recurrent
+    projection of N = 20, q_t's 150 columns make two blocks forward, and backward U's 130 columns do,
+    the last block taking p_t's 20 too."""
+    options = dict(proj_size=130, nonrecurrent_proj_size=nonrecurrent)
+    cell, xw, state, grads, mask = loop_inputs("lstmp", options, 136, dropout, dtype)
     got = run_loop(cell, xw, state, grads, mask)
     with compiled.switched_off():
         python = run_loop(cell, xw, state, grads, mask)

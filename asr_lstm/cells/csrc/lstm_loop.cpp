@@ -554,7 +554,8 @@ std::vector<Tensor> layer_norm_tensors(at::TensorList norm, size_t count, size_t
 
 // The recurrence over all steps; the buffers are those of recurrence._forward: gates (T, B, 4H),
 // cs (T+1, B, H) and hs (T+1, B, H) with the initial state at 0, sh (T, B, H), and under a projection
-// rs (T+1, B, P) with r_0 at 0. Under zoneout (zone_c (T, B, H), zone_h (T, B, R)) cs, hs and rs hold
+// rs (T+1, B, P) with r_0 at 0 (with a non-recurrent projection (T+1, B, P + N), [r_t; p_t], of which
+// U, weight_hh (4H, P), multiplies r_t). Under zoneout (zone_c (T, B, H), zone_h (T, B, R)) cs, hs and rs hold
 // the states after it, and c_new (T, B, H) receives c~_t under the cell's. Under layer normalisation
 // norm is alpha_1 (4H), alpha_3 (H), beta_3 (H) and the buffers u_hat (T, B, 4H), u_rstd (T, B, 1),
 // c_hat (T, B, H), c_rstd (T, B, 1) it fills; empty without it.
@@ -575,17 +576,19 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
   const Flags f(flag_values);
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = cs.size(2), state = batch * hidden;
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
-  // What U multiplies: a row of cs, hs or rs (width R), masked under variational dropout.
+  // What U multiplies: a row of cs, hs or rs (width R), masked under variational dropout; of a row of
+  // rs = [r; p] under a non-recurrent projection, the first `fed` = P values, r.
   const Tensor& source = f.recurrent_c ? cs : (projected ? *rs : hs);
-  const int64_t width = source.size(2), in_state = batch * width;
+  const int64_t width = source.size(2), in_state = batch * width, fed = weight_hh.size(1);
+  TORCH_CHECK(fed <= width, "lstm_loop: weight_hh multiplies ", fed, " values of a state of ", width);
   // The threads do all of a step: under a projection they compute their columns of r_t = W_rm h_t in a
   // second phase, and under dropout each writes the masked copy of its units (columns) of U's next
   // input into one of two buffers: step t reads buffer t % 2 while its new units go to the other.
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   Tensor masked;
   if (drop.defined()) {
-    masked = at::empty({2, batch, width}, xw.options());
-    masked[0].copy_(source[0] * drop);
+    masked = at::empty({2, batch, fed}, xw.options());
+    masked[0].copy_(source[0].narrow(1, 0, fed) * drop);
   }
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "lstm_loop_forward", [&] {
     using T = scalar_t;
@@ -667,9 +670,9 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
     // the element-wise work (under layer normalisation the product's moments only, the rest in two more
     // phases).
     auto unit_step = [&](int64_t t, int64_t k) {
-      const T* in = masked_p ? masked_p + (t % 2) * in_state : source_p + t * in_state;
+      const T* in = masked_p ? masked_p + (t % 2) * batch * fed : source_p + t * in_state;
       T* pre = pre_block[k].mutable_data_ptr<T>();
-      panel_gemm<T, kForwardVectors>(in, width, batch, u_panels[k], pre, pre_block[k].size(1));
+      panel_gemm<T, kForwardVectors>(in, masked_p ? fed : width, batch, u_panels[k], pre, pre_block[k].size(1));
       if (rec_p && t > 0) recurrence[k].multiply(gates_p + (t - 1) * 4 * state, blocks[k], hidden, rec_p);
       if (!ln.empty()) {
         product_moments(step_of(t, k), norm_of(t), blocks[k], k);
@@ -694,13 +697,13 @@ void lstm_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::
       T* r_next = rs_p + (t + 1) * in_state;
       const T* r_prev = rs_p + t * in_state;
       const T* zone = zone_h_p ? zone_h_p + t * in_state : nullptr;
-      T* masked_next = masked_p ? masked_p + ((t + 1) % 2) * in_state : nullptr;
+      T* masked_next = masked_p ? masked_p + ((t + 1) % 2) * batch * fed : nullptr;
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < c.size; ++jj) {
-          const int64_t entry = b * width + c.begin + jj;
+          const int64_t column = c.begin + jj, entry = b * width + column;
           const T r = product[b * stride + jj];  // r~_{t+1}; zoneout: d o r_t + (1 - d) o r~_{t+1}
           r_next[entry] = zone ? lerp(r, r_prev[entry], zone[entry]) : r;
-          if (masked_next) masked_next[entry] = r_next[entry] * drop_p[entry];
+          if (masked_next && column < fed) masked_next[b * fed + column] = r_next[entry] * drop_p[b * fed + column];
         }
     };
     std::vector<Phase> phases{{block_count, unit_step}};
@@ -737,7 +740,8 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
   if (projected) check_buffers("lstm_loop", {gates, *drs});
   const Flags f(flag_values);
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = cs.size(2), state = batch * hidden;
-  const int64_t width = dh.size(1), in_state = batch * width;  // R: H, or P under a projection
+  // R: H, P under a projection, P + N with a non-recurrent one, of which U's columns are the first P
+  const int64_t width = dh.size(1), in_state = batch * width, fed = weight_hh.size(1);
   const Tensor peep = f.peepholes ? weight_ch->contiguous() : Tensor();
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
@@ -753,7 +757,7 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_loop_backward", [&] {
     using T = scalar_t;
     const std::vector<Block> blocks = split_units(hidden, Vectorized<T>::size());
-    const std::vector<Block> columns = projected ? split_units(width, Vectorized<T>::size()) : blocks;
+    const std::vector<Block> columns = projected ? split_units(fed, Vectorized<T>::size()) : blocks;
     std::vector<Tensor> u_panels, carried;  // per block of columns: U's columns as panels; their product
     std::vector<Tensor> hr_panels, through_r;  // per block under a projection: W_rm's columns; their product
     pack_columns<T, kBackwardVectors>(weight_hh, columns, batch, u_panels, carried);
@@ -851,14 +855,14 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
                                       carried[k].mutable_data_ptr<T>(), carried[k].size(1));
     };
     // visit(entry, value) for each entry of the columns c of a (B, width) gradient, value being U's
-    // share in carried[k] times the dropout mask.
+    // share in carried[k] times the dropout mask (B, fed).
     auto for_each_share = [&](int64_t k, const Block& c, int64_t width_of, const auto& visit) {
       const T* product = carried[k].const_data_ptr<T>();
       const int64_t stride = carried[k].size(1);
       for (int64_t b = 0; b < batch; ++b)
         for (int64_t jj = 0; jj < c.size; ++jj) {
-          const int64_t entry = b * width_of + c.begin + jj;
-          visit(entry, product[b * stride + jj] * (drop_p ? drop_p[entry] : T(1)));
+          const int64_t column = c.begin + jj;
+          visit(b * width_of + column, product[b * stride + jj] * (drop_p ? drop_p[b * fed + column] : T(1)));
         }
     };
     // Step t for block k's units: U's share of step t+1 reaching them (joining dc for U c_{t-1}),
@@ -907,6 +911,12 @@ void lstm_loop_backward(const Tensor& gates, const Tensor& cs, const Tensor& c_n
             to_r(entry, d_out_p[entry]);
           }
       }
+      // A non-recurrent projection's p_t, beyond U's columns (the last block's): y_t's gradient only
+      // (and at t = T - 1 the one reaching p_T).
+      if (k + 1 == static_cast<int64_t>(columns.size()))
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t column = fed; column < width; ++column)
+            to_r(b * width + column, i == 0 ? d_out_p[b * width + column] : T(0));
     };
     // ... then through r_t = W_rm h_t to block k's units of h_t, and the element-wise work.
     auto projected_unit_step = [&](int64_t i, int64_t k) {
