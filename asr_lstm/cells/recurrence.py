@@ -429,7 +429,8 @@ def _through_recurrent_weights(d_u_in_t, dpre_t, dc, weight_hh, weight_gh, mask,
     if mask is not None:
         through_u.mul_(mask)
     if v.recurrent_input == "h":
-        dh = F.pad(through_u, (0, out_size - through_u.shape[1]))
+        width = through_u.shape[1]  # F.pad would copy even with nothing to pad
+        dh = through_u if width == out_size else F.pad(through_u, (0, out_size - width))
     else:
         dc.add_(through_u)
         dh = through_u.new_zeros(through_u.shape[0], out_size)
