@@ -11,7 +11,10 @@ time, so that a slow spell of a shared machine does not fall on one cell. Column
 the tensors autograd saves: the activation memory of BPTT) or, on CUDA, the peak allocated memory, and
 ``x loop``: where a cell runs a compiled loop (the C++ operators of the dense LSTM variants, the GRU
 and the Li-GRU on CPU, the dense variants' fused Triton step kernels on CUDA), its time over the
-Python loop's, measured in the same run.
+Python loop's, measured in the same run; and on CUDA ``x torch mm``: where the fused kernels do U's
+product themselves (one launch a step each way), their time over the same kernels with torch's product
+beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off. The float32
+line says whether cuDNN and torch's products may use TF32 (the kernels' product follows torch's).
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
@@ -104,6 +107,13 @@ def runs_compiled_loop(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
 
 
+def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``cell``'s fused kernels do U's product themselves for tensors like ``x`` (CUDA)."""
+    if not (x.is_cuda and runs_compiled_loop(cell, x)):
+        return False
+    return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
+
+
 def build_runs(
     layout: str, args, x: torch.Tensor, device: torch.device
 ) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, torch.nn.Module]]:
@@ -147,13 +157,24 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         f"\n{layout}: device={device} {precision} T={args.steps} B={args.batch} D={args.input} H={args.hidden} "
         f"({shape}), forward+backward, threads={torch.get_num_threads()}"
     )
+    if device.type == "cuda" and precision == "fp32":
+        print(
+            f"TF32: cuDNN {torch.backends.cudnn.allow_tf32}, "
+            f"torch.mm and the kernels' product {torch.backends.cuda.matmul.allow_tf32}"
+        )
     memory_name = "peak MiB" if device.type == "cuda" else "saved MiB"
     with autocast(device, precision):
         turns = {name: timed(run, device) for name, run in runs.items()}
         with_loop = [name for name, cell in first_layers.items() if runs_compiled_loop(cell, x)]
         turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(device)) for name in with_loop})
+        with_product = [name for name in with_loop if multiplies_in_kernel(first_layers[name], x)]
+        for name in with_product:
+            turns[f"{name} (torch mm)"] = timed(runs[name], device, recurrence.fused.IN_KERNEL_PRODUCT.off)
         seconds = time_round_robin(turns, args.repeats)
-        print(f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7}")
+        print(
+            f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7} "
+            f"{'x torch mm':>10}"
+        )
         frames = args.steps * args.batch
         base = seconds["torch.nn.LSTM"]
         for name, run in runs.items():
@@ -164,9 +185,10 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             else:
                 memory = saved_bytes(run)
             versus_loop = f"{seconds[name] / seconds[f'{name} (Python loop)']:.2f}" if name in with_loop else "-"
+            versus_mm = f"{seconds[name] / seconds[f'{name} (torch mm)']:.2f}" if name in with_product else "-"
             print(
                 f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
-                f"{memory / 2**20:>10.1f} {versus_loop:>7}"
+                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10}"
             )
 
 

@@ -1,14 +1,21 @@
-"""One Triton kernel per time step for the element-wise work of the dense LSTM variants (CUDA).
+"""Triton kernels for the time steps of the dense LSTM variants (CUDA): one launch a step forward and
+one backward.
 
 On a GPU the time loop of :mod:`asr_lstm.cells.recurrence` is bound by kernel launches, not by
-arithmetic: a step is one ``addmm`` plus about ten small element-wise kernels forward and fifteen
-backward. These two kernels do a step's element-wise work in one launch each, with the same
-equations and the same buffers (gate activations, c_t, h_t, sigma_h(c_t)), so the hand-derived
-backward pass and the weight gradients stay as they are.
+arithmetic: eagerly a step is one ``addmm`` plus about ten small element-wise kernels forward and
+fifteen backward. Each kernel here is one step whole, for a tile of ``BLOCK_ROWS`` sequences by
+``BLOCK_UNITS`` units: forward, U's product with the fed-back state and the element-wise work of the
+step; backward, the gradient reaching the tile's h_t (or c_t) through U from step t+1 and the
+element-wise work. They fill the same buffers (gate activations, c_t, h_t, sigma_h(c_t), d loss /
+d pre-activations) as the eager loop, so the weight gradients stay single products after the loop.
+Where U's product cannot be split by units (a projection feeds back r_t = W_rm h_t; ``fgr``'s R
+multiplies [i; f; o]_{t-1}) torch does the products and the kernels the element-wise work
+(``PRODUCT=False``); :data:`IN_KERNEL_PRODUCT` switches that on for every variant, which is how the
+benchmark compares the two.
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
-(``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the per-gate
-references and by float64 gradcheck; the suite also compiles every specialisation for sm_80 and sm_90.
+(``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
+by float64 gradcheck; the suite also compiles every specialisation for sm_80 and sm_90.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ if TYPE_CHECKING:
     from asr_lstm.cells.recurrence import LSTMVariant
 
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
-BLOCK = 512
+BLOCK_ROWS = 16  # tl.dot's smallest tile side
+BLOCK_UNITS = 16
+BLOCK_K = 32
 SWITCH = Switch()
 switched_off = SWITCH.off
+IN_KERNEL_PRODUCT = Switch()
 
 
 @functools.cache
@@ -45,6 +55,18 @@ def applies(x: torch.Tensor) -> bool:
     if not SWITCH.on or x.dtype not in (torch.float32, torch.float64):
         return False
     return os.environ.get("TRITON_INTERPRET") == "1" or (x.is_cuda and _can_build_launcher())
+
+
+def multiplies_in_kernel(variant: LSTMVariant, weight_hr: torch.Tensor | None) -> bool:
+    """Whether the kernels do U's product themselves: a tile of units needs only its own rows of U
+    (forward) and columns (backward), which holds unless a projection or ``fgr``'s gate recurrence
+    mixes every unit into every other's input."""
+    return IN_KERNEL_PRODUCT.on and weight_hr is None and not variant.gate_recurrence
+
+
+def _precision(x: torch.Tensor) -> str:
+    """tl.dot's input precision for U's product: what ``torch.mm`` would use for these tensors."""
+    return "tf32" if x.dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 else "ieee"
 
 
 @triton.jit
@@ -69,35 +91,32 @@ def _dact(y, CODE: tl.constexpr):
 
 
 @triton.jit
-def _load_gates(gates, n, H: tl.constexpr, BLOCK_SIZE: tl.constexpr):
-    """This program's element indices k = b H + j of the ``(B, H)`` state, their mask, j, the pointers
-    to the i entries of their ``(B, 4H)`` gate rows, and the four gate values (i, f, g, o)."""
-    k = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = k < n
-    j = k % H
-    row = gates + (k // H) * 4 * H + j
-    return (
-        k,
-        mask,
-        j,
-        row,
-        tl.load(row, mask=mask),
-        tl.load(row + H, mask=mask),
-        tl.load(row + 2 * H, mask=mask),
-        tl.load(row + 3 * H, mask=mask),
-    )
+def _tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr):
+    """This program's sequences ``(BLOCK_ROWS, 1)``, units ``(1, BLOCK_UNITS)`` and their mask."""
+    rows = (tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
+    units = (tl.program_id(1) * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
+    return rows, units, (rows < batch) & (units < H)
 
 
 @triton.jit
 def _forward_step(
+    pre,
+    pre_row_stride,
+    pre_col_stride,
     gates,
+    fed_back,
+    weight,
+    drop,
     c_prev,
     c_next,
     h_next,
     sh_out,
     peep,
-    n,
+    batch,
     H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
     IG: tl.constexpr,
     FG: tl.constexpr,
     OG: tl.constexpr,
@@ -108,13 +127,34 @@ def _forward_step(
     ACT_C: tl.constexpr,
     ACT_H: tl.constexpr,
     CLIP: tl.constexpr,
-    BLOCK_SIZE: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
 ):
-    k, mask, j, row, a_i, a_f, a_g, a_o = _load_gates(gates, n, H, BLOCK_SIZE)
-    c = tl.load(c_prev + k, mask=mask)
+    rows, units, mask = _tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    source = pre + rows * pre_row_stride + units * pre_col_stride
+    a_i = tl.load(source, mask=mask)
+    a_f = tl.load(source + H * pre_col_stride, mask=mask)
+    a_g = tl.load(source + 2 * H * pre_col_stride, mask=mask)
+    a_o = tl.load(source + 3 * H * pre_col_stride, mask=mask)
+    if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
+        for k0 in range(0, H, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            s_ok = (rows < batch) & (k[None, :] < H)
+            s = tl.load(fed_back + rows * H + k[None, :], mask=s_ok, other=0)
+            if HAS_MASK:
+                s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
+            u = weight + units * H + k[:, None]  # U_q^T[k, j] = U[q H + j, k]
+            u_ok = (k[:, None] < H) & (units < H)
+            a_i += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
+            a_f += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
+            a_g += tl.dot(s, tl.load(u + 2 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
+            a_o += tl.dot(s, tl.load(u + 3 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    state = rows * H + units
+    c = tl.load(c_prev + state, mask=mask)
     if PEEP:
-        a_i += tl.load(peep + j, mask=mask) * c
-        a_f += tl.load(peep + H + j, mask=mask) * c
+        a_i += tl.load(peep + units, mask=units < H) * c
+        a_f += tl.load(peep + H + units, mask=units < H) * c
     one = c * 0 + 1
     i = _act(a_i, ACT_G) if IG else one
     if COUPLED:
@@ -127,16 +167,17 @@ def _forward_step(
         limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
         c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
     if PEEP:
-        a_o += tl.load(peep + 2 * H + j, mask=mask) * (c_new if O_CURRENT else c)
+        a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
     o = _act(a_o, ACT_G) if OG else one
-    s = _act(c_new, ACT_H)
+    s_c = _act(c_new, ACT_H)
+    row = gates + rows * 4 * H + units
     tl.store(row, i, mask=mask)
     tl.store(row + H, f, mask=mask)
     tl.store(row + 2 * H, g, mask=mask)
     tl.store(row + 3 * H, o, mask=mask)
-    tl.store(c_next + k, c_new, mask=mask)
-    tl.store(sh_out + k, s, mask=mask)
-    tl.store(h_next + k, o * s, mask=mask)
+    tl.store(c_next + state, c_new, mask=mask)
+    tl.store(sh_out + state, s_c, mask=mask)
+    tl.store(h_next + state, o * s_c, mask=mask)
 
 
 @triton.jit
@@ -150,9 +191,16 @@ def _backward_step(
     dc,
     d_ifo,
     dpre,
+    dpre_next,
+    weight,
+    drop,
     peep,
-    n,
+    batch,
     H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    RECURRENT_C: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
     HAS_GY: tl.constexpr,
     HAS_DIFO: tl.constexpr,
     IG: tl.constexpr,
@@ -165,44 +213,68 @@ def _backward_step(
     ACT_C: tl.constexpr,
     ACT_H: tl.constexpr,
     CLIP: tl.constexpr,
-    BLOCK_SIZE: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
 ):
-    k, mask, j, row, i, f, g, o = _load_gates(gates, n, H, BLOCK_SIZE)
-    b = k // H
-    c = tl.load(c_prev + k, mask=mask)
-    s = tl.load(sh + k, mask=mask)
-    dh_t = tl.load(dh + k, mask=mask)
-    if HAS_GY:
-        dh_t += tl.load(grad_y + k, mask=mask)
+    rows, units, mask = _tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    state = rows * H + units
+    row = gates + rows * 4 * H + units
+    i = tl.load(row, mask=mask)
+    f = tl.load(row + H, mask=mask)
+    g = tl.load(row + 2 * H, mask=mask)
+    o = tl.load(row + 3 * H, mask=mask)
+    c = tl.load(c_prev + state, mask=mask)
+    s = tl.load(sh + state, mask=mask)
+    dc_t = tl.load(dc + state, mask=mask)
     zero = c * 0
+    if PRODUCT:  # (d loss / d pre_{t+1}) U for the tile's columns of U: what reaches h_t (or c_t)
+        through_u = zero
+        for m0 in range(0, 4 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            d_ok = (rows < batch) & (m[None, :] < 4 * H)
+            d_next = tl.load(dpre_next + rows * 4 * H + m[None, :], mask=d_ok, other=0)
+            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 4 * H) & (units < H), other=0)
+            through_u += tl.dot(d_next, u, input_precision=PRECISION)
+        if HAS_MASK:
+            through_u *= tl.load(drop + state, mask=mask, other=0)
+        if RECURRENT_C:
+            dc_t += through_u
+            dh_t = zero
+        else:
+            dh_t = through_u
+    else:
+        dh_t = tl.load(dh + state, mask=mask)
+    if HAS_GY:
+        dh_t += tl.load(grad_y + state, mask=mask)
     dsg_i = _dact(i, ACT_G) if IG else zero
     dsg_f = zero if (COUPLED or not FG) else _dact(f, ACT_G)
     dsg_o = _dact(o, ACT_G) if OG else zero
     d_o = dh_t * s * dsg_o
-    dc_t = tl.load(dc + k, mask=mask) + dh_t * o * _dact(s, ACT_H)
+    dc_t += dh_t * o * _dact(s, ACT_H)
     if HAS_DIFO:
-        d_o += tl.load(d_ifo + b * 3 * H + 2 * H + j, mask=mask) * dsg_o
+        d_o += tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask) * dsg_o
     if PEEP and O_CURRENT:
-        dc_t += d_o * tl.load(peep + 2 * H + j, mask=mask)
+        dc_t += d_o * tl.load(peep + 2 * H + units, mask=units < H)
     if CLIP > 0:  # dc_t is d loss / d clip(c_t): nothing reaches c_t where it was clipped
-        dc_t = tl.where(tl.abs(tl.load(c_now + k, mask=mask)) < zero + CLIP, dc_t, zero)
+        dc_t = tl.where(tl.abs(tl.load(c_now + state, mask=mask)) < zero + CLIP, dc_t, zero)
     d_i = dc_t * (g - c if COUPLED else g) * dsg_i
     d_f = dc_t * c * dsg_f
     d_g = dc_t * i * _dact(g, ACT_C)
     if HAS_DIFO:
-        d_i += tl.load(d_ifo + b * 3 * H + j, mask=mask) * dsg_i
-        d_f += tl.load(d_ifo + b * 3 * H + H + j, mask=mask) * dsg_f
+        d_i += tl.load(d_ifo + rows * 3 * H + units, mask=mask) * dsg_i
+        d_f += tl.load(d_ifo + rows * 3 * H + H + units, mask=mask) * dsg_f
     dc_prev = dc_t * f
     if PEEP:
-        dc_prev += d_i * tl.load(peep + j, mask=mask) + d_f * tl.load(peep + H + j, mask=mask)
+        dc_prev += d_i * tl.load(peep + units, mask=units < H) + d_f * tl.load(peep + H + units, mask=units < H)
         if not O_CURRENT:
-            dc_prev += d_o * tl.load(peep + 2 * H + j, mask=mask)
-    out = dpre + b * 4 * H + j
+            dc_prev += d_o * tl.load(peep + 2 * H + units, mask=units < H)
+    out = dpre + rows * 4 * H + units
     tl.store(out, d_i, mask=mask)
     tl.store(out + H, d_f, mask=mask)
     tl.store(out + 2 * H, d_g, mask=mask)
     tl.store(out + 3 * H, d_o, mask=mask)
-    tl.store(dc + k, dc_prev, mask=mask)
+    tl.store(dc + state, dc_prev, mask=mask)
 
 
 def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
@@ -222,8 +294,16 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
     )
 
 
+def _grid(batch: int, hidden: int) -> tuple[int, int]:
+    return triton.cdiv(batch, BLOCK_ROWS), triton.cdiv(hidden, BLOCK_UNITS)
+
+
 def forward_step(
+    pre: torch.Tensor,
     gates: torch.Tensor,
+    fed_back: torch.Tensor | None,
+    weight_hh: torch.Tensor | None,
+    mask: torch.Tensor | None,
     c_prev: torch.Tensor,
     c_next: torch.Tensor,
     h_next: torch.Tensor,
@@ -231,19 +311,27 @@ def forward_step(
     weight_ch: torch.Tensor | None,
     flags: dict,
 ) -> None:
-    """Turns pre-activations into activations in place and writes c_t, h_t, sigma_h(c_t).
+    """Writes the activations of step t into ``gates`` and c_t, h_t, sigma_h(c_t).
 
     Args:
-        gates: ``(B, 4H)`` pre-activations W x_t + U r_{t-1} + b (i, f, g, o), overwritten by
-            (i_t, f_t, sigma_c(g_t), o_t); a missing gate holds 1.
+        pre: ``(B, 4H)``, any strides: W x_t + b with U's product done here (``weight_hh`` given),
+            else the whole pre-activation (``gates`` itself, or what torch wrote).
+        gates: ``(B, 4H)`` contiguous, receives (i_t, f_t, sigma_c(g_t), o_t); a missing gate holds 1.
+        fed_back: ``(B, H)`` contiguous, what U ``(4H, H)`` contiguous multiplies (h_{t-1} or c_{t-1}),
+            with mask ``(B, H)`` (variational dropout) or ``None``; ``None`` with ``weight_hh`` ``None``.
         c_prev: ``(B, H)`` c_{t-1}; c_next, h_next, sh: ``(B, H)`` outputs; weight_ch: ``(3, H)`` or ``None``.
         flags: :func:`kernel_flags` of the variant (computed once per sequence, not per step).
     """
-    n = c_prev.numel()
-    peep = weight_ch.contiguous() if flags["PEEP"] else c_prev
-    _forward_step[(triton.cdiv(n, BLOCK),)](
-        gates, c_prev, c_next, h_next, sh, peep, n, H=c_prev.shape[1], BLOCK_SIZE=BLOCK, **flags
-    )
+    batch, hidden = c_prev.shape
+    product = weight_hh is not None
+    _forward_step[_grid(batch, hidden)](
+        pre, pre.stride(0), pre.stride(1), gates,
+        fed_back if product else c_prev, weight_hh if product else c_prev,
+        mask if mask is not None else c_prev,
+        c_prev, c_next, h_next, sh, weight_ch.contiguous() if flags["PEEP"] else c_prev, batch,
+        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None, PRECISION=_precision(c_prev),
+        BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+    )  # fmt: skip
 
 
 def backward_step(
@@ -256,35 +344,35 @@ def backward_step(
     dc: torch.Tensor,
     d_ifo: torch.Tensor | None,
     dpre: torch.Tensor,
+    dpre_next: torch.Tensor | None,
+    weight_hh: torch.Tensor | None,
+    mask: torch.Tensor | None,
     weight_ch: torch.Tensor | None,
     flags: dict,
+    recurrent_c: bool,
 ) -> None:
     """Writes d loss / d pre-activations of step t into ``dpre (B, 4H)`` and turns ``dc`` from
-    d loss / d c_t (recurrent part) into d loss / d c_{t-1} (before any U c_{t-1} term).
+    d loss / d c_t (without U's share) into d loss / d c_{t-1} (without U's share).
 
     Args:
         gates: ``(B, 4H)`` activations of step t; c_prev ``(B, H)``; c_now ``(B, H)`` c_t, whose clipped
             entries pass no gradient under cell clipping; sh ``(B, H)`` sigma_h(c_t);
-        grad_y: ``(B, H)`` or ``None``; dh: ``(B, H)`` gradient reaching h_t from step t+1;
+        grad_y: ``(B, H)`` or ``None``;
+        dh: ``(B, H)`` gradient reaching h_t from step t+1, read unless U's product is done here:
+            ``dpre_next`` ``(B, 4H)`` d loss / d pre-activations of step t+1 and ``weight_hh`` U
+            ``(4H, H)``, with the dropout ``mask (B, H)`` or ``None``, and ``recurrent_c``: U multiplies
+            c_t (its share goes to ``dc``), else h_t;
         d_ifo: ``(B, 3H)`` gradient reaching [i; f; o] of step t through the gate recurrence, or ``None``.
+        All contiguous.
     """
-    n = c_prev.numel()
-    peep = weight_ch.contiguous() if flags["PEEP"] else c_prev
-    _backward_step[(triton.cdiv(n, BLOCK),)](
-        gates,
-        c_prev,
-        c_now,
-        sh,
-        grad_y if grad_y is not None else dh,
-        dh,
-        dc,
-        d_ifo if d_ifo is not None else dh,
-        dpre,
-        peep,
-        n,
-        H=c_prev.shape[1],
-        HAS_GY=grad_y is not None,
-        HAS_DIFO=d_ifo is not None,
-        BLOCK_SIZE=BLOCK,
-        **flags,
-    )
+    batch, hidden = c_prev.shape
+    product = dpre_next is not None
+    _backward_step[_grid(batch, hidden)](
+        gates, c_prev, c_now, sh, grad_y if grad_y is not None else dh, dh, dc,
+        d_ifo if d_ifo is not None else dh, dpre, dpre_next if product else dpre,
+        weight_hh if product else dpre, mask if mask is not None else dh,
+        weight_ch.contiguous() if flags["PEEP"] else c_prev, batch,
+        H=hidden, PRODUCT=product, RECURRENT_C=recurrent_c, HAS_MASK=product and mask is not None,
+        PRECISION=_precision(c_prev), HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None,
+        BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+    )  # fmt: skip

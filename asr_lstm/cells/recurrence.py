@@ -8,8 +8,9 @@ without building an autograd graph, and the backward pass runs the gradient recu
 (one ``addmm`` and a few element-wise kernels per step) and forms the weight gradients afterwards as
 single matrix products over all steps. This is what brings custom cells close to the vendor LSTM;
 float64 ``gradcheck`` in the tests checks the derivation. On CUDA, where a step costs kernel launches
-rather than arithmetic, each step's element-wise work forward and backward is one Triton kernel
-(:mod:`asr_lstm.cells.fused`) instead of a dozen. On CPU, where the interpreter and a dozen small
+rather than arithmetic, each step forward and backward is one Triton kernel, U's product included
+(:mod:`asr_lstm.cells.fused`; under a projection or ``fgr``'s R, torch's products and one kernel for the
+element-wise work) instead of two dozen. On CPU, where the interpreter and a dozen small
 operators per step cost as much as the recurrent product, the whole loop, forward and backward, runs
 as two compiled C++ operators (:mod:`asr_lstm.cells.compiled`) that fill the same buffers; this Python
 loop is the reference both are tested against, and what runs where neither applies.
@@ -201,6 +202,14 @@ def _forward(
             compiled.flags(variant, acts), compiled.clip_value(variant),
         )  # fmt: skip
         return gates, cs, c_new, hs, sh, rs, normalised
+    if flags is not None and fused.multiplies_in_kernel(variant, weight_hr):
+        weight, drop = weight_hh.contiguous(), None if mask is None else mask.contiguous()
+        recurrent = hs if variant.recurrent_input == "h" else cs
+        for t in range(steps):
+            fused.forward_step(
+                xw[t], gates[t], recurrent[t], weight, drop, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags
+            )
+        return gates, cs, c_new, hs, sh, rs, normalised
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -218,7 +227,7 @@ def _forward(
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
             pre[:, 3 * hid :] += rec[:, 2 * hid :]
         if flags is not None:
-            fused.forward_step(pre, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags)
+            fused.forward_step(pre, pre, None, None, None, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags)
             continue
         i, f, g, o = pre[:, :hid], pre[:, hid : 2 * hid], pre[:, 2 * hid : 3 * hid], pre[:, 3 * hid :]
         c_prev = cs[t]
@@ -320,6 +329,10 @@ class _LSTMRecurrence(torch.autograd.Function):
         if triton_kernels:
             grad_y = grad_y.contiguous() if grad_y is not None else None
             flags = fused.kernel_flags(v, ctx.acts)
+            # U's product in the kernels: step t's kernel carries step t+1's gradient back through U
+            in_kernel = fused.multiplies_in_kernel(v, weight_hr)
+            weight = weight_hh.contiguous() if in_kernel else None
+            drop = mask.contiguous() if in_kernel and mask is not None else None
             for t in range(steps - 1, -1, -1):
                 grad_y_t = grad_y[t] if grad_y is not None else None
                 if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
@@ -328,12 +341,15 @@ class _LSTMRecurrence(torch.autograd.Function):
                     else:
                         drs[t].copy_(dh)
                     grad_y_t, dh = None, drs[t] @ weight_hr
+                product = in_kernel and t < steps - 1
                 fused.backward_step(
-                    gates[t], cs[t], cs[t + 1], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t], weight_ch, flags
-                )
-                dh, d_ifo_next = _through_recurrent_weights(
-                    dpre[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size
-                )
+                    gates[t], cs[t], cs[t + 1], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t],
+                    dpre[t + 1] if product else None, weight, drop, weight_ch, flags, v.recurrent_input == "c",
+                )  # fmt: skip
+                if not in_kernel or t == 0:
+                    dh, d_ifo_next = _through_recurrent_weights(
+                        dpre[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size
+                    )
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
             )

@@ -43,13 +43,14 @@ CASES = [(name, {}) for name in DENSE] + [
 ]
 
 
-def run_loop(cell, xw, state, grad_y, grad_h, grad_c) -> list[torch.Tensor]:
+def run_loop(cell, xw, state, grad_y, grad_h, grad_c, mask=None) -> list[torch.Tensor]:
     """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, grad_y> + <h_T, grad_h> + <c_T, grad_c>``
-    with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights."""
+    with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights; ``mask``: a variational dropout mask."""
     weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr) if w is not None]
     y, (h, c) = recurrence.lstm_recurrence(
-        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh, cell.weight_hr
-    )
+        xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh, cell.weight_hr,
+        recurrent_mask=mask,
+    )  # fmt: skip
     loss = (y * grad_y).sum() + (h * grad_h).sum() + (c * grad_c).sum()
     return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
 
@@ -82,6 +83,52 @@ def test_fused_steps_equal_the_eager_loop(name, options, device):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
+def random_problem(cell, steps: int, batch: int, device: str) -> tuple:
+    """``xw``, the initial state and the three output gradients of :func:`run_loop`, float64."""
+    xw = torch.randn(steps, batch, 4 * cell.hidden_size, dtype=torch.float64, device=device).requires_grad_()
+    out = cell.output_size
+    state = tuple(
+        torch.randn(batch, n, dtype=torch.float64, device=device).requires_grad_() for n in (out, cell.hidden_size)
+    )
+    return (
+        xw,
+        state,
+        *(
+            torch.randn(*shape, dtype=torch.float64, device=device)
+            for shape in ((steps, batch, out), (batch, out), (batch, cell.hidden_size))
+        ),
+    )
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize("name", ["peephole_diag", "peephole", "cifg"])
+def test_in_kernel_product_with_a_dropout_mask_and_across_tiles(name, device):
+    """U's product inside the kernels against the eager loop and against torch's product beside the
+    kernels, with a variational dropout mask on what U multiplies (h_{t-1}; ``peephole``: c_{t-1}), over
+    more sequences and units than one tile holds."""
+    torch.manual_seed(1)
+    hidden, batch = fused.BLOCK_UNITS + 3, fused.BLOCK_ROWS + 2  # two tiles each way, the last ones partial
+    cell = cells.build(name, 4, hidden).double().to(device)
+    problem = random_problem(cell, 4, batch, device)
+    mask = (torch.rand(batch, hidden, device=device) > 0.3).double() / 0.7
+    assert fused.multiplies_in_kernel(cell.variant, cell.weight_hr)
+    in_kernel = run_loop(cell, *problem, mask=mask)
+    with fused.IN_KERNEL_PRODUCT.off():
+        assert not fused.multiplies_in_kernel(cell.variant, cell.weight_hr)
+        beside = run_loop(cell, *problem, mask=mask)
+    with fused.switched_off():
+        eager = run_loop(cell, *problem, mask=mask)
+    for got, torch_product, expected in zip(in_kernel, beside, eager, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(torch_product, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_projections_and_the_gate_recurrence_leave_the_product_to_torch():
+    assert not fused.multiplies_in_kernel(cells.build("lstmp", 4, 8).variant, cells.build("lstmp", 4, 8).weight_hr)
+    assert not fused.multiplies_in_kernel(cells.build("fgr", 4, 8).variant, None)
+    assert fused.multiplies_in_kernel(cells.build("nog", 4, 8).variant, None)
+
+
 @pytest.mark.parametrize("device", FUSED_DEVICES)
 def test_half_precision_keeps_the_eager_loop(device):
     assert fused.applies(torch.zeros(1, device=device))
@@ -89,10 +136,16 @@ def test_half_precision_keeps_the_eager_loop(device):
     assert not fused.applies(torch.zeros(1, dtype=torch.bfloat16, device=device))
 
 
+INTEGER_ARGUMENTS = {"batch", "pre_row_stride", "pre_col_stride"}
+
+
 def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
     """Compiles ``kernel`` ahead of time for ``sm_<arch>`` with float pointers of ``dtype``."""
     pointer = {torch.float32: "*fp32", torch.float64: "*fp64"}[dtype]
-    signature = {p.name: "constexpr" if p.is_constexpr else "i32" if p.name == "n" else pointer for p in kernel.params}
+    signature = {
+        p.name: "constexpr" if p.is_constexpr else "i32" if p.name in INTEGER_ARGUMENTS else pointer
+        for p in kernel.params
+    }
     return triton.compile(ASTSource(kernel, signature, constexprs), target=GPUTarget("cuda", arch, 32))
 
 
@@ -102,16 +155,39 @@ def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
 )
 def test_every_specialisation_compiles_for_the_gpu(name, options):
     cell = cells.build(name, 4, 8, **options)
-    flags = dict(fused.kernel_flags(cell.variant, cell.activation_names), H=8, BLOCK_SIZE=fused.BLOCK)
-    targets = [(torch.float32, 90), (torch.float64, 90)] + (
-        [(torch.float32, 80)] if name == "lstm" and not options else []
+    flags = dict(
+        fused.kernel_flags(cell.variant, cell.activation_names),
+        H=8,
+        BLOCK_ROWS=fused.BLOCK_ROWS,
+        BLOCK_UNITS=fused.BLOCK_UNITS,
+        BLOCK_K=fused.BLOCK_K,
     )
-    for dtype, arch in targets:
-        assert compile_kernel(fused._forward_step, dtype, arch, flags).asm["cubin"]
-        # The last step of the backward loop has no gate-recurrence gradient yet, the others do (FGR).
-        # Under a projection the loop hands the kernel the gradient of h_t whole, without grad_y.
-        for has_d_ifo in {False, cell.variant.gate_recurrence}:
-            backward = dict(flags, HAS_GY=cell.weight_hr is None, HAS_DIFO=has_d_ifo)
+    in_kernel = fused.multiplies_in_kernel(cell.variant, cell.weight_hr)
+    targets = [(torch.float32, 90, "ieee"), (torch.float32, 90, "tf32"), (torch.float64, 90, "ieee")] + (
+        [(torch.float32, 80, "ieee")] if name == "lstm" and not options else []
+    )
+    for dtype, arch, precision in targets:
+        # U's product in the kernel, with and without a dropout mask, or (projection, fgr) done by torch
+        for product, has_mask in {(in_kernel, False), (in_kernel, in_kernel)}:
+            forward = dict(flags, PRODUCT=product, HAS_MASK=has_mask, PRECISION=precision)
+            assert compile_kernel(fused._forward_step, dtype, arch, forward).asm["cubin"]
+        # The last step of the backward loop has no gradient from a step after it (it reads dh = grad_h),
+        # no gate-recurrence gradient either (FGR); the others take both. Under a projection the loop
+        # hands the kernel the gradient of h_t whole, without grad_y.
+        for product, has_mask, has_d_ifo in {
+            (False, False, False),
+            (in_kernel, False, cell.variant.gate_recurrence),
+            (in_kernel, in_kernel, cell.variant.gate_recurrence),
+        }:
+            backward = dict(
+                flags,
+                PRODUCT=product,
+                RECURRENT_C=cell.variant.recurrent_input == "c",
+                HAS_MASK=has_mask,
+                PRECISION=precision,
+                HAS_GY=cell.weight_hr is None,
+                HAS_DIFO=has_d_ifo,
+            )
             assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
 
 
