@@ -10,7 +10,7 @@ Every run takes its turn, in a new random order, in each of ``--repeats`` rounds
 time, so that a slow spell of a shared machine does not fall on one cell. Columns: seconds per step, the ratio to the reference, frames/s, the memory held for backward (bytes of
 the tensors autograd saves: the activation memory of BPTT) or, on CUDA, the peak allocated memory, and
 ``x loop``: where a cell runs a compiled loop (the C++ operators of the dense LSTM variants, the GRU
-and the Li-GRU on CPU, the dense variants' fused Triton step kernels on CUDA), its time over the
+and the Li-GRU on CPU, their fused Triton step kernels on CUDA), its time over the
 Python loop's, measured in the same run; and on CUDA ``x torch mm``: where the fused kernels do U's
 product themselves (one launch a step each way), their time over the same kernels with torch's product
 beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off. The float32
@@ -94,22 +94,33 @@ def python_loop(device: torch.device) -> Callable[[], contextlib.AbstractContext
     return recurrence.fused.switched_off if device.type == "cuda" else compiled.switched_off
 
 
+def zones_out(cell: torch.nn.Module) -> bool:
+    """Whether ``cell`` draws zoneout masks (in training)."""
+    return cell.training and (getattr(cell, "zoneout_cell", 0) > 0 or cell.zoneout_hidden > 0)
+
+
 def runs_compiled_loop(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether ``cell`` runs a compiled loop over tensors like ``x``: the dense variants (``lstm`` where it
-    leaves torch's kernel, e.g. under layer normalisation) on the fused kernels where they compute the
-    variant, and on CPU the GRU and the Li-GRU too."""
+    leaves torch's kernel, e.g. under layer normalisation), the GRU and the Li-GRU; on CUDA the fused
+    kernels, where they compute the variant (zoneout where they do U's product)."""
     if isinstance(cell, LSTM) and cell.runs_vendor_kernel(x):
         return False
-    if x.is_cuda:  # the fused kernels have neither layer normalisation nor zoneout
-        dense = isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM))
-        zoning = cell.training and (cell.zoneout_cell > 0 or cell.zoneout_hidden > 0) if dense else False
-        return dense and cell.variant.fusable and not zoning and recurrence.runs_fused(x)
-    return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
+    if not x.is_cuda:
+        return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
+    if not recurrence.runs_fused(x):
+        return False
+    if isinstance(cell, (GRU, LiGRU)):
+        return True
+    if not isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM)) or not cell.variant.fusable:
+        return False
+    return not zones_out(cell) or recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
 
 
 def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
-    """Whether ``cell``'s fused kernels do U's product themselves for tensors like ``x`` (CUDA)."""
-    if not (x.is_cuda and runs_compiled_loop(cell, x)):
+    """Whether ``cell``'s fused kernels do U's product themselves for tensors like ``x`` where
+    ``IN_KERNEL_PRODUCT`` can leave it to torch: the dense variants on CUDA, without zoneout (which the
+    kernels do only with the product; the GRU's and the Li-GRU's kernels always do it)."""
+    if not x.is_cuda or isinstance(cell, (GRU, LiGRU)) or zones_out(cell) or not runs_compiled_loop(cell, x):
         return False
     return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
 

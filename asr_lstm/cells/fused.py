@@ -10,8 +10,10 @@ element-wise work. They fill the same buffers (gate activations, c_t, h_t, sigma
 d pre-activations) as the eager loop, so the weight gradients stay single products after the loop.
 Where U's product cannot be split by units (a projection feeds back r_t = W_rm h_t; ``fgr``'s R
 multiplies [i; f; o]_{t-1}) torch does the products and the kernels the element-wise work
-(``PRODUCT=False``); :data:`IN_KERNEL_PRODUCT` switches that on for every variant, which is how the
-benchmark compares the two.
+(``PRODUCT=False``); :data:`IN_KERNEL_PRODUCT`, switched off, leaves the product to torch for every
+variant, which is how the benchmark compares the two. Zoneout is done in the kernels that do U's product (the step's own c~_t
+kept apart, d's share of the gradient of h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer
+normalisation, a reduction over every unit of a row, is not (:attr:`LSTMVariant.fusable`).
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
@@ -64,13 +66,13 @@ def multiplies_in_kernel(variant: LSTMVariant, weight_hr: torch.Tensor | None) -
     return IN_KERNEL_PRODUCT.on and weight_hr is None and not variant.gate_recurrence
 
 
-def _precision(x: torch.Tensor) -> str:
+def dot_precision(x: torch.Tensor) -> str:
     """tl.dot's input precision for U's product: what ``torch.mm`` would use for these tensors."""
     return "tf32" if x.dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 else "ieee"
 
 
 @triton.jit
-def _act(x, CODE: tl.constexpr):
+def act(x, CODE: tl.constexpr):
     if CODE == 0:
         return tl.sigmoid(x)
     elif CODE == 1:
@@ -80,7 +82,7 @@ def _act(x, CODE: tl.constexpr):
 
 
 @triton.jit
-def _dact(y, CODE: tl.constexpr):
+def dact(y, CODE: tl.constexpr):
     """d sigma(a) / d a written with y = sigma(a)."""
     if CODE == 0:
         return y * (1 - y)
@@ -91,7 +93,7 @@ def _dact(y, CODE: tl.constexpr):
 
 
 @triton.jit
-def _tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr):
+def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr):
     """This program's sequences ``(BLOCK_ROWS, 1)``, units ``(1, BLOCK_UNITS)`` and their mask."""
     rows = (tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
     units = (tl.program_id(1) * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
@@ -112,10 +114,16 @@ def _forward_step(
     h_next,
     sh_out,
     peep,
+    zone_c,
+    zone_h,
+    c_tilde,
+    h_prev,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
     PRECISION: tl.constexpr,
     IG: tl.constexpr,
     FG: tl.constexpr,
@@ -131,7 +139,7 @@ def _forward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = _tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     source = pre + rows * pre_row_stride + units * pre_col_stride
     a_i = tl.load(source, mask=mask)
     a_f = tl.load(source + H * pre_col_stride, mask=mask)
@@ -156,28 +164,35 @@ def _forward_step(
         a_i += tl.load(peep + units, mask=units < H) * c
         a_f += tl.load(peep + H + units, mask=units < H) * c
     one = c * 0 + 1
-    i = _act(a_i, ACT_G) if IG else one
+    i = act(a_i, ACT_G) if IG else one
     if COUPLED:
         f = 1 - i
     else:
-        f = _act(a_f, ACT_G) if FG else one
-    g = _act(a_g, ACT_C)
+        f = act(a_f, ACT_G) if FG else one
+    g = act(a_g, ACT_C)
     c_new = f * c + i * g
     if CLIP > 0:
         limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
         c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
     if PEEP:
         a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
-    o = _act(a_o, ACT_G) if OG else one
-    s_c = _act(c_new, ACT_H)
+    o = act(a_o, ACT_G) if OG else one
+    s_c = act(c_new, ACT_H)
     row = gates + rows * 4 * H + units
     tl.store(row, i, mask=mask)
     tl.store(row + H, f, mask=mask)
     tl.store(row + 2 * H, g, mask=mask)
     tl.store(row + 3 * H, o, mask=mask)
-    tl.store(c_next + state, c_new, mask=mask)
     tl.store(sh_out + state, s_c, mask=mask)
-    tl.store(h_next + state, o * s_c, mask=mask)
+    h = o * s_c
+    if HAS_ZONE_C:  # zoneout: c_t = d o c_{t-1} + (1 - d) o c~_t, the step's own c~_t kept apart
+        tl.store(c_tilde + state, c_new, mask=mask)
+        c_new += tl.load(zone_c + state, mask=mask) * (c - c_new)
+    tl.store(c_next + state, c_new, mask=mask)
+    if HAS_ZONE_H:
+        h_before = tl.load(h_prev + state, mask=mask)
+        h += tl.load(zone_h + state, mask=mask) * (h_before - h)
+    tl.store(h_next + state, h, mask=mask)
 
 
 @triton.jit
@@ -195,11 +210,15 @@ def _backward_step(
     weight,
     drop,
     peep,
+    zone_c,
+    zone_h,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     RECURRENT_C: tl.constexpr,
     HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
     PRECISION: tl.constexpr,
     HAS_GY: tl.constexpr,
     HAS_DIFO: tl.constexpr,
@@ -217,7 +236,7 @@ def _backward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = _tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     state = rows * H + units
     row = gates + rows * 4 * H + units
     i = tl.load(row, mask=mask)
@@ -243,15 +262,24 @@ def _backward_step(
             dh_t = zero
         else:
             dh_t = through_u
+        if HAS_ZONE_H:  # and zoneout's share of h_t from step t+1, which dh holds
+            dh_t += tl.load(dh + state, mask=mask)
     else:
         dh_t = tl.load(dh + state, mask=mask)
     if HAS_GY:
         dh_t += tl.load(grad_y + state, mask=mask)
-    dsg_i = _dact(i, ACT_G) if IG else zero
-    dsg_f = zero if (COUPLED or not FG) else _dact(f, ACT_G)
-    dsg_o = _dact(o, ACT_G) if OG else zero
+    if HAS_ZONE_H:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+        carry_h = dh_t * tl.load(zone_h + state, mask=mask)
+        dh_t -= carry_h
+        tl.store(dh + state, carry_h, mask=mask)
+    if HAS_ZONE_C:  # likewise for c_t: dc_t becomes d loss / d c~_t
+        carry_c = dc_t * tl.load(zone_c + state, mask=mask)
+        dc_t -= carry_c
+    dsg_i = dact(i, ACT_G) if IG else zero
+    dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
+    dsg_o = dact(o, ACT_G) if OG else zero
     d_o = dh_t * s * dsg_o
-    dc_t += dh_t * o * _dact(s, ACT_H)
+    dc_t += dh_t * o * dact(s, ACT_H)
     if HAS_DIFO:
         d_o += tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask) * dsg_o
     if PEEP and O_CURRENT:
@@ -260,11 +288,13 @@ def _backward_step(
         dc_t = tl.where(tl.abs(tl.load(c_now + state, mask=mask)) < zero + CLIP, dc_t, zero)
     d_i = dc_t * (g - c if COUPLED else g) * dsg_i
     d_f = dc_t * c * dsg_f
-    d_g = dc_t * i * _dact(g, ACT_C)
+    d_g = dc_t * i * dact(g, ACT_C)
     if HAS_DIFO:
         d_i += tl.load(d_ifo + rows * 3 * H + units, mask=mask) * dsg_i
         d_f += tl.load(d_ifo + rows * 3 * H + H + units, mask=mask) * dsg_f
     dc_prev = dc_t * f
+    if HAS_ZONE_C:
+        dc_prev += carry_c
     if PEEP:
         dc_prev += d_i * tl.load(peep + units, mask=units < H) + d_f * tl.load(peep + H + units, mask=units < H)
         if not O_CURRENT:
@@ -294,7 +324,7 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
     )
 
 
-def _grid(batch: int, hidden: int) -> tuple[int, int]:
+def tile_grid(batch: int, hidden: int) -> tuple[int, int]:
     return triton.cdiv(batch, BLOCK_ROWS), triton.cdiv(hidden, BLOCK_UNITS)
 
 
@@ -310,6 +340,10 @@ def forward_step(
     sh: torch.Tensor,
     weight_ch: torch.Tensor | None,
     flags: dict,
+    zone_c: torch.Tensor | None = None,
+    zone_h: torch.Tensor | None = None,
+    c_tilde: torch.Tensor | None = None,
+    h_prev: torch.Tensor | None = None,
 ) -> None:
     """Writes the activations of step t into ``gates`` and c_t, h_t, sigma_h(c_t).
 
@@ -321,15 +355,20 @@ def forward_step(
             with mask ``(B, H)`` (variational dropout) or ``None``; ``None`` with ``weight_hh`` ``None``.
         c_prev: ``(B, H)`` c_{t-1}; c_next, h_next, sh: ``(B, H)`` outputs; weight_ch: ``(3, H)`` or ``None``.
         flags: :func:`kernel_flags` of the variant (computed once per sequence, not per step).
+        zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None`` (with U's product here only):
+            c_tilde ``(B, H)`` receives the step's own c~_t under ``zone_c``, h_prev is h_{t-1} ``(B, H)``.
     """
     batch, hidden = c_prev.shape
     product = weight_hh is not None
-    _forward_step[_grid(batch, hidden)](
+    _forward_step[tile_grid(batch, hidden)](
         pre, pre.stride(0), pre.stride(1), gates,
         fed_back if product else c_prev, weight_hh if product else c_prev,
         mask if mask is not None else c_prev,
-        c_prev, c_next, h_next, sh, weight_ch.contiguous() if flags["PEEP"] else c_prev, batch,
-        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None, PRECISION=_precision(c_prev),
+        c_prev, c_next, h_next, sh, weight_ch.contiguous() if flags["PEEP"] else c_prev,
+        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev,
+        c_tilde if zone_c is not None else c_prev, h_prev if zone_h is not None else c_prev, batch,
+        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
+        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, PRECISION=dot_precision(c_prev),
         BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
     )  # fmt: skip
 
@@ -350,6 +389,8 @@ def backward_step(
     weight_ch: torch.Tensor | None,
     flags: dict,
     recurrent_c: bool,
+    zone_c: torch.Tensor | None = None,
+    zone_h: torch.Tensor | None = None,
 ) -> None:
     """Writes d loss / d pre-activations of step t into ``dpre (B, 4H)`` and turns ``dc`` from
     d loss / d c_t (without U's share) into d loss / d c_{t-1} (without U's share).
@@ -363,16 +404,20 @@ def backward_step(
             ``(4H, H)``, with the dropout ``mask (B, H)`` or ``None``, and ``recurrent_c``: U multiplies
             c_t (its share goes to ``dc``), else h_t;
         d_ifo: ``(B, 3H)`` gradient reaching [i; f; o] of step t through the gate recurrence, or ``None``.
+        zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None``; then ``c_now`` is c~_t, and under
+            ``zone_h`` ``dh`` holds, on return, d^h's share of h_t, which reaches h_{t-1} directly.
         All contiguous.
     """
     batch, hidden = c_prev.shape
     product = dpre_next is not None
-    _backward_step[_grid(batch, hidden)](
+    _backward_step[tile_grid(batch, hidden)](
         gates, c_prev, c_now, sh, grad_y if grad_y is not None else dh, dh, dc,
         d_ifo if d_ifo is not None else dh, dpre, dpre_next if product else dpre,
         weight_hh if product else dpre, mask if mask is not None else dh,
-        weight_ch.contiguous() if flags["PEEP"] else c_prev, batch,
+        weight_ch.contiguous() if flags["PEEP"] else c_prev,
+        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev, batch,
         H=hidden, PRODUCT=product, RECURRENT_C=recurrent_c, HAS_MASK=product and mask is not None,
-        PRECISION=_precision(c_prev), HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None,
+        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
+        PRECISION=dot_precision(c_prev), HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None,
         BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
     )  # fmt: skip

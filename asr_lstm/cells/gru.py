@@ -22,7 +22,12 @@ from torch.autograd.function import once_differentiable
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.recurrence import activate_, derivative_from_output
+from asr_lstm.cells.recurrence import activate_, derivative_from_output, runs_fused
+
+try:
+    from asr_lstm.cells import fused_gru
+except ImportError:  # no Triton: the eager loop runs on CUDA
+    fused_gru = None
 
 
 class GRU(nn.Module):
@@ -108,7 +113,9 @@ class _GRURecurrence(torch.autograd.Function):
         hs = xw.new_empty(steps + 1, batch, hid)
         rh = xw.new_empty(steps, batch, hid)  # r_t o h_{t-1} (o mask), the input of U_n
         hs[0] = h0
-        if compiled.applies(xw):
+        if runs_fused(xw):
+            fused_gru.forward(xw, weight_hh, mask, zone, _codes(acts), gates, hs, rh)
+        elif compiled.applies(xw):
             torch.ops.asr_lstm.gru_loop_forward(xw, weight_hh, mask, zone, gates, hs, rh, *_codes(acts))
         else:
             _python_forward(xw, weight_hh, mask, zone, acts, gates, hs, rh)
@@ -124,7 +131,9 @@ class _GRURecurrence(torch.autograd.Function):
         hid = three_h // 3
         dpre = gates.new_empty(gates.shape)
         dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
-        if compiled.applies(gates):
+        if runs_fused(gates):
+            fused_gru.backward(grad_y, weight_hh, mask, zone, _codes(ctx.acts), gates, hs, dh, dpre)
+        elif compiled.applies(gates):
             torch.ops.asr_lstm.gru_loop_backward(gates, hs, grad_y, weight_hh, mask, zone, dh, dpre, *_codes(ctx.acts))
         else:
             _python_backward(grad_y, weight_hh, mask, zone, ctx.acts, gates, hs, dh, dpre)
@@ -137,7 +146,7 @@ class _GRURecurrence(torch.autograd.Function):
 
 
 def _codes(acts: tuple[str, str]) -> tuple[int, int]:
-    """sigma_g's and sigma_c's codes for the compiled loop."""
+    """sigma_g's and sigma_c's codes for the compiled loop and the fused kernels (the same codes)."""
     return compiled.ACTIVATION_CODES[acts[0]], compiled.ACTIVATION_CODES[acts[1]]
 
 

@@ -24,6 +24,12 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
+from asr_lstm.cells.recurrence import runs_fused
+
+try:
+    from asr_lstm.cells import fused_gru
+except ImportError:  # no Triton: the eager loop runs on CUDA
+    fused_gru = None
 
 
 class LiGRU(nn.Module):
@@ -93,7 +99,9 @@ class _LiGRURecurrence(torch.autograd.Function):
         gates = xw.new_empty(xw.shape)  # z and h~ activations
         hs = xw.new_empty(steps + 1, batch, hid)
         hs[0] = h0
-        if compiled.applies(xw):
+        if runs_fused(xw):
+            fused_gru.ligru_forward(xw, weight_hh, mask, zone, gates, hs)
+        elif compiled.applies(xw):
             torch.ops.asr_lstm.ligru_loop_forward(xw, weight_hh, mask, zone, gates, hs)
         else:
             _python_forward(xw, weight_hh, mask, zone, gates, hs)
@@ -108,7 +116,9 @@ class _LiGRURecurrence(torch.autograd.Function):
         hid = two_h // 2
         dpre = gates.new_empty(gates.shape)
         dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
-        if compiled.applies(gates):
+        if runs_fused(gates):
+            fused_gru.ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)
+        elif compiled.applies(gates):
             torch.ops.asr_lstm.ligru_loop_backward(gates, hs, grad_y, weight_hh, mask, zone, dh, dpre)
         else:
             _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)

@@ -38,6 +38,14 @@ def runs_fused(x: torch.Tensor) -> bool:
     return fused is not None and fused.applies(x)
 
 
+def _runs_kernels(x: torch.Tensor, variant: LSTMVariant, weight_hr: torch.Tensor | None, zoneout: bool) -> bool:
+    """Whether the fused kernels run this LSTM loop: where they compute the variant, and under zoneout
+    where they do U's product too."""
+    if not (runs_fused(x) and variant.fusable):
+        return False
+    return not zoneout or fused.multiplies_in_kernel(variant, weight_hr)
+
+
 @dataclass(frozen=True)
 class LSTMVariant:
     """Structure of an LSTM variant (Greff et al. 2015 switches on the peephole LSTM).
@@ -183,7 +191,7 @@ def _forward(
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
     zoneout = zone_c is not None or zone_h is not None
-    flags = fused.kernel_flags(variant, acts) if runs_fused(xw) and variant.fusable and not zoneout else None
+    flags = fused.kernel_flags(variant, acts) if _runs_kernels(xw, variant, weight_hr, zoneout) else None
     c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
     normalised = None
     if norm is not None:
@@ -205,10 +213,12 @@ def _forward(
     if flags is not None and fused.multiplies_in_kernel(variant, weight_hr):
         weight, drop = weight_hh.contiguous(), None if mask is None else mask.contiguous()
         recurrent = hs if variant.recurrent_input == "h" else cs
+        zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))
         for t in range(steps):
             fused.forward_step(
-                xw[t], gates[t], recurrent[t], weight, drop, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags
-            )
+                xw[t], gates[t], recurrent[t], weight, drop, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags,
+                None if zc is None else zc[t], None if zh is None else zh[t], c_new[t], hs[t],
+            )  # fmt: skip
         return gates, cs, c_new, hs, sh, rs, normalised
     for t in range(steps):
         if rs is not None and t > 0:
@@ -308,7 +318,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         dc = grad_c.clone(memory_format=torch.contiguous_format) if grad_c is not None else gates.new_zeros(batch, hid)
         d_ifo_next = None  # gradient reaching i, f, o of step t through the gate recurrence of step t+1
         drs = None if rs is None else torch.empty_like(rs[1:])  # d loss / d r_t, for W_rm's gradient
-        triton_kernels = runs_fused(gates) and v.fusable and zone_c is None and zone_h is None
+        triton_kernels = _runs_kernels(gates, v, weight_hr, zone_c is not None or zone_h is not None)
         # Under layer normalisation: d loss / d U h_{t-1} (the normalisation's input), for U's gradient.
         d_u_in = torch.empty_like(dpre) if v.layer_norm else dpre
         if not triton_kernels and compiled.applies(gates):
@@ -333,6 +343,7 @@ class _LSTMRecurrence(torch.autograd.Function):
             in_kernel = fused.multiplies_in_kernel(v, weight_hr)
             weight = weight_hh.contiguous() if in_kernel else None
             drop = mask.contiguous() if in_kernel and mask is not None else None
+            zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))  # only with in_kernel
             for t in range(steps - 1, -1, -1):
                 grad_y_t = grad_y[t] if grad_y is not None else None
                 if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
@@ -343,13 +354,17 @@ class _LSTMRecurrence(torch.autograd.Function):
                     grad_y_t, dh = None, drs[t] @ weight_hr
                 product = in_kernel and t < steps - 1
                 fused.backward_step(
-                    gates[t], cs[t], cs[t + 1], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t],
+                    gates[t], cs[t], c_new[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t],
                     dpre[t + 1] if product else None, weight, drop, weight_ch, flags, v.recurrent_input == "c",
+                    None if zc is None else zc[t], None if zh is None else zh[t],
                 )  # fmt: skip
                 if not in_kernel or t == 0:
+                    carry_h = dh if zh is not None else None  # d^h's share of h_0's gradient, left in dh
                     dh, d_ifo_next = _through_recurrent_weights(
                         dpre[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size
                     )
+                    if carry_h is not None:
+                        dh = dh + carry_h
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
             )

@@ -1,9 +1,10 @@
-"""The fused Triton step kernels (``asr_lstm.cells.fused``) against the eager time loop they replace.
+"""The fused Triton step kernels (``asr_lstm.cells.fused``, ``fused_gru``) against the eager time loops
+they replace.
 
-On CUDA the kernels run for every float32/float64 dense LSTM variant. CI has no GPU, so two things
-stand in for one: every kernel specialisation the cells use is compiled to machine code for sm_80 and
-sm_90 (Triton needs no GPU for that), and the last test re-runs this file and the LSTM-cell tests of
-``test_cells.py`` (per-gate references, float64 gradcheck) in a fresh process with
+On CUDA the kernels run for every float32/float64 dense LSTM variant, the GRU and the Li-GRU. CI has
+no GPU, so two things stand in for one: every kernel specialisation the cells use is compiled to
+machine code for sm_80 and sm_90 (Triton needs no GPU for that), and the last test re-runs this file
+and the cell tests of ``test_cells.py`` (per-gate references, float64 gradcheck) in a fresh process with
 ``TRITON_INTERPRET=1``, under which CPU tensors take the fused path too. A fresh process, because
 Triton reads that variable when the kernels are defined.
 """
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -21,7 +23,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from asr_lstm import cells  # noqa: E402
-from asr_lstm.cells import fused, recurrence  # noqa: E402
+from asr_lstm.cells import compiled, fused, fused_gru, gru, ligru, recurrence  # noqa: E402
 from asr_lstm.cells.lstm import LSTMCellBase  # noqa: E402
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
@@ -43,13 +45,14 @@ CASES = [(name, {}) for name in DENSE] + [
 ]
 
 
-def run_loop(cell, xw, state, grad_y, grad_h, grad_c, mask=None) -> list[torch.Tensor]:
+def run_loop(cell, xw, state, grad_y, grad_h, grad_c, mask=None, zoneout=(None, None)) -> list[torch.Tensor]:
     """``y, h_T, c_T`` of the shared loop and the gradients of ``<y, grad_y> + <h_T, grad_h> + <c_T, grad_c>``
-    with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights; ``mask``: a variational dropout mask."""
+    with respect to ``xw``, ``(h_0, c_0)`` and the recurrent weights; ``mask``: a variational dropout mask;
+    ``zoneout``: (d^c, d^h)."""
     weights = [w for w in (cell.weight_hh, cell.weight_ch, cell.weight_gh, cell.weight_hr) if w is not None]
     y, (h, c) = recurrence.lstm_recurrence(
         xw, cell.weight_hh, state, cell.variant, cell.activation_names, cell.weight_ch, cell.weight_gh, cell.weight_hr,
-        recurrent_mask=mask,
+        recurrent_mask=mask, zoneout=zoneout,
     )  # fmt: skip
     loss = (y * grad_y).sum() + (h * grad_h).sum() + (c * grad_c).sum()
     return [y, h, c, *torch.autograd.grad(loss, [xw, *state, *weights])]
@@ -123,6 +126,59 @@ def test_in_kernel_product_with_a_dropout_mask_and_across_tiles(name, device):
         torch.testing.assert_close(torch_product, expected, rtol=1e-12, atol=1e-12)
 
 
+ZONEOUT_CASES = [
+    ("peephole_diag", dict(output_peephole="current"), (0.4, 0.3)),
+    ("peephole", {}, (0.4, 0.3)),  # U c_{t-1}
+    ("lstm", dict(cell_clip=0.3), (0.5, None)),
+    ("cifg", {}, (None, 0.5)),
+    ("nog", {}, "evaluation"),
+]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize(
+    "name, options, rates",
+    ZONEOUT_CASES,
+    ids=[f"{n}-{'-'.join(map(str, o.values()))}-{r}" for n, o, r in ZONEOUT_CASES],
+)
+def test_zoneout_in_the_kernels(name, options, rates, device):
+    """Zoneout in the kernels that do U's product, against the eager loop: d^c, d^h or both drawn per
+    step (in evaluation: the rate everywhere, a broadcast tensor), with a dropout mask, over two tiles
+    each way; the kernels keep the step's own c~_t for the clip and the output peephole."""
+    torch.manual_seed(3)
+    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, fused.BLOCK_UNITS + 3
+    cell = cells.build(name, 4, hidden, **options).double().to(device)
+    problem = random_problem(cell, steps, batch, device)
+    mask = (torch.rand(batch, hidden, device=device) > 0.3).double() / 0.7
+    if rates == "evaluation":
+        zoneout = tuple(
+            torch.full((1, 1, 1), 0.3, dtype=torch.float64, device=device).expand(steps, batch, hidden) for _ in "ch"
+        )
+    else:
+        zoneout = tuple(
+            None if rate is None else (torch.rand(steps, batch, hidden, device=device) < rate).double()
+            for rate in rates
+        )
+    assert recurrence._runs_kernels(problem[0], cell.variant, cell.weight_hr, zoneout=True)
+    with_kernels = run_loop(cell, *problem, mask=mask, zoneout=zoneout)
+    with fused.switched_off():
+        eager = run_loop(cell, *problem, mask=mask, zoneout=zoneout)
+    if cell.variant.cell_clip is not None:
+        assert (eager[2].abs() == cell.variant.cell_clip).any()
+    for got, expected in zip(with_kernels, eager, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
+    x = torch.zeros(1)
+    cell = cells.build("lstmp", 4, 8)
+    with mock.patch.object(fused, "applies", return_value=True):
+        assert recurrence._runs_kernels(x, cell.variant, cell.weight_hr, zoneout=False)
+        assert not recurrence._runs_kernels(x, cell.variant, cell.weight_hr, zoneout=True)
+        with fused.IN_KERNEL_PRODUCT.off():
+            assert not recurrence._runs_kernels(x, cells.build("nog", 4, 8).variant, None, zoneout=True)
+
+
 def test_projections_and_the_gate_recurrence_leave_the_product_to_torch():
     assert not fused.multiplies_in_kernel(cells.build("lstmp", 4, 8).variant, cells.build("lstmp", 4, 8).weight_hr)
     assert not fused.multiplies_in_kernel(cells.build("fgr", 4, 8).variant, None)
@@ -136,7 +192,7 @@ def test_half_precision_keeps_the_eager_loop(device):
     assert not fused.applies(torch.zeros(1, dtype=torch.bfloat16, device=device))
 
 
-INTEGER_ARGUMENTS = {"batch", "pre_row_stride", "pre_col_stride"}
+INTEGER_ARGUMENTS = {"batch", "pre_row_stride", "pre_col_stride", "xw_row_stride", "xw_col_stride"}
 
 
 def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
@@ -167,15 +223,18 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
         [(torch.float32, 80, "ieee")] if name == "lstm" and not options else []
     )
     for dtype, arch, precision in targets:
-        # U's product in the kernel, with and without a dropout mask, or (projection, fgr) done by torch
-        for product, has_mask in {(in_kernel, False), (in_kernel, in_kernel)}:
-            forward = dict(flags, PRODUCT=product, HAS_MASK=has_mask, PRECISION=precision)
+        # U's product in the kernel, with a dropout mask and zoneout, or without either, or done by torch
+        for product, extras in {(in_kernel, False), (in_kernel, in_kernel)}:
+            zones = dict(HAS_ZONE_C=extras, HAS_ZONE_H=extras)
+            forward = dict(flags, PRODUCT=product, HAS_MASK=extras, PRECISION=precision, **zones)
             assert compile_kernel(fused._forward_step, dtype, arch, forward).asm["cubin"]
         # The last step of the backward loop has no gradient from a step after it (it reads dh = grad_h),
         # no gate-recurrence gradient either (FGR); the others take both. Under a projection the loop
         # hands the kernel the gradient of h_t whole, without grad_y.
-        for product, has_mask, has_d_ifo in {
+        # (With U's product in the kernels, the last step's has zoneout too.)
+        for product, extras, has_d_ifo in {
             (False, False, False),
+            (False, in_kernel, False),
             (in_kernel, False, cell.variant.gate_recurrence),
             (in_kernel, in_kernel, cell.variant.gate_recurrence),
         }:
@@ -183,12 +242,106 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 flags,
                 PRODUCT=product,
                 RECURRENT_C=cell.variant.recurrent_input == "c",
-                HAS_MASK=has_mask,
+                HAS_MASK=extras and product,
+                HAS_ZONE_C=extras,
+                HAS_ZONE_H=extras,
                 PRECISION=precision,
                 HAS_GY=cell.weight_hr is None,
                 HAS_DIFO=has_d_ifo,
             )
             assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
+
+
+GRU_CASES = [
+    dict(),
+    dict(mask=True),
+    dict(zoneout=True),
+    dict(mask=True, zoneout=True, acts=("tanh", "identity")),
+    dict(ligru=True),
+    dict(ligru=True, mask=True, zoneout=True),
+]
+
+
+def run_gru(xw, weight_hh, h0, mask, zone, acts, grad_y, grad_h) -> list[torch.Tensor]:
+    """``y, h_T`` of the GRU's loop (``acts`` ``None``: the Li-GRU's) and the gradients of
+    ``<y, grad_y> + <h_T, grad_h>`` with respect to ``xw``, ``weight_hh`` and ``h_0``."""
+    if acts is None:
+        y, h = ligru._LiGRURecurrence.apply(xw, weight_hh, h0, mask, zone)
+    else:
+        y, h = gru._GRURecurrence.apply(xw, weight_hh, h0, mask, zone, acts)
+    loss = (y * grad_y).sum() + (h * grad_h).sum()
+    return [y, h, *torch.autograd.grad(loss, [xw, weight_hh, h0])]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize("options", GRU_CASES, ids=["-".join(map(str, o)) or "default" for o in GRU_CASES])
+def test_gru_kernels_equal_the_eager_loop(options, device):
+    """The GRU's two kernels a step each way, and the Li-GRU's one, against their eager loops, over two
+    tiles each way (the last ones partial), with the variational dropout mask, zoneout and other
+    activations."""
+    torch.manual_seed(2)
+    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, fused.BLOCK_UNITS + 3
+    gates = 2 if options.get("ligru") else 3
+    kind = dict(dtype=torch.float64, device=device)
+    # xw stored batch-major, as the kernels must not assume (T, B, 3H) contiguous
+    xw = torch.randn(batch, steps, gates * hidden, **kind).transpose(0, 1).requires_grad_()
+    weight_hh = (torch.randn(gates * hidden, hidden, **kind) / hidden**0.5).requires_grad_()
+    h0 = torch.randn(batch, hidden, **kind).requires_grad_()
+    mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
+    zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
+    acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
+    grads = torch.randn(steps, batch, hidden, **kind), torch.randn(batch, hidden, **kind)
+    assert recurrence.runs_fused(xw)
+    with_kernels = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+    with fused.switched_off(), compiled.switched_off():
+        eager = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+    for got, expected in zip(with_kernels, eager, strict=True):  # sums in another order: 1e-11 apart
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.skipif(INTERPRETING, reason="the interpreter defines no compilable kernels")
+def test_gru_and_ligru_kernels_compile_for_the_gpu():
+    tiles = dict(H=8, BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
+    targets = [
+        (torch.float32, 90, "ieee"),
+        (torch.float32, 90, "tf32"),
+        (torch.float64, 90, "ieee"),
+        (torch.float32, 80, "ieee"),
+    ]
+    for dtype, arch, precision in targets:
+        for mask, zoneout in [(False, False), (True, True)]:
+            common = dict(tiles, PRECISION=precision)
+            kernels = [
+                (fused_gru._forward_gates, dict(common, HAS_MASK=mask, ACT_G=0)),
+                (fused_gru._forward_update, dict(common, HAS_ZONE=zoneout, ACT_C=1)),
+                (fused_gru._backward_reset, dict(common, HAS_MASK=mask, ACT_G=0)),
+            ] + [
+                (
+                    fused_gru._backward_update,
+                    dict(
+                        common,
+                        PRODUCT=product,
+                        HAS_GY=True,
+                        HAS_MASK=product and mask,
+                        HAS_ZONE=zoneout,
+                        ACT_G=0,
+                        ACT_C=1,
+                    ),
+                )
+                for product in (False, True)
+            ]
+            kernels += [
+                (fused_gru._ligru_forward_step, dict(common, HAS_MASK=mask, HAS_ZONE=zoneout)),
+                *[
+                    (
+                        fused_gru._ligru_backward_step,
+                        dict(common, PRODUCT=product, HAS_GY=True, HAS_MASK=product and mask, HAS_ZONE=zoneout),
+                    )
+                    for product in (False, True)
+                ],
+            ]
+            for kernel, constexprs in kernels:
+                assert compile_kernel(kernel, dtype, arch, constexprs).asm["cubin"]
 
 
 @pytest.mark.slow
@@ -208,7 +361,7 @@ def test_kernels_under_the_interpreter():
         "-k",
         # under the interpreter CPU tensors take the Triton kernels whether or not the compiled CPU loop
         # is switched off, so the cell tests' python-loop cases would repeat the others
-        "not gru and not python",
+        "not python",
     ]
     result = subprocess.run(
         command, cwd=root, env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True

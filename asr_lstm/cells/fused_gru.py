@@ -1,0 +1,402 @@
+"""Triton kernels for the time steps of the GRU and the Li-GRU (CUDA), U's product inside.
+
+A GRU step takes two launches each way. Its reset gate acts before U_n (:mod:`asr_lstm.cells.gru`), so U_n multiplies r_t o h_{t-1} of
+every unit and a step has two phases, each a kernel over tiles of ``BLOCK_ROWS`` sequences by
+``BLOCK_UNITS`` units, U's product inside (the scheme of :mod:`asr_lstm.cells.fused`):
+
+- forward, (1) r_t and z_t from the tile's rows of U_r and U_z, and its share of r_t o h_{t-1};
+  (2) n_t from its rows of U_n and every unit's r_t o h_{t-1}, and h_t (zoneout included);
+- backward, (1) the gradient reaching the tile's h_t, which takes step t+1's d loss / d [r; z]
+  through the columns of U_r and U_z, and d z_t, d n_t; (2) d (r_t o h_{t-1}) from every unit's d n_t
+  through the columns of U_n, and d r_t.
+
+The Li-GRU (:mod:`asr_lstm.cells.ligru`) has no reset gate: z_t and h~_t come from one product with
+h_{t-1}, and a step is one kernel each way, like an LSTM step.
+
+The buffers are the eager loops' (gates; h_t; the GRU's r_t o h_{t-1}; d loss / d pre-activations), so
+the weight gradients stay single products after the loop. They run where :func:`fused.applies`.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from asr_lstm.cells import fused
+from asr_lstm.cells.fused import act, dact, tile
+
+
+@triton.jit
+def _forward_gates(
+    xw,
+    xw_row_stride,
+    xw_col_stride,
+    h_prev,
+    weight,
+    drop,
+    gates,
+    rh,
+    batch,
+    H: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
+    ACT_G: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    source = xw + rows * xw_row_stride + units * xw_col_stride
+    a_r = tl.load(source, mask=mask)
+    a_z = tl.load(source + H * xw_col_stride, mask=mask)
+    for k0 in range(0, H, BLOCK_K):  # a_r, a_z += (mask o h_{t-1}) U_r^T, U_z^T for the tile's rows
+        k = k0 + tl.arange(0, BLOCK_K)
+        s_ok = (rows < batch) & (k[None, :] < H)
+        s = tl.load(h_prev + rows * H + k[None, :], mask=s_ok, other=0)
+        if HAS_MASK:
+            s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
+        u = weight + units * H + k[:, None]
+        u_ok = (k[:, None] < H) & (units < H)
+        a_r += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
+        a_z += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    state = rows * H + units
+    r = act(a_r, ACT_G)
+    h_in = tl.load(h_prev + state, mask=mask)
+    if HAS_MASK:
+        h_in *= tl.load(drop + state, mask=mask)
+    row = gates + rows * 3 * H + units
+    tl.store(row, r, mask=mask)
+    tl.store(row + H, act(a_z, ACT_G), mask=mask)
+    tl.store(rh + state, r * h_in, mask=mask)
+
+
+@triton.jit
+def _forward_update(
+    xw,
+    xw_row_stride,
+    xw_col_stride,
+    rh,
+    weight,
+    h_prev,
+    h_next,
+    zone,
+    gates,
+    batch,
+    H: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    ACT_C: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    a_n = tl.load(xw + rows * xw_row_stride + (2 * H + units) * xw_col_stride, mask=mask)
+    for k0 in range(0, H, BLOCK_K):  # a_n += (r_t o h_{t-1}) U_n^T for the tile's rows of U_n
+        k = k0 + tl.arange(0, BLOCK_K)
+        s = tl.load(rh + rows * H + k[None, :], mask=(rows < batch) & (k[None, :] < H), other=0)
+        u = tl.load(weight + (2 * H + units) * H + k[:, None], mask=(k[:, None] < H) & (units < H), other=0)
+        a_n += tl.dot(s, u, input_precision=PRECISION)
+    state = rows * H + units
+    n = act(a_n, ACT_C)
+    row = gates + rows * 3 * H + units
+    tl.store(row + 2 * H, n, mask=mask)
+    z = tl.load(row + H, mask=mask)
+    h_before = tl.load(h_prev + state, mask=mask)
+    h = n + z * (h_before - n)  # z o h_{t-1} + (1 - z) o n_t
+    if HAS_ZONE:  # d o h_{t-1} + (1 - d) o h~_t
+        h += tl.load(zone + state, mask=mask) * (h_before - h)
+    tl.store(h_next + state, h, mask=mask)
+
+
+@triton.jit
+def _backward_update(
+    gates,
+    gates_next,
+    h_prev,
+    grad_y,
+    dh,
+    d_rh,
+    dpre,
+    dpre_next,
+    weight,
+    drop,
+    zone,
+    batch,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    state = rows * H + units
+    dh_t = tl.load(dh + state, mask=mask)
+    if PRODUCT:  # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
+        through = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
+        for m0 in range(0, 2 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            d_next = tl.load(dpre_next + rows * 3 * H + m[None, :], mask=(rows < batch) & (m[None, :] < 2 * H), other=0)
+            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 2 * H) & (units < H), other=0)
+            through += tl.dot(d_next, u, input_precision=PRECISION)
+        if HAS_MASK:
+            through *= tl.load(drop + state, mask=mask)
+        dh_t += through
+    if HAS_GY:
+        dh_t += tl.load(grad_y + state, mask=mask)
+    carry = dh_t * 0
+    if HAS_ZONE:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+        carry = dh_t * tl.load(zone + state, mask=mask)
+        dh_t -= carry
+    row = gates + rows * 3 * H + units
+    z = tl.load(row + H, mask=mask)
+    n = tl.load(row + 2 * H, mask=mask)
+    out = dpre + rows * 3 * H + units
+    tl.store(out + H, dh_t * (tl.load(h_prev + state, mask=mask) - n) * dact(z, ACT_G), mask=mask)
+    tl.store(out + 2 * H, dh_t * (1 - z) * dact(n, ACT_C), mask=mask)
+    tl.store(dh + state, dh_t * z + carry, mask=mask)
+
+
+@triton.jit
+def _backward_reset(
+    gates,
+    h_prev,
+    dpre,
+    weight,
+    drop,
+    d_rh,
+    batch,
+    H: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
+    ACT_G: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    state = rows * H + units
+    through = tl.load(h_prev + state, mask=mask) * 0
+    for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
+        m = m0 + tl.arange(0, BLOCK_K)
+        d_n = tl.load(dpre + rows * 3 * H + 2 * H + m[None, :], mask=(rows < batch) & (m[None, :] < H), other=0)
+        u = tl.load(weight + (2 * H + m[:, None]) * H + units, mask=(m[:, None] < H) & (units < H), other=0)
+        through += tl.dot(d_n, u, input_precision=PRECISION)
+    tl.store(d_rh + state, through, mask=mask)
+    h_in = tl.load(h_prev + state, mask=mask)
+    if HAS_MASK:
+        h_in *= tl.load(drop + state, mask=mask)
+    r = tl.load(gates + rows * 3 * H + units, mask=mask)
+    tl.store(dpre + rows * 3 * H + units, through * h_in * dact(r, ACT_G), mask=mask)
+
+
+@triton.jit
+def _ligru_forward_step(
+    xw,
+    xw_row_stride,
+    xw_col_stride,
+    h_prev,
+    weight,
+    drop,
+    zone,
+    gates,
+    h_next,
+    batch,
+    H: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    source = xw + rows * xw_row_stride + units * xw_col_stride
+    a_z = tl.load(source, mask=mask)
+    a_h = tl.load(source + H * xw_col_stride, mask=mask)
+    for k0 in range(0, H, BLOCK_K):  # a_z, a_h += (mask o h_{t-1}) U_z^T, U_h^T for the tile's rows
+        k = k0 + tl.arange(0, BLOCK_K)
+        s_ok = (rows < batch) & (k[None, :] < H)
+        s = tl.load(h_prev + rows * H + k[None, :], mask=s_ok, other=0)
+        if HAS_MASK:
+            s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
+        u = weight + units * H + k[:, None]
+        u_ok = (k[:, None] < H) & (units < H)
+        a_z += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
+        a_h += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    state = rows * H + units
+    z = tl.sigmoid(a_z)
+    candidate = tl.maximum(a_h, a_h * 0)  # ReLU
+    row = gates + rows * 2 * H + units
+    tl.store(row, z, mask=mask)
+    tl.store(row + H, candidate, mask=mask)
+    h_before = tl.load(h_prev + state, mask=mask)
+    h = candidate + z * (h_before - candidate)  # z o h_{t-1} + (1 - z) o h~_t
+    if HAS_ZONE:
+        h += tl.load(zone + state, mask=mask) * (h_before - h)
+    tl.store(h_next + state, h, mask=mask)
+
+
+@triton.jit
+def _ligru_backward_step(
+    gates,
+    h_prev,
+    grad_y,
+    dh,
+    dpre,
+    dpre_next,
+    weight,
+    drop,
+    zone,
+    batch,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    state = rows * H + units
+    dh_t = tl.load(dh + state, mask=mask)
+    if PRODUCT:  # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
+        through = dh_t * 0
+        for m0 in range(0, 2 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            d_next = tl.load(dpre_next + rows * 2 * H + m[None, :], mask=(rows < batch) & (m[None, :] < 2 * H), other=0)
+            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 2 * H) & (units < H), other=0)
+            through += tl.dot(d_next, u, input_precision=PRECISION)
+        if HAS_MASK:
+            through *= tl.load(drop + state, mask=mask)
+        dh_t += through
+    if HAS_GY:
+        dh_t += tl.load(grad_y + state, mask=mask)
+    carry = dh_t * 0
+    if HAS_ZONE:
+        carry = dh_t * tl.load(zone + state, mask=mask)
+        dh_t -= carry
+    row = gates + rows * 2 * H + units
+    z = tl.load(row, mask=mask)
+    candidate = tl.load(row + H, mask=mask)
+    out = dpre + rows * 2 * H + units
+    tl.store(out, dh_t * (tl.load(h_prev + state, mask=mask) - candidate) * z * (1 - z), mask=mask)
+    tl.store(out + H, tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0), mask=mask)
+    tl.store(dh + state, dh_t * z + carry, mask=mask)
+
+
+def forward(xw, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, rh) -> None:
+    """Fills ``gates (T, B, 3H)`` (r, z, n), ``hs (T+1, B, H)`` (h_0 given) and ``rh (T, B, H)``
+    (r_t o h_{t-1} o mask) as the eager loop does.
+
+    Args:
+        xw: ``(T, B, 3H)`` W x_t + b, any strides; weight_hh: U ``(3H, H)``; mask: ``(B, H)`` or ``None``;
+        zone: ``(T, B, H)`` zoneout's d_t or ``None``; codes: sigma_g's and sigma_c's activation codes.
+    """
+    steps, batch, hidden = rh.shape
+    weight = weight_hh.contiguous()
+    drop = mask.contiguous() if mask is not None else None
+    zones = zone.contiguous() if zone is not None else None
+    grid = fused.tile_grid(batch, hidden)
+    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
+    precision = fused.dot_precision(xw)
+    for t in range(steps):
+        x_t = xw[t]
+        _forward_gates[grid](
+            x_t, x_t.stride(0), x_t.stride(1), hs[t], weight, drop if drop is not None else hs[t], gates[t], rh[t],
+            batch, H=hidden, HAS_MASK=drop is not None, PRECISION=precision, ACT_G=codes[0], **tiles,
+        )  # fmt: skip
+        _forward_update[grid](
+            x_t, x_t.stride(0), x_t.stride(1), rh[t], weight, hs[t], hs[t + 1],
+            zones[t] if zones is not None else hs[t], gates[t], batch,
+            H=hidden, HAS_ZONE=zones is not None, PRECISION=precision, ACT_C=codes[1], **tiles,
+        )  # fmt: skip
+
+
+def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, dh, dpre) -> None:
+    """Fills ``dpre (T, B, 3H)``, d loss / d pre-activations, as the eager loop does; ``dh (B, H)``
+    holds the gradient reaching h_T on entry and h_0 on return.
+
+    Args:
+        grad_y: ``(T, B, H)`` or ``None``; weight_hh, mask, zone, codes: as for :func:`forward`;
+        gates ``(T, B, 3H)`` and hs ``(T+1, B, H)``: the forward pass's buffers.
+    """
+    steps, batch, three_h = gates.shape
+    hidden = three_h // 3
+    weight = weight_hh.contiguous()
+    drop = mask.contiguous() if mask is not None else None
+    zones = zone.contiguous() if zone is not None else None
+    grad_y = grad_y.contiguous() if grad_y is not None else None
+    d_rh = torch.empty_like(dh)  # d loss / d (r_t o h_{t-1} o mask) of the step just done
+    grid = fused.tile_grid(batch, hidden)
+    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
+    precision = fused.dot_precision(gates)
+    for t in range(steps - 1, -1, -1):
+        product = t < steps - 1
+        _backward_update[grid](
+            gates[t], gates[t + 1] if product else gates[t], hs[t], grad_y[t] if grad_y is not None else dh, dh,
+            d_rh, dpre[t], dpre[t + 1] if product else dpre[t], weight, drop if drop is not None else dh,
+            zones[t] if zones is not None else dh, batch,
+            H=hidden, PRODUCT=product, HAS_GY=grad_y is not None, HAS_MASK=product and drop is not None,
+            HAS_ZONE=zones is not None, PRECISION=precision, ACT_G=codes[0], ACT_C=codes[1], **tiles,
+        )  # fmt: skip
+        _backward_reset[grid](
+            gates[t], hs[t], dpre[t], weight, drop if drop is not None else dh, d_rh, batch,
+            H=hidden, HAS_MASK=drop is not None, PRECISION=precision, ACT_G=codes[0], **tiles,
+        )  # fmt: skip
+    through = torch.addmm(d_rh * gates[0, :, :hidden], dpre[0, :, : 2 * hidden], weight_hh[: 2 * hidden])
+    dh += through if mask is None else through * mask
+
+
+def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
+    """Fills the Li-GRU's ``gates (T, B, 2H)`` (z_t, h~_t) and ``hs (T+1, B, H)`` (h_0 given) as its
+    eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)``; mask ``(B, H)``, zone
+    ``(T, B, H)``: as for :func:`forward`."""
+    steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    weight = weight_hh.contiguous()
+    drop = mask.contiguous() if mask is not None else None
+    zones = zone.contiguous() if zone is not None else None
+    grid = fused.tile_grid(batch, hidden)
+    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
+    precision = fused.dot_precision(xw)
+    for t in range(steps):
+        x_t = xw[t]
+        _ligru_forward_step[grid](
+            x_t, x_t.stride(0), x_t.stride(1), hs[t], weight, drop if drop is not None else hs[t],
+            zones[t] if zones is not None else hs[t], gates[t], hs[t + 1], batch,
+            H=hidden, HAS_MASK=drop is not None, HAS_ZONE=zones is not None, PRECISION=precision, **tiles,
+        )  # fmt: skip
+
+
+def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
+    """Fills the Li-GRU's ``dpre (T, B, 2H)`` as its eager loop does; ``dh (B, H)`` holds the gradient
+    reaching h_T on entry and h_0 on return."""
+    steps, batch, two_h = gates.shape
+    hidden = two_h // 2
+    weight = weight_hh.contiguous()
+    drop = mask.contiguous() if mask is not None else None
+    zones = zone.contiguous() if zone is not None else None
+    grad_y = grad_y.contiguous() if grad_y is not None else None
+    grid = fused.tile_grid(batch, hidden)
+    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
+    precision = fused.dot_precision(gates)
+    for t in range(steps - 1, -1, -1):
+        product = t < steps - 1
+        _ligru_backward_step[grid](
+            gates[t], hs[t], grad_y[t] if grad_y is not None else dh, dh, dpre[t],
+            dpre[t + 1] if product else dpre[t], weight, drop if drop is not None else dh,
+            zones[t] if zones is not None else dh, batch,
+            H=hidden, PRODUCT=product, HAS_GY=grad_y is not None, HAS_MASK=product and drop is not None,
+            HAS_ZONE=zones is not None, PRECISION=precision, **tiles,
+        )  # fmt: skip
+    through = dpre[0] @ weight_hh
+    dh += through if mask is None else through * mask
