@@ -8,8 +8,8 @@ fifteen backward. Each kernel here is one step whole, for a tile of ``BLOCK_ROWS
 step; backward, the gradient reaching the tile's h_t (or c_t) through U from step t+1 and the
 element-wise work. They fill the same buffers (gate activations, c_t, h_t, sigma_h(c_t), d loss /
 d pre-activations) as the eager loop, so the weight gradients stay single products after the loop.
-Where U's product cannot be split by units (a projection feeds back r_t = W_rm h_t; ``fgr``'s R
-multiplies [i; f; o]_{t-1}) torch does the products and the kernels the element-wise work
+``fgr``'s R [i; f; o]_{t-1} splits by units the same way. Where U's product cannot (a projection feeds
+back r_t = W_rm h_t, every unit's) torch does the products and the kernels the element-wise work
 (``PRODUCT=False``); :data:`IN_KERNEL_PRODUCT`, switched off, leaves the product to torch for every
 variant, which is how the benchmark compares the two. Zoneout is done in the kernels that do U's product (the step's own c~_t
 kept apart, d's share of the gradient of h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer
@@ -60,10 +60,10 @@ def applies(x: torch.Tensor) -> bool:
 
 
 def multiplies_in_kernel(variant: LSTMVariant, weight_hr: torch.Tensor | None) -> bool:
-    """Whether the kernels do U's product themselves: a tile of units needs only its own rows of U
-    (forward) and columns (backward), which holds unless a projection or ``fgr``'s gate recurrence
-    mixes every unit into every other's input."""
-    return IN_KERNEL_PRODUCT.on and weight_hr is None and not variant.gate_recurrence
+    """Whether the kernels do U's product (and ``fgr``'s R's) themselves: a tile of units needs only
+    its own rows of U (forward) and columns (backward), which holds unless a projection, r_t = W_rm h_t,
+    mixes every unit into what U multiplies."""
+    return IN_KERNEL_PRODUCT.on and weight_hr is None
 
 
 def dot_precision(x: torch.Tensor) -> str:
@@ -118,12 +118,15 @@ def _forward_step(
     zone_h,
     c_tilde,
     h_prev,
+    gates_prev,
+    weight_gh,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_ZONE_C: tl.constexpr,
     HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
     PRECISION: tl.constexpr,
     IG: tl.constexpr,
     FG: tl.constexpr,
@@ -158,6 +161,18 @@ def _forward_step(
             a_f += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
             a_g += tl.dot(s, tl.load(u + 2 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
             a_o += tl.dot(s, tl.load(u + 3 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR)
+        for m0 in range(0, 3 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            column = tl.where(m < 2 * H, m, m + H)  # [i; f; o] within the (i, f, g, o) row
+            s = tl.load(
+                gates_prev + rows * 4 * H + column[None, :], mask=(rows < batch) & (m[None, :] < 3 * H), other=0
+            )
+            r = weight_gh + units * 3 * H + m[:, None]  # R^T[m, j] = R[j, m]
+            r_ok = (m[:, None] < 3 * H) & (units < H)
+            a_i += tl.dot(s, tl.load(r, mask=r_ok, other=0), input_precision=PRECISION)
+            a_f += tl.dot(s, tl.load(r + 3 * H * H, mask=r_ok, other=0), input_precision=PRECISION)
+            a_o += tl.dot(s, tl.load(r + 6 * H * H, mask=r_ok, other=0), input_precision=PRECISION)
     state = rows * H + units
     c = tl.load(c_prev + state, mask=mask)
     if PEEP:
@@ -212,6 +227,7 @@ def _backward_step(
     peep,
     zone_c,
     zone_h,
+    weight_gh,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
@@ -219,6 +235,7 @@ def _backward_step(
     HAS_MASK: tl.constexpr,
     HAS_ZONE_C: tl.constexpr,
     HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
     PRECISION: tl.constexpr,
     HAS_GY: tl.constexpr,
     HAS_DIFO: tl.constexpr,
@@ -275,13 +292,32 @@ def _backward_step(
     if HAS_ZONE_C:  # likewise for c_t: dc_t becomes d loss / d c~_t
         carry_c = dc_t * tl.load(zone_c + state, mask=mask)
         dc_t -= carry_c
+    # the gradient reaching [i; f; o]_t through the gate recurrence of step t+1 (FGR): given, or
+    # ifo(d loss / d pre_{t+1}) R for the tile's columns of R
+    rec_i, rec_f, rec_o = zero, zero, zero
+    if HAS_DIFO:
+        rec_i = tl.load(d_ifo + rows * 3 * H + units, mask=mask)
+        rec_f = tl.load(d_ifo + rows * 3 * H + H + units, mask=mask)
+        rec_o = tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask)
+    if GATE_RECURRENCE:
+        for m0 in range(0, 3 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            column = tl.where(m < 2 * H, m, m + H)
+            d_next = tl.load(
+                dpre_next + rows * 4 * H + column[None, :], mask=(rows < batch) & (m[None, :] < 3 * H), other=0
+            )
+            r = weight_gh + m[:, None] * 3 * H + units
+            r_ok = (m[:, None] < 3 * H) & (units < H)
+            rec_i += tl.dot(d_next, tl.load(r, mask=r_ok, other=0), input_precision=PRECISION)
+            rec_f += tl.dot(d_next, tl.load(r + H, mask=r_ok, other=0), input_precision=PRECISION)
+            rec_o += tl.dot(d_next, tl.load(r + 2 * H, mask=r_ok, other=0), input_precision=PRECISION)
     dsg_i = dact(i, ACT_G) if IG else zero
     dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
     dsg_o = dact(o, ACT_G) if OG else zero
     d_o = dh_t * s * dsg_o
     dc_t += dh_t * o * dact(s, ACT_H)
-    if HAS_DIFO:
-        d_o += tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask) * dsg_o
+    if HAS_DIFO or GATE_RECURRENCE:
+        d_o += rec_o * dsg_o
     if PEEP and O_CURRENT:
         dc_t += d_o * tl.load(peep + 2 * H + units, mask=units < H)
     if CLIP > 0:  # dc_t is d loss / d clip(c_t): nothing reaches c_t where it was clipped
@@ -289,9 +325,9 @@ def _backward_step(
     d_i = dc_t * (g - c if COUPLED else g) * dsg_i
     d_f = dc_t * c * dsg_f
     d_g = dc_t * i * dact(g, ACT_C)
-    if HAS_DIFO:
-        d_i += tl.load(d_ifo + rows * 3 * H + units, mask=mask) * dsg_i
-        d_f += tl.load(d_ifo + rows * 3 * H + H + units, mask=mask) * dsg_f
+    if HAS_DIFO or GATE_RECURRENCE:
+        d_i += rec_i * dsg_i
+        d_f += rec_f * dsg_f
     dc_prev = dc_t * f
     if HAS_ZONE_C:
         dc_prev += carry_c
@@ -344,6 +380,8 @@ def forward_step(
     zone_h: torch.Tensor | None = None,
     c_tilde: torch.Tensor | None = None,
     h_prev: torch.Tensor | None = None,
+    gates_prev: torch.Tensor | None = None,
+    weight_gh: torch.Tensor | None = None,
 ) -> None:
     """Writes the activations of step t into ``gates`` and c_t, h_t, sigma_h(c_t).
 
@@ -357,6 +395,8 @@ def forward_step(
         flags: :func:`kernel_flags` of the variant (computed once per sequence, not per step).
         zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None`` (with U's product here only):
             c_tilde ``(B, H)`` receives the step's own c~_t under ``zone_c``, h_prev is h_{t-1} ``(B, H)``.
+        gates_prev, weight_gh: the activations of step t-1 ``(B, 4H)`` and ``fgr``'s R ``(3H, 3H)``, both
+            contiguous, for R [i; f; o]_{t-1} here (with U's product), or ``None``.
     """
     batch, hidden = c_prev.shape
     product = weight_hh is not None
@@ -366,9 +406,11 @@ def forward_step(
         mask if mask is not None else c_prev,
         c_prev, c_next, h_next, sh, weight_ch.contiguous() if flags["PEEP"] else c_prev,
         zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev,
-        c_tilde if zone_c is not None else c_prev, h_prev if zone_h is not None else c_prev, batch,
+        c_tilde if zone_c is not None else c_prev, h_prev if zone_h is not None else c_prev,
+        gates_prev if gates_prev is not None else c_prev, weight_gh if gates_prev is not None else c_prev, batch,
         H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
-        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, PRECISION=dot_precision(c_prev),
+        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, GATE_RECURRENCE=gates_prev is not None,
+        PRECISION=dot_precision(c_prev),
         BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
     )  # fmt: skip
 
@@ -391,6 +433,7 @@ def backward_step(
     recurrent_c: bool,
     zone_c: torch.Tensor | None = None,
     zone_h: torch.Tensor | None = None,
+    weight_gh: torch.Tensor | None = None,
 ) -> None:
     """Writes d loss / d pre-activations of step t into ``dpre (B, 4H)`` and turns ``dc`` from
     d loss / d c_t (without U's share) into d loss / d c_{t-1} (without U's share).
@@ -406,6 +449,8 @@ def backward_step(
         d_ifo: ``(B, 3H)`` gradient reaching [i; f; o] of step t through the gate recurrence, or ``None``.
         zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None``; then ``c_now`` is c~_t, and under
             ``zone_h`` ``dh`` holds, on return, d^h's share of h_t, which reaches h_{t-1} directly.
+        weight_gh: ``fgr``'s R ``(3H, 3H)``, with ``dpre_next``: the gradient reaching [i; f; o]_t through
+            it is formed here (``d_ifo`` ``None``).
         All contiguous.
     """
     batch, hidden = c_prev.shape
@@ -415,9 +460,11 @@ def backward_step(
         d_ifo if d_ifo is not None else dh, dpre, dpre_next if product else dpre,
         weight_hh if product else dpre, mask if mask is not None else dh,
         weight_ch.contiguous() if flags["PEEP"] else c_prev,
-        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev, batch,
+        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev,
+        weight_gh if product and weight_gh is not None else c_prev, batch,
         H=hidden, PRODUCT=product, RECURRENT_C=recurrent_c, HAS_MASK=product and mask is not None,
         HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
+        GATE_RECURRENCE=product and weight_gh is not None,
         PRECISION=dot_precision(c_prev), HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None,
         BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
     )  # fmt: skip

@@ -9,8 +9,8 @@ without building an autograd graph, and the backward pass runs the gradient recu
 single matrix products over all steps. This is what brings custom cells close to the vendor LSTM;
 float64 ``gradcheck`` in the tests checks the derivation. On CUDA, where a step costs kernel launches
 rather than arithmetic, each step forward and backward is one Triton kernel, U's product included
-(:mod:`asr_lstm.cells.fused`; under a projection or ``fgr``'s R, torch's products and one kernel for the
-element-wise work) instead of two dozen. On CPU, where the interpreter and a dozen small
+(:mod:`asr_lstm.cells.fused`; under a projection, torch's products and one kernel for the element-wise
+work) instead of two dozen. On CPU, where the interpreter and a dozen small
 operators per step cost as much as the recurrent product, the whole loop, forward and backward, runs
 as two compiled C++ operators (:mod:`asr_lstm.cells.compiled`) that fill the same buffers; this Python
 loop is the reference both are tested against, and what runs where neither applies.
@@ -214,10 +214,12 @@ def _forward(
         weight, drop = weight_hh.contiguous(), None if mask is None else mask.contiguous()
         recurrent = hs if variant.recurrent_input == "h" else cs
         zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))
+        weight_r = weight_gh.contiguous() if variant.gate_recurrence else None
         for t in range(steps):
             fused.forward_step(
                 xw[t], gates[t], recurrent[t], weight, drop, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags,
                 None if zc is None else zc[t], None if zh is None else zh[t], c_new[t], hs[t],
+                gates[t - 1] if weight_r is not None and t > 0 else None, weight_r,
             )  # fmt: skip
         return gates, cs, c_new, hs, sh, rs, normalised
     for t in range(steps):
@@ -344,6 +346,7 @@ class _LSTMRecurrence(torch.autograd.Function):
             weight = weight_hh.contiguous() if in_kernel else None
             drop = mask.contiguous() if in_kernel and mask is not None else None
             zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))  # only with in_kernel
+            weight_r = weight_gh.contiguous() if in_kernel and v.gate_recurrence else None
             for t in range(steps - 1, -1, -1):
                 grad_y_t = grad_y[t] if grad_y is not None else None
                 if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
@@ -356,7 +359,7 @@ class _LSTMRecurrence(torch.autograd.Function):
                 fused.backward_step(
                     gates[t], cs[t], c_new[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t],
                     dpre[t + 1] if product else None, weight, drop, weight_ch, flags, v.recurrent_input == "c",
-                    None if zc is None else zc[t], None if zh is None else zh[t],
+                    None if zc is None else zc[t], None if zh is None else zh[t], weight_r,
                 )  # fmt: skip
                 if not in_kernel or t == 0:
                     carry_h = dh if zh is not None else None  # d^h's share of h_0's gradient, left in dh

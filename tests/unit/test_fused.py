@@ -104,11 +104,11 @@ def random_problem(cell, steps: int, batch: int, device: str) -> tuple:
 
 
 @pytest.mark.parametrize("device", FUSED_DEVICES)
-@pytest.mark.parametrize("name", ["peephole_diag", "peephole", "cifg"])
+@pytest.mark.parametrize("name", ["peephole_diag", "peephole", "cifg", "fgr"])
 def test_in_kernel_product_with_a_dropout_mask_and_across_tiles(name, device):
-    """U's product inside the kernels against the eager loop and against torch's product beside the
-    kernels, with a variational dropout mask on what U multiplies (h_{t-1}; ``peephole``: c_{t-1}), over
-    more sequences and units than one tile holds."""
+    """U's product (and ``fgr``'s R's) inside the kernels against the eager loop and against torch's
+    product beside the kernels, with a variational dropout mask on what U multiplies (h_{t-1};
+    ``peephole``: c_{t-1}), over more sequences and units than one tile holds."""
     torch.manual_seed(1)
     hidden, batch = fused.BLOCK_UNITS + 3, fused.BLOCK_ROWS + 2  # two tiles each way, the last ones partial
     cell = cells.build(name, 4, hidden).double().to(device)
@@ -131,6 +131,7 @@ ZONEOUT_CASES = [
     ("peephole", {}, (0.4, 0.3)),  # U c_{t-1}
     ("lstm", dict(cell_clip=0.3), (0.5, None)),
     ("cifg", {}, (None, 0.5)),
+    ("fgr", {}, (0.3, 0.3)),
     ("nog", {}, "evaluation"),
 ]
 
@@ -171,7 +172,7 @@ def test_zoneout_in_the_kernels(name, options, rates, device):
 
 def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
     x = torch.zeros(1)
-    cell = cells.build("lstmp", 4, 8)
+    cell = cells.build("lstmp", 4, 8)  # a projection: torch's products beside the kernels
     with mock.patch.object(fused, "applies", return_value=True):
         assert recurrence._runs_kernels(x, cell.variant, cell.weight_hr, zoneout=False)
         assert not recurrence._runs_kernels(x, cell.variant, cell.weight_hr, zoneout=True)
@@ -179,9 +180,10 @@ def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
             assert not recurrence._runs_kernels(x, cells.build("nog", 4, 8).variant, None, zoneout=True)
 
 
-def test_projections_and_the_gate_recurrence_leave_the_product_to_torch():
-    assert not fused.multiplies_in_kernel(cells.build("lstmp", 4, 8).variant, cells.build("lstmp", 4, 8).weight_hr)
-    assert not fused.multiplies_in_kernel(cells.build("fgr", 4, 8).variant, None)
+def test_projections_leave_the_product_to_torch():
+    lstmp = cells.build("lstmp", 4, 8)
+    assert not fused.multiplies_in_kernel(lstmp.variant, lstmp.weight_hr)
+    assert fused.multiplies_in_kernel(cells.build("fgr", 4, 8).variant, None)
     assert fused.multiplies_in_kernel(cells.build("nog", 4, 8).variant, None)
 
 
@@ -223,21 +225,26 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
         [(torch.float32, 80, "ieee")] if name == "lstm" and not options else []
     )
     for dtype, arch, precision in targets:
-        # U's product in the kernel, with a dropout mask and zoneout, or without either, or done by torch
-        for product, extras in {(in_kernel, False), (in_kernel, in_kernel)}:
-            zones = dict(HAS_ZONE_C=extras, HAS_ZONE_H=extras)
-            forward = dict(flags, PRODUCT=product, HAS_MASK=extras, PRECISION=precision, **zones)
-            assert compile_kernel(fused._forward_step, dtype, arch, forward).asm["cubin"]
-        # The last step of the backward loop has no gradient from a step after it (it reads dh = grad_h),
-        # no gate-recurrence gradient either (FGR); the others take both. Under a projection the loop
-        # hands the kernel the gradient of h_t whole, without grad_y.
-        # (With U's product in the kernels, the last step's has zoneout too.)
-        for product, extras, has_d_ifo in {
-            (False, False, False),
-            (False, in_kernel, False),
-            (in_kernel, False, cell.variant.gate_recurrence),
-            (in_kernel, in_kernel, cell.variant.gate_recurrence),
+        # U's product in the kernel (and R's: FGR after its first step), with a dropout mask and zoneout
+        # or without either; or done by torch
+        gate_recurrence = in_kernel and cell.variant.gate_recurrence
+        for extras, with_r in {
+            (False, False),
+            (in_kernel, False),
+            (False, gate_recurrence),
+            (in_kernel, gate_recurrence),
         }:
+            zones = dict(HAS_ZONE_C=extras, HAS_ZONE_H=extras)
+            forward = dict(
+                flags, PRODUCT=in_kernel, HAS_MASK=extras, GATE_RECURRENCE=with_r, PRECISION=precision, **zones
+            )
+            assert compile_kernel(fused._forward_step, dtype, arch, forward).asm["cubin"]
+        # The last step of the backward loop has no gradient from a step after it (it reads dh = grad_h,
+        # and zoneout's masks where the kernels do U's product); the others take U's product and R's here,
+        # or the gradients torch formed (d_ifo of FGR). Under a projection the loop hands the kernel the
+        # gradient of h_t whole, without grad_y.
+        for later, extras in {(False, False), (False, in_kernel), (True, False), (True, in_kernel)}:
+            product = later and in_kernel
             backward = dict(
                 flags,
                 PRODUCT=product,
@@ -245,9 +252,10 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 HAS_MASK=extras and product,
                 HAS_ZONE_C=extras,
                 HAS_ZONE_H=extras,
+                GATE_RECURRENCE=product and cell.variant.gate_recurrence,
                 PRECISION=precision,
                 HAS_GY=cell.weight_hr is None,
-                HAS_DIFO=has_d_ifo,
+                HAS_DIFO=later and not in_kernel and cell.variant.gate_recurrence,
             )
             assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
 
