@@ -101,6 +101,29 @@ def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.const
 
 
 @triton.jit
+def left_block(matrix, rows, k, batch, ROW: tl.constexpr, COLUMNS: tl.constexpr, IFO: tl.constexpr):
+    """The ``(BLOCK_ROWS, BLOCK_K)`` block [b, k] = M[b, k] of a row-major ``(B, ROW)`` matrix for k below
+    ``COLUMNS``, 0 elsewhere and beyond the batch: a product's left operand. ``IFO``: k counts [i; f; o]
+    within rows (i, f, g, o) of 4H."""
+    column = tl.where(k < ROW // 2, k, k + ROW // 4) if IFO else k
+    return tl.load(matrix + rows * ROW + column[None, :], mask=(rows < batch) & (k[None, :] < COLUMNS), other=0)
+
+
+@triton.jit
+def rows_block(weight, first, k, units, ROW: tl.constexpr, H: tl.constexpr):
+    """The ``(BLOCK_K, BLOCK_UNITS)`` block [k, j] = W[first + j, k] of a row-major ``(., ROW)`` weight,
+    0 for k >= ROW or j >= H: the tile's rows of W, transposed, as a forward product's right operand."""
+    return tl.load(weight + (first + units) * ROW + k[:, None], mask=(k[:, None] < ROW) & (units < H), other=0)
+
+
+@triton.jit
+def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr, H: tl.constexpr):
+    """The ``(BLOCK_K, BLOCK_UNITS)`` block [m, j] = W[m, first + j] of a row-major ``(ROWS, ROW)``
+    weight, 0 for m >= ROWS or j >= H: the tile's columns of W, a backward product's right operand."""
+    return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
+
+
+@triton.jit
 def _forward_step(
     pre,
     pre_row_stride,
@@ -151,28 +174,20 @@ def _forward_step(
     if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
         for k0 in range(0, H, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
-            s_ok = (rows < batch) & (k[None, :] < H)
-            s = tl.load(fed_back + rows * H + k[None, :], mask=s_ok, other=0)
+            s = left_block(fed_back, rows, k, batch, H, H, False)
             if HAS_MASK:
-                s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
-            u = weight + units * H + k[:, None]  # U_q^T[k, j] = U[q H + j, k]
-            u_ok = (k[:, None] < H) & (units < H)
-            a_i += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
-            a_f += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
-            a_g += tl.dot(s, tl.load(u + 2 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
-            a_o += tl.dot(s, tl.load(u + 3 * H * H, mask=u_ok, other=0), input_precision=PRECISION)
+                s *= left_block(drop, rows, k, batch, H, H, False)
+            a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
+            a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
+            a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
+            a_o += tl.dot(s, rows_block(weight, 3 * H, k, units, H, H), input_precision=PRECISION)
     if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR)
         for m0 in range(0, 3 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            column = tl.where(m < 2 * H, m, m + H)  # [i; f; o] within the (i, f, g, o) row
-            s = tl.load(
-                gates_prev + rows * 4 * H + column[None, :], mask=(rows < batch) & (m[None, :] < 3 * H), other=0
-            )
-            r = weight_gh + units * 3 * H + m[:, None]  # R^T[m, j] = R[j, m]
-            r_ok = (m[:, None] < 3 * H) & (units < H)
-            a_i += tl.dot(s, tl.load(r, mask=r_ok, other=0), input_precision=PRECISION)
-            a_f += tl.dot(s, tl.load(r + 3 * H * H, mask=r_ok, other=0), input_precision=PRECISION)
-            a_o += tl.dot(s, tl.load(r + 6 * H * H, mask=r_ok, other=0), input_precision=PRECISION)
+            s = left_block(gates_prev, rows, m, batch, 4 * H, 3 * H, True)
+            a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
+            a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
+            a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
     state = rows * H + units
     c = tl.load(c_prev + state, mask=mask)
     if PEEP:
@@ -268,10 +283,8 @@ def _backward_step(
         through_u = zero
         for m0 in range(0, 4 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            d_ok = (rows < batch) & (m[None, :] < 4 * H)
-            d_next = tl.load(dpre_next + rows * 4 * H + m[None, :], mask=d_ok, other=0)
-            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 4 * H) & (units < H), other=0)
-            through_u += tl.dot(d_next, u, input_precision=PRECISION)
+            d_next = left_block(dpre_next, rows, m, batch, 4 * H, 4 * H, False)
+            through_u += tl.dot(d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION)
         if HAS_MASK:
             through_u *= tl.load(drop + state, mask=mask, other=0)
         if RECURRENT_C:
@@ -302,15 +315,12 @@ def _backward_step(
     if GATE_RECURRENCE:
         for m0 in range(0, 3 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            column = tl.where(m < 2 * H, m, m + H)
-            d_next = tl.load(
-                dpre_next + rows * 4 * H + column[None, :], mask=(rows < batch) & (m[None, :] < 3 * H), other=0
+            d_next = left_block(dpre_next, rows, m, batch, 4 * H, 3 * H, True)
+            rec_i += tl.dot(d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
+            rec_f += tl.dot(d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
+            rec_o += tl.dot(
+                d_next, columns_block(weight_gh, 2 * H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
             )
-            r = weight_gh + m[:, None] * 3 * H + units
-            r_ok = (m[:, None] < 3 * H) & (units < H)
-            rec_i += tl.dot(d_next, tl.load(r, mask=r_ok, other=0), input_precision=PRECISION)
-            rec_f += tl.dot(d_next, tl.load(r + H, mask=r_ok, other=0), input_precision=PRECISION)
-            rec_o += tl.dot(d_next, tl.load(r + 2 * H, mask=r_ok, other=0), input_precision=PRECISION)
     dsg_i = dact(i, ACT_G) if IG else zero
     dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
     dsg_o = dact(o, ACT_G) if OG else zero

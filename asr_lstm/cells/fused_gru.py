@@ -24,7 +24,27 @@ import triton
 import triton.language as tl
 
 from asr_lstm.cells import fused
-from asr_lstm.cells.fused import act, dact, tile
+from asr_lstm.cells.fused import act, columns_block, dact, left_block, rows_block, tile
+
+
+@triton.jit
+def _two_gate_inputs(
+    xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch,
+    H: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """The pre-activations of the first two gates for the tile: W x_t + b plus (mask o h_{t-1}) U^T for
+    the tile's rows of U's first two blocks (the GRU's r and z, the Li-GRU's z and h~)."""
+    source = xw + rows * xw_row_stride + units * xw_col_stride
+    a_1 = tl.load(source, mask=mask)
+    a_2 = tl.load(source + H * xw_col_stride, mask=mask)
+    for k0 in range(0, H, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        s = left_block(h_prev, rows, k, batch, H, H, False)
+        if HAS_MASK:
+            s *= left_block(drop, rows, k, batch, H, H, False)
+        a_1 += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
+        a_2 += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
+    return a_1, a_2
 
 
 @triton.jit
@@ -47,19 +67,10 @@ def _forward_gates(
     BLOCK_K: tl.constexpr,
 ):
     rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    source = xw + rows * xw_row_stride + units * xw_col_stride
-    a_r = tl.load(source, mask=mask)
-    a_z = tl.load(source + H * xw_col_stride, mask=mask)
-    for k0 in range(0, H, BLOCK_K):  # a_r, a_z += (mask o h_{t-1}) U_r^T, U_z^T for the tile's rows
-        k = k0 + tl.arange(0, BLOCK_K)
-        s_ok = (rows < batch) & (k[None, :] < H)
-        s = tl.load(h_prev + rows * H + k[None, :], mask=s_ok, other=0)
-        if HAS_MASK:
-            s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
-        u = weight + units * H + k[:, None]
-        u_ok = (k[:, None] < H) & (units < H)
-        a_r += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
-        a_z += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    a_r, a_z = _two_gate_inputs(
+        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch, H, HAS_MASK, PRECISION,
+        BLOCK_K,
+    )  # fmt: skip
     state = rows * H + units
     r = act(a_r, ACT_G)
     h_in = tl.load(h_prev + state, mask=mask)
@@ -95,9 +106,8 @@ def _forward_update(
     a_n = tl.load(xw + rows * xw_row_stride + (2 * H + units) * xw_col_stride, mask=mask)
     for k0 in range(0, H, BLOCK_K):  # a_n += (r_t o h_{t-1}) U_n^T for the tile's rows of U_n
         k = k0 + tl.arange(0, BLOCK_K)
-        s = tl.load(rh + rows * H + k[None, :], mask=(rows < batch) & (k[None, :] < H), other=0)
-        u = tl.load(weight + (2 * H + units) * H + k[:, None], mask=(k[:, None] < H) & (units < H), other=0)
-        a_n += tl.dot(s, u, input_precision=PRECISION)
+        s = left_block(rh, rows, k, batch, H, H, False)
+        a_n += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
     state = rows * H + units
     n = act(a_n, ACT_C)
     row = gates + rows * 3 * H + units
@@ -108,6 +118,36 @@ def _forward_update(
     if HAS_ZONE:  # d o h_{t-1} + (1 - d) o h~_t
         h += tl.load(zone + state, mask=mask) * (h_before - h)
     tl.store(h_next + state, h, mask=mask)
+
+
+@triton.jit
+def _gradient_of_h(
+    dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch,
+    ROW: tl.constexpr, H: tl.constexpr, PRODUCT: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """d loss / d h~_t for the tile, and zoneout's share of d loss / d h_t (0 without), which reaches
+    h_{t-1} directly. ``dh`` holds what reaches h_t other than through step t+1's weights (on the last
+    step: all of it); with ``PRODUCT``, ``extra`` plus step t+1's d loss / d pre-activations ``(B, ROW)``
+    times the columns of the first two blocks of U, times the dropout mask, is added."""
+    state = rows * H + units
+    dh_t = tl.load(dh + state, mask=mask)
+    if PRODUCT:
+        through = extra
+        for m0 in range(0, 2 * H, BLOCK_K):
+            m = m0 + tl.arange(0, BLOCK_K)
+            d_next = left_block(dpre_next, rows, m, batch, ROW, 2 * H, False)
+            through += tl.dot(d_next, columns_block(weight, 0, m, units, 2 * H, H, H), input_precision=PRECISION)
+        if HAS_MASK:
+            through *= tl.load(drop + state, mask=mask)
+        dh_t += through
+    if HAS_GY:
+        dh_t += tl.load(grad_y + state, mask=mask)
+    carry = dh_t * 0
+    if HAS_ZONE:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+        carry = dh_t * tl.load(zone + state, mask=mask)
+        dh_t -= carry
+    return dh_t, carry
 
 
 @triton.jit
@@ -138,23 +178,12 @@ def _backward_update(
 ):
     rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     state = rows * H + units
-    dh_t = tl.load(dh + state, mask=mask)
-    if PRODUCT:  # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
-        through = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
-        for m0 in range(0, 2 * H, BLOCK_K):
-            m = m0 + tl.arange(0, BLOCK_K)
-            d_next = tl.load(dpre_next + rows * 3 * H + m[None, :], mask=(rows < batch) & (m[None, :] < 2 * H), other=0)
-            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 2 * H) & (units < H), other=0)
-            through += tl.dot(d_next, u, input_precision=PRECISION)
-        if HAS_MASK:
-            through *= tl.load(drop + state, mask=mask)
-        dh_t += through
-    if HAS_GY:
-        dh_t += tl.load(grad_y + state, mask=mask)
-    carry = dh_t * 0
-    if HAS_ZONE:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
-        carry = dh_t * tl.load(zone + state, mask=mask)
-        dh_t -= carry
+    # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
+    extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
+    dh_t, carry = _gradient_of_h(
+        dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch, 3 * H, H, PRODUCT, HAS_GY,
+        HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+    )  # fmt: skip
     row = gates + rows * 3 * H + units
     z = tl.load(row + H, mask=mask)
     n = tl.load(row + 2 * H, mask=mask)
@@ -186,9 +215,8 @@ def _backward_reset(
     through = tl.load(h_prev + state, mask=mask) * 0
     for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
         m = m0 + tl.arange(0, BLOCK_K)
-        d_n = tl.load(dpre + rows * 3 * H + 2 * H + m[None, :], mask=(rows < batch) & (m[None, :] < H), other=0)
-        u = tl.load(weight + (2 * H + m[:, None]) * H + units, mask=(m[:, None] < H) & (units < H), other=0)
-        through += tl.dot(d_n, u, input_precision=PRECISION)
+        d_n = left_block(dpre + 2 * H, rows, m, batch, 3 * H, H, False)
+        through += tl.dot(d_n, columns_block(weight + 2 * H * H, 0, m, units, H, H, H), input_precision=PRECISION)
     tl.store(d_rh + state, through, mask=mask)
     h_in = tl.load(h_prev + state, mask=mask)
     if HAS_MASK:
@@ -218,19 +246,10 @@ def _ligru_forward_step(
     BLOCK_K: tl.constexpr,
 ):
     rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    source = xw + rows * xw_row_stride + units * xw_col_stride
-    a_z = tl.load(source, mask=mask)
-    a_h = tl.load(source + H * xw_col_stride, mask=mask)
-    for k0 in range(0, H, BLOCK_K):  # a_z, a_h += (mask o h_{t-1}) U_z^T, U_h^T for the tile's rows
-        k = k0 + tl.arange(0, BLOCK_K)
-        s_ok = (rows < batch) & (k[None, :] < H)
-        s = tl.load(h_prev + rows * H + k[None, :], mask=s_ok, other=0)
-        if HAS_MASK:
-            s *= tl.load(drop + rows * H + k[None, :], mask=s_ok, other=0)
-        u = weight + units * H + k[:, None]
-        u_ok = (k[:, None] < H) & (units < H)
-        a_z += tl.dot(s, tl.load(u, mask=u_ok, other=0), input_precision=PRECISION)
-        a_h += tl.dot(s, tl.load(u + H * H, mask=u_ok, other=0), input_precision=PRECISION)
+    a_z, a_h = _two_gate_inputs(
+        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch, H, HAS_MASK, PRECISION,
+        BLOCK_K,
+    )  # fmt: skip
     state = rows * H + units
     z = tl.sigmoid(a_z)
     candidate = tl.maximum(a_h, a_h * 0)  # ReLU
@@ -268,23 +287,11 @@ def _ligru_backward_step(
 ):
     rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     state = rows * H + units
-    dh_t = tl.load(dh + state, mask=mask)
-    if PRODUCT:  # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
-        through = dh_t * 0
-        for m0 in range(0, 2 * H, BLOCK_K):
-            m = m0 + tl.arange(0, BLOCK_K)
-            d_next = tl.load(dpre_next + rows * 2 * H + m[None, :], mask=(rows < batch) & (m[None, :] < 2 * H), other=0)
-            u = tl.load(weight + m[:, None] * H + units, mask=(m[:, None] < 2 * H) & (units < H), other=0)
-            through += tl.dot(d_next, u, input_precision=PRECISION)
-        if HAS_MASK:
-            through *= tl.load(drop + state, mask=mask)
-        dh_t += through
-    if HAS_GY:
-        dh_t += tl.load(grad_y + state, mask=mask)
-    carry = dh_t * 0
-    if HAS_ZONE:
-        carry = dh_t * tl.load(zone + state, mask=mask)
-        dh_t -= carry
+    # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
+    dh_t, carry = _gradient_of_h(
+        dh, tl.load(h_prev + state, mask=mask) * 0, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch,
+        2 * H, H, PRODUCT, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+    )  # fmt: skip
     row = gates + rows * 2 * H + units
     z = tl.load(row, mask=mask)
     candidate = tl.load(row + H, mask=mask)
