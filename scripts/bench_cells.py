@@ -13,7 +13,10 @@ the tensors autograd saves: the activation memory of BPTT) or, on CUDA, the peak
 and the Li-GRU on CPU, their fused Triton step kernels on CUDA), its time over the
 Python loop's, measured in the same run; and on CUDA ``x torch mm``: where the fused kernels do U's
 product themselves (one launch a step each way), their time over the same kernels with torch's product
-beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off. The float32
+beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off; and in the
+stack ``x unpaired``: where a layer's two directions run as one batch of the kernels (half the
+launches), its time over the same kernels launched for each direction, ``fused.PAIRED_DIRECTIONS``
+switched off. The float32
 line says whether cuDNN and torch's products may use TF32 (the kernels' product follows torch's).
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
@@ -127,9 +130,9 @@ def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
 
 def build_runs(
     layout: str, args, x: torch.Tensor, device: torch.device
-) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, torch.nn.Module]]:
+) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, torch.nn.Module], set[str]]:
     """The reference and every cell of ``args.cells`` as functions running one forward pass over ``x``,
-    and each cell's first layer."""
+    each cell's first layer, and the cells whose stack runs both directions of a layer as one batch."""
     lens = torch.full((args.batch,), args.steps, device=device)
     if layout == "stack":
         reference = torch.nn.LSTM(args.input, args.hidden, num_layers=args.layers, bidirectional=True)
@@ -137,7 +140,7 @@ def build_runs(
         reference = torch.nn.LSTM(args.input, args.hidden)
     reference = reference.to(device)
     runs = {"torch.nn.LSTM": lambda: reference(x)[0]}
-    first_layers = {}
+    first_layers, paired = {}, set()
     for name in args.cells:
         options = {"frequency_bins": 41, **args.cell_options} if name == "conv_peephole" else args.cell_options
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
@@ -146,11 +149,18 @@ def build_runs(
             module = StackedBiRNN(factory, args.input, hidden, args.layers).to(device)
             runs[name] = functools.partial(lambda m: m(x, lens), module)
             first_layers[name] = module.forward_layers[0]
+            if both_directions_pair(module.forward_layers[0], module.backward_layers[0], x):
+                paired.add(name)
         else:
             module = factory(input_size=args.input, hidden_size=hidden).to(device)
             runs[name] = functools.partial(lambda m: m(x)[0], module)
             first_layers[name] = module
-    return runs, first_layers
+    return runs, first_layers, paired
+
+
+def both_directions_pair(fwd: torch.nn.Module, bwd: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether a stack's layer of these two directions runs them as one batch over tensors like ``x``."""
+    return hasattr(fwd, "pairs_with") and fwd.pairs_with(bwd, x)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -162,7 +172,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 def table(layout: str, precision: str, args, device: torch.device) -> None:
     torch.manual_seed(0)
     x = torch.randn(args.steps, args.batch, args.input, device=device)
-    runs, first_layers = build_runs(layout, args, x, device)
+    runs, first_layers, paired = build_runs(layout, args, x, device)
     shape = f"{args.layers} bidirectional layers" if layout == "stack" else "1 layer, 1 direction"
     print(
         f"\n{layout}: device={device} {precision} T={args.steps} B={args.batch} D={args.input} H={args.hidden} "
@@ -181,10 +191,12 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         with_product = [name for name in with_loop if multiplies_in_kernel(first_layers[name], x)]
         for name in with_product:
             turns[f"{name} (torch mm)"] = timed(runs[name], device, recurrence.fused.IN_KERNEL_PRODUCT.off)
+        for name in paired:
+            turns[f"{name} (unpaired)"] = timed(runs[name], device, recurrence.fused.PAIRED_DIRECTIONS.off)
         seconds = time_round_robin(turns, args.repeats)
         print(
             f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7} "
-            f"{'x torch mm':>10}"
+            f"{'x torch mm':>10} {'x unpaired':>10}"
         )
         frames = args.steps * args.batch
         base = seconds["torch.nn.LSTM"]
@@ -197,9 +209,10 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
                 memory = saved_bytes(run)
             versus_loop = f"{seconds[name] / seconds[f'{name} (Python loop)']:.2f}" if name in with_loop else "-"
             versus_mm = f"{seconds[name] / seconds[f'{name} (torch mm)']:.2f}" if name in with_product else "-"
+            versus_apart = f"{seconds[name] / seconds[f'{name} (unpaired)']:.2f}" if name in paired else "-"
             print(
                 f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
-                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10}"
+                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10}"
             )
 
 

@@ -37,10 +37,11 @@ from torch import nn
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence
+from asr_lstm.cells.paired import PairedDirections
+from asr_lstm.cells.recurrence import LSTMVariant, lstm_recurrence, runs_directions_together, stacked_lstm_recurrence
 
 
-class ConvPeepholeLSTM(nn.Module):
+class ConvPeepholeLSTM(PairedDirections, nn.Module):
     """One unidirectional convolutional peephole LSTM layer.
 
     Args:
@@ -51,6 +52,10 @@ class ConvPeepholeLSTM(nn.Module):
         sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout, zoneout_cell,
             zoneout_hidden: as for the dense LSTM cells.
     """
+
+    paired_settings = (
+        "variant", "activation_names", "bins", "recurrent_dropout", "zoneout_cell", "zoneout_hidden"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -109,32 +114,51 @@ class ConvPeepholeLSTM(nn.Module):
         """
         steps, batch, _ = x.shape
         hc, bins = self.hidden_channels, self.bins
-        pad = self.weight_hh.shape[2] // 2
         if state is None:
             h, c = x.new_zeros(batch, hc, bins), x.new_zeros(batch, hc, bins)
         else:
             h, c = (s.view(batch, hc, bins) for s in state)
-        xw = F.conv1d(
-            x.reshape(steps * batch, self.in_channels, bins), self.weight_ih, self.bias_ih + self.bias_hh, padding=pad
-        )
-        xw = xw.view(steps, batch, 4 * hc, bins)
+        xw = self.input_projection(x)
         if exportable.exporting():
-            (h, c), y = exportable.scan(self.step, (h, c), xw)
+            (h, c), y = exportable.scan(self.step, (h, c), xw.view(steps, batch, 4 * hc, bins))
             return y.view(steps, batch, hc * bins), (h.reshape(batch, -1), c.reshape(batch, -1))
-        flat = hc * bins
+        mask, *zoneout = self.regularisers(x)
         return lstm_recurrence(
-            xw.view(steps, batch, 4 * flat),
+            xw,
             self.recurrent_matrix(),
-            (h.reshape(batch, flat), c.reshape(batch, flat)),
+            (h.reshape(batch, self.hidden_size), c.reshape(batch, self.hidden_size)),
             self.variant,
             self.activation_names,
-            self.weight_ch.view(3, flat),
-            recurrent_mask=variational_mask(self.recurrent_dropout, batch, flat, x, self.training),
-            zoneout=(
-                zoneout_mask(self.zoneout_cell, steps, batch, flat, x, self.training),
-                zoneout_mask(self.zoneout_hidden, steps, batch, flat, x, self.training),
-            ),
+            self.weight_ch.view(3, self.hidden_size),
+            recurrent_mask=mask,
+            zoneout=tuple(zoneout),
         )
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """W * x_t + b for every step of ``x (T, B, C*F)``, flattened channel-major: ``(T, B, 4 H_c F)``."""
+        steps, batch, _ = x.shape
+        flat_x = x.reshape(steps * batch, self.in_channels, self.bins)
+        xw = F.conv1d(flat_x, self.weight_ih, self.bias_ih + self.bias_hh, padding=self.weight_hh.shape[2] // 2)
+        return xw.view(steps, batch, 4 * self.hidden_size)
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """The variational dropout mask ``(B, H_c F)`` and zoneout's d^c and d^h ``(T, B, H_c F)``."""
+        steps, batch = x.shape[:2]
+        flat = self.hidden_size
+        return (
+            variational_mask(self.recurrent_dropout, batch, flat, x, self.training),
+            zoneout_mask(self.zoneout_cell, steps, batch, flat, x, self.training),
+            zoneout_mask(self.zoneout_hidden, steps, batch, flat, x, self.training),
+        )
+
+    def runs_paired(self, x: torch.Tensor) -> bool:
+        return runs_directions_together(x, self.variant, None)
+
+    def recurrent_parameters(self) -> tuple[torch.Tensor | None, ...]:
+        return self.recurrent_matrix(), self.weight_ch.view(3, self.hidden_size), None
+
+    def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
+        return stacked_lstm_recurrence(xw, weights, regularisers, self.variant, self.activation_names)
 
     def recurrent_matrix(self) -> torch.Tensor:
         """M ``(4 H_c F, H_c F)`` with M vec(h) = vec(U * h), both vectors flattened channel-major."""

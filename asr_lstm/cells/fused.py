@@ -11,9 +11,12 @@ d pre-activations) as the eager loop, so the weight gradients stay single produc
 ``fgr``'s R [i; f; o]_{t-1} splits by units the same way. Where U's product cannot (a projection feeds
 back r_t = W_rm h_t, every unit's) torch does the products and the kernels the element-wise work
 (``PRODUCT=False``); :data:`IN_KERNEL_PRODUCT`, switched off, leaves the product to torch for every
-variant, which is how the benchmark compares the two. Zoneout is done in the kernels that do U's product (the step's own c~_t
-kept apart, d's share of the gradient of h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer
-normalisation, a reduction over every unit of a row, is not (:attr:`LSTMVariant.fusable`).
+variant, which is how the benchmark compares the two. With U's product inside, the two directions of
+a layer run in the same launches (:mod:`asr_lstm.cells.directions`, a grid axis of directions, each
+program taking its direction's weights), unless :data:`PAIRED_DIRECTIONS` is switched off. Zoneout is
+done in the kernels that do U's product (the step's own c~_t kept apart, d's share of the gradient of
+h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer normalisation, a reduction over every unit
+of a row, is not (:attr:`LSTMVariant.fusable`).
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
@@ -31,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from asr_lstm.cells import directions
 from asr_lstm.cells.switch import Switch
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ BLOCK_K = 32
 SWITCH = Switch()
 switched_off = SWITCH.off
 IN_KERNEL_PRODUCT = Switch()
+PAIRED_DIRECTIONS = Switch()
 
 
 @functools.cache
@@ -94,19 +99,30 @@ def dact(y, CODE: tl.constexpr):
 
 @triton.jit
 def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr):
-    """This program's sequences ``(BLOCK_ROWS, 1)``, units ``(1, BLOCK_UNITS)`` and their mask."""
-    rows = (tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
+    """This program's sequences ``(BLOCK_ROWS, 1)`` among the rows of the step's buffers, its units
+    ``(1, BLOCK_UNITS)``, their mask, and ``end``, the row after its direction's last. With the directions
+    of a layer in one launch (grid axis 2, :data:`PAIRED_DIRECTIONS`) direction d owns rows
+    [d B, (d + 1) B) of every buffer, ``batch`` being B, and its own weights (:func:`direction`)."""
+    first = tl.program_id(2) * batch
+    rows = (first + tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
     units = (tl.program_id(1) * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
-    return rows, units, (rows < batch) & (units < H)
+    end = first + batch
+    return rows, units, (rows < end) & (units < H), end
 
 
 @triton.jit
-def left_block(matrix, rows, k, batch, ROW: tl.constexpr, COLUMNS: tl.constexpr, IFO: tl.constexpr):
-    """The ``(BLOCK_ROWS, BLOCK_K)`` block [b, k] = M[b, k] of a row-major ``(B, ROW)`` matrix for k below
-    ``COLUMNS``, 0 elsewhere and beyond the batch: a product's left operand. ``IFO``: k counts [i; f; o]
-    within rows (i, f, g, o) of 4H."""
+def direction(weight, SIZE: tl.constexpr):
+    """This program's direction's weight, of ``SIZE`` values, in a contiguous ``(G, ...)`` stack of them."""
+    return weight + tl.program_id(2) * SIZE
+
+
+@triton.jit
+def left_block(matrix, rows, k, end, ROW: tl.constexpr, COLUMNS: tl.constexpr, IFO: tl.constexpr):
+    """The ``(BLOCK_ROWS, BLOCK_K)`` block [b, k] = M[b, k] of a row-major ``(., ROW)`` matrix for k below
+    ``COLUMNS``, 0 elsewhere and from row ``end`` on (the direction's batch): a product's left operand.
+    ``IFO``: k counts [i; f; o] within rows (i, f, g, o) of 4H."""
     column = tl.where(k < ROW // 2, k, k + ROW // 4) if IFO else k
-    return tl.load(matrix + rows * ROW + column[None, :], mask=(rows < batch) & (k[None, :] < COLUMNS), other=0)
+    return tl.load(matrix + rows * ROW + column[None, :], mask=(rows < end) & (k[None, :] < COLUMNS), other=0)
 
 
 @triton.jit
@@ -165,7 +181,10 @@ def _forward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
+    weight_gh = direction(weight_gh, 9 * H * H)
+    peep = direction(peep, 3 * H)
     source = pre + rows * pre_row_stride + units * pre_col_stride
     a_i = tl.load(source, mask=mask)
     a_f = tl.load(source + H * pre_col_stride, mask=mask)
@@ -174,9 +193,9 @@ def _forward_step(
     if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
         for k0 in range(0, H, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
-            s = left_block(fed_back, rows, k, batch, H, H, False)
+            s = left_block(fed_back, rows, k, end, H, H, False)
             if HAS_MASK:
-                s *= left_block(drop, rows, k, batch, H, H, False)
+                s *= left_block(drop, rows, k, end, H, H, False)
             a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
             a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
             a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
@@ -184,7 +203,7 @@ def _forward_step(
     if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR)
         for m0 in range(0, 3 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            s = left_block(gates_prev, rows, m, batch, 4 * H, 3 * H, True)
+            s = left_block(gates_prev, rows, m, end, 4 * H, 3 * H, True)
             a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
             a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
             a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
@@ -268,7 +287,10 @@ def _backward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
+    weight_gh = direction(weight_gh, 9 * H * H)
+    peep = direction(peep, 3 * H)
     state = rows * H + units
     row = gates + rows * 4 * H + units
     i = tl.load(row, mask=mask)
@@ -283,7 +305,7 @@ def _backward_step(
         through_u = zero
         for m0 in range(0, 4 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            d_next = left_block(dpre_next, rows, m, batch, 4 * H, 4 * H, False)
+            d_next = left_block(dpre_next, rows, m, end, 4 * H, 4 * H, False)
             through_u += tl.dot(d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION)
         if HAS_MASK:
             through_u *= tl.load(drop + state, mask=mask, other=0)
@@ -315,7 +337,7 @@ def _backward_step(
     if GATE_RECURRENCE:
         for m0 in range(0, 3 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            d_next = left_block(dpre_next, rows, m, batch, 4 * H, 3 * H, True)
+            d_next = left_block(dpre_next, rows, m, end, 4 * H, 3 * H, True)
             rec_i += tl.dot(d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
             rec_f += tl.dot(d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
             rec_o += tl.dot(
@@ -370,8 +392,9 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
     )
 
 
-def tile_grid(batch: int, hidden: int) -> tuple[int, int]:
-    return triton.cdiv(batch, BLOCK_ROWS), triton.cdiv(hidden, BLOCK_UNITS)
+def tile_grid(batch: int, hidden: int, n_directions: int = 1) -> tuple[int, int, int]:
+    """Tiles of each direction's ``batch`` sequences by ``hidden`` units, one program each."""
+    return triton.cdiv(batch, BLOCK_ROWS), triton.cdiv(hidden, BLOCK_UNITS), n_directions
 
 
 def forward_step(
@@ -407,10 +430,16 @@ def forward_step(
             c_tilde ``(B, H)`` receives the step's own c~_t under ``zone_c``, h_prev is h_{t-1} ``(B, H)``.
         gates_prev, weight_gh: the activations of step t-1 ``(B, 4H)`` and ``fgr``'s R ``(3H, 3H)``, both
             contiguous, for R [i; f; o]_{t-1} here (with U's product), or ``None``.
+
+    With U's product here, G directions run in this one launch where ``weight_hh`` stacks theirs,
+    ``(G, 4H, H)``: B is then G times each direction's batch, direction d's rows [d B / G, (d + 1) B / G),
+    and ``weight_ch`` ``(G, 3, H)`` and ``weight_gh`` ``(G, 3H, 3H)`` stack theirs too.
     """
-    batch, hidden = c_prev.shape
+    n_directions = directions.count(weight_hh)
+    rows, hidden = c_prev.shape
+    batch = rows // n_directions
     product = weight_hh is not None
-    _forward_step[tile_grid(batch, hidden)](
+    _forward_step[tile_grid(batch, hidden, n_directions)](
         pre, pre.stride(0), pre.stride(1), gates,
         fed_back if product else c_prev, weight_hh if product else c_prev,
         mask if mask is not None else c_prev,
@@ -461,11 +490,14 @@ def backward_step(
             ``zone_h`` ``dh`` holds, on return, d^h's share of h_t, which reaches h_{t-1} directly.
         weight_gh: ``fgr``'s R ``(3H, 3H)``, with ``dpre_next``: the gradient reaching [i; f; o]_t through
             it is formed here (``d_ifo`` ``None``).
-        All contiguous.
+        All contiguous; G directions' stacks of weights as for :func:`forward_step`, ``weight_hh`` given at
+        every step.
     """
-    batch, hidden = c_prev.shape
+    n_directions = directions.count(weight_hh)
+    rows, hidden = c_prev.shape
+    batch = rows // n_directions
     product = dpre_next is not None
-    _backward_step[tile_grid(batch, hidden)](
+    _backward_step[tile_grid(batch, hidden, n_directions)](
         gates, c_prev, c_now, sh, grad_y if grad_y is not None else dh, dh, dc,
         d_ifo if d_ifo is not None else dh, dpre, dpre_next if product else dpre,
         weight_hh if product else dpre, mask if mask is not None else dh,

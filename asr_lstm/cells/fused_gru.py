@@ -14,7 +14,8 @@ The Li-GRU (:mod:`asr_lstm.cells.ligru`) has no reset gate: z_t and h~_t come fr
 h_{t-1}, and a step is one kernel each way, like an LSTM step.
 
 The buffers are the eager loops' (gates; h_t; the GRU's r_t o h_{t-1}; d loss / d pre-activations), so
-the weight gradients stay single products after the loop. They run where :func:`fused.applies`.
+the weight gradients stay single products after the loop. They run where :func:`fused.applies`, and
+take the directions of a layer in the same launches as the LSTM's (:mod:`asr_lstm.cells.directions`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import torch
 import triton
 import triton.language as tl
 
-from asr_lstm.cells import fused
-from asr_lstm.cells.fused import act, columns_block, dact, left_block, rows_block, tile
+from asr_lstm.cells import directions, fused
+from asr_lstm.cells.fused import act, columns_block, dact, direction, left_block, rows_block, tile
 
 
 @triton.jit
 def _two_gate_inputs(
-    xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch,
+    xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end,
     H: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """The pre-activations of the first two gates for the tile: W x_t + b plus (mask o h_{t-1}) U^T for
@@ -39,9 +40,9 @@ def _two_gate_inputs(
     a_2 = tl.load(source + H * xw_col_stride, mask=mask)
     for k0 in range(0, H, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
-        s = left_block(h_prev, rows, k, batch, H, H, False)
+        s = left_block(h_prev, rows, k, end, H, H, False)
         if HAS_MASK:
-            s *= left_block(drop, rows, k, batch, H, H, False)
+            s *= left_block(drop, rows, k, end, H, H, False)
         a_1 += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
         a_2 += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
     return a_1, a_2
@@ -66,9 +67,10 @@ def _forward_gates(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 3 * H * H)
     a_r, a_z = _two_gate_inputs(
-        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch, H, HAS_MASK, PRECISION,
+        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
     )  # fmt: skip
     state = rows * H + units
@@ -102,11 +104,12 @@ def _forward_update(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 3 * H * H)
     a_n = tl.load(xw + rows * xw_row_stride + (2 * H + units) * xw_col_stride, mask=mask)
     for k0 in range(0, H, BLOCK_K):  # a_n += (r_t o h_{t-1}) U_n^T for the tile's rows of U_n
         k = k0 + tl.arange(0, BLOCK_K)
-        s = left_block(rh, rows, k, batch, H, H, False)
+        s = left_block(rh, rows, k, end, H, H, False)
         a_n += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
     state = rows * H + units
     n = act(a_n, ACT_C)
@@ -122,7 +125,7 @@ def _forward_update(
 
 @triton.jit
 def _gradient_of_h(
-    dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch,
+    dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end,
     ROW: tl.constexpr, H: tl.constexpr, PRODUCT: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
@@ -136,7 +139,7 @@ def _gradient_of_h(
         through = extra
         for m0 in range(0, 2 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
-            d_next = left_block(dpre_next, rows, m, batch, ROW, 2 * H, False)
+            d_next = left_block(dpre_next, rows, m, end, ROW, 2 * H, False)
             through += tl.dot(d_next, columns_block(weight, 0, m, units, 2 * H, H, H), input_precision=PRECISION)
         if HAS_MASK:
             through *= tl.load(drop + state, mask=mask)
@@ -176,12 +179,13 @@ def _backward_update(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 3 * H * H)
     state = rows * H + units
     # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
     extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
     dh_t, carry = _gradient_of_h(
-        dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch, 3 * H, H, PRODUCT, HAS_GY,
+        dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, 3 * H, H, PRODUCT, HAS_GY,
         HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
     )  # fmt: skip
     row = gates + rows * 3 * H + units
@@ -210,12 +214,13 @@ def _backward_reset(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 3 * H * H)
     state = rows * H + units
     through = tl.load(h_prev + state, mask=mask) * 0
     for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
         m = m0 + tl.arange(0, BLOCK_K)
-        d_n = left_block(dpre + 2 * H, rows, m, batch, 3 * H, H, False)
+        d_n = left_block(dpre + 2 * H, rows, m, end, 3 * H, H, False)
         through += tl.dot(d_n, columns_block(weight + 2 * H * H, 0, m, units, H, H, H), input_precision=PRECISION)
     tl.store(d_rh + state, through, mask=mask)
     h_in = tl.load(h_prev + state, mask=mask)
@@ -245,9 +250,10 @@ def _ligru_forward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 2 * H * H)
     a_z, a_h = _two_gate_inputs(
-        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, batch, H, HAS_MASK, PRECISION,
+        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
     )  # fmt: skip
     state = rows * H + units
@@ -285,11 +291,12 @@ def _ligru_backward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    weight = direction(weight, 2 * H * H)
     state = rows * H + units
     # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
     dh_t, carry = _gradient_of_h(
-        dh, tl.load(h_prev + state, mask=mask) * 0, dpre_next, weight, drop, grad_y, zone, rows, units, mask, batch,
+        dh, tl.load(h_prev + state, mask=mask) * 0, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end,
         2 * H, H, PRODUCT, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
     )  # fmt: skip
     row = gates + rows * 2 * H + units
@@ -301,19 +308,29 @@ def _ligru_backward_step(
     tl.store(dh + state, dh_t * z + carry, mask=mask)
 
 
+def _tiles(rows: int, hidden: int, weight_hh: torch.Tensor) -> tuple[int, tuple[int, int, int]]:
+    """Each direction's batch and the launch grid for buffers of ``rows`` sequences by ``hidden`` units,
+    whose directions U ``(G, ., H)`` or ``(., H)`` tells."""
+    n_directions = directions.count(weight_hh)
+    batch = rows // n_directions
+    return batch, fused.tile_grid(batch, hidden, n_directions)
+
+
 def forward(xw, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, rh) -> None:
     """Fills ``gates (T, B, 3H)`` (r, z, n), ``hs (T+1, B, H)`` (h_0 given) and ``rh (T, B, H)``
     (r_t o h_{t-1} o mask) as the eager loop does.
 
     Args:
-        xw: ``(T, B, 3H)`` W x_t + b, any strides; weight_hh: U ``(3H, H)``; mask: ``(B, H)`` or ``None``;
+        xw: ``(T, B, 3H)`` W x_t + b, any strides; weight_hh: U ``(3H, H)``, or G directions' ``(G, 3H, H)``
+            run in the same launches, B then holding G batches (:mod:`asr_lstm.cells.directions`);
+        mask: ``(B, H)`` or ``None``;
         zone: ``(T, B, H)`` zoneout's d_t or ``None``; codes: sigma_g's and sigma_c's activation codes.
     """
-    steps, batch, hidden = rh.shape
+    steps, rows, hidden = rh.shape
+    batch, grid = _tiles(rows, hidden, weight_hh)
     weight = weight_hh.contiguous()
     drop = mask.contiguous() if mask is not None else None
     zones = zone.contiguous() if zone is not None else None
-    grid = fused.tile_grid(batch, hidden)
     tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
     precision = fused.dot_precision(xw)
     for t in range(steps):
@@ -337,14 +354,14 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
         grad_y: ``(T, B, H)`` or ``None``; weight_hh, mask, zone, codes: as for :func:`forward`;
         gates ``(T, B, 3H)`` and hs ``(T+1, B, H)``: the forward pass's buffers.
     """
-    steps, batch, three_h = gates.shape
+    steps, rows, three_h = gates.shape
     hidden = three_h // 3
+    batch, grid = _tiles(rows, hidden, weight_hh)
     weight = weight_hh.contiguous()
     drop = mask.contiguous() if mask is not None else None
     zones = zone.contiguous() if zone is not None else None
     grad_y = grad_y.contiguous() if grad_y is not None else None
     d_rh = torch.empty_like(dh)  # d loss / d (r_t o h_{t-1} o mask) of the step just done
-    grid = fused.tile_grid(batch, hidden)
     tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
     precision = fused.dot_precision(gates)
     for t in range(steps - 1, -1, -1):
@@ -360,19 +377,20 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
             gates[t], hs[t], dpre[t], weight, drop if drop is not None else dh, d_rh, batch,
             H=hidden, HAS_MASK=drop is not None, PRECISION=precision, ACT_G=codes[0], **tiles,
         )  # fmt: skip
-    through = torch.addmm(d_rh * gates[0, :, :hidden], dpre[0, :, : 2 * hidden], weight_hh[: 2 * hidden])
+    through = d_rh * gates[0, :, :hidden] + directions.times(dpre[0, :, : 2 * hidden], weight_hh[..., : 2 * hidden, :])
     dh += through if mask is None else through * mask
 
 
 def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
     """Fills the Li-GRU's ``gates (T, B, 2H)`` (z_t, h~_t) and ``hs (T+1, B, H)`` (h_0 given) as its
-    eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)``; mask ``(B, H)``, zone
+    eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)`` (or ``(G, 2H, H)``, as for
+    :func:`forward`); mask ``(B, H)``, zone
     ``(T, B, H)``: as for :func:`forward`."""
-    steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    steps, rows, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    batch, grid = _tiles(rows, hidden, weight_hh)
     weight = weight_hh.contiguous()
     drop = mask.contiguous() if mask is not None else None
     zones = zone.contiguous() if zone is not None else None
-    grid = fused.tile_grid(batch, hidden)
     tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
     precision = fused.dot_precision(xw)
     for t in range(steps):
@@ -387,13 +405,13 @@ def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
 def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
     """Fills the Li-GRU's ``dpre (T, B, 2H)`` as its eager loop does; ``dh (B, H)`` holds the gradient
     reaching h_T on entry and h_0 on return."""
-    steps, batch, two_h = gates.shape
+    steps, rows, two_h = gates.shape
     hidden = two_h // 2
+    batch, grid = _tiles(rows, hidden, weight_hh)
     weight = weight_hh.contiguous()
     drop = mask.contiguous() if mask is not None else None
     zones = zone.contiguous() if zone is not None else None
     grad_y = grad_y.contiguous() if grad_y is not None else None
-    grid = fused.tile_grid(batch, hidden)
     tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
     precision = fused.dot_precision(gates)
     for t in range(steps - 1, -1, -1):
@@ -405,5 +423,5 @@ def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
             H=hidden, PRODUCT=product, HAS_GY=grad_y is not None, HAS_MASK=product and drop is not None,
             HAS_ZONE=zones is not None, PRECISION=precision, **tiles,
         )  # fmt: skip
-    through = dpre[0] @ weight_hh
+    through = directions.times(dpre[0], weight_hh)
     dh += through if mask is None else through * mask

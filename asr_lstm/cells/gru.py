@@ -21,8 +21,10 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.activations import activation
+from asr_lstm.cells.directions import count, summed_products
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.recurrence import activate_, derivative_from_output, runs_fused
+from asr_lstm.cells.paired import PairedDirections
+from asr_lstm.cells.recurrence import activate_, derivative_from_output, runs_fused, runs_paired
 
 try:
     from asr_lstm.cells import fused_gru
@@ -30,7 +32,7 @@ except ImportError:  # no Triton: the eager loop runs on CUDA
     fused_gru = None
 
 
-class GRU(nn.Module):
+class GRU(PairedDirections, nn.Module):
     """One unidirectional GRU layer.
 
     Args:
@@ -47,6 +49,8 @@ class GRU(nn.Module):
             probability z, afresh at every step (h_t = d_t o h_{t-1} + (1 - d_t) o h~_t, h~_t the GRU's
             update); in evaluation the expectation, h_t = z h_{t-1} + (1 - z) h~_t.
     """
+
+    paired_settings = ("activation_names", "recurrent_dropout", "zoneout_hidden")
 
     def __init__(
         self,
@@ -89,16 +93,35 @@ class GRU(nn.Module):
         if isinstance(state, tuple):
             state = state[0]
         h0 = x.new_zeros(x.shape[1], self.hidden_size) if state is None else state
-        xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
-        xw = xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
+        xw = self.input_projection(x)
         if exportable.exporting():
             y, h = exportable.gru_scan(xw, self.weight_hh, h0, self.activation_names, self.zoneout_hidden)
         else:
-            steps, batch = x.shape[:2]
-            mask = variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training)
-            zone = zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training)
-            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, mask, zone, self.activation_names)
+            y, h = _GRURecurrence.apply(xw, self.weight_hh, h0, *self.regularisers(x), self.activation_names)
         return y, (h, None)
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """W x_t + b for every step of ``x (T, B, D)``: ``(T, B, 3H)``."""
+        xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
+        return xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The variational dropout mask ``(B, H)`` and zoneout's d ``(T, B, H)`` for a pass over ``x``."""
+        steps, batch = x.shape[:2]
+        return (
+            variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training),
+            zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training),
+        )
+
+    def runs_paired(self, x: torch.Tensor) -> bool:
+        return runs_paired(x)
+
+    def recurrent_parameters(self) -> tuple[torch.Tensor]:
+        return (self.weight_hh,)
+
+    def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
+        zeros = xw.new_zeros(xw.shape[1], self.hidden_size)
+        return _GRURecurrence.apply(xw, *weights, zeros, *regularisers, self.activation_names)[0]
 
 
 class _GRURecurrence(torch.autograd.Function):
@@ -138,9 +161,13 @@ class _GRURecurrence(torch.autograd.Function):
         else:
             _python_backward(grad_y, weight_hh, mask, zone, ctx.acts, gates, hs, dh, dpre)
         h_in = hs[:-1] if mask is None else hs[:-1] * mask  # what the recurrent weights saw
-        flat = dpre.reshape(-1, three_h)
+        n_directions = count(weight_hh)
         d_weight_hh = torch.cat(
-            [flat[:, : 2 * hid].t() @ h_in.reshape(-1, hid), flat[:, 2 * hid :].t() @ rh.reshape(-1, hid)]
+            [
+                summed_products(dpre[..., : 2 * hid], h_in, n_directions),
+                summed_products(dpre[..., 2 * hid :], rh, n_directions),
+            ],
+            dim=-2,
         )
         return dpre, d_weight_hh, dh, None, None, None
 

@@ -23,8 +23,10 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled, exportable
+from asr_lstm.cells.directions import count, summed_products
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.recurrence import runs_fused
+from asr_lstm.cells.paired import PairedDirections
+from asr_lstm.cells.recurrence import runs_fused, runs_paired
 
 try:
     from asr_lstm.cells import fused_gru
@@ -32,7 +34,7 @@ except ImportError:  # no Triton: the eager loop runs on CUDA
     fused_gru = None
 
 
-class LiGRU(nn.Module):
+class LiGRU(PairedDirections, nn.Module):
     """One unidirectional Li-GRU layer.
 
     Args:
@@ -45,6 +47,8 @@ class LiGRU(nn.Module):
         zoneout_hidden: z of zoneout (Krueger et al. 2017), as for the GRU: h_t = d_t o h_{t-1} +
             (1 - d_t) o h~_t with d_t drawn per step and unit; its expectation z in evaluation.
     """
+
+    paired_settings = ("recurrent_dropout", "zoneout_hidden")
 
     def __init__(
         self,
@@ -77,16 +81,36 @@ class LiGRU(nn.Module):
         """
         if isinstance(state, tuple):
             state = state[0]
-        steps, batch, _ = x.shape
-        h0 = x.new_zeros(batch, self.hidden_size) if state is None else state
-        xw = self.norm(x.reshape(-1, self.input_size) @ self.weight_ih.t()).view(steps, batch, 2 * self.hidden_size)
+        h0 = x.new_zeros(x.shape[1], self.hidden_size) if state is None else state
+        xw = self.input_projection(x)
         if exportable.exporting():
             y, h = exportable.ligru_scan(xw, self.weight_hh, h0, self.zoneout_hidden)
         else:
-            mask = variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training)
-            zone = zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training)
-            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0, mask, zone)
+            y, h = _LiGRURecurrence.apply(xw, self.weight_hh, h0, *self.regularisers(x))
         return y, (h, None)
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """BN(W x_t) for every step of ``x (T, B, D)``, over the T B frames: ``(T, B, 2H)``."""
+        steps, batch, _ = x.shape
+        return self.norm(x.reshape(-1, self.input_size) @ self.weight_ih.t()).view(steps, batch, 2 * self.hidden_size)
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The variational dropout mask ``(B, H)`` and zoneout's d ``(T, B, H)`` for a pass over ``x``."""
+        steps, batch = x.shape[:2]
+        return (
+            variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training),
+            zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training),
+        )
+
+    def runs_paired(self, x: torch.Tensor) -> bool:
+        return runs_paired(x)
+
+    def recurrent_parameters(self) -> tuple[torch.Tensor]:
+        return (self.weight_hh,)
+
+    def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
+        zeros = xw.new_zeros(xw.shape[1], self.hidden_size)
+        return _LiGRURecurrence.apply(xw, *weights, zeros, *regularisers)[0]
 
 
 class _LiGRURecurrence(torch.autograd.Function):
@@ -123,7 +147,7 @@ class _LiGRURecurrence(torch.autograd.Function):
         else:
             _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)
         h_in = hs[:-1] if mask is None else hs[:-1] * mask
-        d_weight_hh = dpre.reshape(-1, two_h).t() @ h_in.reshape(-1, hid)
+        d_weight_hh = summed_products(dpre, h_in, count(weight_hh))
         return dpre, d_weight_hh, dh, None, None
 
 

@@ -19,7 +19,14 @@ from torch import nn
 from asr_lstm.cells import exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.recurrence import LAYER_NORM_EPS, LSTMVariant, lstm_recurrence
+from asr_lstm.cells.paired import PairedDirections
+from asr_lstm.cells.recurrence import (
+    LAYER_NORM_EPS,
+    LSTMVariant,
+    lstm_recurrence,
+    runs_directions_together,
+    stacked_lstm_recurrence,
+)
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
 
@@ -32,7 +39,7 @@ warnings.filterwarnings("ignore", message="RNN module weights are not part of si
 PROJECTION_INITS = ("fan_in", "torch")
 
 
-class LSTMCellBase(nn.Module):
+class LSTMCellBase(PairedDirections, nn.Module):
     """Parameters, initialisation and the time loop common to the dense LSTM variants.
 
     Args:
@@ -80,6 +87,9 @@ class LSTMCellBase(nn.Module):
             ``weight_ln_c``, ``bias_ln_c (H)`` (alpha_3, beta_3); gains start at 1, biases at 0
             (equations at :func:`asr_lstm.cells.recurrence.lstm_recurrence`).
 
+    The two directions of a bidirectional layer run as one batch where the fused kernels do U's
+    product (:class:`asr_lstm.cells.paired.PairedDirections`).
+
     Subclasses set ``variant`` (the structure), ``has_peepholes`` and ``projected``.
     """
 
@@ -87,6 +97,14 @@ class LSTMCellBase(nn.Module):
     has_peepholes = False
     projected = False  # a recurrent projection by default (lstmp)
     default_activations = DEFAULT_ACTIVATIONS
+    paired_settings = (
+        "variant",
+        "activation_names",
+        "proj_size",
+        "recurrent_dropout",
+        "zoneout_cell",
+        "zoneout_hidden",
+    )
 
     def __init__(
         self,
@@ -217,12 +235,7 @@ class LSTMCellBase(nn.Module):
             r_t, ``(T, B, P)`` and ``(B, P)``, with both the [r_t; p_t], ``(T, B, P + N)`` and ``(B, P + N)``.
         """
         h0, c0 = self.initial_state(x, state)
-        bias = self.bias_ih + self.bias_hh
-        if self.variant.layer_norm:  # LN(W x_t; alpha_2, 0) + b
-            xw = F.layer_norm(x @ self.weight_ih.t(), (4 * self.hidden_size,), self.weight_ln_x, bias, LAYER_NORM_EPS)
-        else:
-            xw = torch.addmm(bias, x.reshape(-1, self.input_size), self.weight_ih.t())
-            xw = xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
+        xw = self.input_projection(x)
         weight_hh, weight_hr = self.recurrent_weights()
         weights = (self.weight_ch, self.weight_gh, weight_hr)
         norm = self.layer_norm_weights()
@@ -231,16 +244,43 @@ class LSTMCellBase(nn.Module):
             return exportable.lstm_scan(
                 xw, weight_hh, (h0, c0), self.variant, self.activation_names, *weights, norm, zoneout
             )
+        mask, *zoneout = self.regularisers(x)
+        return lstm_recurrence(
+            xw, weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm, tuple(zoneout)
+        )
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """W x_t + b for every step of ``x (T, B, D)`` (under layer normalisation LN(W x_t; alpha_2, 0) + b):
+        ``(T, B, 4H)``."""
+        bias = self.bias_ih + self.bias_hh
+        if self.variant.layer_norm:
+            return F.layer_norm(x @ self.weight_ih.t(), (4 * self.hidden_size,), self.weight_ln_x, bias, LAYER_NORM_EPS)
+        xw = torch.addmm(bias, x.reshape(-1, self.input_size), self.weight_ih.t())
+        return xw.view(x.shape[0], x.shape[1], 4 * self.hidden_size)
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """The variational dropout mask ``(B, R)`` and zoneout's d^c and d^h ``(T, B, .)`` for a pass over
+        ``x (T, B, D)``, each ``None`` where it does not act."""
         steps, batch = x.shape[:2]
         fed_back = self.weight_hh.shape[1]  # H, or P under a projection
-        mask = variational_mask(self.recurrent_dropout, batch, fed_back, x, self.training)
-        zoneout = (
+        return (
+            variational_mask(self.recurrent_dropout, batch, fed_back, x, self.training),
             zoneout_mask(self.zoneout_cell, steps, batch, self.hidden_size, x, self.training),
             zoneout_mask(self.zoneout_hidden, steps, batch, self.output_size, x, self.training),
         )
-        return lstm_recurrence(
-            xw, weight_hh, (h0, c0), self.variant, self.activation_names, *weights, mask, norm, zoneout
-        )
+
+    def runs_vendor_kernel(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` over tensors like ``x`` runs ``torch.lstm`` rather than the shared loop."""
+        return False
+
+    def runs_paired(self, x: torch.Tensor) -> bool:
+        return not self.runs_vendor_kernel(x) and runs_directions_together(x, self.variant, self.weight_hr)
+
+    def recurrent_parameters(self) -> tuple[torch.Tensor | None, ...]:
+        return self.weight_hh, self.weight_ch, self.weight_gh
+
+    def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
+        return stacked_lstm_recurrence(xw, weights, regularisers, self.variant, self.activation_names)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A ``torch.nn.LSTM`` layer's ``weight_ih_l0``, ... (and ``weight_hr_l0``) load as ours."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from asr_lstm.cells import compiled
+from asr_lstm.cells import compiled, directions
 from asr_lstm.cells.activations import ACTIVATIONS
 
 try:
@@ -44,6 +44,20 @@ def _runs_kernels(x: torch.Tensor, variant: LSTMVariant, weight_hr: torch.Tensor
     if not (runs_fused(x) and variant.fusable):
         return False
     return not zoneout or fused.multiplies_in_kernel(variant, weight_hr)
+
+
+def runs_paired(x: torch.Tensor) -> bool:
+    """Whether the fused kernels over tensors like ``x`` run the directions of a layer in the same launches
+    (:mod:`asr_lstm.cells.directions`), which :data:`fused.PAIRED_DIRECTIONS` switched off stops."""
+    return runs_fused(x) and fused.PAIRED_DIRECTIONS.on
+
+
+def runs_directions_together(x: torch.Tensor, variant: LSTMVariant, weight_hr: torch.Tensor | None) -> bool:
+    """Whether the directions of an LSTM layer of this variant run in the same launches over tensors like
+    ``x``: :func:`runs_paired` where the fused kernels compute the variant and do U's product."""
+    if not runs_paired(x) or not variant.fusable:
+        return False
+    return fused.multiplies_in_kernel(variant, weight_hr)
 
 
 @dataclass(frozen=True)
@@ -185,11 +199,6 @@ def _forward(
     else:
         hs[0] = h0
     cs[0] = c0
-    # What U multiplies with recurrent_input "h": h_{t-1}, or the first R columns of r_{t-1} (all but a
-    # non-recurrent projection's p_{t-1}).
-    fed_back = (rs if rs is not None else hs)[..., : weight_hh.shape[1]]
-    u_t = weight_hh.t()
-    r_t = weight_gh.t() if variant.gate_recurrence else None
     zoneout = zone_c is not None or zone_h is not None
     flags = fused.kernel_flags(variant, acts) if _runs_kernels(xw, variant, weight_hr, zoneout) else None
     c_new = cs[1:] if zone_c is None else xw.new_empty(steps, batch, hid)
@@ -222,6 +231,11 @@ def _forward(
                 gates[t - 1] if weight_r is not None and t > 0 else None, weight_r,
             )  # fmt: skip
         return gates, cs, c_new, hs, sh, rs, normalised
+    # What U multiplies with recurrent_input "h": h_{t-1}, or the first R columns of r_{t-1} (all but a
+    # non-recurrent projection's p_{t-1}).
+    fed_back = (rs if rs is not None else hs)[..., : weight_hh.shape[1]]
+    u_t = weight_hh.t()
+    r_t = weight_gh.t() if variant.gate_recurrence else None
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -459,7 +473,7 @@ def _through_recurrent_weights(d_u_in_t, dpre_t, dc, weight_hh, weight_gh, mask,
     reaching [i; f; o]_{t-1} (``None`` without gate recurrence); with U c_{t-1} (``recurrent_input`` c)
     U's share is added to ``dc (B, H)`` in place. A variational dropout ``mask`` scales U's share.
     """
-    through_u = d_u_in_t @ weight_hh
+    through_u = directions.times(d_u_in_t, weight_hh)
     if mask is not None:
         through_u.mul_(mask)
     if v.recurrent_input == "h":
@@ -468,7 +482,7 @@ def _through_recurrent_weights(d_u_in_t, dpre_t, dc, weight_hh, weight_gh, mask,
     else:
         dc.add_(through_u)
         dh = through_u.new_zeros(through_u.shape[0], out_size)
-    return dh, (ifo(dpre_t) @ weight_gh if v.gate_recurrence else None)
+    return dh, (directions.times(ifo(dpre_t), weight_gh) if v.gate_recurrence else None)
 
 
 def _weight_gradients(
@@ -495,24 +509,23 @@ def _weight_gradients(
     over all steps, and the initial state's gradients (the layer normalisation's are the caller's).
     ``d_weight_ch``: the peepholes' gradient where the loop has summed it already."""
     hid = cs.shape[2]
-    four_h = 4 * hid
+    n_directions = directions.count(weight_hh)
     c_prev = cs[:-1]
-    fed_back = ((rs if rs is not None else hs)[..., : weight_hh.shape[1]] if v.recurrent_input == "h" else cs)[:-1]
+    fed_back = ((rs if rs is not None else hs)[..., : weight_hh.shape[-1]] if v.recurrent_input == "h" else cs)[:-1]
     if mask is not None:
         fed_back = fed_back * mask
-    d_weight_hh = d_u_in.reshape(-1, four_h).t() @ fed_back.reshape(-1, fed_back.shape[2])
+    d_weight_hh = directions.summed_products(d_u_in, fed_back, n_directions)
     if d_weight_ch is None and weight_ch is not None:
         if v.peepholes:
             c_o = c_new if v.output_peephole == "current" else c_prev
             dpre_i, dpre_f, _, dpre_o = dpre.split(hid, dim=2)
-            d_weight_ch = torch.stack(
-                [(dpre_i * c_prev).sum((0, 1)), (dpre_f * c_prev).sum((0, 1)), (dpre_o * c_o).sum((0, 1))]
-            )
+            products = (dpre_i * c_prev, dpre_f * c_prev, dpre_o * c_o)
+            d_weight_ch = torch.stack([directions.summed(p, n_directions) for p in products], dim=-2)
         else:
             d_weight_ch = torch.zeros_like(weight_ch)
     d_weight_gh = None
     if v.gate_recurrence:
-        d_weight_gh = ifo(dpre[1:]).reshape(-1, 3 * hid).t() @ ifo(gates[:-1]).reshape(-1, 3 * hid)
+        d_weight_gh = directions.summed_products(ifo(dpre[1:]), ifo(gates[:-1]), n_directions)
     d_weight_hr = None if drs is None else drs.reshape(-1, drs.shape[2]).t() @ hs[1:].reshape(-1, hid)
     return dpre, d_weight_hh, dh, dc, d_weight_ch, d_weight_gh, d_weight_hr
 
@@ -564,6 +577,11 @@ def lstm_recurrence(
             as without zoneout, then c_t = d^c_t o c_{t-1} + (1 - d^c_t) o c~_t and
             h_t = d^h_t o h_{t-1} + (1 - d^h_t) o h~_t; the step's gates see c~_t (the output peephole).
 
+    G directions of a bidirectional layer run as one (:mod:`asr_lstm.cells.directions`) where
+    :func:`runs_directions_together`: ``weight_hh (G, 4H, H)``, ``weight_ch (G, 3, H)`` and
+    ``weight_gh (G, 3H, 3H)`` stack theirs, and every batch-sized argument holds G B sequences, direction
+    d's in rows [d B, (d + 1) B).
+
     Returns:
         ``y (T, B, H)`` (``(T, B, P)``: the r_t; ``(T, B, P + N)``: the q_t) and ``(h_T, c_T)``
         (``(r_T, c_T)``, ``(q_T, c_T)``).
@@ -571,6 +589,15 @@ def lstm_recurrence(
     for name in activations:
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}")
+    n_directions = directions.count(weight_hh)
+    if n_directions > 1 and not runs_directions_together(xw, variant, weight_hr):
+        raise ValueError(
+            f"weights stacked for {n_directions} directions (weight_hh {tuple(weight_hh.shape)}) run only on the "
+            "fused CUDA kernels where they do U's product (float32/float64, no projection, no layer "
+            "normalisation); run each direction on its own"
+        )
+    if xw.shape[1] % n_directions:
+        raise ValueError(f"xw's {xw.shape[1]} sequences do not split into {n_directions} directions")
     if variant.layer_norm != (layer_norm is not None):
         raise ValueError("layer_norm weights go with variant.layer_norm, and only with it")
     h0, c0 = state
@@ -580,3 +607,30 @@ def lstm_recurrence(
         variant, tuple(activations),
     )  # fmt: skip
     return y, (h, c)
+
+
+def stacked_lstm_recurrence(
+    xw: torch.Tensor,
+    weights: list[torch.Tensor | None],
+    regularisers: list[torch.Tensor | None],
+    variant: LSTMVariant,
+    activations: tuple[str, str, str],
+) -> torch.Tensor:
+    """:func:`lstm_recurrence` from zero states for G directions run as one (a dense cell's
+    ``stacked_recurrence``, :class:`asr_lstm.cells.paired.PairedDirections`).
+
+    Args:
+        xw: ``(T, G B, 4H)``; weights: U ``(G, 4H, H)``, the peepholes ``(G, 3, H)`` and R ``(G, 3H, 3H)``,
+            the last two ``None`` where the variant has none; regularisers: the dropout mask ``(G B, H)``
+            and zoneout's d^c and d^h ``(T, G B, H)``, each ``None`` where it does not act.
+
+    Returns:
+        ``y (T, G B, H)``.
+    """
+    weight_hh, weight_ch, weight_gh = weights
+    mask, zone_c, zone_h = regularisers
+    zeros = xw.new_zeros(xw.shape[1], weight_hh.shape[-1])
+    y, _ = lstm_recurrence(
+        xw, weight_hh, (zeros, zeros), variant, activations, weight_ch, weight_gh, None, mask, None, (zone_c, zone_h)
+    )
+    return y

@@ -24,12 +24,26 @@ def reverse_padded(x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
     return x.gather(0, index.unsqueeze(2).expand_as(x))
 
 
+def both_directions(
+    fwd: nn.Module, bwd: nn.Module, x: torch.Tensor, x_reversed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fwd`` over ``x`` and ``bwd`` over ``x_reversed``, both ``(T, B, D)``, from zero states: their
+    outputs ``(T, B, H)``. A cell that offers ``pairs_with`` and ``forward_pair`` runs both as one batch
+    of its time loop where it says it can (on CUDA, half the kernel launches a step); any other runs
+    one after the other."""
+    pairs_with = getattr(fwd, "pairs_with", None)
+    if pairs_with is not None and pairs_with(bwd, x):
+        return fwd.forward_pair(bwd, x, x_reversed)
+    return fwd(x)[0], bwd(x_reversed)[0]
+
+
 class StackedBiRNN(nn.Module):
     """``num_layers`` bidirectional layers; layer l > 0 reads both directions of layer l-1.
 
     The backward direction runs on each sequence reversed within its length, so an utterance's output
     never depends on the padding or on the other utterances of its batch (no packing needed, which
-    keeps every cell usable, not only the vendor LSTM).
+    keeps every cell usable, not only the vendor LSTM). Where a cell can, both directions of a layer
+    run as one batch of its time loop (:func:`both_directions`).
 
     Under mixed precision (``torch.autocast``, ``trainer.precision=bf16-mixed`` or ``16-mixed``) the
     recurrences run in float32 with autocast off: the cells' hand-derived backward passes, the
@@ -68,8 +82,7 @@ class StackedBiRNN(nn.Module):
         for layer, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if layer > 0:
                 x = self.dropout(x)
-            y_fwd, _ = fwd(x)
-            y_bwd, _ = bwd(reverse_padded(x, lens))
+            y_fwd, y_bwd = both_directions(fwd, bwd, x, reverse_padded(x, lens))
             x = torch.cat([y_fwd, reverse_padded(y_bwd, lens)], dim=2)
         valid = torch.arange(x.shape[0], device=x.device).unsqueeze(1) < lens.to(x.device).unsqueeze(0)
         return x * valid.unsqueeze(2)

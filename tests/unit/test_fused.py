@@ -10,6 +10,7 @@ process with ``TRITON_INTERPRET=1``, under which CPU tensors take the fused path
 because Triton reads that variable when the kernels are defined.
 """
 
+import functools
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from triton.compiler import ASTSource  # noqa: E402
 from asr_lstm import cells  # noqa: E402
 from asr_lstm.cells import compiled, fused, fused_gru, gru, ligru, recurrence  # noqa: E402
 from asr_lstm.cells.lstm import LSTMCellBase  # noqa: E402
+from asr_lstm.models import StackedBiRNN  # noqa: E402
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 NOT_INTERPRETED = "CPU tensors run the kernels only under TRITON_INTERPRET=1"
@@ -193,6 +195,113 @@ def test_half_precision_keeps_the_eager_loop(device):
     assert fused.applies(torch.zeros(1, device=device))
     assert not fused.applies(torch.zeros(1, dtype=torch.float16, device=device))
     assert not fused.applies(torch.zeros(1, dtype=torch.bfloat16, device=device))
+
+
+PAIRED_CASES = [(name, {}) for name in DENSE if name not in ("lstm", "lstmp")] + [
+    ("lstm", dict(sigma_h="identity")),  # off the vendor kernel
+    ("lstm", dict(cell_clip=0.3, recurrent_dropout=0.3, zoneout_cell=0.2, zoneout_hidden=0.3)),
+    ("fgr", dict(zoneout_cell=0.3)),
+    ("conv_peephole", dict(frequency_bins=5)),
+    ("gru", dict(recurrent_dropout=0.3, zoneout_hidden=0.2)),
+    ("ligru", dict(recurrent_dropout=0.3, zoneout_hidden=0.2)),
+]
+
+
+def run_directions(first, second, x, x_other, grads, paired: bool) -> list[torch.Tensor]:
+    """``first`` over ``x`` and ``second`` over ``x_other``, as one batch or one after the other, from the
+    same random state, and the gradients of ``<y, grads[0]> + <y_other, grads[1]>`` with respect to both
+    inputs and both layers' parameters."""
+    torch.manual_seed(4)  # the same dropout and zoneout masks both ways
+    if paired:
+        outputs = first.forward_pair(second, x, x_other)
+    else:
+        outputs = first(x)[0], second(x_other)[0]
+    loss = sum((y * g).sum() for y, g in zip(outputs, grads))
+    return [*outputs, *torch.autograd.grad(loss, [x, x_other, *first.parameters(), *second.parameters()])]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize(
+    "name, options", PAIRED_CASES, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in PAIRED_CASES]
+)
+def test_both_directions_in_one_launch_equal_each_on_its_own(name, options, device):
+    """The two directions of a layer as one batch of the kernels, each direction's rows with its own
+    weights (U, the peepholes, R), against the two layers run one after the other: outputs and every
+    gradient, in training (the dropout and zoneout masks drawn the same), over two tiles of sequences in
+    each direction (the last partial, so tiles never straddle the directions' boundary), in half the
+    launches."""
+    torch.manual_seed(5)
+    steps, batch = 3, fused.BLOCK_ROWS + 3
+    size = 15 if name == "conv_peephole" else fused.BLOCK_UNITS + 3
+    first, second = (cells.build(name, 10, size, **options).double().to(device) for _ in "ab")
+    for layer in (first, second):
+        for weight in layer.parameters():  # the peepholes start closed; open them, differently each way
+            torch.nn.init.uniform_(weight, -0.5, 0.5)
+    kind = dict(dtype=torch.float64, device=device)
+    x, x_other = (torch.randn(steps, batch, 10, **kind).requires_grad_() for _ in "ab")
+    grads = [torch.randn(steps, batch, size, **kind) for _ in "ab"]
+    assert first.pairs_with(second, x)
+
+    with mock.patch.object(fused, "tile_grid", wraps=fused.tile_grid) as grids:
+        paired = run_directions(first, second, x, x_other, grads, paired=True)
+    assert grids.call_count and all(call.args[2] == 2 for call in grids.call_args_list)
+    with mock.patch.object(fused, "tile_grid", wraps=fused.tile_grid) as one_way:
+        one_after_the_other = run_directions(first, second, x, x_other, grads, paired=False)
+    assert grids.call_count == one_way.call_count // 2
+    for got, expected in zip(paired, one_after_the_other, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+def test_a_stack_computes_the_same_with_its_directions_paired(device):
+    """``StackedBiRNN`` over sequences of different lengths: the same output and gradients whether
+    its layers run both directions as one batch or one after the other."""
+    torch.manual_seed(6)
+    stack = StackedBiRNN(functools.partial(cells.build, "peephole_diag"), 6, 5, num_layers=2).double().to(device)
+    x = torch.randn(4, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
+    lens = torch.tensor([4, 2, 3])
+    assert stack.forward_layers[0].pairs_with(stack.backward_layers[0], x)
+
+    def run() -> list[torch.Tensor]:
+        y = stack(x, lens)
+        return [y, *torch.autograd.grad(y.square().sum(), [x, *stack.parameters()])]
+
+    paired = run()
+    with fused.PAIRED_DIRECTIONS.off():
+        assert not stack.forward_layers[0].pairs_with(stack.backward_layers[0], x)
+        one_after_the_other = run()
+    for got, expected in zip(paired, one_after_the_other, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
+    """Pairs the kernels cannot run as one: other classes or settings, other modes, a projection (torch's
+    products), layer normalisation and the vendor LSTM (no kernels), an export; ``forward_pair`` refuses
+    them by name."""
+    x = torch.zeros(2, 3, 4, device=device)
+
+    def build(name, **options):
+        return cells.build(name, 4, 6, **options).to(device)
+
+    assert build("nog").pairs_with(build("nog"), x)
+    evaluating = build("nog").eval()
+    unpairable = [
+        (build("nog"), build("nig")),
+        (build("nog"), build("nog", zoneout_cell=0.1)),
+        (build("nog"), cells.build("nog", 4, 7).to(device)),
+        (build("nog"), evaluating),
+        (build("lstmp"), build("lstmp")),
+        (build("nog", layer_norm=True), build("nog", layer_norm=True)),
+        (build("lstm"), build("lstm")),
+        (build("gru"), build("gru", sigma_c="identity")),
+    ]
+    for first, second in unpairable:
+        assert not first.pairs_with(second, x), (first, second)
+    with mock.patch.object(cells.exportable, "exporting", return_value=True):
+        assert not build("nog").pairs_with(build("nog"), x)
+    with pytest.raises(ValueError, match="NOG cannot run with NIG as one batch here"):
+        build("nog").forward_pair(build("nig"), x, x)
 
 
 INTEGER_ARGUMENTS = {"batch", "pre_row_stride", "pre_col_stride", "xw_row_stride", "xw_col_stride"}
