@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Every GPU measurement and check the README's GPU sections rest on, in one run, each step under its
+# own time limit so that a slow or failing one leaves the others' results:
+#
+#   scripts/gpu_checks.sh [OUT] [STEP ...]   # OUT: the results folder, default exp/gpu_checks;
+#                                            # STEP: device tests bench_b16 bench_b64 recipe (default all)
+#
+#   device.txt       the GPU, torch, Triton, CUDA
+#   tests.txt        the CUDA cases of the cell, kernel and model tests
+#   bench_b16.txt    scripts/bench_cells.py at T=300, B=16, D=123, H=256: stack and single layer, fp32 and
+#                    bf16, each cell over nn.LSTM (cuDNN), over its eager loop, over torch's product
+#                    beside the kernels and, in the stack, over its directions launched apart
+#   bench_b64.txt    the same at B=64, H=512
+#   recipe_*.txt     recipes/timit on mini-TIMIT under trainer.precision=bf16-mixed, every stage: cuDNN's
+#                    lstm and peephole_diag on the fused kernels; the log, then the RESULTS.md it wrote
+#   steps.txt        each step's exit status and seconds
+#
+# About 2, 1, 4, 5 and 3 minutes of an H100 (a guess until measured): two calls where one is limited
+# to 10 minutes, e.g. "device tests bench_b16" then "bench_b64 recipe".
+#
+# Needs the project installed for PYTHON (python3; on a machine without a network, from wheels made
+# where there is one: `pip wheel --no-deps -w DIR .` and its dependencies'). Environment: PYTHON,
+# BENCH_ARGS (extra arguments of both benchmarks, e.g. --repeats 2), EPOCHS (the recipe's, 20).
+set -uo pipefail
+
+out=${1:-exp/gpu_checks}
+shift $(($# > 0 ? 1 : 0))
+steps=${*:-device tests bench_b16 bench_b64 recipe}
+python=${PYTHON:-python3}
+epochs=${EPOCHS:-20}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PYTHONUNBUFFERED=1
+
+step() {  # step NAME LIMIT_SECONDS COMMAND...: runs COMMAND into $out/NAME.txt and says how it ended
+  local name=$1 limit=$2
+  shift 2
+  [[ " $steps " == *" ${name%%_*} "* || " $steps " == *" $name "* ]] || return 0
+  local start=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.txt" 2>&1
+  local status=$?
+  echo "$name: exit $status after $((SECONDS - start)) s" | tee -a "$out/steps.txt"
+}
+
+if ! (cd / && "$python" -c "import asr_lstm.conf") 2>/dev/null; then
+  echo "asr_lstm is not installed for $python: pip install . (or its wheel: pip wheel --no-deps -w DIR .)" |
+    tee -a "$out/steps.txt"
+  exit 1
+fi
+shim=$(mktemp -d)  # the recipe calls `python` and `asr-lstm`: PYTHON's, wherever it keeps its scripts
+printf '#!/bin/sh\nexec %q "$@"\n' "$(command -v "$python")" >"$shim/python"
+printf '#!/bin/sh\nexec %q -m asr_lstm.cli.main "$@"\n' "$(command -v "$python")" >"$shim/asr-lstm"
+chmod +x "$shim/python" "$shim/asr-lstm"
+export PATH="$shim:$PATH"
+
+step device 60 "$python" -c "
+import torch, triton
+print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)
+print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
+step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fused.py tests/unit/test_cells.py \
+  tests/unit/test_models.py -k cuda
+# shellcheck disable=SC2086
+step bench_b16 420 "$python" scripts/bench_cells.py --repeats 3 ${BENCH_ARGS:-}
+# shellcheck disable=SC2086
+step bench_b64 420 "$python" scripts/bench_cells.py --repeats 3 --batch 64 --hidden 512 ${BENCH_ARGS:-}
+work=$(mktemp -d)
+for cell in lstm peephole_diag; do
+  step "recipe_$cell" 300 recipes/timit/run.sh --work "$work" --name "bf16_$cell" --results "$work/RESULTS_$cell.md" \
+    --overrides "cell=$cell trainer.precision=bf16-mixed trainer.max_epochs=$epochs trainer.enable_progress_bar=false"
+  [ -f "$work/RESULTS_$cell.md" ] && cat "$work/RESULTS_$cell.md" >>"$out/recipe_$cell.txt"
+done
