@@ -22,9 +22,9 @@ from torch.autograd.function import once_differentiable
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.activations import activation
 from asr_lstm.cells.directions import count, summed_products
-from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.paired import PairedDirections
-from asr_lstm.cells.recurrence import activate_, derivative_from_output, runs_fused, runs_paired
+from asr_lstm.cells.dropout import check_rate, check_zoneout
+from asr_lstm.cells.paired import PairedHiddenStateDirections
+from asr_lstm.cells.recurrence import activate_, derivative_from_output, runs_fused
 
 try:
     from asr_lstm.cells import fused_gru
@@ -32,7 +32,7 @@ except ImportError:  # no Triton: the eager loop runs on CUDA
     fused_gru = None
 
 
-class GRU(PairedDirections, nn.Module):
+class GRU(PairedHiddenStateDirections, nn.Module):
     """One unidirectional GRU layer.
 
     Args:
@@ -104,20 +104,6 @@ class GRU(PairedDirections, nn.Module):
         """W x_t + b for every step of ``x (T, B, D)``: ``(T, B, 3H)``."""
         xw = torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, self.input_size), self.weight_ih.t())
         return xw.view(x.shape[0], x.shape[1], 3 * self.hidden_size)
-
-    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The variational dropout mask ``(B, H)`` and zoneout's d ``(T, B, H)`` for a pass over ``x``."""
-        steps, batch = x.shape[:2]
-        return (
-            variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training),
-            zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training),
-        )
-
-    def runs_paired(self, x: torch.Tensor) -> bool:
-        return runs_paired(x)
-
-    def recurrent_parameters(self) -> tuple[torch.Tensor]:
-        return (self.weight_hh,)
 
     def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
         zeros = xw.new_zeros(xw.shape[1], self.hidden_size)

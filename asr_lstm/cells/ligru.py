@@ -24,9 +24,9 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.directions import count, summed_products
-from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask, zoneout_mask
-from asr_lstm.cells.paired import PairedDirections
-from asr_lstm.cells.recurrence import runs_fused, runs_paired
+from asr_lstm.cells.dropout import check_rate, check_zoneout
+from asr_lstm.cells.paired import PairedHiddenStateDirections
+from asr_lstm.cells.recurrence import runs_fused
 
 try:
     from asr_lstm.cells import fused_gru
@@ -34,7 +34,7 @@ except ImportError:  # no Triton: the eager loop runs on CUDA
     fused_gru = None
 
 
-class LiGRU(PairedDirections, nn.Module):
+class LiGRU(PairedHiddenStateDirections, nn.Module):
     """One unidirectional Li-GRU layer.
 
     Args:
@@ -47,8 +47,6 @@ class LiGRU(PairedDirections, nn.Module):
         zoneout_hidden: z of zoneout (Krueger et al. 2017), as for the GRU: h_t = d_t o h_{t-1} +
             (1 - d_t) o h~_t with d_t drawn per step and unit; its expectation z in evaluation.
     """
-
-    paired_settings = ("recurrent_dropout", "zoneout_hidden")
 
     def __init__(
         self,
@@ -93,20 +91,6 @@ class LiGRU(PairedDirections, nn.Module):
         """BN(W x_t) for every step of ``x (T, B, D)``, over the T B frames: ``(T, B, 2H)``."""
         steps, batch, _ = x.shape
         return self.norm(x.reshape(-1, self.input_size) @ self.weight_ih.t()).view(steps, batch, 2 * self.hidden_size)
-
-    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The variational dropout mask ``(B, H)`` and zoneout's d ``(T, B, H)`` for a pass over ``x``."""
-        steps, batch = x.shape[:2]
-        return (
-            variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training),
-            zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training),
-        )
-
-    def runs_paired(self, x: torch.Tensor) -> bool:
-        return runs_paired(x)
-
-    def recurrent_parameters(self) -> tuple[torch.Tensor]:
-        return (self.weight_hh,)
 
     def stacked_recurrence(self, xw, weights, regularisers) -> torch.Tensor:
         zeros = xw.new_zeros(xw.shape[1], self.hidden_size)

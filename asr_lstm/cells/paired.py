@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from asr_lstm.cells import exportable
+from asr_lstm.cells.dropout import variational_mask, zoneout_mask
+from asr_lstm.cells.recurrence import runs_paired
 
 
 class PairedDirections:
@@ -56,3 +58,25 @@ class PairedDirections:
         weights = zip(self.recurrent_parameters(), other.recurrent_parameters())
         stacked = [None if mine is None else torch.stack([mine, theirs]) for mine, theirs in weights]
         return self.stacked_recurrence(xw, stacked, regularisers).chunk(2, dim=1)
+
+
+class PairedHiddenStateDirections(PairedDirections):
+    """:class:`PairedDirections` for a cell whose state is h_t alone and whose loop takes U alone, on the
+    fused kernels (the GRU, the Li-GRU): its regularisers are variational dropout on h_{t-1} and zoneout
+    of h_t (``recurrent_dropout``, ``zoneout_hidden``)."""
+
+    paired_settings = ("recurrent_dropout", "zoneout_hidden")
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The variational dropout mask ``(B, H)`` and zoneout's d ``(T, B, H)`` for a pass over ``x``."""
+        steps, batch = x.shape[:2]
+        return (
+            variational_mask(self.recurrent_dropout, batch, self.hidden_size, x, self.training),
+            zoneout_mask(self.zoneout_hidden, steps, batch, self.hidden_size, x, self.training),
+        )
+
+    def runs_paired(self, x: torch.Tensor) -> bool:
+        return runs_paired(x)
+
+    def recurrent_parameters(self) -> tuple[torch.Tensor]:
+        return (self.weight_hh,)
