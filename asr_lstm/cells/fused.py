@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -111,6 +112,14 @@ def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.const
 
 
 @triton.jit
+def steps_before(t, batch):
+    """The rows of a sequence-long ``(T, G B, .)`` buffer before step t, and a step's G B rows (int64:
+    a long sequence of large steps passes 2^31 values)."""
+    each = tl.num_programs(2).to(tl.int64) * batch
+    return t.to(tl.int64) * each, each
+
+
+@triton.jit
 def direction(weight, SIZE: tl.constexpr):
     """This program's direction's weight, of ``SIZE`` values, in a contiguous ``(G, ...)`` stack of them."""
     return weight + tl.program_id(2) * SIZE
@@ -139,26 +148,25 @@ def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr
     return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _forward_step(
     pre,
+    pre_step_stride,
     pre_row_stride,
     pre_col_stride,
     gates,
     fed_back,
     weight,
     drop,
-    c_prev,
-    c_next,
-    h_next,
+    cs,
+    hs,
     sh_out,
     peep,
     zone_c,
     zone_h,
     c_tilde,
-    h_prev,
-    gates_prev,
     weight_gh,
+    t,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
@@ -185,6 +193,17 @@ def _forward_step(
     weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
     weight_gh = direction(weight_gh, 9 * H * H)
     peep = direction(peep, 3 * H)
+    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
+    pre += t.to(tl.int64) * pre_step_stride
+    gates_prev = gates + (step - each) * 4 * H
+    gates += step * 4 * H
+    fed_back += step * H
+    c_prev, c_next = cs + step * H, cs + (step + each) * H
+    h_prev, h_next = hs + step * H, hs + (step + each) * H
+    sh_out += step * H
+    zone_c += step * H
+    zone_h += step * H
+    c_tilde += step * H
     source = pre + rows * pre_row_stride + units * pre_col_stride
     a_i = tl.load(source, mask=mask)
     a_f = tl.load(source + H * pre_col_stride, mask=mask)
@@ -244,10 +263,10 @@ def _forward_step(
     tl.store(h_next + state, h, mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _backward_step(
     gates,
-    c_prev,
+    cs,
     c_now,
     sh,
     grad_y,
@@ -255,13 +274,13 @@ def _backward_step(
     dc,
     d_ifo,
     dpre,
-    dpre_next,
     weight,
     drop,
     peep,
     zone_c,
     zone_h,
     weight_gh,
+    t,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
@@ -291,6 +310,16 @@ def _backward_step(
     weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
     weight_gh = direction(weight_gh, 9 * H * H)
     peep = direction(peep, 3 * H)
+    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
+    gates += step * 4 * H
+    c_prev = cs + step * H
+    c_now += step * H
+    sh += step * H
+    grad_y += step * H
+    dpre_next = dpre + (step + each) * 4 * H
+    dpre += step * 4 * H
+    zone_c += step * H
+    zone_h += step * H
     state = rows * H + units
     row = gates + rows * 4 * H + units
     i = tl.load(row, mask=mask)
@@ -394,77 +423,79 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
 
 def tile_grid(batch: int, hidden: int, n_directions: int = 1) -> tuple[int, int, int]:
     """Tiles of each direction's ``batch`` sequences by ``hidden`` units, one program each."""
-    return triton.cdiv(batch, BLOCK_ROWS), triton.cdiv(hidden, BLOCK_UNITS), n_directions
+    return -(-batch // BLOCK_ROWS), -(-hidden // BLOCK_UNITS), n_directions
 
 
-def forward_step(
+def forward_steps(
     pre: torch.Tensor,
     gates: torch.Tensor,
     fed_back: torch.Tensor | None,
     weight_hh: torch.Tensor | None,
     mask: torch.Tensor | None,
-    c_prev: torch.Tensor,
-    c_next: torch.Tensor,
-    h_next: torch.Tensor,
+    cs: torch.Tensor,
+    hs: torch.Tensor,
     sh: torch.Tensor,
     weight_ch: torch.Tensor | None,
     flags: dict,
     zone_c: torch.Tensor | None = None,
     zone_h: torch.Tensor | None = None,
     c_tilde: torch.Tensor | None = None,
-    h_prev: torch.Tensor | None = None,
-    gates_prev: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
-) -> None:
-    """Writes the activations of step t into ``gates`` and c_t, h_t, sigma_h(c_t).
+) -> Callable[[int], None]:
+    """The launch of each forward step over a sequence's buffers, its arguments prepared once: a step
+    costs the launch and nothing else on the host. ``step(t)`` writes the activations of step t into
+    ``gates[t]`` and c_t, h_t, sigma_h(c_t) into ``cs[t + 1]``, ``hs[t + 1]``, ``sh[t]``.
 
     Args:
-        pre: ``(B, 4H)``, any strides: W x_t + b with U's product done here (``weight_hh`` given),
-            else the whole pre-activation (``gates`` itself, or what torch wrote).
-        gates: ``(B, 4H)`` contiguous, receives (i_t, f_t, sigma_c(g_t), o_t); a missing gate holds 1.
-        fed_back: ``(B, H)`` contiguous, what U ``(4H, H)`` contiguous multiplies (h_{t-1} or c_{t-1}),
-            with mask ``(B, H)`` (variational dropout) or ``None``; ``None`` with ``weight_hh`` ``None``.
-        c_prev: ``(B, H)`` c_{t-1}; c_next, h_next, sh: ``(B, H)`` outputs; weight_ch: ``(3, H)`` or ``None``.
-        flags: :func:`kernel_flags` of the variant (computed once per sequence, not per step).
-        zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None`` (with U's product here only):
-            c_tilde ``(B, H)`` receives the step's own c~_t under ``zone_c``, h_prev is h_{t-1} ``(B, H)``.
-        gates_prev, weight_gh: the activations of step t-1 ``(B, 4H)`` and ``fgr``'s R ``(3H, 3H)``, both
-            contiguous, for R [i; f; o]_{t-1} here (with U's product), or ``None``.
+        pre: ``(T, B, 4H)``, any strides: W x_t + b with U's product done here (``weight_hh`` given),
+            else the whole pre-activations (``gates`` itself, which torch fills before each step).
+        gates: ``(T, B, 4H)``, receives (i_t, f_t, sigma_c(g_t), o_t); a missing gate holds 1.
+        fed_back: ``(T + 1, B, H)``, what U ``(4H, H)`` multiplies (``hs`` or ``cs``), with the dropout
+            mask ``(B, H)`` or ``None``; ``None`` with ``weight_hh`` ``None``.
+        cs, hs: ``(T + 1, B, H)``, c_0 and h_0 given; sh ``(T, B, H)``; weight_ch ``(3, H)`` or ``None``.
+        flags: :func:`kernel_flags` of the variant.
+        zone_c, zone_h: zoneout's d^c and d^h ``(T, B, H)``, or ``None`` (with U's product here only);
+            c_tilde ``(T, B, H)`` receives the steps' own c~_t under ``zone_c``.
+        weight_gh: ``fgr``'s R ``(3H, 3H)`` for R [i; f; o]_{t-1} here (with U's product), or ``None``.
+        All contiguous but ``pre``.
 
-    With U's product here, G directions run in this one launch where ``weight_hh`` stacks theirs,
+    With U's product here, G directions run in the same launches where ``weight_hh`` stacks theirs,
     ``(G, 4H, H)``: B is then G times each direction's batch, direction d's rows [d B / G, (d + 1) B / G),
     and ``weight_ch`` ``(G, 3, H)`` and ``weight_gh`` ``(G, 3H, 3H)`` stack theirs too.
     """
     n_directions = directions.count(weight_hh)
-    rows, hidden = c_prev.shape
+    rows, hidden = cs.shape[1:]
     batch = rows // n_directions
     product = weight_hh is not None
-    _forward_step[tile_grid(batch, hidden, n_directions)](
-        pre, pre.stride(0), pre.stride(1), gates,
-        fed_back if product else c_prev, weight_hh if product else c_prev,
-        mask if mask is not None else c_prev,
-        c_prev, c_next, h_next, sh, weight_ch.contiguous() if flags["PEEP"] else c_prev,
-        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev,
-        c_tilde if zone_c is not None else c_prev, h_prev if zone_h is not None else c_prev,
-        gates_prev if gates_prev is not None else c_prev, weight_gh if gates_prev is not None else c_prev, batch,
-        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
-        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, GATE_RECURRENCE=gates_prev is not None,
-        PRECISION=dot_precision(c_prev),
-        BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+    dummy = cs  # for the pointers a specialisation never reads
+    arguments = (
+        pre, *pre.stride(), gates, fed_back if product else dummy, weight_hh if product else dummy,
+        mask if mask is not None else dummy, cs, hs, sh, weight_ch.contiguous() if flags["PEEP"] else dummy,
+        zone_c if zone_c is not None else dummy, zone_h if zone_h is not None else dummy,
+        c_tilde if zone_c is not None else dummy, weight_gh if weight_gh is not None else dummy,
     )  # fmt: skip
+    first = dict(
+        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
+        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, GATE_RECURRENCE=False,
+        PRECISION=dot_precision(cs), BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+    )  # fmt: skip
+    later = dict(first, GATE_RECURRENCE=weight_gh is not None)  # R [i; f; o]_{t-1} from the second step on
+    launch = _forward_step[tile_grid(batch, hidden, n_directions)]
+
+    def step(t: int) -> None:
+        launch(*arguments, t, batch, **(later if t else first))
+
+    return step
 
 
-def backward_step(
+def backward_steps(
     gates: torch.Tensor,
-    c_prev: torch.Tensor,
+    cs: torch.Tensor,
     c_now: torch.Tensor,
     sh: torch.Tensor,
     grad_y: torch.Tensor | None,
-    dh: torch.Tensor,
     dc: torch.Tensor,
-    d_ifo: torch.Tensor | None,
     dpre: torch.Tensor,
-    dpre_next: torch.Tensor | None,
     weight_hh: torch.Tensor | None,
     mask: torch.Tensor | None,
     weight_ch: torch.Tensor | None,
@@ -473,40 +504,57 @@ def backward_step(
     zone_c: torch.Tensor | None = None,
     zone_h: torch.Tensor | None = None,
     weight_gh: torch.Tensor | None = None,
-) -> None:
-    """Writes d loss / d pre-activations of step t into ``dpre (B, 4H)`` and turns ``dc`` from
-    d loss / d c_t (without U's share) into d loss / d c_{t-1} (without U's share).
+) -> Callable[..., None]:
+    """The launch of each backward step over a sequence's buffers, its arguments prepared once.
+    ``step(t, dh, d_ifo=None, with_grad_y=True)`` writes d loss / d pre-activations of step t into
+    ``dpre[t]`` and turns ``dc (B, H)`` from d loss / d c_t (without U's share) into d loss / d c_{t-1}
+    (without U's share); ``dh (B, H)`` is the gradient reaching h_t from step t+1, read unless U's
+    product is done here, ``d_ifo (B, 3H)`` the one reaching [i; f; o]_t through the gate recurrence
+    (``None``: none, or formed here), ``with_grad_y``: whether ``grad_y[t]`` is added to ``dh``.
 
     Args:
-        gates: ``(B, 4H)`` activations of step t; c_prev ``(B, H)``; c_now ``(B, H)`` c_t, whose clipped
-            entries pass no gradient under cell clipping; sh ``(B, H)`` sigma_h(c_t);
-        grad_y: ``(B, H)`` or ``None``;
-        dh: ``(B, H)`` gradient reaching h_t from step t+1, read unless U's product is done here:
-            ``dpre_next`` ``(B, 4H)`` d loss / d pre-activations of step t+1 and ``weight_hh`` U
-            ``(4H, H)``, with the dropout ``mask (B, H)`` or ``None``, and ``recurrent_c``: U multiplies
-            c_t (its share goes to ``dc``), else h_t;
-        d_ifo: ``(B, 3H)`` gradient reaching [i; f; o] of step t through the gate recurrence, or ``None``.
-        zone_c, zone_h: zoneout's d^c_t and d^h_t ``(B, H)``, or ``None``; then ``c_now`` is c~_t, and under
-            ``zone_h`` ``dh`` holds, on return, d^h's share of h_t, which reaches h_{t-1} directly.
-        weight_gh: ``fgr``'s R ``(3H, 3H)``, with ``dpre_next``: the gradient reaching [i; f; o]_t through
-            it is formed here (``d_ifo`` ``None``).
-        All contiguous; G directions' stacks of weights as for :func:`forward_step`, ``weight_hh`` given at
-        every step.
+        gates: ``(T, B, 4H)`` activations; cs ``(T + 1, B, H)``; c_now ``(T, B, H)`` the c_t, whose
+            clipped entries pass no gradient under cell clipping (c~_t under zoneout); sh ``(T, B, H)``.
+        grad_y: ``(T, B, H)`` or ``None``; dpre: ``(T, B, 4H)``.
+        weight_hh: U ``(4H, H)`` where its product is done here: at every step but the last, step t+1's
+            d loss / d pre-activations times U reach h_t (``recurrent_c``: c_t, its share going to
+            ``dc``), times the dropout ``mask (B, H)`` if any; else ``None``.
+        zone_c, zone_h: zoneout's d^c and d^h ``(T, B, H)``, or ``None``; under ``zone_h`` ``dh`` holds,
+            after each step, d^h's share of h_t, which reaches h_{t-1} directly.
+        weight_gh: ``fgr``'s R ``(3H, 3H)``, with U's product: the gradient reaching [i; f; o]_t through it
+            is formed here.
+        All contiguous; G directions' stacks of weights as for :func:`forward_steps`.
     """
     n_directions = directions.count(weight_hh)
-    rows, hidden = c_prev.shape
+    steps, rows, hidden = sh.shape
     batch = rows // n_directions
-    product = dpre_next is not None
-    _backward_step[tile_grid(batch, hidden, n_directions)](
-        gates, c_prev, c_now, sh, grad_y if grad_y is not None else dh, dh, dc,
-        d_ifo if d_ifo is not None else dh, dpre, dpre_next if product else dpre,
-        weight_hh if product else dpre, mask if mask is not None else dh,
-        weight_ch.contiguous() if flags["PEEP"] else c_prev,
-        zone_c if zone_c is not None else c_prev, zone_h if zone_h is not None else c_prev,
-        weight_gh if product and weight_gh is not None else c_prev, batch,
-        H=hidden, PRODUCT=product, RECURRENT_C=recurrent_c, HAS_MASK=product and mask is not None,
-        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
-        GATE_RECURRENCE=product and weight_gh is not None,
-        PRECISION=dot_precision(c_prev), HAS_GY=grad_y is not None, HAS_DIFO=d_ifo is not None,
+    product = weight_hh is not None
+    dummy = cs
+    arguments = (gates, cs, c_now, sh, grad_y if grad_y is not None else dummy)
+    fixed = (
+        weight_hh if product else dummy, mask if product and mask is not None else dummy,
+        weight_ch.contiguous() if flags["PEEP"] else dummy, zone_c if zone_c is not None else dummy,
+        zone_h if zone_h is not None else dummy, weight_gh if product and weight_gh is not None else dummy,
+    )  # fmt: skip
+    common = dict(
+        H=hidden, RECURRENT_C=recurrent_c, HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
+        PRECISION=dot_precision(cs),
         BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
     )  # fmt: skip
+    launch = _backward_step[tile_grid(batch, hidden, n_directions)]
+
+    @functools.cache
+    def specialisation(later: bool, with_grad_y: bool, with_d_ifo: bool) -> dict:
+        """The constexprs of a step with step t+1's gradient through the weights here or not."""
+        in_kernel = later and product
+        return dict(
+            common, PRODUCT=in_kernel, HAS_MASK=in_kernel and mask is not None,
+            GATE_RECURRENCE=in_kernel and weight_gh is not None, HAS_GY=with_grad_y, HAS_DIFO=with_d_ifo,
+        )  # fmt: skip
+
+    def step(t: int, dh: torch.Tensor, d_ifo: torch.Tensor | None = None, with_grad_y: bool = True) -> None:
+        with_grad_y = with_grad_y and grad_y is not None
+        constexprs = specialisation(t < steps - 1, with_grad_y, d_ifo is not None)
+        launch(*arguments, dh, dc, d_ifo if d_ifo is not None else dh, dpre, *fixed, t, batch, **constexprs)
+
+    return step

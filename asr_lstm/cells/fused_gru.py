@@ -20,12 +20,14 @@ take the directions of a layer in the same launches as the LSTM's (:mod:`asr_lst
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
 from asr_lstm.cells import directions, fused
-from asr_lstm.cells.fused import act, columns_block, dact, direction, left_block, rows_block, tile
+from asr_lstm.cells.fused import act, columns_block, dact, direction, left_block, rows_block, steps_before, tile
 
 
 @triton.jit
@@ -48,16 +50,18 @@ def _two_gate_inputs(
     return a_1, a_2
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _forward_gates(
     xw,
+    xw_step_stride,
     xw_row_stride,
     xw_col_stride,
-    h_prev,
+    hs,
     weight,
     drop,
     gates,
     rh,
+    t,
     batch,
     H: tl.constexpr,
     HAS_MASK: tl.constexpr,
@@ -69,6 +73,11 @@ def _forward_gates(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 3 * H * H)
+    step, _ = steps_before(t, batch)
+    xw += t.to(tl.int64) * xw_step_stride
+    h_prev = hs + step * H
+    gates += step * 3 * H
+    rh += step * H
     a_r, a_z = _two_gate_inputs(
         xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
@@ -84,17 +93,18 @@ def _forward_gates(
     tl.store(rh + state, r * h_in, mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _forward_update(
     xw,
+    xw_step_stride,
     xw_row_stride,
     xw_col_stride,
     rh,
     weight,
-    h_prev,
-    h_next,
+    hs,
     zone,
     gates,
+    t,
     batch,
     H: tl.constexpr,
     HAS_ZONE: tl.constexpr,
@@ -106,6 +116,12 @@ def _forward_update(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 3 * H * H)
+    step, each = steps_before(t, batch)
+    xw += t.to(tl.int64) * xw_step_stride
+    rh += step * H
+    h_prev, h_next = hs + step * H, hs + (step + each) * H
+    zone += step * H
+    gates += step * 3 * H
     a_n = tl.load(xw + rows * xw_row_stride + (2 * H + units) * xw_col_stride, mask=mask)
     for k0 in range(0, H, BLOCK_K):  # a_n += (r_t o h_{t-1}) U_n^T for the tile's rows of U_n
         k = k0 + tl.arange(0, BLOCK_K)
@@ -153,19 +169,18 @@ def _gradient_of_h(
     return dh_t, carry
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _backward_update(
     gates,
-    gates_next,
-    h_prev,
+    hs,
     grad_y,
     dh,
     d_rh,
     dpre,
-    dpre_next,
     weight,
     drop,
     zone,
+    t,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
@@ -181,9 +196,19 @@ def _backward_update(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 3 * H * H)
+    step, each = steps_before(t, batch)
+    gates_next = gates + (step + each) * 3 * H
+    gates += step * 3 * H
+    h_prev = hs + step * H
+    grad_y += step * H
+    dpre_next = dpre + (step + each) * 3 * H
+    dpre += step * 3 * H
+    zone += step * H
     state = rows * H + units
     # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
-    extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
+    extra = tl.load(d_rh + state, mask=mask) * 0
+    if PRODUCT:
+        extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
     dh_t, carry = _gradient_of_h(
         dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, 3 * H, H, PRODUCT, HAS_GY,
         HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
@@ -197,14 +222,15 @@ def _backward_update(
     tl.store(dh + state, dh_t * z + carry, mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _backward_reset(
     gates,
-    h_prev,
+    hs,
     dpre,
     weight,
     drop,
     d_rh,
+    t,
     batch,
     H: tl.constexpr,
     HAS_MASK: tl.constexpr,
@@ -216,6 +242,10 @@ def _backward_reset(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 3 * H * H)
+    step, _ = steps_before(t, batch)
+    gates += step * 3 * H
+    h_prev = hs + step * H
+    dpre += step * 3 * H
     state = rows * H + units
     through = tl.load(h_prev + state, mask=mask) * 0
     for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
@@ -230,17 +260,18 @@ def _backward_reset(
     tl.store(dpre + rows * 3 * H + units, through * h_in * dact(r, ACT_G), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _ligru_forward_step(
     xw,
+    xw_step_stride,
     xw_row_stride,
     xw_col_stride,
-    h_prev,
+    hs,
     weight,
     drop,
     zone,
     gates,
-    h_next,
+    t,
     batch,
     H: tl.constexpr,
     HAS_MASK: tl.constexpr,
@@ -252,6 +283,11 @@ def _ligru_forward_step(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 2 * H * H)
+    step, each = steps_before(t, batch)
+    xw += t.to(tl.int64) * xw_step_stride
+    h_prev, h_next = hs + step * H, hs + (step + each) * H
+    zone += step * H
+    gates += step * 2 * H
     a_z, a_h = _two_gate_inputs(
         xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
@@ -269,17 +305,17 @@ def _ligru_forward_step(
     tl.store(h_next + state, h, mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _ligru_backward_step(
     gates,
-    h_prev,
+    hs,
     grad_y,
     dh,
     dpre,
-    dpre_next,
     weight,
     drop,
     zone,
+    t,
     batch,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
@@ -293,6 +329,13 @@ def _ligru_backward_step(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 2 * H * H)
+    step, each = steps_before(t, batch)
+    gates += step * 2 * H
+    h_prev = hs + step * H
+    grad_y += step * H
+    dpre_next = dpre + (step + each) * 2 * H
+    dpre += step * 2 * H
+    zone += step * H
     state = rows * H + units
     # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
     dh_t, carry = _gradient_of_h(
@@ -306,6 +349,9 @@ def _ligru_backward_step(
     tl.store(out, dh_t * (tl.load(h_prev + state, mask=mask) - candidate) * z * (1 - z), mask=mask)
     tl.store(out + H, tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0), mask=mask)
     tl.store(dh + state, dh_t * z + carry, mask=mask)
+
+
+TILES = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
 
 
 def _tiles(rows: int, hidden: int, weight_hh: torch.Tensor) -> tuple[int, tuple[int, int, int]]:
@@ -328,22 +374,19 @@ def forward(xw, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, rh) ->
     """
     steps, rows, hidden = rh.shape
     batch, grid = _tiles(rows, hidden, weight_hh)
-    weight = weight_hh.contiguous()
-    drop = mask.contiguous() if mask is not None else None
-    zones = zone.contiguous() if zone is not None else None
-    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
-    precision = fused.dot_precision(xw)
+    weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
+    common = dict(H=hidden, PRECISION=fused.dot_precision(xw), **TILES)
+    gates_kernel = functools.partial(
+        _forward_gates[grid], xw, *xw.stride(), hs, weight, drop, gates, rh,
+        HAS_MASK=mask is not None, ACT_G=codes[0], **common,
+    )  # fmt: skip
+    update_kernel = functools.partial(
+        _forward_update[grid], xw, *xw.stride(), rh, weight, hs, zones, gates,
+        HAS_ZONE=zone is not None, ACT_C=codes[1], **common,
+    )  # fmt: skip
     for t in range(steps):
-        x_t = xw[t]
-        _forward_gates[grid](
-            x_t, x_t.stride(0), x_t.stride(1), hs[t], weight, drop if drop is not None else hs[t], gates[t], rh[t],
-            batch, H=hidden, HAS_MASK=drop is not None, PRECISION=precision, ACT_G=codes[0], **tiles,
-        )  # fmt: skip
-        _forward_update[grid](
-            x_t, x_t.stride(0), x_t.stride(1), rh[t], weight, hs[t], hs[t + 1],
-            zones[t] if zones is not None else hs[t], gates[t], batch,
-            H=hidden, HAS_ZONE=zones is not None, PRECISION=precision, ACT_C=codes[1], **tiles,
-        )  # fmt: skip
+        gates_kernel(t, batch)
+        update_kernel(t, batch)
 
 
 def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, dh, dpre) -> None:
@@ -357,26 +400,20 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
     steps, rows, three_h = gates.shape
     hidden = three_h // 3
     batch, grid = _tiles(rows, hidden, weight_hh)
-    weight = weight_hh.contiguous()
-    drop = mask.contiguous() if mask is not None else None
-    zones = zone.contiguous() if zone is not None else None
-    grad_y = grad_y.contiguous() if grad_y is not None else None
+    weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
     d_rh = torch.empty_like(dh)  # d loss / d (r_t o h_{t-1} o mask) of the step just done
-    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
-    precision = fused.dot_precision(gates)
+    common = dict(H=hidden, PRECISION=fused.dot_precision(gates), ACT_G=codes[0], **TILES)
+    update = functools.partial(
+        _backward_update[grid], gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, d_rh, dpre,
+        weight, drop, zones, HAS_GY=grad_y is not None, HAS_ZONE=zone is not None, ACT_C=codes[1], **common,
+    )  # fmt: skip
+    reset_kernel = functools.partial(
+        _backward_reset[grid], gates, hs, dpre, weight, drop, d_rh, HAS_MASK=mask is not None, **common
+    )
     for t in range(steps - 1, -1, -1):
-        product = t < steps - 1
-        _backward_update[grid](
-            gates[t], gates[t + 1] if product else gates[t], hs[t], grad_y[t] if grad_y is not None else dh, dh,
-            d_rh, dpre[t], dpre[t + 1] if product else dpre[t], weight, drop if drop is not None else dh,
-            zones[t] if zones is not None else dh, batch,
-            H=hidden, PRODUCT=product, HAS_GY=grad_y is not None, HAS_MASK=product and drop is not None,
-            HAS_ZONE=zones is not None, PRECISION=precision, ACT_G=codes[0], ACT_C=codes[1], **tiles,
-        )  # fmt: skip
-        _backward_reset[grid](
-            gates[t], hs[t], dpre[t], weight, drop if drop is not None else dh, d_rh, batch,
-            H=hidden, HAS_MASK=drop is not None, PRECISION=precision, ACT_G=codes[0], **tiles,
-        )  # fmt: skip
+        product = t < steps - 1  # the last step has no gradient from a step after it
+        update(t, batch, PRODUCT=product, HAS_MASK=product and mask is not None)
+        reset_kernel(t, batch)
     through = d_rh * gates[0, :, :hidden] + directions.times(dpre[0, :, : 2 * hidden], weight_hh[..., : 2 * hidden, :])
     dh += through if mask is None else through * mask
 
@@ -384,22 +421,16 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
 def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
     """Fills the Li-GRU's ``gates (T, B, 2H)`` (z_t, h~_t) and ``hs (T+1, B, H)`` (h_0 given) as its
     eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)`` (or ``(G, 2H, H)``, as for
-    :func:`forward`); mask ``(B, H)``, zone
-    ``(T, B, H)``: as for :func:`forward`."""
+    :func:`forward`); mask ``(B, H)``, zone ``(T, B, H)``: as for :func:`forward`."""
     steps, rows, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     batch, grid = _tiles(rows, hidden, weight_hh)
-    weight = weight_hh.contiguous()
-    drop = mask.contiguous() if mask is not None else None
-    zones = zone.contiguous() if zone is not None else None
-    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
-    precision = fused.dot_precision(xw)
+    weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
+    kernel = functools.partial(
+        _ligru_forward_step[grid], xw, *xw.stride(), hs, weight, drop, zones, gates,
+        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, PRECISION=fused.dot_precision(xw), **TILES,
+    )  # fmt: skip
     for t in range(steps):
-        x_t = xw[t]
-        _ligru_forward_step[grid](
-            x_t, x_t.stride(0), x_t.stride(1), hs[t], weight, drop if drop is not None else hs[t],
-            zones[t] if zones is not None else hs[t], gates[t], hs[t + 1], batch,
-            H=hidden, HAS_MASK=drop is not None, HAS_ZONE=zones is not None, PRECISION=precision, **tiles,
-        )  # fmt: skip
+        kernel(t, batch)
 
 
 def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
@@ -408,20 +439,23 @@ def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
     steps, rows, two_h = gates.shape
     hidden = two_h // 2
     batch, grid = _tiles(rows, hidden, weight_hh)
-    weight = weight_hh.contiguous()
-    drop = mask.contiguous() if mask is not None else None
-    zones = zone.contiguous() if zone is not None else None
-    grad_y = grad_y.contiguous() if grad_y is not None else None
-    tiles = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
-    precision = fused.dot_precision(gates)
+    weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
+    kernel = functools.partial(
+        _ligru_backward_step[grid], gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, dpre, weight,
+        drop, zones, H=hidden, HAS_GY=grad_y is not None, HAS_ZONE=zone is not None,
+        PRECISION=fused.dot_precision(gates), **TILES,
+    )  # fmt: skip
     for t in range(steps - 1, -1, -1):
         product = t < steps - 1
-        _ligru_backward_step[grid](
-            gates[t], hs[t], grad_y[t] if grad_y is not None else dh, dh, dpre[t],
-            dpre[t + 1] if product else dpre[t], weight, drop if drop is not None else dh,
-            zones[t] if zones is not None else dh, batch,
-            H=hidden, PRODUCT=product, HAS_GY=grad_y is not None, HAS_MASK=product and drop is not None,
-            HAS_ZONE=zones is not None, PRECISION=precision, **tiles,
-        )  # fmt: skip
+        kernel(t, batch, PRODUCT=product, HAS_MASK=product and mask is not None)
     through = directions.times(dpre[0], weight_hh)
     dh += through if mask is None else through * mask
+
+
+def _contiguous(weight_hh, mask, zone, dummy) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """U, the dropout mask and zoneout's d as the kernels read them; ``dummy`` for those not given."""
+    return (
+        weight_hh.contiguous(),
+        mask.contiguous() if mask is not None else dummy,
+        zone.contiguous() if zone is not None else dummy,
+    )

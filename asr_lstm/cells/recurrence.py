@@ -224,18 +224,19 @@ def _forward(
         recurrent = hs if variant.recurrent_input == "h" else cs
         zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))
         weight_r = weight_gh.contiguous() if variant.gate_recurrence else None
+        step = fused.forward_steps(
+            xw, gates, recurrent, weight, drop, cs, hs, sh, weight_ch, flags, zc, zh, c_new, weight_r
+        )
         for t in range(steps):
-            fused.forward_step(
-                xw[t], gates[t], recurrent[t], weight, drop, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags,
-                None if zc is None else zc[t], None if zh is None else zh[t], c_new[t], hs[t],
-                gates[t - 1] if weight_r is not None and t > 0 else None, weight_r,
-            )  # fmt: skip
+            step(t)
         return gates, cs, c_new, hs, sh, rs, normalised
     # What U multiplies with recurrent_input "h": h_{t-1}, or the first R columns of r_{t-1} (all but a
     # non-recurrent projection's p_{t-1}).
     fed_back = (rs if rs is not None else hs)[..., : weight_hh.shape[1]]
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
+    # torch's products, then the kernels for the rest of each step
+    kernel_step = fused.forward_steps(gates, gates, None, None, None, cs, hs, sh, weight_ch, flags) if flags else None
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -252,8 +253,8 @@ def _forward(
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
             pre[:, 3 * hid :] += rec[:, 2 * hid :]
-        if flags is not None:
-            fused.forward_step(pre, pre, None, None, None, cs[t], cs[t + 1], hs[t + 1], sh[t], weight_ch, flags)
+        if kernel_step is not None:
+            kernel_step(t)
             continue
         i, f, g, o = pre[:, :hid], pre[:, hid : 2 * hid], pre[:, 2 * hid : 3 * hid], pre[:, 3 * hid :]
         c_prev = cs[t]
@@ -361,20 +362,18 @@ class _LSTMRecurrence(torch.autograd.Function):
             drop = mask.contiguous() if in_kernel and mask is not None else None
             zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))  # only with in_kernel
             weight_r = weight_gh.contiguous() if in_kernel and v.gate_recurrence else None
+            step = fused.backward_steps(
+                gates, cs, c_new, sh, grad_y, dc, dpre, weight, drop, weight_ch, flags, v.recurrent_input == "c",
+                zc, zh, weight_r,
+            )  # fmt: skip
             for t in range(steps - 1, -1, -1):
-                grad_y_t = grad_y[t] if grad_y is not None else None
                 if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
-                    if grad_y_t is not None:
-                        torch.add(dh, grad_y_t, out=drs[t])
+                    if grad_y is not None:
+                        torch.add(dh, grad_y[t], out=drs[t])
                     else:
                         drs[t].copy_(dh)
-                    grad_y_t, dh = None, drs[t] @ weight_hr
-                product = in_kernel and t < steps - 1
-                fused.backward_step(
-                    gates[t], cs[t], c_new[t], sh[t], grad_y_t, dh, dc, d_ifo_next, dpre[t],
-                    dpre[t + 1] if product else None, weight, drop, weight_ch, flags, v.recurrent_input == "c",
-                    None if zc is None else zc[t], None if zh is None else zh[t], weight_r,
-                )  # fmt: skip
+                    dh = drs[t] @ weight_hr
+                step(t, dh, d_ifo_next, with_grad_y=drs is None)
                 if not in_kernel or t == 0:
                     carry_h = dh if zh is not None else None  # d^h's share of h_0's gradient, left in dh
                     dh, d_ifo_next = _through_recurrent_weights(

@@ -304,7 +304,16 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
         build("nog").forward_pair(build("nig"), x, x)
 
 
-INTEGER_ARGUMENTS = {"batch", "pre_row_stride", "pre_col_stride", "xw_row_stride", "xw_col_stride"}
+INTEGER_ARGUMENTS = {
+    "t",
+    "batch",
+    "pre_step_stride",
+    "pre_row_stride",
+    "pre_col_stride",
+    "xw_step_stride",
+    "xw_row_stride",
+    "xw_col_stride",
+}
 
 
 def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
