@@ -3,20 +3,22 @@
 # own time limit so that a slow or failing one leaves the others' results:
 #
 #   scripts/gpu_checks.sh [OUT] [STEP ...]   # OUT: the results folder, default exp/gpu_checks;
-#                                            # STEP: device tests bench_b16 bench_b64 recipe (default all)
+#                                            # STEP: device tests bench_b16 bench_host bench_b64 recipe
+#                                            # (default all; bench: the three benchmarks)
 #
 #   device.txt       the GPU, torch, Triton, CUDA
 #   tests.txt        the CUDA cases of the cell, kernel and model tests
 #   bench_b16.txt    scripts/bench_cells.py at T=300, B=16, D=123, H=256: stack and single layer, fp32 and
 #                    bf16, each cell over nn.LSTM (cuDNN), over its eager loop, over torch's product
 #                    beside the kernels and, in the stack, over its directions launched apart
-#   bench_b64.txt    the same at B=64, H=512
+#   bench_host.txt   scripts/bench_host.py: the host time of a step with real launches
+#   bench_b64.txt    the same as bench_b16 at B=64, H=512
 #   recipe_*.txt     recipes/timit on mini-TIMIT under trainer.precision=bf16-mixed, every stage: cuDNN's
 #                    lstm and peephole_diag on the fused kernels; the log, then the RESULTS.md it wrote
 #   steps.txt        each step's exit status and seconds
 #
-# About 2, 1, 4, 5 and 3 minutes of an H100 (a guess until measured): two calls where one is limited
-# to 10 minutes, e.g. "device tests bench_b16" then "bench_b64 recipe".
+# About 2, 1, 4, 1, 5 and 3 minutes of an H100 (a guess until measured): two calls where one is
+# limited to 10 minutes, e.g. "device tests bench_b16 bench_host" then "bench_b64 recipe".
 #
 # Needs the project installed for PYTHON (python3; on a machine without a network, from wheels made
 # where there is one: `pip wheel --no-deps -w DIR .` and its dependencies'). Environment: PYTHON,
@@ -25,7 +27,7 @@ set -uo pipefail
 
 out=${1:-exp/gpu_checks}
 shift $(($# > 0 ? 1 : 0))
-steps=${*:-device tests bench_b16 bench_b64 recipe}
+steps=${*:-device tests bench_b16 bench_host bench_b64 recipe}
 python=${PYTHON:-python3}
 epochs=${EPOCHS:-20}
 mkdir -p "$out"
@@ -63,6 +65,7 @@ step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fu
   tests/unit/test_models.py -k cuda
 # shellcheck disable=SC2086
 step bench_b16 420 "$python" scripts/bench_cells.py --repeats 3 ${BENCH_ARGS:-}
+step bench_host 120 "$python" scripts/bench_host.py
 # shellcheck disable=SC2086
 step bench_b64 420 "$python" scripts/bench_cells.py --repeats 3 --batch 64 --hidden 512 ${BENCH_ARGS:-}
 work=$(mktemp -d)
