@@ -4,7 +4,8 @@ they replace.
 On CUDA the kernels run for every float32/float64 dense LSTM variant, the GRU and the Li-GRU. CI has
 no GPU, so two things stand in for one: every kernel specialisation the cells use is compiled to
 machine code for sm_80 and sm_90 (Triton needs no GPU for that), and the last test re-runs this file
-(every output and gradient of the kernels against the eager loops) and the cell tests of
+(every output and gradient of the kernels against the eager loops; a bidirectional layer of each kind,
+its directions paired, against float64 finite differences) and the cell tests of
 ``test_cells.py`` but their gradchecks (references from the equations, padding invariance) in a fresh
 process with ``TRITON_INTERPRET=1``, under which CPU tensors take the fused path too. A fresh process,
 because Triton reads that variable when the kernels are defined.
@@ -19,6 +20,7 @@ from unittest import mock
 
 import pytest
 import torch
+from torch.func import functional_call
 
 triton = pytest.importorskip("triton", reason="Triton ships for Linux only")
 from triton.backends.compiler import GPUTarget  # noqa: E402
@@ -272,6 +274,46 @@ def test_a_stack_computes_the_same_with_its_directions_paired(device):
         one_after_the_other = run()
     for got, expected in zip(paired, one_after_the_other, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+FINITE_DIFFERENCE_CASES = [
+    ("peephole_diag", {}),
+    ("peephole", {}),
+    ("fgr", {}),
+    ("cifg", dict(cell_clip=0.5)),
+    ("lstm", dict(sigma_h="identity", zoneout_cell=0.3, zoneout_hidden=0.2)),  # evaluation: zoneout's rates
+    ("conv_peephole", dict(frequency_bins=2)),
+    ("gru", dict(zoneout_hidden=0.2)),
+    ("ligru", {}),
+]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize(
+    "name, options",
+    FINITE_DIFFERENCE_CASES,
+    ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in FINITE_DIFFERENCE_CASES],
+)
+def test_a_paired_layer_matches_finite_differences(name, options, device):
+    """A bidirectional layer on the kernels, its directions paired, against float64 finite differences
+    (torch's gradcheck in its fast mode: a random projection of the Jacobian, which keeps the
+    interpreter's run short): every input and both directions' parameters, over sequences of
+    different lengths, in evaluation (no random masks; zoneout's rates act)."""
+    torch.manual_seed(7)
+    factory = functools.partial(cells.build, name, **options)
+    stack = StackedBiRNN(factory, 2, 2 if name != "conv_peephole" else 4, num_layers=1).double().to(device).eval()
+    for weight in stack.parameters():  # open the peepholes, which start closed
+        torch.nn.init.uniform_(weight, -0.8, 0.8)
+    x = torch.randn(3, 2, 2, dtype=torch.float64, device=device, requires_grad=True)
+    lens = torch.tensor([3, 2])
+    assert stack.forward_layers[0].pairs_with(stack.backward_layers[0], x)
+    names = [n for n, _ in stack.named_parameters()]
+
+    def run(x, *params):
+        return functional_call(stack, dict(zip(names, params)), (x, lens))
+
+    params = [p.detach().requires_grad_() for p in stack.parameters()]
+    assert torch.autograd.gradcheck(run, (x, *params), fast_mode=True)
 
 
 @pytest.mark.parametrize("device", FUSED_DEVICES)
