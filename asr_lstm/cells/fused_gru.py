@@ -169,6 +169,17 @@ def _gradient_of_h(
     return dh_t, carry
 
 
+@triton.jit
+def _backward_buffers(gates, hs, grad_y, dpre, zone, t, batch, ROW: tl.constexpr, H: tl.constexpr):
+    """Step t+1's and step t's gates ``(., B, ROW)``, h_{t-1}, step t's grad_y, step t+1's and step t's
+    d loss / d pre-activations and step t's zoneout d, in the sequence-long buffers."""
+    step, each = steps_before(t, batch)
+    return (
+        gates + (step + each) * ROW, gates + step * ROW, hs + step * H, grad_y + step * H,
+        dpre + (step + each) * ROW, dpre + step * ROW, zone + step * H,
+    )  # fmt: skip
+
+
 @triton.jit(do_not_specialize=["t"])  # t changes at every launch
 def _backward_update(
     gates,
@@ -196,14 +207,9 @@ def _backward_update(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 3 * H * H)
-    step, each = steps_before(t, batch)
-    gates_next = gates + (step + each) * 3 * H
-    gates += step * 3 * H
-    h_prev = hs + step * H
-    grad_y += step * H
-    dpre_next = dpre + (step + each) * 3 * H
-    dpre += step * 3 * H
-    zone += step * H
+    gates_next, gates, h_prev, grad_y, dpre_next, dpre, zone = _backward_buffers(
+        gates, hs, grad_y, dpre, zone, t, batch, 3 * H, H
+    )
     state = rows * H + units
     # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
     extra = tl.load(d_rh + state, mask=mask) * 0
@@ -329,13 +335,9 @@ def _ligru_backward_step(
 ):
     rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
     weight = direction(weight, 2 * H * H)
-    step, each = steps_before(t, batch)
-    gates += step * 2 * H
-    h_prev = hs + step * H
-    grad_y += step * H
-    dpre_next = dpre + (step + each) * 2 * H
-    dpre += step * 2 * H
-    zone += step * H
+    _, gates, h_prev, grad_y, dpre_next, dpre, zone = _backward_buffers(
+        gates, hs, grad_y, dpre, zone, t, batch, 2 * H, H
+    )
     state = rows * H + units
     # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
     dh_t, carry = _gradient_of_h(
