@@ -27,7 +27,13 @@ set -uo pipefail
 
 out=${1:-exp/gpu_checks}
 shift $(($# > 0 ? 1 : 0))
+known="device tests bench bench_b16 bench_host bench_b64 recipe"
 steps=${*:-device tests bench_b16 bench_host bench_b64 recipe}
+unknown=""
+for name in $steps; do
+  [[ " $known " == *" $name "* ]] || unknown+=" $name"
+done
+[ -z "$unknown" ] || { echo "gpu_checks.sh: unknown steps:$unknown (steps: $known)" >&2; exit 2; }
 python=${PYTHON:-python3}
 epochs=${EPOCHS:-20}
 mkdir -p "$out"
