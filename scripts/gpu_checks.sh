@@ -15,14 +15,17 @@
 #   bench_b64.txt    the same as bench_b16 at B=64, H=512
 #   recipe_*.txt     recipes/timit on mini-TIMIT under trainer.precision=bf16-mixed, every stage: cuDNN's
 #                    lstm and peephole_diag on the fused kernels; the log, then the RESULTS.md it wrote
-#   steps.txt        each step's exit status and seconds
+#   steps.txt        each step's exit status and seconds, or why it did not run; printed at the end (the
+#                    script exits 1 where a step failed)
 #
-# About 2, 1, 4, 1, 5 and 3 minutes of an H100 (a guess until measured): two calls where one is
-# limited to 10 minutes, e.g. "device tests bench_b16 bench_host" then "bench_b64 recipe".
+# BUDGET=SECONDS bounds the whole run where the GPU is lent by the minute: each step's limit shrinks
+# to what is left, and a step left under 30 s is not started (steps.txt says so, and naming the steps
+# that did not run in a second call finishes the set). The steps run in the order above, the
+# correctness checks first. A guess until measured: 2, 1, 4, 1, 5 and 3 minutes of an H100.
 #
 # Needs the project installed for PYTHON (python3; on a machine without a network, from wheels made
 # where there is one: `pip wheel --no-deps -w DIR .` and its dependencies'). Environment: PYTHON,
-# BENCH_ARGS (extra arguments of both benchmarks, e.g. --repeats 2), EPOCHS (the recipe's, 20).
+# BUDGET, BENCH_ARGS (extra arguments of both benchmarks, e.g. --repeats 2), EPOCHS (the recipe's, 20).
 set -uo pipefail
 
 out=${1:-exp/gpu_checks}
@@ -34,8 +37,12 @@ for name in $steps; do
   [[ " $known " == *" $name "* ]] || unknown+=" $name"
 done
 [ -z "$unknown" ] || { echo "gpu_checks.sh: unknown steps:$unknown (steps: $known)" >&2; exit 2; }
-python=${PYTHON:-python3}
+python=$(command -v "${PYTHON:-python3}") || { echo "gpu_checks.sh: no Python at PYTHON=${PYTHON:-python3}" >&2; exit 2; }
+[[ "$python" == /* ]] || python=$PWD/$python  # the steps run from the repository's root
 epochs=${EPOCHS:-20}
+budget=${BUDGET:-0}
+[[ "$budget" =~ ^[0-9]+$ ]] || { echo "gpu_checks.sh: BUDGET=$budget is not a number of seconds" >&2; exit 2; }
+[[ "$epochs" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_checks.sh: EPOCHS=$epochs is not a number of epochs" >&2; exit 2; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,11 +53,21 @@ step() {  # step NAME LIMIT_SECONDS COMMAND...: runs COMMAND into $out/NAME.txt 
   local name=$1 limit=$2
   shift 2
   [[ " $steps " == *" ${name%%_*} "* || " $steps " == *" $name "* ]] || return 0
+  if ((budget > 0)); then
+    local left=$((budget - SECONDS))
+    if ((left < 30)); then
+      echo "$name: not run, ${left} s of BUDGET=$budget left" | tee -a "$out/steps.txt"
+      return 0
+    fi
+    ((limit <= left)) || limit=$left
+  fi
   local start=$SECONDS
   timeout "$limit" "$@" >"$out/$name.txt" 2>&1
   local status=$?
+  ((status == 0)) || failed+=" $name"
   echo "$name: exit $status after $((SECONDS - start)) s" | tee -a "$out/steps.txt"
 }
+failed=""
 
 if ! (cd / && "$python" -c "import asr_lstm.conf") 2>/dev/null; then
   echo "asr_lstm is not installed for $python: pip install . (or its wheel: pip wheel --no-deps -w DIR .)" |
@@ -58,8 +75,8 @@ if ! (cd / && "$python" -c "import asr_lstm.conf") 2>/dev/null; then
   exit 1
 fi
 shim=$(mktemp -d)  # the recipe calls `python` and `asr-lstm`: PYTHON's, wherever it keeps its scripts
-printf '#!/bin/sh\nexec %q "$@"\n' "$(command -v "$python")" >"$shim/python"
-printf '#!/bin/sh\nexec %q -m asr_lstm.cli.main "$@"\n' "$(command -v "$python")" >"$shim/asr-lstm"
+printf '#!/bin/sh\nexec %q "$@"\n' "$python" >"$shim/python"
+printf '#!/bin/sh\nexec %q -m asr_lstm.cli.main "$@"\n' "$python" >"$shim/asr-lstm"
 chmod +x "$shim/python" "$shim/asr-lstm"
 export PATH="$shim:$PATH"
 
@@ -80,3 +97,6 @@ for cell in lstm peephole_diag; do
     --overrides "cell=$cell trainer.precision=bf16-mixed trainer.max_epochs=$epochs trainer.enable_progress_bar=false"
   [ -f "$work/RESULTS_$cell.md" ] && cat "$work/RESULTS_$cell.md" >>"$out/recipe_$cell.txt"
 done
+echo "--- $out/steps.txt"
+cat "$out/steps.txt" 2>/dev/null
+[ -z "$failed" ] || { echo "failed:$failed"; exit 1; }
