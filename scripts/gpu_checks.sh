@@ -15,8 +15,9 @@
 #   bench_b64.txt    the same as bench_b16 at B=64, H=512
 #   recipe_*.txt     recipes/timit on mini-TIMIT under trainer.precision=bf16-mixed, every stage: cuDNN's
 #                    lstm and peephole_diag on the fused kernels; the log, then the RESULTS.md it wrote
-#   steps.txt        each step's exit status and seconds, or why it did not run; printed at the end (the
-#                    script exits 1 where a step failed)
+#   steps.txt        the project's requirements PYTHON does not meet (scripts/check_requirements.py),
+#                    each step's exit status and seconds, or why it did not run; printed at the end (the
+#                    script exits 1 where a step failed or a requirement is unmet)
 #
 # BUDGET=SECONDS bounds the whole run where the GPU is lent by the minute: each step's limit shrinks
 # to what is left, and a step left under 30 s is not started (steps.txt says so, and naming the steps
@@ -67,13 +68,14 @@ step() {  # step NAME LIMIT_SECONDS COMMAND...: runs COMMAND into $out/NAME.txt 
   ((status == 0)) || failed+=" $name"
   echo "$name: exit $status after $((SECONDS - start)) s" | tee -a "$out/steps.txt"
 }
-failed=""
 
 if ! (cd / && "$python" -c "import asr_lstm.conf") 2>/dev/null; then
   echo "asr_lstm is not installed for $python: pip install . (or its wheel: pip wheel --no-deps -w DIR .)" |
     tee -a "$out/steps.txt"
   exit 1
 fi
+failed=""
+"$python" scripts/check_requirements.py --extras onnx 2>&1 | tee -a "$out/steps.txt" || failed+=" requirements"
 shim=$(mktemp -d)  # the recipe calls `python` and `asr-lstm`: PYTHON's, wherever it keeps its scripts
 printf '#!/bin/sh\nexec %q "$@"\n' "$python" >"$shim/python"
 printf '#!/bin/sh\nexec %q -m asr_lstm.cli.main "$@"\n' "$python" >"$shim/asr-lstm"
@@ -83,7 +85,8 @@ export PATH="$shim:$PATH"
 step device 60 "$python" -c "
 import torch, triton
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)
-print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
+print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')
+import asr_lstm.cli.main  # every module the recipe's entry point imports, and theirs"
 step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fused.py tests/unit/test_cells.py \
   tests/unit/test_models.py -k cuda
 # shellcheck disable=SC2086

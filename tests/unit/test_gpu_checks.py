@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_a_step_runs_into_its_file_and_is_recorded(tmp_path):
     result = gpu_checks(tmp_path, "device", BUDGET="600")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no CUDA device" in (tmp_path / "device.txt").read_text()
-    assert (tmp_path / "steps.txt").read_text().startswith("device: exit 0 after ")
+    assert (tmp_path / "steps.txt").read_text().splitlines()[-1].startswith("device: exit 0 after ")
     assert not (tmp_path / "tests.txt").exists()
 
 
@@ -67,3 +68,42 @@ def test_a_failing_step_makes_the_script_exit_1_and_is_named(tmp_path):
     assert result.returncode == 1
     assert "device: exit 3 after " in (tmp_path / "out" / "steps.txt").read_text()
     assert result.stdout.rstrip().endswith("failed: device")
+
+
+def test_unmet_requirements_are_reported_and_fail_the_run(tmp_path):
+    """A distribution of asr-lstm first on the path whose requirements this environment does not meet."""
+    write_distribution(tmp_path / "site", "no-such-package>=1", "torch==0.0.1")
+    result = gpu_checks(tmp_path / "out", "device", PYTHONPATH=str(tmp_path / "site"))
+    assert result.returncode == 1
+    report = (tmp_path / "out" / "steps.txt").read_text()
+    assert "  no-such-package>=1 (installed: None)\n  torch==0.0.1 (installed: 2." in report
+    assert "device: exit 0 after " in report
+    assert result.stdout.rstrip().endswith("failed: requirements")
+
+
+def write_distribution(site: Path, *requires: str) -> Path:
+    """A dist-info of asr-lstm 0.1.0 under ``site`` with these ``Requires-Dist`` lines."""
+    info = site / "asr_lstm-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", "Name: asr-lstm", "Version: 0.1.0", *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+    return info
+
+
+def test_check_requirements_counts_the_extras_asked_for_and_this_platforms_markers(tmp_path):
+    from scripts.check_requirements import unmet
+
+    info = write_distribution(
+        tmp_path,
+        "torch>=2",
+        "no-such-package",
+        "no-such-test-tool; extra == 'test'",
+        "no-such-onnx-tool>=1; extra == 'onnx'",
+        "no-such-windows-package; platform_system == 'Windows'",
+        "pytest>=999; extra == 'onnx'",
+    )
+    distribution = metadata.PathDistribution(info)
+    assert unmet(distribution, []) == ["no-such-package (installed: None)"]
+    found = unmet(distribution, ["onnx"])
+    assert found[:2] == ["no-such-package (installed: None)", "no-such-onnx-tool>=1 (installed: None)"]
+    assert found[2].startswith("pytest>=999") and len(found) == 3
