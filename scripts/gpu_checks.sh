@@ -85,8 +85,7 @@ export PATH="$shim:$PATH"
 step device 60 "$python" -c "
 import torch, triton
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)
-print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')
-import asr_lstm.cli.main  # every module the recipe's entry point imports, and theirs"
+print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
 step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fused.py tests/unit/test_cells.py \
   tests/unit/test_models.py -k cuda
 # shellcheck disable=SC2086

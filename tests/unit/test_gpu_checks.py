@@ -76,16 +76,16 @@ def test_unmet_requirements_are_reported_and_fail_the_run(tmp_path):
     result = gpu_checks(tmp_path / "out", "device", PYTHONPATH=str(tmp_path / "site"))
     assert result.returncode == 1
     report = (tmp_path / "out" / "steps.txt").read_text()
-    assert "  no-such-package>=1 (installed: None)\n  torch==0.0.1 (installed: 2." in report
+    assert "  no-such-package>=1 (installed: None), required by asr-lstm\n  torch==0.0.1 (installed: 2." in report
     assert "device: exit 0 after " in report
     assert result.stdout.rstrip().endswith("failed: requirements")
 
 
-def write_distribution(site: Path, *requires: str) -> Path:
-    """A dist-info of asr-lstm 0.1.0 under ``site`` with these ``Requires-Dist`` lines."""
-    info = site / "asr_lstm-0.1.0.dist-info"
+def write_distribution(site: Path, *requires: str, name: str = "asr-lstm") -> Path:
+    """A dist-info of ``name`` 0.1.0 under ``site`` with these ``Requires-Dist`` lines."""
+    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
     info.mkdir(parents=True)
-    lines = ["Metadata-Version: 2.1", "Name: asr-lstm", "Version: 0.1.0", *(f"Requires-Dist: {r}" for r in requires)]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 0.1.0", *(f"Requires-Dist: {r}" for r in requires)]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
     return info
 
@@ -103,7 +103,24 @@ def test_check_requirements_counts_the_extras_asked_for_and_this_platforms_marke
         "pytest>=999; extra == 'onnx'",
     )
     distribution = metadata.PathDistribution(info)
-    assert unmet(distribution, []) == ["no-such-package (installed: None)"]
+    assert unmet(distribution, []) == ["no-such-package (installed: None), required by asr-lstm"]
     found = unmet(distribution, ["onnx"])
-    assert found[:2] == ["no-such-package (installed: None)", "no-such-onnx-tool>=1 (installed: None)"]
-    assert found[2].startswith("pytest>=999") and len(found) == 3
+    assert found[:2] == [
+        "no-such-package (installed: None), required by asr-lstm",
+        "no-such-onnx-tool>=1 (installed: None), required by asr-lstm",
+    ]
+    assert found[2].startswith("pytest>=999 (installed: ") and len(found) == 3
+
+
+def test_check_requirements_follows_what_the_requirements_require(tmp_path, monkeypatch):
+    """soundfile installed without cffi: the gap is one level down, and an extra asked for counts there."""
+    from scripts.check_requirements import unmet
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_distribution(tmp_path, "no-such-leaf>=2", "fake-c[more]", name="fake-a")
+    write_distribution(tmp_path, "no-such-extra-leaf; extra == 'more'", "fake-a", name="fake-c")
+    top = write_distribution(tmp_path / "top", "fake-a", "fake-c")
+    assert unmet(metadata.PathDistribution(top), []) == [
+        "no-such-leaf>=2 (installed: None), required by fake-a",
+        "no-such-extra-leaf (installed: None), required by fake-c",
+    ]
