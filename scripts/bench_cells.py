@@ -16,12 +16,14 @@ product themselves (one launch a step each way), their time over the same kernel
 beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off; and in the
 stack ``x unpaired``: where a layer's two directions run as one batch of the kernels (half the
 launches), its time over the same kernels launched for each direction, ``fused.PAIRED_DIRECTIONS``
-switched off. The float32
+switched off; with ``--graphs``, ``graphed``: the step captured once as a CUDA graph and replayed, over
+the reference's time launched as usual, the floor that removing the host's launches could reach
+(a run whose step cannot be captured says why under the table). The float32
 line says whether cuDNN and torch's products may use TF32 (the kernels' product follows torch's).
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
-        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1]
+        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1] [--graphs]
 """
 
 from __future__ import annotations
@@ -88,6 +90,42 @@ def timed(run: Callable[[], torch.Tensor], device: torch.device, switch=contextl
             if device.type == "cuda":
                 torch.cuda.synchronize()
             return time.perf_counter() - start
+
+    return once
+
+
+def graph_replay(run: Callable[[], torch.Tensor], precision: str) -> Callable[[], float]:
+    """A function that replays one forward + backward of ``run``, captured once as a CUDA graph, and
+    returns its seconds: the step's GPU time without the host's launches in between, the floor that
+    capturing the time loops (or a persistent kernel) could bring a cell's step down to. Raises where
+    the step cannot be captured. Under bf16, autocast's cast cache is off during the capture (its
+    cached casts would outlive the capture's memory pool)."""
+
+    def step() -> None:
+        run().float().sum().backward()
+
+    casts = (
+        torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
+    with casts:
+        side = torch.cuda.Stream()  # warm-up off the default stream, as capture requires
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+
+    def once() -> float:
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        graph.replay()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
 
     return once
 
@@ -193,10 +231,16 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             turns[f"{name} (torch mm)"] = timed(runs[name], device, recurrence.fused.IN_KERNEL_PRODUCT.off)
         for name in paired:
             turns[f"{name} (unpaired)"] = timed(runs[name], device, recurrence.fused.PAIRED_DIRECTIONS.off)
+        capture_failures = {}
+        for name in runs if args.graphs else []:
+            try:
+                turns[f"{name} (graph)"] = graph_replay(runs[name], precision)
+            except Exception as error:  # a step that cannot be captured is a finding, not the end of the run
+                capture_failures[name] = f"{type(error).__name__}: {error}"
         seconds = time_round_robin(turns, args.repeats)
         print(
             f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7} "
-            f"{'x torch mm':>10} {'x unpaired':>10}"
+            f"{'x torch mm':>10} {'x unpaired':>10}" + (f" {'graphed':>8}" if args.graphs else "")
         )
         frames = args.steps * args.batch
         base = seconds["torch.nn.LSTM"]
@@ -210,10 +254,16 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             versus_loop = f"{seconds[name] / seconds[f'{name} (Python loop)']:.2f}" if name in with_loop else "-"
             versus_mm = f"{seconds[name] / seconds[f'{name} (torch mm)']:.2f}" if name in with_product else "-"
             versus_apart = f"{seconds[name] / seconds[f'{name} (unpaired)']:.2f}" if name in paired else "-"
+            graphed = ""
+            if args.graphs:
+                replayed = seconds.get(f"{name} (graph)")
+                graphed = f" {replayed / base:>8.2f}" if replayed is not None else f" {'failed':>8}"
             print(
                 f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
-                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10}"
+                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10}{graphed}"
             )
+        for name, failure in capture_failures.items():
+            print(f"{name}: its step could not be captured as a CUDA graph: {failure}")
 
 
 def cell_option(parser: argparse.ArgumentParser, item: str) -> tuple[str, object]:
@@ -247,7 +297,15 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="options every cell of --cells is built with, e.g. zoneout_cell=0.1 cell_clip=3 (values as Python literals)",
     )
+    parser.add_argument(
+        "--graphs",
+        action="store_true",
+        help="CUDA: each run's step also captured as one CUDA graph and replayed (column graphed: its time over "
+        "nn.LSTM's, launched as usual)",
+    )
     args = parser.parse_args()
+    if args.graphs and not args.device.startswith("cuda"):
+        parser.error(f"--graphs captures CUDA graphs; --device is {args.device}")
     args.cell_options = dict(cell_option(parser, item) for item in args.cell_options)
     device = torch.device(args.device)
     precisions = args.precisions or (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu_checks.sh"
 
@@ -124,3 +125,11 @@ def test_check_requirements_follows_what_the_requirements_require(tmp_path, monk
         "no-such-leaf>=2 (installed: None), required by fake-a",
         "no-such-extra-leaf (installed: None), required by fake-c",
     ]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the step would run the whole benchmark")
+def test_the_graph_benchmark_refuses_a_machine_without_cuda(tmp_path):
+    result = gpu_checks(tmp_path, "bench_graphs")
+    assert result.returncode == 1
+    assert "--graphs captures CUDA graphs; --device is cpu" in (tmp_path / "bench_graphs.txt").read_text()
+    assert result.stdout.rstrip().endswith("failed: bench_graphs")
