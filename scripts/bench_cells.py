@@ -23,7 +23,7 @@ line says whether cuDNN and torch's products may use TF32 (the kernels' product 
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
-        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1] [--graphs]
+        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1] [--without loop mm unpaired] [--graphs]
 """
 
 from __future__ import annotations
@@ -224,11 +224,14 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
     memory_name = "peak MiB" if device.type == "cuda" else "saved MiB"
     with autocast(device, precision):
         turns = {name: timed(run, device) for name, run in runs.items()}
-        with_loop = [name for name, cell in first_layers.items() if runs_compiled_loop(cell, x)]
+        compiled_loop = [name for name, cell in first_layers.items() if runs_compiled_loop(cell, x)]
+        with_loop = [] if "loop" in args.without else compiled_loop
         turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(device)) for name in with_loop})
-        with_product = [name for name in with_loop if multiplies_in_kernel(first_layers[name], x)]
+        with_product = [name for name in compiled_loop if multiplies_in_kernel(first_layers[name], x)]
+        with_product = [] if "mm" in args.without else with_product
         for name in with_product:
             turns[f"{name} (torch mm)"] = timed(runs[name], device, recurrence.fused.IN_KERNEL_PRODUCT.off)
+        paired = set() if "unpaired" in args.without else paired
         for name in paired:
             turns[f"{name} (unpaired)"] = timed(runs[name], device, recurrence.fused.PAIRED_DIRECTIONS.off)
         capture_failures = {}
@@ -296,6 +299,13 @@ def main() -> None:
         default=[],
         metavar="NAME=VALUE",
         help="options every cell of --cells is built with, e.g. zoneout_cell=0.1 cell_clip=3 (values as Python literals)",
+    )
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        choices=["loop", "mm", "unpaired"],
+        help="comparisons not to time (their columns print -): x loop, x torch mm, x unpaired",
     )
     parser.add_argument(
         "--graphs",

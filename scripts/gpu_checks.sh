@@ -11,10 +11,11 @@
 #   bench_b16.txt    scripts/bench_cells.py at T=300, B=16, D=123, H=256: stack and single layer, fp32 and
 #                    bf16, each cell over nn.LSTM (cuDNN), over its eager loop, over torch's product
 #                    beside the kernels and, in the stack, over its directions launched apart
-#   bench_graphs.txt the stack of bench_b16 with --graphs: each step also captured as one CUDA graph and
-#                    replayed, the floor that removing the host's launches could reach
+#   bench_graphs.txt the stack of bench_b16 with --graphs, without the other comparisons: each step also
+#                    captured as one CUDA graph and replayed, the floor that removing the host's launches
+#                    could reach
 #   bench_host.txt   scripts/bench_host.py: the host time of a step with real launches
-#   bench_b64.txt    the same as bench_b16 at B=64, H=512
+#   bench_b64.txt    the stack of bench_b16 at B=64, H=512 (the second shape)
 #   recipe.txt       recipes/timit on mini-TIMIT under trainer.precision=bf16-mixed, every stage: cuDNN's
 #                    lstm, then peephole_diag on the fused kernels; each run's log, then the RESULTS.md it wrote
 #   steps.txt        the project's requirements PYTHON does not meet (scripts/check_requirements.py),
@@ -24,7 +25,7 @@
 # BUDGET=SECONDS bounds the whole run where the GPU is lent by the minute: each step's limit shrinks
 # to what is left, and a step left under 30 s is not started (steps.txt says so, and naming the steps
 # that did not run in a second call finishes the set). The steps run in the order above, the
-# correctness checks first. A guess until measured: 2, 1, 4, 3, 1, 5 and 3 minutes of an H100. Eight
+# correctness checks first. A guess until measured, in minutes of an H100: under 1, 2, 4, 2, 1, 3, 3. Eight
 # files in all, the most a lent GPU machine hands back.
 #
 # Needs the project installed for PYTHON (python3; on a machine without a network, from wheels made
@@ -99,10 +100,11 @@ step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fu
 # shellcheck disable=SC2086
 step bench_b16 420 "$python" scripts/bench_cells.py --repeats 3 ${BENCH_ARGS:-}
 # shellcheck disable=SC2086
-step bench_graphs 300 "$python" scripts/bench_cells.py --repeats 3 --layouts stack --graphs ${BENCH_ARGS:-}
+step bench_graphs 300 "$python" scripts/bench_cells.py --repeats 3 --layouts stack --graphs --without loop mm unpaired \
+  ${BENCH_ARGS:-}
 step bench_host 120 "$python" scripts/bench_host.py
 # shellcheck disable=SC2086
-step bench_b64 420 "$python" scripts/bench_cells.py --repeats 3 --batch 64 --hidden 512 ${BENCH_ARGS:-}
+step bench_b64 420 "$python" scripts/bench_cells.py --repeats 3 --layouts stack --batch 64 --hidden 512 ${BENCH_ARGS:-}
 work=$(mktemp -d)
 for cell in lstm peephole_diag; do
   log=recipe step "recipe_$cell" 300 recipes/timit/run.sh --work "$work" --name "bf16_$cell" \
