@@ -62,6 +62,8 @@ def load_audio(path: str | Path, segment: tuple[float, float] | None = None) -> 
         segment: ``(start, end)`` seconds of it to read (only those samples are decoded from a file);
             an end past the audio's is the audio's end.
     """
+    if not is_command(path) and not Path(path).exists():
+        raise InputFileError(f"{path}: no such audio file")
     try:
         if is_command(path):
             data, rate = sf.read(run_command(str(path)), dtype="float32", always_2d=True)

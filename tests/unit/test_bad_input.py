@@ -83,6 +83,14 @@ def test_nan_and_too_short_audio_are_named(tmp_path):
         read_frames(tone(tmp_path / "short.wav", 0.02), FEATURES)
 
 
+def test_missing_and_unreadable_audio_files_say_which_they_are(tmp_path):
+    (tmp_path / "text.wav").write_text("not audio")
+    with pytest.raises(InputFileError, match=r"missing\.wav: no such audio file$"):
+        read_frames(tmp_path / "missing.wav", FEATURES)
+    with pytest.raises(InputFileError, match=r"text\.wav: cannot read audio \(.*Format not recognised"):
+        read_frames(tmp_path / "text.wav", FEATURES)
+
+
 def test_feature_extraction_reports_every_bad_file_at_once(tmp_path):
     rows = [
         {"id": "good", "audio": str(tone(tmp_path / "good.wav", 0.5))},
