@@ -6,10 +6,12 @@ apply the equations literally, one gate at a time; they share no code with ``asr
 
 import contextlib
 import functools
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_module
 from torch.func import functional_call
 
 from asr_lstm import cells
@@ -19,11 +21,13 @@ from asr_lstm.cells.gru import GRU
 from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTMCellBase
 from asr_lstm.models import StackedBiRNN
+from asr_lstm.runs import plain_options
 from tests.conftest import DEVICES
 
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda v: v}
 
-# Structure of each dense variant, from the issue and the papers (not from the code under test).
+# Structure of each dense variant, from the issue and the papers (not from the code under test), with
+# the cell clip (Sak et al. 2014) that the README's cell sweep made the default of three of them.
 BASE = dict(
     rec="h",
     ig=True,
@@ -38,13 +42,13 @@ BASE = dict(
 GREFF = dict(BASE, peep=True, o_peep="current")
 DENSE = {
     "lstm": BASE,
-    "peephole": dict(BASE, rec="c"),
+    "peephole": dict(BASE, rec="c", clip=1.0),
     "peephole_diag": dict(BASE, peep=True),
     "nig": dict(GREFF, ig=False),
-    "nfg": dict(GREFF, fg=False),
+    "nfg": dict(GREFF, fg=False, clip=1.0),
     "nog": dict(GREFF, og=False),
     "niaf": dict(GREFF, acts=("sigmoid", "identity", "tanh")),
-    "noaf": dict(GREFF, acts=("sigmoid", "tanh", "identity")),
+    "noaf": dict(GREFF, acts=("sigmoid", "tanh", "identity"), clip=3.0),
     "np": dict(GREFF, peep=False),
     "cifg": dict(GREFF, cifg=True),
     "fgr": dict(GREFF, fgr=True),
@@ -566,6 +570,54 @@ def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
         assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
     with pytest.raises(ValueError, match="cell_clip must be positive"):
         make(name, torch.float64, "cpu", cell_clip=0.0)
+
+
+@pytest.mark.parametrize("name, clip", [("peephole", 1.0), ("nfg", 1.0), ("noaf", 3.0)])
+def test_cells_clipped_by_default_take_the_papers_unclipped_form(name, clip):
+    """``peephole``, ``nfg`` and ``noaf`` clip c_t by default (the README's cell sweep); ``cell_clip=None``
+    gives the paper's equations without a clip, where the cell state leaves [-C, C]."""
+    clipped, cell = make(name, torch.float64, "cpu"), make(name, torch.float64, "cpu", cell_clip=None)
+    assert clipped.variant.cell_clip == clip and cell.variant.cell_clip is None
+    with torch.no_grad():  # forget gates held open, so that c_t accumulates past C
+        for module in (clipped, cell):
+            module.bias_ih[4:8] += 6.0
+    x = 3 * torch.randn(30, 3, 5, dtype=torch.float64)
+    zeros = torch.zeros(3, 4, dtype=torch.float64)
+    with torch.no_grad():
+        got = cell(x)
+        expected = reference_dense(cell, x, zeros, zeros, dict(DENSE[name], clip=None))
+        for g, want in zip((got[0], *got[1]), expected):
+            torch.testing.assert_close(g, want)
+        assert not torch.allclose(got[0], clipped(x)[0])  # the default's clip acts on this input
+
+
+CELL_CONFIGS = sorted(
+    str(path.relative_to(path.parents[1] if path.parent.name == "greff" else path.parent).with_suffix(""))
+    for path in (Path(__file__).parents[2] / "conf" / "cell").rglob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("config", CELL_CONFIGS)
+def test_each_cell_config_builds_the_cell_that_its_name_builds(config):
+    """``cell=<config>`` of ``asr-lstm train`` and ``cells.build(name)`` give one cell, parameters and
+    settings alike: the configs spell out the Python defaults (cell clips, learning-rate fractions,
+    projections) rather than differ from them, so that a cell used from Python trains as the recipe's."""
+    with initialize_config_module(config_module="asr_lstm.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[f"cell={config}"])
+    options = plain_options(cfg.cell)
+    name = options.pop("name")
+    D, H = (123, cfg.model.hidden_size) if name == "conv_peephole" else (5, 4)
+    built = []
+    for given in (options, {}):
+        torch.manual_seed(0)
+        built.append(cells.build(name, D, H, **given))
+    configured, default = built
+    assert configured.state_dict().keys() == default.state_dict().keys()
+    for key, value in configured.state_dict().items():
+        torch.testing.assert_close(value, default.state_dict()[key], rtol=0, atol=0)
+    for (path, module), (_, other) in zip(configured.named_modules(), default.named_modules()):
+        settings = {k for k in (*vars(module), *vars(other)) if not k.startswith("_")}
+        assert {k: getattr(module, k) for k in settings} == {k: getattr(other, k) for k in settings}, (config, path)
 
 
 @pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "cifg", "fgr"])

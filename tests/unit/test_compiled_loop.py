@@ -137,7 +137,7 @@ def test_compiled_loop_equals_the_python_loop(name, options, hidden, dropout, dt
     with compiled.switched_off():
         assert not compiled.applies(xw)
         python = run_loop(cell, xw, state, grads, mask)
-    if cell.variant.cell_clip is not None:
+    if "cell_clip" in options:  # a case that sets the clip tests it: it acts somewhere
         assert (got[2].abs() == cell.variant.cell_clip).any(), "no cell clipped: the case tests nothing"
     if dtype == torch.float64:
         for a, b in zip(got, python, strict=True):
