@@ -49,8 +49,8 @@ class ConvPeepholeLSTM(PairedDirections, nn.Module):
         hidden_size: H_c * F, the flat output frame size (``hidden_size`` units as for dense cells).
         frequency_bins: F, the length of the spatial axis; must divide both sizes.
         kernel_size: k, odd.
-        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout, zoneout_cell,
-            zoneout_hidden: as for the dense LSTM cells.
+        sigma_g, sigma_c, sigma_h, forget_bias, output_peephole, recurrent_dropout, cell_clip,
+            zoneout_cell, zoneout_hidden: as for the dense LSTM cells (c_t clipped at each position).
     """
 
     paired_settings = (
@@ -69,6 +69,7 @@ class ConvPeepholeLSTM(PairedDirections, nn.Module):
         forget_bias: float = 1.0,
         output_peephole: str = "previous",
         recurrent_dropout: float = 0.0,
+        cell_clip: float | None = None,
         zoneout_cell: float = 0.0,
         zoneout_hidden: float = 0.0,
     ):
@@ -92,7 +93,7 @@ class ConvPeepholeLSTM(PairedDirections, nn.Module):
         self.output_peephole = output_peephole
         self.sigma_g, self.sigma_c, self.sigma_h = activation(sigma_g), activation(sigma_c), activation(sigma_h)
         self.activation_names = (sigma_g, sigma_c, sigma_h)
-        self.variant = LSTMVariant(peepholes=True, output_peephole=output_peephole)
+        self.variant = LSTMVariant(peepholes=True, output_peephole=output_peephole, cell_clip=cell_clip)
         hc = self.hidden_channels
         self.weight_ih = nn.Parameter(torch.empty(4 * hc, self.in_channels, kernel_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hc, hc, kernel_size))
@@ -186,6 +187,8 @@ class ConvPeepholeLSTM(PairedDirections, nn.Module):
         i = self.sigma_g(torch.addcmul(pre_i, v[0], c))
         f = self.sigma_g(torch.addcmul(pre_f, v[1], c))
         c_next = torch.addcmul(f * c, i, self.sigma_c(pre_g))
+        if self.variant.cell_clip is not None:
+            c_next = c_next.clamp(-self.variant.cell_clip, self.variant.cell_clip)
         o = self.sigma_g(torch.addcmul(pre_o, v[2], c_next if self.output_peephole == "current" else c))
         h_next = o * self.sigma_h(c_next)
         h_next, c_next = exportable.zone(h, h_next, self.zoneout_hidden), exportable.zone(c, c_next, self.zoneout_cell)

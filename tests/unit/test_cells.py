@@ -150,7 +150,7 @@ def reference_ligru(cell, x, h, mask=1.0, zone=0.0):
     return torch.stack(ys), h
 
 
-def reference_conv(cell, x, h, c, current=False, mask=None, zone=(0.0, 0.0)):
+def reference_conv(cell, x, h, c, current=False, mask=None, zone=(0.0, 0.0), clip=None):
     T, B, _ = x.shape
     F_, Hc = cell.bins, cell.hidden_channels
     k = cell.weight_hh.shape[2]
@@ -170,6 +170,8 @@ def reference_conv(cell, x, h, c, current=False, mask=None, zone=(0.0, 0.0)):
         i = torch.sigmoid(conv(W[0], x_t) + conv(U[0], h_in) + V_i * c + b[0][:, None])
         f = torch.sigmoid(conv(W[1], x_t) + conv(U[1], h_in) + V_f * c + b[1][:, None])
         c_t = f * c + i * torch.tanh(conv(W[2], x_t) + conv(U[2], h_in) + b[2][:, None])
+        if clip is not None:  # cell clipping (Sak et al. 2014), at every position
+            c_t = c_t.clamp(-clip, clip)
         o = torch.sigmoid(conv(W[3], x_t) + conv(U[3], h_in) + V_o * (c_t if current else c) + b[3][:, None])
         h_t = o * torch.tanh(c_t)
         d_c, d_h = (zoneout_weight(d, t) for d in zone)
@@ -570,6 +572,29 @@ def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
         assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
     with pytest.raises(ValueError, match="cell_clip must be positive"):
         make(name, torch.float64, "cpu", cell_clip=0.0)
+
+
+def test_conv_peephole_clips_its_cell_state_at_every_position(loop):
+    cell = make("conv_peephole", torch.float64, "cpu", cell_clip=0.3, output_peephole="current")
+    x = 2 * torch.randn(8, 3, 6, dtype=torch.float64)
+    zeros = torch.zeros(3, 6, dtype=torch.float64)
+    with torch.no_grad():
+        y, (h, c) = cell(x)
+        expected = reference_conv(cell, x, zeros, zeros, current=True, clip=0.3)
+    for got, want in zip((y, h, c), expected):
+        torch.testing.assert_close(got, want)
+    assert c.abs().max() == pytest.approx(0.3)  # some positions clip
+    if loop != "export":
+        names = [n for n, _ in cell.named_parameters()]
+
+        def run(x, *params):
+            y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
+            return y, h, c
+
+        small = x[:4, :2].clone().requires_grad_()
+        assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
+    with pytest.raises(ValueError, match="cell_clip must be positive"):
+        make("conv_peephole", torch.float64, "cpu", cell_clip=-1.0)
 
 
 @pytest.mark.parametrize("name, clip", [("peephole", 1.0), ("nfg", 1.0), ("noaf", 3.0)])
