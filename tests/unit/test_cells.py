@@ -549,15 +549,20 @@ def test_variational_recurrent_dropout_is_one_mask_per_sequence_on_what_u_multip
         make(name, torch.float64, "cpu", recurrent_dropout=1.0)
 
 
-@pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp"])
+@pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole"])
 def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
+    """The clip of every dense variant (``conv_peephole``'s at every position) in each loop."""
     cell = make(name, torch.float64, "cpu", cell_clip=0.3)
-    x = 2 * torch.randn(8, 3, 5, dtype=torch.float64)
-    h0 = torch.zeros(3, cell.output_size, dtype=torch.float64)
-    c0 = torch.zeros(3, 4, dtype=torch.float64)
+    conv = name == "conv_peephole"
+    x = 2 * torch.randn(8, 3, cell.weight_ih.shape[1] * (cell.bins if conv else 1), dtype=torch.float64)
+    h0 = torch.zeros(3, getattr(cell, "output_size", cell.hidden_size), dtype=torch.float64)
+    c0 = torch.zeros(3, cell.hidden_size, dtype=torch.float64)
     with torch.no_grad():
         y, (h, c) = cell(x)
-        expected = reference_dense(cell, x, h0, c0, dict(DENSE[name], clip=0.3))
+        if conv:
+            expected = reference_conv(cell, x, h0, c0, clip=0.3)
+        else:
+            expected = reference_dense(cell, x, h0, c0, dict(DENSE[name], clip=0.3))
     for got, want in zip((y, h, c), expected):
         torch.testing.assert_close(got, want)
     assert c.abs().max() == pytest.approx(0.3)  # some cells clip
@@ -572,29 +577,6 @@ def test_cell_clipping_bounds_the_cell_state_and_stops_its_gradient(name, loop):
         assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
     with pytest.raises(ValueError, match="cell_clip must be positive"):
         make(name, torch.float64, "cpu", cell_clip=0.0)
-
-
-def test_conv_peephole_clips_its_cell_state_at_every_position(loop):
-    cell = make("conv_peephole", torch.float64, "cpu", cell_clip=0.3, output_peephole="current")
-    x = 2 * torch.randn(8, 3, 6, dtype=torch.float64)
-    zeros = torch.zeros(3, 6, dtype=torch.float64)
-    with torch.no_grad():
-        y, (h, c) = cell(x)
-        expected = reference_conv(cell, x, zeros, zeros, current=True, clip=0.3)
-    for got, want in zip((y, h, c), expected):
-        torch.testing.assert_close(got, want)
-    assert c.abs().max() == pytest.approx(0.3)  # some positions clip
-    if loop != "export":
-        names = [n for n, _ in cell.named_parameters()]
-
-        def run(x, *params):
-            y, (h, c) = functional_call(cell, dict(zip(names, params)), (x,))
-            return y, h, c
-
-        small = x[:4, :2].clone().requires_grad_()
-        assert torch.autograd.gradcheck(run, (small, *[p.detach().requires_grad_() for p in cell.parameters()]))
-    with pytest.raises(ValueError, match="cell_clip must be positive"):
-        make("conv_peephole", torch.float64, "cpu", cell_clip=-1.0)
 
 
 @pytest.mark.parametrize("name, clip", [("peephole", 1.0), ("nfg", 1.0), ("noaf", 3.0)])
