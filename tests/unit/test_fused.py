@@ -113,9 +113,12 @@ def random_problem(cell, steps: int, batch: int, device: str) -> tuple:
 def test_in_kernel_product_with_a_dropout_mask_and_across_tiles(name, device):
     """U's product (and ``fgr``'s R's) inside the kernels against the eager loop and against torch's
     product beside the kernels, with a variational dropout mask on what U multiplies (h_{t-1};
-    ``peephole``: c_{t-1}), over more sequences and units than one tile holds."""
+    ``peephole``: c_{t-1}), over more sequences and units than one tile holds and more of U's columns
+    than one block of the product's k takes."""
     torch.manual_seed(1)
-    hidden, batch = fused.BLOCK_UNITS + 3, fused.BLOCK_ROWS + 2  # two tiles each way, the last ones partial
+    # two tiles of sequences, three of units and two blocks of U's columns (the product's k), the last
+    # ones partial
+    hidden, batch = fused.BLOCK_K + 3, fused.BLOCK_ROWS + 2
     cell = cells.build(name, 4, hidden).double().to(device)
     problem = random_problem(cell, 4, batch, device)
     mask = (torch.rand(batch, hidden, device=device) > 0.3).double() / 0.7
@@ -446,10 +449,10 @@ def run_gru(xw, weight_hh, h0, mask, zone, acts, grad_y, grad_h) -> list[torch.T
 @pytest.mark.parametrize("options", GRU_CASES, ids=["-".join(map(str, o)) or "default" for o in GRU_CASES])
 def test_gru_kernels_equal_the_eager_loop(options, device):
     """The GRU's two kernels a step each way, and the Li-GRU's one, against their eager loops, over two
-    tiles each way (the last ones partial), with the variational dropout mask, zoneout and other
-    activations."""
+    tiles of sequences, three of units and two blocks of U's columns (the last ones partial), with the
+    variational dropout mask, zoneout and other activations."""
     torch.manual_seed(2)
-    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, fused.BLOCK_UNITS + 3
+    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, fused.BLOCK_K + 3
     gates = 2 if options.get("ligru") else 3
     kind = dict(dtype=torch.float64, device=device)
     # xw stored batch-major, as the kernels must not assume (T, B, 3H) contiguous
