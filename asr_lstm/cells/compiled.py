@@ -43,17 +43,25 @@ if TYPE_CHECKING:
 SOURCES = [Path(__file__).with_name("csrc") / name for name in ("lstm_loop.cpp", "gru_loop.cpp")]
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "identity": 2}
 assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
+# The instructions of the loops' build for each of torch's x86 CPU capabilities, as torch builds its own
+# kernels for them: ATen's Vectorized holds 8 floats under AVX2 and 16 under AVX-512.
+VECTOR_FLAGS = {
+    "AVX2": ["-mavx2", "-mfma"],
+    "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
+}
 SWITCH = Switch()
 switched_off = SWITCH.off
 
 
 def _compile_flags() -> tuple[list[str], list[str]]:
-    """C++ and linker flags: AVX2 + FMA code where torch itself runs AVX2 or AVX-512 kernels (ATen's
-    8-wide vectors, Sleef's exp and tanh from libtorch), ATen's portable vectors elsewhere; OpenMP on
-    Linux, so that ``at::parallel_for`` splits a step between threads (the libgomp torch loaded)."""
+    """C++ and linker flags: the vector instructions of torch's own CPU kernels on this machine
+    (``torch.backends.cpu.get_cpu_capability()``, which ``ATEN_CPU_CAPABILITY`` lowers): AVX2 or AVX-512
+    with FMA, Sleef's functions from libtorch; ATen's portable vectors elsewhere. OpenMP on Linux, so that
+    one team of threads runs a loop (the libgomp torch loaded)."""
     cflags, ldflags = ["-O3"], []
-    if platform.machine() in ("x86_64", "AMD64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        cflags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
+    capability = torch.backends.cpu.get_cpu_capability()
+    if platform.machine() in ("x86_64", "AMD64") and capability in VECTOR_FLAGS:
+        cflags += [*VECTOR_FLAGS[capability], f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
     if platform.system() == "Linux":
         cflags.append("-fopenmp")
         ldflags.append("-fopenmp")
