@@ -32,9 +32,12 @@ import argparse
 import ast
 import contextlib
 import functools
+import os
+import platform
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -201,6 +204,17 @@ def both_directions_pair(fwd: torch.nn.Module, bwd: torch.nn.Module, x: torch.Te
     return hasattr(fwd, "pairs_with") and fwd.pairs_with(bwd, x)
 
 
+def cpu_description() -> str:
+    """The processor's name (Linux's ``/proc/cpuinfo``, else ``platform``'s), its cores, and the vector
+    instructions torch's CPU kernels, and so the compiled loops, are built for: the ratios depend on
+    all three."""
+    name = platform.processor() or "unknown processor"
+    with contextlib.suppress(OSError):
+        models = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        name = models[0].split(":", 1)[1].strip() if models else name
+    return f"CPU: {name}, {os.cpu_count()} cores, torch's CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -216,6 +230,8 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         f"\n{layout}: device={device} {precision} T={args.steps} B={args.batch} D={args.input} H={args.hidden} "
         f"({shape}), forward+backward, threads={torch.get_num_threads()}"
     )
+    if device.type == "cpu":
+        print(cpu_description())
     if device.type == "cuda" and precision == "fp32":
         print(
             f"TF32: cuDNN {torch.backends.cudnn.allow_tf32}, "
