@@ -50,15 +50,25 @@ def flat(node: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def has_trained(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds what a training made: a checkpoint to resume from (its own, or the one
+    Lightning's SLURM requeue writes) or the summary of a finished run. A start that failed before its
+    first checkpoint (an option refused while the model was built, a missing corpus, a kill early in
+    the first epoch) leaves neither, and nothing a rerun with corrected options would lose."""
+    checkpoints = [*(run_dir / "checkpoints").glob("*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")]
+    return bool(checkpoints) or (run_dir / "summary.json").is_file()
+
+
 def check_same_options(run_dir: Path, cfg: DictConfig) -> None:
     """Refuses to resume a run whose ``config.yaml`` differs from ``cfg`` in any key but those of
-    ``RESUMABLE`` (training longer is a resume), naming every key that differs.
+    ``RESUMABLE`` (training longer is a resume), naming every key that differs, where the run has
+    trained (:func:`has_trained`); a run that has not starts over with ``cfg``.
 
     Raises:
         RunDirError: before anything is written.
     """
     saved_path = run_dir / "config.yaml"
-    if not saved_path.is_file():
+    if not saved_path.is_file() or not has_trained(run_dir):
         return
     saved = flat(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True))
     new = flat(OmegaConf.to_container(cfg, resolve=True))

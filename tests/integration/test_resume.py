@@ -1,6 +1,7 @@
 """Surviving a kill: a training SIGKILLed at an epoch's start, inside an epoch or during a checkpoint
 write, rerun with the same command, ends with the weights of an uninterrupted run, bit for bit; checkpoints are written atomically; a damaged last.ckpt is set aside;
-a run directory refuses a second training and a resume with other options, before writing anything;
+a run directory refuses a second training and a resume with other options, before writing anything,
+unless the run it holds stopped before its first checkpoint;
 config values of the wrong type are refused before any work."""
 
 import fcntl
@@ -12,9 +13,10 @@ import sys
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint
-from asr_lstm.cli.run_dir import RunDirError
+from asr_lstm.cli.run_dir import RunDirError, has_trained
 from asr_lstm.cli.train import run
 from asr_lstm.errors import ConfigError
 from asr_lstm.pictures.curves import read_run_log
@@ -113,6 +115,17 @@ def test_a_resume_with_other_options_is_refused_before_anything_is_written(tiny_
     with pytest.raises(RunDirError, match=r"other options \(1 differ: model.hidden_size: 16 -> 24\)"):
         run(tiny_cfg("run", "trainer.max_epochs=1", "model.hidden_size=24"))
     assert before == {name: (tmp_path / "run" / name).read_text() for name in before}
+
+
+def test_a_start_refused_before_its_first_checkpoint_leaves_the_directory_to_corrected_options(tiny_cfg, tmp_path):
+    with pytest.raises(ConfigError, match=r"model, cell: cell_clip must be positive \(or null for none\), got -3"):
+        run(tiny_cfg("run", "trainer.max_epochs=1", "cell.cell_clip=-3"))
+    assert (tmp_path / "run/config.yaml").is_file() and not has_trained(tmp_path / "run")
+    summary = run(tiny_cfg("run", "trainer.max_epochs=1", "cell.cell_clip=3"))
+    assert summary["epochs"] == 1 and OmegaConf.load(tmp_path / "run/config.yaml").cell.cell_clip == 3
+    assert has_trained(tmp_path / "run")
+    with pytest.raises(RunDirError, match=r"other options \(1 differ: cell.cell_clip: 3 -> 2\)"):
+        run(tiny_cfg("run", "trainer.max_epochs=1", "cell.cell_clip=2"))
 
 
 def test_a_second_training_in_the_same_directory_is_refused(tiny_cfg, tmp_path):
