@@ -88,14 +88,19 @@ class TrainingRun:
         return self.work_dir / self.features.cache_name()
 
     def recognizer(self, checkpoint: str = "best") -> Recognizer:
-        """The recognizer of one of the run's checkpoints (see :meth:`checkpoint`)."""
+        """The recognizer of one of the run's checkpoints (see :meth:`checkpoint`).
+
+        Raises:
+            FileNotFoundError: naming the missing checkpoint, ``tokens.txt`` or CMVN statistics.
+            ValueError: naming a file that is not a training checkpoint.
+        """
+        path = self.checkpoint(checkpoint)  # a run without one is named as such, before its options are used
         features = self.features
         tokens = Vocabulary.load(self.work_dir / "tokens.txt").tokens
         mean, std = load_global_stats(self.feature_dir)
         model_options = {**plain_options(self.cfg.model), "input_size": features.dim, "num_classes": len(tokens)}
         cell_options = plain_options(self.cfg.cell)
         net = Recognizer.build_net(model_options, cell_options)
-        path = self.checkpoint(checkpoint)
         state = checkpoint_state(path)
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         labelling = self.labelling

@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     from_model_file = Path(args.run).suffix == EXTENSION
     if from_model_file and args.output:
         parser.error(f"{args.run} is already an exported model; only --onnx applies to it")
-    recognizer = load(args.run) if from_model_file else Recognizer.from_run(args.run)
+    try:
+        recognizer = load(args.run) if from_model_file else Recognizer.from_run(args.run)
+    except (FileNotFoundError, ValueError) as err:  # no such run or checkpoint, a damaged file
+        parser.error(str(err))
     if args.output:
         out = save_package(make_package(recognizer), args.output)
         print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")

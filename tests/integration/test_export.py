@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+from omegaconf import OmegaConf
 
 from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli.evaluate import main as evaluate_main
@@ -184,6 +185,39 @@ def test_export_cli_writes_a_checked_onnx_file_from_an_exported_model(trained, t
     with pytest.raises(SystemExit):
         export_main([str(model), "-o", str(tmp_path / "again.asrlstm")])
     assert "already an exported model; only --onnx applies" in capsys.readouterr().err
+
+
+def test_export_cli_names_a_missing_run_or_checkpoint_and_a_damaged_one_without_a_traceback(trained, tmp_path, capsys):
+    from asr_lstm.cli.export import main as export_main
+
+    base, runs = trained
+    run_dir = runs["lstm"][0]
+    untrained = tmp_path / "untrained"  # a start refused before its first checkpoint: its options never built
+    untrained.mkdir()
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg.cell.cell_clip = -3
+    OmegaConf.save(cfg, untrained / "config.yaml")
+    damaged = tmp_path / "damaged"
+    (damaged / "checkpoints").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.load(run_dir / "config.yaml"), damaged / "config.yaml")
+    (damaged / "checkpoints/best.ckpt").write_bytes((run_dir / "checkpoints/best.ckpt").read_bytes()[:2000])
+    expected = {
+        tmp_path / "nowhere": f"{tmp_path / 'nowhere'}: no such run directory or checkpoint",
+        tmp_path: f"{tmp_path / 'config.yaml'}: the run's config is missing",
+        untrained: f"{untrained / 'checkpoints/best.ckpt'}: no such checkpoint",
+        damaged: f"{damaged / 'checkpoints/best.ckpt'}: not a training checkpoint",
+        tmp_path / "half.asrlstm": f"{tmp_path / 'half.asrlstm'}: truncated or corrupt model file",
+    }
+    (tmp_path / "half.asrlstm").write_bytes(runs["lstm"][1].read_bytes()[:5000])
+    for source, message in expected.items():
+        flags = (
+            ["--onnx", str(tmp_path / "m.onnx")] if source.suffix == ".asrlstm" else ["-o", str(tmp_path / "m.asrlstm")]
+        )
+        with pytest.raises(SystemExit):
+            export_main([str(source), *flags])
+        err = capsys.readouterr().err
+        assert f"asr-lstm export: error: {message}" in err and "Traceback" not in err
+    assert not (tmp_path / "m.asrlstm").exists() and not (tmp_path / "m.onnx").exists()
 
 
 def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
