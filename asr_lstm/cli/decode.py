@@ -39,7 +39,7 @@ from tqdm import tqdm
 from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
-from asr_lstm.decoding.options import add_search_options, search_from_args
+from asr_lstm.decoding.options import add_search_options, positive_int, search_from_args
 from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
@@ -113,6 +113,32 @@ def plot_all(
                        t.segments, kind.unit)  # fmt: skip
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The nearest of ``folder`` and its parents that exists, where it is not a folder."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
+def prepare_outputs(files: list[str | None], folders: list[str | None]) -> list[str]:
+    """Makes the folders that the output ``files`` go into, and the output ``folders``, before anything
+    is decoded, so that a path that cannot be written fails at once and not after the decoding; returns
+    the problems, each naming its path."""
+    wanted = [(name, Path(name).parent) for name in filter(None, files) if not Path(name).is_dir()]
+    problems = [f"{name}: a folder, not a file to write" for name in filter(None, files) if Path(name).is_dir()]
+    for name, folder in [*wanted, *((name, Path(name)) for name in filter(None, folders))]:
+        blocking = file_in_the_way(folder)
+        if blocking is not None:
+            problems.append(f"{name}: {blocking} is a file, not a folder")
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            problems.append(f"{name}: cannot make {err.filename} ({err.strerror})")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plot", metavar="DIR", help="draw each input with its posteriors and aligned tokens as DIR/<id>.png"
     )
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="inputs per network batch")
     parser.add_argument(
         "--refuse-low-rate", action="store_true", help="skip audio sampled below the model's rate instead of warning"
     )
@@ -157,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.exclude and not Path(args.exclude).is_file():
         parser.error(f"--exclude {args.exclude}: no such file")
+    problems = prepare_outputs([args.output, args.align], [args.plot, args.page_out])
+    if problems:
+        parser.error("; ".join(problems))
     try:
         recognizer = load(args.model, device)
     except ModelFileError as err:

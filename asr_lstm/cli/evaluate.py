@@ -41,7 +41,7 @@ from asr_lstm.confidence import AlignedFrames, Calibration, calibrate, forced_pa
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.feature_store import load_split
 from asr_lstm.data.manifest import read_manifest, source_of
-from asr_lstm.decoding.options import SearchConfig
+from asr_lstm.decoding.options import SearchConfig, positive_int
 from asr_lstm.devices import resolve_device
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.pictures.confusion import draw_confusion, read_confusions
@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", default="best", help="best, last, or a .ckpt path (default best)")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
     parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda or cuda:N")
-    parser.add_argument("--batch-size", type=int, default=16, help="utterances per network batch (as decode's)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=16, help="utterances per network batch (as decode's)"
+    )
     parser.add_argument(
         "--grid", action="append", default=[], metavar="decode.KEY=V1,V2", help="tune KEY on the first split"
     )

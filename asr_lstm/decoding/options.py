@@ -92,10 +92,24 @@ class SearchConfig:
         return "" if self.kind == "greedy" else "_lexicon" if self.lexicon else "_beam"
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a batch size, a beam)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("search (greedy unless --beam-size, --lm or --lexicon is given)")
     group.add_argument(
-        "--beam-size", type=int, default=None, help="beam search with this many hypotheses (default 16 with --lm)"
+        "--beam-size",
+        type=positive_int,
+        default=None,
+        help="beam search with this many hypotheses (default 16 with --lm)",
     )
     group.add_argument("--lm", default=None, help="token n-gram LM in ARPA format (python -m asr_lstm.lm)")
     group.add_argument("--lm-weight", type=float, default=SearchConfig.lm_weight)
@@ -112,7 +126,7 @@ def search_from_args(args: argparse.Namespace) -> SearchConfig:
         return SearchConfig()
     return SearchConfig(
         "beam",
-        args.beam_size or SearchConfig.beam_size,
+        SearchConfig.beam_size if args.beam_size is None else args.beam_size,
         args.lm,
         args.lm_weight,
         lexicon=args.lexicon,

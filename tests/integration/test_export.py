@@ -118,15 +118,15 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
         str(tmp_path / n) for n in ("r8000.wav", "empty.wav", "r22050.wav", "r44100.wav", "mono.flac", "stereo.wav")
     ]
     with pytest.raises(SystemExit) as exit_info:
-        decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "out.ctm"), "--batch-size", "4",
-                         "--plot", str(tmp_path / "plots")])  # fmt: skip
+        decode_cli.main([str(model), *inputs, "--json", "--align", str(tmp_path / "ctm/out.ctm"), "--batch-size", "4",
+                         "--plot", str(tmp_path / "plots")])  # fmt: skip  # folders made as needed
     assert exit_info.value.code == 1  # something was skipped
     captured = capsys.readouterr()
     assert f"skipped {tmp_path / 'empty.wav'}" in captured.err and "1 of 6 inputs skipped" in captured.err
     records = {r["id"]: r for r in map(json.loads, captured.out.splitlines())}
     assert sorted(records) == ["mono", "r22050", "r44100", "r8000", "stereo"]
     assert records["stereo"]["tokens"] == records["mono"]["tokens"]  # identical channels average to the mono signal
-    ctm = (tmp_path / "out.ctm").read_text().splitlines()
+    ctm = (tmp_path / "ctm/out.ctm").read_text().splitlines()
     for utt, record in records.items():
         rows = [line.split() for line in ctm if line.startswith(utt + " ")]
         assert [r[4] for r in rows] == record["tokens"]

@@ -1,9 +1,11 @@
-"""The ``asr-lstm`` dispatcher and the score command."""
+"""The ``asr-lstm`` dispatcher, the score command, and what decode and evaluate refuse before any work."""
 
 import json
 
 import pytest
 
+from asr_lstm.cli import decode as decode_cli
+from asr_lstm.cli import evaluate as evaluate_cli
 from asr_lstm.cli import main as cli
 from asr_lstm.cli import score as score_cli
 
@@ -21,6 +23,31 @@ def test_unknown_command_exits_2(capsys):
         cli.main(["trian"])
     assert exit_info.value.code == 2
     assert "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_decode_refuses_every_output_it_cannot_write_before_reading_the_model(tmp_path, capsys):
+    (tmp_path / "afile").write_text("kept")
+    outputs = ["-o", str(tmp_path), "--align", str(tmp_path / "afile/sub/x.ctm"), "--plot", str(tmp_path / "afile")]
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(tmp_path / "missing.asrlstm"), "x.wav", *outputs])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "missing.asrlstm" not in err  # refused before the model was read
+    assert f"{tmp_path}: a folder, not a file to write" in err
+    assert f"{tmp_path / 'afile/sub/x.ctm'}: {tmp_path / 'afile'} is a file, not a folder" in err
+    assert f"{tmp_path / 'afile'}: {tmp_path / 'afile'} is a file, not a folder" in err
+    assert (tmp_path / "afile").read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    ("main", "option"),
+    [(decode_cli.main, "--batch-size"), (decode_cli.main, "--beam-size"), (evaluate_cli.main, "--batch-size")],
+    ids=["decode batch", "decode beam", "evaluate batch"],
+)
+@pytest.mark.parametrize(("value", "message"), [("0", "must be at least 1, got 0"), ("x", "'x' is not a whole number")])
+def test_batch_and_beam_sizes_are_whole_numbers_of_at_least_one(main, option, value, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "model_or_run"), "x.wav", option, value])
+    assert exit_info.value.code == 2 and f"argument {option}: {message}" in capsys.readouterr().err
 
 
 def test_score_command_prints_the_summary(tmp_path, capsys):
