@@ -121,6 +121,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     field = args.field or ("phones" if args.tokens else "text")
+    absent = [
+        f"{path}: no such file"
+        for path in (args.manifest, args.tokens, args.lexicon)
+        if path and not Path(path).is_file()
+    ]
+    if absent:
+        parser.error("; ".join(absent))
     rows = read_manifest(args.manifest)
     missing = [row.get("id", "?") for row in rows if field not in row]
     if missing:

@@ -121,6 +121,19 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
     return lines
 
 
+def unfinished_runs(exp_dirs: list[Path]) -> list[str]:
+    """What keeps each of ``exp_dirs`` from the report: a missing folder, or the ``config.yaml`` and
+    ``summary.json`` that a finished training leaves, one line a run."""
+    problems = []
+    for exp in exp_dirs:
+        missing = [name for name in ("config.yaml", "summary.json") if not (exp / name).is_file()]
+        if not exp.is_dir():
+            problems.append(f"{exp}: no such run directory")
+        elif missing:
+            problems.append(f"{exp}: not a finished training run (no {' or '.join(missing)})")
+    return problems
+
+
 def skipped_notes(exp_dirs: list[Path]) -> list[str]:
     """A protocol line per run that skipped bad items (``data.on_error=skip``): how many per split."""
     notes = []

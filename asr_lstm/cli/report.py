@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from asr_lstm.pictures.curves import draw_curves
-from asr_lstm.report import write_results
+from asr_lstm.report import unfinished_runs, write_results
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
             except FileNotFoundError as err:
                 parser.error(str(err))
         return
+    problems = unfinished_runs(args.exp_dirs)
+    if problems:
+        parser.error("; ".join(problems))
     write_results(
         args.out, args.title, args.data_dir, args.exp_dirs, args.corpus, args.recipe_command, args.wall_time, args.note
     )

@@ -9,9 +9,10 @@ log() { echo "$(date '+%Y-%m-%d %H:%M:%S') $*"; }
 # parse_options "NAME ..." "$@": `--some-name VALUE` (or `--some_name VALUE`) sets run.sh's variable
 # some_name, which must be one of NAME ...; a NAME whose default is `false` is a flag, which
 # `--some-name` alone sets to true. -h/--help runs run.sh's `usage` and exits 0; anything else is
-# refused with exit code 2.
+# refused with exit code 2, and so are --stage and --stop-stage unless they are stages of the recipe
+# (0 to the default of stop_stage), the first not after the last.
 parse_options() {
-  local __names=" ${1//[[:space:]]/ } " __option __variable
+  local __names=" ${1//[[:space:]]/ } " __option __variable __last=$stop_stage __bad=()
   shift
   while [ $# -gt 0 ]; do
     __option=$1
@@ -34,6 +35,45 @@ parse_options() {
       exit 2
     fi
   done
+  for __variable in stage stop_stage; do
+    [[ "${!__variable}" =~ ^[0-9]+$ ]] && [ "${!__variable}" -le "$__last" ] && continue
+    __bad+=("--${__variable//_/-} ${!__variable}: not a stage of this recipe (0 to $__last)")
+  done
+  if [ ${#__bad[@]} -eq 0 ] && [ "$stage" -gt "$stop_stage" ]; then
+    __bad+=("--stage $stage comes after --stop-stage $stop_stage: no stage would run")
+  fi
+  if [ ${#__bad[@]} -gt 0 ]; then
+    printf 'run.sh: %s\n' "${__bad[@]}" >&2
+    exit 2
+  fi
+}
+
+# absolute_paths [--dir NAME ...] [--file NAME ...]: run.sh's variables NAME, the paths of options,
+# made absolute (the recipe then runs from its own folder): a --dir names an existing directory, a
+# --file a file in an existing one (what it reads or writes). An empty variable is left alone. Every
+# path that is not there is named, with its option, and refused with exit code 2.
+absolute_paths() {
+  local kind=--dir name value folder bad=()
+  for name in "$@"; do
+    case "$name" in --dir|--file) kind=$name; continue ;; esac
+    value=${!name}
+    [ -n "$value" ] || continue
+    folder=$value
+    [ "$kind" = --dir ] || folder=$(dirname "$value")
+    if [ ! -d "$folder" ] && [ "$kind" = --dir ]; then
+      bad+=("--${name//_/-} $value: no such directory")
+      continue
+    elif [ ! -d "$folder" ]; then
+      bad+=("--${name//_/-} $value: no such directory $folder")
+      continue
+    fi
+    folder=$(cd "$folder" && pwd)
+    if [ "$kind" = --dir ]; then printf -v "$name" '%s' "$folder"; else printf -v "$name" '%s/%s' "$folder" "$(basename "$value")"; fi
+  done
+  if [ ${#bad[@]} -gt 0 ]; then
+    printf 'run.sh: %s\n' "${bad[@]}" >&2
+    exit 2
+  fi
 }
 
 # selected N: stage N lies between --stage and --stop-stage.

@@ -55,12 +55,11 @@ if [ -n "$train$dev$test" ]; then
     echo "run.sh: give all three of --train, --dev and --test (or none, for the embedded demo)" >&2
     exit 2
   fi
-  train="$(cd "$train" && pwd)" dev="$(cd "$dev" && pwd)" test="$(cd "$test" && pwd)"
+  absolute_paths --dir train dev test
   given="$train"
 fi
+absolute_paths --file results lexicon
 [ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
-[ -n "$results" ] && results="$(cd "$(dirname "$results")" && pwd)/$(basename "$results")"
-[ -n "$lexicon" ] && lexicon="$(cd "$(dirname "$lexicon")" && pwd)/$(basename "$lexicon")"
 cd "$recipe_dir"
 # stage 1 validates the directories into data/kaldi (character labels, the corpus's own); other units
 # label the same utterances in data/kaldi_<units> at stage 2

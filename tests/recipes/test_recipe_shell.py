@@ -1,5 +1,5 @@
-"""recipes/common/recipe.sh, the shell every run.sh sources: option parsing, stage selection and the
---overwrite clean-up, run in bash against throw-away folders."""
+"""recipes/common/recipe.sh, the shell every run.sh sources: option parsing (stages and paths checked),
+stage selection and the --overwrite clean-up, run in bash against throw-away folders."""
 
 import subprocess
 from pathlib import Path
@@ -47,6 +47,38 @@ def test_bad_options_are_refused_with_exit_code_2(args, message):
     done = bash(f'{OPTIONS}; usage=x; parse_options "stage stop_stage" "$@"; echo parsed', *args)
     assert done.returncode == 2 and "parsed" not in done.stdout
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, messages",
+    [
+        (["--stage", "9"], ["--stage 9: not a stage of this recipe (0 to 6)"]),
+        (
+            ["--stage", "x", "--stop-stage", "-1"],
+            ["--stage x: not a stage of this recipe (0 to 6)", "--stop-stage -1: not a stage of this recipe (0 to 6)"],
+        ),
+        (["--stage", "4", "--stop-stage", "2"], ["--stage 4 comes after --stop-stage 2: no stage would run"]),
+    ],
+)
+def test_stages_outside_the_recipe_are_refused_all_at_once(args, messages):
+    done = bash(f'{OPTIONS}; parse_options "stage stop_stage" "$@"; echo parsed', *args)
+    assert done.returncode == 2 and "parsed" not in done.stdout
+    assert done.stderr.splitlines() == [f"run.sh: {m}" for m in messages]
+
+
+def test_path_options_become_absolute_and_every_missing_one_is_named(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    script = f'cd {tmp_path}; corpus=corpus; results=RESULTS.md; empty=""; absolute_paths --dir corpus empty --file results; echo "$corpus $results $empty."'
+    done = bash(script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{tmp_path / 'corpus'} {tmp_path / 'RESULTS.md'} .\n"
+    script = f"cd {tmp_path}; a=missing; b=corpus; lexicon=nowhere/lex.txt; absolute_paths --dir a b --file lexicon; echo done"
+    done = bash(script)
+    assert done.returncode == 2 and "done" not in done.stdout
+    assert done.stderr.splitlines() == [
+        "run.sh: --a missing: no such directory",
+        "run.sh: --lexicon nowhere/lex.txt: no such directory nowhere",
+    ]
 
 
 def test_help_prints_the_usage():

@@ -159,3 +159,16 @@ def test_token_lm_refuses_a_manifest_with_tokens_outside_the_model(tmp_path, cap
     error = capsys.readouterr().err
     assert "train.jsonl" in error and "tokens.txt" in error and "outside the vocabulary: ['zz']" in error
     assert not (tmp_path / "lm.arpa").exists()
+
+
+def test_missing_inputs_are_named_together_before_any_work(tmp_path, capsys):
+    from asr_lstm.lm import main
+
+    (tmp_path / "lexicon.txt").write_text("a a\n")
+    for unit, given in (("--tokens", tmp_path / "tokens.txt"), ("--lexicon", tmp_path / "lexicon.txt")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--manifest", str(tmp_path / "train.jsonl"), unit, str(given), "-o", str(tmp_path / "lm.arpa")])
+        error = capsys.readouterr().err
+        assert exit_info.value.code == 2 and f"{tmp_path / 'train.jsonl'}: no such file" in error
+        assert (f"{given}: no such file" in error) == (unit == "--tokens")
+    assert not (tmp_path / "lm.arpa").exists()

@@ -121,3 +121,20 @@ def test_git_commit_is_modified_by_code_but_not_by_reports(tmp_path):
     assert not git_commit(where).endswith("(modified)")
     (tmp_path / "code.py").write_text("a = 2\n")  # outside the recipe folder, still the code that ran
     assert git_commit(where).endswith(" (modified)")
+
+
+def test_report_names_every_run_it_cannot_report_before_writing(tmp_path, capsys):
+    from asr_lstm.cli.report import main as report_main
+
+    done = fake_run(tmp_path / "done", "lstm", 20.0, 21.0)
+    stopped = tmp_path / "stopped"  # a training that stopped before its summary
+    stopped.mkdir()
+    OmegaConf.save(OmegaConf.create({"cell": {"name": "lstm"}}), stopped / "config.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(done), str(stopped), str(tmp_path / "gone"), "--data-dir", str(tmp_path), "--out",
+                     str(tmp_path / "RESULTS.md")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and str(done) + ":" not in err
+    assert f"{stopped}: not a finished training run (no summary.json)" in err
+    assert f"{tmp_path / 'gone'}: no such run directory" in err
+    assert not (tmp_path / "RESULTS.md").exists()
