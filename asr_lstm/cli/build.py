@@ -23,20 +23,20 @@ T = TypeVar("T")
 # kwargs back into the config and hand the target an OmegaConf node instead of the object.
 
 
-def refused_as_config(groups: str, make: Callable[[], T]) -> T:
+def refused_as_config(groups: str, make: Callable[[], T], refusals: tuple[type[Exception], ...] = (ValueError,)) -> T:
     """``make()``, where a constructor's ``ValueError`` (a value it cannot use: ``model.conv.kernel=4``,
-    ``augment=lines`` with fbank features), raised directly or inside Hydra's
-    ``InstantiationException``, becomes a :class:`ConfigError` naming the config ``groups``, so that
-    ``asr-lstm train`` prints it without a traceback."""
+    ``augment=lines`` with fbank features), or another of ``refusals``, raised directly or inside
+    Hydra's ``InstantiationException``, becomes a :class:`ConfigError` naming the config ``groups``, so
+    that ``asr-lstm train`` prints it without a traceback."""
     try:
         return make()
     except ConfigError:
         raise
     except InstantiationException as err:
-        if isinstance(err.__cause__, ValueError):
+        if isinstance(err.__cause__, refusals):
             raise ConfigError(f"{groups}: {err.__cause__}") from err
         raise
-    except ValueError as err:
+    except refusals as err:
         raise ConfigError(f"{groups}: {err}") from err
 
 
@@ -80,7 +80,7 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
 
     Raises:
         ConfigError: ``cfg.metric`` (what checkpointing and early stopping monitor) is not the corpus's
-            metric, or a constructor refuses a value.
+            metric, or a constructor (of the network, the optimizer or its scheduler) refuses a value.
     """
     labelling = datamodule.labelling
     if cfg.get("metric", labelling.metric) != labelling.metric:
@@ -90,7 +90,7 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
             f"key that is never logged; set metric={labelling.metric} (the data and units configs do)"
         )
     net = build_net(cfg, datamodule.features.dim, len(datamodule.vocab))
-    return CTCLitModule(
+    module = CTCLitModule(
         net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
@@ -99,3 +99,7 @@ def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:
         augment=build_augment(cfg, datamodule.features, datamodule.global_stats),
         max_nonfinite_batches=cfg.max_nonfinite_batches,
     )
+    # Lightning builds them inside fit; built once here, a value they refuse (optimizer.lr=-1) is
+    # named before the trainer starts.
+    refused_as_config("optimizer, scheduler", module.configure_optimizers)
+    return module

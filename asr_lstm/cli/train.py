@@ -20,9 +20,10 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_checkpoint
-from asr_lstm.cli.build import build_datamodule, build_module
+from asr_lstm.cli.build import build_datamodule, build_module, refused_as_config
 from asr_lstm.cli.config_check import type_errors
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
@@ -101,8 +102,12 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
     loggers = [instantiate(c) for c in cfg.logger.values()]
     # A resumed run skips the sanity check: its validation batches would draw from the restored RNGs.
     resumed = {"num_sanity_val_steps": 0} if ckpt_path else {}
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **resumed
+    trainer: pl.Trainer = refused_as_config(
+        "trainer",
+        lambda: instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()], **resumed
+        ),
+        (ValueError, MisconfigurationException),  # Lightning's for an accelerator this machine lacks
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 

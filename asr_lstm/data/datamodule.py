@@ -173,8 +173,14 @@ class CTCDataModule(pl.LightningDataModule):
         self.perturb = perturb
         self.on_error = check_policy(on_error)
         self.bad_items: list[BadItem] = []
+        problems = [f"data.{name}={value} must be at least 1" for name, value in
+                    (("batch_size", batch_size), ("max_frames", max_frames)) if value is not None and value < 1]  # fmt: skip
+        if num_workers < 0:
+            problems.append(f"data.num_workers={num_workers} must be at least 0")
         if prepare_on not in PREPARE_ON:
-            raise ValueError(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
+            problems.append(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
         self.prepare_on, self.prepare_timeout_s = prepare_on, prepare_timeout_s
         self.corpus = corpus
         self.features = features

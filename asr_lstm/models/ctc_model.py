@@ -48,6 +48,12 @@ class CTCModel(nn.Module):
         dnn: dict | None = None,
     ):
         super().__init__()
+        sizes = {"hidden_size": hidden_size, "num_layers": num_layers, "stack": stack, "stride": stride}
+        problems = [f"model.{name}={value} must be at least 1" for name, value in sizes.items() if value < 1]
+        if not 0 <= dropout < 1:
+            problems.append(f"model.dropout={dropout} must be in [0, 1)")
+        if problems:
+            raise ValueError("; ".join(problems))
         if conv is not None:
             if (stack, stride) != (1, 1):
                 raise ValueError(

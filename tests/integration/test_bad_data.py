@@ -15,6 +15,7 @@ from asr_lstm.cli.score import main as score_main
 from asr_lstm.cli.train import run
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.errors import ConfigError
 from asr_lstm.report import write_results
 from tests.timit_fixture import utterance_path, write_timit_tree
 
@@ -69,6 +70,32 @@ def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, 
     assert result.returncode == 2, result.stderr[-3000:]
     assert "asr-lstm train: " + message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["model.hidden_size=-4", "model.num_layers=0", "model.dropout=1"],
+            "model, cell: model.hidden_size=-4 must be at least 1; model.num_layers=0 must be at least 1; "
+            "model.dropout=1 must be in [0, 1)",
+        ),
+        (
+            ["data.batch_size=0", "data.num_workers=-1"],
+            "data, features: data.batch_size=0 must be at least 1; data.num_workers=-1 must be at least 0",
+        ),
+        (["optimizer.lr=-1"], "optimizer, scheduler: Invalid learning rate: -1"),
+        (["trainer.devices=0"], "trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator"),
+    ],
+    ids=["model sizes", "data sizes", "learning rate", "no devices"],
+)
+def test_sizes_rates_and_devices_that_cannot_train_are_refused_by_name_before_training(
+    tiny_cfg, tmp_path, overrides, message
+):
+    with pytest.raises(ConfigError) as err:
+        run(tiny_cfg("run", *overrides))
+    assert str(err.value).startswith(message)
+    assert not (tmp_path / "run/checkpoints").exists()
 
 
 def test_raise_names_every_bad_item_before_training(tiny_cfg, tmp_path):
