@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr_lstm.atomic import write_text
 from asr_lstm.cli.build import build_datamodule
+from asr_lstm.cli.config_check import type_errors
 from asr_lstm.confidence import AlignedFrames, Calibration, calibrate, forced_path, pearson
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.feature_store import load_split
@@ -185,15 +186,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="decode=greedy|beam, decode.<key>=<value>")
     argv = sys.argv[1:] if argv is None else argv
     command = shlex.join(["asr-lstm", "evaluate", *argv])
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides after options too: `--grid K=A,B decode=beam`
     # `--splits dev test decode=beam` hands the overrides to --splits; split names never hold "="
     args.overrides += [s for s in args.splits if "=" in s]
     args.splits = [s for s in args.splits if "=" not in s]
     try:
         device = resolve_device(args.device)
         run = TrainingRun.of(args.run_dir)
+        unknown = [split for split in args.splits if split not in run.corpus.splits]
+        if unknown:
+            raise ValueError(
+                f"--splits {' '.join(unknown)}: not a split of the run's corpus ({', '.join(run.corpus.splits)})"
+            )
         points = grid_points(args.grid)
-        configs: list[SearchConfig] = [instantiate(decode_config(run.cfg, [*args.overrides, *p])) for p in points]
+        nodes = [decode_config(run.cfg, [*args.overrides, *p]) for p in points]
+        wrong = dict.fromkeys(e for node in nodes for e in type_errors(OmegaConf.create({"decode": node})))
+        if wrong:
+            raise ValueError("decode values of the wrong type: " + "; ".join(wrong))
+        configs: list[SearchConfig] = [instantiate(node) for node in nodes]
         checkpoint = run.checkpoint(args.checkpoint)
         recognizer = run.recognizer(args.checkpoint).to(device)
         searches = [config.build(recognizer.tokens, recognizer.separator) for config in configs]

@@ -220,6 +220,27 @@ def test_export_cli_names_a_missing_run_or_checkpoint_and_a_damaged_one_without_
     assert not (tmp_path / "m.asrlstm").exists() and not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--splits", "foo", "dev", "bar"], "--splits foo bar: not a split of the run's corpus (train, dev, test)"),
+        (  # overrides after an option's value are overrides
+            ["--grid", "decode.lm_weight=a,0.5", "decode=beam", "decode.beam_size=x"],
+            "decode values of the wrong type: decode.beam_size='x': expected <class 'int'>; "
+            "decode.lm_weight='a': expected <class 'float'>",
+        ),
+    ],
+    ids=["unknown splits", "wrong types"],
+)
+def test_evaluate_refuses_unknown_splits_and_decode_values_of_the_wrong_type_by_name(trained, args, message, capsys):
+    run_dir = trained[1]["lstm"][0]
+    before = sorted(run_dir.iterdir())
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main([str(run_dir), *args])
+    assert exit_info.value.code == 2 and f"asr-lstm evaluate: error: {message}" in capsys.readouterr().err
+    assert sorted(run_dir.iterdir()) == before
+
+
 def test_evaluate_with_decode_beam_overrides(trained, tmp_path, capsys):
     base, runs = trained
     run_dir = runs["lstm"][0]
