@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from asr_lstm import cells
+from asr_lstm.arguments import positive_int
 from asr_lstm.cells import compiled, recurrence
 from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.gru import GRU
@@ -302,12 +303,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--layouts", nargs="+", choices=["stack", "single"], default=["stack", "single"])
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], help="default: fp32 on CPU, both on CUDA")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--input", type=int, default=123)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=2, help="of the stack layout")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=positive_int, default=300)
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--input", type=positive_int, default=123)
+    parser.add_argument("--hidden", type=positive_int, default=256)
+    parser.add_argument("--layers", type=positive_int, default=2, help="of the stack layout")
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--cells", nargs="+", default=list(cells.NAMES), choices=list(cells.NAMES))
     parser.add_argument(
         "--cell-options",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from asr_lstm.arguments import positive_int
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.datamodule import UtteranceDataset, collate
 from asr_lstm.data.feature_store import load_split, write_split
@@ -59,9 +60,11 @@ class InMemory(dict):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=400, help="utterances of the small corpus (the large one has 10x)")
-    parser.add_argument("--frames", type=int, default=300, help="mean frames an utterance (100 a second)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--n", type=positive_int, default=400, help="utterances of the small corpus (the large one has 10x)"
+    )
+    parser.add_argument("--frames", type=positive_int, default=300, help="mean frames an utterance (100 a second)")
+    parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--measure", nargs=2, metavar=("BASE", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)

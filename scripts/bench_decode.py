@@ -21,6 +21,7 @@ import soundfile as sf
 import torch
 
 from asr_lstm import load
+from asr_lstm.arguments import positive_int
 from asr_lstm.data.audio import load_audio
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.data.phones import timit_phone_map
@@ -72,9 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="*", help="audio files (default: 20 generated 3-second files)")
     parser.add_argument("--model", help="an exported .asrlstm file (default: a random 5 x 250 BLSTM)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--beam-size", type=int, default=16)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--beam-size", type=positive_int, default=16)
     parser.add_argument("--lm", help="token ARPA LM for the beam search (python -m asr_lstm.lm)")
     parser.add_argument("--onnx", action="store_true", help="also time greedy decoding with the network in onnxruntime")
     args = parser.parse_args()

@@ -27,6 +27,7 @@ from unittest import mock
 import torch
 
 from asr_lstm import cells
+from asr_lstm.arguments import positive_int
 from asr_lstm.cells import fused, fused_gru
 
 KERNELS = [(fused, "_forward_step"), (fused, "_backward_step")] + [
@@ -99,11 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--cells", nargs="+", default=["peephole_diag", "fgr", "gru", "ligru"])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--input", type=int, default=8)
-    parser.add_argument("--hidden", type=int, help="default 16 on CPU, 256 on CUDA")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=positive_int, default=300)
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--input", type=positive_int, default=8)
+    parser.add_argument("--hidden", type=positive_int, help="default 16 on CPU, 256 on CUDA")
+    parser.add_argument("--repeats", type=positive_int, default=7)
     args = parser.parse_args()
     device = torch.device(args.device)
     args.hidden = args.hidden or (256 if device.type == "cuda" else 16)

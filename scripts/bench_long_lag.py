@@ -23,6 +23,7 @@ from bench_cells import cell_option  # the script's own folder is on sys.path
 from torch import nn
 
 from asr_lstm import cells
+from asr_lstm.arguments import positive_int
 
 
 def batch(
@@ -78,13 +79,13 @@ def main() -> None:
     parser.add_argument(
         "--cell-options", nargs="+", default=[], metavar="NAME=VALUE", help="options given to every cell"
     )
-    parser.add_argument("--gap", type=int, default=100)
-    parser.add_argument("--symbols", type=int, default=4)
+    parser.add_argument("--gap", type=positive_int, default=100)
+    parser.add_argument("--symbols", type=positive_int, default=4)
     parser.add_argument("--distractors", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--hidden", type=positive_int, default=32)
+    parser.add_argument("--batch", type=positive_int, default=32)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--max-updates", type=int, default=1500)
+    parser.add_argument("--max-updates", type=positive_int, default=1500)
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()

@@ -36,10 +36,11 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from asr_lstm.arguments import positive_int
 from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
-from asr_lstm.decoding.options import add_search_options, positive_int, search_from_args
+from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError

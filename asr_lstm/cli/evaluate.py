@@ -35,6 +35,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from asr_lstm.arguments import positive_int
 from asr_lstm.atomic import write_text
 from asr_lstm.cli.build import build_datamodule
 from asr_lstm.cli.config_check import type_errors
@@ -42,7 +43,7 @@ from asr_lstm.confidence import AlignedFrames, Calibration, calibrate, forced_pa
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.feature_store import load_split
 from asr_lstm.data.manifest import read_manifest, source_of
-from asr_lstm.decoding.options import SearchConfig, positive_int
+from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.devices import resolve_device
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.pictures.confusion import draw_confusion, read_confusions

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asr_lstm.arguments import positive_int
 from asr_lstm.decoding.greedy import greedy_decode
 
 KINDS = ("greedy", "beam")
@@ -90,17 +91,6 @@ class SearchConfig:
         """Decode folders are ``decode_<split>`` for greedy search, ``decode_<split>_beam`` for beam search
         over tokens and ``decode_<split>_lexicon`` for beam search over lexicon words."""
         return "" if self.kind == "greedy" else "_lexicon" if self.lexicon else "_beam"
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (a batch size, a beam)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
