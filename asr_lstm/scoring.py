@@ -30,15 +30,26 @@ def utterance_accuracy(ref: list[str], hyp: list[str]) -> float:
 
 
 def read_transcripts(path: str | Path) -> dict[str, list[str]]:
-    """``{id: tokens}`` from an ``id<TAB>tokens`` file; a repeated id is an error naming the line."""
+    """``{id: tokens}`` from an ``id<TAB>tokens`` file (or ``id tokens``).
+
+    Raises:
+        ValueError: naming every line whose id is empty or repeats an earlier line's.
+    """
     out: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    problems = []
     for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
         utt, _, tokens = line.partition("\t") if "\t" in line else line.partition(" ")
-        if utt in out:
-            raise ValueError(f"{path}:{lineno}: utterance {utt!r} appears twice")
-        out[utt] = tokens.split()
+        if not utt:
+            problems.append(f"{path}:{lineno}: no utterance id before the tab")
+        elif utt in out:
+            problems.append(f"{path}:{lineno}: utterance {utt!r} appears twice (first on line {first_line[utt]})")
+        else:
+            out[utt], first_line[utt] = tokens.split(), lineno
+    if problems:
+        raise ValueError("\n".join(problems))
     return out
 
 

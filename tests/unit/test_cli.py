@@ -104,3 +104,22 @@ def test_score_refuses_other_scoring_than_the_same_as_file(tmp_path, capsys, opt
         score_cli.main([*args, *option, "--same-as", str(tmp_path / "a/metrics.json")])
     assert exit_info.value.code == 2
     assert message.format(tmp_path / "a/metrics.json") in capsys.readouterr().err
+
+
+def test_score_names_every_missing_file_and_every_bad_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--same-as", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert all(f"{tmp_path / name}: no such file" in err for name in ("ref.txt", "hyp.txt", "m.json"))
+    (tmp_path / "ref.txt").write_text("a\tx y\nb\tz\na\tz\n\tq\nb\tx\n")
+    (tmp_path / "hyp.txt").write_text("a\tx y\n")
+    with pytest.raises(SystemExit) as exit_info:
+        score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s")])
+    ref = tmp_path / "ref.txt"
+    assert exit_info.value.code == 2 and capsys.readouterr().err.splitlines() == [
+        f"asr-lstm score: {ref}:3: utterance 'a' appears twice (first on line 1)",
+        f"{ref}:4: no utterance id before the tab",
+        f"{ref}:5: utterance 'b' appears twice (first on line 2)",
+    ]
+    assert not (tmp_path / "s").exists()
