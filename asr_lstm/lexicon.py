@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
+    absent = missing_files([*args.manifest, args.tokens, *args.text, *args.oov_of])
+    if absent:
+        parser.error("; ".join(absent))
     words: Counter = Counter()
     for manifest in args.manifest:
         for row in read_manifest(manifest):

@@ -27,6 +27,7 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
 
@@ -121,11 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     field = args.field or ("phones" if args.tokens else "text")
-    absent = [
-        f"{path}: no such file"
-        for path in (args.manifest, args.tokens, args.lexicon)
-        if path and not Path(path).is_file()
-    ]
+    absent = missing_files([args.manifest, args.tokens, args.lexicon])
     if absent:
         parser.error("; ".join(absent))
     rows = read_manifest(args.manifest)

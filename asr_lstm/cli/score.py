@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from asr_lstm.arguments import missing_files
 from asr_lstm.data.units import Characters
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.scoring import score, score_words
@@ -66,11 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         "--same-as", metavar="METRICS_JSON", help="fail unless S/D/I, reference length and utterances equal this file's"
     )
     args = parser.parse_args(argv)
-    missing = [
-        f"{name}: no such file" for name in (args.ref, args.hyp, args.same_as) if name and not Path(name).is_file()
-    ]
-    if missing:
-        parser.error("; ".join(missing))
+    absent = missing_files([args.ref, args.hyp, args.same_as])
+    if absent:
+        parser.error("; ".join(absent))
     try:
         expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
         folding, metric = scoring_of(args, expected)

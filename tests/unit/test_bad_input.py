@@ -1,6 +1,8 @@
 """Bad input named in one pass: damaged model files, audio with NaN samples or shorter than a window,
-low sample rates, non-UTF-8 transcriptions, several bad TIMIT files at once."""
+low sample rates, non-UTF-8 transcriptions, several bad TIMIT files at once, a missing corpus given
+to a preparation entry point."""
 
+import importlib
 import math
 
 import numpy as np
@@ -154,3 +156,32 @@ def test_timit_preparation_names_every_bad_file_in_one_pass(timit_root, tmp_path
     assert "3 bad utterances" in message and "SI943.TXT: not a text file (byte 9 is not UTF-8" in message
     assert "MDAB0/SX17.WAV" in message and "MRAB0/SI943.PHN:1: unknown phone label 'xx'" in message
     assert not (tmp_path / "data" / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        ("asr_lstm.data.corpora.timit", ["--root", "{missing}"], "timit: {missing}: no such directory (the TIMIT root"),
+        ("asr_lstm.data.corpora.iam", ["--root", "{missing}"], "iam: {missing}: no ascii/lines.txt"),
+        ("asr_lstm.data.corpora.iam_ondb", ["--root", "{missing}"], "iam-ondb: {missing}: no lineStrokes/"),
+        (
+            "asr_lstm.data.corpora.kaldi",
+            ["--train", "{missing}", "--dev", "{missing}", "--test", "{missing}"],
+            "kaldi data: ",
+        ),
+        ("asr_lstm.data.corpora.page", ["--pages", "{missing}"], "page data: {missing}: no such folder of page files"),
+        ("asr_lstm.data.generators.kaldi_demo", ["--timit", "{missing}"], "kaldi demo: {missing}: no such directory"),
+    ],
+    ids=["timit", "iam", "iam_ondb", "kaldi", "page", "kaldi_demo"],
+)
+def test_the_preparation_entry_points_name_a_missing_corpus_without_a_traceback(
+    module, args, message, tmp_path, capsys
+):
+    missing = tmp_path / "missing"
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(
+            [*(a.format(missing=missing) for a in args), "--out", str(tmp_path / "out")]
+        )
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(message.format(missing=missing))
+    assert not (tmp_path / "out").exists()

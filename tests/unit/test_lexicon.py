@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import pytest
+
 from asr_lstm.data.manifest import write_manifest
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.lexicon import character_lexicon, main
@@ -47,3 +49,13 @@ def test_cli_writes_the_lexicon_and_the_oov_rates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / 'lm/lexicon.txt'}: 7 words" in out
     assert "test: 25.0% of 4 running words are not in the lexicon" in out
+
+
+def test_cli_names_every_missing_input_before_writing(tmp_path, capsys):
+    inputs = ["--manifest", str(tmp_path / "a.jsonl"), "--tokens", str(tmp_path / "tokens.txt"), "--text",
+              str(tmp_path / "lob.txt"), "--oov-of", str(tmp_path / "test.jsonl")]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main([*inputs, "-o", str(tmp_path / "lexicon.txt")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and not (tmp_path / "lexicon.txt").exists()
+    assert all(f"{tmp_path / name}: no such file" in err for name in ("a.jsonl", "tokens.txt", "lob.txt", "test.jsonl"))

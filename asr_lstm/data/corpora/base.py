@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from asr_lstm.data.bad_items import BadItem, check_policy, refuse_or_keep, write_bad_items
@@ -25,6 +27,16 @@ class CorpusError(ValueError):
             raise cls(problems[0])
         if problems:
             raise cls(f"{len(problems)} problems in the corpus layout:\n  " + "\n  ".join(problems))
+
+
+def prepare_from_command_line(name: str, prepare: Callable[[], object]) -> None:
+    """``prepare()`` for a ``python -m`` preparation entry point: a :class:`CorpusError` is printed as
+    ``name: message`` and exits with code 2, without a traceback."""
+    try:
+        prepare()
+    except CorpusError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 class Corpus(ABC):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
 from asr_lstm.data.units import Characters
 
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    IamLines(args.root, args.split_dir, args.dev_lists).prepare(args.out)
+    prepare_from_command_line("iam", lambda: IamLines(args.root, args.split_dir, args.dev_lists).prepare(args.out))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
 from asr_lstm.data.strokes import read_stroke_xml
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    IamOnDB(args.root, args.split_dir, args.dev_lists).prepare(args.out)
+    prepare_from_command_line("iam-ondb", lambda: IamOnDB(args.root, args.split_dir, args.dev_lists).prepare(args.out))
 
 
 if __name__ == "__main__":

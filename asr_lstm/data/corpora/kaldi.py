@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import sys
 from pathlib import Path
 
 import soundfile as sf
 
 from asr_lstm.data.audio import is_command
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
 
 log = logging.getLogger(__name__)
@@ -238,11 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="unreadable audio")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        KaldiDataDirs(args.train, args.dev, args.test, args.allow_pipes).prepare(args.out, args.on_error)
-    except CorpusError as err:
-        print(f"kaldi data: {err}", file=sys.stderr)
-        sys.exit(2)
+    dirs = (args.train, args.dev, args.test)
+    prepare_from_command_line(
+        "kaldi data", lambda: KaldiDataDirs(*dirs, args.allow_pipes).prepare(args.out, args.on_error)
+    )
 
 
 if __name__ == "__main__":

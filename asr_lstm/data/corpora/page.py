@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import sys
 from pathlib import Path
 
 from lxml import etree
@@ -31,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.corpora.base import Corpus, CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, character_vocabulary
 from asr_lstm.data.corpora.page_xml import (
     ALTO_NAMESPACE,
@@ -287,12 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lists = dict(zip(SPLITS, args.split_lists)) if args.split_lists else None
-    corpus = PageCorpus(args.pages, Path(args.out) / "lines", lists, args.fractions, args.seed)
-    try:
-        corpus.prepare(args.out, args.on_error)
-    except CorpusError as err:
-        print(f"page data: {err}", file=sys.stderr)
-        sys.exit(2)
+    lines = Path(args.out) / "lines"
+    prepare_from_command_line(
+        "page data",
+        lambda: PageCorpus(args.pages, lines, lists, args.fractions, args.seed).prepare(args.out, args.on_error),
+    )
 
 
 if __name__ == "__main__":

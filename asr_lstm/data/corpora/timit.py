@@ -22,7 +22,7 @@ from pathlib import Path
 import soundfile as sf
 
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import Corpus, CorpusError
+from asr_lstm.data.corpora.base import Corpus, CorpusError, prepare_from_command_line
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.resources import resource_path
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-set", choices=TEST_SETS, default="core")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    Timit(args.root, args.test_set).prepare(args.out)
+    prepare_from_command_line("timit", lambda: Timit(args.root, args.test_set).prepare(args.out))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from asr_lstm.atomic import atomic_path
+from asr_lstm.data.corpora.base import prepare_from_command_line
 from asr_lstm.data.corpora.timit import Timit, read_text, sibling
 from asr_lstm.data.done import is_done, mark_done
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="where train/, dev/ and test/ go")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    convert(args.timit, args.out)
+    prepare_from_command_line("kaldi demo", lambda: convert(args.timit, args.out))
 
 
 if __name__ == "__main__":
