@@ -16,14 +16,16 @@ product themselves (one launch a step each way), their time over the same kernel
 beside them (three launches a step), which is ``fused.IN_KERNEL_PRODUCT`` switched off; and in the
 stack ``x unpaired``: where a layer's two directions run as one batch of the kernels (half the
 launches), its time over the same kernels launched for each direction, ``fused.PAIRED_DIRECTIONS``
-switched off; with ``--graphs``, ``graphed``: the step captured once as a CUDA graph and replayed, over
+switched off; on CUDA ``persistent``: where the kernels do U's product, the time with every loop one
+launch (``fused.PERSISTENT`` turned on: a program does all steps and units of its sequences) over
+the reference's; with ``--graphs``, ``graphed``: the step captured once as a CUDA graph and replayed, over
 the reference's time launched as usual, the floor that removing the host's launches could reach
 (a run whose step cannot be captured says why under the table). The float32
 line says whether cuDNN and torch's products may use TF32 (the kernels' product follows torch's).
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
-        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1] [--without loop mm unpaired] [--graphs]
+        [--cell-options zoneout_cell=0.1 zoneout_hidden=0.1] [--without loop mm unpaired persistent] [--graphs]
 """
 
 from __future__ import annotations
@@ -170,6 +172,14 @@ def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
 
 
+def runs_one_launch(cell: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``fused.PERSISTENT`` turned on runs ``cell``'s loops over tensors like ``x`` as one
+    launch each: the dense variants on CUDA whose kernels do U's product (zoneout included)."""
+    if not x.is_cuda or isinstance(cell, (GRU, LiGRU)) or not runs_compiled_loop(cell, x):
+        return False
+    return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
+
+
 def build_runs(
     layout: str, args, x: torch.Tensor, device: torch.device
 ) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, torch.nn.Module], set[str]]:
@@ -251,6 +261,10 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         paired = set() if "unpaired" in args.without else paired
         for name in paired:
             turns[f"{name} (unpaired)"] = timed(runs[name], device, recurrence.fused.PAIRED_DIRECTIONS.off)
+        one_launch = [name for name in compiled_loop if runs_one_launch(first_layers[name], x)]
+        one_launch = [] if "persistent" in args.without else one_launch
+        for name in one_launch:
+            turns[f"{name} (persistent)"] = timed(runs[name], device, recurrence.fused.PERSISTENT.turned_on)
         capture_failures = {}
         for name in runs if args.graphs else []:
             try:
@@ -260,7 +274,7 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         seconds = time_round_robin(turns, args.repeats)
         print(
             f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7} "
-            f"{'x torch mm':>10} {'x unpaired':>10}" + (f" {'graphed':>8}" if args.graphs else "")
+            f"{'x torch mm':>10} {'x unpaired':>10} {'persistent':>10}" + (f" {'graphed':>8}" if args.graphs else "")
         )
         frames = args.steps * args.batch
         base = seconds["torch.nn.LSTM"]
@@ -274,13 +288,14 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             versus_loop = f"{seconds[name] / seconds[f'{name} (Python loop)']:.2f}" if name in with_loop else "-"
             versus_mm = f"{seconds[name] / seconds[f'{name} (torch mm)']:.2f}" if name in with_product else "-"
             versus_apart = f"{seconds[name] / seconds[f'{name} (unpaired)']:.2f}" if name in paired else "-"
+            persistent = f"{seconds[f'{name} (persistent)'] / base:.2f}" if name in one_launch else "-"
             graphed = ""
             if args.graphs:
                 replayed = seconds.get(f"{name} (graph)")
                 graphed = f" {replayed / base:>8.2f}" if replayed is not None else f" {'failed':>8}"
             print(
                 f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
-                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10}{graphed}"
+                f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10} {persistent:>10}{graphed}"
             )
         for name, failure in capture_failures.items():
             print(f"{name}: its step could not be captured as a CUDA graph: {failure}")
@@ -321,8 +336,8 @@ def main() -> None:
         "--without",
         nargs="+",
         default=[],
-        choices=["loop", "mm", "unpaired"],
-        help="comparisons not to time (their columns print -): x loop, x torch mm, x unpaired",
+        choices=["loop", "mm", "unpaired", "persistent"],
+        help="comparisons not to time (their columns print -): x loop, x torch mm, x unpaired, persistent",
     )
     parser.add_argument(
         "--graphs",

@@ -10,7 +10,8 @@
 #   tests.txt        the CUDA cases of the cell, kernel and model tests
 #   bench_b16.txt    scripts/bench_cells.py at T=300, B=16, D=123, H=256: stack and single layer, fp32 and
 #                    bf16, each cell over nn.LSTM (cuDNN), over its eager loop, over torch's product
-#                    beside the kernels and, in the stack, over its directions launched apart
+#                    beside the kernels and, in the stack, over its directions launched apart; and with
+#                    one launch a loop (fused.PERSISTENT) over nn.LSTM
 #   bench_graphs.txt the stack of bench_b16 with --graphs, without the other comparisons: each step also
 #                    captured as one CUDA graph and replayed, the floor that removing the host's launches
 #                    could reach
@@ -100,7 +101,8 @@ step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fu
 # shellcheck disable=SC2086
 step bench_b16 420 "$python" scripts/bench_cells.py --repeats 3 ${BENCH_ARGS:-}
 # shellcheck disable=SC2086
-step bench_graphs 300 "$python" scripts/bench_cells.py --repeats 3 --layouts stack --graphs --without loop mm unpaired \
+step bench_graphs 300 "$python" scripts/bench_cells.py --repeats 3 --layouts stack --graphs \
+  --without loop mm unpaired persistent \
   ${BENCH_ARGS:-}
 step bench_host 120 "$python" scripts/bench_host.py
 # shellcheck disable=SC2086

@@ -16,7 +16,9 @@ a layer run in the same launches (:mod:`asr_lstm.cells.directions`, a grid axis 
 program taking its direction's weights), unless :data:`PAIRED_DIRECTIONS` is switched off. Zoneout is
 done in the kernels that do U's product (the step's own c~_t kept apart, d's share of the gradient of
 h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer normalisation, a reduction over every unit
-of a row, is not (:attr:`LSTMVariant.fusable`).
+of a row, is not (:attr:`LSTMVariant.fusable`). With U's product inside, a whole loop can also be one
+launch (:data:`PERSISTENT`, off by default): a program per tile of sequences and direction does every
+step, block of units after block of units, with the same code as the per-step kernels.
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
@@ -28,7 +30,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -48,6 +49,7 @@ BLOCK_K = 32
 SWITCH = Switch()
 switched_off = SWITCH.off
 IN_KERNEL_PRODUCT = Switch()
+PERSISTENT = Switch(on=False)  # one launch a loop: off until a GPU measures it against the launches
 PAIRED_DIRECTIONS = Switch()
 
 
@@ -104,9 +106,15 @@ def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.const
     ``(1, BLOCK_UNITS)``, their mask, and ``end``, the row after its direction's last. With the directions
     of a layer in one launch (grid axis 2, :data:`PAIRED_DIRECTIONS`) direction d owns rows
     [d B, (d + 1) B) of every buffer, ``batch`` being B, and its own weights (:func:`direction`)."""
+    return tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1))
+
+
+@triton.jit
+def tile_of(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr, unit_block):
+    """:func:`tile` for the ``unit_block``-th block of units (a program of a whole sequence takes each)."""
     first = tl.program_id(2) * batch
     rows = (first + tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
-    units = (tl.program_id(1) * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
+    units = (unit_block * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
     end = first + batch
     return rows, units, (rows < end) & (units < H), end
 
@@ -146,6 +154,126 @@ def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr
     """The ``(BLOCK_K, BLOCK_UNITS)`` block [m, j] = W[m, first + j] of a row-major ``(ROWS, ROW)``
     weight, 0 for m >= ROWS or j >= H: the tile's columns of W, a backward product's right operand."""
     return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
+
+
+@triton.jit
+def _forward_tile(
+    pre,
+    pre_step_stride,
+    pre_row_stride,
+    pre_col_stride,
+    gates,
+    fed_back,
+    weight,
+    drop,
+    cs,
+    hs,
+    sh_out,
+    peep,
+    zone_c,
+    zone_h,
+    c_tilde,
+    weight_gh,
+    t,
+    batch,
+    unit_block,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """Step t of the forward loop for the ``unit_block``-th block of units of this program's sequences
+    and direction: the pre-activations (with U's product and, from step 1 on, R's), the step's
+    element-wise work, and its activations, c_t, h_t and sigma_h(c_t) into the buffers."""
+    rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, unit_block)
+    weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
+    weight_gh = direction(weight_gh, 9 * H * H)
+    peep = direction(peep, 3 * H)
+    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
+    pre += t.to(tl.int64) * pre_step_stride
+    gates_prev = gates + (step - each) * 4 * H
+    gates += step * 4 * H
+    fed_back += step * H
+    c_prev, c_next = cs + step * H, cs + (step + each) * H
+    h_prev, h_next = hs + step * H, hs + (step + each) * H
+    sh_out += step * H
+    zone_c += step * H
+    zone_h += step * H
+    c_tilde += step * H
+    source = pre + rows * pre_row_stride + units * pre_col_stride
+    a_i = tl.load(source, mask=mask)
+    a_f = tl.load(source + H * pre_col_stride, mask=mask)
+    a_g = tl.load(source + 2 * H * pre_col_stride, mask=mask)
+    a_o = tl.load(source + 3 * H * pre_col_stride, mask=mask)
+    if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
+        for k0 in range(0, H, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            s = left_block(fed_back, rows, k, end, H, H, False)
+            if HAS_MASK:
+                s *= left_block(drop, rows, k, end, H, H, False)
+            a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
+            a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
+            a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
+            a_o += tl.dot(s, rows_block(weight, 3 * H, k, units, H, H), input_precision=PRECISION)
+    if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR), from step 1 on
+        if t > 0:
+            for m0 in range(0, 3 * H, BLOCK_K):
+                m = m0 + tl.arange(0, BLOCK_K)
+                s = left_block(gates_prev, rows, m, end, 4 * H, 3 * H, True)
+                a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
+                a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
+                a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
+    state = rows * H + units
+    c = tl.load(c_prev + state, mask=mask)
+    if PEEP:
+        a_i += tl.load(peep + units, mask=units < H) * c
+        a_f += tl.load(peep + H + units, mask=units < H) * c
+    one = c * 0 + 1
+    i = act(a_i, ACT_G) if IG else one
+    if COUPLED:
+        f = 1 - i
+    else:
+        f = act(a_f, ACT_G) if FG else one
+    g = act(a_g, ACT_C)
+    c_new = f * c + i * g
+    if CLIP > 0:
+        limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
+        c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
+    if PEEP:
+        a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
+    o = act(a_o, ACT_G) if OG else one
+    s_c = act(c_new, ACT_H)
+    row = gates + rows * 4 * H + units
+    tl.store(row, i, mask=mask)
+    tl.store(row + H, f, mask=mask)
+    tl.store(row + 2 * H, g, mask=mask)
+    tl.store(row + 3 * H, o, mask=mask)
+    tl.store(sh_out + state, s_c, mask=mask)
+    h = o * s_c
+    if HAS_ZONE_C:  # zoneout: c_t = d o c_{t-1} + (1 - d) o c~_t, the step's own c~_t kept apart
+        tl.store(c_tilde + state, c_new, mask=mask)
+        c_new += tl.load(zone_c + state, mask=mask) * (c - c_new)
+    tl.store(c_next + state, c_new, mask=mask)
+    if HAS_ZONE_H:
+        h_before = tl.load(h_prev + state, mask=mask)
+        h += tl.load(zone_h + state, mask=mask) * (h_before - h)
+    tl.store(h_next + state, h, mask=mask)
 
 
 @triton.jit(do_not_specialize=["t"])  # t changes at every launch
@@ -189,82 +317,143 @@ def _forward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
-    weight_gh = direction(weight_gh, 9 * H * H)
-    peep = direction(peep, 3 * H)
-    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
-    pre += t.to(tl.int64) * pre_step_stride
-    gates_prev = gates + (step - each) * 4 * H
-    gates += step * 4 * H
-    fed_back += step * H
-    c_prev, c_next = cs + step * H, cs + (step + each) * H
-    h_prev, h_next = hs + step * H, hs + (step + each) * H
-    sh_out += step * H
-    zone_c += step * H
-    zone_h += step * H
-    c_tilde += step * H
-    source = pre + rows * pre_row_stride + units * pre_col_stride
-    a_i = tl.load(source, mask=mask)
-    a_f = tl.load(source + H * pre_col_stride, mask=mask)
-    a_g = tl.load(source + 2 * H * pre_col_stride, mask=mask)
-    a_o = tl.load(source + 3 * H * pre_col_stride, mask=mask)
-    if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
-        for k0 in range(0, H, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            s = left_block(fed_back, rows, k, end, H, H, False)
-            if HAS_MASK:
-                s *= left_block(drop, rows, k, end, H, H, False)
-            a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
-            a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
-            a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
-            a_o += tl.dot(s, rows_block(weight, 3 * H, k, units, H, H), input_precision=PRECISION)
-    if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR)
-        for m0 in range(0, 3 * H, BLOCK_K):
-            m = m0 + tl.arange(0, BLOCK_K)
-            s = left_block(gates_prev, rows, m, end, 4 * H, 3 * H, True)
-            a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
-            a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
-            a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
-    state = rows * H + units
-    c = tl.load(c_prev + state, mask=mask)
-    if PEEP:
-        a_i += tl.load(peep + units, mask=units < H) * c
-        a_f += tl.load(peep + H + units, mask=units < H) * c
-    one = c * 0 + 1
-    i = act(a_i, ACT_G) if IG else one
-    if COUPLED:
-        f = 1 - i
-    else:
-        f = act(a_f, ACT_G) if FG else one
-    g = act(a_g, ACT_C)
-    c_new = f * c + i * g
-    if CLIP > 0:
-        limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
-        c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
-    if PEEP:
-        a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
-    o = act(a_o, ACT_G) if OG else one
-    s_c = act(c_new, ACT_H)
-    row = gates + rows * 4 * H + units
-    tl.store(row, i, mask=mask)
-    tl.store(row + H, f, mask=mask)
-    tl.store(row + 2 * H, g, mask=mask)
-    tl.store(row + 3 * H, o, mask=mask)
-    tl.store(sh_out + state, s_c, mask=mask)
-    h = o * s_c
-    if HAS_ZONE_C:  # zoneout: c_t = d o c_{t-1} + (1 - d) o c~_t, the step's own c~_t kept apart
-        tl.store(c_tilde + state, c_new, mask=mask)
-        c_new += tl.load(zone_c + state, mask=mask) * (c - c_new)
-    tl.store(c_next + state, c_new, mask=mask)
-    if HAS_ZONE_H:
-        h_before = tl.load(h_prev + state, mask=mask)
-        h += tl.load(zone_h + state, mask=mask) * (h_before - h)
-    tl.store(h_next + state, h, mask=mask)
+    _forward_tile(
+        pre,
+        pre_step_stride,
+        pre_row_stride,
+        pre_col_stride,
+        gates,
+        fed_back,
+        weight,
+        drop,
+        cs,
+        hs,
+        sh_out,
+        peep,
+        zone_c,
+        zone_h,
+        c_tilde,
+        weight_gh,
+        t,
+        batch,
+        tl.program_id(1),
+        H,
+        PRODUCT,
+        HAS_MASK,
+        HAS_ZONE_C,
+        HAS_ZONE_H,
+        GATE_RECURRENCE,
+        PRECISION,
+        IG,
+        FG,
+        OG,
+        COUPLED,
+        PEEP,
+        O_CURRENT,
+        ACT_G,
+        ACT_C,
+        ACT_H,
+        CLIP,
+        BLOCK_ROWS,
+        BLOCK_UNITS,
+        BLOCK_K,
+    )
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _backward_step(
+@triton.jit
+def _forward_sequence(
+    pre,
+    pre_step_stride,
+    pre_row_stride,
+    pre_col_stride,
+    gates,
+    fed_back,
+    weight,
+    drop,
+    cs,
+    hs,
+    sh_out,
+    peep,
+    zone_c,
+    zone_h,
+    c_tilde,
+    weight_gh,
+    steps,
+    batch,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """The whole forward loop in one launch (:data:`PERSISTENT`): this program does every block of units
+    of its sequences and direction, step after step, its threads meeting between steps, where step t+1
+    reads the h_t (or c_t) of all units."""
+    t = steps * 0  # a while loop: the interpreter's range() takes no kernel argument
+    while t < steps:
+        for unit_block in range(0, tl.cdiv(H, BLOCK_UNITS)):
+            _forward_tile(
+                pre,
+                pre_step_stride,
+                pre_row_stride,
+                pre_col_stride,
+                gates,
+                fed_back,
+                weight,
+                drop,
+                cs,
+                hs,
+                sh_out,
+                peep,
+                zone_c,
+                zone_h,
+                c_tilde,
+                weight_gh,
+                t,
+                batch,
+                unit_block,
+                H,
+                PRODUCT,
+                HAS_MASK,
+                HAS_ZONE_C,
+                HAS_ZONE_H,
+                GATE_RECURRENCE,
+                PRECISION,
+                IG,
+                FG,
+                OG,
+                COUPLED,
+                PEEP,
+                O_CURRENT,
+                ACT_G,
+                ACT_C,
+                ACT_H,
+                CLIP,
+                BLOCK_ROWS,
+                BLOCK_UNITS,
+                BLOCK_K,
+            )
+        tl.debug_barrier()  # step t's h_t and c_t, every unit's, written before step t+1 reads them
+        t += 1
+
+
+@triton.jit
+def _backward_tile(
     gates,
     cs,
     c_now,
@@ -281,7 +470,9 @@ def _backward_step(
     zone_h,
     weight_gh,
     t,
+    last,
     batch,
+    unit_block,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     RECURRENT_C: tl.constexpr,
@@ -306,7 +497,11 @@ def _backward_step(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    """Step t of the backward loop for the ``unit_block``-th block of units of this program's sequences
+    and direction: what reaches h_t (or c_t) through U and R from step t+1 (none at ``last``, the
+    sequence's last step), then d loss / d pre-activations of step t into ``dpre``, and dc turned into
+    d loss / d c_{t-1}."""
+    rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, unit_block)
     weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
     weight_gh = direction(weight_gh, 9 * H * H)
     peep = direction(peep, 3 * H)
@@ -330,21 +525,24 @@ def _backward_step(
     s = tl.load(sh + state, mask=mask)
     dc_t = tl.load(dc + state, mask=mask)
     zero = c * 0
+    dh_t = zero
     if PRODUCT:  # (d loss / d pre_{t+1}) U for the tile's columns of U: what reaches h_t (or c_t)
-        through_u = zero
-        for m0 in range(0, 4 * H, BLOCK_K):
-            m = m0 + tl.arange(0, BLOCK_K)
-            d_next = left_block(dpre_next, rows, m, end, 4 * H, 4 * H, False)
-            through_u += tl.dot(d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION)
-        if HAS_MASK:
-            through_u *= tl.load(drop + state, mask=mask, other=0)
-        if RECURRENT_C:
-            dc_t += through_u
-            dh_t = zero
-        else:
-            dh_t = through_u
-        if HAS_ZONE_H:  # and zoneout's share of h_t from step t+1, which dh holds
-            dh_t += tl.load(dh + state, mask=mask)
+        if t < last:
+            through_u = zero
+            for m0 in range(0, 4 * H, BLOCK_K):
+                m = m0 + tl.arange(0, BLOCK_K)
+                d_next = left_block(dpre_next, rows, m, end, 4 * H, 4 * H, False)
+                through_u += tl.dot(d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION)
+            if HAS_MASK:
+                through_u *= tl.load(drop + state, mask=mask, other=0)
+            if RECURRENT_C:
+                dc_t += through_u
+            else:
+                dh_t = through_u
+            if HAS_ZONE_H:  # and zoneout's share of h_t from step t+1, which dh holds
+                dh_t += tl.load(dh + state, mask=mask)
+        else:  # the last step: dh holds the gradient reaching h_T
+            dh_t = tl.load(dh + state, mask=mask)
     else:
         dh_t = tl.load(dh + state, mask=mask)
     if HAS_GY:
@@ -364,14 +562,19 @@ def _backward_step(
         rec_f = tl.load(d_ifo + rows * 3 * H + H + units, mask=mask)
         rec_o = tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask)
     if GATE_RECURRENCE:
-        for m0 in range(0, 3 * H, BLOCK_K):
-            m = m0 + tl.arange(0, BLOCK_K)
-            d_next = left_block(dpre_next, rows, m, end, 4 * H, 3 * H, True)
-            rec_i += tl.dot(d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
-            rec_f += tl.dot(d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION)
-            rec_o += tl.dot(
-                d_next, columns_block(weight_gh, 2 * H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
-            )
+        if t < last:
+            for m0 in range(0, 3 * H, BLOCK_K):
+                m = m0 + tl.arange(0, BLOCK_K)
+                d_next = left_block(dpre_next, rows, m, end, 4 * H, 3 * H, True)
+                rec_i += tl.dot(
+                    d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
+                )
+                rec_f += tl.dot(
+                    d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
+                )
+                rec_o += tl.dot(
+                    d_next, columns_block(weight_gh, 2 * H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
+                )
     dsg_i = dact(i, ACT_G) if IG else zero
     dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
     dsg_o = dact(o, ACT_G) if OG else zero
@@ -404,6 +607,192 @@ def _backward_step(
     tl.store(dc + state, dc_prev, mask=mask)
 
 
+@triton.jit(do_not_specialize=["t", "last"])  # t changes at every launch
+def _backward_step(
+    gates,
+    cs,
+    c_now,
+    sh,
+    grad_y,
+    dh,
+    dc,
+    d_ifo,
+    dpre,
+    weight,
+    drop,
+    peep,
+    zone_c,
+    zone_h,
+    weight_gh,
+    t,
+    last,
+    batch,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    RECURRENT_C: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_DIFO: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    _backward_tile(
+        gates,
+        cs,
+        c_now,
+        sh,
+        grad_y,
+        dh,
+        dc,
+        d_ifo,
+        dpre,
+        weight,
+        drop,
+        peep,
+        zone_c,
+        zone_h,
+        weight_gh,
+        t,
+        last,
+        batch,
+        tl.program_id(1),
+        H,
+        PRODUCT,
+        RECURRENT_C,
+        HAS_MASK,
+        HAS_ZONE_C,
+        HAS_ZONE_H,
+        GATE_RECURRENCE,
+        PRECISION,
+        HAS_GY,
+        HAS_DIFO,
+        IG,
+        FG,
+        OG,
+        COUPLED,
+        PEEP,
+        O_CURRENT,
+        ACT_G,
+        ACT_C,
+        ACT_H,
+        CLIP,
+        BLOCK_ROWS,
+        BLOCK_UNITS,
+        BLOCK_K,
+    )
+
+
+@triton.jit
+def _backward_sequence(
+    gates,
+    cs,
+    c_now,
+    sh,
+    grad_y,
+    dh,
+    dc,
+    d_ifo,
+    dpre,
+    weight,
+    drop,
+    peep,
+    zone_c,
+    zone_h,
+    weight_gh,
+    steps,
+    batch,
+    H: tl.constexpr,
+    PRODUCT: tl.constexpr,
+    RECURRENT_C: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE_C: tl.constexpr,
+    HAS_ZONE_H: tl.constexpr,
+    GATE_RECURRENCE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_DIFO: tl.constexpr,
+    IG: tl.constexpr,
+    FG: tl.constexpr,
+    OG: tl.constexpr,
+    COUPLED: tl.constexpr,
+    PEEP: tl.constexpr,
+    O_CURRENT: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    ACT_H: tl.constexpr,
+    CLIP: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """The whole backward loop in one launch (:data:`PERSISTENT`), from the last step to the first, its
+    threads meeting between steps as in :func:`_forward_sequence`."""
+    t = steps - 1
+    while t >= 0:
+        for unit_block in range(0, tl.cdiv(H, BLOCK_UNITS)):
+            _backward_tile(
+                gates,
+                cs,
+                c_now,
+                sh,
+                grad_y,
+                dh,
+                dc,
+                d_ifo,
+                dpre,
+                weight,
+                drop,
+                peep,
+                zone_c,
+                zone_h,
+                weight_gh,
+                t,
+                steps - 1,
+                batch,
+                unit_block,
+                H,
+                PRODUCT,
+                RECURRENT_C,
+                HAS_MASK,
+                HAS_ZONE_C,
+                HAS_ZONE_H,
+                GATE_RECURRENCE,
+                PRECISION,
+                HAS_GY,
+                HAS_DIFO,
+                IG,
+                FG,
+                OG,
+                COUPLED,
+                PEEP,
+                O_CURRENT,
+                ACT_G,
+                ACT_C,
+                ACT_H,
+                CLIP,
+                BLOCK_ROWS,
+                BLOCK_UNITS,
+                BLOCK_K,
+            )
+        tl.debug_barrier()  # step t's d loss / d pre-activations, every unit's, before step t-1 reads them
+        t -= 1
+
+
 def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
     """The compile-time switches of both kernels for one variant and its (sigma_g, sigma_c, sigma_h)."""
     sg, sc, sh = (ACTIVATION_CODES[a] for a in acts)
@@ -426,25 +815,11 @@ def tile_grid(batch: int, hidden: int, n_directions: int = 1) -> tuple[int, int,
     return -(-batch // BLOCK_ROWS), -(-hidden // BLOCK_UNITS), n_directions
 
 
-def forward_steps(
-    pre: torch.Tensor,
-    gates: torch.Tensor,
-    fed_back: torch.Tensor | None,
-    weight_hh: torch.Tensor | None,
-    mask: torch.Tensor | None,
-    cs: torch.Tensor,
-    hs: torch.Tensor,
-    sh: torch.Tensor,
-    weight_ch: torch.Tensor | None,
-    flags: dict,
-    zone_c: torch.Tensor | None = None,
-    zone_h: torch.Tensor | None = None,
-    c_tilde: torch.Tensor | None = None,
-    weight_gh: torch.Tensor | None = None,
-) -> Callable[[int], None]:
-    """The launch of each forward step over a sequence's buffers, its arguments prepared once: a step
-    costs the launch and nothing else on the host. ``step(t)`` writes the activations of step t into
-    ``gates[t]`` and c_t, h_t, sigma_h(c_t) into ``cs[t + 1]``, ``hs[t + 1]``, ``sh[t]``.
+class ForwardLoop:
+    """The forward loop's kernels over a sequence's buffers, their arguments prepared once: a step
+    costs its launch and nothing else on the host. :meth:`step` launches step t, which writes the
+    activations of step t into ``gates[t]`` and c_t, h_t, sigma_h(c_t) into ``cs[t + 1]``, ``hs[t + 1]``,
+    ``sh[t]``; :meth:`run` does every step, in one launch where :data:`PERSISTENT` is on.
 
     Args:
         pre: ``(T, B, 4H)``, any strides: W x_t + b with U's product done here (``weight_hh`` given),
@@ -463,54 +838,65 @@ def forward_steps(
     ``(G, 4H, H)``: B is then G times each direction's batch, direction d's rows [d B / G, (d + 1) B / G),
     and ``weight_ch`` ``(G, 3, H)`` and ``weight_gh`` ``(G, 3H, 3H)`` stack theirs too.
     """
-    n_directions = directions.count(weight_hh)
-    rows, hidden = cs.shape[1:]
-    batch = rows // n_directions
-    product = weight_hh is not None
-    dummy = cs  # for the pointers a specialisation never reads
-    arguments = (
-        pre, *pre.stride(), gates, fed_back if product else dummy, weight_hh if product else dummy,
-        mask if mask is not None else dummy, cs, hs, sh, weight_ch.contiguous() if flags["PEEP"] else dummy,
-        zone_c if zone_c is not None else dummy, zone_h if zone_h is not None else dummy,
-        c_tilde if zone_c is not None else dummy, weight_gh if weight_gh is not None else dummy,
-    )  # fmt: skip
-    first = dict(
-        H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
-        HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, GATE_RECURRENCE=False,
-        PRECISION=dot_precision(cs), BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
-    )  # fmt: skip
-    later = dict(first, GATE_RECURRENCE=weight_gh is not None)  # R [i; f; o]_{t-1} from the second step on
-    launch = _forward_step[tile_grid(batch, hidden, n_directions)]
 
-    def step(t: int) -> None:
-        launch(*arguments, t, batch, **(later if t else first))
+    def __init__(
+        self,
+        pre: torch.Tensor,
+        gates: torch.Tensor,
+        fed_back: torch.Tensor | None,
+        weight_hh: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        cs: torch.Tensor,
+        hs: torch.Tensor,
+        sh: torch.Tensor,
+        weight_ch: torch.Tensor | None,
+        flags: dict,
+        zone_c: torch.Tensor | None = None,
+        zone_h: torch.Tensor | None = None,
+        c_tilde: torch.Tensor | None = None,
+        weight_gh: torch.Tensor | None = None,
+    ) -> None:
+        n_directions = directions.count(weight_hh)
+        rows, hidden = cs.shape[1:]
+        batch = rows // n_directions
+        product = weight_hh is not None
+        dummy = cs  # for the pointers a specialisation never reads
+        arguments = (
+            pre, *pre.stride(), gates, fed_back if product else dummy, weight_hh if product else dummy,
+            mask if mask is not None else dummy, cs, hs, sh, weight_ch.contiguous() if flags["PEEP"] else dummy,
+            zone_c if zone_c is not None else dummy, zone_h if zone_h is not None else dummy,
+            c_tilde if zone_c is not None else dummy, weight_gh if weight_gh is not None else dummy,
+        )  # fmt: skip
+        self.constexprs = dict(
+            H=hidden, PRODUCT=product, HAS_MASK=product and mask is not None,
+            HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None, GATE_RECURRENCE=weight_gh is not None,
+            PRECISION=dot_precision(cs), BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+        )  # fmt: skip
+        self.arguments, self.batch, self.grid = arguments, batch, tile_grid(batch, hidden, n_directions)
+        self.launch = _forward_step[self.grid]
+        self.in_kernel = product
 
-    return step
+    def step(self, t: int) -> None:
+        self.launch(*self.arguments, t, self.batch, **self.constexprs)
+
+    def run(self, steps: int) -> None:
+        """Every step of the loop: one launch of :func:`_forward_sequence` where :data:`PERSISTENT` is on
+        (with U's product here), else one launch a step."""
+        if PERSISTENT.on and self.in_kernel:
+            _forward_sequence[self.grid[0], 1, self.grid[2]](*self.arguments, steps, self.batch, **self.constexprs)
+            return
+        for t in range(steps):
+            self.step(t)
 
 
-def backward_steps(
-    gates: torch.Tensor,
-    cs: torch.Tensor,
-    c_now: torch.Tensor,
-    sh: torch.Tensor,
-    grad_y: torch.Tensor | None,
-    dc: torch.Tensor,
-    dpre: torch.Tensor,
-    weight_hh: torch.Tensor | None,
-    mask: torch.Tensor | None,
-    weight_ch: torch.Tensor | None,
-    flags: dict,
-    recurrent_c: bool,
-    zone_c: torch.Tensor | None = None,
-    zone_h: torch.Tensor | None = None,
-    weight_gh: torch.Tensor | None = None,
-) -> Callable[..., None]:
-    """The launch of each backward step over a sequence's buffers, its arguments prepared once.
-    ``step(t, dh, d_ifo=None, with_grad_y=True)`` writes d loss / d pre-activations of step t into
-    ``dpre[t]`` and turns ``dc (B, H)`` from d loss / d c_t (without U's share) into d loss / d c_{t-1}
-    (without U's share); ``dh (B, H)`` is the gradient reaching h_t from step t+1, read unless U's
-    product is done here, ``d_ifo (B, 3H)`` the one reaching [i; f; o]_t through the gate recurrence
+class BackwardLoop:
+    """The backward loop's kernels over a sequence's buffers, their arguments prepared once.
+    :meth:`step` ``(t, dh, d_ifo=None, with_grad_y=True)`` writes d loss / d pre-activations of step t
+    into ``dpre[t]`` and turns ``dc (B, H)`` from d loss / d c_t (without U's share) into d loss / d
+    c_{t-1} (without U's share); ``dh (B, H)`` is the gradient reaching h_t from step t+1, read unless
+    U's product is done here, ``d_ifo (B, 3H)`` the one reaching [i; f; o]_t through the gate recurrence
     (``None``: none, or formed here), ``with_grad_y``: whether ``grad_y[t]`` is added to ``dh``.
+    :meth:`run` does every step with U's product here, in one launch where :data:`PERSISTENT` is on.
 
     Args:
         gates: ``(T, B, 4H)`` activations; cs ``(T + 1, B, H)``; c_now ``(T, B, H)`` the c_t, whose
@@ -523,38 +909,76 @@ def backward_steps(
             after each step, d^h's share of h_t, which reaches h_{t-1} directly.
         weight_gh: ``fgr``'s R ``(3H, 3H)``, with U's product: the gradient reaching [i; f; o]_t through it
             is formed here.
-        All contiguous; G directions' stacks of weights as for :func:`forward_steps`.
+        All contiguous; G directions' stacks of weights as for :class:`ForwardLoop`.
     """
-    n_directions = directions.count(weight_hh)
-    steps, rows, hidden = sh.shape
-    batch = rows // n_directions
-    product = weight_hh is not None
-    dummy = cs
-    arguments = (gates, cs, c_now, sh, grad_y if grad_y is not None else dummy)
-    fixed = (
-        weight_hh if product else dummy, mask if product and mask is not None else dummy,
-        weight_ch.contiguous() if flags["PEEP"] else dummy, zone_c if zone_c is not None else dummy,
-        zone_h if zone_h is not None else dummy, weight_gh if product and weight_gh is not None else dummy,
-    )  # fmt: skip
-    common = dict(
-        H=hidden, RECURRENT_C=recurrent_c, HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
-        PRECISION=dot_precision(cs),
-        BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
-    )  # fmt: skip
-    launch = _backward_step[tile_grid(batch, hidden, n_directions)]
 
-    @functools.cache
-    def specialisation(later: bool, with_grad_y: bool, with_d_ifo: bool) -> dict:
-        """The constexprs of a step with step t+1's gradient through the weights here or not."""
-        in_kernel = later and product
-        return dict(
-            common, PRODUCT=in_kernel, HAS_MASK=in_kernel and mask is not None,
-            GATE_RECURRENCE=in_kernel and weight_gh is not None, HAS_GY=with_grad_y, HAS_DIFO=with_d_ifo,
+    def __init__(
+        self,
+        gates: torch.Tensor,
+        cs: torch.Tensor,
+        c_now: torch.Tensor,
+        sh: torch.Tensor,
+        grad_y: torch.Tensor | None,
+        dc: torch.Tensor,
+        dpre: torch.Tensor,
+        weight_hh: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        weight_ch: torch.Tensor | None,
+        flags: dict,
+        recurrent_c: bool,
+        zone_c: torch.Tensor | None = None,
+        zone_h: torch.Tensor | None = None,
+        weight_gh: torch.Tensor | None = None,
+    ) -> None:
+        n_directions = directions.count(weight_hh)
+        steps, rows, hidden = sh.shape
+        batch = rows // n_directions
+        product = weight_hh is not None
+        dummy = cs
+        arguments = (gates, cs, c_now, sh, grad_y if grad_y is not None else dummy)
+        fixed = (
+            weight_hh if product else dummy, mask if product and mask is not None else dummy,
+            weight_ch.contiguous() if flags["PEEP"] else dummy, zone_c if zone_c is not None else dummy,
+            zone_h if zone_h is not None else dummy, weight_gh if product and weight_gh is not None else dummy,
         )  # fmt: skip
+        common = dict(
+            H=hidden, RECURRENT_C=recurrent_c, HAS_ZONE_C=zone_c is not None, HAS_ZONE_H=zone_h is not None,
+            PRECISION=dot_precision(cs),
+            BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
+        )  # fmt: skip
+        self.arguments, self.fixed, self.dc, self.dpre = arguments, fixed, dc, dpre
+        self.batch, self.steps, self.grid = batch, steps, tile_grid(batch, hidden, n_directions)
+        self.launch = _backward_step[self.grid]
+        self.with_grad_y = grad_y is not None
+        self.in_kernel = product
+        self.constexprs = dict(
+            common, PRODUCT=product, HAS_MASK=product and mask is not None,
+            GATE_RECURRENCE=product and weight_gh is not None,
+        )  # fmt: skip
+        self.specialisations: dict[tuple[bool, bool], dict] = {}
 
-    def step(t: int, dh: torch.Tensor, d_ifo: torch.Tensor | None = None, with_grad_y: bool = True) -> None:
-        with_grad_y = with_grad_y and grad_y is not None
-        constexprs = specialisation(t < steps - 1, with_grad_y, d_ifo is not None)
-        launch(*arguments, dh, dc, d_ifo if d_ifo is not None else dh, dpre, *fixed, t, batch, **constexprs)
+    def step(self, t: int, dh: torch.Tensor, d_ifo: torch.Tensor | None = None, with_grad_y: bool = True) -> None:
+        constexprs = self.specialisation(with_grad_y and self.with_grad_y, d_ifo is not None)
+        d_ifo = d_ifo if d_ifo is not None else dh
+        self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, t, self.steps - 1, self.batch,
+                    **constexprs)  # fmt: skip
 
-    return step
+    def specialisation(self, with_grad_y: bool, with_d_ifo: bool) -> dict:
+        """The constexprs of a step that adds grad_y or not and is handed the gradient through R or not,
+        made once per loop (a step's host work is its launch)."""
+        key = (with_grad_y, with_d_ifo)
+        if key not in self.specialisations:
+            self.specialisations[key] = dict(self.constexprs, HAS_GY=with_grad_y, HAS_DIFO=with_d_ifo)
+        return self.specialisations[key]
+
+    def run(self, dh: torch.Tensor) -> None:
+        """Every step, from the last to the first, with U's product here (and R's), ``grad_y`` added:
+        one launch of :func:`_backward_sequence` where :data:`PERSISTENT` is on, else one a step."""
+        if not PERSISTENT.on:
+            for t in range(self.steps - 1, -1, -1):
+                self.step(t, dh)
+            return
+        _backward_sequence[self.grid[0], 1, self.grid[2]](
+            *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, self.steps, self.batch,
+            **self.specialisation(self.with_grad_y, False),
+        )  # fmt: skip

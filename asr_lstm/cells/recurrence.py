@@ -224,11 +224,9 @@ def _forward(
         recurrent = hs if variant.recurrent_input == "h" else cs
         zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))
         weight_r = weight_gh.contiguous() if variant.gate_recurrence else None
-        step = fused.forward_steps(
+        fused.ForwardLoop(
             xw, gates, recurrent, weight, drop, cs, hs, sh, weight_ch, flags, zc, zh, c_new, weight_r
-        )
-        for t in range(steps):
-            step(t)
+        ).run(steps)
         return gates, cs, c_new, hs, sh, rs, normalised
     # What U multiplies with recurrent_input "h": h_{t-1}, or the first R columns of r_{t-1} (all but a
     # non-recurrent projection's p_{t-1}).
@@ -236,7 +234,7 @@ def _forward(
     u_t = weight_hh.t()
     r_t = weight_gh.t() if variant.gate_recurrence else None
     # torch's products, then the kernels for the rest of each step
-    kernel_step = fused.forward_steps(gates, gates, None, None, None, cs, hs, sh, weight_ch, flags) if flags else None
+    kernels = fused.ForwardLoop(gates, gates, None, None, None, cs, hs, sh, weight_ch, flags) if flags else None
     for t in range(steps):
         if rs is not None and t > 0:
             torch.mm(hs[t], weight_hr.t(), out=rs[t])
@@ -253,8 +251,8 @@ def _forward(
             rec = ifo(gates[t - 1]) @ r_t
             pre[:, : 2 * hid] += rec[:, : 2 * hid]
             pre[:, 3 * hid :] += rec[:, 2 * hid :]
-        if kernel_step is not None:
-            kernel_step(t)
+        if kernels is not None:
+            kernels.step(t)
             continue
         i, f, g, o = pre[:, :hid], pre[:, hid : 2 * hid], pre[:, 2 * hid : 3 * hid], pre[:, 3 * hid :]
         c_prev = cs[t]
@@ -362,25 +360,30 @@ class _LSTMRecurrence(torch.autograd.Function):
             drop = mask.contiguous() if in_kernel and mask is not None else None
             zc, zh = (None if z is None else z.contiguous() for z in (zone_c, zone_h))  # only with in_kernel
             weight_r = weight_gh.contiguous() if in_kernel and v.gate_recurrence else None
-            step = fused.backward_steps(
+            kernels = fused.BackwardLoop(
                 gates, cs, c_new, sh, grad_y, dc, dpre, weight, drop, weight_ch, flags, v.recurrent_input == "c",
                 zc, zh, weight_r,
             )  # fmt: skip
-            for t in range(steps - 1, -1, -1):
-                if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
-                    if grad_y is not None:
-                        torch.add(dh, grad_y[t], out=drs[t])
-                    else:
-                        drs[t].copy_(dh)
-                    dh = drs[t] @ weight_hr
-                step(t, dh, d_ifo_next, with_grad_y=drs is None)
-                if not in_kernel or t == 0:
-                    carry_h = dh if zh is not None else None  # d^h's share of h_0's gradient, left in dh
+            if in_kernel:  # every step's gradient through U (and R) in the kernels, then h_0's and c_0's
+                kernels.run(dh)
+                carry_h = dh if zh is not None else None  # d^h's share of h_0's gradient, left in dh
+                dh, d_ifo_next = _through_recurrent_weights(
+                    dpre[0], dpre[0], dc, weight_hh, weight_gh, mask, v, out_size
+                )
+                if carry_h is not None:
+                    dh = dh + carry_h
+            else:  # torch's products between the steps' kernels
+                for t in range(steps - 1, -1, -1):
+                    if drs is not None:  # through r_t = W_rm h_t: the kernel sees the gradient of h_t
+                        if grad_y is not None:
+                            torch.add(dh, grad_y[t], out=drs[t])
+                        else:
+                            drs[t].copy_(dh)
+                        dh = drs[t] @ weight_hr
+                    kernels.step(t, dh, d_ifo_next, with_grad_y=drs is None)
                     dh, d_ifo_next = _through_recurrent_weights(
                         dpre[t], dpre[t], dc, weight_hh, weight_gh, mask, v, out_size
                     )
-                    if carry_h is not None:
-                        dh = dh + carry_h
             grads = _weight_gradients(
                 dpre, dpre, dh, dc, gates, cs, c_new, hs, rs, drs, mask, weight_hh, weight_ch, weight_gh, v
             )

@@ -178,6 +178,46 @@ def test_zoneout_in_the_kernels(name, options, rates, device):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
+PERSISTENT_CASES = [
+    ("lstm", {}, False),
+    ("peephole", {}, False),  # U multiplies c_{t-1}
+    ("fgr", {}, False),
+    ("cifg", dict(cell_clip=0.4, output_peephole="previous"), False),
+    ("peephole_diag", dict(output_peephole="current", cell_clip=0.5), True),
+]
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize(
+    "name, options, zoneout",
+    PERSISTENT_CASES,
+    ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}{'-zoneout' * z}" for n, o, z in PERSISTENT_CASES],
+)
+def test_one_launch_a_loop_computes_what_one_launch_a_step_does(name, options, zoneout, device):
+    """:data:`fused.PERSISTENT`: a program does every step of its sequences, every block of units in
+    turn, its threads meeting between steps. No step kernel is launched, and outputs and gradients equal
+    those of a launch a step to the last bit (each tile's arithmetic is the same), over two tiles of
+    sequences, three of units and two blocks of U's columns, with a dropout mask (and zoneout)."""
+    torch.manual_seed(4)
+    steps, batch, hidden = 5, fused.BLOCK_ROWS + 3, 2 * fused.BLOCK_UNITS + 3
+    assert hidden > fused.BLOCK_K
+    cell = cells.build(name, 4, hidden, **options).double().to(device)
+    problem = random_problem(cell, steps, batch, device)
+    mask = (torch.rand(batch, hidden, device=device) > 0.3).double() / 0.7
+    zones = tuple((torch.rand(steps, batch, hidden, device=device) < 0.3).double() for _ in "ch") if zoneout else None
+    launched = run_loop(cell, *problem, mask=mask, zoneout=zones or (None, None))
+    no_step = AssertionError("a step kernel was launched")
+    with (
+        fused.PERSISTENT.turned_on(),
+        mock.patch.object(fused.ForwardLoop, "step", side_effect=no_step),
+        mock.patch.object(fused.BackwardLoop, "step", side_effect=no_step),
+    ):
+        one_launch = run_loop(cell, *problem, mask=mask, zoneout=zones or (None, None))
+    assert not fused.PERSISTENT.on
+    for got, expected in zip(one_launch, launched, strict=True):
+        assert torch.equal(got, expected)
+
+
 def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
     x = torch.zeros(1)
     cell = cells.build("lstmp", 4, 8)  # a projection: torch's products beside the kernels
@@ -260,7 +300,8 @@ def test_both_directions_in_one_launch_equal_each_on_its_own(name, options, devi
 @pytest.mark.parametrize("device", FUSED_DEVICES)
 def test_a_stack_computes_the_same_with_its_directions_paired(device):
     """``StackedBiRNN`` over sequences of different lengths: the same output and gradients whether
-    its layers run both directions as one batch or one after the other."""
+    its layers run both directions as one batch or one after the other, and (bit for bit) whether its
+    loops launch a kernel a step or one a loop."""
     torch.manual_seed(6)
     stack = StackedBiRNN(functools.partial(cells.build, "peephole_diag"), 6, 5, num_layers=2).double().to(device)
     x = torch.randn(4, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
@@ -277,6 +318,9 @@ def test_a_stack_computes_the_same_with_its_directions_paired(device):
         one_after_the_other = run()
     for got, expected in zip(paired, one_after_the_other, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    with fused.PERSISTENT.turned_on():  # a launch a loop, each program in its direction's weights
+        one_launch = run()
+    assert all(torch.equal(got, expected) for got, expected in zip(one_launch, paired, strict=True))
 
 
 FINITE_DIFFERENCE_CASES = [
@@ -351,6 +395,8 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
 
 INTEGER_ARGUMENTS = {
     "t",
+    "last",
+    "steps",
     "batch",
     "pre_step_stride",
     "pre_row_stride",
@@ -389,39 +435,39 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
         [(torch.float32, 80, "ieee")] if name == "lstm" and not options else []
     )
     for dtype, arch, precision in targets:
-        # U's product in the kernel (and R's: FGR after its first step), with a dropout mask and zoneout
-        # or without either; or done by torch
+        # U's product in the kernel (and R's: FGR from its second step on), with a dropout mask and
+        # zoneout or without either; or done by torch. With the product here, the whole loop in one
+        # launch as well (PERSISTENT).
         gate_recurrence = in_kernel and cell.variant.gate_recurrence
-        for extras, with_r in {
-            (False, False),
-            (in_kernel, False),
-            (False, gate_recurrence),
-            (in_kernel, gate_recurrence),
-        }:
+        for extras in {False, in_kernel}:
             zones = dict(HAS_ZONE_C=extras, HAS_ZONE_H=extras)
             forward = dict(
-                flags, PRODUCT=in_kernel, HAS_MASK=extras, GATE_RECURRENCE=with_r, PRECISION=precision, **zones
-            )
-            assert compile_kernel(fused._forward_step, dtype, arch, forward).asm["cubin"]
-        # The last step of the backward loop has no gradient from a step after it (it reads dh = grad_h,
-        # and zoneout's masks where the kernels do U's product); the others take U's product and R's here,
-        # or the gradients torch formed (d_ifo of FGR). Under a projection the loop hands the kernel the
-        # gradient of h_t whole, without grad_y.
-        for later, extras in {(False, False), (False, in_kernel), (True, False), (True, in_kernel)}:
-            product = later and in_kernel
+                flags, PRODUCT=in_kernel, HAS_MASK=extras, GATE_RECURRENCE=gate_recurrence, PRECISION=precision,
+                **zones,
+            )  # fmt: skip
+            kernels = [fused._forward_step, *([fused._forward_sequence] if in_kernel else [])]
+            for kernel in kernels:
+                assert compile_kernel(kernel, dtype, arch, forward).asm["cubin"]
+            # The last step of the backward loop has no gradient from a step after it (it reads dh =
+            # grad_h); the others take U's product and R's here, or the gradients torch formed (d_ifo of
+            # FGR). Under a projection the loop hands the kernel the gradient of h_t whole, without grad_y.
             backward = dict(
                 flags,
-                PRODUCT=product,
+                PRODUCT=in_kernel,
                 RECURRENT_C=cell.variant.recurrent_input == "c",
-                HAS_MASK=extras and product,
-                HAS_ZONE_C=extras,
-                HAS_ZONE_H=extras,
-                GATE_RECURRENCE=product and cell.variant.gate_recurrence,
+                HAS_MASK=extras,
+                GATE_RECURRENCE=gate_recurrence,
                 PRECISION=precision,
                 HAS_GY=cell.weight_hr is None,
-                HAS_DIFO=later and not in_kernel and cell.variant.gate_recurrence,
+                **zones,
             )
-            assert compile_kernel(fused._backward_step, dtype, arch, backward).asm["cubin"]
+            for with_d_ifo in {False, not in_kernel and cell.variant.gate_recurrence}:
+                steps = dict(backward, HAS_DIFO=with_d_ifo)
+                assert compile_kernel(fused._backward_step, dtype, arch, steps).asm["cubin"]
+            if in_kernel:
+                assert compile_kernel(fused._backward_sequence, dtype, arch, dict(backward, HAS_DIFO=False)).asm[
+                    "cubin"
+                ]
 
 
 GRU_CASES = [
