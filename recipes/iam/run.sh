@@ -57,7 +57,7 @@ usage() {
 parse_options "stage stop_stage online iam iam_ondb split_dir work results experiment name overrides overwrite
   beam_size char_order char_grid char_weight word_order word_grid word_weight score_grid word_score lexicon_text" "$@"
 [ -n "$iam_ondb" ] && online=true
-absolute_paths --dir iam iam_ondb split_dir --file results  # the recipe then runs from its own folder
+absolute_paths --dir iam iam_ondb split_dir  # the recipe then runs from its own folder
 
 # What differs between the two modalities: the corpus, its preparation, features and default setup.
 if $online; then
@@ -75,7 +75,8 @@ else
   splits_note="LWITLRT: train = trainset, dev = validationset1, test = testset"
 fi
 
-[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
+absolute_paths --file results
 cd "$recipe_dir"
 data="$work/data/$corpus_name"
 lm_dir="$data/lm"

@@ -58,8 +58,8 @@ if [ -n "$train$dev$test" ]; then
   absolute_paths --dir train dev test
   given="$train"
 fi
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
 absolute_paths --file results lexicon
-[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
 cd "$recipe_dir"
 # stage 1 validates the directories into data/kaldi (character labels, the corpus's own); other units
 # label the same utterances in data/kaldi_<units> at stage 2

@@ -44,8 +44,8 @@ if [ -n "$split_lists" ]; then
   [ "${#lists[@]}" -eq 3 ] || { echo "run.sh: --split-lists needs three files (train, dev, test)" >&2; exit 2; }
   for k in 0 1 2; do lists[k]="$(cd "$(dirname "${lists[k]}")" && pwd)/$(basename "${lists[k]}")"; done
 fi
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
 absolute_paths --dir pages --file results
-[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
 cd "$recipe_dir"
 data="$work/data/page"
 exp="$work/exp/${name:-blstm_${experiment}}"

@@ -39,8 +39,8 @@ parse_options "stage stop_stage timit work results experiment test_set name over
 
 # Paths given on the command line are made absolute; then everything runs from the recipe folder,
 # so that the default layout (data/, exp/, RESULTS.md here) is recorded with relative paths.
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
 absolute_paths --dir timit --file results
-[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }
 cd "$recipe_dir"
 data="$work/data/timit"
 exp="$work/exp/${name:-blstm_${experiment}}"
