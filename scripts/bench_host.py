@@ -30,7 +30,7 @@ from asr_lstm import cells
 from asr_lstm.arguments import positive_int
 from asr_lstm.cells import fused, fused_gru
 
-KERNELS = [(fused, "_forward_step"), (fused, "_backward_step")] + [
+KERNELS = [(fused, "_forward_steps"), (fused, "_backward_steps")] + [
     (fused_gru, name)
     for name in (
         "_forward_gates",

@@ -17,8 +17,8 @@ program taking its direction's weights), unless :data:`PAIRED_DIRECTIONS` is swi
 done in the kernels that do U's product (the step's own c~_t kept apart, d's share of the gradient of
 h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer normalisation, a reduction over every unit
 of a row, is not (:attr:`LSTMVariant.fusable`). With U's product inside, a whole loop can also be one
-launch (:data:`PERSISTENT`, off by default): a program per tile of sequences and direction does every
-step, block of units after block of units, with the same code as the per-step kernels.
+launch of the same kernel (:data:`PERSISTENT`, off by default): a program per tile of sequences and
+direction does every step, block of units after block of units.
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
@@ -156,8 +156,8 @@ def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr
     return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
 
 
-@triton.jit
-def _forward_tile(
+@triton.jit(do_not_specialize=["first", "count"])  # the steps change at every launch
+def _forward_steps(
     pre,
     pre_step_stride,
     pre_row_stride,
@@ -174,9 +174,9 @@ def _forward_tile(
     zone_h,
     c_tilde,
     weight_gh,
-    t,
+    first,
+    count,
     batch,
-    unit_block,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     HAS_MASK: tl.constexpr,
@@ -197,263 +197,96 @@ def _forward_tile(
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
 ):
-    """Step t of the forward loop for the ``unit_block``-th block of units of this program's sequences
-    and direction: the pre-activations (with U's product and, from step 1 on, R's), the step's
-    element-wise work, and its activations, c_t, h_t and sigma_h(c_t) into the buffers."""
-    rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, unit_block)
+    """Steps ``first`` to ``first + count - 1`` of the forward loop for this program's tile of sequences
+    and direction, and its ``UNIT_BLOCKS`` blocks of units (from the ``program_id(1) UNIT_BLOCKS``-th):
+    a step's pre-activations (with U's product and, from step 1 on, R's), its element-wise work, and its
+    activations, c_t, h_t and sigma_h(c_t) into the buffers. A launch a step takes one step and one
+    block (the grid's axis 1 over the blocks); with :data:`PERSISTENT`, one launch takes every step and
+    every block, its threads meeting between steps, where step t+1 reads the h_t (or c_t) of all units."""
     weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
     weight_gh = direction(weight_gh, 9 * H * H)
     peep = direction(peep, 3 * H)
-    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
-    pre += t.to(tl.int64) * pre_step_stride
-    gates_prev = gates + (step - each) * 4 * H
-    gates += step * 4 * H
-    fed_back += step * H
-    c_prev, c_next = cs + step * H, cs + (step + each) * H
-    h_prev, h_next = hs + step * H, hs + (step + each) * H
-    sh_out += step * H
-    zone_c += step * H
-    zone_h += step * H
-    c_tilde += step * H
-    source = pre + rows * pre_row_stride + units * pre_col_stride
-    a_i = tl.load(source, mask=mask)
-    a_f = tl.load(source + H * pre_col_stride, mask=mask)
-    a_g = tl.load(source + 2 * H * pre_col_stride, mask=mask)
-    a_o = tl.load(source + 3 * H * pre_col_stride, mask=mask)
-    if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
-        for k0 in range(0, H, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            s = left_block(fed_back, rows, k, end, H, H, False)
-            if HAS_MASK:
-                s *= left_block(drop, rows, k, end, H, H, False)
-            a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
-            a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
-            a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
-            a_o += tl.dot(s, rows_block(weight, 3 * H, k, units, H, H), input_precision=PRECISION)
-    if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR), from step 1 on
-        if t > 0:
-            for m0 in range(0, 3 * H, BLOCK_K):
-                m = m0 + tl.arange(0, BLOCK_K)
-                s = left_block(gates_prev, rows, m, end, 4 * H, 3 * H, True)
-                a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
-                a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
-                a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
-    state = rows * H + units
-    c = tl.load(c_prev + state, mask=mask)
-    if PEEP:
-        a_i += tl.load(peep + units, mask=units < H) * c
-        a_f += tl.load(peep + H + units, mask=units < H) * c
-    one = c * 0 + 1
-    i = act(a_i, ACT_G) if IG else one
-    if COUPLED:
-        f = 1 - i
-    else:
-        f = act(a_f, ACT_G) if FG else one
-    g = act(a_g, ACT_C)
-    c_new = f * c + i * g
-    if CLIP > 0:
-        limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
-        c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
-    if PEEP:
-        a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
-    o = act(a_o, ACT_G) if OG else one
-    s_c = act(c_new, ACT_H)
-    row = gates + rows * 4 * H + units
-    tl.store(row, i, mask=mask)
-    tl.store(row + H, f, mask=mask)
-    tl.store(row + 2 * H, g, mask=mask)
-    tl.store(row + 3 * H, o, mask=mask)
-    tl.store(sh_out + state, s_c, mask=mask)
-    h = o * s_c
-    if HAS_ZONE_C:  # zoneout: c_t = d o c_{t-1} + (1 - d) o c~_t, the step's own c~_t kept apart
-        tl.store(c_tilde + state, c_new, mask=mask)
-        c_new += tl.load(zone_c + state, mask=mask) * (c - c_new)
-    tl.store(c_next + state, c_new, mask=mask)
-    if HAS_ZONE_H:
-        h_before = tl.load(h_prev + state, mask=mask)
-        h += tl.load(zone_h + state, mask=mask) * (h_before - h)
-    tl.store(h_next + state, h, mask=mask)
-
-
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _forward_step(
-    pre,
-    pre_step_stride,
-    pre_row_stride,
-    pre_col_stride,
-    gates,
-    fed_back,
-    weight,
-    drop,
-    cs,
-    hs,
-    sh_out,
-    peep,
-    zone_c,
-    zone_h,
-    c_tilde,
-    weight_gh,
-    t,
-    batch,
-    H: tl.constexpr,
-    PRODUCT: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    HAS_ZONE_C: tl.constexpr,
-    HAS_ZONE_H: tl.constexpr,
-    GATE_RECURRENCE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    IG: tl.constexpr,
-    FG: tl.constexpr,
-    OG: tl.constexpr,
-    COUPLED: tl.constexpr,
-    PEEP: tl.constexpr,
-    O_CURRENT: tl.constexpr,
-    ACT_G: tl.constexpr,
-    ACT_C: tl.constexpr,
-    ACT_H: tl.constexpr,
-    CLIP: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    _forward_tile(
-        pre,
-        pre_step_stride,
-        pre_row_stride,
-        pre_col_stride,
-        gates,
-        fed_back,
-        weight,
-        drop,
-        cs,
-        hs,
-        sh_out,
-        peep,
-        zone_c,
-        zone_h,
-        c_tilde,
-        weight_gh,
-        t,
-        batch,
-        tl.program_id(1),
-        H,
-        PRODUCT,
-        HAS_MASK,
-        HAS_ZONE_C,
-        HAS_ZONE_H,
-        GATE_RECURRENCE,
-        PRECISION,
-        IG,
-        FG,
-        OG,
-        COUPLED,
-        PEEP,
-        O_CURRENT,
-        ACT_G,
-        ACT_C,
-        ACT_H,
-        CLIP,
-        BLOCK_ROWS,
-        BLOCK_UNITS,
-        BLOCK_K,
-    )
-
-
-@triton.jit
-def _forward_sequence(
-    pre,
-    pre_step_stride,
-    pre_row_stride,
-    pre_col_stride,
-    gates,
-    fed_back,
-    weight,
-    drop,
-    cs,
-    hs,
-    sh_out,
-    peep,
-    zone_c,
-    zone_h,
-    c_tilde,
-    weight_gh,
-    steps,
-    batch,
-    H: tl.constexpr,
-    PRODUCT: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    HAS_ZONE_C: tl.constexpr,
-    HAS_ZONE_H: tl.constexpr,
-    GATE_RECURRENCE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    IG: tl.constexpr,
-    FG: tl.constexpr,
-    OG: tl.constexpr,
-    COUPLED: tl.constexpr,
-    PEEP: tl.constexpr,
-    O_CURRENT: tl.constexpr,
-    ACT_G: tl.constexpr,
-    ACT_C: tl.constexpr,
-    ACT_H: tl.constexpr,
-    CLIP: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    """The whole forward loop in one launch (:data:`PERSISTENT`): this program does every block of units
-    of its sequences and direction, step after step, its threads meeting between steps, where step t+1
-    reads the h_t (or c_t) of all units."""
-    t = steps * 0  # a while loop: the interpreter's range() takes no kernel argument
-    while t < steps:
-        for unit_block in range(0, tl.cdiv(H, BLOCK_UNITS)):
-            _forward_tile(
-                pre,
-                pre_step_stride,
-                pre_row_stride,
-                pre_col_stride,
-                gates,
-                fed_back,
-                weight,
-                drop,
-                cs,
-                hs,
-                sh_out,
-                peep,
-                zone_c,
-                zone_h,
-                c_tilde,
-                weight_gh,
-                t,
-                batch,
-                unit_block,
-                H,
-                PRODUCT,
-                HAS_MASK,
-                HAS_ZONE_C,
-                HAS_ZONE_H,
-                GATE_RECURRENCE,
-                PRECISION,
-                IG,
-                FG,
-                OG,
-                COUPLED,
-                PEEP,
-                O_CURRENT,
-                ACT_G,
-                ACT_C,
-                ACT_H,
-                CLIP,
-                BLOCK_ROWS,
-                BLOCK_UNITS,
-                BLOCK_K,
-            )
+    t = first  # a while loop: the interpreter's range() takes no kernel argument
+    while t < first + count:
+        step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
+        pre_t = pre + t.to(tl.int64) * pre_step_stride
+        gates_prev = gates + (step - each) * 4 * H
+        gates_t = gates + step * 4 * H
+        fed_back_t = fed_back + step * H
+        c_prev, c_next = cs + step * H, cs + (step + each) * H
+        h_prev, h_next = hs + step * H, hs + (step + each) * H
+        sh_t = sh_out + step * H
+        zone_c_t = zone_c + step * H
+        zone_h_t = zone_h + step * H
+        c_tilde_t = c_tilde + step * H
+        for j in range(0, UNIT_BLOCKS):
+            rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+            source = pre_t + rows * pre_row_stride + units * pre_col_stride
+            a_i = tl.load(source, mask=mask)
+            a_f = tl.load(source + H * pre_col_stride, mask=mask)
+            a_g = tl.load(source + 2 * H * pre_col_stride, mask=mask)
+            a_o = tl.load(source + 3 * H * pre_col_stride, mask=mask)
+            if PRODUCT:  # a_q += s_{t-1} U_q^T for the tile's rows of U_q, s = (mask o) h_{t-1} or c_{t-1}
+                for k0 in range(0, H, BLOCK_K):
+                    k = k0 + tl.arange(0, BLOCK_K)
+                    s = left_block(fed_back_t, rows, k, end, H, H, False)
+                    if HAS_MASK:
+                        s *= left_block(drop, rows, k, end, H, H, False)
+                    a_i += tl.dot(s, rows_block(weight, 0, k, units, H, H), input_precision=PRECISION)
+                    a_f += tl.dot(s, rows_block(weight, H, k, units, H, H), input_precision=PRECISION)
+                    a_g += tl.dot(s, rows_block(weight, 2 * H, k, units, H, H), input_precision=PRECISION)
+                    a_o += tl.dot(s, rows_block(weight, 3 * H, k, units, H, H), input_precision=PRECISION)
+            if GATE_RECURRENCE:  # a_i, a_f, a_o += [i; f; o]_{t-1} R^T for the tile's rows of R (FGR), from step 1 on
+                if t > 0:
+                    for m0 in range(0, 3 * H, BLOCK_K):
+                        m = m0 + tl.arange(0, BLOCK_K)
+                        s = left_block(gates_prev, rows, m, end, 4 * H, 3 * H, True)
+                        a_i += tl.dot(s, rows_block(weight_gh, 0, m, units, 3 * H, H), input_precision=PRECISION)
+                        a_f += tl.dot(s, rows_block(weight_gh, H, m, units, 3 * H, H), input_precision=PRECISION)
+                        a_o += tl.dot(s, rows_block(weight_gh, 2 * H, m, units, 3 * H, H), input_precision=PRECISION)
+            state = rows * H + units
+            c = tl.load(c_prev + state, mask=mask)
+            if PEEP:
+                a_i += tl.load(peep + units, mask=units < H) * c
+                a_f += tl.load(peep + H + units, mask=units < H) * c
+            one = c * 0 + 1
+            i = act(a_i, ACT_G) if IG else one
+            if COUPLED:
+                f = 1 - i
+            else:
+                f = act(a_f, ACT_G) if FG else one
+            g = act(a_g, ACT_C)
+            c_new = f * c + i * g
+            if CLIP > 0:
+                limit = c * 0 + CLIP  # C in the tensors' dtype (a bare float literal would be float32)
+                c_new = tl.minimum(tl.maximum(c_new, -limit), limit)
+            if PEEP:
+                a_o += tl.load(peep + 2 * H + units, mask=units < H) * (c_new if O_CURRENT else c)
+            o = act(a_o, ACT_G) if OG else one
+            s_c = act(c_new, ACT_H)
+            row = gates_t + rows * 4 * H + units
+            tl.store(row, i, mask=mask)
+            tl.store(row + H, f, mask=mask)
+            tl.store(row + 2 * H, g, mask=mask)
+            tl.store(row + 3 * H, o, mask=mask)
+            tl.store(sh_t + state, s_c, mask=mask)
+            h = o * s_c
+            if HAS_ZONE_C:  # zoneout: c_t = d o c_{t-1} + (1 - d) o c~_t, the step's own c~_t kept apart
+                tl.store(c_tilde_t + state, c_new, mask=mask)
+                c_new += tl.load(zone_c_t + state, mask=mask) * (c - c_new)
+            tl.store(c_next + state, c_new, mask=mask)
+            if HAS_ZONE_H:
+                h_before = tl.load(h_prev + state, mask=mask)
+                h += tl.load(zone_h_t + state, mask=mask) * (h_before - h)
+            tl.store(h_next + state, h, mask=mask)
         tl.debug_barrier()  # step t's h_t and c_t, every unit's, written before step t+1 reads them
         t += 1
 
 
-@triton.jit
-def _backward_tile(
+@triton.jit(do_not_specialize=["first", "count", "last"])  # the steps change at every launch
+def _backward_steps(
     gates,
     cs,
     c_now,
@@ -469,10 +302,10 @@ def _backward_tile(
     zone_c,
     zone_h,
     weight_gh,
-    t,
     last,
+    first,
+    count,
     batch,
-    unit_block,
     H: tl.constexpr,
     PRODUCT: tl.constexpr,
     RECURRENT_C: tl.constexpr,
@@ -496,299 +329,125 @@ def _backward_tile(
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
 ):
-    """Step t of the backward loop for the ``unit_block``-th block of units of this program's sequences
-    and direction: what reaches h_t (or c_t) through U and R from step t+1 (none at ``last``, the
+    """Steps ``first``, ``first - 1``, ..., ``first - count + 1`` of the backward loop for this program's
+    tile of sequences and direction, and its ``UNIT_BLOCKS`` blocks of units, as :func:`_forward_steps`
+    divides them: what reaches h_t (or c_t) through U and R from step t+1 (none at ``last``, the
     sequence's last step), then d loss / d pre-activations of step t into ``dpre``, and dc turned into
-    d loss / d c_{t-1}."""
-    rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, unit_block)
+    d loss / d c_{t-1}; with :data:`PERSISTENT`, every step in one launch, its threads meeting between
+    steps, where step t-1 reads the d loss / d pre-activations of all units of step t."""
     weight = direction(weight, 4 * H * H)  # U, R and the peepholes of this program's direction
     weight_gh = direction(weight_gh, 9 * H * H)
     peep = direction(peep, 3 * H)
-    step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
-    gates += step * 4 * H
-    c_prev = cs + step * H
-    c_now += step * H
-    sh += step * H
-    grad_y += step * H
-    dpre_next = dpre + (step + each) * 4 * H
-    dpre += step * 4 * H
-    zone_c += step * H
-    zone_h += step * H
-    state = rows * H + units
-    row = gates + rows * 4 * H + units
-    i = tl.load(row, mask=mask)
-    f = tl.load(row + H, mask=mask)
-    g = tl.load(row + 2 * H, mask=mask)
-    o = tl.load(row + 3 * H, mask=mask)
-    c = tl.load(c_prev + state, mask=mask)
-    s = tl.load(sh + state, mask=mask)
-    dc_t = tl.load(dc + state, mask=mask)
-    zero = c * 0
-    dh_t = zero
-    if PRODUCT:  # (d loss / d pre_{t+1}) U for the tile's columns of U: what reaches h_t (or c_t)
-        if t < last:
-            through_u = zero
-            for m0 in range(0, 4 * H, BLOCK_K):
-                m = m0 + tl.arange(0, BLOCK_K)
-                d_next = left_block(dpre_next, rows, m, end, 4 * H, 4 * H, False)
-                through_u += tl.dot(d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION)
-            if HAS_MASK:
-                through_u *= tl.load(drop + state, mask=mask, other=0)
-            if RECURRENT_C:
-                dc_t += through_u
+    t = first
+    while t > first - count:
+        step, each = steps_before(t, batch)  # step t's place in the sequence-long buffers
+        gates_t = gates + step * 4 * H
+        c_prev = cs + step * H
+        c_now_t = c_now + step * H
+        sh_t = sh + step * H
+        grad_y_t = grad_y + step * H
+        dpre_next = dpre + (step + each) * 4 * H
+        dpre_t = dpre + step * 4 * H
+        zone_c_t = zone_c + step * H
+        zone_h_t = zone_h + step * H
+        for j in range(0, UNIT_BLOCKS):
+            rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+            state = rows * H + units
+            row = gates_t + rows * 4 * H + units
+            i = tl.load(row, mask=mask)
+            f = tl.load(row + H, mask=mask)
+            g = tl.load(row + 2 * H, mask=mask)
+            o = tl.load(row + 3 * H, mask=mask)
+            c = tl.load(c_prev + state, mask=mask)
+            s = tl.load(sh_t + state, mask=mask)
+            dc_t = tl.load(dc + state, mask=mask)
+            zero = c * 0
+            dh_t = zero
+            if PRODUCT:  # (d loss / d pre_{t+1}) U for the tile's columns of U: what reaches h_t (or c_t)
+                if t < last:
+                    through_u = zero
+                    for m0 in range(0, 4 * H, BLOCK_K):
+                        m = m0 + tl.arange(0, BLOCK_K)
+                        d_next = left_block(dpre_next, rows, m, end, 4 * H, 4 * H, False)
+                        through_u += tl.dot(
+                            d_next, columns_block(weight, 0, m, units, 4 * H, H, H), input_precision=PRECISION
+                        )
+                    if HAS_MASK:
+                        through_u *= tl.load(drop + state, mask=mask, other=0)
+                    if RECURRENT_C:
+                        dc_t += through_u
+                    else:
+                        dh_t = through_u
+                    if HAS_ZONE_H:  # and zoneout's share of h_t from step t+1, which dh holds
+                        dh_t += tl.load(dh + state, mask=mask)
+                else:  # the last step: dh holds the gradient reaching h_T
+                    dh_t = tl.load(dh + state, mask=mask)
             else:
-                dh_t = through_u
-            if HAS_ZONE_H:  # and zoneout's share of h_t from step t+1, which dh holds
-                dh_t += tl.load(dh + state, mask=mask)
-        else:  # the last step: dh holds the gradient reaching h_T
-            dh_t = tl.load(dh + state, mask=mask)
-    else:
-        dh_t = tl.load(dh + state, mask=mask)
-    if HAS_GY:
-        dh_t += tl.load(grad_y + state, mask=mask)
-    if HAS_ZONE_H:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
-        carry_h = dh_t * tl.load(zone_h + state, mask=mask)
-        dh_t -= carry_h
-        tl.store(dh + state, carry_h, mask=mask)
-    if HAS_ZONE_C:  # likewise for c_t: dc_t becomes d loss / d c~_t
-        carry_c = dc_t * tl.load(zone_c + state, mask=mask)
-        dc_t -= carry_c
-    # the gradient reaching [i; f; o]_t through the gate recurrence of step t+1 (FGR): given, or
-    # ifo(d loss / d pre_{t+1}) R for the tile's columns of R
-    rec_i, rec_f, rec_o = zero, zero, zero
-    if HAS_DIFO:
-        rec_i = tl.load(d_ifo + rows * 3 * H + units, mask=mask)
-        rec_f = tl.load(d_ifo + rows * 3 * H + H + units, mask=mask)
-        rec_o = tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask)
-    if GATE_RECURRENCE:
-        if t < last:
-            for m0 in range(0, 3 * H, BLOCK_K):
-                m = m0 + tl.arange(0, BLOCK_K)
-                d_next = left_block(dpre_next, rows, m, end, 4 * H, 3 * H, True)
-                rec_i += tl.dot(
-                    d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
-                )
-                rec_f += tl.dot(
-                    d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
-                )
-                rec_o += tl.dot(
-                    d_next, columns_block(weight_gh, 2 * H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
-                )
-    dsg_i = dact(i, ACT_G) if IG else zero
-    dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
-    dsg_o = dact(o, ACT_G) if OG else zero
-    d_o = dh_t * s * dsg_o
-    dc_t += dh_t * o * dact(s, ACT_H)
-    if HAS_DIFO or GATE_RECURRENCE:
-        d_o += rec_o * dsg_o
-    if PEEP and O_CURRENT:
-        dc_t += d_o * tl.load(peep + 2 * H + units, mask=units < H)
-    if CLIP > 0:  # dc_t is d loss / d clip(c_t): nothing reaches c_t where it was clipped
-        dc_t = tl.where(tl.abs(tl.load(c_now + state, mask=mask)) < zero + CLIP, dc_t, zero)
-    d_i = dc_t * (g - c if COUPLED else g) * dsg_i
-    d_f = dc_t * c * dsg_f
-    d_g = dc_t * i * dact(g, ACT_C)
-    if HAS_DIFO or GATE_RECURRENCE:
-        d_i += rec_i * dsg_i
-        d_f += rec_f * dsg_f
-    dc_prev = dc_t * f
-    if HAS_ZONE_C:
-        dc_prev += carry_c
-    if PEEP:
-        dc_prev += d_i * tl.load(peep + units, mask=units < H) + d_f * tl.load(peep + H + units, mask=units < H)
-        if not O_CURRENT:
-            dc_prev += d_o * tl.load(peep + 2 * H + units, mask=units < H)
-    out = dpre + rows * 4 * H + units
-    tl.store(out, d_i, mask=mask)
-    tl.store(out + H, d_f, mask=mask)
-    tl.store(out + 2 * H, d_g, mask=mask)
-    tl.store(out + 3 * H, d_o, mask=mask)
-    tl.store(dc + state, dc_prev, mask=mask)
-
-
-@triton.jit(do_not_specialize=["t", "last"])  # t changes at every launch
-def _backward_step(
-    gates,
-    cs,
-    c_now,
-    sh,
-    grad_y,
-    dh,
-    dc,
-    d_ifo,
-    dpre,
-    weight,
-    drop,
-    peep,
-    zone_c,
-    zone_h,
-    weight_gh,
-    t,
-    last,
-    batch,
-    H: tl.constexpr,
-    PRODUCT: tl.constexpr,
-    RECURRENT_C: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    HAS_ZONE_C: tl.constexpr,
-    HAS_ZONE_H: tl.constexpr,
-    GATE_RECURRENCE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    HAS_GY: tl.constexpr,
-    HAS_DIFO: tl.constexpr,
-    IG: tl.constexpr,
-    FG: tl.constexpr,
-    OG: tl.constexpr,
-    COUPLED: tl.constexpr,
-    PEEP: tl.constexpr,
-    O_CURRENT: tl.constexpr,
-    ACT_G: tl.constexpr,
-    ACT_C: tl.constexpr,
-    ACT_H: tl.constexpr,
-    CLIP: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    _backward_tile(
-        gates,
-        cs,
-        c_now,
-        sh,
-        grad_y,
-        dh,
-        dc,
-        d_ifo,
-        dpre,
-        weight,
-        drop,
-        peep,
-        zone_c,
-        zone_h,
-        weight_gh,
-        t,
-        last,
-        batch,
-        tl.program_id(1),
-        H,
-        PRODUCT,
-        RECURRENT_C,
-        HAS_MASK,
-        HAS_ZONE_C,
-        HAS_ZONE_H,
-        GATE_RECURRENCE,
-        PRECISION,
-        HAS_GY,
-        HAS_DIFO,
-        IG,
-        FG,
-        OG,
-        COUPLED,
-        PEEP,
-        O_CURRENT,
-        ACT_G,
-        ACT_C,
-        ACT_H,
-        CLIP,
-        BLOCK_ROWS,
-        BLOCK_UNITS,
-        BLOCK_K,
-    )
-
-
-@triton.jit
-def _backward_sequence(
-    gates,
-    cs,
-    c_now,
-    sh,
-    grad_y,
-    dh,
-    dc,
-    d_ifo,
-    dpre,
-    weight,
-    drop,
-    peep,
-    zone_c,
-    zone_h,
-    weight_gh,
-    steps,
-    batch,
-    H: tl.constexpr,
-    PRODUCT: tl.constexpr,
-    RECURRENT_C: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    HAS_ZONE_C: tl.constexpr,
-    HAS_ZONE_H: tl.constexpr,
-    GATE_RECURRENCE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    HAS_GY: tl.constexpr,
-    HAS_DIFO: tl.constexpr,
-    IG: tl.constexpr,
-    FG: tl.constexpr,
-    OG: tl.constexpr,
-    COUPLED: tl.constexpr,
-    PEEP: tl.constexpr,
-    O_CURRENT: tl.constexpr,
-    ACT_G: tl.constexpr,
-    ACT_C: tl.constexpr,
-    ACT_H: tl.constexpr,
-    CLIP: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    """The whole backward loop in one launch (:data:`PERSISTENT`), from the last step to the first, its
-    threads meeting between steps as in :func:`_forward_sequence`."""
-    t = steps - 1
-    while t >= 0:
-        for unit_block in range(0, tl.cdiv(H, BLOCK_UNITS)):
-            _backward_tile(
-                gates,
-                cs,
-                c_now,
-                sh,
-                grad_y,
-                dh,
-                dc,
-                d_ifo,
-                dpre,
-                weight,
-                drop,
-                peep,
-                zone_c,
-                zone_h,
-                weight_gh,
-                t,
-                steps - 1,
-                batch,
-                unit_block,
-                H,
-                PRODUCT,
-                RECURRENT_C,
-                HAS_MASK,
-                HAS_ZONE_C,
-                HAS_ZONE_H,
-                GATE_RECURRENCE,
-                PRECISION,
-                HAS_GY,
-                HAS_DIFO,
-                IG,
-                FG,
-                OG,
-                COUPLED,
-                PEEP,
-                O_CURRENT,
-                ACT_G,
-                ACT_C,
-                ACT_H,
-                CLIP,
-                BLOCK_ROWS,
-                BLOCK_UNITS,
-                BLOCK_K,
-            )
+                dh_t = tl.load(dh + state, mask=mask)
+            if HAS_GY:
+                dh_t += tl.load(grad_y_t + state, mask=mask)
+            if HAS_ZONE_H:  # d's share of h_t goes straight to h_{t-1}; dh_t becomes d loss / d h~_t
+                carry_h = dh_t * tl.load(zone_h_t + state, mask=mask)
+                dh_t -= carry_h
+                tl.store(dh + state, carry_h, mask=mask)
+            if HAS_ZONE_C:  # likewise for c_t: dc_t becomes d loss / d c~_t
+                carry_c = dc_t * tl.load(zone_c_t + state, mask=mask)
+                dc_t -= carry_c
+            # the gradient reaching [i; f; o]_t through the gate recurrence of step t+1 (FGR): given, or
+            # ifo(d loss / d pre_{t+1}) R for the tile's columns of R
+            rec_i, rec_f, rec_o = zero, zero, zero
+            if HAS_DIFO:
+                rec_i = tl.load(d_ifo + rows * 3 * H + units, mask=mask)
+                rec_f = tl.load(d_ifo + rows * 3 * H + H + units, mask=mask)
+                rec_o = tl.load(d_ifo + rows * 3 * H + 2 * H + units, mask=mask)
+            if GATE_RECURRENCE:
+                if t < last:
+                    for m0 in range(0, 3 * H, BLOCK_K):
+                        m = m0 + tl.arange(0, BLOCK_K)
+                        d_next = left_block(dpre_next, rows, m, end, 4 * H, 3 * H, True)
+                        rec_i += tl.dot(
+                            d_next, columns_block(weight_gh, 0, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
+                        )
+                        rec_f += tl.dot(
+                            d_next, columns_block(weight_gh, H, m, units, 3 * H, 3 * H, H), input_precision=PRECISION
+                        )
+                        rec_o += tl.dot(
+                            d_next,
+                            columns_block(weight_gh, 2 * H, m, units, 3 * H, 3 * H, H),
+                            input_precision=PRECISION,
+                        )
+            dsg_i = dact(i, ACT_G) if IG else zero
+            dsg_f = zero if (COUPLED or not FG) else dact(f, ACT_G)
+            dsg_o = dact(o, ACT_G) if OG else zero
+            d_o = dh_t * s * dsg_o
+            dc_t += dh_t * o * dact(s, ACT_H)
+            if HAS_DIFO or GATE_RECURRENCE:
+                d_o += rec_o * dsg_o
+            if PEEP and O_CURRENT:
+                dc_t += d_o * tl.load(peep + 2 * H + units, mask=units < H)
+            if CLIP > 0:  # dc_t is d loss / d clip(c_t): nothing reaches c_t where it was clipped
+                dc_t = tl.where(tl.abs(tl.load(c_now_t + state, mask=mask)) < zero + CLIP, dc_t, zero)
+            d_i = dc_t * (g - c if COUPLED else g) * dsg_i
+            d_f = dc_t * c * dsg_f
+            d_g = dc_t * i * dact(g, ACT_C)
+            if HAS_DIFO or GATE_RECURRENCE:
+                d_i += rec_i * dsg_i
+                d_f += rec_f * dsg_f
+            dc_prev = dc_t * f
+            if HAS_ZONE_C:
+                dc_prev += carry_c
+            if PEEP:
+                dc_prev += d_i * tl.load(peep + units, mask=units < H) + d_f * tl.load(peep + H + units, mask=units < H)
+                if not O_CURRENT:
+                    dc_prev += d_o * tl.load(peep + 2 * H + units, mask=units < H)
+            out = dpre_t + rows * 4 * H + units
+            tl.store(out, d_i, mask=mask)
+            tl.store(out + H, d_f, mask=mask)
+            tl.store(out + 2 * H, d_g, mask=mask)
+            tl.store(out + 3 * H, d_o, mask=mask)
+            tl.store(dc + state, dc_prev, mask=mask)
         tl.debug_barrier()  # step t's d loss / d pre-activations, every unit's, before step t-1 reads them
         t -= 1
 
@@ -873,17 +532,20 @@ class ForwardLoop:
             PRECISION=dot_precision(cs), BLOCK_ROWS=BLOCK_ROWS, BLOCK_UNITS=BLOCK_UNITS, BLOCK_K=BLOCK_K, **flags,
         )  # fmt: skip
         self.arguments, self.batch, self.grid = arguments, batch, tile_grid(batch, hidden, n_directions)
-        self.launch = _forward_step[self.grid]
+        self.launch = _forward_steps[self.grid]
         self.in_kernel = product
 
     def step(self, t: int) -> None:
-        self.launch(*self.arguments, t, self.batch, **self.constexprs)
+        self.launch(*self.arguments, t, 1, self.batch, **self.constexprs, UNIT_BLOCKS=1)
 
     def run(self, steps: int) -> None:
-        """Every step of the loop: one launch of :func:`_forward_sequence` where :data:`PERSISTENT` is on
-        (with U's product here), else one launch a step."""
+        """Every step of the loop: one launch where :data:`PERSISTENT` is on (with U's product here), a
+        program per tile of sequences and direction doing every block of units; else one a step."""
         if PERSISTENT.on and self.in_kernel:
-            _forward_sequence[self.grid[0], 1, self.grid[2]](*self.arguments, steps, self.batch, **self.constexprs)
+            rows, unit_blocks, n_directions = self.grid
+            _forward_steps[rows, 1, n_directions](
+                *self.arguments, 0, steps, self.batch, **self.constexprs, UNIT_BLOCKS=unit_blocks
+            )
             return
         for t in range(steps):
             self.step(t)
@@ -948,7 +610,7 @@ class BackwardLoop:
         )  # fmt: skip
         self.arguments, self.fixed, self.dc, self.dpre = arguments, fixed, dc, dpre
         self.batch, self.steps, self.grid = batch, steps, tile_grid(batch, hidden, n_directions)
-        self.launch = _backward_step[self.grid]
+        self.launch = _backward_steps[self.grid]
         self.with_grad_y = grad_y is not None
         self.in_kernel = product
         self.constexprs = dict(
@@ -960,8 +622,8 @@ class BackwardLoop:
     def step(self, t: int, dh: torch.Tensor, d_ifo: torch.Tensor | None = None, with_grad_y: bool = True) -> None:
         constexprs = self.specialisation(with_grad_y and self.with_grad_y, d_ifo is not None)
         d_ifo = d_ifo if d_ifo is not None else dh
-        self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, t, self.steps - 1, self.batch,
-                    **constexprs)  # fmt: skip
+        self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, self.steps - 1, t, 1, self.batch,
+                    **constexprs, UNIT_BLOCKS=1)  # fmt: skip
 
     def specialisation(self, with_grad_y: bool, with_d_ifo: bool) -> dict:
         """The constexprs of a step that adds grad_y or not and is handed the gradient through R or not,
@@ -973,12 +635,13 @@ class BackwardLoop:
 
     def run(self, dh: torch.Tensor) -> None:
         """Every step, from the last to the first, with U's product here (and R's), ``grad_y`` added:
-        one launch of :func:`_backward_sequence` where :data:`PERSISTENT` is on, else one a step."""
+        one launch where :data:`PERSISTENT` is on, else one a step."""
         if not PERSISTENT.on:
             for t in range(self.steps - 1, -1, -1):
                 self.step(t, dh)
             return
-        _backward_sequence[self.grid[0], 1, self.grid[2]](
-            *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, self.steps, self.batch,
-            **self.specialisation(self.with_grad_y, False),
+        rows, unit_blocks, n_directions = self.grid
+        _backward_steps[rows, 1, n_directions](
+            *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, self.steps - 1, self.steps - 1, self.steps,
+            self.batch, **self.specialisation(self.with_grad_y, False), UNIT_BLOCKS=unit_blocks,
         )  # fmt: skip

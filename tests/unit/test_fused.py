@@ -395,8 +395,9 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
 
 INTEGER_ARGUMENTS = {
     "t",
+    "first",
+    "count",
     "last",
-    "steps",
     "batch",
     "pre_step_stride",
     "pre_row_stride",
@@ -445,9 +446,10 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 flags, PRODUCT=in_kernel, HAS_MASK=extras, GATE_RECURRENCE=gate_recurrence, PRECISION=precision,
                 **zones,
             )  # fmt: skip
-            kernels = [fused._forward_step, *([fused._forward_sequence] if in_kernel else [])]
-            for kernel in kernels:
-                assert compile_kernel(kernel, dtype, arch, forward).asm["cubin"]
+            # a launch a step over one block of units, and where U's product is here the whole loop over
+            # every block (PERSISTENT)
+            for blocks in {1, 3 if in_kernel else 1}:
+                assert compile_kernel(fused._forward_steps, dtype, arch, dict(forward, UNIT_BLOCKS=blocks)).asm["cubin"]
             # The last step of the backward loop has no gradient from a step after it (it reads dh =
             # grad_h); the others take U's product and R's here, or the gradients torch formed (d_ifo of
             # FGR). Under a projection the loop hands the kernel the gradient of h_t whole, without grad_y.
@@ -461,13 +463,13 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 HAS_GY=cell.weight_hr is None,
                 **zones,
             )
-            for with_d_ifo in {False, not in_kernel and cell.variant.gate_recurrence}:
-                steps = dict(backward, HAS_DIFO=with_d_ifo)
-                assert compile_kernel(fused._backward_step, dtype, arch, steps).asm["cubin"]
-            if in_kernel:
-                assert compile_kernel(fused._backward_sequence, dtype, arch, dict(backward, HAS_DIFO=False)).asm[
-                    "cubin"
-                ]
+            for with_d_ifo, blocks in {
+                (False, 1),
+                (not in_kernel and cell.variant.gate_recurrence, 1),
+                (False, 3 if in_kernel else 1),
+            }:
+                steps = dict(backward, HAS_DIFO=with_d_ifo, UNIT_BLOCKS=blocks)
+                assert compile_kernel(fused._backward_steps, dtype, arch, steps).asm["cubin"]
 
 
 GRU_CASES = [
