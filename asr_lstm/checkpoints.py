@@ -24,10 +24,19 @@ def checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: naming ``path``, when it is missing or not a training checkpoint.
     """
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: not a training checkpoint (no such file)")
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # torch.save writes a zip archive
+            raise ValueError(f"{path}: not a training checkpoint (not a file torch.save wrote)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except (OSError, EOFError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path}: not a training checkpoint ({type(err).__name__}: {err})") from err
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged archive fails anywhere in torch's reader or unpickler
+        first_sentence = str(err).split(". ")[0] or type(err).__name__
+        raise ValueError(f"{path}: not a training checkpoint (truncated or corrupt: {first_sentence})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a training checkpoint (a torch file without a state_dict)")
+    return checkpoint["state_dict"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint
+from asr_lstm.checkpoints import AtomicCheckpointIO, InEpochCheckpoint, checkpoint_state
 from asr_lstm.cli.run_dir import RunDirError, has_trained
 from asr_lstm.cli.train import run
 from asr_lstm.errors import ConfigError
@@ -107,6 +107,25 @@ def test_a_damaged_last_checkpoint_is_set_aside_and_the_previous_good_one_used(t
     log = read_run_log(tmp_path / "run")  # the curves of both starts
     assert sorted(log.epoch_ends) == [0, 1] and len(log.restarts) == 1
     assert_picture(tmp_path / "run/curves.png", (8, 7.5))
+
+
+def test_a_file_that_is_not_a_training_checkpoint_is_named_with_what_it_is(tmp_path):
+    torch.save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "good.ckpt")
+    (tmp_path / "config.yaml").write_text("cell: lstm\n")
+    torch.save({"weights": torch.ones(2)}, tmp_path / "other.pt")
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "good.ckpt").read_bytes()[:200])
+    expected = {
+        "missing.ckpt": "no such file",
+        "config.yaml": "not a file torch.save wrote",
+        "other.pt": "a torch file without a state_dict",
+        "cut.ckpt": "truncated or corrupt: PytorchStreamReader failed reading zip archive",
+    }
+    for name, what in expected.items():
+        with pytest.raises(ValueError) as err:
+            checkpoint_state(tmp_path / name)
+        assert str(err.value).startswith(f"{tmp_path / name}: not a training checkpoint ({what}")
+        assert "\n" not in str(err.value)  # torch's advice on weights_only is not the user's problem
+    assert torch.equal(checkpoint_state(tmp_path / "good.ckpt")["w"], torch.ones(2))
 
 
 def test_a_resume_with_other_options_is_refused_before_anything_is_written(tiny_cfg, tmp_path):
