@@ -95,6 +95,14 @@ class TrainingRun:
             ValueError: naming a file that is not a training checkpoint.
         """
         path = self.checkpoint(checkpoint)  # a run without one is named as such, before its options are used
+        needed = [self.work_dir / "tokens.txt", self.feature_dir / "cmvn.pt"]
+        if not all(p.is_file() for p in needed):
+            missing = ", ".join(str(p) for p in needed if not p.is_file())
+            raise FileNotFoundError(
+                f"{missing}: missing from the run's data directory (data.work_dir={self.work_dir} in "
+                f"{self.run_dir / 'config.yaml'}); asr-lstm prepare with the run's overrides (its command.txt) "
+                "makes them again"
+            )
         features = self.features
         tokens = Vocabulary.load(self.work_dir / "tokens.txt").tokens
         mean, std = load_global_stats(self.feature_dir)

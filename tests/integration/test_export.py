@@ -201,11 +201,18 @@ def test_export_cli_names_a_missing_run_or_checkpoint_and_a_damaged_one_without_
     (damaged / "checkpoints").mkdir(parents=True)
     OmegaConf.save(OmegaConf.load(run_dir / "config.yaml"), damaged / "config.yaml")
     (damaged / "checkpoints/best.ckpt").write_bytes((run_dir / "checkpoints/best.ckpt").read_bytes()[:2000])
+    moved = tmp_path / "moved"  # its data directory gone
+    (moved / "checkpoints").mkdir(parents=True)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg.data.work_dir = str(tmp_path / "gone")
+    OmegaConf.save(cfg, moved / "config.yaml")
+    (moved / "checkpoints/best.ckpt").write_bytes((run_dir / "checkpoints/best.ckpt").read_bytes())
     expected = {
         tmp_path / "nowhere": f"{tmp_path / 'nowhere'}: no such run directory or checkpoint",
         tmp_path: f"{tmp_path / 'config.yaml'}: the run's config is missing",
         untrained: f"{untrained / 'checkpoints/best.ckpt'}: no such checkpoint",
         damaged: f"{damaged / 'checkpoints/best.ckpt'}: not a training checkpoint",
+        moved: f"{tmp_path / 'gone/tokens.txt'}, {tmp_path / 'gone'}/fbank-",
         tmp_path / "half.asrlstm": f"{tmp_path / 'half.asrlstm'}: truncated or corrupt model file",
     }
     (tmp_path / "half.asrlstm").write_bytes(runs["lstm"][1].read_bytes()[:5000])
