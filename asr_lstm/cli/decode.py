@@ -62,33 +62,44 @@ class InputItem(NamedTuple):
 
 def resolve_inputs(
     inputs: list[str], suffixes: frozenset[str] = AUDIO_SUFFIXES, speakers: dict[str, str] | None = None
-) -> list[InputItem]:
+) -> tuple[list[InputItem], list[str]]:
     """Every file named, listed, or found under a directory with one of ``suffixes``, and every row of
-    a manifest; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker)."""
+    a manifest; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker).
+    Also the lines of list files and manifests that name no input, each ``file:line: what``.
+
+    Raises:
+        ValueError: a manifest with lines that are not JSON objects (every one named).
+    """
     items: list[InputItem] = []
+    problems: list[str] = []
     speakers = {} if speakers is None else speakers
     for name in inputs:
         path = Path(name)
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
                 items.append(InputItem("_".join(found.relative_to(path).with_suffix("").parts), found))
-        elif path.suffix.lower() == ".jsonl":
-            for row in read_manifest(path):
+        elif path.suffix.lower() == ".jsonl" and path.is_file():
+            for lineno, row in enumerate(read_manifest(path), 1):
                 source = input_of(row)
+                if "id" not in row or source is None:
+                    problems.append(f"{path}: row {lineno} ({row.get('id', 'no id')}) has no id or no input file")
+                    continue
                 segment = tuple(row["segment"]) if "segment" in row else None
                 items.append(InputItem(row["id"], source if is_command(source) else Path(source), segment))
                 if source_of(row) is not None:
                     speakers[row["id"]] = source_of(row)
-        elif path.suffix.lower() in LIST_SUFFIXES:
-            for line in path.read_text().splitlines():
+        elif path.suffix.lower() in LIST_SUFFIXES and path.is_file():
+            for lineno, line in enumerate(path.read_text().splitlines(), 1):
                 fields = line.split()
                 if len(fields) == 1:
                     items.append(InputItem(Path(fields[0]).stem, Path(fields[0])))
                 elif len(fields) == 2:
                     items.append(InputItem(fields[0], Path(fields[1])))
+                elif fields:
+                    problems.append(f"{path}:{lineno}: {len(fields)} fields; a line is 'path' or 'id path'")
         else:
             items.append(InputItem(path.stem, path))
-    return items
+    return items, problems
 
 
 def ctm_lines(utt: str, segments: list[Segment]) -> str:
@@ -201,10 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     if page_files and not args.page_out:
         parser.error(f"{page_files[0]} is a page file: --page-out DIR names where its lines and its copy go")
     others = [name for name in args.inputs if name not in page_files]
-    items = resolve_inputs(others, recognizer.features.input.suffixes, speakers)
+    try:
+        items, problems = resolve_inputs(others, recognizer.features.input.suffixes, speakers)
+    except ValueError as err:  # a manifest that is not one
+        parser.error(str(err))
     page_inputs, page_jobs, page_problems = cut_pages(page_files, Path(args.page_out or "."))
+    problems += page_problems  # lines of lists and manifests that name no input, pages that cannot be cut
     items += [InputItem(utt, path) for utt, path in page_inputs]
-    for problem in page_problems:
+    for problem in problems:
         print(f"asr-lstm decode: skipped {problem}", file=sys.stderr)
     if args.exclude:
         excluded = {item.id for item in read_bad_items(Path(args.exclude))}
@@ -258,9 +273,9 @@ def main(argv: list[str] | None = None) -> None:
             handle.close()
     if page_jobs:
         write_pages(page_jobs, {t.id: (recognizer.text(t.tokens), t.confidence) for t in transcripts})
-    failed = len(items) - len(utterances) + len(page_problems)
+    failed = len(items) - len(utterances) + len(problems)
     if failed:
-        print(f"asr-lstm decode: {failed} of {len(items) + len(page_problems)} inputs skipped", file=sys.stderr)
+        print(f"asr-lstm decode: {failed} of {len(items) + len(problems)} inputs skipped", file=sys.stderr)
         sys.exit(1)
 
 

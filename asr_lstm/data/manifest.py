@@ -24,16 +24,27 @@ def write_manifest(rows: Iterable[dict], path: str | Path) -> None:
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """Reads a manifest; a malformed line is reported with its file and line number."""
-    rows = []
+    """Reads a manifest.
+
+    Raises:
+        ValueError: naming, by file and line number, every line that is not a JSON object.
+    """
+    rows, problems = [], []
     with Path(path).open() as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not a JSON manifest row ({err.msg})") from None
+                problems.append(f"{path}:{lineno}: not a JSON manifest row ({err.msg})")
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                problems.append(f"{path}:{lineno}: not a JSON manifest row (a {type(row).__name__}, not an object)")
+    if problems:
+        raise ValueError("\n".join(problems))
     return rows
 
 

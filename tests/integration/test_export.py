@@ -149,15 +149,30 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "a/b").mkdir(parents=True)
     for name in ("a/x.WAV", "a/b/y.flac", "a/notes.md"):
         (tmp_path / name).write_bytes(b"")
-    (tmp_path / "list.scp").write_text(f"utt1 {tmp_path}/a/x.WAV\n{tmp_path}/a/b/y.flac\n")
-    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "u9", "audio": "/data/u9.wav"}) + "\n")
-    items = decode_cli.resolve_inputs([str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")])
+    (tmp_path / "list.scp").write_text(f"utt1 {tmp_path}/a/x.WAV\n{tmp_path}/a/b/y.flac\n\nu2 a.wav extra\n")
+    (tmp_path / "m.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in ({"id": "u9", "audio": "/data/u9.wav"}, {"id": "u10"}))
+    )
+    items, problems = decode_cli.resolve_inputs(
+        [str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")]
+    )
     assert [(item.id, item.path.name) for item in items] == [
         ("b_y", "y.flac"),
         ("x", "x.WAV"),
         ("utt1", "x.WAV"),
         ("y", "y.flac"),
         ("u9", "u9.wav"),
+    ]
+    assert problems == [
+        f"{tmp_path / 'list.scp'}:4: 3 fields; a line is 'path' or 'id path'",
+        f"{tmp_path / 'm.jsonl'}: row 2 (u10) has no id or no input file",
+    ]
+    (tmp_path / "bad.jsonl").write_text('{"id": "u1", "audio": "a.wav"}\n{"id": \n[1, 2]\n')
+    with pytest.raises(ValueError) as err:
+        decode_cli.resolve_inputs([str(tmp_path / "bad.jsonl")])
+    assert str(err.value).splitlines() == [
+        f"{tmp_path / 'bad.jsonl'}:2: not a JSON manifest row (Expecting value)",
+        f"{tmp_path / 'bad.jsonl'}:3: not a JSON manifest row (a list, not an object)",
     ]
 
 
