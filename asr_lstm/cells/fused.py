@@ -17,8 +17,8 @@ program taking its direction's weights), unless :data:`PAIRED_DIRECTIONS` is swi
 done in the kernels that do U's product (the step's own c~_t kept apart, d's share of the gradient of
 h_t and c_t passed straight to h_{t-1} and c_{t-1}); layer normalisation, a reduction over every unit
 of a row, is not (:attr:`LSTMVariant.fusable`). With U's product inside, a whole loop can also be one
-launch of the same kernel (:data:`PERSISTENT`, off by default): a program per tile of sequences and
-direction does every step, block of units after block of units.
+launch of the same kernel (:data:`PERSISTENT`, off by default): the programs of a tile of sequences
+and direction each do their blocks of units at every step, and wait for one another between steps.
 
 They run on float32/float64 CUDA tensors, and on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``), which is how the CPU-only test suite checks them against the eager loop and
@@ -156,6 +156,19 @@ def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr
     return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
 
 
+@triton.jit
+def programs_meet(arrivals, target):
+    """Waits until the programs that share this tile of sequences and direction (grid axis 1, each
+    with its blocks of units) have all finished the step: each adds one to the tile's counter in
+    ``arrivals`` (int32, zeroed before the launch), releasing its stores, then reads it, acquiring the
+    others', until it reaches ``target``, the programs times the steps done. A scalar atomic is one
+    thread's, its value handed to the others; all programs must be resident at once."""
+    counter = arrivals + tl.program_id(2) * tl.num_programs(0) + tl.program_id(0)
+    tl.atomic_add(counter, 1, sem="release", scope="gpu")
+    while tl.atomic_add(counter, 0, sem="acquire", scope="gpu") < target:
+        pass
+
+
 @triton.jit(do_not_specialize=["first", "count"])  # the steps change at every launch
 def _forward_steps(
     pre,
@@ -174,6 +187,7 @@ def _forward_steps(
     zone_h,
     c_tilde,
     weight_gh,
+    arrivals,
     first,
     count,
     batch,
@@ -198,6 +212,7 @@ def _forward_steps(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
     UNIT_BLOCKS: tl.constexpr,
+    MEET: tl.constexpr,
 ):
     """Steps ``first`` to ``first + count - 1`` of the forward loop for this program's tile of sequences
     and direction, and its ``UNIT_BLOCKS`` blocks of units (from the ``program_id(1) UNIT_BLOCKS``-th):
@@ -282,6 +297,8 @@ def _forward_steps(
                 h += tl.load(zone_h_t + state, mask=mask) * (h_before - h)
             tl.store(h_next + state, h, mask=mask)
         tl.debug_barrier()  # step t's h_t and c_t, every unit's, written before step t+1 reads them
+        if MEET:  # ... by every program of this tile of sequences and direction
+            programs_meet(arrivals, (t - first + 1) * tl.num_programs(1))
         t += 1
 
 
@@ -302,6 +319,7 @@ def _backward_steps(
     zone_c,
     zone_h,
     weight_gh,
+    arrivals,
     last,
     first,
     count,
@@ -330,6 +348,7 @@ def _backward_steps(
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
     UNIT_BLOCKS: tl.constexpr,
+    MEET: tl.constexpr,
 ):
     """Steps ``first``, ``first - 1``, ..., ``first - count + 1`` of the backward loop for this program's
     tile of sequences and direction, and its ``UNIT_BLOCKS`` blocks of units, as :func:`_forward_steps`
@@ -449,6 +468,8 @@ def _backward_steps(
             tl.store(out + 3 * H, d_o, mask=mask)
             tl.store(dc + state, dc_prev, mask=mask)
         tl.debug_barrier()  # step t's d loss / d pre-activations, every unit's, before step t-1 reads them
+        if MEET:
+            programs_meet(arrivals, (first - t + 1) * tl.num_programs(1))
         t -= 1
 
 
@@ -467,6 +488,28 @@ def kernel_flags(variant: LSTMVariant, acts: tuple[str, str, str]) -> dict:
         ACT_H=sh,
         CLIP=float(variant.cell_clip or 0.0),
     )
+
+
+def programs_sharing_a_tile(rows: int, unit_blocks: int, n_directions: int, x: torch.Tensor) -> int:
+    """How many programs split the blocks of units of a tile of sequences when a loop is one launch
+    (:data:`PERSISTENT`): on a GPU as many as keep every program of the launch resident at once (one a
+    multiprocessor; they wait for one another after every step), at most one a block; one under the
+    interpreter, which runs programs one after the other."""
+    if not x.is_cuda:
+        return 1
+    multiprocessors = torch.cuda.get_device_properties(x.device).multi_processor_count
+    return max(1, min(unit_blocks, multiprocessors // (rows * n_directions)))
+
+
+def one_launch(grid: tuple[int, int, int], x: torch.Tensor) -> tuple[tuple[int, int, int], dict, torch.Tensor]:
+    """The grid of a loop in one launch for the per-step ``grid`` (tiles of sequences, blocks of units,
+    directions), its constexprs (``UNIT_BLOCKS`` a program does, whether programs ``MEET``) and the
+    zeroed counters they meet on (``x`` itself where they need none)."""
+    rows, unit_blocks, n_directions = grid
+    programs = programs_sharing_a_tile(rows, unit_blocks, n_directions, x)
+    blocks = dict(UNIT_BLOCKS=-(-unit_blocks // programs), MEET=programs > 1)
+    arrivals = torch.zeros(rows * n_directions, dtype=torch.int32, device=x.device) if programs > 1 else x
+    return (rows, programs, n_directions), blocks, arrivals
 
 
 def tile_grid(batch: int, hidden: int, n_directions: int = 1) -> tuple[int, int, int]:
@@ -533,19 +576,17 @@ class ForwardLoop:
         )  # fmt: skip
         self.arguments, self.batch, self.grid = arguments, batch, tile_grid(batch, hidden, n_directions)
         self.launch = _forward_steps[self.grid]
-        self.in_kernel = product
+        self.in_kernel, self.like = product, cs
 
     def step(self, t: int) -> None:
-        self.launch(*self.arguments, t, 1, self.batch, **self.constexprs, UNIT_BLOCKS=1)
+        self.launch(*self.arguments, self.like, t, 1, self.batch, **self.constexprs, UNIT_BLOCKS=1, MEET=False)
 
     def run(self, steps: int) -> None:
         """Every step of the loop: one launch where :data:`PERSISTENT` is on (with U's product here), a
         program per tile of sequences and direction doing every block of units; else one a step."""
         if PERSISTENT.on and self.in_kernel:
-            rows, unit_blocks, n_directions = self.grid
-            _forward_steps[rows, 1, n_directions](
-                *self.arguments, 0, steps, self.batch, **self.constexprs, UNIT_BLOCKS=unit_blocks
-            )
+            grid, blocks, arrivals = one_launch(self.grid, self.like)
+            _forward_steps[grid](*self.arguments, arrivals, 0, steps, self.batch, **self.constexprs, **blocks)
             return
         for t in range(steps):
             self.step(t)
@@ -611,6 +652,7 @@ class BackwardLoop:
         self.arguments, self.fixed, self.dc, self.dpre = arguments, fixed, dc, dpre
         self.batch, self.steps, self.grid = batch, steps, tile_grid(batch, hidden, n_directions)
         self.launch = _backward_steps[self.grid]
+        self.like = cs
         self.with_grad_y = grad_y is not None
         self.in_kernel = product
         self.constexprs = dict(
@@ -622,8 +664,8 @@ class BackwardLoop:
     def step(self, t: int, dh: torch.Tensor, d_ifo: torch.Tensor | None = None, with_grad_y: bool = True) -> None:
         constexprs = self.specialisation(with_grad_y and self.with_grad_y, d_ifo is not None)
         d_ifo = d_ifo if d_ifo is not None else dh
-        self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, self.steps - 1, t, 1, self.batch,
-                    **constexprs, UNIT_BLOCKS=1)  # fmt: skip
+        self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, self.like, self.steps - 1, t, 1,
+                    self.batch, **constexprs, UNIT_BLOCKS=1, MEET=False)  # fmt: skip
 
     def specialisation(self, with_grad_y: bool, with_d_ifo: bool) -> dict:
         """The constexprs of a step that adds grad_y or not and is handed the gradient through R or not,
@@ -640,8 +682,8 @@ class BackwardLoop:
             for t in range(self.steps - 1, -1, -1):
                 self.step(t, dh)
             return
-        rows, unit_blocks, n_directions = self.grid
-        _backward_steps[rows, 1, n_directions](
-            *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, self.steps - 1, self.steps - 1, self.steps,
-            self.batch, **self.specialisation(self.with_grad_y, False), UNIT_BLOCKS=unit_blocks,
+        grid, blocks, arrivals = one_launch(self.grid, self.like)
+        _backward_steps[grid](
+            *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, arrivals, self.steps - 1, self.steps - 1,
+            self.steps, self.batch, **self.specialisation(self.with_grad_y, False), **blocks,
         )  # fmt: skip

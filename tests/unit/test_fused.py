@@ -194,10 +194,11 @@ PERSISTENT_CASES = [
     ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}{'-zoneout' * z}" for n, o, z in PERSISTENT_CASES],
 )
 def test_one_launch_a_loop_computes_what_one_launch_a_step_does(name, options, zoneout, device):
-    """:data:`fused.PERSISTENT`: a program does every step of its sequences, every block of units in
-    turn, its threads meeting between steps. No step kernel is launched, and outputs and gradients equal
-    those of a launch a step to the last bit (each tile's arithmetic is the same), over two tiles of
-    sequences, three of units and two blocks of U's columns, with a dropout mask (and zoneout)."""
+    """:data:`fused.PERSISTENT`: every step in one launch, the blocks of units of a tile of sequences
+    done in turn by one program (under the interpreter) or split between programs that meet after each
+    step (on CUDA). No step kernel is launched, and outputs and gradients equal those of a launch a step
+    to the last bit (each tile's arithmetic is the same), over two tiles of sequences, three of units
+    and two blocks of U's columns, with a dropout mask (and zoneout)."""
     torch.manual_seed(4)
     steps, batch, hidden = 5, fused.BLOCK_ROWS + 3, 2 * fused.BLOCK_UNITS + 3
     assert hidden > fused.BLOCK_K
@@ -216,6 +217,26 @@ def test_one_launch_a_loop_computes_what_one_launch_a_step_does(name, options, z
     assert not fused.PERSISTENT.on
     for got, expected in zip(one_launch, launched, strict=True):
         assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("rows", "unit_blocks", "n_directions", "programs"),
+    [(1, 16, 2, 16), (4, 32, 2, 16), (1, 8, 1, 8), (100, 32, 2, 1)],
+    ids=["B16 H256", "B64 H512", "fewer blocks than multiprocessors", "more tiles than multiprocessors"],
+)
+def test_a_loop_in_one_launch_splits_a_tile_between_as_many_programs_as_stay_resident(
+    rows, unit_blocks, n_directions, programs
+):
+    """On a GPU of 132 multiprocessors the programs of a tile of sequences (which wait for one another
+    after every step) are at most one a block of units and all resident at once; under the
+    interpreter, which runs programs one after the other, one a tile."""
+    gpu = mock.Mock(is_cuda=True, device="cuda:0")
+    with mock.patch.object(torch.cuda, "get_device_properties", return_value=mock.Mock(multi_processor_count=132)):
+        assert fused.programs_sharing_a_tile(rows, unit_blocks, n_directions, gpu) == programs
+    assert rows * n_directions * programs <= 132 or programs == 1
+    assert fused.programs_sharing_a_tile(rows, unit_blocks, n_directions, torch.zeros(1)) == 1
+    grid, blocks, arrivals = fused.one_launch((rows, unit_blocks, n_directions), torch.zeros(1))
+    assert grid == (rows, 1, n_directions) and blocks == dict(UNIT_BLOCKS=unit_blocks, MEET=False)
 
 
 def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
@@ -412,7 +433,13 @@ def compile_kernel(kernel, dtype: torch.dtype, arch: int, constexprs: dict):
     """Compiles ``kernel`` ahead of time for ``sm_<arch>`` with float pointers of ``dtype``."""
     pointer = {torch.float32: "*fp32", torch.float64: "*fp64"}[dtype]
     signature = {
-        p.name: "constexpr" if p.is_constexpr else "i32" if p.name in INTEGER_ARGUMENTS else pointer
+        p.name: "constexpr"
+        if p.is_constexpr
+        else "i32"
+        if p.name in INTEGER_ARGUMENTS
+        else "*i32"
+        if p.name == "arrivals"
+        else pointer
         for p in kernel.params
     }
     return triton.compile(ASTSource(kernel, signature, constexprs), target=GPUTarget("cuda", arch, 32))
@@ -446,10 +473,11 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 flags, PRODUCT=in_kernel, HAS_MASK=extras, GATE_RECURRENCE=gate_recurrence, PRECISION=precision,
                 **zones,
             )  # fmt: skip
-            # a launch a step over one block of units, and where U's product is here the whole loop over
-            # every block (PERSISTENT)
-            for blocks in {1, 3 if in_kernel else 1}:
-                assert compile_kernel(fused._forward_steps, dtype, arch, dict(forward, UNIT_BLOCKS=blocks)).asm["cubin"]
+            # a launch a step over one block of units, and where U's product is here the whole loop
+            # (PERSISTENT) over every block, or over some, the programs of a tile meeting after each step
+            for blocks, meet in {(1, False), *([(3, False), (3, True)] if in_kernel else [])}:
+                launch = dict(forward, UNIT_BLOCKS=blocks, MEET=meet)
+                assert compile_kernel(fused._forward_steps, dtype, arch, launch).asm["cubin"]
             # The last step of the backward loop has no gradient from a step after it (it reads dh =
             # grad_h); the others take U's product and R's here, or the gradients torch formed (d_ifo of
             # FGR). Under a projection the loop hands the kernel the gradient of h_t whole, without grad_y.
@@ -463,12 +491,12 @@ def test_every_specialisation_compiles_for_the_gpu(name, options):
                 HAS_GY=cell.weight_hr is None,
                 **zones,
             )
-            for with_d_ifo, blocks in {
-                (False, 1),
-                (not in_kernel and cell.variant.gate_recurrence, 1),
-                (False, 3 if in_kernel else 1),
+            for with_d_ifo, blocks, meet in {
+                (False, 1, False),
+                (not in_kernel and cell.variant.gate_recurrence, 1, False),
+                *([(False, 3, False), (False, 3, True)] if in_kernel else []),
             }:
-                steps = dict(backward, HAS_DIFO=with_d_ifo, UNIT_BLOCKS=blocks)
+                steps = dict(backward, HAS_DIFO=with_d_ifo, UNIT_BLOCKS=blocks, MEET=meet)
                 assert compile_kernel(fused._backward_steps, dtype, arch, steps).asm["cubin"]
 
 
