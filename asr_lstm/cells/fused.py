@@ -156,17 +156,40 @@ def columns_block(weight, first, m, units, ROWS: tl.constexpr, ROW: tl.constexpr
     return tl.load(weight + m[:, None] * ROW + first + units, mask=(m[:, None] < ROWS) & (units < H), other=0)
 
 
+GAVE_UP = tl.constexpr(1 << 30)  # a tile's counter once its programs stopped waiting for one that never came
+MAX_POLLS = tl.constexpr(1 << 22)  # seconds of polling: a step takes microseconds
+
+
 @triton.jit
 def programs_meet(arrivals, target):
     """Waits until the programs that share this tile of sequences and direction (grid axis 1, each
     with its blocks of units) have all finished the step: each adds one to the tile's counter in
     ``arrivals`` (int32, zeroed before the launch), releasing its stores, then reads it, acquiring the
     others', until it reaches ``target``, the programs times the steps done. A scalar atomic is one
-    thread's, its value handed to the others; all programs must be resident at once."""
+    thread's, its value handed to the others. All programs must be resident at once; where one is not,
+    the waiting stops after ``MAX_POLLS`` reads and the counter is set to ``GAVE_UP``, which lets every
+    later meeting pass and tells the host (:func:`check_meetings`) instead of hanging the GPU."""
     counter = arrivals + tl.program_id(2) * tl.num_programs(0) + tl.program_id(0)
     tl.atomic_add(counter, 1, sem="release", scope="gpu")
-    while tl.atomic_add(counter, 0, sem="acquire", scope="gpu") < target:
-        pass
+    polls = 0
+    while (tl.atomic_add(counter, 0, sem="acquire", scope="gpu") < target) & (polls < MAX_POLLS):
+        polls += 1
+    if polls == MAX_POLLS:
+        tl.atomic_xchg(counter, GAVE_UP, sem="relaxed", scope="gpu")
+
+
+def check_meetings(arrivals: torch.Tensor, blocks: dict) -> None:
+    """Raises where the programs of a loop in one launch stopped waiting for one another (one of them
+    was not resident): its results are not the loop's. Reads the counters back: a wait for the GPU.
+
+    Raises:
+        RuntimeError: saying how to run without it.
+    """
+    if blocks["MEET"] and int(arrivals.max()) >= GAVE_UP.value:
+        raise RuntimeError(
+            "fused.PERSISTENT: the programs of a loop in one launch were not all resident on the GPU at once, "
+            "so their results are void; run with fused.PERSISTENT off (a launch a step)"
+        )
 
 
 @triton.jit(do_not_specialize=["first", "count"])  # the steps change at every launch
@@ -587,6 +610,7 @@ class ForwardLoop:
         if PERSISTENT.on and self.in_kernel:
             grid, blocks, arrivals = one_launch(self.grid, self.like)
             _forward_steps[grid](*self.arguments, arrivals, 0, steps, self.batch, **self.constexprs, **blocks)
+            check_meetings(arrivals, blocks)
             return
         for t in range(steps):
             self.step(t)
@@ -687,3 +711,4 @@ class BackwardLoop:
             *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, arrivals, self.steps - 1, self.steps - 1,
             self.steps, self.batch, **self.specialisation(self.with_grad_y, False), **blocks,
         )  # fmt: skip
+        check_meetings(arrivals, blocks)

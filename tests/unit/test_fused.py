@@ -239,6 +239,16 @@ def test_a_loop_in_one_launch_splits_a_tile_between_as_many_programs_as_stay_res
     assert grid == (rows, 1, n_directions) and blocks == dict(UNIT_BLOCKS=unit_blocks, MEET=False)
 
 
+def test_programs_that_stopped_waiting_for_one_another_void_the_loop():
+    """Where a program of a tile was not resident, the others stop waiting after MAX_POLLS reads and
+    mark the tile's counter GAVE_UP; the host reads the counters back and refuses the results."""
+    met = dict(UNIT_BLOCKS=2, MEET=True)
+    fused.check_meetings(torch.tensor([600, 600], dtype=torch.int32), met)  # 300 steps, 2 programs each
+    with pytest.raises(RuntimeError, match="were not all resident on the GPU at once.*fused.PERSISTENT off"):
+        fused.check_meetings(torch.tensor([600, fused.GAVE_UP.value + 17], dtype=torch.int32), met)
+    fused.check_meetings(torch.zeros(1), dict(UNIT_BLOCKS=4, MEET=False))  # nothing to read: one program a tile
+
+
 def test_zoneout_stays_off_the_kernels_that_leave_the_product_to_torch():
     x = torch.zeros(1)
     cell = cells.build("lstmp", 4, 8)  # a projection: torch's products beside the kernels
