@@ -263,14 +263,23 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             turns[f"{name} (unpaired)"] = timed(runs[name], device, recurrence.fused.PAIRED_DIRECTIONS.off)
         one_launch = [name for name in compiled_loop if runs_one_launch(first_layers[name], x)]
         one_launch = [] if "persistent" in args.without else one_launch
-        for name in one_launch:
-            turns[f"{name} (persistent)"] = timed(runs[name], device, recurrence.fused.PERSISTENT.turned_on)
-        capture_failures = {}
+        failures, one_launch_failed = [], set()  # a comparison that cannot run is a finding, not the end of the run
+        for name in list(one_launch):
+            try:  # the first run compiles the kernels and checks that the programs of a tile met
+                with recurrence.fused.PERSISTENT.turned_on():
+                    runs[name]().float().sum().backward()
+                turns[f"{name} (persistent)"] = timed(runs[name], device, recurrence.fused.PERSISTENT.turned_on)
+            except RuntimeError as error:
+                failures.append(f"{name}: its loops could not run as one launch each: {error}")
+                one_launch.remove(name)
+                one_launch_failed.add(name)
         for name in runs if args.graphs else []:
             try:
                 turns[f"{name} (graph)"] = graph_replay(runs[name], precision)
-            except Exception as error:  # a step that cannot be captured is a finding, not the end of the run
-                capture_failures[name] = f"{type(error).__name__}: {error}"
+            except Exception as error:
+                failures.append(
+                    f"{name}: its step could not be captured as a CUDA graph: {type(error).__name__}: {error}"
+                )
         seconds = time_round_robin(turns, args.repeats)
         print(
             f"{'cell':<15} {'s/step':>8} {'x nn.LSTM':>10} {'frames/s':>10} {memory_name:>10} {'x loop':>7} "
@@ -289,6 +298,7 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
             versus_mm = f"{seconds[name] / seconds[f'{name} (torch mm)']:.2f}" if name in with_product else "-"
             versus_apart = f"{seconds[name] / seconds[f'{name} (unpaired)']:.2f}" if name in paired else "-"
             persistent = f"{seconds[f'{name} (persistent)'] / base:.2f}" if name in one_launch else "-"
+            persistent = "failed" if name in one_launch_failed else persistent
             graphed = ""
             if args.graphs:
                 replayed = seconds.get(f"{name} (graph)")
@@ -297,8 +307,8 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
                 f"{name:<15} {seconds[name]:>8.3f} {seconds[name] / base:>10.2f} {frames / seconds[name]:>10.0f} "
                 f"{memory / 2**20:>10.1f} {versus_loop:>7} {versus_mm:>10} {versus_apart:>10} {persistent:>10}{graphed}"
             )
-        for name, failure in capture_failures.items():
-            print(f"{name}: its step could not be captured as a CUDA graph: {failure}")
+        for failure in failures:
+            print(failure)
 
 
 def cell_option(parser: argparse.ArgumentParser, item: str) -> tuple[str, object]:
