@@ -600,13 +600,14 @@ class ForwardLoop:
         self.arguments, self.batch, self.grid = arguments, batch, tile_grid(batch, hidden, n_directions)
         self.launch = _forward_steps[self.grid]
         self.in_kernel, self.like = product, cs
+        self.a_step = dict(self.constexprs, UNIT_BLOCKS=1, MEET=False)
 
     def step(self, t: int) -> None:
-        self.launch(*self.arguments, self.like, t, 1, self.batch, **self.constexprs, UNIT_BLOCKS=1, MEET=False)
+        self.launch(*self.arguments, self.like, t, 1, self.batch, **self.a_step)
 
     def run(self, steps: int) -> None:
-        """Every step of the loop: one launch where :data:`PERSISTENT` is on (with U's product here), a
-        program per tile of sequences and direction doing every block of units; else one a step."""
+        """Every step of the loop: one launch where :data:`PERSISTENT` is on (with U's product here), the
+        programs of a tile of sequences and direction each doing their blocks of units; else one a step."""
         if PERSISTENT.on and self.in_kernel:
             grid, blocks, arrivals = one_launch(self.grid, self.like)
             _forward_steps[grid](*self.arguments, arrivals, 0, steps, self.batch, **self.constexprs, **blocks)
@@ -689,14 +690,16 @@ class BackwardLoop:
         constexprs = self.specialisation(with_grad_y and self.with_grad_y, d_ifo is not None)
         d_ifo = d_ifo if d_ifo is not None else dh
         self.launch(*self.arguments, dh, self.dc, d_ifo, self.dpre, *self.fixed, self.like, self.steps - 1, t, 1,
-                    self.batch, **constexprs, UNIT_BLOCKS=1, MEET=False)  # fmt: skip
+                    self.batch, **constexprs)  # fmt: skip
 
     def specialisation(self, with_grad_y: bool, with_d_ifo: bool) -> dict:
-        """The constexprs of a step that adds grad_y or not and is handed the gradient through R or not,
-        made once per loop (a step's host work is its launch)."""
+        """The constexprs of a step's launch that adds grad_y or not and is handed the gradient through R
+        or not, made once per loop (a step's host work is its launch)."""
         key = (with_grad_y, with_d_ifo)
         if key not in self.specialisations:
-            self.specialisations[key] = dict(self.constexprs, HAS_GY=with_grad_y, HAS_DIFO=with_d_ifo)
+            self.specialisations[key] = dict(
+                self.constexprs, HAS_GY=with_grad_y, HAS_DIFO=with_d_ifo, UNIT_BLOCKS=1, MEET=False
+            )
         return self.specialisations[key]
 
     def run(self, dh: torch.Tensor) -> None:
@@ -709,6 +712,6 @@ class BackwardLoop:
         grid, blocks, arrivals = one_launch(self.grid, self.like)
         _backward_steps[grid](
             *self.arguments, dh, self.dc, dh, self.dpre, *self.fixed, arrivals, self.steps - 1, self.steps - 1,
-            self.steps, self.batch, **self.specialisation(self.with_grad_y, False), **blocks,
+            self.steps, self.batch, **{**self.specialisation(self.with_grad_y, False), **blocks},
         )  # fmt: skip
         check_meetings(arrivals, blocks)
