@@ -13,6 +13,7 @@ IAM); a character corpus also gets its WER in ``decode_<split>/wer/``.
 search as Kaldi's scoring does: the first split (``dev``) is decoded at every point, the point with
 the lowest error rate is chosen (the first such in grid order), and the other splits are decoded at
 it. ``decode_<dev>*/grid.json`` lists each point's dev error rate; the network runs once per split.
+A grid whose first split is ``test`` is refused: its choice would be made on the figure it reports.
 
 When the first split is ``dev``, the confidence temperature is calibrated there first (on greedy
 hypotheses, whatever the search: a property of the checkpoint) and written to ``RUN_DIR/calibration.json``,
@@ -200,6 +201,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"--splits {' '.join(unknown)}: not a split of the run's corpus ({', '.join(run.corpus.splits)})"
             )
         points = grid_points(args.grid)
+        if len(points) > 1 and args.splits[0] == "test":
+            raise ValueError(
+                "--grid tunes the search on the first split, here test: the test error rate would be chosen on "
+                "itself; give --splits dev test to tune on dev and apply the choice to test"
+            )
         nodes = [decode_config(run.cfg, [*args.overrides, *p]) for p in points]
         wrong = dict.fromkeys(e for node in nodes for e in type_errors(OmegaConf.create({"decode": node})))
         if wrong:

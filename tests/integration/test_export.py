@@ -251,8 +251,12 @@ def test_export_cli_names_a_missing_run_or_checkpoint_and_a_damaged_one_without_
             "decode values of the wrong type: decode.beam_size='x': expected <class 'int'>; "
             "decode.lm_weight='a': expected <class 'float'>",
         ),
+        (
+            ["--splits", "test", "dev", "--grid", "decode.lm_weight=0.3,0.5", "decode=beam"],
+            "--grid tunes the search on the first split, here test: the test error rate would be chosen on itself",
+        ),
     ],
-    ids=["unknown splits", "wrong types"],
+    ids=["unknown splits", "wrong types", "tuned on test"],
 )
 def test_evaluate_refuses_unknown_splits_and_decode_values_of_the_wrong_type_by_name(trained, args, message, capsys):
     run_dir = trained[1]["lstm"][0]
