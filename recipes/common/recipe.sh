@@ -9,10 +9,10 @@ log() { echo "$(date '+%Y-%m-%d %H:%M:%S') $*"; }
 # parse_options "NAME ..." "$@": `--some-name VALUE` (or `--some_name VALUE`) sets run.sh's variable
 # some_name, which must be one of NAME ...; a NAME whose default is `false` is a flag, which
 # `--some-name` alone sets to true. -h/--help runs run.sh's `usage` and exits 0; anything else is
-# refused with exit code 2, and so are --stage and --stop-stage unless they are stages of the recipe
-# (0 to the default of stop_stage), the first not after the last.
+# refused with exit code 2, and so are --stage and --stop-stage (where NAME ... has both) unless they
+# are stages of the recipe (0 to the default of stop_stage), the first not after the last.
 parse_options() {
-  local __names=" ${1//[[:space:]]/ } " __option __variable __last=$stop_stage __bad=()
+  local __names=" ${1//[[:space:]]/ } " __option __variable __last=${stop_stage:-} __bad=()
   shift
   while [ $# -gt 0 ]; do
     __option=$1
@@ -35,6 +35,7 @@ parse_options() {
       exit 2
     fi
   done
+  [[ "$__names" == *" stage "* && "$__names" == *" stop_stage "* ]] || return 0  # a script without stages
   for __variable in stage stop_stage; do
     [[ "${!__variable}" =~ ^[0-9]+$ ]] && [ "${!__variable}" -le "$__last" ] && continue
     __bad+=("--${__variable//_/-} ${!__variable}: not a stage of this recipe (0 to $__last)")

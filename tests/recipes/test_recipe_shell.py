@@ -66,6 +66,13 @@ def test_stages_outside_the_recipe_are_refused_all_at_once(args, messages):
     assert done.stderr.splitlines() == [f"run.sh: {m}" for m in messages]
 
 
+def test_a_script_without_stages_parses_its_options():
+    """scripts/peers/*.sh parse their options with the recipes' shell but have no stages to check."""
+    done = bash('minutes=15; usage() { echo usage; }; parse_options "minutes" "$@"; echo "$minutes"', "--minutes", "3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "3\n"
+
+
 def test_path_options_become_absolute_and_every_missing_one_is_named(tmp_path):
     (tmp_path / "corpus").mkdir()
     script = f'cd {tmp_path}; corpus=corpus; results=RESULTS.md; empty=""; absolute_paths --dir corpus empty --file results; echo "$corpus $results $empty."'
