@@ -65,7 +65,8 @@ def resolve_inputs(
 ) -> tuple[list[InputItem], list[str]]:
     """Every file named, listed, or found under a directory with one of ``suffixes``, and every row of
     a manifest; the speaker (or writer) of each manifest row goes into ``speakers`` (id -> speaker).
-    Also the lines of list files and manifests that name no input, each ``file:line: what``.
+    Also what names no input: a line of a list file or a manifest (``file:line: what``), a list or
+    manifest without any, a directory without a file of ``suffixes``.
 
     Raises:
         ValueError: a manifest with lines that are not JSON objects (every one named).
@@ -75,9 +76,12 @@ def resolve_inputs(
     speakers = {} if speakers is None else speakers
     for name in inputs:
         path = Path(name)
+        before = len(items)
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
                 items.append(InputItem("_".join(found.relative_to(path).with_suffix("").parts), found))
+            if len(items) == before:
+                problems.append(f"{path}: no file below it ends in {', '.join(sorted(suffixes))}")
         elif path.suffix.lower() == ".jsonl" and path.is_file():
             for lineno, row in enumerate(read_manifest(path), 1):
                 source = input_of(row)
@@ -99,6 +103,8 @@ def resolve_inputs(
                     problems.append(f"{path}:{lineno}: {len(fields)} fields; a line is 'path' or 'id path'")
         else:
             items.append(InputItem(path.stem, path))
+        if len(items) == before and not path.is_dir() and not any(p.startswith(f"{path}:") for p in problems):
+            problems.append(f"{path}: names no input")
     return items, problems
 
 

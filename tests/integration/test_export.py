@@ -153,9 +153,11 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         "".join(json.dumps(row) + "\n" for row in ({"id": "u9", "audio": "/data/u9.wav"}, {"id": "u10"}))
     )
-    items, problems = decode_cli.resolve_inputs(
-        [str(tmp_path / "a"), str(tmp_path / "list.scp"), str(tmp_path / "m.jsonl")]
-    )
+    (tmp_path / "empty.lst").write_text("\n")
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing/notes.md").write_text("no audio here")
+    inputs = ["a", "list.scp", "m.jsonl", "empty.lst", "nothing"]
+    items, problems = decode_cli.resolve_inputs([str(tmp_path / name) for name in inputs])
     assert [(item.id, item.path.name) for item in items] == [
         ("b_y", "y.flac"),
         ("x", "x.WAV"),
@@ -166,6 +168,8 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     assert problems == [
         f"{tmp_path / 'list.scp'}:4: 3 fields; a line is 'path' or 'id path'",
         f"{tmp_path / 'm.jsonl'}: row 2 (u10) has no id or no input file",
+        f"{tmp_path / 'empty.lst'}: names no input",
+        f"{tmp_path / 'nothing'}: no file below it ends in .aif, .aiff, .au, .flac, .mp3, .nist, .ogg, .sph, .wav",
     ]
     (tmp_path / "bad.jsonl").write_text('{"id": "u1", "audio": "a.wav"}\n{"id": \n[1, 2]\n')
     with pytest.raises(ValueError) as err:
