@@ -32,6 +32,7 @@ def damaged_tree(tmp_path):
     return root
 
 
+@pytest.mark.parametrize("command", ["train", "prepare"])
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -43,13 +44,13 @@ def damaged_tree(tmp_path):
     ],
     ids=["missing corpus", "wrong type"],
 )
-def test_the_train_command_prints_the_users_error_without_a_traceback(tmp_path, override, message):
+def test_the_train_and_prepare_commands_print_the_users_error_without_a_traceback(tmp_path, command, override, message):
     missing = tmp_path / "TIMIT"
-    command = [sys.executable, "-m", "asr_lstm.cli.main", "train", f"data.corpus.root={missing}",
-               f"data.work_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", override]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    argv = [sys.executable, "-m", "asr_lstm.cli.main", command, f"data.corpus.root={missing}",
+            f"data.work_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", override]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "asr-lstm train: " + message.format(missing=missing) in result.stderr
+    assert f"asr-lstm {command}: " + message.format(missing=missing) in result.stderr
     assert "Traceback" not in result.stderr
 
 
