@@ -174,9 +174,12 @@ def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
 
 def runs_one_launch(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether ``fused.PERSISTENT`` turned on runs ``cell``'s loops over tensors like ``x`` as one
-    launch each: the dense variants on CUDA whose kernels do U's product (zoneout included)."""
-    if not x.is_cuda or isinstance(cell, (GRU, LiGRU)) or not runs_compiled_loop(cell, x):
+    launch each: on CUDA the GRU, the Li-GRU and the dense variants whose kernels do U's product
+    (zoneout included)."""
+    if not x.is_cuda or not runs_compiled_loop(cell, x):
         return False
+    if isinstance(cell, (GRU, LiGRU)):
+        return True
     return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
 
 

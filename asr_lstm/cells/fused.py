@@ -101,17 +101,12 @@ def dact(y, CODE: tl.constexpr):
 
 
 @triton.jit
-def tile(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr):
-    """This program's sequences ``(BLOCK_ROWS, 1)`` among the rows of the step's buffers, its units
-    ``(1, BLOCK_UNITS)``, their mask, and ``end``, the row after its direction's last. With the directions
-    of a layer in one launch (grid axis 2, :data:`PAIRED_DIRECTIONS`) direction d owns rows
-    [d B, (d + 1) B) of every buffer, ``batch`` being B, and its own weights (:func:`direction`)."""
-    return tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1))
-
-
-@triton.jit
 def tile_of(batch, H: tl.constexpr, BLOCK_ROWS: tl.constexpr, BLOCK_UNITS: tl.constexpr, unit_block):
-    """:func:`tile` for the ``unit_block``-th block of units (a program of a whole sequence takes each)."""
+    """This program's sequences ``(BLOCK_ROWS, 1)`` among the rows of the step's buffers, the units
+    ``(1, BLOCK_UNITS)`` of its ``unit_block``-th block, their mask, and ``end``, the row after its
+    direction's last. With the directions of a layer in one launch (grid axis 2,
+    :data:`PAIRED_DIRECTIONS`) direction d owns rows [d B, (d + 1) B) of every buffer, ``batch`` being B,
+    and its own weights (:func:`direction`)."""
     first = tl.program_id(2) * batch
     rows = (first + tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS))[:, None]
     units = (unit_block * BLOCK_UNITS + tl.arange(0, BLOCK_UNITS))[None, :]
@@ -163,12 +158,13 @@ MAX_POLLS = tl.constexpr(1 << 22)  # seconds of polling: a step takes microsecon
 @triton.jit
 def programs_meet(arrivals, target):
     """Waits until the programs that share this tile of sequences and direction (grid axis 1, each
-    with its blocks of units) have all finished the step: each adds one to the tile's counter in
-    ``arrivals`` (int32, zeroed before the launch), releasing its stores, then reads it, acquiring the
-    others', until it reaches ``target``, the programs times the steps done. A scalar atomic is one
-    thread's, its value handed to the others. All programs must be resident at once; where one is not,
-    the waiting stops after ``MAX_POLLS`` reads and the counter is set to ``GAVE_UP``, which lets every
-    later meeting pass and tells the host (:func:`check_meetings`) instead of hanging the GPU."""
+    with its blocks of units) have all finished the step (or the phase of a step): each adds one to the
+    tile's counter in ``arrivals`` (int32, zeroed before the launch), releasing its stores, then reads
+    it, acquiring the others', until it reaches ``target``, the programs times the meetings so far. A
+    scalar atomic is one thread's, its value handed to the others. All programs must be resident at
+    once; where one is not, the waiting stops after ``MAX_POLLS`` reads and the counter is set to
+    ``GAVE_UP``, which lets every later meeting pass and tells the host (:func:`check_meetings`) instead
+    of hanging the GPU."""
     counter = arrivals + tl.program_id(2) * tl.num_programs(0) + tl.program_id(0)
     tl.atomic_add(counter, 1, sem="release", scope="gpu")
     polls = 0

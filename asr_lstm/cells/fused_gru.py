@@ -1,8 +1,8 @@
 """Triton kernels for the time steps of the GRU and the Li-GRU (CUDA), U's product inside.
 
-A GRU step takes two launches each way. Its reset gate acts before U_n (:mod:`asr_lstm.cells.gru`), so U_n multiplies r_t o h_{t-1} of
-every unit and a step has two phases, each a kernel over tiles of ``BLOCK_ROWS`` sequences by
-``BLOCK_UNITS`` units, U's product inside (the scheme of :mod:`asr_lstm.cells.fused`):
+The GRU's reset gate acts before U_n (:mod:`asr_lstm.cells.gru`), so U_n multiplies r_t o h_{t-1} of
+every unit and a step has two phases, each over tiles of ``BLOCK_ROWS`` sequences by ``BLOCK_UNITS``
+units, U's product inside (the scheme of :mod:`asr_lstm.cells.fused`):
 
 - forward, (1) r_t and z_t from the tile's rows of U_r and U_z, and its share of r_t o h_{t-1};
   (2) n_t from its rows of U_n and every unit's r_t o h_{t-1}, and h_t (zoneout included);
@@ -11,7 +11,14 @@ every unit and a step has two phases, each a kernel over tiles of ``BLOCK_ROWS``
   through the columns of U_n, and d r_t.
 
 The Li-GRU (:mod:`asr_lstm.cells.ligru`) has no reset gate: z_t and h~_t come from one product with
-h_{t-1}, and a step is one kernel each way, like an LSTM step.
+h_{t-1}, and a step is one phase each way, like an LSTM step.
+
+One kernel a direction of each loop takes the steps (``first``, ``count``) and the blocks of units
+(``UNIT_BLOCKS``) a program does, and the GRU's which phases (``*_PHASE``), as
+:func:`fused._forward_steps` does: a launch a phase of a step over a grid of unit blocks (the
+default), or, under :data:`fused.PERSISTENT`, every step of the loop in one launch whose programs
+meet after each phase (twice a step for the GRU, once for the Li-GRU), since the next one reads
+every unit's result.
 
 The buffers are the eager loops' (gates; h_t; the GRU's r_t o h_{t-1}; d loss / d pre-activations), so
 the weight gradients stay single products after the loop. They run where :func:`fused.applies`, and
@@ -20,14 +27,22 @@ take the directions of a layer in the same launches as the LSTM's (:mod:`asr_lst
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import triton
 import triton.language as tl
 
 from asr_lstm.cells import directions, fused
-from asr_lstm.cells.fused import act, columns_block, dact, direction, left_block, rows_block, steps_before, tile
+from asr_lstm.cells.fused import (
+    act,
+    columns_block,
+    dact,
+    direction,
+    left_block,
+    programs_meet,
+    rows_block,
+    steps_before,
+    tile_of,
+)
 
 
 @triton.jit
@@ -50,41 +65,28 @@ def _two_gate_inputs(
     return a_1, a_2
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _forward_gates(
-    xw,
-    xw_step_stride,
-    xw_row_stride,
-    xw_col_stride,
-    hs,
-    weight,
-    drop,
-    gates,
-    rh,
-    t,
-    batch,
-    H: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
-    ACT_G: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    weight = direction(weight, 3 * H * H)
-    step, _ = steps_before(t, batch)
-    xw += t.to(tl.int64) * xw_step_stride
-    h_prev = hs + step * H
-    gates += step * 3 * H
-    rh += step * H
+@triton.jit
+def _phase_done(arrivals, meetings, MEET: tl.constexpr):
+    """After a phase, every unit's results written before the next phase reads them: by this program's
+    threads (a block barrier) and, with ``MEET``, by every program of the tile, whose ``meetings``-th
+    meeting this is."""
+    tl.debug_barrier()
+    if MEET:
+        programs_meet(arrivals, meetings * tl.num_programs(1))
+
+
+@triton.jit
+def _gru_gates(
+    xw, xw_row_stride, xw_col_stride, hs, weight, drop, gates, rh, rows, units, mask, end,
+    H: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, ACT_G: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """Forward phase 1 of a step for a tile (the step's buffers given): r_t, z_t and r_t o h_{t-1} o mask."""
     a_r, a_z = _two_gate_inputs(
-        xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
-        BLOCK_K,
-    )  # fmt: skip
+        xw, xw_row_stride, xw_col_stride, hs, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION, BLOCK_K
+    )
     state = rows * H + units
     r = act(a_r, ACT_G)
-    h_in = tl.load(h_prev + state, mask=mask)
+    h_in = tl.load(hs + state, mask=mask)
     if HAS_MASK:
         h_in *= tl.load(drop + state, mask=mask)
     row = gates + rows * 3 * H + units
@@ -93,35 +95,12 @@ def _forward_gates(
     tl.store(rh + state, r * h_in, mask=mask)
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _forward_update(
-    xw,
-    xw_step_stride,
-    xw_row_stride,
-    xw_col_stride,
-    rh,
-    weight,
-    hs,
-    zone,
-    gates,
-    t,
-    batch,
-    H: tl.constexpr,
-    HAS_ZONE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    ACT_C: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    weight = direction(weight, 3 * H * H)
-    step, each = steps_before(t, batch)
-    xw += t.to(tl.int64) * xw_step_stride
-    rh += step * H
-    h_prev, h_next = hs + step * H, hs + (step + each) * H
-    zone += step * H
-    gates += step * 3 * H
+@triton.jit
+def _gru_update(
+    xw, xw_row_stride, xw_col_stride, rh, weight, h_prev, h_next, zone, gates, rows, units, mask, end,
+    H: tl.constexpr, HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, ACT_C: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """Forward phase 2 of a step for a tile: n_t from every unit's r_t o h_{t-1}, and h_t."""
     a_n = tl.load(xw + rows * xw_row_stride + (2 * H + units) * xw_col_stride, mask=mask)
     for k0 in range(0, H, BLOCK_K):  # a_n += (r_t o h_{t-1}) U_n^T for the tile's rows of U_n
         k = k0 + tl.arange(0, BLOCK_K)
@@ -139,19 +118,80 @@ def _forward_update(
     tl.store(h_next + state, h, mask=mask)
 
 
+@triton.jit(do_not_specialize=["first", "count"])  # the steps change at every launch
+def _gru_forward_steps(
+    xw,
+    xw_step_stride,
+    xw_row_stride,
+    xw_col_stride,
+    hs,
+    weight,
+    drop,
+    zone,
+    gates,
+    rh,
+    arrivals,
+    first,
+    count,
+    batch,
+    H: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    ACT_G: tl.constexpr,
+    ACT_C: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
+    GATES_PHASE: tl.constexpr,
+    UPDATE_PHASE: tl.constexpr,
+    MEET: tl.constexpr,
+):
+    """Steps ``first`` to ``first + count - 1`` of the GRU's forward loop for this program's tile of
+    sequences and direction and its ``UNIT_BLOCKS`` blocks of units: phase 1 (``GATES_PHASE``), phase 2
+    (``UPDATE_PHASE``) or both, meeting after each (``MEET``, both phases only)."""
+    weight = direction(weight, 3 * H * H)
+    t = first  # a while loop: the interpreter's range() takes no kernel argument
+    while t < first + count:
+        step, each = steps_before(t, batch)
+        xw_t = xw + t.to(tl.int64) * xw_step_stride
+        h_prev = hs + step * H
+        gates_t = gates + step * 3 * H
+        rh_t = rh + step * H
+        if GATES_PHASE:
+            for j in range(0, UNIT_BLOCKS):
+                rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+                _gru_gates(
+                    xw_t, xw_row_stride, xw_col_stride, h_prev, weight, drop, gates_t, rh_t, rows, units, mask,
+                    end, H, HAS_MASK, PRECISION, ACT_G, BLOCK_K,
+                )  # fmt: skip
+            _phase_done(arrivals, 2 * (t - first) + 1, MEET)
+        if UPDATE_PHASE:
+            for j in range(0, UNIT_BLOCKS):
+                rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+                _gru_update(
+                    xw_t, xw_row_stride, xw_col_stride, rh_t, weight, h_prev, hs + (step + each) * H,
+                    zone + step * H, gates_t, rows, units, mask, end, H, HAS_ZONE, PRECISION, ACT_C, BLOCK_K,
+                )  # fmt: skip
+            _phase_done(arrivals, 2 * (t - first) + 2, MEET)
+        t += 1
+
+
 @triton.jit
 def _gradient_of_h(
-    dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end,
-    ROW: tl.constexpr, H: tl.constexpr, PRODUCT: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr,
+    dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, from_next,
+    ROW: tl.constexpr, H: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """d loss / d h~_t for the tile, and zoneout's share of d loss / d h_t (0 without), which reaches
     h_{t-1} directly. ``dh`` holds what reaches h_t other than through step t+1's weights (on the last
-    step: all of it); with ``PRODUCT``, ``extra`` plus step t+1's d loss / d pre-activations ``(B, ROW)``
-    times the columns of the first two blocks of U, times the dropout mask, is added."""
+    step: all of it); where ``from_next`` (every step but the last), ``extra`` plus step t+1's d loss /
+    d pre-activations ``(B, ROW)`` times the columns of the first two blocks of U, times the dropout
+    mask, is added."""
     state = rows * H + units
     dh_t = tl.load(dh + state, mask=mask)
-    if PRODUCT:
+    if from_next:
         through = extra
         for m0 in range(0, 2 * H, BLOCK_K):
             m = m0 + tl.arange(0, BLOCK_K)
@@ -180,8 +220,54 @@ def _backward_buffers(gates, hs, grad_y, dpre, zone, t, batch, ROW: tl.constexpr
     )  # fmt: skip
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _backward_update(
+@triton.jit
+def _gru_backward_update(
+    gates_next, gates, h_prev, grad_y, dh, d_rh, dpre_next, dpre, weight, drop, zone, rows, units, mask, end,
+    from_next, H: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr, ACT_G: tl.constexpr, ACT_C: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """Backward phase 1 of a step for a tile (the steps' buffers given): d loss / d h~_t, d z_t, d n_t."""
+    state = rows * H + units
+    h_before = tl.load(h_prev + state, mask=mask)
+    # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
+    extra = h_before * 0
+    if from_next:
+        extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
+    dh_t, carry = _gradient_of_h(
+        dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, from_next, 3 * H, H, HAS_GY,
+        HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+    )  # fmt: skip
+    row = gates + rows * 3 * H + units
+    z = tl.load(row + H, mask=mask)
+    n = tl.load(row + 2 * H, mask=mask)
+    out = dpre + rows * 3 * H + units
+    tl.store(out + H, dh_t * (h_before - n) * dact(z, ACT_G), mask=mask)
+    tl.store(out + 2 * H, dh_t * (1 - z) * dact(n, ACT_C), mask=mask)
+    tl.store(dh + state, dh_t * z + carry, mask=mask)
+
+
+@triton.jit
+def _gru_backward_reset(
+    gates, h_prev, dpre, weight, drop, d_rh, rows, units, mask, end,
+    H: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, ACT_G: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """Backward phase 2 of a step for a tile: d (r_t o h_{t-1}) from every unit's d n_t, and d r_t."""
+    state = rows * H + units
+    h_in = tl.load(h_prev + state, mask=mask)
+    through = h_in * 0
+    for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
+        m = m0 + tl.arange(0, BLOCK_K)
+        d_n = left_block(dpre + 2 * H, rows, m, end, 3 * H, H, False)
+        through += tl.dot(d_n, columns_block(weight + 2 * H * H, 0, m, units, H, H, H), input_precision=PRECISION)
+    tl.store(d_rh + state, through, mask=mask)
+    if HAS_MASK:
+        h_in *= tl.load(drop + state, mask=mask)
+    r = tl.load(gates + rows * 3 * H + units, mask=mask)
+    tl.store(dpre + rows * 3 * H + units, through * h_in * dact(r, ACT_G), mask=mask)
+
+
+@triton.jit(do_not_specialize=["last", "first", "count"])  # the steps change at every launch
+def _gru_backward_steps(
     gates,
     hs,
     grad_y,
@@ -191,10 +277,12 @@ def _backward_update(
     weight,
     drop,
     zone,
-    t,
+    arrivals,
+    last,
+    first,
+    count,
     batch,
     H: tl.constexpr,
-    PRODUCT: tl.constexpr,
     HAS_GY: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr,
@@ -204,96 +292,46 @@ def _backward_update(
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
+    UPDATE_PHASE: tl.constexpr,
+    RESET_PHASE: tl.constexpr,
+    MEET: tl.constexpr,
 ):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    """Steps ``first``, ``first - 1``, ..., ``first - count + 1`` of the GRU's backward loop for this
+    program's tile of sequences and direction and its ``UNIT_BLOCKS`` blocks of units: phase 1
+    (``UPDATE_PHASE``; nothing from a step after ``last``, the sequence's last), phase 2
+    (``RESET_PHASE``) or both, meeting after each (``MEET``, both phases only)."""
     weight = direction(weight, 3 * H * H)
-    gates_next, gates, h_prev, grad_y, dpre_next, dpre, zone = _backward_buffers(
-        gates, hs, grad_y, dpre, zone, t, batch, 3 * H, H
-    )
-    state = rows * H + units
-    # what reaches h_t through step t+1's weights: d(r o h) o r_{t+1} and d [r; z]_{t+1} U_rz
-    extra = tl.load(d_rh + state, mask=mask) * 0
-    if PRODUCT:
-        extra = tl.load(d_rh + state, mask=mask) * tl.load(gates_next + rows * 3 * H + units, mask=mask)
-    dh_t, carry = _gradient_of_h(
-        dh, extra, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, 3 * H, H, PRODUCT, HAS_GY,
-        HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
-    )  # fmt: skip
-    row = gates + rows * 3 * H + units
-    z = tl.load(row + H, mask=mask)
-    n = tl.load(row + 2 * H, mask=mask)
-    out = dpre + rows * 3 * H + units
-    tl.store(out + H, dh_t * (tl.load(h_prev + state, mask=mask) - n) * dact(z, ACT_G), mask=mask)
-    tl.store(out + 2 * H, dh_t * (1 - z) * dact(n, ACT_C), mask=mask)
-    tl.store(dh + state, dh_t * z + carry, mask=mask)
+    t = first
+    while t > first - count:
+        gates_next, gates_t, h_prev, grad_y_t, dpre_next, dpre_t, zone_t = _backward_buffers(
+            gates, hs, grad_y, dpre, zone, t, batch, 3 * H, H
+        )
+        if UPDATE_PHASE:
+            for j in range(0, UNIT_BLOCKS):
+                rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+                _gru_backward_update(
+                    gates_next, gates_t, h_prev, grad_y_t, dh, d_rh, dpre_next, dpre_t, weight, drop, zone_t, rows,
+                    units, mask, end, t < last, H, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, ACT_G, ACT_C, BLOCK_K,
+                )  # fmt: skip
+            _phase_done(arrivals, 2 * (first - t) + 1, MEET)
+        if RESET_PHASE:
+            for j in range(0, UNIT_BLOCKS):
+                rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+                _gru_backward_reset(
+                    gates_t, h_prev, dpre_t, weight, drop, d_rh, rows, units, mask, end, H, HAS_MASK, PRECISION,
+                    ACT_G, BLOCK_K,
+                )  # fmt: skip
+            _phase_done(arrivals, 2 * (first - t) + 2, MEET)
+        t -= 1
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _backward_reset(
-    gates,
-    hs,
-    dpre,
-    weight,
-    drop,
-    d_rh,
-    t,
-    batch,
-    H: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
-    ACT_G: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    weight = direction(weight, 3 * H * H)
-    step, _ = steps_before(t, batch)
-    gates += step * 3 * H
-    h_prev = hs + step * H
-    dpre += step * 3 * H
-    state = rows * H + units
-    through = tl.load(h_prev + state, mask=mask) * 0
-    for m0 in range(0, H, BLOCK_K):  # d (r_t o h_{t-1}) = d n_t U_n for the tile's columns of U_n
-        m = m0 + tl.arange(0, BLOCK_K)
-        d_n = left_block(dpre + 2 * H, rows, m, end, 3 * H, H, False)
-        through += tl.dot(d_n, columns_block(weight + 2 * H * H, 0, m, units, H, H, H), input_precision=PRECISION)
-    tl.store(d_rh + state, through, mask=mask)
-    h_in = tl.load(h_prev + state, mask=mask)
-    if HAS_MASK:
-        h_in *= tl.load(drop + state, mask=mask)
-    r = tl.load(gates + rows * 3 * H + units, mask=mask)
-    tl.store(dpre + rows * 3 * H + units, through * h_in * dact(r, ACT_G), mask=mask)
-
-
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
-def _ligru_forward_step(
-    xw,
-    xw_step_stride,
-    xw_row_stride,
-    xw_col_stride,
-    hs,
-    weight,
-    drop,
-    zone,
-    gates,
-    t,
-    batch,
-    H: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    HAS_ZONE: tl.constexpr,
-    PRECISION: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
-    BLOCK_UNITS: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
-    weight = direction(weight, 2 * H * H)
-    step, each = steps_before(t, batch)
-    xw += t.to(tl.int64) * xw_step_stride
-    h_prev, h_next = hs + step * H, hs + (step + each) * H
-    zone += step * H
-    gates += step * 2 * H
+@triton.jit
+def _ligru_step(
+    xw, xw_row_stride, xw_col_stride, h_prev, h_next, weight, drop, zone, gates, rows, units, mask, end,
+    H: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """A forward step of the Li-GRU for a tile (the step's buffers given): z_t, h~_t and h_t."""
     a_z, a_h = _two_gate_inputs(
         xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
@@ -311,8 +349,73 @@ def _ligru_forward_step(
     tl.store(h_next + state, h, mask=mask)
 
 
-@triton.jit(do_not_specialize=["t"])  # t changes at every launch
+@triton.jit(do_not_specialize=["first", "count"])  # the steps change at every launch
+def _ligru_forward_steps(
+    xw,
+    xw_step_stride,
+    xw_row_stride,
+    xw_col_stride,
+    hs,
+    weight,
+    drop,
+    zone,
+    gates,
+    arrivals,
+    first,
+    count,
+    batch,
+    H: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+    BLOCK_UNITS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
+    MEET: tl.constexpr,
+):
+    """Steps ``first`` to ``first + count - 1`` of the Li-GRU's forward loop for this program's tile of
+    sequences and direction and its ``UNIT_BLOCKS`` blocks of units, meeting after each (``MEET``)."""
+    weight = direction(weight, 2 * H * H)
+    t = first
+    while t < first + count:
+        step, each = steps_before(t, batch)
+        for j in range(0, UNIT_BLOCKS):
+            rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+            _ligru_step(
+                xw + t.to(tl.int64) * xw_step_stride, xw_row_stride, xw_col_stride, hs + step * H,
+                hs + (step + each) * H, weight, drop, zone + step * H, gates + step * 2 * H, rows, units, mask, end,
+                H, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+            )  # fmt: skip
+        _phase_done(arrivals, t - first + 1, MEET)
+        t += 1
+
+
+@triton.jit
 def _ligru_backward_step(
+    gates, h_prev, grad_y, dh, dpre_next, dpre, weight, drop, zone, rows, units, mask, end, from_next,
+    H: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """A backward step of the Li-GRU for a tile (the steps' buffers given): d loss / d [z; h~]_t."""
+    state = rows * H + units
+    h_before = tl.load(h_prev + state, mask=mask)
+    # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
+    dh_t, carry = _gradient_of_h(
+        dh, h_before * 0, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end, from_next, 2 * H, H,
+        HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+    )  # fmt: skip
+    row = gates + rows * 2 * H + units
+    z = tl.load(row, mask=mask)
+    candidate = tl.load(row + H, mask=mask)
+    out = dpre + rows * 2 * H + units
+    tl.store(out, dh_t * (h_before - candidate) * z * (1 - z), mask=mask)
+    tl.store(out + H, tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0), mask=mask)
+    tl.store(dh + state, dh_t * z + carry, mask=mask)
+
+
+@triton.jit(do_not_specialize=["last", "first", "count"])  # the steps change at every launch
+def _ligru_backward_steps(
     gates,
     hs,
     grad_y,
@@ -321,10 +424,12 @@ def _ligru_backward_step(
     weight,
     drop,
     zone,
-    t,
+    arrivals,
+    last,
+    first,
+    count,
     batch,
     H: tl.constexpr,
-    PRODUCT: tl.constexpr,
     HAS_GY: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr,
@@ -332,25 +437,26 @@ def _ligru_backward_step(
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    UNIT_BLOCKS: tl.constexpr,
+    MEET: tl.constexpr,
 ):
-    rows, units, mask, end = tile(batch, H, BLOCK_ROWS, BLOCK_UNITS)
+    """Steps ``first``, ``first - 1``, ..., ``first - count + 1`` of the Li-GRU's backward loop for this
+    program's tile of sequences and direction and its ``UNIT_BLOCKS`` blocks of units (nothing from a
+    step after ``last``, the sequence's last), meeting after each (``MEET``)."""
     weight = direction(weight, 2 * H * H)
-    _, gates, h_prev, grad_y, dpre_next, dpre, zone = _backward_buffers(
-        gates, hs, grad_y, dpre, zone, t, batch, 2 * H, H
-    )
-    state = rows * H + units
-    # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
-    dh_t, carry = _gradient_of_h(
-        dh, tl.load(h_prev + state, mask=mask) * 0, dpre_next, weight, drop, grad_y, zone, rows, units, mask, end,
-        2 * H, H, PRODUCT, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
-    )  # fmt: skip
-    row = gates + rows * 2 * H + units
-    z = tl.load(row, mask=mask)
-    candidate = tl.load(row + H, mask=mask)
-    out = dpre + rows * 2 * H + units
-    tl.store(out, dh_t * (tl.load(h_prev + state, mask=mask) - candidate) * z * (1 - z), mask=mask)
-    tl.store(out + H, tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0), mask=mask)
-    tl.store(dh + state, dh_t * z + carry, mask=mask)
+    t = first
+    while t > first - count:
+        _, gates_t, h_prev, grad_y_t, dpre_next, dpre_t, zone_t = _backward_buffers(
+            gates, hs, grad_y, dpre, zone, t, batch, 2 * H, H
+        )
+        for j in range(0, UNIT_BLOCKS):
+            rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
+            _ligru_backward_step(
+                gates_t, h_prev, grad_y_t, dh, dpre_next, dpre_t, weight, drop, zone_t, rows, units, mask, end,
+                t < last, H, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+            )  # fmt: skip
+        _phase_done(arrivals, first - t + 1, MEET)
+        t -= 1
 
 
 TILES = dict(BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
@@ -364,6 +470,40 @@ def _tiles(rows: int, hidden: int, weight_hh: torch.Tensor) -> tuple[int, tuple[
     return batch, fused.tile_grid(batch, hidden, n_directions)
 
 
+def run_loop(
+    kernel: triton.JITFunction,
+    arguments: tuple,
+    like: torch.Tensor,
+    rows: int,
+    hidden: int,
+    weight_hh: torch.Tensor,
+    steps: int,
+    constexprs: dict,
+    phases: tuple[str, ...] = (),
+    backward: bool = False,
+) -> None:
+    """Every step of a loop of ``kernel`` (its arguments up to ``arrivals``; ``like``, a buffer of the
+    loop, stands for ``arrivals`` where no program meets another), from the first step or, ``backward``,
+    from the last: one launch where :data:`fused.PERSISTENT` is on, every phase of a step in it; else a
+    launch for each of the ``phases`` (constexpr names) of each step, over a grid of unit blocks. The
+    arguments of every launch are made once (a step's host work is its launches)."""
+    batch, grid = _tiles(rows, hidden, weight_hh)
+    last = (steps - 1,) if backward else ()
+    if fused.PERSISTENT.on:
+        one_grid, blocks, arrivals = fused.one_launch(grid, like)
+        start = steps - 1 if backward else 0
+        kernel[one_grid](*arguments, arrivals, *last, start, steps, batch, **constexprs, **blocks,
+                         **dict.fromkeys(phases, True))  # fmt: skip
+        fused.check_meetings(arrivals, blocks)
+        return
+    a_step = dict(constexprs, UNIT_BLOCKS=1, MEET=False)
+    launches = [dict(a_step, **{name: name == phase for name in phases}) for phase in phases] or [a_step]
+    launch = kernel[grid]
+    for t in range(steps - 1, -1, -1) if backward else range(steps):
+        for phase in launches:
+            launch(*arguments, like, *last, t, 1, batch, **phase)
+
+
 def forward(xw, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, rh) -> None:
     """Fills ``gates (T, B, 3H)`` (r, z, n), ``hs (T+1, B, H)`` (h_0 given) and ``rh (T, B, H)``
     (r_t o h_{t-1} o mask) as the eager loop does.
@@ -375,20 +515,14 @@ def forward(xw, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, rh) ->
         zone: ``(T, B, H)`` zoneout's d_t or ``None``; codes: sigma_g's and sigma_c's activation codes.
     """
     steps, rows, hidden = rh.shape
-    batch, grid = _tiles(rows, hidden, weight_hh)
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
-    common = dict(H=hidden, PRECISION=fused.dot_precision(xw), **TILES)
-    gates_kernel = functools.partial(
-        _forward_gates[grid], xw, *xw.stride(), hs, weight, drop, gates, rh,
-        HAS_MASK=mask is not None, ACT_G=codes[0], **common,
+    constexprs = dict(
+        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, PRECISION=fused.dot_precision(xw),
+        ACT_G=codes[0], ACT_C=codes[1], **TILES,
     )  # fmt: skip
-    update_kernel = functools.partial(
-        _forward_update[grid], xw, *xw.stride(), rh, weight, hs, zones, gates,
-        HAS_ZONE=zone is not None, ACT_C=codes[1], **common,
-    )  # fmt: skip
-    for t in range(steps):
-        gates_kernel(t, batch)
-        update_kernel(t, batch)
+    arguments = (xw, *xw.stride(), hs, weight, drop, zones, gates, rh)
+    run_loop(_gru_forward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs,
+             ("GATES_PHASE", "UPDATE_PHASE"))  # fmt: skip
 
 
 def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, dh, dpre) -> None:
@@ -401,21 +535,15 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
     """
     steps, rows, three_h = gates.shape
     hidden = three_h // 3
-    batch, grid = _tiles(rows, hidden, weight_hh)
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
     d_rh = torch.empty_like(dh)  # d loss / d (r_t o h_{t-1} o mask) of the step just done
-    common = dict(H=hidden, PRECISION=fused.dot_precision(gates), ACT_G=codes[0], **TILES)
-    update = functools.partial(
-        _backward_update[grid], gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, d_rh, dpre,
-        weight, drop, zones, HAS_GY=grad_y is not None, HAS_ZONE=zone is not None, ACT_C=codes[1], **common,
+    constexprs = dict(
+        H=hidden, HAS_GY=grad_y is not None, HAS_MASK=mask is not None, HAS_ZONE=zone is not None,
+        PRECISION=fused.dot_precision(gates), ACT_G=codes[0], ACT_C=codes[1], **TILES,
     )  # fmt: skip
-    reset_kernel = functools.partial(
-        _backward_reset[grid], gates, hs, dpre, weight, drop, d_rh, HAS_MASK=mask is not None, **common
-    )
-    for t in range(steps - 1, -1, -1):
-        product = t < steps - 1  # the last step has no gradient from a step after it
-        update(t, batch, PRODUCT=product, HAS_MASK=product and mask is not None)
-        reset_kernel(t, batch)
+    arguments = (gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, d_rh, dpre, weight, drop, zones)
+    run_loop(_gru_backward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs,
+             ("UPDATE_PHASE", "RESET_PHASE"), backward=True)  # fmt: skip
     through = d_rh * gates[0, :, :hidden] + directions.times(dpre[0, :, : 2 * hidden], weight_hh[..., : 2 * hidden, :])
     dh += through if mask is None else through * mask
 
@@ -425,14 +553,12 @@ def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
     eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)`` (or ``(G, 2H, H)``, as for
     :func:`forward`); mask ``(B, H)``, zone ``(T, B, H)``: as for :func:`forward`."""
     steps, rows, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    batch, grid = _tiles(rows, hidden, weight_hh)
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
-    kernel = functools.partial(
-        _ligru_forward_step[grid], xw, *xw.stride(), hs, weight, drop, zones, gates,
-        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, PRECISION=fused.dot_precision(xw), **TILES,
-    )  # fmt: skip
-    for t in range(steps):
-        kernel(t, batch)
+    constexprs = dict(
+        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, PRECISION=fused.dot_precision(xw), **TILES
+    )
+    arguments = (xw, *xw.stride(), hs, weight, drop, zones, gates)
+    run_loop(_ligru_forward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs)
 
 
 def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
@@ -440,16 +566,13 @@ def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
     reaching h_T on entry and h_0 on return."""
     steps, rows, two_h = gates.shape
     hidden = two_h // 2
-    batch, grid = _tiles(rows, hidden, weight_hh)
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
-    kernel = functools.partial(
-        _ligru_backward_step[grid], gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, dpre, weight,
-        drop, zones, H=hidden, HAS_GY=grad_y is not None, HAS_ZONE=zone is not None,
+    constexprs = dict(
+        H=hidden, HAS_GY=grad_y is not None, HAS_MASK=mask is not None, HAS_ZONE=zone is not None,
         PRECISION=fused.dot_precision(gates), **TILES,
     )  # fmt: skip
-    for t in range(steps - 1, -1, -1):
-        product = t < steps - 1
-        kernel(t, batch, PRODUCT=product, HAS_MASK=product and mask is not None)
+    arguments = (gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, dpre, weight, drop, zones)
+    run_loop(_ligru_backward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs, backward=True)
     through = directions.times(dpre[0], weight_hh)
     dh += through if mask is None else through * mask
 

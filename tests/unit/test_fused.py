@@ -11,6 +11,7 @@ process with ``TRITON_INTERPRET=1``, under which CPU tensors take the fused path
 because Triton reads that variable when the kernels are defined.
 """
 
+import contextlib
 import functools
 import os
 import subprocess
@@ -425,7 +426,6 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
 
 
 INTEGER_ARGUMENTS = {
-    "t",
     "first",
     "count",
     "last",
@@ -557,8 +557,69 @@ def test_gru_kernels_equal_the_eager_loop(options, device):
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
+class CountingLaunches:
+    """Stands for a Triton kernel and counts its launches (``kernel[grid](...)``), each with its steps."""
+
+    def __init__(self, kernel) -> None:
+        self.kernel, self.launches = kernel, []
+
+    def __getitem__(self, grid):
+        def launch(*arguments, **constexprs):
+            self.launches.append((grid, constexprs.get("UNIT_BLOCKS"), constexprs.get("MEET")))
+            return self.kernel[grid](*arguments, **constexprs)
+
+        return launch
+
+
+@pytest.mark.parametrize("device", FUSED_DEVICES)
+@pytest.mark.parametrize("options", GRU_CASES, ids=["-".join(map(str, o)) or "default" for o in GRU_CASES])
+def test_one_launch_a_gru_loop_computes_what_one_launch_a_phase_does(options, device):
+    """:data:`fused.PERSISTENT` for the GRU and the Li-GRU: each loop is one launch (the GRU's two
+    phases a step in it, its programs meeting after each on a GPU) where a launch a step was one a
+    phase, and its outputs and gradients equal those to the last bit, over two tiles of sequences,
+    three of units and two blocks of U's columns, with the dropout mask and zoneout."""
+    torch.manual_seed(5)
+    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, 2 * fused.BLOCK_UNITS + 3
+    assert hidden > fused.BLOCK_K
+    gates = 2 if options.get("ligru") else 3
+    kind = dict(dtype=torch.float64, device=device)
+    xw = torch.randn(batch, steps, gates * hidden, **kind).transpose(0, 1).requires_grad_()
+    weight_hh = (torch.randn(gates * hidden, hidden, **kind) / hidden**0.5).requires_grad_()
+    h0 = torch.randn(batch, hidden, **kind).requires_grad_()
+    mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
+    zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
+    acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
+    grads = torch.randn(steps, batch, hidden, **kind), torch.randn(batch, hidden, **kind)
+    names = (
+        ["_ligru_forward_steps", "_ligru_backward_steps"]
+        if acts is None
+        else ["_gru_forward_steps", "_gru_backward_steps"]
+    )
+    phases = 1 if acts is None else 2
+
+    def run(one_launch: bool) -> tuple[list[torch.Tensor], list[list]]:
+        counted = {name: CountingLaunches(getattr(fused_gru, name)) for name in names}
+        with contextlib.ExitStack() as stack:
+            for name, kernel in counted.items():
+                stack.enter_context(mock.patch.object(fused_gru, name, kernel))
+            if one_launch:
+                stack.enter_context(fused.PERSISTENT.turned_on())
+            results = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+        return results, [counted[name].launches for name in names]
+
+    launched, per_step = run(one_launch=False)
+    assert [len(launches) for launches in per_step] == [steps * phases] * 2
+    one_launch, whole = run(one_launch=True)
+    tiles = fused.tile_grid(batch, hidden)
+    assert all(launches == [((tiles[0], 1, 1), tiles[1], False)] for launches in whole)  # one program a tile
+    for got, expected in zip(one_launch, launched, strict=True):
+        assert torch.equal(got, expected)
+
+
 @pytest.mark.skipif(INTERPRETING, reason="the interpreter defines no compilable kernels")
 def test_gru_and_ligru_kernels_compile_for_the_gpu():
+    """Each kernel compiles for sm_80 and sm_90 as a launch a phase of a step (one block of units) and,
+    for :data:`fused.PERSISTENT`, as a whole loop over several blocks, meeting other programs or not."""
     tiles = dict(H=8, BLOCK_ROWS=fused.BLOCK_ROWS, BLOCK_UNITS=fused.BLOCK_UNITS, BLOCK_K=fused.BLOCK_K)
     targets = [
         (torch.float32, 90, "ieee"),
@@ -566,38 +627,30 @@ def test_gru_and_ligru_kernels_compile_for_the_gpu():
         (torch.float64, 90, "ieee"),
         (torch.float32, 80, "ieee"),
     ]
+    a_step = [(1, False, (True, False)), (1, False, (False, True))]
+    whole = [(3, False, (True, True)), (3, True, (True, True))]
     for dtype, arch, precision in targets:
         for mask, zoneout in [(False, False), (True, True)]:
-            common = dict(tiles, PRECISION=precision)
-            kernels = [
-                (fused_gru._forward_gates, dict(common, HAS_MASK=mask, ACT_G=0)),
-                (fused_gru._forward_update, dict(common, HAS_ZONE=zoneout, ACT_C=1)),
-                (fused_gru._backward_reset, dict(common, HAS_MASK=mask, ACT_G=0)),
-            ] + [
-                (
-                    fused_gru._backward_update,
-                    dict(
-                        common,
-                        PRODUCT=product,
-                        HAS_GY=True,
-                        HAS_MASK=product and mask,
-                        HAS_ZONE=zoneout,
-                        ACT_G=0,
-                        ACT_C=1,
-                    ),
-                )
-                for product in (False, True)
-            ]
-            kernels += [
-                (fused_gru._ligru_forward_step, dict(common, HAS_MASK=mask, HAS_ZONE=zoneout)),
-                *[
+            common = dict(tiles, PRECISION=precision, HAS_MASK=mask, HAS_ZONE=zoneout)
+            kernels = []
+            for blocks, meet, (first, second) in a_step + whole:
+                launch = dict(common, UNIT_BLOCKS=blocks, MEET=meet)
+                kernels += [
                     (
-                        fused_gru._ligru_backward_step,
-                        dict(common, PRODUCT=product, HAS_GY=True, HAS_MASK=product and mask, HAS_ZONE=zoneout),
-                    )
-                    for product in (False, True)
-                ],
-            ]
+                        fused_gru._gru_forward_steps,
+                        dict(launch, ACT_G=0, ACT_C=1, GATES_PHASE=first, UPDATE_PHASE=second),
+                    ),
+                    (
+                        fused_gru._gru_backward_steps,
+                        dict(launch, HAS_GY=True, ACT_G=0, ACT_C=1, UPDATE_PHASE=first, RESET_PHASE=second),
+                    ),
+                ]
+            for blocks, meet in [(1, False), (3, False), (3, True)]:
+                launch = dict(common, UNIT_BLOCKS=blocks, MEET=meet)
+                kernels += [
+                    (fused_gru._ligru_forward_steps, launch),
+                    (fused_gru._ligru_backward_steps, dict(launch, HAS_GY=True)),
+                ]
             for kernel, constexprs in kernels:
                 assert compile_kernel(kernel, dtype, arch, constexprs).asm["cubin"]
 
