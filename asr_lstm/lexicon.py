@@ -21,6 +21,7 @@ from pathlib import Path
 from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.text_files import numbered_lines
 
 
 def character_lexicon(words: Counter, tokens: list[str], separator: str | None = None) -> tuple[list[str], list[str]]:
@@ -70,8 +71,11 @@ def main(argv: list[str] | None = None) -> None:
             if "text" not in row:
                 parser.error(f"{manifest}: row {row.get('id', '?')} has no 'text' field")
             words.update(row["text"].split())
+    problems: list[str] = []
     for path in args.text:
-        words.update(Path(path).read_text(encoding="utf-8").split())
+        words.update(word for _, line in numbered_lines(path, problems) for word in line.split())
+    if problems:
+        parser.error("; ".join(problems))
     lines, left_out = character_lexicon(words, Vocabulary.load(args.tokens).tokens, args.separator)
     if not lines:
         parser.error(f"no word of {args.manifest + args.text} can be spelled with the tokens of {args.tokens}")

@@ -30,6 +30,8 @@ from pathlib import Path
 from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.errors import InputFileError
+from asr_lstm.text_files import read_utf8
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 NEVER = -99.0  # ARPA's conventional log10 probability of <s>, which is never predicted
@@ -92,7 +94,7 @@ def ngram_arpa(sentences: list[list[str]], vocabulary: list[str], order: int = 2
 
 def lexicon_words(path: str | Path) -> list[str]:
     """The words of a lexicon file (``word token token ...`` per line), in file order, once each."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path).split("\n")
     return list(dict.fromkeys(line.split()[0] for line in lines if line.strip()))
 
 
@@ -133,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.tokens:
         vocabulary, unit = Vocabulary.load(args.tokens).tokens[1:], "tokens"
     else:
-        vocabulary, unit = [*lexicon_words(args.lexicon), UNK], "words"
+        try:
+            vocabulary, unit = [*lexicon_words(args.lexicon), UNK], "words"
+        except InputFileError as err:
+            parser.error(str(err))
         sentences, replaced = words_in_vocabulary(sentences, vocabulary)
         print(f"{replaced} of {sum(map(len, sentences))} running words are not in {args.lexicon}: counted as {UNK}")
     out = Path(args.output)

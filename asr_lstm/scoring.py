@@ -14,6 +14,7 @@ from pathlib import Path
 from asr_lstm.atomic import write_text
 from asr_lstm.data.phones import timit_phone_map
 from asr_lstm.metrics import ErrorCounts, align, count_errors, edit_distance
+from asr_lstm.text_files import numbered_lines
 
 
 def folder(folding: str | None) -> Callable[[list[str]], list[str]]:
@@ -38,7 +39,7 @@ def read_transcripts(path: str | Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
     problems = []
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for lineno, line in numbered_lines(path, problems):
         if not line.strip():
             continue
         utt, _, tokens = line.partition("\t") if "\t" in line else line.partition(" ")

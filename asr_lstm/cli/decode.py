@@ -47,6 +47,7 @@ from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
 from asr_lstm.pictures.alignment import draw_alignment
 from asr_lstm.recognizer import Recognizer, Segment, Transcript, Utterance
+from asr_lstm.text_files import numbered_lines
 
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
 
@@ -93,7 +94,7 @@ def resolve_inputs(
                 if source_of(row) is not None:
                     speakers[row["id"]] = source_of(row)
         elif path.suffix.lower() in LIST_SUFFIXES and path.is_file():
-            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            for lineno, line in numbered_lines(path, problems):
                 fields = line.split()
                 if len(fields) == 1:
                     items.append(InputItem(Path(fields[0]).stem, Path(fields[0])))

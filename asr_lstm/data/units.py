@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from asr_lstm.atomic import write_text
+from asr_lstm.text_files import numbered_lines
 
 WORD_SEPARATOR = "|"
 LABELLING_FILE = "labelling.json"
@@ -114,7 +115,7 @@ def read_lexicon(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     if not path.is_file():
         raise UnitsError(f"{path}: no such lexicon (data.units.lexicon: 'word phone phone ...' a line)")
     entries, problems = [], []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in numbered_lines(path, problems):
         fields = line.split()
         if not fields:
             continue
@@ -123,7 +124,7 @@ def read_lexicon(path: Path) -> list[tuple[str, tuple[str, ...]]]:
         else:
             entries.append((fields[0], tuple(fields[1:])))
     if problems:
-        raise UnitsError(f"{len(problems)} bad lexicon lines:\n  " + "\n  ".join(problems))
+        raise UnitsError(f"{len(problems)} problems in the lexicon:\n  " + "\n  ".join(problems))
     if not entries:
         raise UnitsError(f"{path}: an empty lexicon")
     return entries

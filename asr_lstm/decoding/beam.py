@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torchaudio.models.decoder import ctc_decoder
 
+from asr_lstm.text_files import numbered_lines
+
 SEPARATOR = "<sep>"
 NEVER = -1e9  # log-probability of the appended separator column
 KENLM_MAX_ORDER = 6  # the n-gram order flashlight-text's KenLM is built for (KENLM_MAX_ORDER)
@@ -51,19 +53,20 @@ def arpa_order(path: Path) -> int:
 
 
 def check_lexicon(path: Path, tokens: list[str]) -> None:
-    """Raises ``ValueError`` naming the line of ``path`` whose spelling uses a token the model lacks."""
+    """Raises ``ValueError`` naming every line of ``path`` that is not ``word token token ...`` or spells
+    a word with a token the model lacks (and the file, where it is not UTF-8)."""
     known = set(tokens)
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    problems: list[str] = []
+    for number, line in numbered_lines(path, problems):
         fields = line.split()
         if not fields:
             continue
         if len(fields) < 2:
-            raise ValueError(f"{path}:{number}: expected 'word token token ...', got {line!r}")
-        unknown = [t for t in fields[1:] if t not in known]
-        if unknown:
-            raise ValueError(
-                f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens"
-            )
+            problems.append(f"{path}:{number}: expected 'word token token ...', got {line!r}")
+        elif unknown := [t for t in fields[1:] if t not in known]:
+            problems.append(f"{path}:{number}: word {fields[0]!r} is spelled with {unknown}, not in the model's tokens")
+    if problems:
+        raise ValueError("\n".join(problems))
 
 
 def spellings(path: Path, tokens: list[str]) -> dict[str, list[int]]:

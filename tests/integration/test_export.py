@@ -156,7 +156,8 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
     (tmp_path / "empty.lst").write_text("\n")
     (tmp_path / "nothing").mkdir()
     (tmp_path / "nothing/notes.md").write_text("no audio here")
-    inputs = ["a", "list.scp", "m.jsonl", "empty.lst", "nothing"]
+    (tmp_path / "latin.lst").write_bytes("caf\u00e9.wav\n".encode("latin-1"))
+    inputs = ["a", "list.scp", "m.jsonl", "empty.lst", "nothing", "latin.lst"]
     items, problems = decode_cli.resolve_inputs([str(tmp_path / name) for name in inputs])
     assert [(item.id, item.path.name) for item in items] == [
         ("b_y", "y.flac"),
@@ -164,12 +165,15 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
         ("utt1", "x.WAV"),
         ("y", "y.flac"),
         ("u9", "u9.wav"),
+        ("caf\ufffd", "caf\ufffd.wav"),
     ]
     assert problems == [
         f"{tmp_path / 'list.scp'}:4: 3 fields; a line is 'path' or 'id path'",
         f"{tmp_path / 'm.jsonl'}: row 2 (u10) has no id or no input file",
         f"{tmp_path / 'empty.lst'}: names no input",
         f"{tmp_path / 'nothing'}: no file below it ends in .aif, .aiff, .au, .flac, .mp3, .nist, .ogg, .sph, .wav",
+        f"{tmp_path / 'latin.lst'}: 1 line is not UTF-8 (the first: line 1, byte 4 (0xe9)); "
+        "convert the file with iconv -f <its encoding> -t UTF-8",
     ]
     (tmp_path / "bad.jsonl").write_text('{"id": "u1", "audio": "a.wav"}\n{"id": \n[1, 2]\n')
     with pytest.raises(ValueError) as err:

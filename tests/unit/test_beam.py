@@ -143,11 +143,15 @@ def test_a_word_lm_decides_between_lexicon_words(tmp_path):
 
 def test_lexicon_and_separator_refusals(tmp_path):
     lexicon = tmp_path / "lexicon.txt"
-    lexicon.write_text("ab a b\n\nax a x\n")
-    with pytest.raises(
-        ValueError, match=r"lexicon.txt:3: word 'ax' is spelled with \['x'\], not in the model's tokens"
-    ):
+    lexicon.write_bytes("ab a b\n\nax a x\nlone\n\u00e9 a\n".encode("latin-1"))
+    with pytest.raises(ValueError) as every_line:
         BeamSearch(["<blk>", "|", "a", "b"], lexicon=lexicon, separator="|")
+    assert str(every_line.value).split("\n") == [
+        f"{lexicon}: 1 line is not UTF-8 (the first: line 5, byte 1 (0xe9)); "
+        "convert the file with iconv -f <its encoding> -t UTF-8",
+        f"{lexicon}:3: word 'ax' is spelled with ['x'], not in the model's tokens",
+        f"{lexicon}:4: expected 'word token token ...', got 'lone'",
+    ]
     with pytest.raises(FileNotFoundError, match="none.txt: no such lexicon file"):
         BeamSearch(["<blk>", "|", "a", "b"], lexicon=tmp_path / "none.txt", separator="|")
     with pytest.raises(ValueError, match="separator '|' is not one of the model's tokens"):

@@ -123,3 +123,11 @@ def test_score_names_every_missing_file_and_every_bad_line(tmp_path, capsys):
         f"{ref}:5: utterance 'b' appears twice (first on line 2)",
     ]
     assert not (tmp_path / "s").exists()
+    (tmp_path / "ref.txt").write_text("a\tx y\n")
+    (tmp_path / "hyp.txt").write_bytes("a\tx \u00ff\n".encode("latin-1"))
+    with pytest.raises(SystemExit) as exit_info:
+        score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt")])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.splitlines() == [
+        f"asr-lstm score: {tmp_path / 'hyp.txt'}: 1 line is not UTF-8 (the first: line 1, byte 5 (0xff)); "
+        "convert the file with iconv -f <its encoding> -t UTF-8"
+    ]

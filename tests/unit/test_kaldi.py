@@ -78,6 +78,27 @@ def test_every_layout_problem_is_named_with_its_file_and_line(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+def test_a_file_not_in_utf8_is_named_beside_the_other_problems(tmp_path):
+    """Kaldi's validate_text.pl requires UTF-8 too; the rest of the file and the other files are still
+    checked, the transcriptions included."""
+    kaldi = corpus(tmp_path)
+    text = tmp_path / "dev" / "text"
+    lines = text.read_text().splitlines()
+    lines[2] = lines[2].split()[0] + " caf\u00e9 cr\u00e8me"
+    lines[4] = lines[4].split()[0]  # no words: named in the same pass
+    text.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    utt2spk = tmp_path / "test" / "utt2spk"
+    utt2spk.write_text("\n".join(utt2spk.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(CorpusError) as err:
+        kaldi.prepare(tmp_path / "out")
+    message = str(err.value)
+    assert message.startswith("3 problems in the corpus layout:")
+    assert f"{text}:5: {lines[4]}: " in message
+    assert f"{text}: 1 line is not UTF-8 (the first: line 3, byte 12 (0xe9)); convert the file with iconv" in message
+    assert f"{utt2spk}: no line for utterance" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_commands_run_only_when_allowed_and_a_failing_one_is_named(tmp_path):
     kaldi = corpus(tmp_path, allow_pipes=True)
     wav_scp = tmp_path / "train" / "wav.scp"

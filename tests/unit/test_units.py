@@ -69,7 +69,7 @@ def test_a_word_missing_from_the_lexicon_is_named_with_every_other_one_or_become
 
 def test_every_bad_lexicon_line_is_named_and_a_missing_lexicon_is_refused(tmp_path):
     with pytest.raises(
-        UnitsError, match=r"2 bad lexicon lines:\n  .*lexicon.txt:2: 'cat' has no phones\n  .*:4: 'dog'"
+        UnitsError, match=r"2 problems in the lexicon:\n  .*lexicon.txt:2: 'cat' has no phones\n  .*:4: 'dog'"
     ):
         LexiconPhones(str(lexicon(tmp_path, "the dh ah\ncat\na ah\ndog\n")))
     with pytest.raises(UnitsError, match="nowhere.txt: no such lexicon"):

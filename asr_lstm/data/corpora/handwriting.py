@@ -17,6 +17,7 @@ from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.units import WORD_SEPARATOR
+from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def read_split_list(path: Path, line_ids: set[str], task: str, problems: list[st
     for line_id in line_ids:
         by_form.setdefault(form_of(line_id), []).append(line_id)
     selected, unknown = [], []
-    for lineno, entry in enumerate(path.read_text().split("\n"), 1):
+    for lineno, entry in numbered_lines(path, unknown):
         entry = entry.strip()
         if not entry:
             continue

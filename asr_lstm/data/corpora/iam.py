@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, HandwritingCorpus, form_of
 from asr_lstm.data.units import Characters
+from asr_lstm.text_files import numbered_lines
 
 SPLIT_DIR = "largeWriterIndependentTextLineRecognitionTask"
 VALIDATION_LISTS = ("validationset1", "validationset2")
@@ -47,7 +48,7 @@ def read_lines_txt(path: Path) -> dict[str, dict]:
     """
     lines: dict[str, dict] = {}
     problems = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in numbered_lines(path, problems):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split(" ", 8)
@@ -79,7 +80,7 @@ def read_writers(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     writers, problems = {}, []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in numbered_lines(path, problems):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split()

@@ -33,6 +33,7 @@ from asr_lstm.data.audio import is_command
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
+from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def read_table(path: Path, problems: list[str]) -> dict[str, tuple[int, str]]:
     order, repeated ids and lines without a value are added to ``problems``."""
     table: dict[str, tuple[int, str]] = {}
     previous = None
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in numbered_lines(path, problems):
         if not line.strip():
             continue
         key, *value = line.split(maxsplit=1)  # Kaldi separates the id by any white space
@@ -103,16 +104,15 @@ class KaldiDataDir:
         utterances = set(tables["segments" if segments is not None else "wav.scp"])  # bad lines too: named once
         source_name = "segments" if segments is not None else "wav.scp"
         self.same_utterances(files, tables, utterances, source_name, problems)
+        for utt, (lineno, text) in tables["text"].items():
+            if why := transcription_problem(text.split()):
+                problems.append(f"{files['text']}:{lineno}: {utt}: {why}")
         if len(problems) > start:
             return []
         speakers = {utt: value for utt, (_, value) in tables.get("utt2spk", {}).items()}
         rows = []
         for utt in sorted(utterances, key=c_sort_key):
-            lineno, text = tables["text"][utt]
-            words = text.split()
-            if why := transcription_problem(words):
-                problems.append(f"{files['text']}:{lineno}: {utt}: {why}")
-                continue
+            words = tables["text"][utt][1].split()
             recording, segment = (segments[utt][0], segments[utt][1:]) if segments is not None else (utt, None)
             source, duration = recordings[recording]
             if isinstance(duration, BadItem):

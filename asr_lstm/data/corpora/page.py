@@ -42,6 +42,7 @@ from asr_lstm.data.corpora.page_xml import (
 from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.line_cut import cut_line, polygon_problem
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class PageCorpus(Corpus):
                 problems.append(f"{path}: missing list of the {split} pages")
                 continue
             splits[split] = []
-            for lineno, entry in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for lineno, entry in numbered_lines(path, problems):
                 entry = entry.strip()
                 if not entry:
                     continue
