@@ -272,7 +272,8 @@ class Recognizer:
         scores = log_probs.float().cpu().gather(1, path.unsqueeze(1)).squeeze(1).exp()
         spans = AF.merge_tokens(path, scores, blank=0)
         at = self.frame_positions(len(log_probs), positions).tolist()
-        return [Segment(self.tokens[s.token], at[s.start], at[s.end] - at[s.start], s.score) for s in spans]
+        at = [round(position, 6) for position in at]  # microseconds (or pixel columns): no float noise
+        return [Segment(self.tokens[s.token], at[s.start], round(at[s.end] - at[s.start], 6), s.score) for s in spans]
 
     def frame_positions(self, num_frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
         """``(T' + 1,)``: where each of ``num_frames`` output frames starts (the position of its first
@@ -280,5 +281,5 @@ class Recognizer:
         without them, ``frame_shift_s`` apart (an audio model)."""
         frames = torch.arange(num_frames + 1)
         if positions is None:
-            return frames * self.frame_shift_s
+            return frames.double() * self.frame_shift_s
         return positions[(frames * self.net.frontend.stride).clamp(max=len(positions) - 1)].double()

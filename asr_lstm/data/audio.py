@@ -127,4 +127,4 @@ def read_frames(
         raise InputFileError(f"{path}: {len(waveform) / rate * 1000:.1f} ms of audio, shorter than one "
                              f"{cfg.frame_length_ms:g} ms analysis window")  # fmt: skip
     frames = audio_frames(waveform, rate, cfg)
-    return frames, torch.arange(len(frames) + 1) * (cfg.frame_shift_ms / 1000)
+    return frames, torch.arange(len(frames) + 1, dtype=torch.float64) * (cfg.frame_shift_ms / 1000)

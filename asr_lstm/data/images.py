@@ -70,4 +70,4 @@ def read_frames(path: Path, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Ten
     original image where each frame starts and the last one ends."""
     ink = load_line_image(path)
     frames = image_features(ink, cfg.image_height)
-    return frames, torch.arange(len(frames) + 1) * (ink.shape[0] / cfg.image_height)
+    return frames, torch.arange(len(frames) + 1, dtype=torch.float64) * (ink.shape[0] / cfg.image_height)

@@ -134,6 +134,10 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
         starts = [float(r[2]) for r in rows]
         assert starts == sorted(starts) and all(s + 1e-9 >= 0 for s in starts)
         assert [s["token"] for s in record["segments"]] == record["tokens"]
+        # times in whole frames of 10 ms, as the CTM's, without float noise (0.24, not 0.23999999463558197)
+        times = [t for s in record["segments"] for t in (s["start"], s["duration"])]
+        assert all(t == round(round(t / 0.01) * 0.01, 6) for t in times)
+        assert [f"{s['start']:.3f}" for s in record["segments"]] == [r[2] for r in rows]
         assert 0 <= record["confidence"] <= 1 and all(0 <= float(r[5]) <= 1 for r in rows)
         assert_picture(tmp_path / f"plots/{utt}.png", (12, 6))
 
