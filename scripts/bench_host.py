@@ -33,12 +33,10 @@ from asr_lstm.cells import fused, fused_gru
 KERNELS = [(fused, "_forward_steps"), (fused, "_backward_steps")] + [
     (fused_gru, name)
     for name in (
-        "_forward_gates",
-        "_forward_update",
-        "_backward_update",
-        "_backward_reset",
-        "_ligru_forward_step",
-        "_ligru_backward_step",
+        "_gru_forward_steps",
+        "_gru_backward_steps",
+        "_ligru_forward_steps",
+        "_ligru_backward_steps",
     )
 ]
 
