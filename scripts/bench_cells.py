@@ -22,6 +22,8 @@ the reference's; with ``--graphs``, ``graphed``: the step captured once as a CUD
 the reference's time launched as usual, the floor that removing the host's launches could reach
 (a run whose step cannot be captured says why under the table). The float32
 line says whether cuDNN and torch's products may use TF32 (the kernels' product follows torch's).
+Under ``TRITON_INTERPRET=1`` the CUDA columns run on CPU too, interpreted: what the tests use to run
+their code without a GPU (the times mean nothing there).
 
     python scripts/bench_cells.py [--device cuda] [--layouts stack single] [--precisions fp32 bf16]
         [--repeats 3] [--cells lstm peephole_diag ...] [--batch 64 --hidden 512]
@@ -136,9 +138,10 @@ def graph_replay(run: Callable[[], torch.Tensor], precision: str) -> Callable[[]
     return once
 
 
-def python_loop(device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
-    """The switch from the compiled loop of this device to the Python loop."""
-    return recurrence.fused.switched_off if device.type == "cuda" else compiled.switched_off
+def python_loop(x: torch.Tensor) -> Callable[[], contextlib.AbstractContextManager]:
+    """The switch from the compiled loop over tensors like ``x`` (the fused kernels, or the C++ operators
+    on CPU) to the Python loop."""
+    return recurrence.fused.switched_off if recurrence.runs_fused(x) else compiled.switched_off
 
 
 def zones_out(cell: torch.nn.Module) -> bool:
@@ -149,13 +152,12 @@ def zones_out(cell: torch.nn.Module) -> bool:
 def runs_compiled_loop(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether ``cell`` runs a compiled loop over tensors like ``x``: the dense variants (``lstm`` where it
     leaves torch's kernel, e.g. under layer normalisation), the GRU and the Li-GRU; on CUDA the fused
-    kernels, where they compute the variant (zoneout where they do U's product)."""
+    kernels, where they compute the variant (zoneout where they do U's product; on CPU too under
+    Triton's interpreter, which is how the tests run the CUDA columns' code)."""
     if isinstance(cell, LSTM) and cell.runs_vendor_kernel(x):
         return False
-    if not x.is_cuda:
-        return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
     if not recurrence.runs_fused(x):
-        return False
+        return isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM, GRU, LiGRU)) and compiled.applies(x)
     if isinstance(cell, (GRU, LiGRU)):
         return True
     if not isinstance(cell, (LSTMCellBase, ConvPeepholeLSTM)) or not cell.variant.fusable:
@@ -167,7 +169,8 @@ def multiplies_in_kernel(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether ``cell``'s fused kernels do U's product themselves for tensors like ``x`` where
     ``IN_KERNEL_PRODUCT`` can leave it to torch: the dense variants on CUDA, without zoneout (which the
     kernels do only with the product; the GRU's and the Li-GRU's kernels always do it)."""
-    if not x.is_cuda or isinstance(cell, (GRU, LiGRU)) or zones_out(cell) or not runs_compiled_loop(cell, x):
+    fused_here = recurrence.runs_fused(x) and runs_compiled_loop(cell, x)
+    if not fused_here or isinstance(cell, (GRU, LiGRU)) or zones_out(cell):
         return False
     return recurrence.fused.multiplies_in_kernel(cell.variant, getattr(cell, "weight_hr", None))
 
@@ -176,7 +179,7 @@ def runs_one_launch(cell: torch.nn.Module, x: torch.Tensor) -> bool:
     """Whether ``fused.PERSISTENT`` turned on runs ``cell``'s loops over tensors like ``x`` as one
     launch each: on CUDA the GRU, the Li-GRU and the dense variants whose kernels do U's product
     (zoneout included)."""
-    if not x.is_cuda or not runs_compiled_loop(cell, x):
+    if not recurrence.runs_fused(x) or not runs_compiled_loop(cell, x):
         return False
     if isinstance(cell, (GRU, LiGRU)):
         return True
@@ -256,7 +259,7 @@ def table(layout: str, precision: str, args, device: torch.device) -> None:
         turns = {name: timed(run, device) for name, run in runs.items()}
         compiled_loop = [name for name, cell in first_layers.items() if runs_compiled_loop(cell, x)]
         with_loop = [] if "loop" in args.without else compiled_loop
-        turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(device)) for name in with_loop})
+        turns.update({f"{name} (Python loop)": timed(runs[name], device, python_loop(x)) for name in with_loop})
         with_product = [name for name in compiled_loop if multiplies_in_kernel(first_layers[name], x)]
         with_product = [] if "mm" in args.without else with_product
         for name in with_product:
