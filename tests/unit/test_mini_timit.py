@@ -1,11 +1,21 @@
 """The mini-TIMIT generator: espeak phonemes -> TIMIT-61 segments, and a small real generation."""
 
+import random
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from asr_lstm.data.corpora.timit import Timit
 from asr_lstm.data.generators.espeak import Synthesis
-from asr_lstm.data.generators.mini_timit import MiniTimitConfig, generate, load_phone_table, timit_segments
+from asr_lstm.data.generators.mini_timit import (
+    MiniTimitConfig,
+    generate,
+    load_phone_table,
+    make_speakers,
+    timit_segments,
+)
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.phones import timit_phone_map
 
@@ -57,3 +67,19 @@ def test_generated_corpus_reads_as_timit(tmp_path, lowercase):
     assert not {r["text"] for r in train} & {r["text"] for r in test}  # disjoint sentence pools
     assert all(r["phones"][0] == "h#" == r["phones"][-1] and r["sample_rate"] == 16000 for r in train)
     assert generate(tmp_path / "mini", cfg) == root  # second run skips
+
+
+def test_generation_repeats_byte_for_byte_in_a_new_process(tmp_path):
+    """espeak-ng seeds its random numbers, which the breath noise of the +f2, +f3 and +f5 voices draws
+    from, from the clock: each utterance seeds them itself, so that a corpus (and a recipe's results)
+    can be reproduced. Two processes, the second started seconds after the first, write the same bytes."""
+    tiny = ["--train-speakers-per-region", "1", "--dev-speakers", "1", "--extra-test-speakers-per-region", "0"]
+    for name in ("a", "b"):
+        command = [sys.executable, "-m", "asr_lstm.data.generators.mini_timit", "--out", str(tmp_path / name), *tiny]
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    speakers = make_speakers(MiniTimitConfig(1, 1, 0), random.Random(0))
+    assert {"+f3", "+f5"} <= {spk.voice[-3:] for part in speakers.values() for spk in part}
+    assert len(files) == 4 * 10 * sum(map(len, speakers.values())) + 1  # and the generation marker
+    different = [str(p) for p in files if (tmp_path / "a" / p).read_bytes() != (tmp_path / "b" / p).read_bytes()]
+    assert different == []

@@ -101,7 +101,12 @@ class Espeak:
         ):
             self._lib.espeak_SetParameter(param, value, 0)
 
-    def synthesize(self, text: str) -> Synthesis:
+    def synthesize(self, text: str, seed: int) -> Synthesis:
+        """``text`` spoken in the current voice. ``seed`` seeds espeak-ng's random numbers
+        (``espeak_ng_SetRandSeed``), which the breath noise of the voice variants with ``breath``
+        (``+f2``, ``+f3``, ``+f5``) draws from and which it seeds from the clock when it starts: without
+        it those voices differ from one process to the next."""
+        self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         self._chunks, self._phonemes, self._words = [], [], []
         data = text.encode("utf-8")
         status = self._lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -263,7 +264,7 @@ def generate(out_dir: str | Path, cfg: MiniTimitConfig = MiniTimitConfig()) -> P
                 spk_dir.mkdir(parents=True)
                 engine.set_voice(spk.voice, spk.pitch, spk.pitch_range, spk.rate, spk.word_gap)
                 for name, idx in plan[spk.id]:
-                    synth = engine.synthesize(sentences[idx])
+                    synth = engine.synthesize(sentences[idx], zlib.crc32(f"{cfg.seed}/{spk.id}/{name}".encode()))
                     write_utterance(spk_dir / case(name), synth, sentences[idx], table, rng, upper=not cfg.lowercase)
                     count += 1
     mark_done(marker, asdict(cfg))
