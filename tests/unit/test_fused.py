@@ -520,6 +520,30 @@ GRU_CASES = [
 ]
 
 
+def gru_problem(options: dict, hidden: int, device: str) -> tuple:
+    """``run_gru``'s arguments for one of ``GRU_CASES``: 5 steps over two tiles of sequences, in float64,
+    ``xw`` stored batch-major, as the kernels must not assume ``(T, B, 3H)`` contiguous."""
+    steps, batch = 5, fused.BLOCK_ROWS + 2
+    gates = 2 if options.get("ligru") else 3
+    kind = dict(dtype=torch.float64, device=device)
+    xw = torch.randn(batch, steps, gates * hidden, **kind).transpose(0, 1).requires_grad_()
+    weight_hh = (torch.randn(gates * hidden, hidden, **kind) / hidden**0.5).requires_grad_()
+    h0 = torch.randn(batch, hidden, **kind).requires_grad_()
+    mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
+    zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
+    acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
+    return (
+        xw,
+        weight_hh,
+        h0,
+        mask,
+        zone,
+        acts,
+        torch.randn(steps, batch, hidden, **kind),
+        torch.randn(batch, hidden, **kind),
+    )
+
+
 def run_gru(xw, weight_hh, h0, mask, zone, acts, grad_y, grad_h) -> list[torch.Tensor]:
     """``y, h_T`` of the GRU's loop (``acts`` ``None``: the Li-GRU's) and the gradients of
     ``<y, grad_y> + <h_T, grad_h>`` with respect to ``xw``, ``weight_hh`` and ``h_0``."""
@@ -538,21 +562,11 @@ def test_gru_kernels_equal_the_eager_loop(options, device):
     tiles of sequences, three of units and two blocks of U's columns (the last ones partial), with the
     variational dropout mask, zoneout and other activations."""
     torch.manual_seed(2)
-    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, fused.BLOCK_K + 3
-    gates = 2 if options.get("ligru") else 3
-    kind = dict(dtype=torch.float64, device=device)
-    # xw stored batch-major, as the kernels must not assume (T, B, 3H) contiguous
-    xw = torch.randn(batch, steps, gates * hidden, **kind).transpose(0, 1).requires_grad_()
-    weight_hh = (torch.randn(gates * hidden, hidden, **kind) / hidden**0.5).requires_grad_()
-    h0 = torch.randn(batch, hidden, **kind).requires_grad_()
-    mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
-    zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
-    acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
-    grads = torch.randn(steps, batch, hidden, **kind), torch.randn(batch, hidden, **kind)
-    assert recurrence.runs_fused(xw)
-    with_kernels = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+    problem = gru_problem(options, fused.BLOCK_K + 3, device)
+    assert recurrence.runs_fused(problem[0])
+    with_kernels = run_gru(*problem)
     with fused.switched_off(), compiled.switched_off():
-        eager = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+        eager = run_gru(*problem)
     for got, expected in zip(with_kernels, eager, strict=True):  # sums in another order: 1e-11 apart
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
@@ -579,17 +593,10 @@ def test_one_launch_a_gru_loop_computes_what_one_launch_a_phase_does(options, de
     phase, and its outputs and gradients equal those to the last bit, over two tiles of sequences,
     three of units and two blocks of U's columns, with the dropout mask and zoneout."""
     torch.manual_seed(5)
-    steps, batch, hidden = 5, fused.BLOCK_ROWS + 2, 2 * fused.BLOCK_UNITS + 3
+    hidden = 2 * fused.BLOCK_UNITS + 3
     assert hidden > fused.BLOCK_K
-    gates = 2 if options.get("ligru") else 3
-    kind = dict(dtype=torch.float64, device=device)
-    xw = torch.randn(batch, steps, gates * hidden, **kind).transpose(0, 1).requires_grad_()
-    weight_hh = (torch.randn(gates * hidden, hidden, **kind) / hidden**0.5).requires_grad_()
-    h0 = torch.randn(batch, hidden, **kind).requires_grad_()
-    mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
-    zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
-    acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
-    grads = torch.randn(steps, batch, hidden, **kind), torch.randn(batch, hidden, **kind)
+    problem = gru_problem(options, hidden, device)
+    acts = problem[5]
     names = (
         ["_ligru_forward_steps", "_ligru_backward_steps"]
         if acts is None
@@ -604,13 +611,13 @@ def test_one_launch_a_gru_loop_computes_what_one_launch_a_phase_does(options, de
                 stack.enter_context(mock.patch.object(fused_gru, name, kernel))
             if one_launch:
                 stack.enter_context(fused.PERSISTENT.turned_on())
-            results = run_gru(xw, weight_hh, h0, mask, zone, acts, *grads)
+            results = run_gru(*problem)
         return results, [counted[name].launches for name in names]
 
     launched, per_step = run(one_launch=False)
-    assert [len(launches) for launches in per_step] == [steps * phases] * 2
+    assert [len(launches) for launches in per_step] == [len(problem[0]) * phases] * 2  # T steps
     one_launch, whole = run(one_launch=True)
-    tiles = fused.tile_grid(batch, hidden)
+    tiles = fused.tile_grid(problem[2].shape[0], hidden)  # h_0: (B, H)
     assert all(launches == [((tiles[0], 1, 1), tiles[1], False)] for launches in whole)  # one program a tile
     for got, expected in zip(one_launch, launched, strict=True):
         assert torch.equal(got, expected)
