@@ -1,6 +1,7 @@
-"""Checks of a composed training config that run before any work: every value of a node with a
-``_target_`` against the type its target declares (``trainer.max_epochs=abc`` is refused by key,
-not found by Lightning after data loading)."""
+"""Checks of a composed training config that run before any work: every mandatory value given
+(``data=kaldi`` needs ``data.corpus.train=DIR``...), and every value of a node with a ``_target_``
+against the type its target declares (``trainer.max_epochs=abc`` is refused by key, not found by
+Lightning after data loading)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Iterable
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from asr_lstm.errors import ConfigError
 
 
 def _matches(value, hint) -> bool:
@@ -67,3 +70,21 @@ def type_errors(cfg: DictConfig) -> list[str]:
 
     visit(cfg, "")
     return problems
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raises before any work where ``cfg`` lacks a mandatory value (``???`` in ``conf/``) or holds a
+    value of the wrong type.
+
+    Raises:
+        ConfigError: naming every missing key (all of them, in one message), else every wrong value.
+    """
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"no value given for {', '.join(missing)}: "
+            f"add {' '.join(f'{key}=...' for key in missing)} to the command line"
+        )
+    problems = type_errors(cfg)
+    if problems:
+        raise ConfigError("config values of the wrong type:\n  " + "\n  ".join(problems))

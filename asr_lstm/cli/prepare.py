@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from asr_lstm.cli.build import build_datamodule
-from asr_lstm.cli.config_check import type_errors
+from asr_lstm.cli.config_check import check_config
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.errors import ConfigError, InputFileError
 
@@ -22,9 +22,7 @@ def prepare(cfg: DictConfig) -> None:
     """The data of ``cfg``; a value of the wrong type, a value refused or a bad corpus is printed as
     ``asr-lstm prepare: message`` with exit code 2, as ``asr-lstm train`` prints it."""
     try:
-        problems = type_errors(cfg)
-        if problems:
-            raise ConfigError("config values of the wrong type:\n  " + "\n  ".join(problems))
+        check_config(cfg)
         build_datamodule(cfg).prepare_data()
     except (CorpusError, InputFileError, ConfigError) as err:  # the user's to fix: the message, not a traceback
         print(f"asr-lstm prepare: {err}", file=sys.stderr)

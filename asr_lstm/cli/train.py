@@ -24,7 +24,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_checkpoint
 from asr_lstm.cli.build import build_datamodule, build_module, refused_as_config
-from asr_lstm.cli.config_check import type_errors
+from asr_lstm.cli.config_check import check_config
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
 from asr_lstm.data.corpora.base import CorpusError
@@ -61,9 +61,7 @@ def run(cfg: DictConfig) -> dict:
         RunDirError: another training holds the run directory, or it holds a run made with other
             options, before anything is written.
     """
-    problems = type_errors(cfg)
-    if problems:
-        raise ConfigError("config values of the wrong type:\n  " + "\n  ".join(problems))
+    check_config(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if not global_zero():  # another DDP process: the first one holds the directory and writes its files
         return train_in(out_dir, cfg, first=False)

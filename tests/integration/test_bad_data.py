@@ -41,8 +41,9 @@ def damaged_tree(tmp_path):
             "model.hidden_size=abc",
             "config values of the wrong type:\n  model.hidden_size='abc': expected <class 'int'>",
         ),
+        ("units=phone", "no value given for data.units.lexicon: add data.units.lexicon=... to the command line"),
     ],
-    ids=["missing corpus", "wrong type"],
+    ids=["missing corpus", "wrong type", "a mandatory value not given"],
 )
 def test_the_train_and_prepare_commands_print_the_users_error_without_a_traceback(tmp_path, command, override, message):
     missing = tmp_path / "TIMIT"
