@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         arpa = ngram_arpa(sentences, vocabulary, args.order)
     except ValueError as err:
         parser.error(f"{args.manifest}, field {field!r}, {unit} of {args.tokens or args.lexicon}: {err}")
-    tmp.write_text(arpa)
+    tmp.write_text(arpa, encoding="utf-8")
     os.replace(tmp, out)
     print(f"wrote {out}: {args.order}-gram over {len(vocabulary)} {unit} from {len(sentences)} sentences")
 

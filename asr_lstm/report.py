@@ -105,7 +105,7 @@ def results_table(exp_dirs: list[Path]) -> list[str]:
             if (folder / sub / "metrics.json").is_file()
         ]
         for metrics_path in found:
-            m = json.loads(metrics_path.read_text())
+            m = json.loads(metrics_path.read_text(encoding="utf-8"))
             folder = metrics_path.parent.parent if metrics_path.parent.name == "wer" else metrics_path.parent
             split = folder.name.removeprefix("decode_").replace("export_check", "test, exported file")
             split = split.replace("_beam", ", beam + LM").replace("_lexicon", ", lexicon + word LM")
@@ -138,7 +138,7 @@ def skipped_notes(exp_dirs: list[Path]) -> list[str]:
     """A protocol line per run that skipped bad items (``data.on_error=skip``): how many per split."""
     notes = []
     for exp in exp_dirs:
-        skipped = json.loads((exp / "summary.json").read_text()).get("skipped", {})
+        skipped = json.loads((exp / "summary.json").read_text(encoding="utf-8")).get("skipped", {})
         if any(skipped.values()):
             counts = ", ".join(f"{split} {n}" for split, n in skipped.items())
             notes.append(f"skipped by {exp.name} (data.on_error=skip; listed in its skipped.tsv): {counts}")
@@ -151,7 +151,7 @@ def grid_block(exp_dirs: list[Path]) -> list[str]:
     lines = []
     for exp in exp_dirs:
         for grid_path in sorted(exp.glob("decode_*/grid.json")):
-            grid = json.loads(grid_path.read_text())
+            grid = json.loads(grid_path.read_text(encoding="utf-8"))
             search = grid_path.parent.name.removeprefix(f"decode_{grid['split']}").removeprefix("_") or "greedy"
             if not lines:
                 lines += table_head(
@@ -176,7 +176,7 @@ def model_block(exp_dirs: list[Path]) -> list[str]:
     )
     for exp in exp_dirs:
         cfg = OmegaConf.load(exp / "config.yaml")
-        s = json.loads((exp / "summary.json").read_text())
+        s = json.loads((exp / "summary.json").read_text(encoding="utf-8"))
         minutes = (s["train_time_s"] or 0) / 60
         metric = metric_of(s)
         lines.append(
@@ -191,8 +191,10 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
     if recipe_command:
         lines.append(recipe_command)
     for exp in exp_dirs:
-        lines.append((exp / "command.txt").read_text().strip())
-        evaluations = [json.loads(m.read_text()).get("command") for m in sorted(exp.glob("decode_*/metrics.json"))]
+        lines.append((exp / "command.txt").read_text(encoding="utf-8").strip())
+        evaluations = [
+            json.loads(m.read_text(encoding="utf-8")).get("command") for m in sorted(exp.glob("decode_*/metrics.json"))
+        ]
         lines += list(dict.fromkeys(c for c in evaluations if c)) or [f"asr-lstm evaluate {exp} --splits dev test"]
         if (exp / "model.asrlstm").is_file():
             lines.append(f"asr-lstm export {exp} -o {exp / 'model.asrlstm'}")
@@ -204,7 +206,7 @@ def commands_block(exp_dirs: list[Path], recipe_command: str | None) -> list[str
             f"<details><summary>Resolved config of {exp.name}</summary>",
             "",
             "```yaml",
-            (exp / "config.yaml").read_text().rstrip(),
+            (exp / "config.yaml").read_text(encoding="utf-8").rstrip(),
             "```",
             "</details>",
             "",
@@ -276,7 +278,7 @@ def confidence_block(exp_dirs: list[Path]) -> list[str]:
     for exp in exp_dirs:
         for split in ("dev", "test"):
             path = exp / f"decode_{split}/metrics.json"
-            confidence = json.loads(path.read_text()).get("confidence") if path.is_file() else None
+            confidence = json.loads(path.read_text(encoding="utf-8")).get("confidence") if path.is_file() else None
             if confidence is None:
                 continue
             if not lines:

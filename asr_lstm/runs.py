@@ -126,5 +126,5 @@ class TrainingRun:
         """The temperature calibrated for ``checkpoint``; 1 where none was."""
         if not self.calibration_file.is_file():
             return 1.0
-        calibration = json.loads(self.calibration_file.read_text())
+        calibration = json.loads(self.calibration_file.read_text(encoding="utf-8"))
         return calibration["temperature"] if calibration["checkpoint"] == str(checkpoint.resolve()) else 1.0

@@ -35,7 +35,7 @@ def read_sweep(sweep_dir: Path) -> list[SweepRun]:
     """
     runs = []
     for summary_path in sorted(Path(sweep_dir).rglob("summary.json")):
-        s = json.loads(summary_path.read_text())
+        s = json.loads(summary_path.read_text(encoding="utf-8"))
         cfg = OmegaConf.load(summary_path.parent / "config.yaml")
         metric = s["metric"]
         runs.append(
@@ -77,5 +77,5 @@ def keep_records(sweep_dir: Path, out_dir: Path) -> list[Path]:
         target = Path(out_dir) / run.relative_to(sweep_dir)
         target.mkdir(parents=True, exist_ok=True)
         for name in RUN_RECORD:
-            write_text(target / name, (run / name).read_text())
+            write_text(target / name, (run / name).read_text(encoding="utf-8"))
     return runs

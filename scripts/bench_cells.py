@@ -227,7 +227,11 @@ def cpu_description() -> str:
     all three."""
     name = platform.processor() or "unknown processor"
     with contextlib.suppress(OSError):
-        models = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        models = [
+            line
+            for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+            if line.startswith("model name")
+        ]
         name = models[0].split(":", 1)[1].strip() if models else name
     return f"CPU: {name}, {os.cpu_count()} cores, torch's CPU capability {torch.backends.cpu.get_cpu_capability()}"
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(err))
     print(table, end="")
     if args.out:
-        args.out.write_text(table)
+        args.out.write_text(table, encoding="utf-8")
     if args.figure:
         print(f"wrote {draw_sweep(read_sweep(args.sweep_dir), args.figure)}")
     if args.keep:

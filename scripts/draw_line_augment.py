@@ -29,7 +29,7 @@ def main() -> None:
     image = render_line(pen_strokes(args.text, hand, rng), hand, rng)
     ink = 1.0 - torch.from_numpy(np.asarray(image, dtype=np.float32)) / 255.0
     features = FeatureConfig(kind="image", image_height=40, delta_order=0, cmvn="none")
-    config = OmegaConf.create((resources.files("asr_lstm.conf") / "augment" / "lines.yaml").read_text())
+    config = OmegaConf.create((resources.files("asr_lstm.conf") / "augment" / "lines.yaml").read_text(encoding="utf-8"))
     augment = instantiate(config)(features=features, cmvn_stats=None)
     torch.manual_seed(args.seed)
     print(draw_line_augment(image_features(ink, features.image_height), augment, args.out))

@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     transcripts = recognizer.transcribe(utterances, posteriors, search, align=bool(args.align or args.plot))
     if args.plot:
         plot_all(recognizer, utterances, posteriors, transcripts, paths, Path(args.plot))
-    out = open(args.output, "w") if args.output else sys.stdout
-    ctm = open(args.align, "w") if args.align else None
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    ctm = open(args.align, "w", encoding="utf-8") if args.align else None
     for t in transcripts:
         if t.words is not None:  # a lexicon search: the text is the words, the tokens their spelling
             text = " ".join(t.words)

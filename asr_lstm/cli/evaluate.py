@@ -87,7 +87,7 @@ def group_option(name: str) -> DictConfig:
     if not path.is_file():
         options = sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
         raise ValueError(f"decode={name}: no such option; conf/decode has {options}")
-    return OmegaConf.create(path.read_text())
+    return OmegaConf.create(path.read_text(encoding="utf-8"))
 
 
 def grid_points(grid: list[str]) -> list[list[str]]:

@@ -25,7 +25,7 @@ class RunDirError(RuntimeError):
 def exclusive(run_dir: Path) -> Iterator[None]:
     """Holds ``run_dir/.lock`` (an advisory ``flock``, released when the process ends, killed or not)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "a+") as lock:
+    with open(run_dir / ".lock", "a+", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

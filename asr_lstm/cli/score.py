@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     if absent:
         parser.error("; ".join(absent))
     try:
-        expected = json.loads(Path(args.same_as).read_text()) if args.same_as else {}
+        expected = json.loads(Path(args.same_as).read_text(encoding="utf-8")) if args.same_as else {}
         folding, metric = scoring_of(args, expected)
     except (OSError, ValueError) as err:
         parser.error(str(err))

@@ -77,7 +77,9 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
         overrides = HydraConfig.get().overrides
         user_hydra = [o for o in overrides.hydra if not o.startswith("hydra.mode=")]  # hydra.mode is Hydra's own
-        (out_dir / "command.txt").write_text(shlex.join(["asr-lstm", "train", *overrides.task, *user_hydra]) + "\n")
+        (out_dir / "command.txt").write_text(
+            shlex.join(["asr-lstm", "train", *overrides.task, *user_hydra]) + "\n", encoding="utf-8"
+        )
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg)
@@ -129,7 +131,7 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
         summary.update({f"test_{rate}": results[0][f"test/{rate}"] for rate in rates})
         summary["test_counts"] = module.counts["test"]  # [errors, reference units] of tokens (and words)
     if first:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if has_run_log(out_dir):  # unless the CSV logger was taken out of the config
             draw_curves(out_dir)
     return summary

@@ -14,7 +14,7 @@ from asr_lstm.atomic import write_text
 
 def is_done(marker: str | Path, params: dict) -> bool:
     marker = Path(marker)
-    return marker.is_file() and json.loads(marker.read_text() or "{}") == params
+    return marker.is_file() and json.loads(marker.read_text(encoding="utf-8") or "{}") == params
 
 
 def mark_done(marker: str | Path, params: dict) -> None:

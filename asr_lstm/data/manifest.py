@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.inputs import manifest_keys
+from asr_lstm.text_files import numbered_lines
 
 
 def write_manifest(rows: Iterable[dict], path: str | Path) -> None:
@@ -27,22 +28,22 @@ def read_manifest(path: str | Path) -> list[dict]:
     """Reads a manifest.
 
     Raises:
-        ValueError: naming, by file and line number, every line that is not a JSON object.
+        ValueError: naming, by file and line number, every line that is not a JSON object (and the
+            file, where it is not UTF-8).
     """
     rows, problems = [], []
-    with Path(path).open() as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(f"{path}:{lineno}: not a JSON manifest row ({err.msg})")
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                problems.append(f"{path}:{lineno}: not a JSON manifest row (a {type(row).__name__}, not an object)")
+    for lineno, line in numbered_lines(path, problems):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"{path}:{lineno}: not a JSON manifest row ({err.msg})")
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            problems.append(f"{path}:{lineno}: not a JSON manifest row (a {type(row).__name__}, not an object)")
     if problems:
         raise ValueError("\n".join(problems))
     return rows

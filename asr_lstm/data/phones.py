@@ -54,7 +54,7 @@ def timit_phone_map() -> PhoneMap:
     path = resource_path("timit", "phones.60-48-39.map")
     to48: dict[str, str | None] = {}
     to39: dict[str, str | None] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         cols = line.split()
         if len(cols) == 1:
             to48[cols[0]] = to39[cols[0]] = None

@@ -131,7 +131,7 @@ def read_noise_files(source: Path) -> list[tuple[Path, int, int]]:
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     elif source.is_file():
-        lines = [line.strip() for line in source.read_text().splitlines()]
+        lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
         paths = [(source.parent / line) for line in lines if line]
     else:
         raise ConfigError(f"data.perturb.noise_files={source}: no such folder or file list")

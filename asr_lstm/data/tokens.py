@@ -37,11 +37,11 @@ class Vocabulary:
 
     def save(self, path: str | Path) -> None:
         """Writes ``token id`` per line (Kaldi ``tokens.txt`` format)."""
-        Path(path).write_text("".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)))
+        Path(path).write_text("".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = [line.split() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
         tokens = [t for t, _ in sorted(rows, key=lambda r: int(r[1]))]
         if not tokens or tokens[0] != BLANK:
             raise ValueError(f"{path}: id 0 must be the blank {BLANK}")

@@ -158,7 +158,7 @@ class BeamSearch:
         token would be scored as some other token (fairseq fixed the same mismatch in its PR 5109).
         """
         path = folder / "lm_units.txt"
-        path.write_text("".join(f"{token}\n" for token in tokens))
+        path.write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
         return str(path)
 
     def search(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[Hypothesis]:

@@ -23,7 +23,7 @@ MAX_LABELS = 80  # labels a picture shows (subword vocabularies have hundreds)
 
 def read_confusions(path: Path) -> Counter:
     """``Counter`` of ``(reference label, hypothesis label)`` pairs, ``None`` for the gap."""
-    data = json.loads(Path(path).read_text())
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
     return Counter({(ref, hyp): count for ref, hyp, count in data["pairs"]})
 
 

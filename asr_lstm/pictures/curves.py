@@ -52,7 +52,7 @@ def read_run_log(run_dir: Path) -> RunLog:
         raise FileNotFoundError(f"{run_dir}: no csv/version_*/metrics.csv (CSV logs of a training run)")
     log = RunLog()
     for number, path in enumerate(files):
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         steps = [int(row["step"]) for row in rows if row.get("step")]
         if number and steps:

@@ -35,27 +35,35 @@ def export(data: Path, out: Path, height: int) -> None:
     cache = data / FeatureConfig(kind="image", image_height=height, delta_order=0).cache_name()
     (out / "images").mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        rows = [json.loads(line) for line in (data / f"{split}.jsonl").read_text().splitlines() if line.strip()]
+        rows = [
+            json.loads(line)
+            for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         frames = load_split(cache / split)
         for row in rows:
             ink = frames[row["id"]].numpy().T  # (height, width), 1 = ink
             Image.fromarray(np.round(255 * (1 - ink)).clip(0, 255).astype(np.uint8)).save(
                 out / "images" / f"{row['id']}.png"
             )
-        (out / f"{split}.txt").write_text("".join(f"{r['id']} {pylaia_tokens(r['chars'])}\n" for r in rows))
-        (out / f"{split}_ids.txt").write_text("".join(f"{r['id']}\n" for r in rows))
-        (out / f"{split}.ref").write_text("".join(f"{r['id']}\t{' '.join(r['chars'])}\n" for r in rows))
-    ours = [line.split()[0] for line in (data / "tokens.txt").read_text().splitlines() if line.strip()]
+        (out / f"{split}.txt").write_text(
+            "".join(f"{r['id']} {pylaia_tokens(r['chars'])}\n" for r in rows), encoding="utf-8"
+        )
+        (out / f"{split}_ids.txt").write_text("".join(f"{r['id']}\n" for r in rows), encoding="utf-8")
+        (out / f"{split}.ref").write_text(
+            "".join(f"{r['id']}\t{' '.join(r['chars'])}\n" for r in rows), encoding="utf-8"
+        )
+    ours = [line.split()[0] for line in (data / "tokens.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
     names = ["<ctc>", "<space>", *(token for token in ours[1:] if token != "|")]
-    (out / "syms.txt").write_text("".join(f"{name} {k}\n" for k, name in enumerate(names)))
+    (out / "syms.txt").write_text("".join(f"{name} {k}\n" for k, name in enumerate(names)), encoding="utf-8")
 
 
 def hyps(decoded: Path, out: Path) -> None:
     lines = []
-    for line in decoded.read_text().splitlines():
+    for line in decoded.read_text(encoding="utf-8").splitlines():
         utt, _, tokens = line.partition(" ")
         lines.append(f"{Path(utt).stem}\t{' '.join('|' if t == '<space>' else t for t in tokens.split())}\n")
-    out.write_text("".join(lines))
+    out.write_text("".join(lines), encoding="utf-8")
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ SIZES = {
 def folding() -> dict[str, str | None]:
     """61 TIMIT phones -> their 39-set phone (``None``: dropped, as ``q`` is)."""
     fold = {}
-    for line in FOLDING_MAP.read_text().splitlines():
+    for line in FOLDING_MAP.read_text(encoding="utf-8").splitlines():
         fields = line.split()
         if fields:
             fold[fields[0]] = fields[2] if len(fields) == 3 else None
@@ -65,7 +65,7 @@ def folding() -> dict[str, str | None]:
 
 def dataset(path: Path, fold: dict[str, str | None]) -> DynamicItemDataset:
     """The manifest's utterances, each ``sig`` (its waveform) and ``phones`` (folded), sorted by duration."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     data = {
         row["id"]: {"wav": row["audio"], "duration": row["duration"],
                     "phones": [fold[p] for p in row["phones"] if fold[p] is not None]}
@@ -203,7 +203,10 @@ def main() -> None:
     train_seconds = time.monotonic() - start
     for split, items in (("dev", dev), ("test", test)):
         brain.evaluate(items, min_key="PER", test_loader_kwargs={"batch_size": 8})
-        with open(args.out / f"{split}.hyp", "w") as hyp, open(args.out / f"{split}.ref", "w") as ref:
+        with (
+            open(args.out / f"{split}.hyp", "w", encoding="utf-8") as hyp,
+            open(args.out / f"{split}.ref", "w", encoding="utf-8") as ref,
+        ):
             for utt in sorted(brain.hyps):
                 hyp.write(f"{utt}\t{' '.join(brain.hyps[utt])}\n")
                 ref.write(f"{utt}\t{' '.join(items.data[utt]['phones'])}\n")
@@ -216,7 +219,7 @@ def main() -> None:
         "threads": args.threads,
         "history": brain.history,
     }
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

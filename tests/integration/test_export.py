@@ -179,10 +179,14 @@ def test_inputs_from_directories_lists_and_manifests(tmp_path):
         f"{tmp_path / 'latin.lst'}: 1 line is not UTF-8 (the first: line 1, byte 4 (0xe9)); "
         "convert the file with iconv -f <its encoding> -t UTF-8",
     ]
-    (tmp_path / "bad.jsonl").write_text('{"id": "u1", "audio": "a.wav"}\n{"id": \n[1, 2]\n')
+    (tmp_path / "bad.jsonl").write_bytes(
+        '{"id": "u1", "audio": "a.wav"}\n{"id": \n[1, 2]\n{"id": "\u00e9"}\n'.encode("latin-1")
+    )
     with pytest.raises(ValueError) as err:
         decode_cli.resolve_inputs([str(tmp_path / "bad.jsonl")])
     assert str(err.value).splitlines() == [
+        f"{tmp_path / 'bad.jsonl'}: 1 line is not UTF-8 (the first: line 4, byte 9 (0xe9)); "
+        "convert the file with iconv -f <its encoding> -t UTF-8",
         f"{tmp_path / 'bad.jsonl'}:2: not a JSON manifest row (Expecting value)",
         f"{tmp_path / 'bad.jsonl'}:3: not a JSON manifest row (a list, not an object)",
     ]

@@ -28,7 +28,9 @@ DIM = 3
 def read_numbers(path: Path, cfg) -> tuple[torch.Tensor, torch.Tensor]:
     """``(T, 3)`` frames of a ``.nums`` file and their positions: one frame per line, a line per time step."""
     try:
-        frames = torch.tensor([[float(v) for v in line.split()] for line in path.read_text().splitlines()])
+        frames = torch.tensor(
+            [[float(v) for v in line.split()] for line in path.read_text(encoding="utf-8").splitlines()]
+        )
     except (OSError, ValueError) as err:
         raise InputFileError(f"{path}: not a numbers file ({err})") from None
     return frames, torch.arange(len(frames) + 1, dtype=torch.float64)

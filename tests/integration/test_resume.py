@@ -149,7 +149,7 @@ def test_a_start_refused_before_its_first_checkpoint_leaves_the_directory_to_cor
 
 def test_a_second_training_in_the_same_directory_is_refused(tiny_cfg, tmp_path):
     (tmp_path / "run").mkdir()
-    with open(tmp_path / "run/.lock", "w") as held:
+    with open(tmp_path / "run/.lock", "w", encoding="utf-8") as held:
         held.write("4242")
         held.flush()
         fcntl.flock(held, fcntl.LOCK_EX)

@@ -36,7 +36,7 @@ STANDARD_SIZES = {"train": 3696, "dev": 400, "core": 192, "complete": 1344}
 
 def read_speaker_list(name: str) -> set[str]:
     """Lower-case speaker ids from ``resources/timit/<name>``."""
-    return {s.strip().lower() for s in resource_path("timit", name).read_text().split()}
+    return {s.strip().lower() for s in resource_path("timit", name).read_text(encoding="utf-8").split()}
 
 
 def find_child(parent: Path, name: str) -> Path | None:

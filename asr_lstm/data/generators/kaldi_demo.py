@@ -45,7 +45,9 @@ def words_of(sentence: str) -> list[str]:
 def write_table(path: Path, lines: dict[str, str]) -> None:
     """``<id> <value>`` lines sorted by id in the C locale, written atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{key} {lines[key]}\n" for key in sorted(lines, key=lambda k: k.encode())))
+        tmp.write_text(
+            "".join(f"{key} {lines[key]}\n" for key in sorted(lines, key=lambda k: k.encode())), encoding="utf-8"
+        )
 
 
 def write_split(rows: list[dict], out: Path, audio_dir: Path, segmented: bool) -> None:
@@ -105,7 +107,7 @@ def write_lexicon(rows: list[dict], path: Path) -> int:
     lines = [f"{word} {' '.join(phones)}\n" for word in sorted(counts)
              for phones, _ in sorted(counts[word].items(), key=lambda kv: (-kv[1], kv[0]))]  # fmt: skip
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(lines))
+        tmp.write_text("".join(lines), encoding="utf-8")
     return len(counts)
 
 

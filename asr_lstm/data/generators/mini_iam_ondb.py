@@ -97,7 +97,9 @@ def generate(out: str | Path, cfg: MiniIamConfig = MiniIamConfig()) -> Path:
                 stroke_xml(strokes).write(path, encoding="ISO-8859-1", xml_declaration=True)
             text = tmp / "ascii" / folder[:3] / folder / f"{form_id}.txt"
             text.parent.mkdir(parents=True, exist_ok=True)
-            text.write_text("OCR:\n\n" + " ".join(form.texts) + "\n\nCSR:\n\n" + "\n".join(form.texts) + "\n")
+            text.write_text(
+                "OCR:\n\n" + " ".join(form.texts) + "\n\nCSR:\n\n" + "\n".join(form.texts) + "\n", encoding="utf-8"
+            )
             lists[form.task_list].append(form_id)
         write_lists(tmp, lists)
     mark_done(out / ".generate.done", asdict(cfg))

@@ -84,7 +84,7 @@ class Speaker:
 def load_phone_table() -> dict[str, list[str]]:
     """espeak mnemonic -> TIMIT-61 labels, from ``espeak_to_timit61.tsv``."""
     table = {}
-    for line in resource_path("mini_timit", "espeak_to_timit61.tsv").read_text().splitlines():
+    for line in resource_path("mini_timit", "espeak_to_timit61.tsv").read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or not line.strip():
             continue
         key, _, labels = line.partition("\t")
@@ -159,8 +159,10 @@ def word_segments(synth: Synthesis, text: str, lead_ms: int) -> list[tuple[float
 
 def make_speakers(cfg: MiniTimitConfig, rng: random.Random) -> dict[str, list[Speaker]]:
     """TRAIN and TEST speakers with TIMIT-style ids (sex letter, three initials, a digit)."""
-    core = [s.strip() for s in resource_path("timit", "core_test_spk.list").read_text().split()]
-    dev = [s.strip() for s in resource_path("timit", "dev_spk.list").read_text().split()][: cfg.dev_speakers]
+    core = [s.strip() for s in resource_path("timit", "core_test_spk.list").read_text(encoding="utf-8").split()]
+    dev = [s.strip() for s in resource_path("timit", "dev_spk.list").read_text(encoding="utf-8").split()][
+        : cfg.dev_speakers
+    ]
     taken = read_speaker_list("core_test_spk.list") | read_speaker_list("dev_spk.list")
 
     def voice(spk_id: str, region: int) -> Speaker:
@@ -236,10 +238,12 @@ def write_utterance(
     ext = (lambda e: e.upper()) if upper else (lambda e: e.lower())
     sf.write(str(stem.with_suffix(ext(".wav"))), samples, SAMPLE_RATE, format="NIST", subtype="PCM_16")
     phones = [(sample(a), sample(b), label) for a, b, label in timit_segments(synth, table, lead_ms, tail_ms)]
-    stem.with_suffix(ext(".phn")).write_text("".join(f"{a} {b} {label}\n" for a, b, label in phones if b > a))
+    stem.with_suffix(ext(".phn")).write_text(
+        "".join(f"{a} {b} {label}\n" for a, b, label in phones if b > a), encoding="utf-8"
+    )
     words = [(sample(a), sample(b), w) for a, b, w in word_segments(synth, text, lead_ms)]
-    stem.with_suffix(ext(".wrd")).write_text("".join(f"{a} {b} {w}\n" for a, b, w in words))
-    stem.with_suffix(ext(".txt")).write_text(f"0 {n} {text}\n")
+    stem.with_suffix(ext(".wrd")).write_text("".join(f"{a} {b} {w}\n" for a, b, w in words), encoding="utf-8")
+    stem.with_suffix(ext(".txt")).write_text(f"0 {n} {text}\n", encoding="utf-8")
 
 
 def generate(out_dir: str | Path, cfg: MiniTimitConfig = MiniTimitConfig()) -> Path:
@@ -250,7 +254,7 @@ def generate(out_dir: str | Path, cfg: MiniTimitConfig = MiniTimitConfig()) -> P
         log.info("%s: mini-TIMIT already generated, skipping", out_dir)
         return out_dir
     rng = random.Random(cfg.seed)
-    sentences = resource_path("mini_timit", "harvard_sentences.txt").read_text().splitlines()
+    sentences = resource_path("mini_timit", "harvard_sentences.txt").read_text(encoding="utf-8").splitlines()
     table = load_phone_table()
     speakers = make_speakers(cfg, rng)
     plan = assign_sentences(speakers, sentences, rng)

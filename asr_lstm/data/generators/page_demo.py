@@ -123,7 +123,7 @@ def generate(iam: str | Path, out: str | Path, seed: int = 0, max_angle: float =
     (out / "splits").mkdir(parents=True, exist_ok=True)
     for split, names in lists.items():
         with atomic_path(out / "splits" / f"{split}.lst") as tmp:
-            tmp.write_text("".join(f"{name}\n" for name in names))
+            tmp.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
     mark_done(out / ".done", params)
     return out
 
