@@ -330,12 +330,13 @@ def test_both_directions_in_one_launch_equal_each_on_its_own(name, options, devi
 
 
 @pytest.mark.parametrize("device", FUSED_DEVICES)
-def test_a_stack_computes_the_same_with_its_directions_paired(device):
+@pytest.mark.parametrize("name", ["peephole_diag", "gru", "ligru"])
+def test_a_stack_computes_the_same_with_its_directions_paired(name, device):
     """``StackedBiRNN`` over sequences of different lengths: the same output and gradients whether
     its layers run both directions as one batch or one after the other, and (bit for bit) whether its
-    loops launch a kernel a step or one a loop."""
+    loops launch a kernel a step (a phase, the GRU's) or one a loop."""
     torch.manual_seed(6)
-    stack = StackedBiRNN(functools.partial(cells.build, "peephole_diag"), 6, 5, num_layers=2).double().to(device)
+    stack = StackedBiRNN(functools.partial(cells.build, name), 6, 5, num_layers=2).double().to(device)
     x = torch.randn(4, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
     lens = torch.tensor([4, 2, 3])
     assert stack.forward_layers[0].pairs_with(stack.backward_layers[0], x)
