@@ -25,6 +25,22 @@ def folder(folding: str | None) -> Callable[[list[str]], list[str]]:
     return lambda labels: phone_map.fold(labels, folding)
 
 
+def unfoldable(transcripts: dict[str, list[str]], path: str | Path, folding: str | None) -> str | None:
+    """What of ``path``'s tokens the TIMIT ``folding`` cannot fold (they are not TIMIT's 61 phones), or
+    ``None`` where it folds them all, or there is no folding."""
+    if folding is None:
+        return None
+    known = timit_phone_map().to48
+    unknown = sorted({token for tokens in transcripts.values() for token in tokens if token not in known})
+    if not unknown:
+        return None
+    shown = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+    return (
+        f"{path}: {len(unknown)} token{'s' if len(unknown) > 1 else ''} that are not TIMIT phones ({shown}), "
+        f"which TIMIT's folding {folding} maps: score other tokens without folding (asr-lstm score --folding none)"
+    )
+
+
 def utterance_accuracy(ref: list[str], hyp: list[str]) -> float:
     """1 - min(1, edit errors / reference length): 1 for a correct hypothesis, 0 for nothing right."""
     return 1.0 - min(1.0, edit_distance(ref, hyp) / max(len(ref), 1))
@@ -96,8 +112,12 @@ def score(
     """
     refs, hyps = read_transcripts(ref_path), read_transcripts(hyp_path)
     unmatched = sorted(set(hyps) - set(refs))
-    if unmatched:
-        raise ValueError(f"{hyp_path}: {len(unmatched)} hypotheses without a reference, e.g. {unmatched[:3]}")
+    problems = (
+        [f"{hyp_path}: {len(unmatched)} hypotheses without a reference, e.g. {unmatched[:3]}"] if unmatched else []
+    )
+    problems += [why for path, side in ((ref_path, refs), (hyp_path, hyps)) if (why := unfoldable(side, path, folding))]
+    if problems:
+        raise ValueError("\n".join(problems))
     fold = folder(folding)
     total = ErrorCounts()
     blocks = []

@@ -123,6 +123,20 @@ def test_score_names_every_missing_file_and_every_bad_line(tmp_path, capsys):
         f"{ref}:5: utterance 'b' appears twice (first on line 2)",
     ]
     assert not (tmp_path / "s").exists()
+    (tmp_path / "ref.txt").write_text("a\tthe cat\nb\tsat on it\n")
+    (tmp_path / "hyp.txt").write_text("a\tthe cat\nb\tsat\n")
+    with pytest.raises(SystemExit) as exit_info:  # words scored with the default TIMIT folding
+        score_cli.main([str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--out", str(tmp_path / "s")])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.splitlines() == [
+        f"asr-lstm score: {ref}: 5 tokens that are not TIMIT phones ('cat', 'it', 'on', 'sat', 'the'), which "
+        "TIMIT's folding 39 maps: score other tokens without folding (asr-lstm score --folding none)",
+        f"{tmp_path / 'hyp.txt'}: 3 tokens that are not TIMIT phones ('cat', 'sat', 'the'), which "
+        "TIMIT's folding 39 maps: score other tokens without folding (asr-lstm score --folding none)",
+    ]
+    score_cli.main(
+        [str(tmp_path / "ref.txt"), str(tmp_path / "hyp.txt"), "--folding", "none", "--out", str(tmp_path / "s")]
+    )
+    assert capsys.readouterr().out.startswith("%PER 40.00 [ 2 / 5, 0 ins, 2 del, 0 sub ]")
     (tmp_path / "ref.txt").write_text("a\tx y\n")
     (tmp_path / "hyp.txt").write_bytes("a\tx \u00ff\n".encode("latin-1"))
     with pytest.raises(SystemExit) as exit_info:
