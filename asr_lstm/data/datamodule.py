@@ -33,6 +33,7 @@ from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.data.speech_perturb import NoiseSource, SpeechPerturbation, copy_name, perturbed_features, speed_copy
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.unicode_forms import form_problem
 from asr_lstm.data.units import Labelling, Units
 from asr_lstm.distributed import PREPARE_ON, prepares, wait_until
 from asr_lstm.errors import ConfigError
@@ -143,6 +144,8 @@ class CTCDataModule(pl.LightningDataModule):
             item before training; ``skip`` drops them and lists them in :attr:`bad_items`.
         units: the token units of the corpus's words (:mod:`asr_lstm.data.units`, the ``units``
             config group), or ``None`` for the corpus's own labels.
+        normalization: the Unicode form of every transcription (:mod:`asr_lstm.data.unicode_forms`:
+            ``NFC``, ``NFD``, ``NFKC``, ``NFKD``), or ``None`` for the text as the corpus holds it.
         perturb: speed perturbation and noise of the training audio (``augment=speech``,
             :mod:`asr_lstm.data.speech_perturb`), or ``None``.
 
@@ -162,6 +165,7 @@ class CTCDataModule(pl.LightningDataModule):
         prepare_timeout_s: float = 7200.0,
         on_error: str = "raise",
         units: Units | None = None,
+        normalization: str | None = "NFC",
         perturb: SpeechPerturbation | None = None,
     ):
         super().__init__()
@@ -179,6 +183,8 @@ class CTCDataModule(pl.LightningDataModule):
             problems.append(f"data.num_workers={num_workers} must be at least 0")
         if prepare_on not in PREPARE_ON:
             problems.append(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
+        if (problem := form_problem(normalization)) is not None:
+            problems.append(problem)
         if problems:
             raise ValueError("; ".join(problems))
         self.prepare_on, self.prepare_timeout_s = prepare_on, prepare_timeout_s
@@ -190,6 +196,7 @@ class CTCDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.units = units
+        self.normalization = normalization
         self.vocab: Vocabulary | None = None
         self.labelling: Labelling | None = None
         self.datasets: dict[str, UtteranceDataset] = {}
@@ -204,7 +211,7 @@ class CTCDataModule(pl.LightningDataModule):
         if not prepares(self.prepare_on):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
-        self.corpus.prepare(self.work_dir, self.on_error, self.units)
+        self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization)
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
         if self.perturb is not None:
             prepare_speed_copies(self.work_dir, self.features, self.perturb, self.on_error)
@@ -213,7 +220,7 @@ class CTCDataModule(pl.LightningDataModule):
         """Whether the manifests and every split's features are prepared for this configuration."""
         splits, features = self.corpus.splits, self.features
         return (
-            self.corpus.prepared(self.work_dir, self.on_error, self.units)
+            self.corpus.prepared(self.work_dir, self.on_error, self.units, self.normalization)
             and features_ready(self.work_dir, splits, features, self.on_error)
             and (self.perturb is None or speed_copies_ready(self.work_dir, features, self.perturb, self.on_error))
         )

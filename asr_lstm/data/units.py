@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from asr_lstm.atomic import write_text
+from asr_lstm.data.unicode_forms import normalized
 from asr_lstm.text_files import numbered_lines
 
 WORD_SEPARATOR = "|"
@@ -53,8 +54,10 @@ class Units(ABC):
     token_metric: str
     separator: str | None = None
 
-    def fit(self, sentences: list[list[str]]) -> None:  # noqa: B027 - most units learn nothing
-        """Learns what the units need from the training split's sentences (each a list of words)."""
+    def fit(self, sentences: list[list[str]], form: str | None = None) -> None:  # noqa: B027 - most learn nothing
+        """Learns what the units need from the training split's sentences (each a list of words),
+        whose text is in the Unicode normalization ``form`` (:mod:`asr_lstm.data.unicode_forms`;
+        ``None``: as the corpus holds it)."""
 
     @abstractmethod
     def labels(self, words: list[str]) -> list[str]:
@@ -133,9 +136,11 @@ def read_lexicon(path: Path) -> list[tuple[str, tuple[str, ...]]]:
 class LexiconPhones(Units):
     """Phones of each word from a pronunciation lexicon, ``separator`` between words.
 
-    A word's labels are its first pronunciation in the lexicon; a hypothesis's phones between two
-    separators are read back as the first word with that pronunciation (any of its variants), or,
-    for a pronunciation the lexicon lacks, as the phones joined by ``_`` (an error against every word).
+    The lexicon's words are brought to the corpus's Unicode form in :meth:`fit`, so that a word
+    written composed in one and decomposed in the other is still found. A word's labels are its
+    first pronunciation in the lexicon; a hypothesis's phones between two separators are read back
+    as the first word with that pronunciation (any of its variants), or, for a pronunciation the
+    lexicon lacks, as the phones joined by ``_`` (an error against every word).
 
     Args:
         lexicon: the ``word p1 p2 ...`` file (the lines themselves, with ``entries``, in a model file).
@@ -158,21 +163,30 @@ class LexiconPhones(Units):
                 raise UnitsError("units=phone needs data.units.lexicon=FILE ('word phone phone ...' a line)")
             entries = read_lexicon(Path(lexicon))
         self.lexicon, self.oov, self.separator = lexicon, oov, separator
-        self.entries = [(word, tuple(phones)) for word, phones in entries]
-        self.pronunciation: dict[str, tuple[str, ...]] = {}
-        self.word_of: dict[tuple[str, ...], str] = {}
-        for word, phones in self.entries:
-            self.pronunciation.setdefault(word, phones)
-            self.word_of.setdefault(phones, word)
+        self.index([(word, tuple(phones)) for word, phones in entries])
         clashes = sorted({p for phones in self.pronunciation.values() for p in phones} & {separator, oov})
         if clashes:
             raise UnitsError(f"{lexicon}: {clashes[0]!r} is a phone of the lexicon and the separator or OOV label")
+
+    def index(self, entries: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Keeps ``entries`` and looks up both ways: a word's first pronunciation, a pronunciation's first word."""
+        self.entries = entries
+        self._folded: dict[str, str] | None = None  # compatibility-folded word -> the lexicon's spelling
+        self.pronunciation: dict[str, tuple[str, ...]] = {}
+        self.word_of: dict[tuple[str, ...], str] = {}
+        for word, phones in entries:
+            self.pronunciation.setdefault(word, phones)
+            self.word_of.setdefault(phones, word)
+
+    def fit(self, sentences: list[list[str]], form: str | None = None) -> None:
+        """Brings the lexicon's words to the text's Unicode ``form``."""
+        self.index([(normalized(word, form), phones) for word, phones in self.entries])
 
     def labels(self, words: list[str]) -> list[str]:
         missing = [w for w in words if w not in self.pronunciation]
         if missing and self.oov is None:
             raise UnitsError(
-                f"not in the lexicon {self.lexicon}: {', '.join(repr(w) for w in missing)} "
+                f"not in the lexicon {self.lexicon}: {', '.join(self.unknown(w) for w in missing)} "
                 "(add them, or map them to an OOV label with data.units.oov=<unk>)"
             )
         out: list[str] = []
@@ -181,6 +195,18 @@ class LexiconPhones(Units):
                 out.append(self.separator)
             out.extend(self.pronunciation.get(word, (self.oov,)))
         return out
+
+    def unknown(self, word: str) -> str:
+        """``word`` for a message; when the lexicon holds it in other code points (composed against
+        decomposed), both are spelled out, since they print alike."""
+        if self._folded is None:
+            self._folded = {}
+            for w in self.pronunciation:
+                self._folded.setdefault(normalized(w, "NFKC"), w)
+        same = self._folded.get(normalized(word, "NFKC"))
+        if same is None:
+            return repr(word)
+        return f"{ascii(word)} (the lexicon's {ascii(same)} in other code points: see data.normalization)"
 
     def words(self, labels: Sequence[str]) -> list[str]:
         groups: list[list[str]] = [[]]
@@ -206,6 +232,8 @@ class SentencePieces(Units):
     """Subword pieces of a sentencepiece model (Kudo & Richardson 2018) trained on the training text.
 
     Words are recovered by sentencepiece's own decoding (a piece starting with U+2581 starts a word).
+    Text already in the corpus's Unicode form is trained on as it is; without one (``form=None``),
+    sentencepiece's own ``nmt_nfkc`` normalization applies, as it does by default.
 
     Args:
         model_type: ``bpe`` or ``unigram``.
@@ -243,7 +271,7 @@ class SentencePieces(Units):
             self._processor = sentencepiece.SentencePieceProcessor(model_proto=self.model)
         return self._processor
 
-    def fit(self, sentences: list[list[str]]) -> None:
+    def fit(self, sentences: list[list[str]], form: str | None = None) -> None:
         """Trains the model on the sentences (no ``<s>`` / ``</s>``: CTC has no use for them).
 
         Raises:
@@ -257,6 +285,7 @@ class SentencePieces(Units):
                 sentence_iterator=iter([" ".join(words) for words in sentences]), model_writer=out,
                 model_type=self.model_type, vocab_size=self.vocab_size, character_coverage=self.character_coverage,
                 bos_id=-1, eos_id=-1, unk_id=0, minloglevel=2, num_threads=1,
+                normalization_rule_name="nmt_nfkc" if form is None else "identity",
             )  # fmt: skip
         except RuntimeError as err:
             raise UnitsError(f"units={self.model_type} data.units.vocab_size={self.vocab_size}: {err}") from None

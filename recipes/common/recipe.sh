@@ -49,6 +49,15 @@ parse_options() {
   fi
 }
 
+# The Hydra value of a --normalization form (null for none), or exit 2 naming the choices.
+hydra_normalization() {
+  case "$1" in
+    NFC|NFD|NFKC|NFKD) echo "$1" ;;
+    none) echo null ;;
+    *) echo "run.sh: --normalization must be NFC, NFD, NFKC, NFKD or none, got '$1'" >&2; exit 2 ;;
+  esac
+}
+
 # absolute_paths [--dir NAME ...] [--file NAME ...]: run.sh's variables NAME, the paths of options,
 # made absolute (the recipe then runs from its own folder): a --dir names an existing directory, a
 # --file a file in an existing one (what it reads or writes). An empty variable is left alone. Every

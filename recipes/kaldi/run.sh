@@ -27,6 +27,7 @@ units=char
 lexicon=""
 oov=""
 vocab_size=""
+normalization=NFC
 work=.
 results=""
 experiment=mini_timit
@@ -38,12 +39,14 @@ usage() {
   sed -n '2,10p' "$0"
   echo "options: --stage N --stop-stage N --train DIR --dev DIR --test DIR --allow-pipes --work DIR"
   echo "         --units char|phone|bpe|unigram --lexicon FILE --oov LABEL --vocab-size N"
+  echo "         --normalization NFC|NFD|NFKC|NFKD|none (the Unicode form of the transcriptions, default NFC)"
   echo "         --experiment NAME --name EXP --overrides 'k=v ...' --results FILE --overwrite"
   echo "         (--allow-pipes: run the commands of wav.scp lines ending in '|', in a shell;"
   echo "          --lexicon: with --units phone, default the demo's lexicon.txt; --oov: the label of words"
   echo "          missing from it, else they are an error; --vocab-size: pieces of a bpe or unigram model)"
 }
-parse_options "stage stop_stage train dev test allow_pipes units lexicon oov vocab_size work results experiment name overrides overwrite" "$@"
+parse_options "stage stop_stage train dev test allow_pipes units lexicon oov vocab_size normalization work results experiment name overrides overwrite" "$@"
+form=$(hydra_normalization "$normalization")
 case "$units" in
   char|phone|bpe|unigram) ;;
   *) echo "run.sh: --units must be char, phone, bpe or unigram, got '$units'" >&2; exit 2 ;;
@@ -80,7 +83,8 @@ pipes=()
 $allow_pipes && pipes=(--allow-pipes)
 # One set of overrides for every stage, so that preparation, training and decoding agree.
 hydra_args=(data=kaldi experiment="$experiment" data.corpus.train="$train" data.corpus.dev="$dev"
-            data.corpus.test="$test" data.corpus.allow_pipes="$allow_pipes" data.work_dir="$data")
+            data.corpus.test="$test" data.corpus.allow_pipes="$allow_pipes" data.work_dir="$data"
+            data.normalization="$form")
 [ "$units" = char ] || hydra_args+=(units="$units")
 units_note="the characters of the words of \`text\`, \`|\` between words (+ CTC blank); CER over those, WER over the words"
 case "$units" in
@@ -118,7 +122,8 @@ fi
 
 if selected 1; then
   log "Stage 1: manifests (the data directories validated as Kaldi's validate_data_dir.sh does)"
-  python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$validated" "${pipes[@]}"
+  python -m asr_lstm.data.corpora.kaldi --train "$train" --dev "$dev" --test "$test" --out "$validated" "${pipes[@]}" \
+    --normalization "$normalization"
 fi
 
 if selected 2; then features_stage "features and CMVN statistics" "${hydra_args[@]}"; fi

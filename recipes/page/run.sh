@@ -22,6 +22,7 @@ stop_stage=6
 pages=""
 split_lists=""
 seed=0
+normalization=NFC
 work=.
 results=""
 experiment=mini_pages
@@ -32,10 +33,13 @@ overwrite=false
 usage() {
   sed -n '2,13p' "$0"
   echo "options: --stage N --stop-stage N --pages DIR --split-lists 'TRAIN DEV TEST' --seed N --work DIR"
-  echo "         --experiment NAME --name EXP --overrides 'k=v ...' --results FILE --overwrite"
-  echo "         (--seed: the shuffle of the pages split 80/10/10 when no --split-lists are given)"
+  echo "         --normalization NFC|NFD|NFKC|NFKD|none --experiment NAME --name EXP --overrides 'k=v ...'"
+  echo "         --results FILE --overwrite"
+  echo "         (--normalization: the Unicode form of the transcriptions, default NFC;"
+  echo "          --seed: the shuffle of the pages split 80/10/10 when no --split-lists are given)"
 }
-parse_options "stage stop_stage pages split_lists seed work results experiment name overrides overwrite" "$@"
+parse_options "stage stop_stage pages split_lists seed normalization work results experiment name overrides overwrite" "$@"
+form=$(hydra_normalization "$normalization")
 
 lists=()
 if [ -n "$split_lists" ]; then
@@ -69,7 +73,8 @@ else
   split_override="data.corpus.seed=$seed"
 fi
 # One set of overrides for every stage, so that preparation, training and decoding agree.
-hydra_args=(experiment="$experiment" data.corpus.pages="$pages" data.work_dir="$data" "$split_override")
+hydra_args=(experiment="$experiment" data.corpus.pages="$pages" data.work_dir="$data" "$split_override"
+            data.normalization="$form")
 # shellcheck disable=SC2206
 hydra_args+=($overrides)
 
@@ -87,7 +92,7 @@ fi
 
 if selected 1; then
   log "Stage 1: lines cut from the pages by their polygons, levelled along their baselines; manifests ($splits_note)"
-  python -m asr_lstm.data.corpora.page --pages "$pages" --out "$data" "${split_args[@]}"
+  python -m asr_lstm.data.corpora.page --pages "$pages" --out "$data" "${split_args[@]}" --normalization "$normalization"
 fi
 
 if selected 2; then features_stage "line-image features and normalisation statistics" "${hydra_args[@]}"; fi

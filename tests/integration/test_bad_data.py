@@ -83,8 +83,9 @@ def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, 
             "model.dropout=1 must be in [0, 1)",
         ),
         (
-            ["data.batch_size=0", "data.num_workers=-1"],
-            "data, features: data.batch_size=0 must be at least 1; data.num_workers=-1 must be at least 0",
+            ["data.batch_size=0", "data.num_workers=-1", "data.normalization=nfc"],
+            "data, features: data.batch_size=0 must be at least 1; data.num_workers=-1 must be at least 0; "
+            "data.normalization=nfc must be one of NFC, NFD, NFKC, NFKD or null",
         ),
         (["optimizer.lr=-1"], "optimizer, scheduler: Invalid learning rate: -1"),
         (["trainer.devices=0"], "trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator"),

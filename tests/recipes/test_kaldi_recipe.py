@@ -60,9 +60,11 @@ def test_a_split_alone_is_refused(tmp_path):
     assert done.returncode == 2 and "give all three of --train, --dev and --test" in done.stderr
 
 
-def test_unknown_units_and_phones_of_a_users_data_without_a_lexicon_are_refused(tmp_path):
+def test_unknown_units_or_forms_and_phones_of_a_users_data_without_a_lexicon_are_refused(tmp_path):
     done = run_recipe(tmp_path, "--units", "morse", check=False)
     assert done.returncode == 2 and "--units must be char, phone, bpe or unigram, got 'morse'" in done.stderr
+    done = run_recipe(tmp_path, "--normalization", "NFX", check=False)
+    assert done.returncode == 2 and "--normalization must be NFC, NFD, NFKC, NFKD or none, got 'NFX'" in done.stderr
     dirs = [part for split in ("train", "dev", "test") for part in (f"--{split}", str(tmp_path / split))]
     for split in ("train", "dev", "test"):
         (tmp_path / split).mkdir()

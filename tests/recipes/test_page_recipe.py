@@ -6,6 +6,7 @@ import functools
 import pytest
 from lxml import etree
 
+from asr_lstm.data.tokens import Vocabulary
 from tests.page_fixture import page_schema, write_pages
 from tests.recipes.runner import run_recipe as run
 
@@ -53,3 +54,18 @@ def test_a_damaged_page_of_a_users_folder_is_named_at_stage_1(tmp_path):
 def test_split_lists_must_be_three_files(tmp_path):
     done = run_recipe(tmp_path, "--split-lists", "train.lst dev.lst", check=False)
     assert done.returncode == 2 and "--split-lists needs three files (train, dev, test)" in done.stderr
+
+
+def test_the_unicode_form_reaches_stage_1_and_the_later_stages_alike(tmp_path):
+    """Stage 1 prepares in the form given, and stage 2's configuration asks for the same one, so
+    the lines are cut once; an unknown form is refused before any stage."""
+    write_pages(tmp_path / "pages", 10, ["the caf\u00e9 is", "a cafe\u0301 sat"])
+    done = run_recipe(
+        tmp_path / "work", "--pages", str(tmp_path / "pages"), "--normalization", "NFD", "--stop-stage", "2"
+    )
+    assert "manifests already prepared, skipping" in done.stdout + done.stderr
+    tokens = Vocabulary.load(tmp_path / "work" / "data" / "page" / "tokens.txt").tokens
+    assert "\u0301" in tokens and "\u00e9" not in tokens
+    refused = run_recipe(tmp_path / "work", "--pages", str(tmp_path / "pages"), "--normalization", "nfd", check=False)
+    assert refused.returncode == 2 and "Stage" not in refused.stdout
+    assert "run.sh: --normalization must be NFC, NFD, NFKC, NFKD or none, got 'nfd'" in refused.stderr

@@ -12,7 +12,8 @@ from asr_lstm.data.bad_items import BadItem, check_policy, refuse_or_keep, write
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.manifest import input_of, write_manifest
 from asr_lstm.data.tokens import Vocabulary
-from asr_lstm.data.units import Characters, Labelling, Units, UnitsError
+from asr_lstm.data.unicode_forms import check_form, normalized_row
+from asr_lstm.data.units import WORD_SEPARATOR, Characters, Labelling, Units, UnitsError
 
 log = logging.getLogger(__name__)
 
@@ -87,30 +88,46 @@ class Corpus(ABC):
         units = Characters(self.word_separator) if self.word_separator is not None else None
         return Labelling(self.reference_key, self.metric, self.metric, self.scoring_folding, units)
 
-    def preparation_params(self, on_error: str, units: Units | None) -> dict:
-        return {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None}
+    def preparation_params(self, on_error: str, units: Units | None, normalization: str | None) -> dict:
+        return {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None,
+                "normalization": normalization}  # fmt: skip
 
-    def prepared(self, out_dir: str | Path, on_error: str = "raise", units: Units | None = None) -> bool:
+    def prepared(
+        self,
+        out_dir: str | Path,
+        on_error: str = "raise",
+        units: Units | None = None,
+        normalization: str | None = "NFC",
+    ) -> bool:
         """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
-        return is_done(Path(out_dir) / ".prepare.done", self.preparation_params(on_error, units))
+        return is_done(Path(out_dir) / ".prepare.done", self.preparation_params(on_error, units, normalization))
 
-    def prepare(self, out_dir: str | Path, on_error: str = "raise", units: Units | None = None) -> None:
+    def prepare(
+        self,
+        out_dir: str | Path,
+        on_error: str = "raise",
+        units: Units | None = None,
+        normalization: str | None = "NFC",
+    ) -> None:
         """Writes ``<split>.jsonl``, ``tokens.txt``, ``labelling.json`` and ``skipped.tsv`` (the bad
         items, which ``on_error=raise`` refuses instead, all named in one error) under ``out_dir``;
         skipped when a ``.done`` marker with the same parameters is there.
 
-        With ``units``, every row's words (its ``text``) are labelled by them into its ``units``
-        field, after :meth:`Units.fit` on the training split; a row they cannot label is a bad item.
+        Every row's ``text`` and ``chars`` are first brought to the Unicode ``normalization`` form
+        (:mod:`asr_lstm.data.unicode_forms`; ``None``: as the corpus holds them). With ``units``,
+        every row's words (its ``text``) are then labelled by them into its ``units`` field, after
+        :meth:`Units.fit` on the training split; a row they cannot label is a bad item.
         """
         out_dir = Path(out_dir)
-        marker, params = out_dir / ".prepare.done", self.preparation_params(check_policy(on_error), units)
+        params = self.preparation_params(check_policy(on_error), units, check_form(normalization))
+        marker = out_dir / ".prepare.done"
         if is_done(marker, params):
             log.info("%s: manifests already prepared, skipping", out_dir)
             return
         self.bad_items.clear()
-        splits = self.split_rows()
+        splits = self.normalize(self.split_rows(), normalization)
         if units is not None:
-            splits = self.label_with(units, splits)
+            splits = self.label_with(units, splits, normalization)
         refuse_or_keep(self.bad_items, on_error, f"{self.item_noun} in {self.describe_root()}", CorpusError)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_bad_items(self.bad_items, out_dir / "skipped.tsv")
@@ -129,9 +146,30 @@ class Corpus(ABC):
         labelling.save(out_dir)
         mark_done(marker, params)
 
-    def label_with(self, units: Units, splits: dict[str, list[dict]]) -> dict[str, list[dict]]:
-        """The rows with a ``units`` field each: their words' labels (units fitted on ``train``);
-        the rows the units cannot label go to :attr:`bad_items`.
+    def normalize(self, splits: dict[str, list[dict]], form: str | None) -> dict[str, list[dict]]:
+        """The rows with their transcriptions in Unicode ``form``. A row whose ``chars`` gain a word
+        separator by it (compatibility folding turns the full-width U+FF5C into ``|``) goes to
+        :attr:`bad_items`, as a ``|`` in the text would."""
+        out: dict[str, list[dict]] = {}
+        changed = 0
+        for split, rows in splits.items():
+            out[split] = []
+            for row in rows:
+                new = normalized_row(row, form)
+                changed += int(new != row)
+                if "chars" in row and new["chars"].count(WORD_SEPARATOR) != row["chars"].count(WORD_SEPARATOR):
+                    reason = (f"{input_of(row)}: data.normalization={form} turns a character of {row['text']!r} "
+                              f"into the word separator {WORD_SEPARATOR!r}")  # fmt: skip
+                    self.bad_items.append(BadItem(split, row["id"], str(input_of(row)), reason))
+                else:
+                    out[split].append(new)
+        if changed:
+            log.info("%s: %d transcriptions changed by their Unicode %s form", self.describe_root(), changed, form)
+        return out
+
+    def label_with(self, units: Units, splits: dict[str, list[dict]], form: str | None) -> dict[str, list[dict]]:
+        """The rows with a ``units`` field each: their words' labels (units fitted on ``train``, whose
+        text is in Unicode ``form``); the rows the units cannot label go to :attr:`bad_items`.
 
         Raises:
             CorpusError: the corpus has no word transcriptions (TIMIT's labels are its phones).
@@ -141,7 +179,7 @@ class Corpus(ABC):
                 f"{self.describe_root()}: {type(self).__name__} items have no word transcription (a 'text' "
                 f"field) for units={units.kind}; units apply to corpora transcribed in words"
             )
-        units.fit([row["text"].split() for row in splits.get("train", [])])
+        units.fit([row["text"].split() for row in splits.get("train", [])], form)
         labelled: dict[str, list[dict]] = {}
         for split, rows in splits.items():
             labelled[split] = []

@@ -33,6 +33,7 @@ from asr_lstm.data.audio import is_command
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
+from asr_lstm.data.unicode_forms import add_form_option
 from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
@@ -235,11 +236,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
     parser.add_argument("--allow-pipes", action="store_true", help="run the commands of wav.scp ('... |')")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="unreadable audio")
+    add_form_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     dirs = (args.train, args.dev, args.test)
+    corpus = KaldiDataDirs(*dirs, args.allow_pipes)
     prepare_from_command_line(
-        "kaldi data", lambda: KaldiDataDirs(*dirs, args.allow_pipes).prepare(args.out, args.on_error)
+        "kaldi data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
     )
 
 

@@ -42,6 +42,7 @@ from asr_lstm.data.corpora.page_xml import (
 from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.line_cut import cut_line, polygon_problem
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.unicode_forms import add_form_option
 from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
@@ -284,13 +285,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
+    add_form_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lists = dict(zip(SPLITS, args.split_lists)) if args.split_lists else None
     lines = Path(args.out) / "lines"
+    corpus = PageCorpus(args.pages, lines, lists, args.fractions, args.seed)
     prepare_from_command_line(
-        "page data",
-        lambda: PageCorpus(args.pages, lines, lists, args.fractions, args.seed).prepare(args.out, args.on_error),
+        "page data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
     )
 
 
