@@ -164,7 +164,12 @@ class Corpus(ABC):
                 else:
                     out[split].append(new)
         if changed:
-            log.info("%s: %d transcriptions changed by their Unicode %s form", self.describe_root(), changed, form)
+            log.info(
+                "%s: %d transcriptions changed by their normalization to Unicode %s",
+                self.describe_root(),
+                changed,
+                form,
+            )
         return out
 
     def label_with(self, units: Units, splits: dict[str, list[dict]], form: str | None) -> dict[str, list[dict]]:
