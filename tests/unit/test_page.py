@@ -9,8 +9,9 @@ from PIL import Image
 
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.base import CorpusError
-from asr_lstm.data.corpora.page import PageCorpus, split_by_fraction
+from asr_lstm.data.corpora.page import PageCorpus
 from asr_lstm.data.corpora.page_xml import read_transcribed_page
+from asr_lstm.data.corpora.splits import split_by_fraction
 from asr_lstm.data.line_cut import baseline_angle, cut_line, polygon_problem
 from tests.page_fixture import PAGE_2019, draw_page, page_schema, write_alto, write_page_xml, write_pages
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 from pathlib import Path
 
 from lxml import etree
@@ -40,14 +39,12 @@ from asr_lstm.data.corpora.page_xml import (
     read_transcribed_page,
 )
 from asr_lstm.data.corpora.speech import transcription_problem
+from asr_lstm.data.corpora.splits import SPLITS, check_split_lists, read_split_lists, split_by_fraction
 from asr_lstm.data.line_cut import cut_line, polygon_problem
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.unicode_forms import add_form_option
-from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "dev", "test")
 
 
 def is_transcribed_page(path: Path) -> bool:
@@ -64,32 +61,6 @@ def is_transcribed_page(path: Path) -> bool:
 def page_id(pages: Path, xml: Path) -> str:
     """``pages/doc1/page/0001.xml`` -> ``doc1_page_0001``: unique below ``pages``, no white space."""
     return "_".join(xml.relative_to(pages).with_suffix("").parts).replace(" ", "_")
-
-
-def split_by_fraction(page_ids: list[str], fractions: list[float], seed: int) -> dict[str, list[str]]:
-    """A seeded shuffle of the pages cut into train, dev and test by ``fractions``; dev and test get a page at least.
-
-    Raises:
-        CorpusError: fewer than three pages, or fractions that are not three non-negative numbers summing to 1.
-    """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise CorpusError(
-            f"data.corpus.fractions must be three fractions (train, dev, test) summing to 1, got {fractions}"
-        )
-    if len(page_ids) < 3:
-        raise CorpusError(f"{len(page_ids)} pages cannot make train, dev and test: give three at least")
-    shuffled = sorted(page_ids)
-    random.Random(seed).shuffle(shuffled)
-    n_dev = max(1, round(fractions[1] * len(shuffled)))
-    n_test = max(1, round(fractions[2] * len(shuffled)))
-    n_train = len(shuffled) - n_dev - n_test
-    if n_train < 1:
-        raise CorpusError(f"{len(page_ids)} pages leave none for train with fractions {fractions}")
-    return {
-        "train": sorted(shuffled[:n_train]),
-        "dev": sorted(shuffled[n_train : n_train + n_dev]),
-        "test": sorted(shuffled[n_train + n_dev :]),
-    }
 
 
 def open_page_image(page: TranscribedPage) -> Image.Image:
@@ -145,13 +116,9 @@ class PageCorpus(Corpus):
     ):
         self.root = Path(pages)
         self.lines_dir = Path(lines_dir)
-        self.split_lists = dict(split_lists) if split_lists else None
+        self.split_lists = check_split_lists(split_lists)
         self.fractions = [float(f) for f in fractions]
         self.seed = seed
-        if self.split_lists is not None and set(self.split_lists) != set(SPLITS):
-            raise ValueError(
-                f"data.corpus.split_lists must name a file for each of {SPLITS}, got {sorted(self.split_lists)}"
-            )
 
     def params(self) -> dict:
         lists = {s: str(Path(f).resolve()) for s, f in self.split_lists.items()} if self.split_lists else None
@@ -188,26 +155,10 @@ class PageCorpus(Corpus):
         for pid, xml in files.items():
             relative = xml.relative_to(self.root)
             by_name[str(relative)] = by_name[str(relative.with_suffix(""))] = pid
-        splits, owner, problems = {}, {}, []
-        for split in SPLITS:
-            path = Path(self.split_lists[split])
-            if not path.is_file():
-                problems.append(f"{path}: missing list of the {split} pages")
-                continue
-            splits[split] = []
-            for lineno, entry in numbered_lines(path, problems):
-                entry = entry.strip()
-                if not entry:
-                    continue
-                pid = by_name.get(entry)
-                if pid is None:
-                    problems.append(f"{path}:{lineno}: {entry!r} is no PAGE or ALTO file below {self.root}")
-                elif owner.setdefault(pid, split) != split:
-                    problems.append(f"{path}:{lineno}: page {entry!r} is in both {owner[pid]} and {split}")
-                else:
-                    splits[split].append(pid)
-        CorpusError.raise_all(problems)
-        return splits
+        unknown = f"no PAGE or ALTO file below {self.root}"
+        return read_split_lists(
+            self.split_lists, lambda entry: [by_name[entry]] if entry in by_name else None, unknown, "page"
+        )
 
     def split_rows(self) -> dict[str, list[dict]]:
         files = self.page_files()

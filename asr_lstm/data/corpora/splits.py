@@ -1,0 +1,94 @@
+"""How a corpus of the user's own is cut into train, dev and test: a seeded fraction of its groups
+(pages, folders, lines), or a list file per split naming them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.text_files import numbered_lines
+
+SPLITS = ("train", "dev", "test")
+
+
+def check_split_lists(split_lists: dict[str, str] | None) -> dict[str, str] | None:
+    """``split_lists`` as a dict, when it names a file for each of :data:`SPLITS` (or is ``None``).
+
+    Raises:
+        ValueError: another set of splits.
+    """
+    if split_lists and set(split_lists) != set(SPLITS):
+        raise ValueError(f"data.corpus.split_lists must name a file for each of {SPLITS}, got {sorted(split_lists)}")
+    return dict(split_lists) if split_lists else None
+
+
+def split_by_fraction(ids: list[str], fractions: list[float], seed: int, noun: str = "pages") -> dict[str, list[str]]:
+    """A seeded shuffle of ``ids`` (of ``noun``) cut into train, dev and test by ``fractions``; dev
+    and test get one at least.
+
+    Raises:
+        CorpusError: fewer than three, or fractions that are not three non-negative numbers summing to 1.
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise CorpusError(
+            f"data.corpus.fractions must be three fractions (train, dev, test) summing to 1, got {fractions}"
+        )
+    if len(ids) < 3:
+        raise CorpusError(f"{len(ids)} {noun} cannot make train, dev and test: give three at least")
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    n_dev = max(1, round(fractions[1] * len(shuffled)))
+    n_test = max(1, round(fractions[2] * len(shuffled)))
+    n_train = len(shuffled) - n_dev - n_test
+    if n_train < 1:
+        raise CorpusError(f"{len(ids)} {noun} leave none for train with fractions {fractions}")
+    return {
+        "train": sorted(shuffled[:n_train]),
+        "dev": sorted(shuffled[n_train : n_train + n_dev]),
+        "test": sorted(shuffled[n_train + n_dev :]),
+    }
+
+
+def read_split_lists(
+    split_lists: dict[str, str], resolve: Callable[[str], list[str] | None], unknown: str, noun: str
+) -> dict[str, list[str]]:
+    """The ids of each split from its list file, one entry a line.
+
+    Args:
+        split_lists: ``{split: file}`` for each of :data:`SPLITS`.
+        resolve: the ids an entry names (several for a group), or ``None`` for an unknown entry.
+        unknown: what an unknown entry is not, for its message (``no PAGE or ALTO file below DIR``).
+        noun: what an id is, for the message naming one in two splits (``page``).
+
+    Raises:
+        CorpusError: naming every missing list, unknown entry and id in two splits, with file and line
+            (an id named twice in one list is taken once).
+    """
+    splits: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    problems: list[str] = []
+    for split in SPLITS:
+        path = Path(split_lists[split])
+        if not path.is_file():
+            problems.append(f"{path}: missing list of the {split} {noun}s")
+            continue
+        splits[split] = []
+        for lineno, entry in numbered_lines(path, problems):
+            entry = entry.strip()
+            if not entry:
+                continue
+            ids = resolve(entry)
+            if ids is None:
+                problems.append(f"{path}:{lineno}: {entry!r} is {unknown}")
+                continue
+            for named in ids:
+                if named not in owner:
+                    owner[named] = split
+                    splits[split].append(named)
+                elif owner[named] != split:
+                    which = repr(entry) if [named] == ids else f"{named!r} (of {entry!r})"
+                    problems.append(f"{path}:{lineno}: {noun} {which} is in both {owner[named]} and {split}")
+    CorpusError.raise_all(problems)
+    return splits
