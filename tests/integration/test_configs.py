@@ -72,9 +72,17 @@ def test_group_option_instantiates(tmp_path, group, option):
         "iam_ondb": "iam_ondb",
         "mini_iam_ondb": "iam_ondb",
         "mini_pages": "page",
+        "mini_lines": "line_folder",
         "puigcerver2017": "iam",
     }.get(option)
-    expected = expected or {"kaldi": "kaldi", "lhotse": "lhotse_manifests", "page": "page"}.get(option, "timit")
+    if group == "data":
+        expected = expected or {
+            "kaldi": "kaldi",
+            "lhotse": "lhotse_manifests",
+            "page": "page",
+            "lines": "line_folder",
+        }.get(option)
+    expected = expected or "timit"
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
     # checkpointing and early stopping watch the error rate the corpus's module logs
     assert (

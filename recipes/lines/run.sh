@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Line images of your own, each with its transcription in a NAME.gt.txt beside it (the layout of
+# kraken's ketos train -f path, OCRopus, Calamari, tesstrain, GT4HistOCR), with convolution blocks
+# and a stacked BLSTM-CTC over their characters (CER, WER).
+#
+#   ./run.sh                                  # the embedded demo: mini-IAM's lines in a folder per form
+#   ./run.sh --lines /gt/my_book              # your own: line images and .gt.txt files (split 80/10/10 by line)
+#   ./run.sh --lines DIR --group-by folder    # or by folder: a page's or a book's lines in one split
+#   ./run.sh --lines DIR --split-lists 'train.lst dev.lst test.lst'   # or lists of lines or folders
+#
+# Stages: 0 corpus, 1 manifests, 2 features, 3 train, 4 decode (greedy) + score, 5 export + check
+# (model.asrlstm, model.onnx), 6 RESULTS.md.
+# Every stage skips what is already done (and says so); --overwrite redoes the selected stages.
+# Training resumes from exp/<name>/checkpoints/last.ckpt.
+set -euo pipefail
+
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/../common/recipe.sh
+source "$recipe_dir/../common/recipe.sh"
+recipe_command="./run.sh${*:+$(printf ' %q' "$@")}"
+stage=0
+stop_stage=6
+lines=""
+split_lists=""
+group_by=line
+image_suffix=""
+seed=0
+normalization=NFC
+work=.
+results=""
+experiment=mini_lines
+name=""
+overrides=""
+overwrite=false
+
+usage() {
+  sed -n '2,14p' "$0"
+  echo "options: --stage N --stop-stage N --lines DIR --split-lists 'TRAIN DEV TEST' --group-by line|folder"
+  echo "         --image-suffix SUFFIX --seed N --normalization NFC|NFD|NFKC|NFKD|none --work DIR"
+  echo "         --experiment NAME --name EXP --overrides 'k=v ...' --results FILE --overwrite"
+  echo "         (--image-suffix: the image that trains when a line has several, e.g. OCRopus' .bin.png;"
+  echo "          --seed: the shuffle of the split by line or folder when no --split-lists are given)"
+}
+parse_options "stage stop_stage lines split_lists group_by image_suffix seed normalization work results experiment name overrides overwrite" "$@"
+form=$(hydra_normalization "$normalization")
+case "$group_by" in
+  line|folder) ;;
+  *) echo "run.sh: --group-by must be line or folder, got '$group_by'" >&2; exit 2 ;;
+esac
+
+list_files=()
+if [ -n "$split_lists" ]; then
+  # shellcheck disable=SC2206
+  list_files=($split_lists)
+  [ "${#list_files[@]}" -eq 3 ] || { echo "run.sh: --split-lists needs three files (train, dev, test)" >&2; exit 2; }
+  for k in 0 1 2; do list_files[k]="$(cd "$(dirname "${list_files[k]}")" && pwd)/$(basename "${list_files[k]}")"; done
+fi
+[ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
+absolute_paths --dir lines --file results
+cd "$recipe_dir"
+data="$work/data/lines"
+exp="$work/exp/${name:-blstm_${experiment}}"
+results=${results:-RESULTS.md}
+demo="$work/data/lines_demo"
+given="$lines"
+if [ -z "$given" ]; then
+  lines="$demo/lines"
+  list_files=("$demo/splits/train.lst" "$demo/splits/dev.lst" "$demo/splits/test.lst")
+  corpus_note="the embedded demo: mini-IAM (\`python -m asr_lstm.data.generators.mini_iam\`) written as a folder of line images with .gt.txt files, a folder per form, by \`python -m asr_lstm.data.generators.line_folder_demo\` (mini-IAM's LWITLRT split lists by form)"
+else
+  corpus_note="line images with .gt.txt files in $lines"
+fi
+if [ "${#list_files[@]}" -eq 3 ]; then
+  splits_note="from the split lists ${list_files[*]}"
+  split_args=(--split-lists "${list_files[@]}")
+  split_overrides=("data.corpus.split_lists={train:${list_files[0]},dev:${list_files[1]},test:${list_files[2]}}")
+else
+  splits_note="a seeded (seed $seed) 80/10/10 split by $group_by"
+  split_args=(--seed "$seed" --group-by "$group_by")
+  split_overrides=(data.corpus.seed="$seed" data.corpus.group_by="$group_by")
+fi
+suffix_args=()
+[ -z "$image_suffix" ] || suffix_args=(--image-suffix "$image_suffix")
+# One set of overrides for every stage, so that preparation, training and decoding agree.
+hydra_args=(experiment="$experiment" data.corpus.lines="$lines" data.work_dir="$data" "${split_overrides[@]}"
+            data.corpus.image_suffix="${image_suffix:-null}" data.normalization="$form")
+# shellcheck disable=SC2206
+hydra_args+=($overrides)
+
+if $overwrite; then overwrite_stages "$given" "$demo"; fi
+
+if selected 0; then
+  if [ -n "$given" ]; then
+    log "Stage 0: corpus: using $lines"
+  else
+    corpus_stage "" mini_iam "$work/data/mini_iam"
+    log "Stage 0: corpus: mini-IAM's lines written as line images with .gt.txt files in $demo"
+    python -m asr_lstm.data.generators.line_folder_demo --iam "$work/data/mini_iam" --out "$demo"
+  fi
+fi
+
+if selected 1; then
+  log "Stage 1: manifests ($splits_note)"
+  python -m asr_lstm.data.corpora.line_folder --lines "$lines" --out "$data" "${split_args[@]}" "${suffix_args[@]}" \
+    --normalization "$normalization"
+fi
+
+if selected 2; then features_stage "line-image features and normalisation statistics" "${hydra_args[@]}"; fi
+
+if selected 3; then train_stage "${hydra_args[@]}"; fi
+
+if selected 4; then greedy_decode_stage "CER, WER"; fi
+
+if selected 5; then export_stage; fi
+
+if selected 6; then
+  report_stage "Line images with .gt.txt transcriptions: conv + BLSTM-CTC over characters" "$corpus_note" \
+    "splits: $splits_note (bad lines skipped: see the skipped rows)" \
+    "labels: the characters of each line's transcription, \`|\` between words (+ CTC blank); CER over those, spaces included; WER over the words"
+fi

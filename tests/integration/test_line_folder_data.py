@@ -1,0 +1,26 @@
+"""A model trains on a folder of line images with .gt.txt files, and its exported file reads the
+lines as evaluate does."""
+
+import json
+
+from asr_lstm.cli.export import main as export_main
+from asr_lstm.cli.train import run
+from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
+from tests.line_folder_fixture import write_line_folder
+
+
+def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch):
+    write_line_folder(tmp_path / "lines", folders=4, per_folder=3)
+    cfg = compose_train(tmp_path / "run", ["data=lines", "features=image", f"data.corpus.lines={tmp_path / 'lines'}",
+                                           "data.corpus.group_by=folder", "data.corpus.fractions=[0.5,0.25,0.25]",
+                                           f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 6 and summary["metric"] == "cer"  # 2 folders of 3 lines, batches of 2
+    assert 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
+    rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and len({row["writer"] for row in rows}) == 1
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
