@@ -49,6 +49,18 @@ parse_options() {
   fi
 }
 
+# split_list_files "TRAIN DEV TEST": the three files of --split-lists, made absolute, into the array
+# split_files (empty for an empty argument); exits 2 unless there are three.
+split_list_files() {
+  split_files=()
+  [ -n "$1" ] || return 0
+  # shellcheck disable=SC2206
+  split_files=($1)
+  [ "${#split_files[@]}" -eq 3 ] || { echo "run.sh: --split-lists needs three files (train, dev, test)" >&2; exit 2; }
+  local k
+  for k in 0 1 2; do split_files[k]="$(cd "$(dirname "${split_files[k]}")" && pwd)/$(basename "${split_files[k]}")"; done
+}
+
 # The Hydra value of a --normalization form (null for none), or exit 2 naming the choices.
 hydra_normalization() {
   case "$1" in

@@ -48,13 +48,7 @@ case "$group_by" in
   *) echo "run.sh: --group-by must be line or folder, got '$group_by'" >&2; exit 2 ;;
 esac
 
-list_files=()
-if [ -n "$split_lists" ]; then
-  # shellcheck disable=SC2206
-  list_files=($split_lists)
-  [ "${#list_files[@]}" -eq 3 ] || { echo "run.sh: --split-lists needs three files (train, dev, test)" >&2; exit 2; }
-  for k in 0 1 2; do list_files[k]="$(cd "$(dirname "${list_files[k]}")" && pwd)/$(basename "${list_files[k]}")"; done
-fi
+split_list_files "$split_lists"
 [ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
 absolute_paths --dir lines --file results
 cd "$recipe_dir"
@@ -65,15 +59,15 @@ demo="$work/data/lines_demo"
 given="$lines"
 if [ -z "$given" ]; then
   lines="$demo/lines"
-  list_files=("$demo/splits/train.lst" "$demo/splits/dev.lst" "$demo/splits/test.lst")
+  split_files=("$demo/splits/train.lst" "$demo/splits/dev.lst" "$demo/splits/test.lst")
   corpus_note="the embedded demo: mini-IAM (\`python -m asr_lstm.data.generators.mini_iam\`) written as a folder of line images with .gt.txt files, a folder per form, by \`python -m asr_lstm.data.generators.line_folder_demo\` (mini-IAM's LWITLRT split lists by form)"
 else
   corpus_note="line images with .gt.txt files in $lines"
 fi
-if [ "${#list_files[@]}" -eq 3 ]; then
-  splits_note="from the split lists ${list_files[*]}"
-  split_args=(--split-lists "${list_files[@]}")
-  split_overrides=("data.corpus.split_lists={train:${list_files[0]},dev:${list_files[1]},test:${list_files[2]}}")
+if [ "${#split_files[@]}" -eq 3 ]; then
+  splits_note="from the split lists ${split_files[*]}"
+  split_args=(--split-lists "${split_files[@]}")
+  split_overrides=("data.corpus.split_lists={train:${split_files[0]},dev:${split_files[1]},test:${split_files[2]}}")
 else
   splits_note="a seeded (seed $seed) 80/10/10 split by $group_by"
   split_args=(--seed "$seed" --group-by "$group_by")

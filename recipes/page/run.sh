@@ -41,13 +41,7 @@ usage() {
 parse_options "stage stop_stage pages split_lists seed normalization work results experiment name overrides overwrite" "$@"
 form=$(hydra_normalization "$normalization")
 
-lists=()
-if [ -n "$split_lists" ]; then
-  # shellcheck disable=SC2206
-  lists=($split_lists)
-  [ "${#lists[@]}" -eq 3 ] || { echo "run.sh: --split-lists needs three files (train, dev, test)" >&2; exit 2; }
-  for k in 0 1 2; do lists[k]="$(cd "$(dirname "${lists[k]}")" && pwd)/$(basename "${lists[k]}")"; done
-fi
+split_list_files "$split_lists"
 [ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
 absolute_paths --dir pages --file results
 cd "$recipe_dir"
@@ -58,15 +52,15 @@ demo="$work/data/page_demo"
 given="$pages"
 if [ -z "$given" ]; then
   pages="$demo/pages"
-  lists=("$demo/splits/train.lst" "$demo/splits/dev.lst" "$demo/splits/test.lst")
+  split_files=("$demo/splits/train.lst" "$demo/splits/dev.lst" "$demo/splits/test.lst")
   corpus_note="the embedded demo: mini-IAM (\`python -m asr_lstm.data.generators.mini_iam\`) composed into a page per form by \`python -m asr_lstm.data.generators.page_demo\` (each line turned by up to 2 degrees, PAGE-XML 2019 with line polygons, baselines and TextEquiv; mini-IAM's LWITLRT split lists by page)"
 else
   corpus_note="PAGE-XML / ALTO pages in $pages"
 fi
-if [ "${#lists[@]}" -eq 3 ]; then
-  splits_note="by page, from the split lists ${lists[*]}"
-  split_args=(--split-lists "${lists[@]}")
-  split_override="data.corpus.split_lists={train:${lists[0]},dev:${lists[1]},test:${lists[2]}}"
+if [ "${#split_files[@]}" -eq 3 ]; then
+  splits_note="by page, from the split lists ${split_files[*]}"
+  split_args=(--split-lists "${split_files[@]}")
+  split_override="data.corpus.split_lists={train:${split_files[0]},dev:${split_files[1]},test:${split_files[2]}}"
 else
   splits_note="by page, a seeded (seed $seed) 80/10/10 split of the pages"
   split_args=(--seed "$seed")

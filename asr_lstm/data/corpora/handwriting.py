@@ -68,7 +68,22 @@ def read_split_list(path: Path, line_ids: set[str], task: str, problems: list[st
     return selected
 
 
-class HandwritingCorpus(Corpus):
+class LineCorpus(Corpus):
+    """Text lines labelled by their characters, ``|`` between words: scored by CER, and WER."""
+
+    reference_key = "chars"
+    item_noun = "lines"
+    word_separator = WORD_SEPARATOR
+    metric = "cer"
+
+    def vocabulary(self) -> Vocabulary:
+        return character_vocabulary(self.split_rows())
+
+    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
+        return character_vocabulary(splits)
+
+
+class HandwritingCorpus(LineCorpus):
     """Text lines with task split lists; subclasses read their corpus's layout.
 
     Args:
@@ -80,10 +95,6 @@ class HandwritingCorpus(Corpus):
     lists' task, for messages) and ``standard_sizes`` (lines per list in the real corpus, logged).
     """
 
-    reference_key = "chars"
-    item_noun = "lines"
-    word_separator = WORD_SEPARATOR
-    metric = "cer"
     name: str
     task: str
     standard_sizes: dict[str, int]
@@ -136,12 +147,6 @@ class HandwritingCorpus(Corpus):
                     )
         CorpusError.raise_all(problems + list(shared.values()))
         return splits
-
-    def vocabulary(self) -> Vocabulary:
-        return character_vocabulary(self.split_rows())
-
-    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
-        return character_vocabulary(splits)
 
     def describe(self, split: str, rows: list[dict]) -> str:
         return f"{split}: {len(rows)} lines, {len({r['writer'] for r in rows})} writers"

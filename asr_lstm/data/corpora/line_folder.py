@@ -29,12 +29,18 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import Corpus, CorpusError, prepare_from_command_line
-from asr_lstm.data.corpora.handwriting import character_vocabulary
+from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
+from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.speech import transcription_problem
-from asr_lstm.data.corpora.splits import SPLITS, check_split_lists, read_split_lists, split_by_fraction
+from asr_lstm.data.corpora.splits import (
+    SPLITS,
+    add_split_options,
+    check_split_lists,
+    read_split_lists,
+    split_by_fraction,
+    split_lists_of,
+)
 from asr_lstm.data.images import IMAGE_SUFFIXES
-from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.unicode_forms import add_form_option
 from asr_lstm.data.units import WORD_SEPARATOR
 from asr_lstm.text_files import numbered_lines
@@ -68,7 +74,7 @@ def read_transcription(path: Path) -> tuple[list[str], str | None]:
     return words, None if reason is None else f"{path}: {reason}"
 
 
-class LineFolder(Corpus):
+class LineFolder(LineCorpus):
     """The transcribed line images below ``lines``.
 
     Args:
@@ -79,11 +85,6 @@ class LineFolder(Corpus):
         group_by: ``line`` or ``folder``: what a split by ``fractions`` keeps together.
         image_suffix: which image of a line trains when there are several (``.bin.png``), or ``None``.
     """
-
-    reference_key = "chars"
-    item_noun = "lines"
-    word_separator = WORD_SEPARATOR
-    metric = "cer"
 
     def __init__(
         self,
@@ -236,12 +237,6 @@ class LineFolder(Corpus):
             "height": height,
         }
 
-    def vocabulary(self) -> Vocabulary:
-        return character_vocabulary(self.split_rows())
-
-    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
-        return character_vocabulary(splits)
-
     def describe(self, split: str, rows: list[dict]) -> str:
         return f"{split}: {len(rows)} lines in {len({r['writer'] for r in rows})} folders"
 
@@ -250,17 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Prepare manifests from a folder of line images with .gt.txt files.")
     parser.add_argument("--lines", required=True, help="folder of line images, each with its NAME.gt.txt")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
-    parser.add_argument("--fractions", nargs=3, type=float, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "DEV", "TEST"))
-    parser.add_argument("--split-lists", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
-                        help="files naming each split's lines or folders (not --fractions)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    add_split_options(parser, "lines or folders")
     parser.add_argument("--group-by", choices=GROUPS, default="line", help="what a split by --fractions keeps together")
     parser.add_argument("--image-suffix", help="the image of a line that trains when it has several (.bin.png)")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    lists = dict(zip(SPLITS, args.split_lists)) if args.split_lists else None
+    lists = split_lists_of(args)
     corpus = LineFolder(args.lines, lists, args.fractions, args.seed, args.group_by, args.image_suffix)
     prepare_from_command_line(
         "line folder", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)

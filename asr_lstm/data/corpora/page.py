@@ -29,8 +29,8 @@ from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
-from asr_lstm.data.corpora.base import Corpus, CorpusError, prepare_from_command_line
-from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, character_vocabulary
+from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
+from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, LineCorpus
 from asr_lstm.data.corpora.page_xml import (
     ALTO_NAMESPACE,
     PAGE_NAMESPACE,
@@ -39,9 +39,14 @@ from asr_lstm.data.corpora.page_xml import (
     read_transcribed_page,
 )
 from asr_lstm.data.corpora.speech import transcription_problem
-from asr_lstm.data.corpora.splits import SPLITS, check_split_lists, read_split_lists, split_by_fraction
+from asr_lstm.data.corpora.splits import (
+    add_split_options,
+    check_split_lists,
+    read_split_lists,
+    split_by_fraction,
+    split_lists_of,
+)
 from asr_lstm.data.line_cut import cut_line, polygon_problem
-from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.unicode_forms import add_form_option
 
 log = logging.getLogger(__name__)
@@ -90,7 +95,7 @@ def save_line(page_image: Image.Image, line: TextLine, out: Path) -> Image.Image
     return cut
 
 
-class PageCorpus(Corpus):
+class PageCorpus(LineCorpus):
     """Text lines of the PAGE-XML / ALTO pages below ``pages``.
 
     Args:
@@ -100,11 +105,6 @@ class PageCorpus(Corpus):
         fractions: the train, dev and test shares of the pages.
         seed: the shuffle of the pages before they are split by ``fractions``.
     """
-
-    reference_key = "chars"
-    item_noun = "lines"
-    word_separator = WORD_SEPARATOR
-    metric = "cer"
 
     def __init__(
         self,
@@ -213,12 +213,6 @@ class PageCorpus(Corpus):
             })  # fmt: skip
         return rows
 
-    def vocabulary(self) -> Vocabulary:
-        return character_vocabulary(self.split_rows())
-
-    def vocabulary_of(self, splits: dict[str, list[dict]]) -> Vocabulary:
-        return character_vocabulary(splits)
-
     def describe(self, split: str, rows: list[dict]) -> str:
         return f"{split}: {len(rows)} lines of {len({r['writer'] for r in rows})} pages"
 
@@ -227,21 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Prepare text-line manifests from PAGE-XML / ALTO pages.")
     parser.add_argument("--pages", required=True, help="folder of page files (PAGE-XML or ALTO) and their images")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl, tokens.txt and lines/")
-    parser.add_argument("--fractions", nargs=3, type=float, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "DEV", "TEST"))
-    parser.add_argument(
-        "--split-lists",
-        nargs=3,
-        metavar=("TRAIN", "DEV", "TEST"),
-        help="files naming each split's pages (not --fractions)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
+    add_split_options(parser, "pages")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    lists = dict(zip(SPLITS, args.split_lists)) if args.split_lists else None
-    lines = Path(args.out) / "lines"
-    corpus = PageCorpus(args.pages, lines, lists, args.fractions, args.seed)
+    corpus = PageCorpus(args.pages, Path(args.out) / "lines", split_lists_of(args), args.fractions, args.seed)
     prepare_from_command_line(
         "page data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,18 @@ def read_split_lists(
                     problems.append(f"{path}:{lineno}: {noun} {which} is in both {owner[named]} and {split}")
     CorpusError.raise_all(problems)
     return splits
+
+
+def add_split_options(parser: argparse.ArgumentParser, named: str) -> None:
+    """``--fractions``, ``--split-lists`` (files naming each split's ``named``) and ``--seed`` of a
+    preparation command; :func:`split_lists_of` reads the lists back."""
+    parser.add_argument("--fractions", nargs=3, type=float, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "DEV", "TEST"))
+    parser.add_argument(
+        "--split-lists", nargs=3, metavar=("TRAIN", "DEV", "TEST"), help=f"files naming each split's {named} (not --fractions)"
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="the shuffle of a split by --fractions")
+
+
+def split_lists_of(args: argparse.Namespace) -> dict[str, str] | None:
+    """``{split: file}`` of ``--split-lists``, or ``None`` without them."""
+    return dict(zip(SPLITS, args.split_lists)) if args.split_lists else None

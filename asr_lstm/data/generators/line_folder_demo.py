@@ -48,7 +48,9 @@ def generate(iam: str | Path, out: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write an IAM-layout corpus's lines as line images with .gt.txt files.")
+    parser = argparse.ArgumentParser(
+        description="Write an IAM-layout corpus's lines as line images with .gt.txt files."
+    )
     parser.add_argument("--iam", required=True, help="the corpus (ascii/, lines/ and the LWITLRT split lists)")
     parser.add_argument("--out", required=True, help="where lines/ and splits/ go")
     args = parser.parse_args(argv)
