@@ -1,4 +1,5 @@
-"""Folders of line images with their ``.gt.txt`` transcriptions, as kraken, OCRopus and tesstrain keep them."""
+"""Folders of line images with their ``.gt.txt`` transcriptions, as kraken, OCRopus and tesstrain keep them,
+and PyLaia's text tables with their image folders."""
 
 from __future__ import annotations
 
@@ -28,3 +29,24 @@ def write_line_folder(root: Path, folders: int = 3, per_folder: int = 3, **optio
     ...), their texts cycling through :data:`TEXTS`; the ``.gt.txt`` files, in order."""
     return [write_line(root / f"book{f}", f"{k:04d}", TEXTS[(f + k) % len(TEXTS)], **options)
             for f in range(folders) for k in range(per_folder)]  # fmt: skip
+
+
+PYLAIA_LINES = {
+    "train": [("train/im01", "for det"), ("train/im02", "at sende"), ("train/im03", "Fru Inger")],
+    "dev": [("val/im01", "mig samme")],
+    "test": [("test/im01", "af expl:")],
+}
+
+
+def pylaia_layout(root: Path) -> dict[str, Path]:
+    """``root/images/<ID>.png`` (one ``.jpg``) and ``root/<split>.txt`` tables in PyLaia's symbols."""
+    tables = {}
+    for split, lines in PYLAIA_LINES.items():
+        for line_id, text in lines:
+            folder, name = line_id.split("/")
+            suffix = ".jpg" if line_id == "train/im02" else ".png"
+            write_line(root / "images" / folder, name, text, image_suffixes=(suffix,))
+        tables[split] = root / f"{split}.txt"
+        body = "".join(f"{i} {' '.join('<space>' if c == ' ' else c for c in text)}\n" for i, text in lines)
+        tables[split].write_text(body, encoding="utf-8")
+    return tables

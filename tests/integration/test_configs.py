@@ -81,6 +81,7 @@ def test_group_option_instantiates(tmp_path, group, option):
             "lhotse": "lhotse_manifests",
             "page": "page",
             "lines": "line_folder",
+            "pylaia": "pylaia",
         }.get(option)
     expected = expected or "timit"
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"

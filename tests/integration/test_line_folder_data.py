@@ -6,7 +6,7 @@ import json
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
-from tests.line_folder_fixture import write_line_folder
+from tests.line_folder_fixture import pylaia_layout, write_line_folder
 
 
 def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch):
@@ -20,6 +20,20 @@ def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_pa
     assert 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
     rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and len({row["writer"] for row in rows}) == 1
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
+
+
+def test_a_model_trains_on_pylaia_tables_and_decodes_their_lines(tmp_path, monkeypatch):
+    tables = pylaia_layout(tmp_path)
+    cfg = compose_train(tmp_path / "run", ["data=pylaia", "features=image", f"data.corpus.img_dirs=[{tmp_path / 'images'}]",
+                                           f"data.corpus.tables={{train: {tables['train']}, dev: {tables['dev']}, test: {tables['test']}}}",
+                                           f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 lines, batches of 2
     export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
