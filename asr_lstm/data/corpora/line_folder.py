@@ -131,9 +131,8 @@ class LineFolder(LineCorpus):
         """
         if not self.root.is_dir():
             raise CorpusError(f"{self.root}: no such folder of line images")
-        keys = {
-            gt.with_name(gt.name[: -len(TRANSCRIPTION_SUFFIX)]) for gt in self.root.rglob(f"*{TRANSCRIPTION_SUFFIX}")
-        }
+        keys = {gt.with_name(gt.name[: -len(TRANSCRIPTION_SUFFIX)])
+                for gt in self.root.rglob(f"?*{TRANSCRIPTION_SUFFIX}")}  # fmt: skip
         if not keys:
             raise CorpusError(f"{self.root}: no {TRANSCRIPTION_SUFFIX} file below it (a line image's transcription)")
         images: dict[Path, list[Path]] = {key: [] for key in keys}
