@@ -29,9 +29,10 @@ from asr_lstm.data.bad_items import BadItem, write_bad_items
 from asr_lstm.data.cmvn import RunningStats
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.features import FeatureConfig, file_features
+from asr_lstm.data.inputs import INPUT_KINDS, kind_of_row
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.speech_perturb import SpeechPerturbation, copy_name, perturbed_features, speed_copy
-from asr_lstm.errors import InputFileError
+from asr_lstm.errors import ConfigError, InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,18 @@ def features_ready(
     )
 
 
+def check_input_kind(rows: list[dict], cfg: FeatureConfig, manifest: Path) -> None:
+    """Raises :class:`ConfigError` when the manifest's rows hold another kind of input than the
+    features read (line images with the default ``features=fbank``), naming the features that do."""
+    found = kind_of_row(rows[0]) if rows and cfg.input_key not in rows[0] else None
+    if found is not None:
+        readers = [name for name, kind in INPUT_KINDS.items() if kind.manifest_key == found.manifest_key]
+        raise ConfigError(
+            f"features.kind={cfg.kind} reads each item's {cfg.input_key}, but {manifest} holds {found.manifest_key} "
+            f"inputs: choose {' or '.join(f'features={name}' for name in readers)}"
+        )
+
+
 def prepare_features(
     manifest_dir: str | Path, splits: tuple[str, ...], cfg: FeatureConfig, on_error: str = "raise"
 ) -> Path:
@@ -216,16 +229,20 @@ def prepare_features(
 
     Returns:
         The cache directory ``<manifest_dir>/<cfg.cache_name()>``.
+
+    Raises:
+        ConfigError: a manifest holds another kind of input than ``cfg`` reads; nothing is cached then.
     """
     manifest_dir = Path(manifest_dir)
     cache = manifest_dir / cfg.cache_name()
-    cache.mkdir(parents=True, exist_ok=True)
     for split in splits:
         marker, params = cache / f".{split}.done", split_params(manifest_dir, split, cfg, on_error)
         if is_done(marker, params):
             log.info("%s: %s features cached, skipping", cache, split)
             continue
         rows = read_manifest(manifest_dir / f"{split}.jsonl")
+        check_input_kind(rows, cfg, manifest_dir / f"{split}.jsonl")
+        cache.mkdir(parents=True, exist_ok=True)
         log.info("%s: computing %s features for %d utterances", cache, split, len(rows))
         bad = extract_split(rows, cfg, cache / split, on_error, split)
         write_bad_items(bad, cache / f"{split}.skipped.tsv")

@@ -61,8 +61,9 @@ def test_the_train_and_prepare_commands_print_the_users_error_without_a_tracebac
         (["augment=lines"], "augment: augment=lines distorts line images; features.kind=fbank"),
         (["model=conv_blstm", "model.conv.kernel=4"], "model, cell: model.conv.kernel must be odd"),
         (["augment=speech", "features=image"], "augment=speech perturbs audio; features.kind=image"),
+        (["features=image"], "features.kind=image reads each item's image, but "),
     ],
-    ids=["lines on fbank", "even conv kernel", "speech on images"],
+    ids=["lines on fbank", "even conv kernel", "speech on images", "image features of audio"],
 )
 def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, overrides, message):
     root = write_timit_tree(tmp_path / "TIMIT")

@@ -1,6 +1,7 @@
 """Feature wiring against torchaudio's Kaldi front end, resampling, CMVN and the cache."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +10,9 @@ import torchaudio.functional as AF
 
 from asr_lstm.data.audio import load_audio
 from asr_lstm.data.cmvn import Normalizer, mean_std
-from asr_lstm.data.feature_store import extract_split, load_split
+from asr_lstm.data.feature_store import check_input_kind, extract_split, load_split
 from asr_lstm.data.features import FeatureConfig, compute_features
+from asr_lstm.errors import ConfigError
 from tests.timit_fixture import write_utterance
 
 
@@ -111,3 +113,14 @@ def test_running_statistics_equal_those_of_all_frames_at_once():
     mean, std = stats.mean_std()
     torch.testing.assert_close(mean, frames.mean(0).float())
     torch.testing.assert_close(std, frames.std(0, unbiased=False).float())
+
+
+def test_features_of_another_input_kind_than_the_manifest_holds_are_refused_naming_those_that_fit(tmp_path):
+    lines, audio = [{"id": "l1", "image": "l1.png"}], [{"id": "u1", "audio": "u1.wav"}]
+    with pytest.raises(ConfigError, match=r"features.kind=fbank reads each item's audio, but m.jsonl holds image "
+                                          r"inputs: choose features=image$"):  # fmt: skip
+        check_input_kind(lines, FeatureConfig(kind="fbank"), Path("m.jsonl"))
+    with pytest.raises(ConfigError, match="holds audio inputs: choose features=fbank or features=mfcc$"):
+        check_input_kind(audio, FeatureConfig(kind="image"), Path("m.jsonl"))
+    check_input_kind(lines, FeatureConfig(kind="image"), Path("m.jsonl"))
+    check_input_kind([], FeatureConfig(kind="image"), Path("m.jsonl"))
