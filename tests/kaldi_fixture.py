@@ -44,3 +44,17 @@ def write_data_dir(root: Path, name: str, speakers=("spk1", "spk2"), segments: b
     if segments:
         (data / "segments").write_text("\n".join(segs) + "\n")
     return data
+
+
+def write_speechbrain_csv(root: Path, name: str, seed: int = 0) -> Path:
+    """``root/name.csv``: a SpeechBrain manifest of one 1 s recording per utterance under
+    ``root/audio/name/``, its ``wav`` paths written with ``$data_root`` (= ``root``)."""
+    lines = ["ID,duration,wav,spk_id,wrd"]
+    for k, spk in enumerate(("spk1", "spk2")):
+        for j, sentence in enumerate(SENTENCES):
+            utt = f"{name}-{spk}-u{j}"
+            write_recording(root / "audio" / name / f"{utt}.wav", 1.0, seed + 10 * k + j)
+            lines.append(f"{utt},1.0,$data_root/audio/{name}/{utt}.wav,{spk},{sentence}")
+    path = root / f"{name}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -82,6 +82,7 @@ def test_group_option_instantiates(tmp_path, group, option):
             "page": "page",
             "lines": "line_folder",
             "pylaia": "pylaia",
+            "speechbrain": "speechbrain",
         }.get(option)
     expected = expected or "timit"
     assert corpus.__module__ == f"asr_lstm.data.corpora.{expected}"
