@@ -55,7 +55,7 @@ def test_a_seeded_split_by_line_or_by_folder(tmp_path):
     folders = {s: {r["writer"] for r in by_folder[s]} for s in ("train", "dev", "test")}
     assert [len(folders[s]) for s in ("train", "dev", "test")] == [3, 1, 1]
     assert [len(by_folder[s]) for s in ("train", "dev", "test")] == [12, 4, 4]
-    with pytest.raises(CorpusError, match="1 folders cannot make train, dev and test"):
+    with pytest.raises(CorpusError, match="train, dev and test need three folders at least, and there are 1"):
         LineFolder(tmp_path / "lines" / "book0", group_by="folder").split_rows()
     with pytest.raises(ValueError, match="data.corpus.group_by must be one of"):
         LineFolder(tmp_path / "lines", group_by="page")

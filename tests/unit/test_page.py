@@ -141,7 +141,7 @@ def test_pages_are_split_by_a_seeded_fraction_with_no_page_in_two_splits():
     assert split_by_fraction(pages, [0.8, 0.1, 0.1], seed=4) != splits
     with pytest.raises(CorpusError, match="summing to 1"):
         split_by_fraction(pages, [0.8, 0.1], seed=0)
-    with pytest.raises(CorpusError, match="2 pages cannot make train, dev and test"):
+    with pytest.raises(CorpusError, match="train, dev and test need three pages at least, and there are 2"):
         split_by_fraction(pages[:2], [0.8, 0.1, 0.1], seed=0)
 
 

@@ -37,7 +37,7 @@ def split_by_fraction(ids: list[str], fractions: list[float], seed: int, noun: s
             f"data.corpus.fractions must be three fractions (train, dev, test) summing to 1, got {fractions}"
         )
     if len(ids) < 3:
-        raise CorpusError(f"{len(ids)} {noun} cannot make train, dev and test: give three at least")
+        raise CorpusError(f"train, dev and test need three {noun} at least, and there are {len(ids)}")
     shuffled = sorted(ids)
     random.Random(seed).shuffle(shuffled)
     n_dev = max(1, round(fractions[1] * len(shuffled)))
