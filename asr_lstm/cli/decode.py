@@ -18,7 +18,9 @@ token confidence``): seconds for audio and strokes, pixel columns of the origina
 ``--plot DIR`` draws every input (spectrogram, line image or pen trajectory) with the CTC posteriors
 and the aligned tokens under it, as ``DIR/<id>.png``. Every hypothesis has a confidence in [0, 1]
 (:mod:`asr_lstm.confidence`, at the temperature calibrated on dev): in ``--json`` output and in the
-title of its picture. A file that cannot be
+title of its picture. ``--text-beside .pred.txt`` also writes each input's text into a file beside
+it, ``NAME.pred.txt`` for the ``NAME.gt.txt`` there (a folder of line images, as OCR evaluation
+tools pair them). A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
 1 when anything was skipped. ``--exclude RUN/skipped.tsv`` leaves out what a training run with
 ``data.on_error=skip`` skipped, so that a manifest's decode scores the utterances evaluate scored.
@@ -37,8 +39,10 @@ import torch
 from tqdm import tqdm
 
 from asr_lstm.arguments import positive_int
+from asr_lstm.atomic import write_text
 from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
+from asr_lstm.data.corpora.line_folder import TRANSCRIPTION_SUFFIX, text_beside
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
@@ -158,6 +162,29 @@ def prepare_outputs(files: list[str | None], folders: list[str | None]) -> list[
     return problems
 
 
+def texts_beside(items: list[InputItem], suffix: str) -> dict[str, Path]:
+    """``{id: the file its text goes to}`` for ``--text-beside SUFFIX``.
+
+    Raises:
+        ValueError: a suffix that would overwrite the ground truth, an input that is a command or a
+            segment of a recording, or two inputs whose texts would go to one file.
+    """
+    if not suffix.startswith(".") or suffix == TRANSCRIPTION_SUFFIX:
+        raise ValueError(
+            f"--text-beside {suffix}: a suffix such as .pred.txt (not {TRANSCRIPTION_SUFFIX}, the ground truth)"
+        )
+    targets: dict[str, Path] = {}
+    owner: dict[Path, str] = {}
+    for item in items:
+        if isinstance(item.path, str) or item.segment is not None:
+            raise ValueError(f"--text-beside: {item.id} is a command or a segment of a recording, not a file")
+        target = text_beside(item.path, suffix)
+        if (other := owner.setdefault(target, item.id)) != item.id:
+            raise ValueError(f"--text-beside: the texts of {other} and {item.id} would both go to {target}")
+        targets[item.id] = target
+    return targets
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
         "--page-out",
         metavar="DIR",
         help="for PAGE-XML / ALTO inputs: write their cut lines and copies with the recognised text here",
+    )
+    parser.add_argument(
+        "--text-beside",
+        metavar="SUFFIX",
+        help="also write each input's text into a file beside it, NAME<SUFFIX> (.pred.txt: what OCR evaluation "
+        "tools pair with NAME.gt.txt); NAME is that of the .gt.txt beside the input, else its name without suffix",
     )
     add_search_options(parser)
     args = parser.parse_args(argv)
@@ -231,6 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.exclude:
         excluded = {item.id for item in read_bad_items(Path(args.exclude))}
         items = [item for item in items if item.id not in excluded]
+    try:
+        beside = texts_beside(items, args.text_beside) if args.text_beside else {}
+    except ValueError as err:
+        parser.error(str(err))
     utterances, paths = [], {}
     for utt, path, segment in tqdm(
         items, desc="reading", unit="file", file=sys.stderr, disable=len(items) < 64 or None
@@ -275,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
             out.write(json.dumps(record) + "\n")
         else:
             out.write(f"{t.id}\t{text}\n")
+        if t.id in beside:
+            write_text(beside[t.id], text + "\n")
     for handle in (out, ctm):
         if handle not in (None, sys.stdout):
             handle.close()

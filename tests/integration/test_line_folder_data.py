@@ -3,6 +3,9 @@ lines as evaluate does."""
 
 import json
 
+import pytest
+
+from asr_lstm.cli.decode import main as decode_main
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
@@ -24,6 +27,17 @@ def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_pa
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
     )
+    book = tmp_path / "lines" / rows[0]["writer"]
+    decode_main([str(tmp_path / "model.asrlstm"), str(book), "--text-beside", ".pred.txt", "-o", str(tmp_path / "hyp")])
+    printed = dict(line.split("\t") for line in (tmp_path / "hyp").read_text().splitlines())
+    assert len(printed) == 3
+    for gt in sorted(book.glob("*.gt.txt")):
+        name = gt.name.removesuffix(".gt.txt")
+        assert (book / f"{name}.pred.txt").read_text() == printed[name] + "\n"
+    with pytest.raises(SystemExit) as err:
+        decode_main([str(tmp_path / "model.asrlstm"), str(book), "--text-beside", ".gt.txt"])
+    assert err.value.code == 2
+    assert all(gt.read_text() != "" for gt in book.glob("*.gt.txt"))
 
 
 def test_a_model_trains_on_pylaia_tables_and_decodes_their_lines(tmp_path, monkeypatch):

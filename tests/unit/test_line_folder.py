@@ -156,3 +156,14 @@ def test_the_demo_is_an_iam_corpus_as_a_line_folder_that_prepares_the_same_lines
         assert [Path(r["image"]).read_bytes() for r in ours[split]] == [
             Path(r["image"]).read_bytes() for r in theirs[split]
         ]
+
+
+def test_a_recognised_text_goes_beside_its_image_under_the_name_of_its_ground_truth(tmp_path):
+    from asr_lstm.data.corpora.line_folder import text_beside
+
+    write_line(tmp_path, "010001", "a", image_suffixes=(".bin.png",))
+    write_line(tmp_path, "line.001", "b")
+    (tmp_path / "loose.v2.png").write_bytes(b"")
+    assert text_beside(tmp_path / "010001.bin.png", ".pred.txt") == tmp_path / "010001.pred.txt"
+    assert text_beside(tmp_path / "line.001.png", ".pred.txt") == tmp_path / "line.001.pred.txt"
+    assert text_beside(tmp_path / "loose.v2.png", ".pred.txt") == tmp_path / "loose.v2.pred.txt"

@@ -61,6 +61,16 @@ def line_key(image: Path, transcribed: set[Path]) -> Path | None:
     return None
 
 
+def text_beside(image: Path, suffix: str) -> Path:
+    """Where a line's recognised text goes beside its image: ``NAME<suffix>`` for the ``NAME`` of the
+    ``.gt.txt`` there (``010001.bin.png`` -> ``010001.pred.txt``), else the image's name without its
+    last suffix."""
+    candidates = {image.parent / image.name[:cut] for cut in range(1, len(image.name)) if image.name[cut] == "."}
+    transcribed = {c for c in candidates if c.with_name(c.name + TRANSCRIPTION_SUFFIX).is_file()}
+    key = line_key(image, transcribed) or image.with_suffix("")
+    return key.with_name(key.name + suffix)
+
+
 def read_transcription(path: Path) -> tuple[list[str], str | None]:
     """The words of a ``.gt.txt`` file, and what keeps them from labelling the line, or ``None``."""
     problems: list[str] = []
