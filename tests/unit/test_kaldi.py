@@ -170,3 +170,11 @@ def test_the_demo_lexicon_holds_the_aligned_phones_of_each_word_most_frequent_fi
     rows = [first, *(aligned_utterance(tmp_path, f"SX{k}", other, [(100, 300, "the")], "The.") for k in range(2))]
     assert write_lexicon(rows, tmp_path / "lexicon.txt") == 2
     assert (tmp_path / "lexicon.txt").read_text() == "king's kcl k ih ng z\nthe dh iy\nthe dh ax\n"
+
+
+def test_one_data_directory_for_two_splits_is_refused(tmp_path):
+    train, test = write_data_dir(tmp_path, "train"), write_data_dir(tmp_path, "test", seed=1)
+    with pytest.raises(
+        CorpusError, match=r"/train: the data directory of both train and dev; each split needs its own"
+    ):
+        KaldiDataDirs(train, train, test).split_rows()

@@ -87,3 +87,9 @@ def test_without_lhotse_the_corpus_says_how_to_install_it(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "lhotse", None)
     with pytest.raises(CorpusError, match=r"pip install 'asr-lstm\[lhotse\]'"):
         LhotseManifests("a", "b", "c")
+
+
+def test_one_manifest_for_two_splits_is_refused(tmp_path):
+    cuts = {split: write_cuts(tmp_path, split, seed=i) for i, split in enumerate(("train", "test"))}
+    with pytest.raises(CorpusError, match=r"cuts_train.* the manifest of both train and dev; each split needs its own"):
+        LhotseManifests(cuts["train"], cuts["train"], cuts["test"]).split_rows()

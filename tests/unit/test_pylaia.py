@@ -88,3 +88,10 @@ def test_the_preparation_command(tmp_path):
     prepare_pylaia([*(f"--{s}={t}" for s, t in tables.items()), "--img-dirs", str(tmp_path / "images"),
                     "--out", str(tmp_path / "data")])  # fmt: skip
     assert len((tmp_path / "data" / "train.jsonl").read_text().splitlines()) == 3
+
+
+def test_one_table_for_two_splits_is_refused(tmp_path):
+    tables = pylaia_layout(tmp_path)
+    tables["test"] = tables["dev"]
+    with pytest.raises(CorpusError, match=r"dev.txt: the text table of both dev and test; each split needs its own"):
+        PylaiaTables(tables, str(tmp_path / "images")).split_rows()

@@ -78,3 +78,14 @@ def test_missing_audio_and_bad_transcriptions_are_bad_items_all_named(tmp_path):
     assert f"{train}:6: no transcription" in message and "the word separator '|' inside 'a|b'" in message
     corpus.prepare(tmp_path / "data", on_error="skip")
     assert len((tmp_path / "data" / "train.jsonl").read_text().splitlines()) == 8 - 5
+
+
+def test_one_manifest_for_two_splits_is_refused_and_read_once(tmp_path):
+    train, dev = (write_speechbrain_csv(tmp_path, s) for s in ("train", "dev"))
+    dev.write_text(dev.read_text().replace("dev-spk1-u0", "train-spk1-u0"))
+    with pytest.raises(CorpusError) as err:
+        SpeechBrainManifests(str(train), str(dev), str(train), replacements={"data_root": str(tmp_path)}).split_rows()
+    assert str(err.value).splitlines()[1:] == [
+        f"  {train}: the manifest of both train and test; each split needs its own",
+        f"  {dev}:2: 'train-spk1-u0' is also at {train}:2",
+    ]

@@ -33,6 +33,7 @@ from asr_lstm.data.audio import is_command
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
+from asr_lstm.data.corpora.splits import shared_files
 from asr_lstm.data.unicode_forms import add_form_option
 from asr_lstm.text_files import numbered_lines
 
@@ -223,7 +224,7 @@ class KaldiDataDirs(CharacterSpeechCorpus):
         return {"corpus": "kaldi", "dirs": dirs, "files": stamps, "allow_pipes": self.allow_pipes}
 
     def split_rows(self) -> dict[str, list[dict]]:
-        problems: list[str] = []
+        problems = shared_files({split: d.path for split, d in self.dirs.items()}, "data directory")
         splits = {split: d.rows(split, problems, self.bad_items) for split, d in self.dirs.items()}
         CorpusError.raise_all(problems)
         return splits

@@ -23,6 +23,7 @@ from pathlib import Path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
+from asr_lstm.data.corpora.splits import shared_files
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class LhotseManifests(CharacterSpeechCorpus):
         return None
 
     def split_rows(self) -> dict[str, list[dict]]:
-        problems: list[str] = []
+        problems = shared_files({split: paths[0] for split, paths in self.specs.items()}, "manifest")
         splits = {}
         for split, paths in self.specs.items():
             cuts = self.cuts(paths, problems)

@@ -25,6 +25,15 @@ def check_split_lists(split_lists: dict[str, str] | None) -> dict[str, str] | No
     return dict(split_lists) if split_lists else None
 
 
+def shared_files(files: dict[str, Path], noun: str) -> list[str]:
+    """A problem for each file named for more than one split (its items would be in both)."""
+    splits_of: dict[Path, list[str]] = {}
+    for split, path in files.items():
+        splits_of.setdefault(Path(path).resolve(), []).append(split)
+    return [f"{path}: the {noun} of both {' and '.join(splits)}; each split needs its own"
+            for path, splits in splits_of.items() if len(splits) > 1]  # fmt: skip
+
+
 def split_by_fraction(ids: list[str], fractions: list[float], seed: int, noun: str = "pages") -> dict[str, list[str]]:
     """A seeded shuffle of ``ids`` (of ``noun``) cut into train, dev and test by ``fractions``; dev
     and test get one at least.
