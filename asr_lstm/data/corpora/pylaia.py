@@ -28,7 +28,7 @@ from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.speech import transcription_problem
-from asr_lstm.data.corpora.splits import SPLITS, check_split_lists, shared_files
+from asr_lstm.data.corpora.splits import SPLITS, check_split_lists, files_to_read
 from asr_lstm.data.images import IMAGE_SUFFIXES
 from asr_lstm.data.unicode_forms import add_form_option
 from asr_lstm.data.units import WORD_SEPARATOR
@@ -86,21 +86,12 @@ class PylaiaTables(LineCorpus):
                 "space": self.space}  # fmt: skip
 
     def split_rows(self) -> dict[str, list[dict]]:
-        problems = shared_files(self.tables, "text table")
-        problems += [
+        problems = [
             f"{d}: no such folder of line images (data.corpus.img_dirs)" for d in self.img_dirs if not d.is_dir()
         ]
         where: dict[str, str] = {}
-        entries: dict[str, list[tuple[str, list[str]]]] = {}
-        read: set[Path] = set()
-        for split, table in self.tables.items():
-            entries[split] = []
-            if table.resolve() in read:  # named for an earlier split too: reported, read once
-                continue
-            read.add(table.resolve())
-            if not table.is_file():
-                problems.append(f"{table}: missing text table of the {split} lines")
-                continue
+        entries: dict[str, list[tuple[str, list[str]]]] = {split: [] for split in self.tables}
+        for split, table in files_to_read(self.tables, "text table", "lines", problems):
             for lineno, line in numbered_lines(table, problems):
                 fields = line.split()
                 if not fields:

@@ -29,7 +29,7 @@ import soundfile as sf
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
-from asr_lstm.data.corpora.splits import shared_files
+from asr_lstm.data.corpora.splits import files_to_read
 from asr_lstm.text_files import numbered_lines
 
 log = logging.getLogger(__name__)
@@ -120,18 +120,10 @@ class SpeechBrainManifests(CharacterSpeechCorpus):
         return ", ".join(str(path) for path in self.manifests.values())
 
     def split_rows(self) -> dict[str, list[dict]]:
-        problems = shared_files(self.manifests, "manifest")
+        problems: list[str] = []
         seen: dict[str, str] = {}
-        entries: dict[str, list[tuple[str, str, dict]]] = {}
-        read: set[Path] = set()
-        for split, path in self.manifests.items():
-            entries[split] = []
-            if path.resolve() in read:  # named for an earlier split too: reported, read once
-                continue
-            read.add(path.resolve())
-            if not path.is_file():
-                problems.append(f"{path}: missing manifest of the {split} utterances")
-                continue
+        entries: dict[str, list[tuple[str, str, dict]]] = {split: [] for split in self.manifests}
+        for split, path in files_to_read(self.manifests, "manifest", "utterances", problems):
             json_file = path.suffix.lower() == ".json"
             pattern = JSON_VARIABLE if json_file else CSV_VARIABLE
             missing: set[str] = set()

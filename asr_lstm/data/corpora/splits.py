@@ -34,6 +34,23 @@ def shared_files(files: dict[str, Path], noun: str) -> list[str]:
             for path, splits in splits_of.items() if len(splits) > 1]  # fmt: skip
 
 
+def files_to_read(files: dict[str, Path], noun: str, items: str, problems: list[str]) -> list[tuple[str, Path]]:
+    """``(split, file)`` of each split's file that is there, each file once; a file named for two
+    splits (:func:`shared_files`) and a missing one (``missing <noun> of the <split> <items>``) go to
+    ``problems``."""
+    problems.extend(shared_files(files, noun))
+    to_read, seen = [], set()
+    for split, path in files.items():
+        if Path(path).resolve() in seen:
+            continue
+        seen.add(Path(path).resolve())
+        if Path(path).is_file():
+            to_read.append((split, Path(path)))
+        else:
+            problems.append(f"{path}: missing {noun} of the {split} {items}")
+    return to_read
+
+
 def split_by_fraction(ids: list[str], fractions: list[float], seed: int, noun: str = "pages") -> dict[str, list[str]]:
     """A seeded shuffle of ``ids`` (of ``noun``) cut into train, dev and test by ``fractions``; dev
     and test get one at least.
