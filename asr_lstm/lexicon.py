@@ -7,6 +7,7 @@ is not part of any spelling: the search puts it between words.
 
 Usage: ``python -m asr_lstm.lexicon --manifest data/iam/train.jsonl --tokens data/iam/tokens.txt -o lexicon.txt``
 (words of the ``text`` field; ``--text FILE`` adds the words of a plain text file, one sentence a line;
+words of a model of right-to-left lines (``data.bidi``) are taken in display order, as its labels spell them;
 ``--oov-of dev.jsonl test.jsonl`` prints the share of those manifests' running words the lexicon lacks,
 which no lexicon search can recognise).
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import label_order_of
 from asr_lstm.text_files import numbered_lines
 
 
@@ -39,9 +41,10 @@ def character_lexicon(words: Counter, tokens: list[str], separator: str | None =
     return lines, left_out
 
 
-def oov_rate(manifest: str | Path, lexicon_words: set[str]) -> tuple[int, int]:
-    """``(running words not in the lexicon, running words)`` of a manifest's ``text`` fields."""
-    running = [w for row in read_manifest(manifest) for w in row["text"].split()]
+def oov_rate(manifest: str | Path, lexicon_words: set[str], in_label_order=list) -> tuple[int, int]:
+    """``(running words not in the lexicon, running words)`` of a manifest's ``text`` fields, their
+    words put ``in_label_order`` as the lexicon's are."""
+    running = [w for row in read_manifest(manifest) for w in in_label_order(row["text"].split())]
     return sum(w not in lexicon_words for w in running), len(running)
 
 
@@ -65,15 +68,16 @@ def main(argv: list[str] | None = None) -> None:
     absent = missing_files([*args.manifest, args.tokens, *args.text, *args.oov_of])
     if absent:
         parser.error("; ".join(absent))
+    in_label_order = label_order_of(Path(args.tokens).parent)
     words: Counter = Counter()
     for manifest in args.manifest:
         for row in read_manifest(manifest):
             if "text" not in row:
                 parser.error(f"{manifest}: row {row.get('id', '?')} has no 'text' field")
-            words.update(row["text"].split())
+            words.update(in_label_order(row["text"].split()))
     problems: list[str] = []
     for path in args.text:
-        words.update(word for _, line in numbered_lines(path, problems) for word in line.split())
+        words.update(word for _, line in numbered_lines(path, problems) for word in in_label_order(line.split()))
     if problems:
         parser.error("; ".join(problems))
     lines, left_out = character_lexicon(words, Vocabulary.load(args.tokens).tokens, args.separator)
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out}: {len(lines)} words{skipped}")
     in_lexicon = {line.split()[0] for line in lines}
     for manifest in args.oov_of:
-        missing, running = oov_rate(manifest, in_lexicon)
+        missing, running = oov_rate(manifest, in_lexicon, in_label_order)
         print(
             f"{Path(manifest).stem}: {100 * missing / max(running, 1):.1f}% of {running} running words are not in the lexicon"
         )

@@ -12,7 +12,9 @@ the history without its oldest token:
 so that for every history of every order the probabilities over the vocabulary sum to one (Witten &
 Bell 1991). Sentences are padded with one <s> and one </s>; histories are cut at <s>, as ARPA expects.
 A phone bigram suits TIMIT; character models want higher orders (``--order``). A word LM for lexicon
-search (``--lexicon``) is over the lexicon's words plus <unk>, which stands for every other word.
+search (``--lexicon``) is over the lexicon's words plus <unk>, which stands for every other word; a
+sentence's words are taken in the order of its labels (display order for a model of right-to-left
+lines, ``data.bidi``), the order in which the search puts them.
 
 Usage: ``python -m asr_lstm.lm --manifest data/timit/train.jsonl --tokens data/timit/tokens.txt [--order 3] -o lm.arpa``
 or ``python -m asr_lstm.lm --manifest train.jsonl --lexicon lexicon.txt --field text -o words.arpa``.
@@ -30,6 +32,7 @@ from pathlib import Path
 from asr_lstm.arguments import missing_files
 from asr_lstm.data.manifest import read_manifest
 from asr_lstm.data.tokens import Vocabulary
+from asr_lstm.data.units import label_order_of, prepared_labelling
 from asr_lstm.errors import InputFileError
 from asr_lstm.text_files import read_utf8
 
@@ -115,18 +118,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--field",
-        help="manifest field with the sentences (default phones with --tokens, text with --lexicon); "
-        "a string is split on whitespace",
+        help="manifest field with the sentences (default: with --tokens the labels of the manifest's prepared "
+        "directory, phones without one; text with --lexicon); a string is split on whitespace",
     )
     parser.add_argument(
         "--order", type=int, default=2, help="n-gram order (default 2, a bigram; the beam decoder reads up to 6)"
     )
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
-    field = args.field or ("phones" if args.tokens else "text")
     absent = missing_files([args.manifest, args.tokens, args.lexicon])
     if absent:
         parser.error("; ".join(absent))
+    data_dir = Path(args.manifest).parent
+    labelling = prepared_labelling(data_dir)
+    field = args.field or ("text" if args.lexicon else labelling.reference_key if labelling else "phones")
     rows = read_manifest(args.manifest)
     missing = [row.get("id", "?") for row in rows if field not in row]
     if missing:
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
             vocabulary, unit = [*lexicon_words(args.lexicon), UNK], "words"
         except InputFileError as err:
             parser.error(str(err))
-        sentences, replaced = words_in_vocabulary(sentences, vocabulary)
+        in_label_order = label_order_of(data_dir)
+        sentences, replaced = words_in_vocabulary([in_label_order(s) for s in sentences], vocabulary)
         print(f"{replaced} of {sum(map(len, sentences))} running words are not in {args.lexicon}: counted as {UNK}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,10 @@ where structured):
     asr_lstm.frame_shift_s   seconds per output frame, audio models only (an image model's frame is
                              ``stride`` columns of the line scaled to ``features.image_height``, a
                              stroke model's ``stride`` steps of ``features.stroke_step`` pen travel)
+    asr_lstm.display_order   the paragraph direction (``R``, ``L``, ``auto``) of a model of right-to-left
+                             lines (``data.bidi``), whose tokens come out in display order, left to
+                             right as the image shows them: the Unicode Bidirectional Algorithm
+                             with this direction reads them back in logical order
     asr_lstm.cell            {"name", **options}
     asr_lstm.version         the exporting asr-lstm version
 
@@ -69,6 +73,7 @@ def _quiet_exporter():
 
 def metadata(recognizer: Recognizer) -> dict[str, str]:
     """The ``metadata_props`` written into the ONNX model (see the module docstring)."""
+    order = recognizer.units.display_order if recognizer.units is not None else None
     return {
         "asr_lstm.tokens": json.dumps(list(recognizer.tokens)),
         "asr_lstm.features": json.dumps(dataclasses.asdict(recognizer.features)),
@@ -80,6 +85,7 @@ def metadata(recognizer: Recognizer) -> dict[str, str]:
             }
         ),
         **({"asr_lstm.frame_shift_s": repr(recognizer.frame_shift_s)} if recognizer.frame_shift_s is not None else {}),
+        **({"asr_lstm.display_order": order} if order is not None else {}),
         "asr_lstm.cell": json.dumps(dict(recognizer.cell_options)),
         "asr_lstm.version": asr_lstm.__version__,
     }

@@ -145,9 +145,20 @@ class Recognizer:
         """The label between words, where the units have one (a lexicon search's separator)."""
         return self.units.separator if self.units is not None else None
 
-    def text(self, tokens: list[str]) -> str:
-        """A hypothesis as text: its words where the labels have units, else the tokens."""
-        return " ".join(self.units.words(tokens) if self.units is not None else tokens)
+    def text(self, tokens: list[str], words: list[str] | None = None) -> str:
+        """A hypothesis as text, in reading order: the ``words`` of a lexicon search, else the words
+        of its tokens where the labels have units, else the tokens."""
+        if self.units is None:
+            return " ".join(words if words is not None else tokens)
+        return " ".join(self.units.reading_order(words) if words is not None else self.units.words(tokens))
+
+    def displayed_text(self, tokens: list[str], words: list[str] | None = None) -> str:
+        """A hypothesis as text in the order of its labels, left to right as the input shows it: the
+        display order of a model of right-to-left lines (``data.bidi``), for pictures, whose text is
+        drawn in string order; :meth:`text` for every other model."""
+        if self.units is None:
+            return self.text(tokens, words)
+        return " ".join(words if words is not None else self.units.displayed_words(tokens))
 
     def normalise(self, utterances: list[Utterance]) -> list[torch.Tensor]:
         """The utterances' features normalised together, as :mod:`asr_lstm.data.cmvn` says for the model's mode."""

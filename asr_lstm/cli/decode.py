@@ -13,6 +13,8 @@ written by corpus preparation: ``id`` and ``audio``, ``image`` or ``strokes`` of
 Output, one line per input: ``id<TAB>text``, where the text is the tokens (phones) of a phone model,
 the words of a character model with a word separator (``--tokens`` prints its characters instead,
 as scoring wants them), the words of a lexicon search; or, with ``--json``, a JSON object per line.
+A model of right-to-left lines (``data.bidi``) prints its text in reading order; its tokens, CTM
+positions and pictures stay in the order of the image.
 ``--align FILE`` writes CTC forced-alignment positions per token as CTM (``id 1 start duration
 token confidence``): seconds for audio and strokes, pixel columns of the original image for a line.
 ``--plot DIR`` draws every input (spectrogram, line image or pen trajectory) with the CTC posteriors
@@ -129,7 +131,7 @@ def plot_all(
     """``folder/<id>.png`` of every input: what the network read, its posteriors and aligned tokens."""
     kind = recognizer.features.input
     for utterance, log_probs, t in zip(utterances, posteriors, transcripts):
-        title = f"{t.id}: {recognizer.text(t.tokens)} (confidence {t.confidence:.2f})"
+        title = f"{t.id}: {recognizer.displayed_text(t.tokens, t.words)} (confidence {t.confidence:.2f})"
         feats = utterance.feats[:, : kind.base_dim(recognizer.features)]  # the static coefficients, not deltas
         draw_alignment(folder / f"{t.id}.png", title, kind.name, paths[t.id], feats, log_probs,
                        recognizer.frame_positions(len(log_probs), utterance.positions), recognizer.tokens, t.ids,
@@ -291,10 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     ctm = open(args.align, "w", encoding="utf-8") if args.align else None
     for t in transcripts:
-        if t.words is not None:  # a lexicon search: the text is the words, the tokens their spelling
-            text = " ".join(t.words)
-        else:
-            text = " ".join(t.tokens) if args.tokens else recognizer.text(t.tokens)
+        text = " ".join(t.tokens) if args.tokens and t.words is None else recognizer.text(t.tokens, t.words)
         if ctm:
             ctm.write(ctm_lines(t.id, t.segments))
         if args.json:
@@ -318,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         if handle not in (None, sys.stdout):
             handle.close()
     if page_jobs:
-        write_pages(page_jobs, {t.id: (recognizer.text(t.tokens), t.confidence) for t in transcripts})
+        write_pages(page_jobs, {t.id: (recognizer.text(t.tokens, t.words), t.confidence) for t in transcripts})
     failed = len(items) - len(utterances) + len(problems)
     if failed:
         print(f"asr-lstm decode: {failed} of {len(items) + len(problems)} inputs skipped", file=sys.stderr)

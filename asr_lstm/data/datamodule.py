@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from asr_lstm.data.bad_items import BadItem, check_policy, read_bad_items, refuse_or_keep
+from asr_lstm.data.bidi import base_problem
 from asr_lstm.data.cmvn import Normalizer
 from asr_lstm.data.corpora.base import Corpus, CorpusError
 from asr_lstm.data.feature_store import (
@@ -146,6 +147,9 @@ class CTCDataModule(pl.LightningDataModule):
             config group), or ``None`` for the corpus's own labels.
         normalization: the Unicode form of every transcription (:mod:`asr_lstm.data.unicode_forms`:
             ``NFC``, ``NFD``, ``NFKC``, ``NFKD``), or ``None`` for the text as the corpus holds it.
+        bidi: the paragraph direction (``L``, ``R``, ``auto``) that lays out the labels of line images
+            in display order for right-to-left scripts (:mod:`asr_lstm.data.bidi`), or ``None`` for
+            logical order.
         perturb: speed perturbation and noise of the training audio (``augment=speech``,
             :mod:`asr_lstm.data.speech_perturb`), or ``None``.
 
@@ -166,6 +170,7 @@ class CTCDataModule(pl.LightningDataModule):
         on_error: str = "raise",
         units: Units | None = None,
         normalization: str | None = "NFC",
+        bidi: str | None = None,
         perturb: SpeechPerturbation | None = None,
     ):
         super().__init__()
@@ -185,8 +190,15 @@ class CTCDataModule(pl.LightningDataModule):
             problems.append(f"data.prepare_on must be one of {PREPARE_ON}, got {prepare_on!r}")
         if (problem := form_problem(normalization)) is not None:
             problems.append(problem)
+        if (problem := base_problem(bidi)) is not None:
+            problems.append(problem)
         if problems:
             raise ValueError("; ".join(problems))
+        if bidi is not None and features.input_key != "image":
+            raise ConfigError(
+                f"data.bidi={bidi} lays out the labels of line images, which are read left to right; "
+                f"features.kind={features.kind} inputs are in time order, which is the logical order already"
+            )
         self.prepare_on, self.prepare_timeout_s = prepare_on, prepare_timeout_s
         self.corpus = corpus
         self.features = features
@@ -197,6 +209,7 @@ class CTCDataModule(pl.LightningDataModule):
         self.seed = seed
         self.units = units
         self.normalization = normalization
+        self.bidi = bidi
         self.vocab: Vocabulary | None = None
         self.labelling: Labelling | None = None
         self.datasets: dict[str, UtteranceDataset] = {}
@@ -211,7 +224,7 @@ class CTCDataModule(pl.LightningDataModule):
         if not prepares(self.prepare_on):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
-        self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization)
+        self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization, self.bidi)
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
         if self.perturb is not None:
             prepare_speed_copies(self.work_dir, self.features, self.perturb, self.on_error)
@@ -220,7 +233,7 @@ class CTCDataModule(pl.LightningDataModule):
         """Whether the manifests and every split's features are prepared for this configuration."""
         splits, features = self.corpus.splits, self.features
         return (
-            self.corpus.prepared(self.work_dir, self.on_error, self.units, self.normalization)
+            self.corpus.prepared(self.work_dir, self.on_error, self.units, self.normalization, self.bidi)
             and features_ready(self.work_dir, splits, features, self.on_error)
             and (self.perturb is None or speed_copies_ready(self.work_dir, features, self.perturb, self.on_error))
         )

@@ -23,11 +23,12 @@ from __future__ import annotations
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from asr_lstm.atomic import write_text
+from asr_lstm.data.bidi import display_words, logical_words
 from asr_lstm.data.unicode_forms import normalized
 from asr_lstm.text_files import numbered_lines
 
@@ -47,12 +48,15 @@ class Units(ABC):
         metric: what training monitors and the recipes report (``val/<metric>``).
         token_metric: the name of the label error rate.
         separator: the label between words, when the units have one (the lexicon search's separator).
+        display_order: the paragraph direction that lays labels out in display order (``data.bidi``,
+            :class:`DisplayOrder`), or ``None`` for labels in logical order.
     """
 
     kind: str
     metric: str
     token_metric: str
     separator: str | None = None
+    display_order: str | None = None
 
     def fit(self, sentences: list[list[str]], form: str | None = None) -> None:  # noqa: B027 - most learn nothing
         """Learns what the units need from the training split's sentences (each a list of words),
@@ -74,6 +78,20 @@ class Units(ABC):
     def inventory(self) -> list[str] | None:
         """The labels, when the units fix them (a subword model); ``None``: those the corpus's labels use."""
         return None
+
+    def label_order(self, words: list[str]) -> list[str]:
+        """A transcription's words in the order its labels follow: the order a lexicon search
+        produces and its word LM is trained in (display order under :class:`DisplayOrder`)."""
+        return words
+
+    def reading_order(self, words: list[str]) -> list[str]:
+        """Words in :meth:`label_order` (a lexicon search's hypothesis) in the order they are read."""
+        return words
+
+    def displayed_words(self, labels: Sequence[str]) -> list[str]:
+        """The words of a label sequence in :meth:`label_order` (left to right as a line image shows
+        them under :class:`DisplayOrder`), for text drawn in string order."""
+        return self.words(labels)
 
     @abstractmethod
     def state(self) -> dict:
@@ -314,12 +332,57 @@ class SentencePieces(Units):
         return {"kind": self.kind, "vocab_size": self.vocab_size, "character_coverage": self.character_coverage}
 
 
+class DisplayOrder(Units):
+    """Other units whose labels follow a line image's display order, left to right (``data.bidi``,
+    :mod:`asr_lstm.data.bidi`): a transcription's words are laid out by the Unicode Bidirectional
+    Algorithm with the paragraph direction ``display_order`` before ``units`` label them, and the words of a
+    hypothesis are read back into logical order.
+
+    ``["שלום", "עולם"]`` with ``display_order="R"`` and characters -> ``ם ל ו ע | ם ו ל ש``.
+    """
+
+    def __init__(self, units: Units, display_order: str):
+        self.units, self.display_order = units, display_order
+        self.kind, self.metric, self.token_metric = units.kind, units.metric, units.token_metric
+        self.separator = units.separator
+
+    def fit(self, sentences: list[list[str]], form: str | None = None) -> None:
+        self.units.fit([self.label_order(words) for words in sentences], form)
+
+    def labels(self, words: list[str]) -> list[str]:
+        return self.units.labels(self.label_order(words))
+
+    def words(self, labels: Sequence[str]) -> list[str]:
+        return self.reading_order(self.units.words(labels))
+
+    def inventory(self) -> list[str] | None:
+        return self.units.inventory()
+
+    def label_order(self, words: list[str]) -> list[str]:
+        return display_words(words, self.display_order)
+
+    def reading_order(self, words: list[str]) -> list[str]:
+        return logical_words(words, self.display_order)
+
+    def displayed_words(self, labels: Sequence[str]) -> list[str]:
+        return self.units.words(labels)
+
+    def state(self) -> dict:
+        return {**self.units.state(), "display_order": self.display_order}
+
+    def params(self) -> dict:
+        return {**self.units.params(), "display_order": self.display_order}
+
+
 def units_from_state(state: dict) -> Units:
-    """The units a :meth:`Units.state` describes.
+    """The units a :meth:`Units.state` describes (in :class:`DisplayOrder` where it says ``display_order``).
 
     Raises:
         UnitsError: an unknown kind.
     """
+    if "display_order" in state:
+        inner = {key: value for key, value in state.items() if key != "display_order"}
+        return DisplayOrder(units_from_state(inner), state["display_order"])
     kind = state.get("kind")
     if kind == Characters.kind:
         return Characters(state["separator"])
@@ -372,3 +435,17 @@ class Labelling:
         if state is not None and "model" in state:
             state["model"] = (path.parent / state["model"]).read_bytes()
         return cls(**fields, units=units_from_state(state) if state is not None else None)
+
+
+def prepared_labelling(data_dir: Path) -> Labelling | None:
+    """The labelling of a prepared data directory, or ``None`` where it has no ``labelling.json`` (a
+    manifest written by hand)."""
+    return Labelling.load(data_dir) if (Path(data_dir) / LABELLING_FILE).is_file() else None
+
+
+def label_order_of(data_dir: Path) -> Callable[[list[str]], list[str]]:
+    """The :meth:`Units.label_order` of a prepared data directory's units, which puts a line's words in
+    the order of its labels (display order under ``data.bidi``); the words' own order where the
+    directory has no units."""
+    labelling = prepared_labelling(data_dir)
+    return labelling.units.label_order if labelling is not None and labelling.units is not None else list

@@ -62,8 +62,13 @@ def test_the_train_and_prepare_commands_print_the_users_error_without_a_tracebac
         (["model=conv_blstm", "model.conv.kernel=4"], "model, cell: model.conv.kernel must be odd"),
         (["augment=speech", "features=image"], "augment=speech perturbs audio; features.kind=image"),
         (["features=image"], "features.kind=image reads each item's image, but "),
+        (
+            ["+data.bidi=R"],
+            "data.bidi=R lays out the labels of line images, which are read left "
+            "to right; features.kind=fbank inputs are in time order",
+        ),
     ],
-    ids=["lines on fbank", "even conv kernel", "speech on images", "image features of audio"],
+    ids=["lines on fbank", "even conv kernel", "speech on images", "image features of audio", "bidi of audio"],
 )
 def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, overrides, message):
     root = write_timit_tree(tmp_path / "TIMIT")
@@ -84,9 +89,10 @@ def test_a_value_a_constructor_refuses_is_printed_without_a_traceback(tmp_path, 
             "model.dropout=1 must be in [0, 1)",
         ),
         (
-            ["data.batch_size=0", "data.num_workers=-1", "data.normalization=nfc"],
+            ["data.batch_size=0", "data.num_workers=-1", "data.normalization=nfc", "+data.bidi=rtl"],
             "data, features: data.batch_size=0 must be at least 1; data.num_workers=-1 must be at least 0; "
-            "data.normalization=nfc must be one of NFC, NFD, NFKC, NFKD or null",
+            "data.normalization=nfc must be one of NFC, NFD, NFKC, NFKD or null (the text as it is); "
+            "data.bidi=rtl must be one of L, R, auto or null",
         ),
         (["optimizer.lr=-1"], "optimizer, scheduler: Invalid learning rate: -1"),
         (["trainer.devices=0"], "trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator"),

@@ -9,7 +9,7 @@ from asr_lstm.cli.decode import main as decode_main
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
-from tests.line_folder_fixture import pylaia_layout, write_line_folder
+from tests.line_folder_fixture import pylaia_layout, write_line, write_line_folder
 
 
 def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch):
@@ -52,3 +52,43 @@ def test_a_model_trains_on_pylaia_tables_and_decodes_their_lines(tmp_path, monke
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
     )
+
+
+def test_a_model_of_right_to_left_lines_labels_them_in_display_order_and_prints_them_in_reading_order(
+    tmp_path, monkeypatch
+):
+    from asr_lstm.data.bidi import logical_words
+    from asr_lstm.data.units import Characters
+    from asr_lstm.export import load
+    from asr_lstm.lexicon import main as lexicon_main
+    from asr_lstm.lm import main as lm_main
+    from asr_lstm.onnx_export import metadata
+
+    texts = ["שלום עולם", "עולם 1948", "(שלום) לכם"]
+    for f in range(4):
+        for k, text in enumerate(texts):
+            write_line(tmp_path / "lines" / f"book{f}", f"{k:04d}", text)
+    data = tmp_path / "data"
+    cfg = compose_train(tmp_path / "run", ["data=lines", "features=image", f"data.corpus.lines={tmp_path / 'lines'}",
+                                           "data.corpus.group_by=folder", "data.corpus.fractions=[0.5,0.25,0.25]",
+                                           "data.bidi=R", f"data.work_dir={data}", *FAST, "features.image_height=16",
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    assert run(cfg)["metric"] == "cer"
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    recognizer = load(tmp_path / "model.asrlstm")
+    assert recognizer.units.state()["display_order"] == metadata(recognizer)["asr_lstm.display_order"] == "R"
+    decode_and_evaluate_through_one_path(monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", data / "test.jsonl")
+    lexicon_main(["--manifest", str(data / "train.jsonl"), "--tokens", str(data / "tokens.txt"),
+                  "-o", str(tmp_path / "lexicon.txt")])  # fmt: skip
+    lm_main(["--manifest", str(data / "train.jsonl"), "--lexicon", str(tmp_path / "lexicon.txt"),
+             "-o", str(tmp_path / "words.arpa")])  # fmt: skip
+    for search in ([], ["--lexicon", str(tmp_path / "lexicon.txt"), "--lm", str(tmp_path / "words.arpa")]):
+        decode_main([str(tmp_path / "model.asrlstm"), str(data / "test.jsonl"), "--json", *search,
+                     "-o", str(tmp_path / "hyp.jsonl")])  # fmt: skip
+        records = [json.loads(line) for line in (tmp_path / "hyp.jsonl").read_text().splitlines()]
+        assert len(records) == 3 and any(record["tokens"] for record in records)
+        assert all(bool(record.get("words")) == bool(search) for record in records)  # the lexicon's words
+        for record in records:  # the tokens as the image shows them, the text as it is read
+            words = record.get("words", Characters().words(record["tokens"]))
+            assert record["text"] == " ".join(logical_words(words, "R"))
+            assert recognizer.displayed_text(record["tokens"], record.get("words")) == " ".join(words)

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from asr_lstm.data.bad_items import BadItem, check_policy, refuse_or_keep, write_bad_items
+from asr_lstm.data.bidi import base_problem
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.manifest import input_of, write_manifest
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.unicode_forms import check_form, normalized_row
-from asr_lstm.data.units import WORD_SEPARATOR, Characters, Labelling, Units, UnitsError
+from asr_lstm.data.units import WORD_SEPARATOR, Characters, DisplayOrder, Labelling, Units, UnitsError
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,11 @@ class Corpus(ABC):
         units = Characters(self.word_separator) if self.word_separator is not None else None
         return Labelling(self.reference_key, self.metric, self.metric, self.scoring_folding, units)
 
-    def preparation_params(self, on_error: str, units: Units | None, normalization: str | None) -> dict:
+    def preparation_params(
+        self, on_error: str, units: Units | None, normalization: str | None, bidi: str | None
+    ) -> dict:
         return {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None,
-                "normalization": normalization}  # fmt: skip
+                "normalization": normalization, "bidi": bidi}  # fmt: skip
 
     def prepared(
         self,
@@ -98,9 +101,11 @@ class Corpus(ABC):
         on_error: str = "raise",
         units: Units | None = None,
         normalization: str | None = "NFC",
+        bidi: str | None = None,
     ) -> bool:
         """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
-        return is_done(Path(out_dir) / ".prepare.done", self.preparation_params(on_error, units, normalization))
+        params = self.preparation_params(on_error, units, normalization, bidi)
+        return is_done(Path(out_dir) / ".prepare.done", params)
 
     def prepare(
         self,
@@ -108,6 +113,7 @@ class Corpus(ABC):
         on_error: str = "raise",
         units: Units | None = None,
         normalization: str | None = "NFC",
+        bidi: str | None = None,
     ) -> None:
         """Writes ``<split>.jsonl``, ``tokens.txt``, ``labelling.json`` and ``skipped.tsv`` (the bad
         items, which ``on_error=raise`` refuses instead, all named in one error) under ``out_dir``;
@@ -116,14 +122,17 @@ class Corpus(ABC):
         Every row's ``text`` and ``chars`` are first brought to the Unicode ``normalization`` form
         (:mod:`asr_lstm.data.unicode_forms`; ``None``: as the corpus holds them). With ``units``,
         every row's words (its ``text``) are then labelled by them into its ``units`` field, after
-        :meth:`Units.fit` on the training split; a row they cannot label is a bad item.
+        :meth:`Units.fit` on the training split; a row they cannot label is a bad item. With a
+        ``bidi`` paragraph direction (:mod:`asr_lstm.data.bidi`) the labels follow the display order
+        of each line: the units (characters when none are given) label its words as laid out.
         """
         out_dir = Path(out_dir)
-        params = self.preparation_params(check_policy(on_error), units, check_form(normalization))
+        params = self.preparation_params(check_policy(on_error), units, check_form(normalization), bidi)
         marker = out_dir / ".prepare.done"
         if is_done(marker, params):
             log.info("%s: manifests already prepared, skipping", out_dir)
             return
+        units = self.display_ordered(units, bidi)
         self.bad_items.clear()
         splits = self.normalize(self.split_rows(), normalization)
         if units is not None:
@@ -145,6 +154,24 @@ class Corpus(ABC):
         vocabulary.save(out_dir / "tokens.txt")
         labelling.save(out_dir)
         mark_done(marker, params)
+
+    def display_ordered(self, units: Units | None, bidi: str | None) -> Units | None:
+        """``units`` (or the corpus's characters) in :class:`DisplayOrder` when ``bidi`` is a paragraph
+        direction; ``units`` unchanged when it is ``None``.
+
+        Raises:
+            CorpusError: ``bidi`` is not a direction, or the corpus's labels are not characters of words.
+        """
+        if bidi is None:
+            return units
+        if (problem := base_problem(bidi)) is not None:
+            raise CorpusError(problem)
+        if units is None and self.word_separator is None:
+            raise CorpusError(
+                f"{self.describe_root()}: data.bidi={bidi} lays out the characters of transcribed lines; "
+                f"the labels of {type(self).__name__} are its {self.reference_key}"
+            )
+        return DisplayOrder(units if units is not None else Characters(self.word_separator), bidi)
 
     def normalize(self, splits: dict[str, list[dict]], form: str | None) -> dict[str, list[dict]]:
         """The rows with their transcriptions in Unicode ``form``. A row whose ``chars`` gain a word

@@ -29,6 +29,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.data.bad_items import BadItem
+from asr_lstm.data.bidi import add_bidi_option
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.speech import transcription_problem
@@ -259,12 +260,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-suffix", help="the image of a line that trains when it has several (.bin.png)")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
+    add_bidi_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lists = split_lists_of(args)
     corpus = LineFolder(args.lines, lists, args.fractions, args.seed, args.group_by, args.image_suffix)
     prepare_from_command_line(
-        "line folder", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
+        "line folder", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization, bidi=args.bidi)
     )
 
 

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
+from asr_lstm.data.bidi import add_bidi_option
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import WORD_SEPARATOR, LineCorpus
 from asr_lstm.data.corpora.page_xml import (
@@ -224,11 +225,12 @@ def main(argv: list[str] | None = None) -> None:
     add_split_options(parser, "pages")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
+    add_bidi_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     corpus = PageCorpus(args.pages, Path(args.out) / "lines", split_lists_of(args), args.fractions, args.seed)
     prepare_from_command_line(
-        "page data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
+        "page data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization, bidi=args.bidi)
     )
 
 

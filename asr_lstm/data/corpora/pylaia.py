@@ -25,6 +25,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from asr_lstm.data.bad_items import BadItem
+from asr_lstm.data.bidi import add_bidi_option
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.speech import transcription_problem
@@ -149,12 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl and tokens.txt")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
+    add_bidi_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     tables = {split: getattr(args, split) for split in SPLITS}
     corpus = PylaiaTables(tables, args.img_dirs, args.space)
     prepare_from_command_line(
-        "pylaia data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization)
+        "pylaia data", lambda: corpus.prepare(args.out, args.on_error, normalization=args.normalization, bidi=args.bidi)
     )
 
 
