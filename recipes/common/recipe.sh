@@ -70,6 +70,20 @@ hydra_normalization() {
   esac
 }
 
+# hydra_bidi BIDI: --bidi (R, L, auto, none) as data.bidi's value; exits 2 on anything else.
+hydra_bidi() {
+  case "$1" in
+    R|L|auto) echo "$1" ;;
+    none) echo null ;;
+    *) echo "run.sh: --bidi must be R, L, auto or none, got '$1'" >&2; exit 2 ;;
+  esac
+}
+
+# label_order_note BIDI: what RESULTS.md says of the labels' order under --bidi (nothing for none).
+label_order_note() {
+  [ "$1" = none ] || echo ", in the display order of the line (\`data.bidi=$1\`: laid out by the Unicode Bidirectional Algorithm, left to right as the image shows them; hypotheses read back in logical order)"
+}
+
 # absolute_paths [--dir NAME ...] [--file NAME ...]: run.sh's variables NAME, the paths of options,
 # made absolute (the recipe then runs from its own folder): a --dir names an existing directory, a
 # --file a file in an existing one (what it reads or writes). An empty variable is left alone. Every

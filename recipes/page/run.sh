@@ -5,6 +5,7 @@
 #   ./run.sh                                 # the embedded demo: mini-IAM's lines composed into pages
 #   ./run.sh --pages /exports/my_book        # your own: page files and their images (split 80/10/10 by page)
 #   ./run.sh --pages DIR --split-lists 'train.lst dev.lst test.lst'   # or lists of page files per split
+#   ./run.sh --pages DIR --bidi R            # a right-to-left script (Arabic, Hebrew): labels in display order
 #
 # Stages: 0 corpus, 1 lines cut from the pages + manifests, 2 features, 3 train, 4 decode (greedy)
 # + score, 5 export + check (model.asrlstm, model.onnx) and the test pages decoded back into
@@ -23,6 +24,7 @@ pages=""
 split_lists=""
 seed=0
 normalization=NFC
+bidi=none
 work=.
 results=""
 experiment=mini_pages
@@ -31,15 +33,17 @@ overrides=""
 overwrite=false
 
 usage() {
-  sed -n '2,13p' "$0"
+  sed -n '2,14p' "$0"
   echo "options: --stage N --stop-stage N --pages DIR --split-lists 'TRAIN DEV TEST' --seed N --work DIR"
-  echo "         --normalization NFC|NFD|NFKC|NFKD|none --experiment NAME --name EXP --overrides 'k=v ...'"
-  echo "         --results FILE --overwrite"
+  echo "         --normalization NFC|NFD|NFKC|NFKD|none --bidi R|L|auto|none --experiment NAME --name EXP"
+  echo "         --overrides 'k=v ...' --results FILE --overwrite"
   echo "         (--normalization: the Unicode form of the transcriptions, default NFC;"
+  echo "          --bidi: the paragraph direction that lays out the labels in display order, default none;"
   echo "          --seed: the shuffle of the pages split 80/10/10 when no --split-lists are given)"
 }
-parse_options "stage stop_stage pages split_lists seed normalization work results experiment name overrides overwrite" "$@"
+parse_options "stage stop_stage pages split_lists seed normalization bidi work results experiment name overrides overwrite" "$@"
 form=$(hydra_normalization "$normalization")
+direction=$(hydra_bidi "$bidi")
 
 split_list_files "$split_lists"
 [ "$work" = . ] || { mkdir -p "$work"; work="$(cd "$work" && pwd)"; }  # before --results, which may lie in it
@@ -68,7 +72,7 @@ else
 fi
 # One set of overrides for every stage, so that preparation, training and decoding agree.
 hydra_args=(experiment="$experiment" data.corpus.pages="$pages" data.work_dir="$data" "$split_override"
-            data.normalization="$form")
+            data.normalization="$form" data.bidi="$direction")
 # shellcheck disable=SC2206
 hydra_args+=($overrides)
 
@@ -86,7 +90,8 @@ fi
 
 if selected 1; then
   log "Stage 1: lines cut from the pages by their polygons, levelled along their baselines; manifests ($splits_note)"
-  python -m asr_lstm.data.corpora.page --pages "$pages" --out "$data" "${split_args[@]}" --normalization "$normalization"
+  python -m asr_lstm.data.corpora.page --pages "$pages" --out "$data" "${split_args[@]}" --normalization "$normalization" \
+    --bidi "$bidi"
 fi
 
 if selected 2; then features_stage "line-image features and normalisation statistics" "${hydra_args[@]}"; fi
@@ -106,5 +111,5 @@ fi
 if selected 6; then
   report_stage "Handwritten pages (PAGE-XML / ALTO): conv + BLSTM-CTC over characters" "$corpus_note" \
     "splits: $splits_note; lines cut by their polygons and levelled along their baselines (bad lines skipped: see the skipped rows)" \
-    "labels: the characters of each line's transcription, \`|\` between words (+ CTC blank); CER over those, spaces included; WER over the words"
+    "labels: the characters of each line's transcription, \`|\` between words (+ CTC blank)$(label_order_note "$bidi"); CER over those, spaces included; WER over the words"
 fi

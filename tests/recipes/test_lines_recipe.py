@@ -2,6 +2,7 @@
 epoch, splits by folder, a rerun that skips; a wrong option refused before any stage."""
 
 import functools
+import json
 
 from tests.line_folder_fixture import write_line_folder
 from tests.recipes.runner import run_recipe as run
@@ -34,3 +35,24 @@ def test_a_wrong_grouping_or_a_missing_folder_is_refused_before_any_stage(tmp_pa
     assert done.returncode == 2 and "--group-by must be line or folder, got 'page'" in done.stderr
     done = run_recipe(tmp_path, "--lines", str(tmp_path / "nowhere"), check=False)
     assert done.returncode == 2 and "Stage" not in done.stdout and "nowhere" in done.stderr
+
+
+def test_right_to_left_lines_are_prepared_in_display_order_by_stage_1_as_training_reads_them(tmp_path):
+    from tests.line_folder_fixture import write_line
+
+    for f in range(5):
+        for k, text in enumerate(("שלום עולם", "עולם 1948")):
+            write_line(tmp_path / "gt" / f"book{f}", f"{k:04d}", text)
+    done = run_recipe(tmp_path / "work", "--lines", str(tmp_path / "gt"), "--group-by", "folder", "--bidi", "R",
+                      "--stop-stage", "2")  # fmt: skip
+    assert "manifests already prepared, skipping" in done.stdout + done.stderr  # stage 2 agrees with stage 1
+    labelling = json.loads((tmp_path / "work" / "data" / "lines" / "labelling.json").read_text())
+    assert labelling["reference_key"] == "units" and labelling["units"]["display_order"] == "R"
+
+
+def test_a_wrong_direction_or_the_right_to_left_demo_on_a_users_folder_is_refused(tmp_path):
+    done = run_recipe(tmp_path, "--bidi", "rtl", check=False)
+    assert done.returncode == 2 and "--bidi must be R, L, auto or none, got 'rtl'" in done.stderr
+    done = run_recipe(tmp_path, "--right-to-left", "--lines", str(tmp_path), check=False)
+    assert done.returncode == 2 and "--right-to-left writes the demo in a right-to-left script" in done.stderr
+    assert "Stage" not in done.stdout

@@ -167,3 +167,30 @@ def test_a_recognised_text_goes_beside_its_image_under_the_name_of_its_ground_tr
     assert text_beside(tmp_path / "010001.bin.png", ".pred.txt") == tmp_path / "010001.pred.txt"
     assert text_beside(tmp_path / "line.001.png", ".pred.txt") == tmp_path / "line.001.pred.txt"
     assert text_beside(tmp_path / "loose.v2.png", ".pred.txt") == tmp_path / "loose.v2.pred.txt"
+
+
+def test_the_right_to_left_demo_mirrors_each_line_and_enciphers_it_so_that_display_order_is_the_images(tmp_path):
+    import unicodedata
+
+    from PIL import Image, ImageOps
+
+    from asr_lstm.data.corpora.iam import IamLines
+    from asr_lstm.data.generators.line_folder_demo import cipher, generate
+    from tests.iam_fixture import write_iam_tree
+
+    table = cipher()
+    assert len(set(table.values())) == len(table) == 62  # letters and digits, one Arabic letter each
+    assert all(unicodedata.bidirectional(c) == "AL" and unicodedata.normalize("NFKD", c) == c for c in table.values())
+    iam = write_iam_tree(tmp_path / "iam")
+    demo = generate(iam, tmp_path / "demo", right_to_left=True)
+    lists = {s: demo / "splits" / f"{s}.lst" for s in ("train", "dev", "test")}
+    LineFolder(demo / "lines", split_lists=lists).prepare(tmp_path / "data", bidi="R")
+    ours = {r["id"].split("_")[-1]: r for r in rows(tmp_path / "data")["train"]}
+    mirrored = str.maketrans("()[]{}<>", ")(][}{><")
+    for theirs in IamLines(iam).split_rows()["train"]:
+        row = ours[theirs["id"]]
+        assert row["text"] == theirs["text"].translate(str.maketrans(table))
+        with Image.open(row["image"]) as image, Image.open(theirs["image"]) as original:
+            assert image.tobytes() == ImageOps.mirror(original).tobytes()
+        # the labels, left to right, are the mirrored line's characters: the original's, reversed
+        assert "".join(row["units"]) == "".join(reversed(row["chars"])).translate(mirrored)
