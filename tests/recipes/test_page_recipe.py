@@ -56,16 +56,19 @@ def test_split_lists_must_be_three_files(tmp_path):
     assert done.returncode == 2 and "--split-lists needs three files (train, dev, test)" in done.stderr
 
 
-def test_the_unicode_form_reaches_stage_1_and_the_later_stages_alike(tmp_path):
-    """Stage 1 prepares in the form given, and stage 2's configuration asks for the same one, so
-    the lines are cut once; an unknown form is refused before any stage."""
+def test_the_unicode_form_and_the_label_order_reach_stage_1_and_the_later_stages_alike(tmp_path):
+    """Stage 1 prepares in the form and the direction given, and stage 2's configuration asks for the
+    same ones, so the lines are cut once; an unknown form or direction is refused before any stage."""
     write_pages(tmp_path / "pages", 10, ["the caf\u00e9 is", "a cafe\u0301 sat"])
-    done = run_recipe(
-        tmp_path / "work", "--pages", str(tmp_path / "pages"), "--normalization", "NFD", "--stop-stage", "2"
-    )
+    done = run_recipe(tmp_path / "work", "--pages", str(tmp_path / "pages"), "--normalization", "NFD",
+                      "--bidi", "L", "--stop-stage", "2")  # fmt: skip
     assert "manifests already prepared, skipping" in done.stdout + done.stderr
     tokens = Vocabulary.load(tmp_path / "work" / "data" / "page" / "tokens.txt").tokens
     assert "\u0301" in tokens and "\u00e9" not in tokens
+    labelling = (tmp_path / "work" / "data" / "page" / "labelling.json").read_text(encoding="utf-8")
+    assert '"display_order": "L"' in labelling
+    refused = run_recipe(tmp_path / "work", "--pages", str(tmp_path / "pages"), "--bidi", "left", check=False)
+    assert refused.returncode == 2 and "run.sh: --bidi must be R, L, auto or none, got 'left'" in refused.stderr
     refused = run_recipe(tmp_path / "work", "--pages", str(tmp_path / "pages"), "--normalization", "nfd", check=False)
     assert refused.returncode == 2 and "Stage" not in refused.stdout
     assert "run.sh: --normalization must be NFC, NFD, NFKC, NFKD or none, got 'nfd'" in refused.stderr
