@@ -24,6 +24,12 @@ Latin words. Where the layout is ambiguous it may not: a number next to a Latin 
 right-to-left text is one example. This is kraken's inverse too. The error rates are not affected:
 labels are scored in display order, and words are read back from hypotheses and references alike.
 
+Directional formatting characters have no glyph, so they are not labels. These are the marks
+(LRM, RLM, ALM), the embeddings and overrides (U+202A-U+202E) and the isolates (U+2066-U+2069). A
+line is laid out with their help and they are then dropped. ``bidi.algorithm`` implements the
+algorithm as it was before isolates (Unicode 6.3), so each isolate is laid out as the embedding it
+extends: LRI as LRE, RLI as RLE, FSI as either by the first strong character it holds, PDI as PDF.
+
 With ``auto`` a hypothesis's direction is unknown. :func:`logical_order` reads it back both ways and
 keeps the reading whose own layout reproduces the hypothesis. Where both or neither do, it keeps the
 direction that most of the line's strong characters have.
@@ -38,6 +44,9 @@ from bidi.algorithm import get_display
 
 BASES = ("L", "R", "auto")
 _RIGHT_TO_LEFT = frozenset({"R", "AL"})
+_LRE, _RLE, _PDF = "\u202a", "\u202b", "\u202c"
+_LRI, _RLI, _FSI, _PDI = "\u2066", "\u2067", "\u2068", "\u2069"
+FORMATTING = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def base_problem(base: str | None) -> str | None:
@@ -68,8 +77,23 @@ def add_bidi_option(parser: argparse.ArgumentParser) -> None:
 def display_order(text: str, base: str) -> str:
     """``text`` (logical order) in display order, left to right, with the paragraph direction ``base``
     (``L``, ``R``, or ``auto`` for the text's own); right-to-left runs are reversed and their
-    brackets mirrored."""
-    return get_display(text, base_dir=None if base == "auto" else base)
+    brackets mirrored, and directional formatting characters dropped once they have placed the rest."""
+    laid_out = get_display(isolates_as_embeddings(text), base_dir=None if base == "auto" else base)
+    return "".join(c for c in laid_out if c not in FORMATTING)
+
+
+def isolates_as_embeddings(text: str) -> str:
+    """``text`` with each isolate initiator replaced by the embedding it extends (FSI by RLE when the
+    first strong character after it is right-to-left, else LRE) and each PDI by PDF."""
+    out = []
+    for i, c in enumerate(text):
+        if c == _FSI:
+            strong = next((unicodedata.bidirectional(d) for d in text[i + 1 :]
+                           if d == _PDI or unicodedata.bidirectional(d) in {"L", "R", "AL"}), "L")  # fmt: skip
+            out.append(_RLE if strong in _RIGHT_TO_LEFT else _LRE)
+        else:
+            out.append({_LRI: _LRE, _RLI: _RLE, _PDI: _PDF}.get(c, c))
+    return "".join(out)
 
 
 def logical_order(text: str, base: str) -> str:

@@ -55,6 +55,17 @@ def test_auto_reads_an_ambiguous_line_in_the_direction_of_most_of_its_strong_cha
     assert logical_order("abcde םו 1", "auto") == "1 ום abcde"
 
 
+def test_directional_formatting_characters_place_the_others_and_are_not_labels():
+    rli, fsi, pdi, rle, pdf, rlm = "\u2067", "\u2068", "\u2069", "\u202b", "\u202c", "\u200f"
+    # an isolate laid out as the embedding it extends: the Hebrew word and "abc" right to left
+    assert display_order(f"{rli}{SHALOM} abc{pdi} def", "L") == "abc םולש def"
+    assert display_order(f"{fsi}{SHALOM} abc{pdi} def", "L") == "abc םולש def"  # first strong: Hebrew
+    assert display_order(f"{fsi}abc {SHALOM}{pdi} def", "L") == "abc םולש def"  # first strong: Latin
+    assert display_order(f"{rle}{SHALOM} abc{pdf}", "L") == "abc םולש"
+    assert display_order(f"abc {rlm}{SHALOM}", "R") == "םולש abc"  # the mark is strong, then dropped
+    assert DisplayOrder(Characters(), "R").labels(["abc", f"{rlm}{SHALOM}"]) == list("םולש|abc")
+
+
 def test_where_the_layout_is_ambiguous_the_reading_back_lays_out_as_the_hypothesis():
     # a number next to a Latin word inside right-to-left text: two logical orders share a layout
     logical = f"{SHALOM} 250! abc {OLAM}"
