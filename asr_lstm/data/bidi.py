@@ -108,6 +108,11 @@ def logical_order(text: str, base: str) -> str:
     return readings[majority_direction(text)]
 
 
+def holds_right_to_left(text: str) -> bool:
+    """Whether ``text`` holds a right-to-left letter (bidirectional class R or AL: Hebrew, Arabic, Syriac, ...)."""
+    return any(unicodedata.bidirectional(c) in _RIGHT_TO_LEFT for c in text)
+
+
 def majority_direction(text: str) -> str:
     """``R`` when more of ``text``'s strong characters are right-to-left than left-to-right, else ``L``."""
     classes = [unicodedata.bidirectional(c) for c in text]

@@ -3,6 +3,7 @@ logical order; the units, the corpus preparation, the lexicon and the LM that fo
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from asr_lstm.data.units import (
     label_order_of,
     units_from_state,
 )
-from tests.line_folder_fixture import write_line
+from tests.line_folder_fixture import write_line, write_line_folder
 
 SHALOM, OLAM = "שלום", "עולם"  # Hebrew: "peace", "world"
 
@@ -141,6 +142,19 @@ def test_a_corpus_prepared_with_a_direction_labels_each_line_in_display_order(tm
     assert corpus.prepared(tmp_path / "data", bidi="R") and not corpus.prepared(tmp_path / "data")
     corpus.prepare(tmp_path / "data")  # the direction is a parameter of the preparation: done again
     assert all("units" not in row for row in prepared(tmp_path / "data"))
+
+
+def test_right_to_left_lines_prepared_in_logical_order_are_warned_of(tmp_path, caplog):
+    corpus = LineFolder(hebrew_folder(tmp_path / "lines"), fractions=[0.34, 0.33, 0.33], group_by="folder")
+    with caplog.at_level(logging.WARNING):
+        corpus.prepare(tmp_path / "data")
+    assert "9 of 9 lines hold right-to-left letters (Arabic, Hebrew, ...)" in caplog.text
+    assert "set data.bidi=R (or auto; --bidi on the recipes)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        corpus.prepare(tmp_path / "data", bidi="R")
+        LineFolder(write_line_folder(tmp_path / "latin")[0].parents[1]).prepare(tmp_path / "latin_data")
+    assert "right-to-left letters" not in caplog.text
 
 
 def test_the_preparation_command_takes_the_direction(tmp_path):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from asr_lstm.data.bad_items import BadItem, check_policy, refuse_or_keep, write_bad_items
-from asr_lstm.data.bidi import base_problem
+from asr_lstm.data.bidi import base_problem, holds_right_to_left
 from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.manifest import input_of, write_manifest
 from asr_lstm.data.tokens import Vocabulary
@@ -135,6 +135,8 @@ class Corpus(ABC):
         units = self.display_ordered(units, bidi)
         self.bad_items.clear()
         splits = self.normalize(self.split_rows(), normalization)
+        if bidi is None:
+            self.warn_of_right_to_left(splits)
         if units is not None:
             splits = self.label_with(units, splits, normalization)
         refuse_or_keep(self.bad_items, on_error, f"{self.item_noun} in {self.describe_root()}", CorpusError)
@@ -172,6 +174,21 @@ class Corpus(ABC):
                 f"the labels of {type(self).__name__} are its {self.reference_key}"
             )
         return DisplayOrder(units if units is not None else Characters(self.word_separator), bidi)
+
+    def warn_of_right_to_left(self, splits: dict[str, list[dict]]) -> None:
+        """Logs a warning when line images are transcribed in a right-to-left script but their labels
+        stay in logical order (no ``data.bidi``): CTC cannot learn labels that run against the image."""
+        lines = [row for rows in splits.values() for row in rows if "image" in row and "text" in row]
+        right_to_left = sum(holds_right_to_left(row["text"]) for row in lines)
+        if right_to_left:
+            log.warning(
+                "%s: %d of %d lines hold right-to-left letters (Arabic, Hebrew, ...), whose labels stay in logical "
+                "order, the reverse of how the images show them; set data.bidi=R (or auto; --bidi on the recipes) "
+                "unless the transcriptions are in display order already",
+                self.describe_root(),
+                right_to_left,
+                len(lines),
+            )
 
     def normalize(self, splits: dict[str, list[dict]], form: str | None) -> dict[str, list[dict]]:
         """The rows with their transcriptions in Unicode ``form``. A row whose ``chars`` gain a word
