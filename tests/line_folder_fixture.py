@@ -1,8 +1,9 @@
 """Folders of line images with their ``.gt.txt`` transcriptions, as kraken, OCRopus and tesstrain keep them,
-and PyLaia's text tables with their image folders."""
+PyLaia's text tables with their image folders, and the lines of kraken's binary datasets."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -50,3 +51,17 @@ def pylaia_layout(root: Path) -> dict[str, Path]:
         body = "".join(f"{i} {' '.join('<space>' if c == ' ' else c for c in text)}\n" for i, text in lines)
         tables[split].write_text(body, encoding="utf-8")
     return tables
+
+
+def line_png(text: str, width: int = 60) -> bytes:
+    """A line image 16 pixels high with ``text`` drawn on it, as PNG bytes."""
+    image = Image.new("L", (width, 16), 255)
+    ImageDraw.Draw(image).text((2, 2), text, fill=0)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def kraken_lines(texts: list[str]) -> list[dict]:
+    """The ``{text, im}`` rows of a kraken binary dataset, one for each text."""
+    return [{"text": text, "im": line_png(text)} for text in texts]

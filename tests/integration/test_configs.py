@@ -78,6 +78,7 @@ def test_group_option_instantiates(tmp_path, group, option):
     if group == "data":
         expected = expected or {
             "kaldi": "kaldi",
+            "kraken": "kraken_arrow",
             "lhotse": "lhotse_manifests",
             "page": "page",
             "lines": "line_folder",

@@ -9,7 +9,7 @@ from asr_lstm.cli.decode import main as decode_main
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
-from tests.line_folder_fixture import pylaia_layout, write_line, write_line_folder
+from tests.line_folder_fixture import kraken_lines, pylaia_layout, write_line, write_line_folder
 
 
 def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch):
@@ -48,6 +48,27 @@ def test_a_model_trains_on_pylaia_tables_and_decodes_their_lines(tmp_path, monke
                                            "trainer.max_epochs=2"])  # fmt: skip
     summary = run(cfg)
     assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 lines, batches of 2
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
+
+
+def test_a_model_trains_on_kraken_datasets_a_file_per_split(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    from asr_lstm.data.generators.kraken_demo import write_dataset
+
+    texts = {"train": ["a move to stop", "Mr Gaitskell from", "nominating any more"], "dev": ["Labour life peers"],
+             "test": ["a move to stop", "Labour life peers"]}  # fmt: skip
+    files = {s: write_dataset(kraken_lines(t), [None] * len(t), tmp_path / f"{s}.arrow") for s, t in texts.items()}
+    datasets = "{" + ", ".join(f"{s}: [{f}]" for s, f in files.items()) + "}"
+    cfg = compose_train(tmp_path / "run", ["data=kraken", "features=image", f"data.corpus.datasets={datasets}",
+                                           f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 lines, batches of 2
+    rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
+    assert [row["text"] for row in rows] == texts["test"] and rows[1]["id"] == "test-000001"
     export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
