@@ -73,6 +73,7 @@ def test_group_option_instantiates(tmp_path, group, option):
         "mini_iam_ondb": "iam_ondb",
         "mini_pages": "page",
         "mini_lines": "line_folder",
+        "mini_kraken": "kraken_arrow",
         "puigcerver2017": "iam",
     }.get(option)
     if group == "data":
