@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx,lhotse,kraken]'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx,lhotse,arrow]'
 	# The published PAGE-XML 2019 schema (ocrd_validators/page.xsd) that the tests validate written
 	# pages against. --no-deps: the tests read the file only, never import the OCR-D framework.
 	$(BIN)/python -m pip install --quiet --no-deps 'ocrd-validators==2.67.1'

@@ -54,6 +54,7 @@ esac
 if [ -n "$train$dev$test" ]; then
   [ -n "$train" ] && [ -n "$dev" ] && [ -n "$test" ] || { echo "run.sh: --train, --dev and --test go together" >&2; exit 2; }
   [ -z "$datasets" ] || { echo "run.sh: give --datasets or --train/--dev/--test, not both" >&2; exit 2; }
+  [ "$split" = stored ] || { echo "run.sh: --split fractions splits --datasets; --train, --dev and --test name each split's files" >&2; exit 2; }
 fi
 
 # absolute_files NAME: run.sh's variable NAME, a list of dataset files, made absolute; exits 2 naming

@@ -66,6 +66,7 @@ def test_stage_1_prepares_a_file_per_split_or_a_split_by_fractions_as_training_r
         (["--train", "a.arrow"], "--train, --dev and --test go together"),
         (["--datasets", "x.arrow", "--train", "a", "--dev", "b", "--test", "c"], "not both"),
         (["--datasets", "nowhere.arrow other.arrow"], "--datasets nowhere.arrow: no such file"),
+        (["--train", "a", "--dev", "b", "--test", "c", "--split", "fractions"], "--split fractions splits --datasets"),
         (["--bidi", "rtl"], "--bidi must be R, L, auto or none, got 'rtl'"),
     ],
 )

@@ -18,12 +18,13 @@ from PIL import Image
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.iam import IamLines
-from asr_lstm.data.corpora.kraken_arrow import KrakenArrow, dataset_ids, main
+from asr_lstm.data.corpora.kraken_arrow import KrakenArrow, main
+from asr_lstm.data.corpora.line_tables import file_ids
 from asr_lstm.data.generators.kraken_demo import generate, write_dataset
 from tests.iam_fixture import write_iam_tree
 from tests.line_folder_fixture import kraken_lines, line_png
 
-pa = pytest.importorskip("pyarrow")  # the `kraken` extra, which `make install` installs
+pa = pytest.importorskip("pyarrow")  # the `arrow` extra, which `make install` installs
 
 KRAKEN_FILE = Path(__file__).parents[1] / "data" / "kraken-7.1.1-path.arrow"
 KRAKEN_TEXTS = [
@@ -100,11 +101,11 @@ def test_a_file_per_split_gives_every_line_of_it_to_that_split(tmp_path):
     assert rows["dev"][1]["id"] == "dev_data-000001" and rows["dev"][1]["writer"] == "dev_data"
 
 
-def test_dataset_ids_are_unique_paths_below_the_common_folder():
-    assert dataset_ids([Path("/b/x/data.arrow"), Path("/b/y/data.arrow")]) == {
+def test_file_ids_are_unique_paths_below_the_common_folder():
+    assert file_ids([Path("/b/x/data.arrow"), Path("/b/y/data.arrow")]) == {
         Path("/b/x/data.arrow"): "x_data", Path("/b/y/data.arrow"): "y_data"
     }  # fmt: skip
-    assert dataset_ids([Path("/b/my set.arrow")]) == {Path("/b/my set.arrow"): "my_set"}
+    assert file_ids([Path("/b/my set.arrow")]) == {Path("/b/my set.arrow"): "my_set"}
 
 
 def test_every_unreadable_file_is_named_in_one_error(tmp_path):
@@ -192,11 +193,15 @@ def test_wrong_options_are_refused_by_name(tmp_path):
         ValueError, match=r"must name files for each of \('train', 'dev', 'test'\), got \['dev', 'train'\]"
     ):
         KrakenArrow({"train": "a.arrow", "dev": "b.arrow"}, tmp_path)
+    with pytest.raises(ValueError, match=r"with the files of each split named in data.corpus.datasets, there is"):
+        KrakenArrow({"train": "a.arrow", "dev": "b.arrow", "test": "c.arrow"}, tmp_path, split="fractions")
 
 
 def test_without_pyarrow_the_corpus_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    with pytest.raises(CorpusError, match=r"pip install 'asr-lstm\[kraken\]'"):
+    with pytest.raises(
+        CorpusError, match=r"data=kraken reads kraken's Arrow datasets with pyarrow, .* pip install 'asr-lstm\[arrow\]'"
+    ):
         KrakenArrow("a.arrow", tmp_path)
 
 
@@ -210,3 +215,6 @@ def test_the_preparation_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--train", str(KRAKEN_FILE), "--out", str(tmp_path / "other")])
     assert "--train needs --dev and --test" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--train", "a", "--dev", "b", "--test", "c", "--split", "fractions", "--out", str(tmp_path / "other")])
+    assert "--split fractions splits --datasets" in capsys.readouterr().err

@@ -9,7 +9,7 @@ structs whose ``text`` is a line's transcription and ``im`` its image as a PNG f
 split (all false without ``--random-split``); and under the schema's metadata key ``lines`` a JSON
 record whose ``type`` is ``kraken_recognition_baseline`` (lines cut from pages along their
 baselines) or ``kraken_recognition_bbox`` (line images as they were). Those files train here as
-they are, read with pyarrow (``pip install 'asr-lstm[kraken]'``).
+they are, read with pyarrow (``pip install 'asr-lstm[arrow]'``).
 
 Splits (``split``): ``stored``, the files' own ``train``, ``validation`` (dev) and ``test`` columns,
 as ``ketos train`` reads them (lines in none are left out, and counted in the log); ``fractions``,
@@ -30,7 +30,6 @@ Usage: ``python -m asr_lstm.data.corpora.kraken_arrow --datasets dataset.arrow -
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -38,21 +37,17 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.bidi import add_bidi_option
+from asr_lstm.data.corpora import line_tables
 from asr_lstm.data.corpora.base import CorpusError, prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.corpora.splits import SPLITS, split_by_fraction
 from asr_lstm.data.unicode_forms import add_form_option
-from asr_lstm.data.units import WORD_SEPARATOR
 
 log = logging.getLogger(__name__)
 
-INSTALL = "pip install 'asr-lstm[kraken]'"
 RECOGNITION_TYPES = ("kraken_recognition_baseline", "kraken_recognition_bbox")
 SPLIT_COLUMNS = {"train": "train", "dev": "validation", "test": "test"}
 SPLIT_CHOICES = ("stored", "fractions")
@@ -63,20 +58,7 @@ Datasets = str | os.PathLike | list | tuple | Mapping
 
 def import_pyarrow():
     """The ``pyarrow`` module, or a :class:`CorpusError` with the install line."""
-    try:
-        import pyarrow
-    except ImportError as err:
-        raise CorpusError(f"data=kraken reads kraken's Arrow datasets with pyarrow, which is not installed "
-                          f"({err}): {INSTALL}") from None  # fmt: skip
-    return pyarrow
-
-
-def dataset_ids(paths: list[Path]) -> dict[Path, str]:
-    """``{file: id}``: each file's path below the folder common to all, ``/`` as ``_``, without its
-    suffix (``books/a/dataset.arrow`` and ``books/b/dataset.arrow`` -> ``a_dataset``, ``b_dataset``)."""
-    resolved = [p.resolve() for p in paths]
-    common = Path(os.path.commonpath([p.parent for p in resolved]))
-    return {p: "_".join(r.relative_to(common).with_suffix("").parts).replace(" ", "_") for p, r in zip(paths, resolved)}
+    return line_tables.import_pyarrow("data=kraken reads kraken's Arrow datasets")
 
 
 def lines_field_problem(schema, types) -> str | None:
@@ -86,11 +68,12 @@ def lines_field_problem(schema, types) -> str | None:
         return f"no column 'lines' of line structs (its columns: {', '.join(schema.names) or 'none'})"
     struct = schema.field("lines").type
     fields = {struct.field(i).name: struct.field(i).type for i in range(struct.num_fields)}
-    if not types.is_string(fields.get("text")) and not types.is_large_string(fields.get("text")):
+    if not line_tables.is_text(types, fields.get("text")):
         return "its 'lines' have no string field 'text'"
-    if not types.is_binary(fields.get("im")) and not types.is_large_binary(fields.get("im")):
+    if not line_tables.is_bytes(types, fields.get("im")):
         return "its 'lines' have no binary field 'im' (kraken's image_type 'raw')"
-    kind = json.loads((schema.metadata or {}).get(b"lines", b"{}")).get("type")
+    record = json.loads((schema.metadata or {}).get(b"lines", b"{}"))
+    kind = record.get("type") if isinstance(record, dict) else None
     if kind is not None and kind not in RECOGNITION_TYPES:
         return f"a kraken dataset of type {kind!r}, not of line recognition ({', '.join(RECOGNITION_TYPES)})"
     return None
@@ -126,6 +109,9 @@ class KrakenArrow(LineCorpus):
             self.files = {ALL: self.paths(datasets)}
         if split not in SPLIT_CHOICES:
             raise ValueError(f"data.corpus.split must be one of {SPLIT_CHOICES}, got {split!r}")
+        if split == "fractions" and ALL not in self.files:
+            raise ValueError("data.corpus.split=fractions splits a list of datasets; with the files of each split "
+                             "named in data.corpus.datasets, there is nothing to split")  # fmt: skip
         self.lines_dir = Path(lines_dir)
         self.split = split
         self.fractions = [float(f) for f in fractions]
@@ -144,8 +130,7 @@ class KrakenArrow(LineCorpus):
         return self.split if ALL in self.files else "files"
 
     def params(self) -> dict:
-        stamps = {key: [[str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else None] for p in paths]
-                  for key, paths in self.files.items()}  # fmt: skip
+        stamps = {key: line_tables.file_stamps(paths) for key, paths in self.files.items()}
         by_fraction = self.splitting == "fractions"
         return {
             "corpus": "kraken",
@@ -254,7 +239,7 @@ class KrakenArrow(LineCorpus):
         problems = self.repeated_files()
         problems += [problem for path in dict.fromkeys(paths) if (problem := self.check(path)) is not None]
         CorpusError.raise_all(problems)
-        ids = dataset_ids(paths)
+        ids = line_tables.file_ids(paths)
         assigned = self.assign(ids, problems)
         CorpusError.raise_all(problems)
         splits: dict[str, list[dict]] = {split: [] for split in SPLITS}
@@ -272,35 +257,17 @@ class KrakenArrow(LineCorpus):
         ``None`` with the reason in :attr:`bad_items`."""
         line_id = f"{dataset_id}-{r:06d}"
         words = ((line or {}).get("text") or "").split()
-        reason = transcription_problem(words)
         data = (line or {}).get("im")
-        if reason is None and not data:
-            reason = "no image"
+        reason = transcription_problem(words) or (None if data else "no image")
         if reason is None:
             try:
-                with Image.open(io.BytesIO(data)) as image:
-                    image.load()
-                    suffix, (width, height) = (image.format or "png").lower(), image.size
-            except (UnidentifiedImageError, OSError, ValueError) as err:
-                reason = f"the line image cannot be decoded ({err})"
+                image = line_tables.write_line_image(data, self.lines_dir / dataset_id / f"{r:06d}")
+            except line_tables.UndecodableImage as err:
+                reason = str(err)
         if reason is not None:
             self.bad_items.append(BadItem(split, line_id, str(path), f"{path}: row {r}: {reason}"))
             return None
-        out = self.lines_dir / dataset_id / f"{r:06d}.{suffix}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            tmp.write_bytes(data)
-        return {
-            "id": line_id,
-            "image": str(out.resolve()),
-            "chars": list(WORD_SEPARATOR.join(words)),
-            "text": " ".join(words),
-            "writer": dataset_id,
-            "dataset": str(path.resolve()),
-            "row": r,
-            "width": width,
-            "height": height,
-        }
+        return line_tables.line_row(line_id, words, image, dataset_id, dataset=str(path.resolve()), row=r)
 
     def describe(self, split: str, rows: list[dict]) -> str:
         return f"{split}: {len(rows)} lines of {len({r['writer'] for r in rows})} datasets"
@@ -326,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--train needs --dev and --test")
     if args.train is None and (args.dev is not None or args.test is not None):
         parser.error("--dev and --test go with --train, not --datasets")
+    if args.train is not None and args.split == "fractions":
+        parser.error("--split fractions splits --datasets; --train, --dev and --test name each split's files")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     datasets = args.datasets or {"train": args.train, "dev": args.dev, "test": args.test}
 
