@@ -78,6 +78,7 @@ def test_group_option_instantiates(tmp_path, group, option):
     }.get(option)
     if group == "data":
         expected = expected or {
+            "hf_lines": "hf_parquet",
             "kaldi": "kaldi",
             "kraken": "kraken_arrow",
             "lhotse": "lhotse_manifests",

@@ -2,6 +2,7 @@
 lines as evaluate does."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +70,20 @@ def test_a_model_trains_on_kraken_datasets_a_file_per_split(tmp_path, monkeypatc
     assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 lines, batches of 2
     rows = [json.loads(line) for line in (tmp_path / "data" / "test.jsonl").read_text().splitlines()]
     assert [row["text"] for row in rows] == texts["test"] and rows[1]["id"] == "test-000001"
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
+
+
+def test_a_model_trains_on_a_hugging_face_dataset_folder(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    written_by_datasets = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0"
+    cfg = compose_train(tmp_path / "run", ["data=hf_lines", "features=image", f"data.corpus.dataset={written_by_datasets}",
+                                           f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
+                                           "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 lines, batches of 2
     export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
