@@ -1,10 +1,10 @@
 """A handwriting or print corpus of your own as a Hugging Face dataset: the Parquet files of its splits.
 
-The line-recognition datasets of the Hugging Face Hub (Teklia's IAM, RIMES, READ and NorHand lines,
-and the many made with the ``datasets`` library) are Parquet files, one or several shards per split,
-whose rows hold a line image in an ``image`` column and its transcription in a ``text`` column. The
-image column is the ``datasets`` library's ``Image`` feature, a struct of the image file's
-``bytes`` and its ``path``: the bytes when the dataset was uploaded (or built from images in
+The line-recognition datasets of the Hugging Face Hub (Teklia's ``IAM-line``, ``RIMES-2011-line``,
+``NorHand-v1-line`` and ``Belfort-line``, and the many made with the ``datasets`` library) are Parquet
+files, one or several shards per split, whose rows hold a line image in an ``image`` column and its
+transcription in a ``text`` column. The image column is the ``datasets`` library's ``Image``
+feature, a struct of the image file's ``bytes`` and its ``path``: the bytes when the dataset was uploaded (or built from images in
 memory), only the path when it was built from local files. A folder downloaded from the Hub
 (``huggingface-cli download Teklia/IAM-line --repo-type dataset --local-dir DIR``) trains as it is.
 
