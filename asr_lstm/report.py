@@ -81,7 +81,8 @@ def protocol_block(data_dir: Path, corpus_note: str, notes: list[str] | None = N
             rows = read_manifest(manifest)
             kind = kind_of_row(rows[0]) if rows else None
             items, makers = kind.nouns if kind else ("lines", "writers")  # rows of text alone are lines
-            line = f"- {split}: {len(rows)} {items}, {len({source_of(r) for r in rows})} {makers}"
+            sources = {source_of(r) for r in rows} - {None}  # none where the corpus records none
+            line = f"- {split}: {len(rows)} {items}" + (f", {len(sources)} {makers}" if sources else "")
             if kind and kind.report_hours:
                 line += f", {sum(r.get('duration', 0.0) for r in rows) / 3600:.2f} h"
             lines.append(line)

@@ -78,7 +78,8 @@ def test_group_option_instantiates(tmp_path, group, option):
     }.get(option)
     if group == "data":
         expected = expected or {
-            "hf_lines": "hf_parquet",
+            "hf_lines": "hf_lines",
+            "hf_speech": "hf_speech",
             "kaldi": "kaldi",
             "kraken": "kraken_arrow",
             "lhotse": "lhotse_manifests",

@@ -78,7 +78,7 @@ def test_a_model_trains_on_kraken_datasets_a_file_per_split(tmp_path, monkeypatc
 
 def test_a_model_trains_on_a_hugging_face_dataset_folder(tmp_path, monkeypatch):
     pytest.importorskip("pyarrow")
-    written_by_datasets = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0"
+    written_by_datasets = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0-lines"
     cfg = compose_train(tmp_path / "run", ["data=hf_lines", "features=image", f"data.corpus.dataset={written_by_datasets}",
                                            f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
                                            "trainer.max_epochs=2"])  # fmt: skip

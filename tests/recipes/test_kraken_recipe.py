@@ -56,7 +56,7 @@ def test_stage_1_prepares_a_file_per_split_or_a_split_by_fractions_as_training_r
     sizes = [len(rows[s]) for s in ("train", "dev", "test")]
     assert sizes == ([3, 1, 2] if layout == "files" else [8, 1, 1])
     if layout == "fractions":
-        assert {r["writer"] for rs in rows.values() for r in rs} == {"a_data", "b_data"}
+        assert {r["id"].rsplit("-", 1)[0] for rs in rows.values() for r in rs} == {"a_data", "b_data"}
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def test_a_file_per_split_gives_every_line_of_it_to_that_split(tmp_path):
     assert {s: [r["text"] for r in rs] for s, rs in rows.items()} == {
         "train": ["train 0", "train 1", "train 2"], "dev": ["dev 0", "dev 1"], "test": ["test 0"]
     }  # fmt: skip
-    assert rows["dev"][1]["id"] == "dev_data-000001" and rows["dev"][1]["writer"] == "dev_data"
+    assert rows["dev"][1]["id"] == "dev_data-000001" and "writer" not in rows["dev"][1]
 
 
 def test_file_ids_are_unique_paths_below_the_common_folder():

@@ -101,6 +101,11 @@ def test_protocol_counts_lines_and_writers_or_hours_and_speakers(tmp_path):
     ]
 
 
+def test_protocol_counts_no_writers_where_the_corpus_records_none(tmp_path):
+    write_manifest([{"id": "d-000000", "image": "0.png"}, {"id": "d-000001", "image": "1.png"}], tmp_path / "dev.jsonl")
+    assert protocol_block(tmp_path, "kraken datasets")[3] == "- dev: 2 lines"
+
+
 def test_git_commit_is_modified_by_code_but_not_by_reports(tmp_path):
     import subprocess
 

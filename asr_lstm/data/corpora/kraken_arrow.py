@@ -267,10 +267,10 @@ class KrakenArrow(LineCorpus):
         if reason is not None:
             self.bad_items.append(BadItem(split, line_id, str(path), f"{path}: row {r}: {reason}"))
             return None
-        return line_tables.line_row(line_id, words, image, dataset_id, dataset=str(path.resolve()), row=r)
+        return line_tables.line_row(line_id, words, image, dataset=str(path.resolve()), row=r)
 
     def describe(self, split: str, rows: list[dict]) -> str:
-        return f"{split}: {len(rows)} lines of {len({r['writer'] for r in rows})} datasets"
+        return f"{split}: {len(rows)} lines of {len({r['dataset'] for r in rows})} datasets"
 
 
 def main(argv: list[str] | None = None) -> None:

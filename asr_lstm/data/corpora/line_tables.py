@@ -77,16 +77,16 @@ def write_line_image(data: bytes, stem: Path) -> tuple[Path, int, int]:
     return out, width, height
 
 
-def line_row(line_id: str, words: list[str], image: tuple[Path, int, int], writer: str, **more) -> dict:
+def line_row(line_id: str, words: list[str], image: tuple[Path, int, int], **more) -> dict:
     """The manifest row of a line: its characters with ``|`` between words, its image file and size
-    (as :func:`write_line_image` returns them), its writer (the file it came from) and ``more``."""
+    (as :func:`write_line_image` returns them) and ``more`` (the file and row it came from). Such a
+    table records no writer, so the row has none."""
     path, width, height = image
     return {
         "id": line_id,
         "image": str(path.resolve()),
         "chars": list(WORD_SEPARATOR.join(words)),
         "text": " ".join(words),
-        "writer": writer,
         **more,
         "width": width,
         "height": height,

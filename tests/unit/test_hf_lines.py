@@ -1,7 +1,7 @@
 """Hugging Face datasets' Parquet files as a corpus: a folder the ``datasets`` library wrote, its
 split rule, images given by bytes or by path, and every refusal named at once.
 
-``tests/data/hf-datasets-5.2.0/data/{train,validation,test}-00000-of-00001.parquet`` were written by
+``tests/data/hf-datasets-5.2.0-lines/data/{train,validation,test}-00000-of-00001.parquet`` were written by
 the ``datasets`` library 5.2.0 (``Dataset.to_parquet`` of an ``Image()`` and a ``Value("string")``
 feature, the images given as bytes with their file names, as a dataset on the Hub holds them) from
 the six generated lines of ``kraken-7.1.1-path.arrow``: three train, one validation, two test.
@@ -17,13 +17,14 @@ import pytest
 from PIL import Image
 
 from asr_lstm.data.corpora.base import CorpusError
-from asr_lstm.data.corpora.hf_parquet import HfLines, main, split_of_file
+from asr_lstm.data.corpora.hf_lines import HfLines, main
+from asr_lstm.data.corpora.hf_parquet import split_of_file
 from tests.line_folder_fixture import line_png
 
 pa = pytest.importorskip("pyarrow")  # the `arrow` extra, which `make install` installs
 import pyarrow.parquet as pq  # noqa: E402
 
-HF_DATASET = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0"
+HF_DATASET = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0-lines"
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 
