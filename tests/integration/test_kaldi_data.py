@@ -1,7 +1,10 @@
-"""A model trains, is evaluated and exported on Kaldi data directories, segments included, and on
-SpeechBrain manifests."""
+"""A model trains, is evaluated and exported on Kaldi data directories, segments included, on
+SpeechBrain manifests and on a Hugging Face speech dataset."""
 
 import json
+from pathlib import Path
+
+import pytest
 
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
@@ -33,6 +36,20 @@ def test_a_model_trains_on_speechbrain_manifests_and_decodes_them(tmp_path, monk
                                            f"data.work_dir={tmp_path / 'data'}", *FAST, "trainer.max_epochs=2"])  # fmt: skip
     summary = run(cfg)
     assert summary["global_step"] == 8 and summary["metric"] == "cer"  # 8 utterances in batches of 2
+    export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
+    decode_and_evaluate_through_one_path(
+        monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
+    )
+
+
+def test_a_model_trains_on_a_hugging_face_speech_dataset_and_decodes_it(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    written_by_datasets = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0-speech"
+    cfg = compose_train(tmp_path / "run", ["data=hf_speech", f"data.corpus.dataset={written_by_datasets}",
+                                           "data.corpus.speaker_column=speaker_id", f"data.work_dir={tmp_path / 'data'}",
+                                           *FAST, "trainer.max_epochs=2"])  # fmt: skip
+    summary = run(cfg)
+    assert summary["global_step"] == 4 and summary["metric"] == "cer"  # 3 utterances in batches of 2
     export_main([str(tmp_path / "run"), "-o", str(tmp_path / "model.asrlstm")])
     decode_and_evaluate_through_one_path(
         monkeypatch, tmp_path / "run", tmp_path / "model.asrlstm", tmp_path / "data/test.jsonl"
