@@ -29,10 +29,7 @@ from asr_lstm.data.corpora import line_tables
 from asr_lstm.data.corpora.base import prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
 from asr_lstm.data.corpora.hf_parquet import ParquetDataset, add_parquet_options, parquet_files_of
-from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.unicode_forms import add_form_option
-
-log = logging.getLogger(__name__)
 
 
 class HfLines(LineCorpus):
@@ -66,23 +63,14 @@ class HfLines(LineCorpus):
         return self.parquet.describe()
 
     def split_rows(self) -> dict[str, list[dict]]:
-        files, ids = self.parquet.validated_files()
-        splits: dict[str, list[dict]] = {}
-        for split, paths in files.items():
-            splits[split] = [row for path in paths for r, (cell, text) in enumerate(self.parquet.rows(path))
-                             if (row := self.row(split, path, ids[path], r, cell, text)) is not None]  # fmt: skip
-            log.info("%s: %d lines of %d files", split, len(splits[split]), len(paths))
-        return splits
+        return self.parquet.manifest_rows(self.row)
 
-    def row(self, split: str, path: Path, file_id: str, r: int, cell: object, text: str | None) -> dict | None:
-        """The manifest row of row ``r`` of ``path``, its image written under ``lines_dir``; or
-        ``None`` with the reason in :attr:`bad_items`."""
+    def row(self, split: str, path: Path, file_id: str, r: int, cells: tuple) -> dict | None:
+        """The manifest row of row ``r`` of ``path`` (``cells``: image, text), its image written under
+        ``lines_dir``; or ``None`` with the reason in :attr:`bad_items`."""
         line_id = f"{file_id}-{r:06d}"
-        words = (text or "").split()
-        reason = transcription_problem(words)
-        if reason is None:
-            data = self.parquet.media_bytes(cell, path)
-            reason = data if isinstance(data, str) else None
+        words, data = self.parquet.words_and_bytes(*cells, path)
+        reason = data if isinstance(data, str) else None
         if reason is None:
             try:
                 image = line_tables.write_line_image(data, self.lines_dir / file_id / f"{r:06d}")

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from asr_lstm.data.corpora import line_tables
 from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.speech import transcription_problem
 from asr_lstm.data.corpora.splits import SPLITS
 
 # The split keywords of the ``datasets`` library (``datasets.data_files.SPLIT_KEYWORDS``), our names first.
@@ -164,11 +165,26 @@ class ParquetDataset:
         CorpusError.raise_all(problems)
         return files, line_tables.file_ids([p for ps in files.values() for p in ps])
 
+    def manifest_rows(self, make_row: Callable[[str, Path, str, int, tuple], dict | None]) -> dict[str, list[dict]]:
+        """The rows ``make_row(split, file, file id, row number, cells)`` makes of every row of each
+        split's files (``None``: a bad item, left out), once the files are validated."""
+        files, ids = self.validated_files()
+        return {split: [row for path in paths for r, cells in enumerate(self.rows(path))
+                        if (row := make_row(split, path, ids[path], r, cells)) is not None]
+                for split, paths in files.items()}  # fmt: skip
+
     def rows(self, path: Path) -> Iterator[tuple]:
         """Each row's cells of the columns, in their order, in file order."""
         parquet = self.pa.parquet.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(self.columns.values())):
             yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+    def words_and_bytes(self, cell: object, text: str | None, path: Path) -> tuple[list[str], bytes | str]:
+        """A row's words and its media file bytes (:meth:`media_bytes`), or the reason the row
+        cannot be used instead of the bytes (no transcription first)."""
+        words = (text or "").split()
+        reason = transcription_problem(words)
+        return words, reason if reason is not None else self.media_bytes(cell, path)
 
     def media_bytes(self, cell: object, path: Path) -> bytes | str:
         """A row's image or audio file bytes: the cell's ``bytes``, or the file its ``path`` names

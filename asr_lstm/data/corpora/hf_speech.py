@@ -34,10 +34,8 @@ from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import prepare_from_command_line
 from asr_lstm.data.corpora.hf_parquet import ParquetDataset, add_parquet_options, parquet_files_of
-from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row, transcription_problem
+from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row
 from asr_lstm.data.unicode_forms import add_form_option
-
-log = logging.getLogger(__name__)
 
 
 def write_audio(data: bytes, stem: Path) -> tuple[Path, float]:
@@ -93,23 +91,15 @@ class HfSpeech(CharacterSpeechCorpus):
         return self.parquet.describe()
 
     def split_rows(self) -> dict[str, list[dict]]:
-        files, ids = self.parquet.validated_files()
-        splits: dict[str, list[dict]] = {}
-        for split, paths in files.items():
-            splits[split] = [row for path in paths for r, cells in enumerate(self.parquet.rows(path))
-                             if (row := self.row(split, path, ids[path], r, cells)) is not None]  # fmt: skip
-        return splits
+        return self.parquet.manifest_rows(self.row)
 
     def row(self, split: str, path: Path, file_id: str, r: int, cells: tuple) -> dict | None:
         """The manifest row of row ``r`` of ``path`` (``cells``: audio, text, and speaker if read),
         its audio written under ``audio_dir``; or ``None`` with the reason in :attr:`bad_items`."""
         utt = f"{file_id}-{r:06d}"
         audio, text, *speaker = cells
-        words = (text or "").split()
-        reason = transcription_problem(words)
-        if reason is None:
-            data = self.parquet.media_bytes(audio, path)
-            reason = data if isinstance(data, str) else None
+        words, data = self.parquet.words_and_bytes(audio, text, path)
+        reason = data if isinstance(data, str) else None
         if reason is None:
             try:
                 written, duration = write_audio(data, self.audio_dir / file_id / f"{r:06d}")

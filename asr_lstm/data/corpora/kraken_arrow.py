@@ -3,7 +3,7 @@
 kraken compiles its ground truth (PAGE or ALTO pages, or line images with ``.gt.txt`` files) into
 one Arrow IPC file (``ketos compile -f page *.xml -o dataset.arrow``), from which ``ketos train -f
 binary`` trains; ``--random-split 0.8 0.1 0.1`` draws a split into it. The table, as
-``kraken.lib.arrow_dataset.build_binary_dataset`` writes it (kraken 4 to 7): a column ``lines`` of
+``kraken.lib.arrow_dataset.build_binary_dataset`` writes it (checked against kraken 7.1.1): a column ``lines`` of
 structs whose ``text`` is a line's transcription and ``im`` its image as a PNG file's bytes
 (kraken 7 adds ``language``); boolean columns ``train``, ``validation`` and ``test``, the drawn
 split (all false without ``--random-split``); and under the schema's metadata key ``lines`` a JSON
