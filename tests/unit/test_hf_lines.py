@@ -99,6 +99,21 @@ def test_every_problem_of_a_folder_is_named_in_one_error(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_a_damaged_file_is_named_after_the_others_are_read(tmp_path):
+    folder = tmp_path / "ds" / "data"
+    folder.mkdir(parents=True)
+    for parquet in (HF_DATASET / "data").iterdir():
+        (folder / parquet.name).write_bytes(parquet.read_bytes())
+    damaged = folder / "train-00000-of-00001.parquet"
+    data = bytearray(damaged.read_bytes())
+    data[3000:9000] = b"\xff" * 6000  # inside the image column's pages; the footer is intact
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=rf"{damaged}: damaged, its rows cannot be read \(.*\)"):
+        HfLines(tmp_path / "lines", dataset=tmp_path / "ds").prepare(tmp_path / "data", "skip")
+    assert (tmp_path / "lines" / "test-00000-of-00001" / "000001.png").is_file()  # the others were read
+    assert not (tmp_path / "data" / ".prepare.done").exists()
+
+
 def test_wrong_columns_files_and_splits_are_refused_by_name(tmp_path):
     good = write_parquet(tmp_path / "good.parquet", cells(["a"]), ["a"])
     typed = tmp_path / "typed.parquet"

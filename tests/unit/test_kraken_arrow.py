@@ -131,6 +131,23 @@ def test_every_unreadable_file_is_named_in_one_error(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_a_file_whose_rows_cannot_be_read_is_named_after_the_others_are_read(tmp_path, monkeypatch):
+    good = write_dataset(kraken_lines(["a b", "c d", "e f"]), ["train", "dev", "test"], tmp_path / "good.arrow")
+    bad = write_dataset(kraken_lines(["g h", "i j"]), ["train", "train"], tmp_path / "bad.arrow")
+    read = KrakenArrow.lines
+
+    def failing(self, path):
+        for k, line in enumerate(read(self, path)):
+            if path == bad and k == 1:
+                raise pa.ArrowInvalid("Buffer 1 did not start on 8-byte aligned offset")
+            yield line
+
+    monkeypatch.setattr(KrakenArrow, "lines", failing)
+    with pytest.raises(CorpusError, match=rf"{bad}: damaged, its rows cannot be read \(Buffer 1 did not"):
+        KrakenArrow([str(bad), str(good)], tmp_path / "lines").prepare(tmp_path / "data", "skip")
+    assert (tmp_path / "lines" / "good" / "000002.png").is_file() and not (tmp_path / "data").exists()
+
+
 def test_a_dataset_without_a_drawn_split_says_how_to_split_it(tmp_path):
     plain = write_dataset(kraken_lines(["a", "b", "c"]), [None] * 3, tmp_path / "plain.arrow")
     with pytest.raises(CorpusError, match=r"no line is in a stored split .* data.corpus.split=fractions"):

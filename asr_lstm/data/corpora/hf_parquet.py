@@ -167,11 +167,24 @@ class ParquetDataset:
 
     def manifest_rows(self, make_row: Callable[[str, Path, str, int, tuple], dict | None]) -> dict[str, list[dict]]:
         """The rows ``make_row(split, file, file id, row number, cells)`` makes of every row of each
-        split's files (``None``: a bad item, left out), once the files are validated."""
+        split's files (``None``: a bad item, left out), once the files are validated.
+
+        Raises:
+            CorpusError: naming every file whose rows cannot be read (damaged), after the others are read.
+        """
         files, ids = self.validated_files()
-        return {split: [row for path in paths for r, cells in enumerate(self.rows(path))
-                        if (row := make_row(split, path, ids[path], r, cells)) is not None]
-                for split, paths in files.items()}  # fmt: skip
+        splits: dict[str, list[dict]] = {split: [] for split in files}
+        problems: list[str] = []
+        for split, paths in files.items():
+            for path in paths:
+                try:
+                    for r, cells in enumerate(self.rows(path)):
+                        if (row := make_row(split, path, ids[path], r, cells)) is not None:
+                            splits[split].append(row)
+                except self.pa.ArrowException as err:
+                    problems.append(line_tables.damaged(path, err))
+        CorpusError.raise_all(problems)
+        return splits
 
     def rows(self, path: Path) -> Iterator[tuple]:
         """Each row's cells of the columns, in their order, in file order."""

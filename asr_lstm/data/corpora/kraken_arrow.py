@@ -244,10 +244,14 @@ class KrakenArrow(LineCorpus):
         CorpusError.raise_all(problems)
         splits: dict[str, list[dict]] = {split: [] for split in SPLITS}
         for path, row_splits in assigned.items():
-            for r, line in enumerate(self.lines(path)):
-                split = row_splits[r]
-                if split is not None and (row := self.row(split, path, ids[path], r, line)) is not None:
-                    splits[split].append(row)
+            try:
+                for r, line in enumerate(self.lines(path)):
+                    split = row_splits[r]
+                    if split is not None and (row := self.row(split, path, ids[path], r, line)) is not None:
+                        splits[split].append(row)
+            except self.pyarrow.ArrowException as err:
+                problems.append(line_tables.damaged(path, err))
+        CorpusError.raise_all(problems)
         for split, rows in splits.items():
             log.info("%s: %d lines", split, len(rows))
         return splits

@@ -47,6 +47,11 @@ def file_stamps(paths: list[Path]) -> list[list]:
     return [[str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else None] for p in paths]
 
 
+def damaged(path: Path, err: Exception) -> str:
+    """The problem of a file whose header pyarrow read but whose rows it cannot (``err``)."""
+    return f"{path}: damaged, its rows cannot be read ({err})"
+
+
 def is_text(types, kind) -> bool:
     """Whether an Arrow type is a string (``types``: ``pyarrow.types``; ``kind`` may be ``None``)."""
     return kind is not None and (types.is_string(kind) or types.is_large_string(kind))
