@@ -1,7 +1,7 @@
 """A speech corpus of your own as a Hugging Face dataset: the Parquet files of its splits.
 
-The speech datasets of the Hugging Face Hub (LibriSpeech's ``openslr/librispeech_asr``, Common Voice,
-VoxPopuli, and whatever the ``datasets`` library wrote) are Parquet files whose rows hold an
+The speech datasets of the Hugging Face Hub in Parquet (what the ``datasets`` library's
+``to_parquet`` and ``push_to_hub`` write, and the Hub's conversion of other datasets) hold an
 utterance's audio in an ``audio`` column (the ``Audio`` feature: the file's bytes, or its path) and
 its transcription in a text column (``text``; Common Voice's is ``sentence``), often with a speaker
 column (LibriSpeech's ``speaker_id``, Common Voice's ``client_id``). A folder downloaded from the
