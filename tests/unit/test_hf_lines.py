@@ -5,6 +5,8 @@ split rule, images given by bytes or by path, and every refusal named at once.
 the ``datasets`` library 5.2.0 (``Dataset.to_parquet`` of an ``Image()`` and a ``Value("string")``
 feature, the images given as bytes with their file names, as a dataset on the Hub holds them) from
 the six generated lines of ``kraken-7.1.1-path.arrow``: three train, one validation, two test.
+``tests/data/hf-datasets-5.2.0-saved/`` is the same ``DatasetDict`` as ``save_to_disk`` wrote it:
+``<split>/data-00000-of-00001.arrow`` (Arrow IPC streams) with the library's JSON records.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from PIL import Image
 
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.hf_lines import HfLines, main
-from asr_lstm.data.corpora.hf_parquet import split_of_file
+from asr_lstm.data.corpora.hf_tables import split_of_file
 from tests.line_folder_fixture import line_png
 
 pa = pytest.importorskip("pyarrow")  # the `arrow` extra, which `make install` installs
 import pyarrow.parquet as pq  # noqa: E402
 
 HF_DATASET = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0-lines"
+HF_SAVED = Path(__file__).parents[1] / "data" / "hf-datasets-5.2.0-saved"
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 
@@ -62,6 +65,22 @@ def test_a_folder_the_datasets_library_wrote_is_read_with_its_splits(tmp_path):
     assert [[r["text"] for r in again[s]] for s in again] == [[r["text"] for r in rows[s]] for s in rows]
 
 
+def test_a_folder_save_to_disk_wrote_is_read_as_the_hubs_parquet_files_are(tmp_path):
+    saved = prepare(HfLines(tmp_path / "lines", dataset=HF_SAVED), tmp_path / "data")
+    parquet = prepare(HfLines(tmp_path / "lines2", dataset=HF_DATASET), tmp_path / "data2")
+    for split in ("train", "dev", "test"):
+        assert [r["text"] for r in saved[split]] == [r["text"] for r in parquet[split]]
+        assert [Path(r["image"]).read_bytes() for r in saved[split]] == [
+            Path(r["image"]).read_bytes() for r in parquet[split]
+        ]
+    assert saved["test"][0]["id"] == "test_data-00000-of-00001-000000"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "train.arrow").write_text("not arrow", encoding="utf-8")
+    files = {"train": str(tmp_path / "bad" / "train.arrow"), "dev": [], "test": []}
+    with pytest.raises(CorpusError, match=r"train.arrow: not an Arrow stream, as the datasets library writes"):
+        HfLines(tmp_path / "lines3", files=files).prepare(tmp_path / "data3", "skip")
+
+
 @pytest.mark.parametrize(
     "relative, splits",
     [
@@ -92,7 +111,9 @@ def test_every_problem_of_a_folder_is_named_in_one_error(tmp_path):
     assert message.startswith("5 problems")
     assert f"{tmp_path / 'ds' / 'lines.parquet'}: names no split" in message
     assert f"{tmp_path / 'ds' / 'train_test.parquet'}: names test and train" in message
-    assert "no Parquet file of the test split (a file or folder named test, testing, eval, evaluation)" in message
+    assert (
+        "no Parquet or Arrow file of the test split (a file or folder named test, testing, eval, evaluation)" in message
+    )
     assert f"{tmp_path / 'ds' / 'validation.parquet'}: not a Parquet file" in message
     assert (f"{tmp_path / 'ds' / 'val2.parquet'}: no image column 'image' (data.corpus.image_column; its "
             f"columns: img, transcription); no text column 'text'") in message  # fmt: skip
@@ -127,8 +148,8 @@ def test_wrong_columns_files_and_splits_are_refused_by_name(tmp_path):
         f"{typed}: its column 'image' is int64, not an Image feature or image bytes; its column 'text' is int64"
         in message
     )
-    assert f"{tmp_path / 'none.parquet'}: no such Parquet file" in message
-    with pytest.raises(CorpusError, match=r"ds: no such folder of Parquet files \(data.corpus.dataset\)"):
+    assert f"{tmp_path / 'none.parquet'}: no such file of the dataset" in message
+    with pytest.raises(CorpusError, match=r"ds: no such folder of a dataset's files \(data.corpus.dataset\)"):
         HfLines(tmp_path / "lines", dataset=tmp_path / "ds").prepare(tmp_path / "data", "skip")
 
 

@@ -3,13 +3,14 @@
 The line-recognition datasets of the Hugging Face Hub (Teklia's ``IAM-line``, ``RIMES-2011-line``,
 ``NorHand-v1-line`` and ``Belfort-line``, and the many made with the ``datasets`` library) are
 Parquet files whose rows hold a line image in an ``image`` column and its transcription in a
-``text`` column. A folder downloaded from the Hub, or the files of each split, train as they are
-(:mod:`~asr_lstm.data.corpora.hf_parquet`: the split rule, the columns, images as bytes or paths).
+``text`` column. A folder downloaded from the Hub or saved by the ``datasets`` library
+(``save_to_disk``: Arrow files), or the files of each split, train as they are
+(:mod:`~asr_lstm.data.corpora.hf_tables`: the split rule, the columns, images as bytes or paths).
 
 A line's image is written unchanged to ``lines_dir/<file>/<row>.png`` (the row of its file, counted
 from 0). Labels are the line's characters with ``|`` between words: CER and WER are scored. A line
 whose transcription is empty or holds ``|``, and one whose image is missing or cannot be decoded, is
-a bad item (``data.on_error``). A file that is missing or not Parquet, a file without the image or
+a bad item (``data.on_error``). A file that is missing or not Parquet (or Arrow), a file without the image or
 text column, a file of the folder that names no split or two, and a split without files stop
 preparation, every one named.
 
@@ -28,16 +29,16 @@ from asr_lstm.data.bidi import add_bidi_option
 from asr_lstm.data.corpora import line_tables
 from asr_lstm.data.corpora.base import prepare_from_command_line
 from asr_lstm.data.corpora.handwriting import LineCorpus
-from asr_lstm.data.corpora.hf_parquet import ParquetDataset, add_parquet_options, parquet_files_of
+from asr_lstm.data.corpora.hf_tables import HfTables, add_table_options, table_files_of
 from asr_lstm.data.unicode_forms import add_form_option
 
 
 class HfLines(LineCorpus):
-    """The text lines of a Hugging Face dataset's Parquet files.
+    """The text lines of a Hugging Face dataset's Parquet or Arrow files.
 
     Args:
         lines_dir: where each line's image is written.
-        dataset: a folder of Parquet files, assigned to splits by their names (or ``None``).
+        dataset: a folder of Parquet or Arrow files, assigned to splits by their names (or ``None``).
         files: ``{split: file or files}`` for each of train, dev and test (when ``dataset`` is ``None``).
         image_column: the column of the line images (an ``Image`` feature, or image bytes).
         text_column: the column of the transcriptions.
@@ -51,9 +52,9 @@ class HfLines(LineCorpus):
         image_column: str = "image",
         text_column: str = "text",
     ):
-        reader = "data=hf_lines reads Hugging Face datasets' Parquet files"
+        reader = "data=hf_lines reads Hugging Face datasets' Parquet and Arrow files"
         columns = {"image_column": image_column, "text_column": text_column}
-        self.parquet = ParquetDataset(reader, dataset, files, "image", columns)
+        self.parquet = HfTables(reader, dataset, files, "image", columns)
         self.lines_dir = Path(lines_dir)
 
     def params(self) -> dict:
@@ -87,9 +88,9 @@ class HfLines(LineCorpus):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description="Prepare text-line manifests from a Hugging Face dataset's Parquet files."
+        description="Prepare text-line manifests from a Hugging Face dataset's Parquet or Arrow files."
     )
-    add_parquet_options(parser)
+    add_table_options(parser)
     parser.add_argument("--image-column", default="image", help="the column of the line images (default image)")
     parser.add_argument("--text-column", default="text", help="the column of the transcriptions (default text)")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl, tokens.txt and lines/")
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     add_form_option(parser)
     add_bidi_option(parser)
     args = parser.parse_args(argv)
-    files = parquet_files_of(parser, args)
+    files = table_files_of(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def prepare() -> None:

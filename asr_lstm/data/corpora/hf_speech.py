@@ -5,7 +5,8 @@ The speech datasets of the Hugging Face Hub in Parquet (what the ``datasets`` li
 utterance's audio in an ``audio`` column (the ``Audio`` feature: the file's bytes, or its path) and
 its transcription in a text column (``text``; Common Voice's is ``sentence``), often with a speaker
 column (LibriSpeech's ``speaker_id``, Common Voice's ``client_id``). A folder downloaded from the
-Hub, or the files of each split, train as they are (:mod:`~asr_lstm.data.corpora.hf_parquet`: the
+Hub or saved by the ``datasets`` library (``save_to_disk``: Arrow files), or the files of each
+split, train as they are (:mod:`~asr_lstm.data.corpora.hf_tables`: the
 split rule, the columns, audio as bytes or paths).
 
 An utterance's audio is written unchanged to ``audio_dir/<file>/<row>.flac`` (its format's suffix;
@@ -13,7 +14,7 @@ the row of its file, counted from 0), whence the features read it. Its speaker (
 is the speaker column's value, or the utterance itself without one. Labels as for Kaldi data
 directories: characters with ``|`` between words, CER and WER (or the ``units`` chosen). An
 utterance whose transcription is empty or holds ``|``, and one whose audio is missing or not audio
-soundfile reads, is a bad item (``data.on_error``). A file that is missing or not Parquet, one
+soundfile reads, is a bad item (``data.on_error``). A file that is missing or not Parquet (or Arrow), one
 without a column read, a file of the folder that names no split or two, and a split without files
 stop preparation, every one named.
 
@@ -33,7 +34,7 @@ import soundfile as sf
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.bad_items import BadItem
 from asr_lstm.data.corpora.base import prepare_from_command_line
-from asr_lstm.data.corpora.hf_parquet import ParquetDataset, add_parquet_options, parquet_files_of
+from asr_lstm.data.corpora.hf_tables import HfTables, add_table_options, table_files_of
 from asr_lstm.data.corpora.speech import CharacterSpeechCorpus, speech_row
 from asr_lstm.data.unicode_forms import add_form_option
 
@@ -57,11 +58,11 @@ def write_audio(data: bytes, stem: Path) -> tuple[Path, float]:
 
 
 class HfSpeech(CharacterSpeechCorpus):
-    """The utterances of a Hugging Face dataset's Parquet files.
+    """The utterances of a Hugging Face dataset's Parquet or Arrow files.
 
     Args:
         audio_dir: where each utterance's audio is written.
-        dataset: a folder of Parquet files, assigned to splits by their names (or ``None``).
+        dataset: a folder of Parquet or Arrow files, assigned to splits by their names (or ``None``).
         files: ``{split: file or files}`` for each of train, dev and test (when ``dataset`` is ``None``).
         audio_column: the column of the audio (an ``Audio`` feature, or audio file bytes).
         text_column: the column of the transcriptions.
@@ -77,11 +78,11 @@ class HfSpeech(CharacterSpeechCorpus):
         text_column: str = "text",
         speaker_column: str | None = None,
     ):
-        reader = "data=hf_speech reads Hugging Face datasets' Parquet files"
+        reader = "data=hf_speech reads Hugging Face datasets' Parquet and Arrow files"
         columns = {"audio_column": audio_column, "text_column": text_column}
         if speaker_column is not None:
             columns["speaker_column"] = speaker_column
-        self.parquet = ParquetDataset(reader, dataset, files, "audio", columns)
+        self.parquet = HfTables(reader, dataset, files, "audio", columns)
         self.audio_dir = Path(audio_dir)
 
     def params(self) -> dict:
@@ -115,9 +116,9 @@ class HfSpeech(CharacterSpeechCorpus):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description="Prepare speech manifests from a Hugging Face dataset's Parquet files."
+        description="Prepare speech manifests from a Hugging Face dataset's Parquet or Arrow files."
     )
-    add_parquet_options(parser)
+    add_table_options(parser)
     parser.add_argument("--audio-column", default="audio", help="the column of the audio (default audio)")
     parser.add_argument("--text-column", default="text", help="the column of the transcriptions (default text)")
     parser.add_argument("--speaker-column", help="the column of the speakers (default: none, each utterance its own)")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
     args = parser.parse_args(argv)
-    files = parquet_files_of(parser, args)
+    files = table_files_of(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def prepare() -> None:

@@ -1,11 +1,13 @@
-"""Hugging Face datasets as the Hub serves them: Parquet files, one or several shards per split.
+"""Hugging Face datasets as tables: the Parquet files the Hub serves, one or several shards per split,
+and the Arrow files the ``datasets`` library keeps (``save_to_disk``, its cache).
 
 What the readers of line images (:mod:`~asr_lstm.data.corpora.hf_lines`) and of speech
-(:mod:`~asr_lstm.data.corpora.hf_speech`) share. A downloaded folder (``huggingface-cli download
-NAME --repo-type dataset --local-dir DIR``) is split by the rule of the ``datasets`` library: a
-split's keyword as a word of the file's name (``data/train-00000-of-00002.parquet``), or else of
-the nearest folder's name (``default/validation/0000.parquet``); or the files of each split are
-named. An image or audio column is the ``datasets`` library's ``Image`` or ``Audio`` feature, a
+(:mod:`~asr_lstm.data.corpora.hf_speech`) share. A folder (downloaded, ``huggingface-cli download
+NAME --repo-type dataset --local-dir DIR``; or saved, ``DatasetDict.save_to_disk(DIR)``) is split by
+the rule of the ``datasets`` library: a split's keyword as a word of the file's name
+(``data/train-00000-of-00002.parquet``), or else of the nearest folder's name
+(``default/validation/0000.parquet``, ``test/data-00000-of-00001.arrow``); or the files of each
+split are named. A ``.arrow`` file is an Arrow IPC stream, as the ``datasets`` library writes them. An image or audio column is the ``datasets`` library's ``Image`` or ``Audio`` feature, a
 struct of the file's ``bytes`` and its ``path`` (the bytes when the dataset was uploaded or built in
 memory, only the path when it was built from local files), or plain bytes. Files are read a record
 batch at a time, with pyarrow (the optional ``arrow`` extra).
@@ -32,6 +34,7 @@ SPLIT_KEYWORDS = {
 }
 NON_WORD = re.compile(r"[-._ 0-9]+")
 BATCH_ROWS = 256
+SUFFIXES = (".parquet", ".arrow")
 
 
 def splits_named(name: str) -> set[str]:
@@ -41,7 +44,7 @@ def splits_named(name: str) -> set[str]:
 
 
 def split_of_file(relative: Path) -> set[str]:
-    """The splits a Parquet file below a dataset folder belongs to, as the ``datasets`` library reads
+    """The splits a file below a dataset folder belongs to, as the ``datasets`` library reads
     its layout: those its file name names, or else those the nearest folder naming one names."""
     named = splits_named(relative.stem)
     for folder in reversed(relative.parent.parts):
@@ -56,12 +59,12 @@ def paths_of(files: str | os.PathLike | list | tuple) -> list[Path]:
     return [Path(files)] if isinstance(files, str | os.PathLike) else [Path(f) for f in files]
 
 
-class ParquetDataset:
-    """The Parquet files of a Hugging Face dataset's splits, and the columns a corpus reads from them.
+class HfTables:
+    """The Parquet or Arrow files of a Hugging Face dataset's splits, and the columns a corpus reads.
 
     Args:
         reader: what reads them, for the message without pyarrow (``data=hf_lines reads ...``).
-        dataset: a folder of Parquet files, assigned to splits by their names (or ``None``).
+        dataset: a folder of Parquet or Arrow files, assigned to splits by their names (or ``None``).
         files: ``{split: file or files}`` for each of train, dev and test (when ``dataset`` is ``None``).
         media: ``image`` or ``audio``, the kind of the first of ``columns``.
         columns: ``{option: column}``: the media column, the text column, then any other column read
@@ -72,7 +75,9 @@ class ParquetDataset:
                  columns: dict[str, str]):  # fmt: skip
         self.pa = line_tables.import_pyarrow(reader)
         if (dataset is None) == (files is None):
-            raise ValueError("give data.corpus.dataset (a folder of Parquet files) or data.corpus.files, one of them")
+            raise ValueError(
+                "give data.corpus.dataset (a folder of a dataset's files) or data.corpus.files, one of them"
+            )
         if files is not None and set(files) != set(SPLITS):
             raise ValueError(f"data.corpus.files must name files for each of {SPLITS}, got {sorted(files)}")
         self.dataset = None if dataset is None else Path(dataset)
@@ -95,16 +100,16 @@ class ParquetDataset:
         return ", ".join(str(p) for paths in (self.given or {}).values() for p in paths)
 
     def split_files(self, problems: list[str] | None = None) -> dict[str, list[Path]]:
-        """The Parquet files of each split: the given ones, or those of the folder by their names.
+        """The files of each split: the given ones, or the folder's Parquet or Arrow files by their names.
         A folder's file naming no split or two, and a split without files, go to ``problems``."""
         if self.given is not None:
             return self.given
         problems = [] if problems is None else problems
         if not self.dataset.is_dir():
-            problems.append(f"{self.dataset}: no such folder of Parquet files (data.corpus.dataset)")
+            problems.append(f"{self.dataset}: no such folder of a dataset's files (data.corpus.dataset)")
             return {}
         files: dict[str, list[Path]] = {split: [] for split in SPLITS}
-        for path in sorted(self.dataset.rglob("*.parquet")):
+        for path in sorted(p for p in self.dataset.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
             named = split_of_file(path.relative_to(self.dataset))
             if len(named) == 1:
                 files[named.pop()].append(path)
@@ -115,18 +120,25 @@ class ParquetDataset:
             if not paths:
                 keywords = ", ".join(SPLIT_KEYWORDS[split])
                 problems.append(
-                    f"{self.dataset}: no Parquet file of the {split} split (a file or folder named {keywords})"
+                    f"{self.dataset}: no Parquet or Arrow file of the {split} split (a file or folder named {keywords})"
                 )
         return files
 
+    def schema(self, path: Path):
+        """The Arrow schema of a Parquet file, or of an Arrow IPC stream (any other suffix)."""
+        if path.suffix == ".parquet":
+            return self.pa.parquet.ParquetFile(path).schema_arrow
+        return self.pa.ipc.open_stream(self.pa.memory_map(str(path))).schema
+
     def check(self, path: Path) -> str | None:
-        """What keeps ``path`` from being read as a Parquet file with the columns, or ``None``."""
+        """What keeps ``path`` from being read as a Parquet or Arrow file with the columns, or ``None``."""
         if not path.is_file():
-            return f"{path}: no such Parquet file"
+            return f"{path}: no such file of the dataset"
         try:
-            schema = self.pa.parquet.ParquetFile(path).schema_arrow
+            schema = self.schema(path)
         except (self.pa.ArrowInvalid, OSError) as err:
-            return f"{path}: not a Parquet file ({err})"
+            kind = "a Parquet file" if path.suffix == ".parquet" else "an Arrow stream, as the datasets library writes"
+            return f"{path}: not {kind} ({err})"
         types, problems = self.pa.types, []
         (media_option, media), (text_option, text), *others = self.columns.items()
         for option, column in self.columns.items():
@@ -187,10 +199,14 @@ class ParquetDataset:
         return splits
 
     def rows(self, path: Path) -> Iterator[tuple]:
-        """Each row's cells of the columns, in their order, in file order."""
-        parquet = self.pa.parquet.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(self.columns.values())):
-            yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        """Each row's cells of the columns, in their order, in file order, a record batch at a time."""
+        columns = list(self.columns.values())
+        if path.suffix == ".parquet":
+            batches = self.pa.parquet.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        else:
+            batches = self.pa.ipc.open_stream(self.pa.memory_map(str(path)))
+        for batch in batches:
+            yield from zip(*(batch.column(name).to_pylist() for name in columns), strict=True)
 
     def words_and_bytes(self, cell: object, text: str | None, path: Path) -> tuple[list[str], bytes | str]:
         """A row's words and its media file bytes (:meth:`media_bytes`), or the reason the row
@@ -215,17 +231,19 @@ class ParquetDataset:
         return found.read_bytes()
 
 
-def add_parquet_options(parser: argparse.ArgumentParser) -> None:
+def add_table_options(parser: argparse.ArgumentParser) -> None:
     """``--dataset DIR``, or ``--train``, ``--dev`` and ``--test`` files, of a preparation command;
-    :func:`parquet_files_of` reads them back."""
+    :func:`table_files_of` reads them back."""
     given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--dataset", help="a folder of Parquet files, assigned to splits by their names")
-    given.add_argument("--train", nargs="+", help="the train split's Parquet files (then --dev and --test too)")
-    parser.add_argument("--dev", nargs="+", help="the dev split's Parquet files (with --train)")
-    parser.add_argument("--test", nargs="+", help="the test split's Parquet files (with --train)")
+    given.add_argument("--dataset", help="a folder of Parquet or Arrow files, assigned to splits by their names")
+    given.add_argument(
+        "--train", nargs="+", help="the train split's Parquet or Arrow files (then --dev and --test too)"
+    )
+    parser.add_argument("--dev", nargs="+", help="the dev split's files (with --train)")
+    parser.add_argument("--test", nargs="+", help="the test split's files (with --train)")
 
 
-def parquet_files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, list[str]] | None:
+def table_files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, list[str]] | None:
     """``{split: files}`` of ``--train``, ``--dev`` and ``--test``, or ``None`` with ``--dataset``;
     exits through ``parser`` unless the three come together."""
     if (args.train is None) != (args.dev is None) or (args.train is None) != (args.test is None):
