@@ -71,6 +71,27 @@ def test_bad_utterances_are_skipped_with_their_reasons(tmp_path):
     assert reasons[1:] == [f"{path}: row 2: no audio", f"{path}: row 3: no transcription"]
 
 
+def test_ids_come_from_the_id_column_and_one_id_in_two_rows_is_refused(tmp_path):
+    audio = pa.array([{"bytes": wav(0.2), "path": None}] * 3, type=AUDIO)
+    ids = {
+        "train": ["1272-128104-0000", "1272-128104-0001", None],
+        "dev": ["84-121123-0000"],
+        "test": ["174-50561-0000"],
+    }
+    for split, names in ids.items():
+        table = pa.table({"audio": audio.slice(0, len(names)), "text": ["a b"] * len(names), "id": names})
+        pq.write_table(table, tmp_path / f"{split}.parquet")
+    rows = prepare(HfSpeech(tmp_path / "audio", dataset=tmp_path, id_column="id"), tmp_path / "data")
+    assert [r["id"] for r in rows["train"]] == ["1272-128104-0000", "1272-128104-0001", "train-000002"]
+    assert rows["dev"][0]["id"] == "84-121123-0000" and rows["dev"][0]["audio"].endswith("/dev/000000.wav")
+    table = pa.table({"audio": audio.slice(0, 1), "text": ["a"], "id": ["1272-128104-0000"]})
+    pq.write_table(table, tmp_path / "test.parquet")
+    with pytest.raises(CorpusError) as err:
+        HfSpeech(tmp_path / "audio", dataset=tmp_path, id_column="id").prepare(tmp_path / "again", "skip")
+    assert str(err.value) == (f"{tmp_path / 'test.parquet'}: row 0: the id '1272-128104-0000' is also row 0 of "
+                              f"{tmp_path / 'train.parquet'} (data.corpus.id_column)")  # fmt: skip
+
+
 def test_missing_and_mistyped_columns_are_named(tmp_path):
     table = pa.table({"audio": pa.array([1, 2]), "sentence": ["a", "b"]})
     for split in ("train", "validation", "test"):

@@ -42,6 +42,7 @@ class HfLines(LineCorpus):
         files: ``{split: file or files}`` for each of train, dev and test (when ``dataset`` is ``None``).
         image_column: the column of the line images (an ``Image`` feature, or image bytes).
         text_column: the column of the transcriptions.
+        id_column: the column of the lines' ids, or ``None``: ``<file>-<row>``.
     """
 
     def __init__(
@@ -51,10 +52,11 @@ class HfLines(LineCorpus):
         files: Mapping | None = None,
         image_column: str = "image",
         text_column: str = "text",
+        id_column: str | None = None,
     ):
         reader = "data=hf_lines reads Hugging Face datasets' Parquet and Arrow files"
         columns = {"image_column": image_column, "text_column": text_column}
-        self.parquet = HfTables(reader, dataset, files, "image", columns)
+        self.parquet = HfTables(reader, dataset, files, "image", columns, id_column)
         self.lines_dir = Path(lines_dir)
 
     def params(self) -> dict:
@@ -66,10 +68,9 @@ class HfLines(LineCorpus):
     def split_rows(self) -> dict[str, list[dict]]:
         return self.parquet.manifest_rows(self.row)
 
-    def row(self, split: str, path: Path, file_id: str, r: int, cells: tuple) -> dict | None:
+    def row(self, split: str, path: Path, file_id: str, r: int, line_id: str, cells: tuple) -> dict | None:
         """The manifest row of row ``r`` of ``path`` (``cells``: image, text), its image written under
         ``lines_dir``; or ``None`` with the reason in :attr:`bad_items`."""
-        line_id = f"{file_id}-{r:06d}"
         words, data = self.parquet.words_and_bytes(*cells, path)
         reason = data if isinstance(data, str) else None
         if reason is None:
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     add_table_options(parser)
     parser.add_argument("--image-column", default="image", help="the column of the line images (default image)")
     parser.add_argument("--text-column", default="text", help="the column of the transcriptions (default text)")
+    parser.add_argument("--id-column", help="the column of the lines' ids (default: none, <file>-<row>)")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl, tokens.txt and lines/")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def prepare() -> None:
-        corpus = HfLines(Path(args.out) / "lines", args.dataset, files, args.image_column, args.text_column)
+        corpus = HfLines(Path(args.out) / "lines", args.dataset, files, args.image_column, args.text_column,
+                         args.id_column)  # fmt: skip
         corpus.prepare(args.out, args.on_error, normalization=args.normalization, bidi=args.bidi)
 
     prepare_from_command_line("hf_lines data", prepare)

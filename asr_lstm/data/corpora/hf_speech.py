@@ -67,6 +67,7 @@ class HfSpeech(CharacterSpeechCorpus):
         audio_column: the column of the audio (an ``Audio`` feature, or audio file bytes).
         text_column: the column of the transcriptions.
         speaker_column: the column of the speakers, or ``None``: each utterance its own.
+        id_column: the column of the utterances' ids (LibriSpeech's ``id``), or ``None``: ``<file>-<row>``.
     """
 
     def __init__(
@@ -77,12 +78,13 @@ class HfSpeech(CharacterSpeechCorpus):
         audio_column: str = "audio",
         text_column: str = "text",
         speaker_column: str | None = None,
+        id_column: str | None = None,
     ):
         reader = "data=hf_speech reads Hugging Face datasets' Parquet and Arrow files"
         columns = {"audio_column": audio_column, "text_column": text_column}
         if speaker_column is not None:
             columns["speaker_column"] = speaker_column
-        self.parquet = HfTables(reader, dataset, files, "audio", columns)
+        self.parquet = HfTables(reader, dataset, files, "audio", columns, id_column)
         self.audio_dir = Path(audio_dir)
 
     def params(self) -> dict:
@@ -94,10 +96,9 @@ class HfSpeech(CharacterSpeechCorpus):
     def split_rows(self) -> dict[str, list[dict]]:
         return self.parquet.manifest_rows(self.row)
 
-    def row(self, split: str, path: Path, file_id: str, r: int, cells: tuple) -> dict | None:
+    def row(self, split: str, path: Path, file_id: str, r: int, utt: str, cells: tuple) -> dict | None:
         """The manifest row of row ``r`` of ``path`` (``cells``: audio, text, and speaker if read),
         its audio written under ``audio_dir``; or ``None`` with the reason in :attr:`bad_items`."""
-        utt = f"{file_id}-{r:06d}"
         audio, text, *speaker = cells
         words, data = self.parquet.words_and_bytes(audio, text, path)
         reason = data if isinstance(data, str) else None
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audio-column", default="audio", help="the column of the audio (default audio)")
     parser.add_argument("--text-column", default="text", help="the column of the transcriptions (default text)")
     parser.add_argument("--speaker-column", help="the column of the speakers (default: none, each utterance its own)")
+    parser.add_argument("--id-column", help="the column of the utterances' ids (default: none, <file>-<row>)")
     parser.add_argument("--out", required=True, help="output directory for <split>.jsonl, tokens.txt and audio/")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="skip")
     add_form_option(parser)
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def prepare() -> None:
         corpus = HfSpeech(Path(args.out) / "audio", args.dataset, files, args.audio_column, args.text_column,
-                          args.speaker_column)  # fmt: skip
+                          args.speaker_column, args.id_column)  # fmt: skip
         corpus.prepare(args.out, args.on_error, normalization=args.normalization)
 
     prepare_from_command_line("hf_speech data", prepare)

@@ -69,10 +69,11 @@ class HfTables:
         media: ``image`` or ``audio``, the kind of the first of ``columns``.
         columns: ``{option: column}``: the media column, the text column, then any other column read
             (``speaker_column``), named by the option that sets it.
+        id_column: the column of the items' ids, or ``None``: ``<file>-<row>``.
     """
 
     def __init__(self, reader: str, dataset: str | Path | None, files: Mapping | None, media: str,
-                 columns: dict[str, str]):  # fmt: skip
+                 columns: dict[str, str], id_column: str | None = None):  # fmt: skip
         self.pa = line_tables.import_pyarrow(reader)
         if (dataset is None) == (files is None):
             raise ValueError(
@@ -83,7 +84,7 @@ class HfTables:
         self.dataset = None if dataset is None else Path(dataset)
         self.given = None if files is None else {split: paths_of(files[split]) for split in SPLITS}
         self.media = media
-        self.columns = columns
+        self.columns = {**columns, **({"id_column": id_column} if id_column is not None else {})}
 
     def params(self) -> dict:
         """What identifies the files read (each with its modification time) and the columns."""
@@ -140,7 +141,7 @@ class HfTables:
             kind = "a Parquet file" if path.suffix == ".parquet" else "an Arrow stream, as the datasets library writes"
             return f"{path}: not {kind} ({err})"
         types, problems = self.pa.types, []
-        (media_option, media), (text_option, text), *others = self.columns.items()
+        media, text = list(self.columns.values())[:2]
         for option, column in self.columns.items():
             if column not in schema.names:
                 what = option.removesuffix("_column")
@@ -177,26 +178,41 @@ class HfTables:
         CorpusError.raise_all(problems)
         return files, line_tables.file_ids([p for ps in files.values() for p in ps])
 
-    def manifest_rows(self, make_row: Callable[[str, Path, str, int, tuple], dict | None]) -> dict[str, list[dict]]:
-        """The rows ``make_row(split, file, file id, row number, cells)`` makes of every row of each
-        split's files (``None``: a bad item, left out), once the files are validated.
+    def manifest_rows(self, make_row: Callable[..., dict | None]) -> dict[str, list[dict]]:
+        """The rows ``make_row(split, file, file id, row number, item id, cells)`` makes of every row
+        of each split's files (``None``: a bad item, left out), once the files are validated; ``cells``
+        are those of the columns but the id's.
 
         Raises:
-            CorpusError: naming every file whose rows cannot be read (damaged), after the others are read.
+            CorpusError: naming every file whose rows cannot be read (damaged), after the others are
+                read, and every id that two rows share.
         """
         files, ids = self.validated_files()
         splits: dict[str, list[dict]] = {split: [] for split in files}
         problems: list[str] = []
+        first_of: dict[str, tuple[Path, int]] = {}
         for split, paths in files.items():
             for path in paths:
                 try:
                     for r, cells in enumerate(self.rows(path)):
-                        if (row := make_row(split, path, ids[path], r, cells)) is not None:
+                        item_id, cells = self.item_id(ids[path], r, cells)
+                        if (first := first_of.setdefault(item_id, (path, r))) != (path, r):
+                            problems.append(f"{path}: row {r}: the id {item_id!r} is also row {first[1]} of "
+                                            f"{first[0]} (data.corpus.id_column)")  # fmt: skip
+                        elif (row := make_row(split, path, ids[path], r, item_id, cells)) is not None:
                             splits[split].append(row)
                 except self.pa.ArrowException as err:
                     problems.append(line_tables.damaged(path, err))
         CorpusError.raise_all(problems)
         return splits
+
+    def item_id(self, file_id: str, r: int, cells: tuple) -> tuple[str, tuple]:
+        """Row ``r``'s id, the id column's value (``<file>-<row>`` without one, or where it is empty),
+        and its cells but the id's."""
+        if "id_column" not in self.columns:
+            return f"{file_id}-{r:06d}", cells
+        *rest, value = cells
+        return (str(value) if value not in (None, "") else f"{file_id}-{r:06d}"), tuple(rest)
 
     def rows(self, path: Path) -> Iterator[tuple]:
         """Each row's cells of the columns, in their order, in file order, a record batch at a time."""
