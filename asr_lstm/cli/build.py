@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -73,6 +74,18 @@ def build_augment(
     if "cmvn_stats" in inspect.signature(factory).parameters:
         return refused_as_config("augment", lambda: factory(features=features, cmvn_stats=cmvn_stats))
     return refused_as_config("augment", lambda: factory(features=features))
+
+
+def build_averaging(cfg: DictConfig) -> pl.Callback | None:
+    """The callback that averages the weights (``averaging=ema``), or ``None`` (``averaging=none``)."""
+    if not cfg.get("averaging"):
+        return None
+    if "_target_" not in cfg.averaging:
+        raise ConfigError(
+            f"averaging: {OmegaConf.to_container(cfg.averaging)} sets values but no averaging; choose one "
+            "(averaging=ema) or leave it out with averaging=none"
+        )
+    return refused_as_config("averaging", lambda: instantiate(cfg.averaging))
 
 
 def build_module(cfg: DictConfig, datamodule: CTCDataModule) -> CTCLitModule:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_checkpoint
-from asr_lstm.cli.build import build_datamodule, build_module, refused_as_config
+from asr_lstm.cli.build import build_averaging, build_datamodule, build_module, refused_as_config
 from asr_lstm.cli.config_check import check_config
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
@@ -82,6 +82,7 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
         )
     pl.seed_everything(cfg.seed, workers=True)
 
+    averaging = build_averaging(cfg)  # a value it cannot use is refused before the data are read
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup()
@@ -99,6 +100,8 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
         load_initial_weights(module, cfg.init_from)
         log.info("weights initialised from %s", cfg.init_from)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    if averaging is not None:
+        callbacks.append(averaging)
     loggers = [instantiate(c) for c in cfg.logger.values()]
     # A resumed run skips the sanity check: its validation batches would draw from the restored RNGs.
     resumed = {"num_sanity_val_steps": 0} if ckpt_path else {}

@@ -8,8 +8,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 
-from asr_lstm.callbacks import WeightNoise
-from asr_lstm.cli.build import build_augment, build_net
+from asr_lstm.callbacks import ExponentialMovingAverage, WeightNoise
+from asr_lstm.cli.build import build_augment, build_averaging, build_net
+from asr_lstm.cli.config_check import check_config
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.errors import ConfigError
@@ -35,6 +36,7 @@ GROUPS = [
     "trainer",
     "logger",
     "callbacks",
+    "averaging",
     "experiment",
 ]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
@@ -62,8 +64,10 @@ def test_group_option_instantiates(tmp_path, group, option):
     if cfg.get("scheduler"):
         instantiate(cfg.scheduler)(optimizer=optimizer)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    averaging = build_averaging(cfg)
+    assert (averaging is not None) == (option == "ema")
     loggers = [instantiate(c) for c in cfg.logger.values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, *([averaging] if averaging else [])], logger=loggers)
     assert isinstance(trainer, pl.Trainer)
     corpus = get_class(cfg.data.corpus._target_)
     expected = {
@@ -189,3 +193,14 @@ def test_augment_values_without_an_augmentation_are_refused_by_name(tmp_path):
     cfg = compose_train(tmp_path, ["augment=none", "+augment.scale=0.1"])
     with pytest.raises(ConfigError, match=r"augment: \{'scale': 0.1\} sets values but no augmentation"):
         build_augment(cfg, features, None)
+
+
+def test_averaging_values_it_cannot_use_are_refused_by_name(tmp_path):
+    ema = build_averaging(compose_train(tmp_path, ["averaging=ema", "averaging.decay=0.99"]))
+    assert isinstance(ema, ExponentialMovingAverage) and (ema.decay, ema.start_step, ema.every_n_steps) == (0.99, 0, 1)
+    with pytest.raises(ConfigError, match=r"averaging: \{'decay': 0.9\} sets values but no averaging; choose one"):
+        build_averaging(compose_train(tmp_path, ["+averaging.decay=0.9"]))
+    with pytest.raises(ConfigError, match=r"averaging.decay must be in \[0, 1\), got 1.5"):
+        build_averaging(compose_train(tmp_path, ["averaging=ema", "averaging.decay=1.5"]))
+    with pytest.raises(ConfigError, match=r"averaging.decay='slow': expected"):
+        check_config(compose_train(tmp_path, ["averaging=ema", "averaging.decay=slow"]))

@@ -1,5 +1,5 @@
 """Surviving a kill: a training SIGKILLed at an epoch's start, inside an epoch or during a checkpoint
-write, rerun with the same command, ends with the weights of an uninterrupted run, bit for bit; checkpoints are written atomically; a damaged last.ckpt is set aside;
+write, rerun with the same command, ends with the weights and their average (`averaging=ema`) of an uninterrupted run, bit for bit; checkpoints are written atomically; a damaged last.ckpt is set aside;
 a run directory refuses a second training and a resume with other options, before writing anything,
 unless the run it holds stopped before its first checkpoint;
 config values of the wrong type are refused before any work."""
@@ -25,9 +25,11 @@ from tests.pictures import assert_picture
 from tests.timit_fixture import write_timit_tree
 
 # dropout, variational recurrent dropout, zoneout and SpecAugment draw random numbers every batch: a resume that replayed
-# other draws differs; 4 training utterances in batches of 1 make 4 steps an epoch, with a checkpoint after each but the last
+# other draws differs; the weight average is a second state to restore; 4 training utterances in batches of 1 make 4
+# steps an epoch, with a checkpoint after each but the last
 EXACT = ["model.dropout=0.3", "cell.recurrent_dropout=0.2", "cell.zoneout_cell=0.2", "cell.zoneout_hidden=0.1",
-         "augment=specaugment", "trainer.max_epochs=3", "seed=7", "data.batch_size=1",
+         "augment=specaugment", "averaging=ema", "averaging.decay=0.5", "trainer.max_epochs=3", "seed=7",
+         "data.batch_size=1",
          "callbacks.in_epoch_checkpoint.every_minutes=null", "callbacks.in_epoch_checkpoint.every_n_train_steps=1",
          "+callbacks.kill._target_=tests.integration.kill_probe.KillOnce"]  # fmt: skip
 
@@ -43,7 +45,9 @@ def train_command(tmp_path, run_name: str, *kill: str) -> list[str]:
 
 
 def final_weights(run_dir) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    """The average (``averaging=ema``) and the training weights of the run's last checkpoint."""
+    last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    return {f"{state}/{k}": v for state in ("state_dict", "current_model_state") for k, v in last[state].items()}
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from asr_lstm import cells
 from asr_lstm.cli import train as train_cli
 from asr_lstm.cli.build import build_datamodule, build_module
+from asr_lstm.cli.evaluate import main as evaluate_main
 from asr_lstm.cli.train import load_initial_weights, run
 from asr_lstm.data.augment import SpecAugment
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.errors import ConfigError
 from asr_lstm.models import CTCModel
+from asr_lstm.recognizer import Recognizer
 from tests.timit_fixture import SPEAKERS
 
 
@@ -163,6 +165,20 @@ def test_specaugment_masks_training_batches_only(tiny_cfg, tmp_path):
     assert all(m.any(dim=0).sum() >= 2 and m.all(dim=1).any() for m in trained_on)  # frequency and time masks
     assert torch.equal(seen[1], batch["x"])
     assert run(cfg)["global_step"] == 2
+
+
+@pytest.mark.parametrize("cell", ["lstm", "ligru"])  # ligru: batch-norm statistics, averaged as buffers
+def test_a_run_with_weight_averaging_validates_tests_and_hands_on_the_average(tiny_cfg, tmp_path, cell):
+    summary = run(tiny_cfg("run", f"cell={cell}", "averaging=ema", "averaging.decay=0.5", "trainer.max_epochs=2"))
+    run_dir = tmp_path / "run"
+    best = torch.load(run_dir / "checkpoints/best.ckpt", weights_only=True)
+    assert any(not torch.equal(v, best["current_model_state"][k]) for k, v in best["state_dict"].items())
+    exported = Recognizer.from_run(run_dir).net.state_dict()
+    assert all(torch.equal(v, best["state_dict"][f"net.{k}"]) for k, v in exported.items())
+    for split, checkpoint, counts in (("test", "best", summary["test_counts"]), ("dev", "last", summary["val_counts"])):
+        evaluate_main([str(run_dir), "--splits", split, "--checkpoint", checkpoint])
+        evaluated = json.loads((run_dir / f"decode_{split}/metrics.json").read_text(encoding="utf-8"))
+        assert counts["tokens"] == [evaluated["errors"], evaluated["ref_len"]], split
 
 
 def test_init_from_starts_a_new_run_from_another_runs_weights(tiny_cfg, tmp_path, monkeypatch):
