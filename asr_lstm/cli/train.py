@@ -3,8 +3,9 @@
 The run directory (``hydra.run.dir``) receives ``config.yaml`` (resolved), ``command.txt``,
 ``checkpoints/{best,last,in_epoch}.ckpt``, TensorBoard and CSV logs, ``summary.json`` and
 ``curves.png`` (losses, error rates and learning rate, across restarts). Rerunning the same
-command resumes from ``checkpoints/last.ckpt``; ``init_from=CKPT`` starts a new run from another run's
-weights instead of a fresh initialisation.
+command resumes from ``checkpoints/last.ckpt``; ``init_from=CKPT`` (or an exported model file) starts a
+new run from other weights instead of a fresh initialisation, its output rows matched to the new
+vocabulary by label (:mod:`asr_lstm.initial_weights`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from asr_lstm.checkpoints import AtomicCheckpointIO, checkpoint_state, usable_checkpoint
+from asr_lstm.checkpoints import AtomicCheckpointIO, usable_checkpoint
 from asr_lstm.cli.build import build_averaging, build_datamodule, build_module, refused_as_config
 from asr_lstm.cli.config_check import check_config
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
@@ -30,27 +31,11 @@ from asr_lstm.data.bad_items import write_bad_items
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.distributed import global_zero
 from asr_lstm.errors import ConfigError, InputFileError
+from asr_lstm.initial_weights import load_initial_weights
 from asr_lstm.pictures.curves import draw_curves, has_run_log
+from asr_lstm.runs import plain_options
 
 log = logging.getLogger(__name__)
-
-
-def load_initial_weights(module: pl.LightningModule, path: str) -> None:
-    """Copies the weights of the Lightning checkpoint ``path`` into ``module`` (``init_from``).
-
-    Raises:
-        ConfigError: naming ``path``, when it is not a checkpoint or its weights do not fit the model.
-    """
-    try:
-        state = checkpoint_state(path)
-    except ValueError as err:
-        raise ConfigError(f"init_from={err}") from err
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as err:
-        raise ConfigError(
-            f"init_from={path}: its weights do not fit this model: {' '.join(line.strip() for line in str(err).splitlines()[:2])}"
-        ) from err
 
 
 def run(cfg: DictConfig) -> dict:
@@ -97,8 +82,9 @@ def train_in(out_dir: Path, cfg: DictConfig, first: bool) -> dict:
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     elif cfg.get("init_from"):
-        load_initial_weights(module, cfg.init_from)
-        log.info("weights initialised from %s", cfg.init_from)
+        options = {"model": plain_options(cfg.model), "cell": plain_options(cfg.cell)}
+        labels = load_initial_weights(module.net, module.labels, cfg.init_from, options)
+        log.info("weights initialised from %s: %s", cfg.init_from, labels)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     if averaging is not None:
         callbacks.append(averaging)

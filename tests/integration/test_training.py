@@ -13,13 +13,15 @@ from asr_lstm import cells
 from asr_lstm.cli import train as train_cli
 from asr_lstm.cli.build import build_datamodule, build_module
 from asr_lstm.cli.evaluate import main as evaluate_main
-from asr_lstm.cli.train import load_initial_weights, run
+from asr_lstm.cli.train import run
 from asr_lstm.data.augment import SpecAugment
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.errors import ConfigError
+from asr_lstm.initial_weights import load_initial_weights
 from asr_lstm.models import CTCModel
 from asr_lstm.recognizer import Recognizer
+from asr_lstm.runs import plain_options
 from tests.timit_fixture import SPEAKERS
 
 
@@ -194,9 +196,10 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tiny_cfg, tmp_path
     )
     started_from = []
 
-    def loading(module, path):
-        load_initial_weights(module, path)
-        started_from.append({k: v.clone() for k, v in module.state_dict().items()})
+    def loading(net, tokens, path, options):
+        described = load_initial_weights(net, tokens, path, options)
+        started_from.append({f"net.{k}": v.clone() for k, v in net.state_dict().items()})
+        return described
 
     monkeypatch.setattr(train_cli, "load_initial_weights", loading)
     summary = run(cfg)
@@ -212,14 +215,15 @@ def test_init_from_refuses_other_files_and_models_by_name(tiny_cfg, tmp_path):
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     module = build_module(cfg, datamodule)
+    options = {"model": plain_options(cfg.model), "cell": plain_options(cfg.cell)}
     with pytest.raises(
         ConfigError,
-        match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for net\.",
+        match=r"init_from=.*phase1/checkpoints/best.ckpt: its weights do not fit this model: Error.* size mismatch for encoder\.",
     ):
-        load_initial_weights(module, str(tmp_path / "phase1/checkpoints/best.ckpt"))
+        load_initial_weights(module.net, module.labels, str(tmp_path / "phase1/checkpoints/best.ckpt"), options)
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     with pytest.raises(ConfigError, match=r"init_from=.*notes.txt: not a training checkpoint"):
-        load_initial_weights(module, str(tmp_path / "notes.txt"))
+        load_initial_weights(module.net, module.labels, str(tmp_path / "notes.txt"), options)
 
 
 def test_too_many_labels_for_the_frames_is_refused_before_training(tiny_cfg, tmp_path):
