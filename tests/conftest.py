@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,14 @@ def force_ctc_path(monkeypatch, tokens: list[str], labels: list[str]) -> None:
     monkeypatch.setattr(Recognizer, "log_probs", log_probs)
 
 
+SCORED = ("metric", "folding", "sub", "dels", "ins", "ref_len", "num_utts")  # what metrics.json counts
+
+
 def decode_and_evaluate_through_one_path(monkeypatch, run_dir, model, manifest, split="test") -> dict[str, list[str]]:
-    """Runs ``asr-lstm evaluate`` of ``run_dir`` and ``asr-lstm decode`` of ``model`` on the same split,
-    counting the calls of the Recognizer's network and search steps; returns evaluate's hypotheses
-    after checking that decode printed the same ones and that each command ran both steps once."""
+    """Runs ``asr-lstm evaluate`` of ``run_dir`` and ``asr-lstm decode --score`` of ``model`` on the same
+    split, counting the calls of the Recognizer's network and search steps; returns evaluate's
+    hypotheses after checking that decode printed the same ones and scored them to the same counts
+    (labels and words), and that each command ran both steps once."""
     from asr_lstm.cli import decode as decode_cli
     from asr_lstm.cli.evaluate import main as evaluate_main
     from asr_lstm.recognizer import Recognizer
@@ -93,8 +98,19 @@ def decode_and_evaluate_through_one_path(monkeypatch, run_dir, model, manifest, 
     evaluate_main([str(run_dir), "--splits", split])
     assert calls == ["posteriors", "transcribe"]
     hyp = run_dir / "one_path_hyp.txt"
-    decode_cli.main([str(model), str(manifest), "--tokens", "-o", str(hyp)])
+    scored = run_dir / "one_path_scores"
+    decode_cli.main([str(model), str(manifest), "--tokens", "-o", str(hyp), "--score", str(scored)])
     assert calls == ["posteriors", "transcribe"] * 2
     expected = read_transcripts(run_dir / f"decode_{split}/hyp.txt")
     assert read_transcripts(hyp) == expected and expected
+    evaluated = [
+        name for name in ("metrics.json", "wer/metrics.json") if (run_dir / f"decode_{split}" / name).is_file()
+    ]
+    assert evaluated == [name for name in ("metrics.json", "wer/metrics.json") if (scored / name).is_file()]
+    for metrics in evaluated:
+        evaluate_counts, decode_counts = (
+            {k: v for k, v in json.loads((folder / metrics).read_text(encoding="utf-8")).items() if k in SCORED}
+            for folder in (run_dir / f"decode_{split}", scored)
+        )
+        assert decode_counts == evaluate_counts and len(evaluate_counts) == len(SCORED), metrics
     return expected

@@ -26,12 +26,18 @@ tools pair them). A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
 1 when anything was skipped. ``--exclude RUN/skipped.tsv`` leaves out what a training run with
 ``data.on_error=skip`` skipped, so that a manifest's decode scores the utterances evaluate scored.
+``--score DIR`` scores the hypotheses of manifests against the references their rows hold, as
+``evaluate`` scores a run's splits (``ref.txt``, ``hyp.txt``, ``errs.txt``, ``metrics.json``,
+``confusions.json``, ``confusion.png``, and ``wer/`` where the labels spell words): each manifest's
+prepared directory (``labelling.json`` beside it) names the field of its references and must label
+as the model does; an input that could not be decoded counts as an empty hypothesis.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -51,7 +57,9 @@ from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
+from asr_lstm.labelled_scoring import manifest_references, score_hypotheses
 from asr_lstm.pictures.alignment import draw_alignment
+from asr_lstm.pictures.confusion import draw_confusion, read_confusions
 from asr_lstm.recognizer import Recognizer, Segment, Transcript, Utterance
 from asr_lstm.text_files import numbered_lines
 
@@ -227,7 +235,14 @@ def main(argv: list[str] | None = None) -> None:
         help="also write each input's text into a file beside it, NAME<SUFFIX> (.pred.txt: what OCR evaluation "
         "tools pair with NAME.gt.txt); NAME is that of the .gt.txt beside the input, else its name without suffix",
     )
+    parser.add_argument(
+        "--score",
+        metavar="DIR",
+        help="for manifests of a prepared directory: score the hypotheses against their references into DIR "
+        "(ref.txt, hyp.txt, errs.txt, metrics.json, wer/), as evaluate scores a run's splits",
+    )
     add_search_options(parser)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
         search_config = search_from_args(args)
@@ -237,7 +252,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.exclude and not Path(args.exclude).is_file():
         parser.error(f"--exclude {args.exclude}: no such file")
-    problems = prepare_outputs([args.output, args.align], [args.plot, args.page_out])
+    not_manifests = [name for name in args.inputs if Path(name).suffix.lower() != ".jsonl"]
+    if args.score and not_manifests:
+        parser.error(f"--score reads the references of manifests (.jsonl); {', '.join(not_manifests)} holds none")
+    problems = prepare_outputs([args.output, args.align], [args.plot, args.page_out, args.score])
     if problems:
         parser.error("; ".join(problems))
     try:
@@ -263,9 +281,15 @@ def main(argv: list[str] | None = None) -> None:
     items += [InputItem(utt, path) for utt, path in page_inputs]
     for problem in problems:
         print(f"asr-lstm decode: skipped {problem}", file=sys.stderr)
-    if args.exclude:
-        excluded = {item.id for item in read_bad_items(Path(args.exclude))}
-        items = [item for item in items if item.id not in excluded]
+    excluded = {item.id for item in read_bad_items(Path(args.exclude))} if args.exclude else set()
+    items = [item for item in items if item.id not in excluded]
+    if args.score:
+        try:
+            refs, labelling = manifest_references(
+                [Path(name) for name in args.inputs], recognizer.units, recognizer.scoring_folding, excluded
+            )
+        except ValueError as err:
+            parser.error(str(err))
     try:
         beside = texts_beside(items, args.text_beside) if args.text_beside else {}
     except ValueError as err:
@@ -318,6 +342,19 @@ def main(argv: list[str] | None = None) -> None:
             handle.close()
     if page_jobs:
         write_pages(page_jobs, {t.id: (recognizer.text(t.tokens, t.words), t.confidence) for t in transcripts})
+    if args.score:
+        extra = {
+            "model": str(args.model),
+            "search": search_config.describe(),
+            "command": shlex.join(["asr-lstm", "decode", *argv]),
+        }
+        out_dir = Path(args.score)
+        totals = score_hypotheses(refs, {t.id: t.tokens for t in transcripts}, labelling, out_dir, extra)
+        for metric, total in totals.items():
+            print(f"asr-lstm decode: {total.kaldi_line(metric)} -> {out_dir}", file=sys.stderr)
+        rate = labelling.token_metric
+        draw_confusion(read_confusions(out_dir / "confusions.json"), out_dir / "confusion.png",
+                       f"{Path(args.model).name}: {totals[rate].kaldi_line(rate)}")  # fmt: skip
     failed = len(items) - len(utterances) + len(problems)
     if failed:
         print(f"asr-lstm decode: {failed} of {len(items) + len(problems)} inputs skipped", file=sys.stderr)

@@ -46,11 +46,12 @@ from asr_lstm.data.feature_store import load_split
 from asr_lstm.data.manifest import read_manifest, source_of
 from asr_lstm.decoding.options import SearchConfig
 from asr_lstm.devices import resolve_device
+from asr_lstm.labelled_scoring import score_hypotheses
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.pictures.confusion import draw_confusion, read_confusions
 from asr_lstm.recognizer import Recognizer, Transcript, Utterance
 from asr_lstm.runs import TrainingRun
-from asr_lstm.scoring import folder, score, score_words, utterance_accuracy, write_transcripts
+from asr_lstm.scoring import folder, utterance_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,6 @@ class SplitScorer:
         of each rate (the label rate's name, ``wer``); ``metrics.json`` gets the confidences' temperature, mean and correlation
         with the accuracies."""
         transcripts = self.recognizer.transcribe(self.utterances, self.posteriors, search)
-        write_transcripts({t.id: t.tokens for t in transcripts}, out / "hyp.txt")
-        write_transcripts(self.refs, out / "ref.txt")
         confidences, accuracies = [t.confidence for t in transcripts], self.accuracies(transcripts)
         write_text(out / "confidence.tsv", "id\tconfidence\taccuracy\n" + "".join(
             f"{t.id}\t{c:.4f}\t{a:.4f}\n" for t, c, a in zip(transcripts, confidences, accuracies)))  # fmt: skip
@@ -146,11 +145,7 @@ class SplitScorer:
             "pearson_with_accuracy": pearson(confidences, accuracies),
         }
         extra = {**self.extra, "search": config.describe(), "confidence": confidence}
-        labelling = self.labelling
-        rate = labelling.token_metric
-        totals = {rate: score(out / "ref.txt", out / "hyp.txt", out, labelling.folding, rate, extra)}
-        if labelling.units is not None:
-            totals["wer"] = score_words(out / "ref.txt", out / "hyp.txt", out / "wer", labelling.units.words, extra)
+        totals = score_hypotheses(self.refs, {t.id: t.tokens for t in transcripts}, self.labelling, out, extra)
         for metric, total in totals.items():
             print(f"{self.split}: {total.kaldi_line(metric)} ({config.describe()}) -> {out}")
         return totals

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli.evaluate import main as evaluate_main
 from asr_lstm.cli.train import run
+from asr_lstm.data.units import Characters, Labelling
 from asr_lstm.export import FORMAT_VERSION, ModelFileError, make_package, read_package, save_package
 from asr_lstm.pictures.confusion import confusion_matrix, read_confusions
 from asr_lstm.recognizer import Recognizer
@@ -140,6 +141,38 @@ def test_decode_rates_stereo_bad_file_json_and_ctm(trained, tmp_path, capsys):
         assert [f"{s['start']:.3f}" for s in record["segments"]] == [r[2] for r in rows]
         assert 0 <= record["confidence"] <= 1 and all(0 <= float(r[5]) <= 1 for r in rows)
         assert_picture(tmp_path / f"plots/{utt}.png", (12, 6))
+
+
+def test_decode_scores_manifests_against_their_references_and_refuses_what_it_cannot_score(trained, tmp_path, capsys):
+    base, runs = trained
+    model = runs["lstm"][1]
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(model), str(tmp_path / "a.wav"), "--score", str(tmp_path / "scores")])
+    assert exit_info.value.code == 2
+    assert (
+        f"--score reads the references of manifests (.jsonl); {tmp_path / 'a.wav'} holds none"
+        in capsys.readouterr().err
+    )
+    (tmp_path / "unprepared").mkdir()
+    unprepared = tmp_path / "unprepared/test.jsonl"
+    unprepared.write_text((base / "data/test.jsonl").read_text())
+    other = tmp_path / "other/test.jsonl"
+    other.parent.mkdir()
+    other.write_text((base / "data/test.jsonl").read_text())
+    Labelling("chars", "cer", "cer", None, Characters("|")).save(other.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        decode_cli.main([str(model), str(unprepared), str(other), "--score", str(tmp_path / "scores")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{unprepared}: no labelling of its directory" in err
+    assert f"{other}: labelled with char units and the model with the corpus's own labels folded to 39" in err
+    assert not (tmp_path / "scores/metrics.json").exists()
+    decode_cli.main(
+        [str(model), str(base / "data/test.jsonl"), "--score", str(tmp_path / "scores"), "-o", str(tmp_path / "hyp")]
+    )
+    scored = json.loads((tmp_path / "scores/metrics.json").read_text())
+    assert (scored["metric"], scored["folding"], scored["num_utts"]) == ("per", "39", 2)
+    assert scored["model"] == str(model) and "--score" in scored["command"]
+    assert "%PER" in capsys.readouterr().err and (tmp_path / "scores/confusion.png").is_file()
 
 
 def test_decode_refuses_a_bad_model_file(tmp_path, capsys):
