@@ -57,19 +57,32 @@ def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:
     )
 
 
+def chosen_option(cfg: DictConfig, group: str, noun: str, options: str) -> DictConfig | None:
+    """The config of ``group`` where an option of it names a ``_target_``; ``None`` where its ``none``
+    option left it empty.
+
+    Raises:
+        ConfigError: values set in the group without an option that takes them (``+augment.scale=0.1``).
+    """
+    node = cfg.get(group)
+    if not node:
+        return None
+    if "_target_" not in node:
+        raise ConfigError(
+            f"{group}: {OmegaConf.to_container(node)} sets values but no {noun}; choose one ({options}) "
+            f"or leave them out with {group}=none"
+        )
+    return node
+
+
 def build_augment(
     cfg: DictConfig, features: FeatureConfig, cmvn_stats: tuple[torch.Tensor, torch.Tensor] | None
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """The training-batch augmentation of ``cfg.augment``, or ``None``. Each augmenter gets the features;
     one that distorts the raw input (``augment=lines``) also the training set's CMVN statistics
     ``(mean, std)``, to undo the normalisation of a batch and redo it."""
-    if not cfg.get("augment"):
+    if chosen_option(cfg, "augment", "augmentation", "augment=lines, lines_mild, specaugment, speech") is None:
         return None
-    if "_target_" not in cfg.augment:
-        raise ConfigError(
-            f"augment: {OmegaConf.to_container(cfg.augment)} sets values but no augmentation; choose one "
-            "(augment=lines, lines_mild, specaugment, speech) or leave them out with augment=none"
-        )
     factory = instantiate(cfg.augment)
     if "cmvn_stats" in inspect.signature(factory).parameters:
         return refused_as_config("augment", lambda: factory(features=features, cmvn_stats=cmvn_stats))
@@ -78,13 +91,8 @@ def build_augment(
 
 def build_averaging(cfg: DictConfig) -> pl.Callback | None:
     """The callback that averages the weights (``averaging=ema``), or ``None`` (``averaging=none``)."""
-    if not cfg.get("averaging"):
+    if chosen_option(cfg, "averaging", "averaging", "averaging=ema") is None:
         return None
-    if "_target_" not in cfg.averaging:
-        raise ConfigError(
-            f"averaging: {OmegaConf.to_container(cfg.averaging)} sets values but no averaging; choose one "
-            "(averaging=ema) or leave it out with averaging=none"
-        )
     return refused_as_config("averaging", lambda: instantiate(cfg.averaging))
 
 
