@@ -1,6 +1,7 @@
 """Two DDP processes on the CPU (gloo), launched by Lightning from one `asr-lstm train`: the same
 weights in both afterwards, and validation and test error counts that equal a single process's on
-the same model and data, each utterance counted once."""
+the same model and data, each utterance counted once; the model is the weight average
+(`averaging=ema`) that each process keeps."""
 
 import json
 import subprocess
@@ -42,6 +43,7 @@ def test_two_ddp_processes_train_the_same_weights_and_count_exactly(tmp_path):
     run_dir = tmp_path / "run"
     overrides = [f"data.corpus.root={root}", f"data.work_dir={tmp_path / 'data'}", *FAST, "trainer=ddp",
                  "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}",
+                 "averaging=ema", "averaging.decay=0.5",
                  "+callbacks.probe._target_=tests.integration.ddp_probe.SaveWeightsPerProcess",
                  f"+callbacks.probe.folder={tmp_path / 'weights'}"]  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "asr_lstm.cli.main", "train", *overrides], capture_output=True,
