@@ -27,6 +27,7 @@ from asr_lstm.checkpoints import checkpoint_state
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.errors import ConfigError
 from asr_lstm.export import EXTENSION, ModelFileError, read_package
+from asr_lstm.runs import plain_options
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ OUTPUT_LAYER = ("output.weight", "output.bias")  # CTCModel.output: (V, H) and (
 @dataclass(frozen=True)
 class Pretrained:
     """The network weights of a checkpoint or model file (``CTCModel`` keys), the labels of its
-    output rows where known (``unknown`` says why not), and a model file's model and cell options."""
+    output rows where known (``unknown`` says why not), and its model and cell options where known."""
 
     path: Path
     state: dict[str, torch.Tensor]
@@ -68,7 +69,8 @@ class LabelMatch:
 
 def read_pretrained(path: str | Path) -> Pretrained:
     """The weights and labels of ``path``: an exported model file (``.asrlstm``), or a training
-    checkpoint whose run directory (two folders above it) names its labels.
+    checkpoint whose run directory (two folders above it) names its labels (``data.work_dir`` of its
+    ``config.yaml`` holds ``tokens.txt``) and its model and cell options.
 
     Raises:
         ConfigError: naming ``path``, when it is neither a model file nor a training checkpoint.
@@ -86,20 +88,15 @@ def read_pretrained(path: str | Path) -> Pretrained:
     except ValueError as err:
         raise ConfigError(f"init_from={err}") from err
     network = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    tokens, unknown = run_tokens(path)
-    return Pretrained(path, network, tokens, unknown)
-
-
-def run_tokens(checkpoint: Path) -> tuple[list[str] | None, str]:
-    """The labels of the run that wrote ``checkpoint`` (``RUN/checkpoints/X.ckpt``), or ``None`` and why not."""
-    config = checkpoint.parent.parent / "config.yaml"
+    config = path.parent.parent / "config.yaml"
     if not config.is_file():
-        return None, f"{config} is missing"
-    work_dir = OmegaConf.load(config).get("data", {}).get("work_dir")
-    tokens = Path(str(work_dir)) / "tokens.txt"
-    if work_dir is None or not tokens.is_file():
-        return None, f"{tokens if work_dir else config}: no tokens.txt of the run (data.work_dir)"
-    return Vocabulary.load(tokens).tokens, ""
+        return Pretrained(path, network, None, f"{config} is missing")
+    run = OmegaConf.load(config)
+    options = {"model": plain_options(run.model), "cell": plain_options(run.cell)} if "model" in run else None
+    tokens = Path(str(run.data.work_dir)) / "tokens.txt"
+    if not tokens.is_file():
+        return Pretrained(path, network, None, f"{tokens}: no tokens.txt of the run (data.work_dir)", options)
+    return Pretrained(path, network, Vocabulary.load(tokens).tokens, options=options)
 
 
 def match_output_layer(

@@ -1,5 +1,5 @@
 """Fine-tuning: a model of one collection of lines, as a model file or a checkpoint, starts the training
-on another whose alphabet differs; options that make its weights unfit are named."""
+on another whose alphabet differs; the options that make its weights unfit are named."""
 
 import logging
 
@@ -68,13 +68,14 @@ def test_a_model_of_one_alphabet_starts_the_training_on_another_label_by_label(
     assert f"new, started afresh: {' '.join(new)}" in caplog.text and "of the old vocabulary dropped: " in caplog.text
 
 
-def test_a_model_file_of_other_options_is_refused_naming_them(old_model, tmp_path):
-    cfg = lines_run(tmp_path, "wider", old_model / "new", f"init_from={old_model / 'old.asrlstm'}",
+@pytest.mark.parametrize("init_from", ["old.asrlstm", "old/checkpoints/best.ckpt"])
+def test_weights_of_other_options_are_refused_naming_them(old_model, tmp_path, init_from):
+    cfg = lines_run(tmp_path, "wider", old_model / "new", f"init_from={old_model / init_from}",
                     "model.hidden_size=24", "cell=gru")  # fmt: skip
     with pytest.raises(ConfigError) as err:
         run(cfg)
     message = str(err.value)
-    assert message.startswith(f"init_from={old_model / 'old.asrlstm'}: its weights do not fit this model: ")
+    assert message.startswith(f"init_from={old_model / init_from}: its weights do not fit this model: ")
     assert message.endswith(
         "the file's options that differ: model.hidden_size=16 (this run: 24), cell=lstm (this run: gru)"
     )

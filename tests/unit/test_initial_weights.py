@@ -8,7 +8,7 @@ import torch
 from asr_lstm import cells
 from asr_lstm.data.tokens import BLANK, Vocabulary
 from asr_lstm.errors import ConfigError
-from asr_lstm.initial_weights import LabelMatch, load_initial_weights, match_output_layer, run_tokens
+from asr_lstm.initial_weights import LabelMatch, load_initial_weights, match_output_layer, read_pretrained
 from asr_lstm.models import CTCModel
 
 OPTIONS = {"model": {"hidden_size": 4}, "cell": {"name": "lstm"}}
@@ -51,7 +51,7 @@ def test_a_checkpoint_has_the_labels_of_its_run(tmp_path):
     trained = net(4)
     Vocabulary(["x", "y", "z"]).save(tmp_path / "tokens.txt")
     path = checkpoint_of(tmp_path, trained, work_dir=tmp_path)
-    assert run_tokens(path) == ([BLANK, "x", "y", "z"], "")
+    assert (read_pretrained(path).tokens, read_pretrained(path).unknown) == ([BLANK, "x", "y", "z"], "")
     fine_tuned = net(3)
     fresh = fine_tuned.output.weight[2].detach().clone()
     described = load_initial_weights(fine_tuned, [BLANK, "z", "w"], path, OPTIONS)
@@ -65,7 +65,7 @@ def test_a_checkpoint_has_the_labels_of_its_run(tmp_path):
 def test_labels_that_cannot_be_known_are_taken_row_by_row_and_refused_where_the_sizes_differ(tmp_path):
     path = checkpoint_of(tmp_path, net(4))
     config = tmp_path / "run/config.yaml"
-    assert run_tokens(path) == (None, f"{config} is missing")
+    assert (read_pretrained(path).tokens, read_pretrained(path).unknown) == (None, f"{config} is missing")
     assert load_initial_weights(net(4), [BLANK, "a", "b", "c"], path, OPTIONS) == (
         f"its labels are taken to be this run's, row by row: {config} is missing"
     )
