@@ -71,7 +71,9 @@ class ExponentialMovingAverage(WeightAveraging):
     theta_bar as its ``state_dict`` (what ``evaluate``, ``export`` and ``init_from`` read) and the
     training weights theta as ``current_model_state``, with which a resume goes on training. The
     test after training evaluates theta_bar of the best checkpoint; Lightning's callbacks load theta
-    whenever a checkpoint is loaded outside fitting, so they would test the weights instead.
+    whenever a checkpoint is loaded outside fitting, so they would test the weights instead. Before
+    start_step there is no average yet: validation, checkpoints and the model that leaves training
+    are theta, where Lightning's callbacks would give them the initial weights.
 
     Args:
         decay: alpha, in [0, 1); the average's time constant is 1 / (1 - alpha) steps.
@@ -97,3 +99,24 @@ class ExponentialMovingAverage(WeightAveraging):
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         if trainer.state.fn == TrainerFn.FITTING:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+    def averaged(self) -> bool:
+        """Whether the average holds any step yet (``start_step`` reached)."""
+        return self._average_model is not None and bool(self._average_model.n_averaged > 0)
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.averaged():
+            super().on_validation_epoch_start(trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.averaged():  # no step between the two: the same answer as at the start
+            super().on_validation_epoch_end(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if "current_model_state" in checkpoint and not self.averaged():
+            checkpoint["state_dict"] = checkpoint["current_model_state"]
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.averaged():
+            super().on_train_end(trainer, pl_module)

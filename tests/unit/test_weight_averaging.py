@@ -87,6 +87,17 @@ def test_the_average_follows_its_equation_from_start_step_every_n_steps(tmp_path
     assert last["current_model_state"]["w"].item() == after_step(5)
 
 
+def test_before_start_step_validation_checkpoints_and_the_trained_model_are_the_weights(tmp_path):
+    module = Halving()
+    trainer(tmp_path / "late", 2, ExponentialMovingAverage(decay=0.5, start_step=4)).fit(module)
+    assert module.seen["val"] == [after_step(2), pytest.approx(ema([after_step(4), after_step(5)], 0.5))]
+    first = torch.load(tmp_path / "late/epoch0.ckpt", weights_only=True)
+    assert first["state_dict"]["w"].item() == first["current_model_state"]["w"].item() == after_step(2)
+    never = Halving()
+    trainer(tmp_path / "never", 2, ExponentialMovingAverage(start_step=100)).fit(never)
+    assert never.seen["val"] == [after_step(2), after_step(5)] and never.w.item() == after_step(5)
+
+
 def test_the_test_after_training_evaluates_the_average_of_the_checkpoint(tmp_path):
     module = Halving()
     fit = trainer(tmp_path, 2, ExponentialMovingAverage(decay=0.5))
@@ -96,17 +107,19 @@ def test_the_test_after_training_evaluates_the_average_of_the_checkpoint(tmp_pat
     assert module.seen["test"] == [pytest.approx(first_epoch)]  # Lightning's own callback tests 0.5^3 here
 
 
-def test_a_resume_goes_on_training_the_weights_and_averaging_them(tmp_path):
+@pytest.mark.parametrize("start_step", [0, 4], ids=["averaging at the resume", "averaging only after it"])
+def test_a_resume_goes_on_training_the_weights_and_averaging_them(tmp_path, start_step):
     whole = Halving()
-    trainer(tmp_path / "whole", 3, ExponentialMovingAverage(decay=0.5)).fit(whole)
-    trainer(tmp_path / "split", 1, ExponentialMovingAverage(decay=0.5)).fit(Halving())
+    trainer(tmp_path / "whole", 3, ExponentialMovingAverage(decay=0.5, start_step=start_step)).fit(whole)
+    trainer(tmp_path / "split", 1, ExponentialMovingAverage(decay=0.5, start_step=start_step)).fit(Halving())
     resumed = Halving()
-    trainer(tmp_path / "split", 3, ExponentialMovingAverage(decay=0.5)).fit(
+    trainer(tmp_path / "split", 3, ExponentialMovingAverage(decay=0.5, start_step=start_step)).fit(
         resumed, ckpt_path=str(tmp_path / "split/last.ckpt")
     )
     assert resumed.seen["train"] == whole.seen["train"][3:]
     assert resumed.seen["val"] == whole.seen["val"][1:]
-    assert resumed.w.item() == whole.w.item() == pytest.approx(ema([after_step(k) for k in range(9)], 0.5))
+    expected = ema([after_step(k) for k in range(start_step, 9)], 0.5)
+    assert resumed.w.item() == whole.w.item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
