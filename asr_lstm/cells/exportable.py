@@ -125,13 +125,14 @@ def gru_scan(
 
 
 def ligru_scan(
-    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, zoneout: float = 0.0
+    xw: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, zoneout: float = 0.0, layer_norm: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The Li-GRU of :mod:`asr_lstm.cells.ligru` as a ``scan``.
 
     Args:
         xw: ``(T, B, 2H)`` = BN(W x_t), gate order (z, h); weight_hh ``(2H, H)``; h0 ``(B, H)``;
-            zoneout: the rate z^h, as in evaluation.
+            zoneout: the rate z^h, as in evaluation; layer_norm: LN(U h_{t-1}) over its 2H units,
+            without gain or shift (the SLi-GRU).
 
     Returns:
         ``y (T, B, H)`` and ``h_T (B, H)``.
@@ -139,7 +140,10 @@ def ligru_scan(
     hid = h0.shape[1]
 
     def step(h, xw_t):
-        pre = xw_t + h @ weight_hh.t()
+        recurrent = h @ weight_hh.t()
+        if layer_norm:
+            recurrent = F.layer_norm(recurrent, (2 * hid,), None, None, LAYER_NORM_EPS)
+        pre = xw_t + recurrent
         z, candidate = torch.sigmoid(pre[:, :hid]), torch.relu(pre[:, hid:])
         h_next = zone(h, z * h + (1 - z) * candidate, zoneout)
         return h_next, h_next.clone()

@@ -49,6 +49,7 @@ OPTIONS = [
     ("lstmp", {"nonrecurrent_proj_size": 2}),  # p_t output beside r_t, through [W_.r, 0]
     ("conv_peephole", {"zoneout_cell": 0.3, "zoneout_hidden": 0.2}),
     ("ligru", {"zoneout_hidden": 0.2}),
+    ("ligru", {"layer_norm": True}),  # the SLi-GRU: ONNX LayerNormalization inside the Scan
 ]
 
 

@@ -130,9 +130,10 @@ def reference_gru(cell, x, h, mask=1.0, zone=0.0):
     return torch.stack(ys), h
 
 
-def reference_ligru(cell, x, h, mask=1.0, zone=0.0):
+def reference_ligru(cell, x, h, mask=1.0, zone=0.0, ln=False):
     """Ravanelli et al. 2018, with batch norm of the input projections over every frame of the batch
-    (training) or by the running statistics (evaluation)."""
+    (training) or by the running statistics (evaluation); with ``ln`` the SLi-GRU of Moumen & Parcollet
+    2023: (U_z h_{t-1}; U_h h_{t-1}) layer-normalised together, without gain or shift."""
     H = cell.hidden_size
     T, B, _ = x.shape
     a = x.reshape(T * B, -1) @ cell.weight_ih.T  # (T B, 2H): W_z x_t and W_h x_t
@@ -142,8 +143,11 @@ def reference_ligru(cell, x, h, mask=1.0, zone=0.0):
     U_z, U_h = cell.weight_hh.split(H)
     ys = []
     for t, a_t in enumerate(a):
-        z = torch.sigmoid(a_t[:, :H] + (h * mask) @ U_z.T)
-        candidate = torch.relu(a_t[:, H:] + (h * mask) @ U_h.T)
+        u_z, u_h = (h * mask) @ U_z.T, (h * mask) @ U_h.T
+        if ln:
+            u_z, u_h = layer_norm(torch.cat([u_z, u_h], dim=1), 1.0).split(H, dim=1)
+        z = torch.sigmoid(a_t[:, :H] + u_z)
+        candidate = torch.relu(a_t[:, H:] + u_h)
         d = zoneout_weight(zone, t)
         h = d * h + (1 - d) * (z * h + (1 - z) * candidate)
         ys.append(h)
@@ -655,6 +659,46 @@ def test_layer_normalised_lstm_follows_ba_et_al(name, loop):
 
         inputs = (x[:4, :2], h0[:2], c0[:2], *cell.parameters())
         assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
+
+
+def test_layer_normalised_ligru_is_the_sligru_of_moumen_and_parcollet(loop):
+    """LN(U h_{t-1}) over the 2H units of both gates, no parameter of its own (SpeechBrain's SLiGRU with
+    recurrent_elementwise_affine=False); through the training loop, the Python loop and the export
+    scan, with a dropout mask and zoneout, and its hand-derived gradients by float64 gradcheck."""
+    plain = cells.build("ligru", 5, 4)
+    assert cells.build("ligru", 5, 4, layer_norm=True).state_dict().keys() == plain.state_dict().keys()
+    cell = make("ligru", torch.float64, "cpu", layer_norm=True)
+    gen = torch.Generator().manual_seed(2)
+    x = 3 * torch.randn(7, 3, 5, generator=gen, dtype=torch.float64)
+    h0 = 5 * torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        cell.eval()
+        y, (h, _) = cell(x, h0)
+        y_ref, h_ref = reference_ligru(cell, x, h0, ln=True)
+        plain = make("ligru", torch.float64, "cpu").eval()
+        plain.load_state_dict(cell.state_dict())
+        assert not torch.allclose(plain(x, h0)[0], y_ref)  # the normalisation changes the function
+        torch.testing.assert_close(y, y_ref)
+        torch.testing.assert_close(h, h_ref)
+    if loop == "export":
+        return
+    regularised = make("ligru", torch.float64, "cpu", layer_norm=True, recurrent_dropout=0.3, zoneout_hidden=0.25)
+    torch.manual_seed(4)
+    y = regularised(x, h0)[0]
+    torch.manual_seed(4)  # the forward pass's draws: the dropout mask, then zoneout's
+    mask = torch.empty(3, 4, dtype=torch.float64).bernoulli_(0.7) / 0.7
+    zone = torch.empty(7, 3, 4, dtype=torch.float64).bernoulli_(0.25)
+    with torch.no_grad():
+        torch.testing.assert_close(y, reference_ligru(regularised, x, h0, mask, zone, ln=True)[0])
+    names = [n for n, _ in regularised.named_parameters()]
+
+    def run(x, h0, *params):  # the same masks at every evaluation of gradcheck
+        torch.manual_seed(5)
+        y, (h, _) = functional_call(regularised, dict(zip(names, params)), (x, h0))
+        return y, h
+
+    inputs = (x[:4, :2], h0[:2], *regularised.parameters())
+    assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
 
 
 @pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "fgr", "conv_peephole", "gru", "ligru"])

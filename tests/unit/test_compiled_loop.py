@@ -298,12 +298,13 @@ def run_gated_cell(cell, x, h0, grads, seed) -> list[torch.Tensor]:
     return [y, h, *torch.autograd.grad(loss, [x, h0, *cell.parameters()])]
 
 
-def gated_inputs(name, hidden, regularised, dtype):
+def gated_inputs(name, hidden, regularised, dtype, **options):
     """A GRU or Li-GRU layer with large random weights (float32 ones the float64 ones rounded), in
     training, with recurrent dropout and zoneout where ``regularised``, and its inputs."""
     torch.manual_seed(0)
     steps, batch = 7, 13  # tiles of 8 rows (AVX-512), 4 rows and a row alone
-    options = dict(recurrent_dropout=0.3, zoneout_hidden=0.25) if regularised else {}
+    if regularised:
+        options.update(recurrent_dropout=0.3, zoneout_hidden=0.25)
     cell = cells.build(name, 4, hidden, **options).double()
     with torch.no_grad():
         for p in (cell.weight_ih, cell.weight_hh):
@@ -322,12 +323,15 @@ def gated_inputs(name, hidden, regularised, dtype):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("regularised", [False, True], ids=["plain", "dropout-zoneout"])
 @pytest.mark.parametrize("hidden", [13, 136], ids=["one-block", "two-blocks"])
-@pytest.mark.parametrize("name", ["gru", "ligru"])
-def test_the_gru_loops_equal_the_python_loops(name, hidden, regularised, dtype, two_threads):
-    """The GRU's two phases a step (r_t o h_{t-1} of every unit before U_n) and the Li-GRU's one, as the
-    dense variants' loop is compared above: outputs and every gradient, one and two blocks of units,
-    with and without a dropout mask and zoneout."""
-    cell, x, h0, grads = gated_inputs(name, hidden, regularised, dtype)
+@pytest.mark.parametrize(
+    "name, options", [("gru", {}), ("ligru", {}), ("ligru", dict(layer_norm=True))], ids=["gru", "ligru", "sligru"]
+)
+def test_the_gru_loops_equal_the_python_loops(name, options, hidden, regularised, dtype, two_threads):
+    """The GRU's two phases a step (r_t o h_{t-1} of every unit before U_n), the Li-GRU's one and the
+    SLi-GRU's two (the moments of U h_{t-1} across the blocks, then the normalised step; backward the sums
+    of dpre, then d loss / d U h_{t-1}), as the dense variants' loop is compared above: outputs and every
+    gradient, one and two blocks of units, with and without a dropout mask and zoneout."""
+    cell, x, h0, grads = gated_inputs(name, hidden, regularised, dtype, **options)
     got = run_gated_cell(cell, x, h0, grads, seed=1)
     with compiled.switched_off():
         python = run_gated_cell(cell, x, h0, grads, seed=1)
@@ -336,10 +340,23 @@ def test_the_gru_loops_equal_the_python_loops(name, hidden, regularised, dtype, 
             torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
         return
     with compiled.switched_off():
-        exact = run_gated_cell(*gated_inputs(name, hidden, regularised, torch.float64), seed=1)
+        exact = run_gated_cell(*gated_inputs(name, hidden, regularised, torch.float64, **options), seed=1)
     for a, b, truth in zip(got, python, exact, strict=True):
         error, python_error = ((t.double() - truth).norm() / truth.norm().clamp_min(1e-30) for t in (a, b))
         assert error <= 3 * python_error + 1e-6
+
+
+@requires_build
+def test_three_blocks_combine_the_sligru_rows_statistics():
+    """200 units in three blocks: each row's mean and variance of U h_{t-1} over its 400 entries, and
+    backward its sums of dpre and dpre o LN(U h_{t-1}), combined from three partial ones."""
+    cell, x, h0, grads = gated_inputs("ligru", 200, True, torch.float64, layer_norm=True)
+    with torch_threads(3):
+        got = run_gated_cell(cell, x, h0, grads, seed=1)
+    with compiled.switched_off():
+        python = run_gated_cell(cell, x, h0, grads, seed=1)
+    for a, b in zip(got, python, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
 
 
 X86_CAPABILITIES = ["DEFAULT", "AVX2", "AVX512"]  # torch's, each running on the machines of those after it

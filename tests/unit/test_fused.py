@@ -406,7 +406,7 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
     def build(name, **options):
         return cells.build(name, 4, 6, **options).to(device)
 
-    assert build("nog").pairs_with(build("nog"), x)
+    assert build("nog").pairs_with(build("nog"), x) and build("ligru").pairs_with(build("ligru"), x)
     evaluating = build("nog").eval()
     unpairable = [
         (build("nog"), build("nig")),
@@ -415,6 +415,8 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
         (build("nog"), evaluating),
         (build("lstmp"), build("lstmp")),
         (build("nog", layer_norm=True), build("nog", layer_norm=True)),
+        (build("ligru", layer_norm=True), build("ligru", layer_norm=True)),
+        (build("ligru"), build("ligru", layer_norm=True)),
         (build("lstm"), build("lstm")),
         (build("gru"), build("gru", sigma_c="identity")),
     ]

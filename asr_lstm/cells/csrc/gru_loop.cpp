@@ -10,10 +10,12 @@
 // barriers. The Li-GRU's step is one phase (z and h~ from one product with U). The GRU's is two, since
 // U_n multiplies r_t o h_{t-1} of every unit: each block's r_t, z_t and share of r_t o h_{t-1}, then,
 // after the barrier, its n_t and h_t; backward, d loss / d (r_t o h_{t-1}) through U_n likewise waits
-// for every unit's d n_t. Variational dropout's mask and zoneout are done in the loop too.
+// for every unit's d n_t. Variational dropout's mask and zoneout are done in the loop too, and so is the
+// SLi-GRU's layer normalisation of U h_{t-1}, whose row statistics take a second phase each way.
 #include <torch/library.h>
 
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "loop_kernels.h"
@@ -214,11 +216,17 @@ void gru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optiona
   });
 }
 
-// The Li-GRU forward: gates (T, B, 2H) the activations z and h~; hs (T+1, B, H) with h_0 at 0.
+// The Li-GRU forward: gates (T, B, 2H) the activations z and h~; hs (T+1, B, H) with h_0 at 0. Under layer
+// normalisation (the SLi-GRU) norm is u_hat (T, B, 2H), LN(U h_{t-1}), and rstd (T, B, 1), its
+// 1 / sqrt(sigma^2 + eps), and a step has two phases: each block's product and its partial moments;
+// after the barrier, the normalised pre-activations, the gates and h_t.
 void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::optional<Tensor>& mask,
-                        const std::optional<Tensor>& zone, const Tensor& gates, const Tensor& hs) {
+                        const std::optional<Tensor>& zone, const Tensor& gates, const Tensor& hs, at::TensorList norm) {
   const Tensor xw = xw_in.contiguous();
   check_buffers("ligru_loop", {xw, gates, hs});
+  TORCH_CHECK(norm.empty() || norm.size() == 2, "ligru_loop_forward: u_hat and rstd expected, got ", norm.size());
+  const bool normalised = !norm.empty();
+  if (normalised) check_buffers("ligru_loop", {xw, norm[0], norm[1]});
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = hs.size(2), state = batch * hidden;
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   const Tensor zones = zone.has_value() ? zone->contiguous() : Tensor();
@@ -232,32 +240,55 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
     using T = scalar_t;
     using V = Vectorized<T>;
     const std::vector<Block> blocks = split_units(hidden, V::size());
+    const int64_t count = static_cast<int64_t>(blocks.size());
     const Tensor rows = rows_by_block(weight_hh, blocks, hidden, 2);
     std::vector<Tensor> panels, pre_block;
     for (const Block& block : blocks) {
       panels.push_back(pack_panels<T, kForwardVectors>(rows.narrow(0, 2 * block.begin, 2 * block.size).t()));
       pre_block.push_back(at::empty({batch, panels.back().size(0) * panel_width<T, kForwardVectors>()}, xw.options()));
     }
+    const Tensor stats = at::empty({normalised ? count : 0, batch, 2}, xw.options());
     const T* xw_p = xw.const_data_ptr<T>();
     const T* drop_p = data_or_null<T>(drop);
     const T* zone_p = data_or_null<T>(zones);
     T* gates_p = gates.mutable_data_ptr<T>();
     T* hs_p = hs.mutable_data_ptr<T>();
     T* masked_p = masked.defined() ? masked.mutable_data_ptr<T>() : nullptr;
+    T* u_hat_p = normalised ? norm[0].mutable_data_ptr<T>() : nullptr;
+    T* rstd_p = normalised ? norm[1].mutable_data_ptr<T>() : nullptr;
+    T* stats_p = stats.mutable_data_ptr<T>();
     const int64_t H = hidden;
-    auto step = [&](int64_t t, int64_t k) {
+    auto product = [&](int64_t t, int64_t k) {  // the block's rows of U h_{t-1}, (B, 2 size), and their moments
+      const int64_t stride = pre_block[k].size(1);
+      const T* h_in = masked_p ? masked_p + (t % 2) * state : hs_p + t * state;
+      T* pre = pre_block[k].mutable_data_ptr<T>();
+      panel_gemm<T, kForwardVectors>(h_in, H, batch, panels[k], pre, stride);
+      if (normalised)
+        for (int64_t b = 0; b < batch; ++b) moments(pre + b * stride, 2 * blocks[k].size, stats_p + (k * batch + b) * 2);
+    };
+    auto update_step = [&](int64_t t, int64_t k) {
       const Block& block = blocks[k];
       const int64_t stride = pre_block[k].size(1), n = block.size;
-      const T* h_in = masked_p ? masked_p + (t % 2) * state : hs_p + t * state;
       const T* pre = pre_block[k].const_data_ptr<T>();
-      panel_gemm<T, kForwardVectors>(h_in, H, batch, panels[k], pre_block[k].mutable_data_ptr<T>(), stride);
-      for (int64_t b = 0; b < batch; ++b)
+      for (int64_t b = 0; b < batch; ++b) {
+        T mean = 0, rstd = 1;
+        if (normalised) {
+          std::tie(mean, rstd) = combine_moments(stats_p, blocks, b, batch, 2);
+          if (k == 0) rstd_p[t * batch + b] = rstd;
+        }
         for (int64_t jj = 0; jj < n; jj += V::size()) {
           const int64_t m = std::min<int64_t>(V::size(), n - jj), j = block.begin + jj, k_ = b * H + j;
           const T* xw_row = xw_p + t * 2 * state + b * 2 * H;
           T* gate_row = gates_p + t * 2 * state + b * 2 * H;
-          const V z = activate(V::loadu(pre + b * stride + jj, m) + V::loadu(xw_row + j, m), kSigmoid);
-          const V candidate = activate(V::loadu(pre + b * stride + n + jj, m) + V::loadu(xw_row + H + j, m), kRelu);
+          V u_z = V::loadu(pre + b * stride + jj, m), u_h = V::loadu(pre + b * stride + n + jj, m);
+          if (normalised) {
+            u_z = (u_z - V(mean)) * V(rstd);
+            u_h = (u_h - V(mean)) * V(rstd);
+            u_z.store(u_hat_p + t * 2 * state + b * 2 * H + j, m);
+            u_h.store(u_hat_p + t * 2 * state + b * 2 * H + H + j, m);
+          }
+          const V z = activate(u_z + V::loadu(xw_row + j, m), kSigmoid);
+          const V candidate = activate(u_h + V::loadu(xw_row + H + j, m), kRelu);
           const V h = update(candidate, V::loadu(hs_p + t * state + k_, m), z, zone_p ? zone_p + t * state : nullptr,
                              k_, m);
           z.store(gate_row + j, m);
@@ -265,16 +296,31 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
           h.store(hs_p + (t + 1) * state + k_, m);
           if (masked_p) (h * V::loadu(drop_p + k_, m)).store(masked_p + ((t + 1) % 2) * state + k_, m);
         }
+      }
     };
-    run_steps(steps, {{static_cast<int64_t>(blocks.size()), step}});
+    if (normalised) {
+      run_steps(steps, {{count, product}, {count, update_step}});
+    } else {
+      run_steps(steps, {{count, [&](int64_t t, int64_t k) {
+                           product(t, k);
+                           update_step(t, k);
+                         }}});
+    }
   });
 }
 
-// The Li-GRU backward: dh (B, H) the gradient reaching h_T on entry, h_0 on return; dpre (T, B, 2H).
+// The Li-GRU backward: dh (B, H) the gradient reaching h_T on entry, h_0 on return; dpre (T, B, 2H). Under
+// layer normalisation norm is the forward's u_hat and rstd and d_u (T, B, 2H), d loss / d U h_{t-1}, which
+// U's columns then carry back instead of dpre: each block sums dpre and dpre o u_hat over its entries of
+// a row, and after the barrier d_u = rstd (dpre - mean(dpre) - u_hat mean(dpre o u_hat)).
 void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optional<Tensor>& grad_y,
                          const Tensor& weight_hh, const std::optional<Tensor>& mask,
-                         const std::optional<Tensor>& zone, const Tensor& dh, const Tensor& dpre) {
+                         const std::optional<Tensor>& zone, const Tensor& dh, const Tensor& dpre, at::TensorList norm) {
   check_buffers("ligru_loop", {gates, hs, dh, dpre});
+  TORCH_CHECK(norm.empty() || norm.size() == 3, "ligru_loop_backward: u_hat, rstd and d_u expected, got ",
+              norm.size());
+  const bool normalised = !norm.empty();
+  if (normalised) check_buffers("ligru_loop", {gates, norm[0], norm[1], norm[2]});
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = hs.size(2), state = batch * hidden;
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
@@ -284,37 +330,76 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
     using T = scalar_t;
     using V = Vectorized<T>;
     const std::vector<Block> blocks = split_units(hidden, V::size());
+    const int64_t count = static_cast<int64_t>(blocks.size());
     std::vector<Tensor> panels, shares;
     pack_columns<T, kBackwardVectors>(weight_hh, blocks, batch, panels, shares);
+    const Tensor stats = at::empty({normalised ? count : 0, batch, 2}, gates.options());
     const T* gates_p = gates.const_data_ptr<T>();
     const T* hs_p = hs.const_data_ptr<T>();
     const T* grad_p = data_or_null<T>(grad_out);
     const T* drop_p = data_or_null<T>(drop);
     const T* zone_p = data_or_null<T>(zones);
+    const T* u_hat_p = normalised ? norm[0].const_data_ptr<T>() : nullptr;
+    const T* rstd_p = normalised ? norm[1].const_data_ptr<T>() : nullptr;
+    T* d_u_p = normalised ? norm[2].mutable_data_ptr<T>() : nullptr;
+    T* stats_p = stats.mutable_data_ptr<T>();
     T* dh_p = dh.mutable_data_ptr<T>();
     T* dpre_p = dpre.mutable_data_ptr<T>();
     T* direct_p = direct.mutable_data_ptr<T>();
+    const T* through_u = normalised ? d_u_p : dpre_p;  // what U's columns carry back to h_{t-1}
     const int64_t H = hidden;
     auto step = [&](int64_t i, int64_t k) {
       const Block& block = blocks[k];
       const int64_t t = steps - 1 - i;
       if (t < steps - 1)
-        gather_gradient<T>(dpre_p + (t + 1) * 2 * state, 2 * H, panels[k], shares[k], nullptr, direct_p, drop_p, dh_p,
-                           block, batch, H);
+        gather_gradient<T>(through_u + (t + 1) * 2 * state, 2 * H, panels[k], shares[k], nullptr, direct_p, drop_p,
+                           dh_p, block, batch, H);
       if (t < 0) return;
-      for (int64_t b = 0; b < batch; ++b)
+      for (int64_t b = 0; b < batch; ++b) {
+        V sum(T(0)), projected(T(0));
         for (int64_t jj = 0; jj < block.size; jj += V::size()) {
           const int64_t m = std::min<int64_t>(V::size(), block.size - jj), j = block.begin + jj, k_ = b * H + j;
-          const T* gate_row = gates_p + t * 2 * state + b * 2 * H;
-          T* out = dpre_p + t * 2 * state + b * 2 * H;
-          const V z = V::loadu(gate_row + j, m), candidate = V::loadu(gate_row + H + j, m);
+          const int64_t row = t * 2 * state + b * 2 * H;
+          const V z = V::loadu(gates_p + row + j, m), candidate = V::loadu(gates_p + row + H + j, m);
           const V dh_t = step_gradient(dh_p, grad_p ? grad_p + t * state : nullptr,
                                        zone_p ? zone_p + t * state : nullptr, z, direct_p, k_, m);
-          (dh_t * (V::loadu(hs_p + t * state + k_, m) - candidate) * derivative(z, kSigmoid)).store(out + j, m);
-          (dh_t * (V(T(1)) - z) * derivative(candidate, kRelu)).store(out + H + j, m);
+          const V d_z = dh_t * (V::loadu(hs_p + t * state + k_, m) - candidate) * derivative(z, kSigmoid);
+          const V d_h = dh_t * (V(T(1)) - z) * derivative(candidate, kRelu);
+          d_z.store(dpre_p + row + j, m);
+          d_h.store(dpre_p + row + H + j, m);
+          if (normalised) {  // zero beyond m: loadu's unfilled lanes are zero
+            sum = sum + d_z + d_h;
+            projected = at::vec::fmadd(d_z, V::loadu(u_hat_p + row + j, m), projected);
+            projected = at::vec::fmadd(d_h, V::loadu(u_hat_p + row + H + j, m), projected);
+          }
         }
+        if (normalised) {
+          stats_p[(k * batch + b) * 2] = horizontal_sum(sum);
+          stats_p[(k * batch + b) * 2 + 1] = horizontal_sum(projected);
+        }
+      }
     };
-    run_steps(steps + 1, {{static_cast<int64_t>(blocks.size()), step}});
+    auto through_norm = [&](int64_t i, int64_t k) {
+      const Block& block = blocks[k];
+      const int64_t t = steps - 1 - i;
+      if (t < 0) return;
+      for (int64_t b = 0; b < batch; ++b) {
+        const auto [mean_g, mean_gu] = combine_sums(stats_p, count, b, batch, 2 * H);
+        const V rstd(rstd_p[t * batch + b]), mean_g_v(mean_g), mean_gu_v(mean_gu);
+        const int64_t row = t * 2 * state + b * 2 * H;
+        for (int64_t gate = 0; gate < 2; ++gate)
+          for (int64_t jj = 0; jj < block.size; jj += V::size()) {
+            const int64_t m = std::min<int64_t>(V::size(), block.size - jj), e = row + gate * H + block.begin + jj;
+            const V g = V::loadu(dpre_p + e, m);
+            ((g - mean_g_v - V::loadu(u_hat_p + e, m) * mean_gu_v) * rstd).store(d_u_p + e, m);
+          }
+      }
+    };
+    if (normalised) {
+      run_steps(steps + 1, {{count, step}, {count, through_norm}});
+    } else {
+      run_steps(steps + 1, {{count, step}});
+    }
   });
 }
 
@@ -329,10 +414,10 @@ TORCH_LIBRARY_FRAGMENT(asr_lstm, m) {
       "Tensor? zone, Tensor(a!) dh, Tensor(b!) dpre, int act_g, int act_c) -> ()");
   m.def(
       "ligru_loop_forward(Tensor xw, Tensor weight_hh, Tensor? mask, Tensor? zone, Tensor(a!) gates, "
-      "Tensor(b!) hs) -> ()");
+      "Tensor(b!) hs, Tensor(c!)[] norm) -> ()");
   m.def(
       "ligru_loop_backward(Tensor gates, Tensor hs, Tensor? grad_y, Tensor weight_hh, Tensor? mask, Tensor? zone, "
-      "Tensor(a!) dh, Tensor(b!) dpre) -> ()");
+      "Tensor(a!) dh, Tensor(b!) dpre, Tensor(c!)[] norm) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {

@@ -1,6 +1,6 @@
 // What the compiled CPU time loops share (lstm_loop.cpp, gru_loop.cpp): vectorised activations, the
 // register-tiled product of a block of units with its packed rows of U, the split of units between
-// threads and the team that runs a loop's steps.
+// threads, the team that runs a loop's steps, and the row statistics of layer normalisation.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #ifdef _OPENMP
@@ -255,6 +256,69 @@ void pack_columns(const Tensor& b, const std::vector<Block>& columns, int64_t ro
     panels.push_back(pack_panels<T, Vectors>(b.narrow(1, c.begin, c.size)));
     products.push_back(at::empty({rows, panels.back().size(0) * panel_width<T, Vectors>()}, b.options()));
   }
+}
+
+// Layer normalisation in a loop whose blocks each hold part of a row (lstm_loop.cpp, gru_loop.cpp): every
+// block writes its rows' partial moments (mean, M2) or gradient sums to stats (blocks, B, 2), and after
+// a barrier each block combines them.
+constexpr double kLayerNormEps = 1e-5;  // recurrence.LAYER_NORM_EPS
+
+template <typename T>
+T horizontal_sum(const Vectorized<T>& v) {
+  T lanes[Vectorized<T>::size()];
+  v.store(lanes);
+  T sum = 0;
+  for (const T lane : lanes) sum += lane;
+  return sum;
+}
+
+// (mean, M2) of v[0 ... n) into out[0], out[1], in two passes.
+template <typename T>
+void moments(const T* v, int64_t n, T* out) {
+  using V = Vectorized<T>;
+  constexpr int64_t kWidth = V::size();
+  const int64_t whole = n / kWidth * kWidth;
+  V acc(T(0));
+  for (int64_t i = 0; i < whole; i += kWidth) acc = acc + V::loadu(v + i);
+  T sum = horizontal_sum(acc);
+  for (int64_t i = whole; i < n; ++i) sum += v[i];
+  const T mean = sum / static_cast<T>(n);
+  const V mean_v(mean);
+  V squares(T(0));
+  for (int64_t i = 0; i < whole; i += kWidth) {
+    const V d = V::loadu(v + i) - mean_v;
+    squares = at::vec::fmadd(d, d, squares);
+  }
+  T m2 = horizontal_sum(squares);
+  for (int64_t i = whole; i < n; ++i) m2 += (v[i] - mean) * (v[i] - mean);
+  out[0] = mean;
+  out[1] = m2;
+}
+
+// The mean and 1 / sqrt(var + eps) of a row from its blocks' partial moments, per_unit entries a unit.
+template <typename T>
+std::pair<T, T> combine_moments(const T* stats, const std::vector<Block>& blocks, int64_t row, int64_t batch,
+                                int64_t per_unit) {
+  T count = 0, mean = 0, m2 = 0;
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    const T* part = stats + (static_cast<int64_t>(k) * batch + row) * 2;
+    const T n = static_cast<T>(per_unit * blocks[k].size), total = count + n, delta = part[0] - mean;
+    mean += delta * n / total;
+    m2 += part[1] + delta * delta * count * n / total;
+    count = total;
+  }
+  return {mean, T(1) / std::sqrt(m2 / count + static_cast<T>(kLayerNormEps))};
+}
+
+// mean(g) and mean(g o z) of a row over count entries, from the blocks' sums.
+template <typename T>
+std::pair<T, T> combine_sums(const T* stats, int64_t blocks, int64_t row, int64_t batch, int64_t count) {
+  T sum = 0, projected = 0;
+  for (int64_t k = 0; k < blocks; ++k) {
+    sum += stats[(k * batch + row) * 2];
+    projected += stats[(k * batch + row) * 2 + 1];
+  }
+  return {sum / static_cast<T>(count), projected / static_cast<T>(count)};
 }
 
 }  // namespace loop_kernels

@@ -133,8 +133,6 @@ void forward_block(const ForwardStep<T>& s, const Block& block, const Flags& f, 
 // combines them (Chan, Golub & LeVeque's pairwise update, as stable as a two-pass variance). So the
 // forward step has three phases: the product and its moments; the normalised pre-activations up to
 // c~_t and its moments; LN(c~_t) to h_t. Backward likewise sums g and g o z_hat per row.
-constexpr double kLayerNormEps = 1e-5;  // recurrence.LAYER_NORM_EPS
-
 template <typename T>
 struct NormForward {
   const T *gain_u, *gain_c, *bias_c;  // alpha_1 (4H), alpha_3 (H), beta_3 (H)
@@ -142,53 +140,6 @@ struct NormForward {
   T *c_hat, *c_rstd;                  // step t's (B, H), (B): those of c~_t
   T *u_stats, *c_stats;               // (blocks, B, 2) partial moments
 };
-
-template <typename T>
-T horizontal_sum(const Vectorized<T>& v) {
-  T lanes[Vectorized<T>::size()];
-  v.store(lanes);
-  T sum = 0;
-  for (const T lane : lanes) sum += lane;
-  return sum;
-}
-
-// (mean, M2) of v[0 ... n) into out[0], out[1], in two passes.
-template <typename T>
-void moments(const T* v, int64_t n, T* out) {
-  using V = Vectorized<T>;
-  constexpr int64_t kWidth = V::size();
-  const int64_t whole = n / kWidth * kWidth;
-  V acc(T(0));
-  for (int64_t i = 0; i < whole; i += kWidth) acc = acc + V::loadu(v + i);
-  T sum = horizontal_sum(acc);
-  for (int64_t i = whole; i < n; ++i) sum += v[i];
-  const T mean = sum / static_cast<T>(n);
-  const V mean_v(mean);
-  V squares(T(0));
-  for (int64_t i = 0; i < whole; i += kWidth) {
-    const V d = V::loadu(v + i) - mean_v;
-    squares = at::vec::fmadd(d, d, squares);
-  }
-  T m2 = horizontal_sum(squares);
-  for (int64_t i = whole; i < n; ++i) m2 += (v[i] - mean) * (v[i] - mean);
-  out[0] = mean;
-  out[1] = m2;
-}
-
-// The mean and 1 / sqrt(var + eps) of a row from its blocks' partial moments, per_unit entries a unit.
-template <typename T>
-std::pair<T, T> combine_moments(const T* stats, const std::vector<Block>& blocks, int64_t row, int64_t batch,
-                                int64_t per_unit) {
-  T count = 0, mean = 0, m2 = 0;
-  for (size_t k = 0; k < blocks.size(); ++k) {
-    const T* part = stats + (static_cast<int64_t>(k) * batch + row) * 2;
-    const T n = static_cast<T>(per_unit * blocks[k].size), total = count + n, delta = part[0] - mean;
-    mean += delta * n / total;
-    m2 += part[1] + delta * delta * count * n / total;
-    count = total;
-  }
-  return {mean, T(1) / std::sqrt(m2 / count + static_cast<T>(kLayerNormEps))};
-}
 
 // Phase 1 of a normalised step: the block's partial moments of U r_{t-1}, (B, 4 size) in s.pre.
 template <typename T>
@@ -414,17 +365,6 @@ void add_gradient_sums(const T* grad, const T* gain, const T* hat, int64_t n, T*
   }
   out[0] += s;
   out[1] += p;
-}
-
-// mean(g) and mean(g o z) of a row over count entries, from the blocks' sums.
-template <typename T>
-std::pair<T, T> combine_sums(const T* stats, int64_t blocks, int64_t row, int64_t batch, int64_t count) {
-  T sum = 0, projected = 0;
-  for (int64_t k = 0; k < blocks; ++k) {
-    sum += stats[(k * batch + row) * 2];
-    projected += stats[(k * batch + row) * 2 + 1];
-  }
-  return {sum / static_cast<T>(count), projected / static_cast<T>(count)};
 }
 
 // Phase 1 of a normalised step backward: dh_t, d_o (stored in dpre) and d loss / d LN(c~_t), with the
