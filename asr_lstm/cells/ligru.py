@@ -17,7 +17,15 @@ however h_{t-1} grows under the unbounded ReLU:
 
     (z_t; h~_t) = (sigmoid; ReLU)(BN(W x_t) + LN(U h_{t-1})),  LN(u) = (u - mu(u)) / sqrt(sigma^2(u) + eps)
 
-with mu and sigma^2 the mean and biased variance of the 2H entries of u, and eps 1e-5. Parameters, gate order (z, h): ``weight_ih (2H, D)``, ``weight_hh (2H, H)``, and the batch
+with mu and sigma^2 the mean and biased variance of the 2H entries of u, and eps 1e-5.
+
+``candidate_dropout`` is SpeechBrain's recurrent dropout of the Li-GRU (and of the SLi-GRU), that of
+Semeniuta, Severyn & Barth 2016 ("Recurrent dropout without memory loss"): a mask m, 0 or 1 / (1 - p)
+per sequence and unit and the same at every step, drops the candidate, never the state carried:
+
+    h_t = z_t o h_{t-1} + (1 - z_t) o (m o h~_t)
+
+in training; nothing is dropped in evaluation. Parameters, gate order (z, h): ``weight_ih (2H, D)``, ``weight_hh (2H, H)``, and the batch
 norm ``norm`` (``weight``, ``bias``, running statistics) over the 2H projections. In training the batch
 statistics are those of every frame of the batch, padded ones included (as SpeechBrain's); in
 evaluation the running statistics apply, so an utterance's output does not depend on its batch.
@@ -34,7 +42,7 @@ from torch.autograd.function import once_differentiable
 
 from asr_lstm.cells import compiled, exportable
 from asr_lstm.cells.directions import count, summed_products
-from asr_lstm.cells.dropout import check_rate, check_zoneout
+from asr_lstm.cells.dropout import check_rate, check_zoneout, variational_mask
 from asr_lstm.cells.paired import PairedHiddenStateDirections
 from asr_lstm.cells.recurrence import normalise, normalise_backward, runs_fused, runs_paired
 
@@ -53,15 +61,17 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
         forget_bias: initial BN shift of the z projection: z_t is the Li-GRU's "keep" gate.
         momentum: of the batch norm's running statistics (PyTorch's convention).
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} where U
-            multiplies it: one mask per sequence, in training only. (SpeechBrain's Li-GRU draws its
-            mask per sequence too but drops the candidate h~_t with it, as Semeniuta et al. 2016 do.)
+            multiplies it: one mask per sequence, in training only.
+        candidate_dropout: p of the dropout of the candidate h~_t, one mask per sequence (module
+            docstring): SpeechBrain's Li-GRU ``dropout``. In training it keeps the loop off the fused
+            kernels (the eager loop runs on CUDA).
         zoneout_hidden: z of zoneout (Krueger et al. 2017), as for the GRU: h_t = d_t o h_{t-1} +
             (1 - d_t) o h~_t with d_t drawn per step and unit; its expectation z in evaluation.
         layer_norm: LN(U h_{t-1}) in place of U h_{t-1}, the SLi-GRU (module docstring). Its loop is
             the compiled one on CPU and the eager one on CUDA, not the fused kernels.
     """
 
-    paired_settings = (*PairedHiddenStateDirections.paired_settings, "layer_norm")
+    paired_settings = (*PairedHiddenStateDirections.paired_settings, "candidate_dropout", "layer_norm")
 
     def __init__(
         self,
@@ -72,10 +82,12 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
         recurrent_dropout: float = 0.0,
         zoneout_hidden: float = 0.0,
         layer_norm: bool = False,
+        candidate_dropout: float = 0.0,
     ):
         super().__init__()
         self.layer_norm = bool(layer_norm)
         self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.candidate_dropout = check_rate(candidate_dropout)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -105,7 +117,13 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
         return y, (h, None)
 
     def runs_paired(self, x: torch.Tensor) -> bool:
-        return not self.layer_norm and runs_paired(x)
+        dropping = self.training and self.candidate_dropout > 0
+        return not (self.layer_norm or dropping) and runs_paired(x)
+
+    def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """The masks of :class:`PairedHiddenStateDirections` and the candidate's dropout mask ``(B, H)``."""
+        drawn_first = super().regularisers(x)
+        return (*drawn_first, variational_mask(self.candidate_dropout, x.shape[1], self.hidden_size, x, self.training))
 
     def input_projection(self, x: torch.Tensor) -> torch.Tensor:
         """BN(W x_t) for every step of ``x (T, B, D)``, over the T B frames: ``(T, B, 2H)``."""
@@ -118,48 +136,52 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
 
 
 class _LiGRURecurrence(torch.autograd.Function):
-    """The Li-GRU time loop with hand-derived back-propagation through time (as the GRU's); under layer
-    normalisation it keeps LN(U h_{t-1}) ``(T, B, 2H)`` and its 1 / sqrt(sigma^2 + eps) ``(T, B, 1)``."""
+    """The Li-GRU time loop with hand-derived back-propagation through time (as the GRU's): ``mask`` the
+    dropout of h_{t-1} where U multiplies it, ``zone`` zoneout's d_t, ``dropped`` the candidate's
+    dropout mask ``(B, H)`` (the gates buffer then holds m o h~_t); under layer normalisation it keeps
+    LN(U h_{t-1}) ``(T, B, 2H)`` and its 1 / sqrt(sigma^2 + eps) ``(T, B, 1)``."""
 
     @staticmethod
-    def forward(ctx, xw, weight_hh, h0, mask, zone, layer_norm=False):
+    def forward(ctx, xw, weight_hh, h0, mask, zone, dropped, layer_norm):
         steps, batch, two_h = xw.shape
         hid = two_h // 2
         gates = xw.new_empty(xw.shape)  # z and h~ activations
         hs = xw.new_empty(steps + 1, batch, hid)
         hs[0] = h0
         norm = (xw.new_empty(xw.shape), xw.new_empty(steps, batch, 1)) if layer_norm else ()
-        if not layer_norm and runs_fused(xw):
+        if not layer_norm and dropped is None and runs_fused(xw):
             fused_gru.ligru_forward(xw, weight_hh, mask, zone, gates, hs)
         elif compiled.applies(xw):
-            torch.ops.asr_lstm.ligru_loop_forward(xw, weight_hh, mask, zone, gates, hs, list(norm))
+            torch.ops.asr_lstm.ligru_loop_forward(xw, weight_hh, mask, zone, dropped, gates, hs, list(norm))
         else:
-            _python_forward(xw, weight_hh, mask, zone, gates, hs, norm)
-        ctx.save_for_backward(weight_hh, mask, zone, gates, hs, *norm)
+            _python_forward(xw, weight_hh, mask, zone, dropped, gates, hs, norm)
+        ctx.save_for_backward(weight_hh, mask, zone, dropped, gates, hs, *norm)
         return hs[1:], hs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, grad_h):
-        weight_hh, mask, zone, gates, hs, *norm = ctx.saved_tensors
+        weight_hh, mask, zone, dropped, gates, hs, *norm = ctx.saved_tensors
         steps, batch, two_h = gates.shape
         hid = two_h // 2
         dpre = gates.new_empty(gates.shape)
         dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
         d_u = gates.new_empty(gates.shape) if norm else dpre  # d loss / d U h_{t-1}
         norm_backward = [*norm, d_u] if norm else []
-        if not norm and runs_fused(gates):
+        if not norm and dropped is None and runs_fused(gates):
             fused_gru.ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)
         elif compiled.applies(gates):
-            torch.ops.asr_lstm.ligru_loop_backward(gates, hs, grad_y, weight_hh, mask, zone, dh, dpre, norm_backward)
+            torch.ops.asr_lstm.ligru_loop_backward(
+                gates, hs, grad_y, weight_hh, mask, zone, dropped, dh, dpre, norm_backward
+            )
         else:
-            _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre, norm_backward)
+            _python_backward(grad_y, weight_hh, mask, zone, dropped, gates, hs, dh, dpre, norm_backward)
         h_in = hs[:-1] if mask is None else hs[:-1] * mask
         d_weight_hh = summed_products(d_u, h_in, count(weight_hh))
-        return dpre, d_weight_hh, dh, None, None, None
+        return dpre, d_weight_hh, dh, None, None, None, None
 
 
-def _python_forward(xw, weight_hh, mask, zone, gates, hs, norm=()) -> None:
+def _python_forward(xw, weight_hh, mask, zone, dropped, gates, hs, norm=()) -> None:
     """The forward loop in ATen operators, one step at a time: fills gates ``(T, B, 2H)`` and hs
     ``(T+1, B, H)`` (h_0 given), and under layer normalisation ``norm``, (u_hat ``(T, B, 2H)``, rstd
     ``(T, B, 1)``)."""
@@ -175,21 +197,26 @@ def _python_forward(xw, weight_hh, mask, zone, gates, hs, norm=()) -> None:
             pre = torch.addmm(xw[t], h_in, u_t, out=gates[t])
         pre[:, :hid].sigmoid_()
         pre[:, hid:].relu_()
+        if dropped is not None:  # m o h~_t
+            pre[:, hid:].mul_(dropped)
         torch.lerp(pre[:, hid:], hs[t], pre[:, :hid], out=hs[t + 1])  # z o h_{t-1} + (1 - z) o h~
         if zone is not None:  # zoneout: d o h_{t-1} + (1 - d) o (the update above)
             hs[t + 1].lerp_(hs[t], zone[t])
 
 
-def _python_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre, norm=()) -> None:
+def _python_backward(grad_y, weight_hh, mask, zone, dropped, gates, hs, dh, dpre, norm=()) -> None:
     """The backward loop in ATen operators, from the last step to the first: fills dpre ``(T, B, 2H)``;
     dh ``(B, H)`` holds the gradient reaching h_T on entry and h_0 on return. Under layer normalisation
     ``norm`` is (u_hat, rstd, d_u) of which d_u ``(T, B, 2H)``, d loss / d U h_{t-1}, is filled."""
     hid = hs.shape[2]
     z, cand = gates.split(hid, dim=2)
     # chain-rule factors for all steps at once:
-    #   dpre_z = dh_t o [(h_{t-1} - h~_t) o z_t (1 - z_t)],  dpre_h = dh_t o [(1 - z_t) o 1(h~_t > 0)]
+    #   dpre_z = dh_t o [(h_{t-1} - h~_t) o z_t (1 - z_t)],  dpre_h = dh_t o [(1 - z_t) o 1(h~_t > 0)],
+    # h~_t standing for m o h~_t, and dpre_h times m, under the candidate's dropout
     p_z = (hs[:-1] - cand) * z * (1 - z)
     p_h = (1 - z) * (cand > 0)
+    if dropped is not None:
+        p_h *= dropped
     for t in range(gates.shape[0] - 1, -1, -1):
         dh_t = grad_y[t] + dh if grad_y is not None else dh
         carry = None

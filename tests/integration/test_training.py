@@ -117,7 +117,7 @@ def test_every_cell_trains_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, cell):
         ("cell=lstm", "cell.layer_norm=true"),
         ("cell=lstm", "cell.zoneout_cell=0.2", "cell.zoneout_hidden=0.1"),
         ("cell=gru", "cell.zoneout_hidden=0.1"),
-        ("cell=ligru", "cell.layer_norm=true", "cell.recurrent_dropout=0.2"),  # the SLi-GRU
+        ("cell=ligru", "cell.layer_norm=true", "cell.candidate_dropout=0.15"),  # the SLi-GRU as SpeechBrain's
     ],
 )
 def test_the_recurrent_options_train_inside_the_blstm_ctc_model(tiny_cfg, tmp_path, options):

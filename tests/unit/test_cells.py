@@ -130,10 +130,11 @@ def reference_gru(cell, x, h, mask=1.0, zone=0.0):
     return torch.stack(ys), h
 
 
-def reference_ligru(cell, x, h, mask=1.0, zone=0.0, ln=False):
+def reference_ligru(cell, x, h, mask=1.0, zone=0.0, ln=False, dropped=1.0):
     """Ravanelli et al. 2018, with batch norm of the input projections over every frame of the batch
     (training) or by the running statistics (evaluation); with ``ln`` the SLi-GRU of Moumen & Parcollet
-    2023: (U_z h_{t-1}; U_h h_{t-1}) layer-normalised together, without gain or shift."""
+    2023: (U_z h_{t-1}; U_h h_{t-1}) layer-normalised together, without gain or shift; ``dropped`` the
+    candidate's dropout mask (Semeniuta et al. 2016, SpeechBrain's Li-GRU)."""
     H = cell.hidden_size
     T, B, _ = x.shape
     a = x.reshape(T * B, -1) @ cell.weight_ih.T  # (T B, 2H): W_z x_t and W_h x_t
@@ -147,7 +148,7 @@ def reference_ligru(cell, x, h, mask=1.0, zone=0.0, ln=False):
         if ln:
             u_z, u_h = layer_norm(torch.cat([u_z, u_h], dim=1), 1.0).split(H, dim=1)
         z = torch.sigmoid(a_t[:, :H] + u_z)
-        candidate = torch.relu(a_t[:, H:] + u_h)
+        candidate = dropped * torch.relu(a_t[:, H:] + u_h)
         d = zoneout_weight(zone, t)
         h = d * h + (1 - d) * (z * h + (1 - z) * candidate)
         ys.append(h)
@@ -699,6 +700,41 @@ def test_layer_normalised_ligru_is_the_sligru_of_moumen_and_parcollet(loop):
 
     inputs = (x[:4, :2], h0[:2], *regularised.parameters())
     assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
+
+
+@pytest.mark.parametrize("layer_norm", [False, True], ids=["ligru", "sligru"])
+def test_ligru_candidate_dropout_is_speechbrains(layer_norm, loop):
+    """h_t = z_t o h_{t-1} + (1 - z_t) o (m o h~_t), m one mask per sequence and unit, 0 or 1 / (1 - p),
+    the same at every step; the state carried and U's input are not dropped, and in evaluation nothing
+    is. With the other regularisers, through both training loops, and by float64 gradcheck."""
+    options = dict(candidate_dropout=0.4, recurrent_dropout=0.3, zoneout_hidden=0.25, layer_norm=layer_norm)
+    cell = make("ligru", torch.float64, "cpu", **options)
+    x = torch.randn(6, 3, 5, dtype=torch.float64)
+    h0 = torch.randn(3, 4, dtype=torch.float64)
+    if loop != "export":
+        torch.manual_seed(3)
+        y = cell(x, h0)[0]
+        torch.manual_seed(3)  # the forward pass's draws: the recurrent dropout mask, zoneout's, the candidate's
+        mask = torch.empty(3, 4, dtype=torch.float64).bernoulli_(0.7) / 0.7
+        zone = torch.empty(6, 3, 4, dtype=torch.float64).bernoulli_(0.25)
+        dropped = torch.empty(3, 4, dtype=torch.float64).bernoulli_(0.6) / 0.6
+        assert 0 < (dropped == 0).sum() < dropped.numel()
+        with torch.no_grad():
+            torch.testing.assert_close(y, reference_ligru(cell, x, h0, mask, zone, layer_norm, dropped)[0])
+            without = reference_ligru(cell, x, h0, mask, zone, layer_norm)[0]
+            assert not torch.allclose(y, without)
+        names = [n for n, _ in cell.named_parameters()]
+
+        def run(x, h0, *params):  # the same masks at every evaluation of gradcheck
+            torch.manual_seed(5)
+            y, (h, _) = functional_call(cell, dict(zip(names, params)), (x, h0))
+            return y, h
+
+        inputs = (x[:4, :2], h0[:2], *cell.parameters())
+        assert torch.autograd.gradcheck(run, tuple(t.detach().clone().requires_grad_() for t in inputs))
+    cell.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(cell(x, h0)[0], reference_ligru(cell, x, h0, zone=0.25, ln=layer_norm)[0])
 
 
 @pytest.mark.parametrize("name", ["lstm", "peephole", "peephole_diag", "lstmp", "fgr", "conv_peephole", "gru", "ligru"])

@@ -305,6 +305,8 @@ def gated_inputs(name, hidden, regularised, dtype, **options):
     steps, batch = 7, 13  # tiles of 8 rows (AVX-512), 4 rows and a row alone
     if regularised:
         options.update(recurrent_dropout=0.3, zoneout_hidden=0.25)
+        if name == "ligru":
+            options.update(candidate_dropout=0.2)
     cell = cells.build(name, 4, hidden, **options).double()
     with torch.no_grad():
         for p in (cell.weight_ih, cell.weight_hh):
@@ -330,7 +332,8 @@ def test_the_gru_loops_equal_the_python_loops(name, options, hidden, regularised
     """The GRU's two phases a step (r_t o h_{t-1} of every unit before U_n), the Li-GRU's one and the
     SLi-GRU's two (the moments of U h_{t-1} across the blocks, then the normalised step; backward the sums
     of dpre, then d loss / d U h_{t-1}), as the dense variants' loop is compared above: outputs and every
-    gradient, one and two blocks of units, with and without a dropout mask and zoneout."""
+    gradient, one and two blocks of units, with and without a dropout mask and zoneout (and the Li-GRU's
+    candidate dropout)."""
     cell, x, h0, grads = gated_inputs(name, hidden, regularised, dtype, **options)
     got = run_gated_cell(cell, x, h0, grads, seed=1)
     with compiled.switched_off():

@@ -417,6 +417,7 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
         (build("nog", layer_norm=True), build("nog", layer_norm=True)),
         (build("ligru", layer_norm=True), build("ligru", layer_norm=True)),
         (build("ligru"), build("ligru", layer_norm=True)),
+        (build("ligru", candidate_dropout=0.1), build("ligru", candidate_dropout=0.1)),  # training: no kernels
         (build("lstm"), build("lstm")),
         (build("gru"), build("gru", sigma_c="identity")),
     ]

@@ -10,7 +10,8 @@
 // barriers. The Li-GRU's step is one phase (z and h~ from one product with U). The GRU's is two, since
 // U_n multiplies r_t o h_{t-1} of every unit: each block's r_t, z_t and share of r_t o h_{t-1}, then,
 // after the barrier, its n_t and h_t; backward, d loss / d (r_t o h_{t-1}) through U_n likewise waits
-// for every unit's d n_t. Variational dropout's mask and zoneout are done in the loop too, and so is the
+// for every unit's d n_t. Variational dropout's mask, zoneout and the Li-GRU's candidate dropout are done
+// in the loop too, and so is the
 // SLi-GRU's layer normalisation of U h_{t-1}, whose row statistics take a second phase each way.
 #include <torch/library.h>
 
@@ -216,12 +217,14 @@ void gru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optiona
   });
 }
 
-// The Li-GRU forward: gates (T, B, 2H) the activations z and h~; hs (T+1, B, H) with h_0 at 0. Under layer
+// The Li-GRU forward: gates (T, B, 2H) the activations z and h~ (m o h~ under the candidate's dropout mask
+// dropped (B, H)); hs (T+1, B, H) with h_0 at 0. Under layer
 // normalisation (the SLi-GRU) norm is u_hat (T, B, 2H), LN(U h_{t-1}), and rstd (T, B, 1), its
 // 1 / sqrt(sigma^2 + eps), and a step has two phases: each block's product and its partial moments;
 // after the barrier, the normalised pre-activations, the gates and h_t.
 void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std::optional<Tensor>& mask,
-                        const std::optional<Tensor>& zone, const Tensor& gates, const Tensor& hs, at::TensorList norm) {
+                        const std::optional<Tensor>& zone, const std::optional<Tensor>& dropped, const Tensor& gates,
+                        const Tensor& hs, at::TensorList norm) {
   const Tensor xw = xw_in.contiguous();
   check_buffers("ligru_loop", {xw, gates, hs});
   TORCH_CHECK(norm.empty() || norm.size() == 2, "ligru_loop_forward: u_hat and rstd expected, got ", norm.size());
@@ -230,6 +233,7 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
   const int64_t steps = xw.size(0), batch = xw.size(1), hidden = hs.size(2), state = batch * hidden;
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   const Tensor zones = zone.has_value() ? zone->contiguous() : Tensor();
+  const Tensor candidate_mask = dropped.has_value() ? dropped->contiguous() : Tensor();
   // Under dropout, U's input h_{t-1} o mask: step t reads buffer t % 2, its blocks write the other.
   Tensor masked;
   if (drop.defined()) {
@@ -251,6 +255,7 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
     const T* xw_p = xw.const_data_ptr<T>();
     const T* drop_p = data_or_null<T>(drop);
     const T* zone_p = data_or_null<T>(zones);
+    const T* dropped_p = data_or_null<T>(candidate_mask);
     T* gates_p = gates.mutable_data_ptr<T>();
     T* hs_p = hs.mutable_data_ptr<T>();
     T* masked_p = masked.defined() ? masked.mutable_data_ptr<T>() : nullptr;
@@ -288,7 +293,8 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
             u_h.store(u_hat_p + t * 2 * state + b * 2 * H + H + j, m);
           }
           const V z = activate(u_z + V::loadu(xw_row + j, m), kSigmoid);
-          const V candidate = activate(u_h + V::loadu(xw_row + H + j, m), kRelu);
+          V candidate = activate(u_h + V::loadu(xw_row + H + j, m), kRelu);
+          if (dropped_p) candidate = candidate * V::loadu(dropped_p + k_, m);
           const V h = update(candidate, V::loadu(hs_p + t * state + k_, m), z, zone_p ? zone_p + t * state : nullptr,
                              k_, m);
           z.store(gate_row + j, m);
@@ -309,13 +315,15 @@ void ligru_loop_forward(const Tensor& xw_in, const Tensor& weight_hh, const std:
   });
 }
 
-// The Li-GRU backward: dh (B, H) the gradient reaching h_T on entry, h_0 on return; dpre (T, B, 2H). Under
+// The Li-GRU backward: dh (B, H) the gradient reaching h_T on entry, h_0 on return; dpre (T, B, 2H), whose
+// candidate half is multiplied by the candidate's dropout mask dropped where there is one. Under
 // layer normalisation norm is the forward's u_hat and rstd and d_u (T, B, 2H), d loss / d U h_{t-1}, which
 // U's columns then carry back instead of dpre: each block sums dpre and dpre o u_hat over its entries of
 // a row, and after the barrier d_u = rstd (dpre - mean(dpre) - u_hat mean(dpre o u_hat)).
 void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optional<Tensor>& grad_y,
                          const Tensor& weight_hh, const std::optional<Tensor>& mask,
-                         const std::optional<Tensor>& zone, const Tensor& dh, const Tensor& dpre, at::TensorList norm) {
+                         const std::optional<Tensor>& zone, const std::optional<Tensor>& dropped, const Tensor& dh,
+                         const Tensor& dpre, at::TensorList norm) {
   check_buffers("ligru_loop", {gates, hs, dh, dpre});
   TORCH_CHECK(norm.empty() || norm.size() == 3, "ligru_loop_backward: u_hat, rstd and d_u expected, got ",
               norm.size());
@@ -325,6 +333,7 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
   const Tensor grad_out = grad_y.has_value() ? grad_y->contiguous() : Tensor();
   const Tensor drop = mask.has_value() ? mask->contiguous() : Tensor();
   const Tensor zones = zone.has_value() ? zone->contiguous() : Tensor();
+  const Tensor candidate_mask = dropped.has_value() ? dropped->contiguous() : Tensor();
   Tensor direct = at::empty_like(dh);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "ligru_loop_backward", [&] {
     using T = scalar_t;
@@ -339,6 +348,7 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
     const T* grad_p = data_or_null<T>(grad_out);
     const T* drop_p = data_or_null<T>(drop);
     const T* zone_p = data_or_null<T>(zones);
+    const T* dropped_p = data_or_null<T>(candidate_mask);
     const T* u_hat_p = normalised ? norm[0].const_data_ptr<T>() : nullptr;
     const T* rstd_p = normalised ? norm[1].const_data_ptr<T>() : nullptr;
     T* d_u_p = normalised ? norm[2].mutable_data_ptr<T>() : nullptr;
@@ -364,7 +374,8 @@ void ligru_loop_backward(const Tensor& gates, const Tensor& hs, const std::optio
           const V dh_t = step_gradient(dh_p, grad_p ? grad_p + t * state : nullptr,
                                        zone_p ? zone_p + t * state : nullptr, z, direct_p, k_, m);
           const V d_z = dh_t * (V::loadu(hs_p + t * state + k_, m) - candidate) * derivative(z, kSigmoid);
-          const V d_h = dh_t * (V(T(1)) - z) * derivative(candidate, kRelu);
+          V d_h = dh_t * (V(T(1)) - z) * derivative(candidate, kRelu);
+          if (dropped_p) d_h = d_h * V::loadu(dropped_p + k_, m);
           d_z.store(dpre_p + row + j, m);
           d_h.store(dpre_p + row + H + j, m);
           if (normalised) {  // zero beyond m: loadu's unfilled lanes are zero
@@ -413,11 +424,11 @@ TORCH_LIBRARY_FRAGMENT(asr_lstm, m) {
       "gru_loop_backward(Tensor gates, Tensor hs, Tensor? grad_y, Tensor weight_hh, Tensor? mask, "
       "Tensor? zone, Tensor(a!) dh, Tensor(b!) dpre, int act_g, int act_c) -> ()");
   m.def(
-      "ligru_loop_forward(Tensor xw, Tensor weight_hh, Tensor? mask, Tensor? zone, Tensor(a!) gates, "
-      "Tensor(b!) hs, Tensor(c!)[] norm) -> ()");
+      "ligru_loop_forward(Tensor xw, Tensor weight_hh, Tensor? mask, Tensor? zone, Tensor? dropped, "
+      "Tensor(a!) gates, Tensor(b!) hs, Tensor(c!)[] norm) -> ()");
   m.def(
       "ligru_loop_backward(Tensor gates, Tensor hs, Tensor? grad_y, Tensor weight_hh, Tensor? mask, Tensor? zone, "
-      "Tensor(a!) dh, Tensor(b!) dpre, Tensor(c!)[] norm) -> ()");
+      "Tensor? dropped, Tensor(a!) dh, Tensor(b!) dpre, Tensor(c!)[] norm) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(asr_lstm, CPU, m) {
