@@ -74,7 +74,7 @@ class ConvPeepholeLSTM(PairedDirections, nn.Module):
         zoneout_hidden: float = 0.0,
     ):
         super().__init__()
-        self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.zoneout_cell = check_zoneout("zoneout_cell", zoneout_cell)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         if input_size % frequency_bins or hidden_size % frequency_bins:

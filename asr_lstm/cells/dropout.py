@@ -1,16 +1,17 @@
 """Variational (per-sequence) dropout of the recurrent connections (Gal & Ghahramani 2016, "A
 theoretically grounded application of dropout in recurrent neural networks"): one Bernoulli mask per
-sequence and unit, the same at every time step, on the state that the recurrent weights multiply."""
+sequence and unit, the same at every time step, on the state that the recurrent weights multiply (and,
+under the Li-GRU's ``candidate_dropout``, on its candidate); and zoneout's masks."""
 
 from __future__ import annotations
 
 import torch
 
 
-def check_rate(p: float) -> float:
-    """``p`` as a dropout rate; raises unless 0 <= p < 1."""
+def check_rate(name: str, p: float) -> float:
+    """``p`` as the dropout rate of option ``name``; raises unless 0 <= p < 1."""
     if not 0 <= p < 1:
-        raise ValueError(f"recurrent_dropout must be in [0, 1), got {p}")
+        raise ValueError(f"{name} must be in [0, 1), got {p}")
     return p
 
 

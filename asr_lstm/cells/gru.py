@@ -64,7 +64,7 @@ class GRU(PairedHiddenStateDirections, nn.Module):
         zoneout_hidden: float = 0.0,
     ):
         super().__init__()
-        self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         if sigma_h != "tanh":
             raise ValueError("the GRU has no output activation; sigma_h does not apply")

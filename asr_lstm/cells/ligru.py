@@ -86,8 +86,8 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
     ):
         super().__init__()
         self.layer_norm = bool(layer_norm)
-        self.recurrent_dropout = check_rate(recurrent_dropout)
-        self.candidate_dropout = check_rate(candidate_dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        self.candidate_dropout = check_rate("candidate_dropout", candidate_dropout)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         self.input_size = input_size
         self.hidden_size = hidden_size

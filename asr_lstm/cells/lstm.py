@@ -131,7 +131,7 @@ class LSTMCellBase(PairedDirections, nn.Module):
         if projection_init not in PROJECTION_INITS:
             raise ValueError(f"projection_init={projection_init!r} is not one of {PROJECTION_INITS}")
         self.projection_init = projection_init
-        self.recurrent_dropout = check_rate(recurrent_dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.zoneout_cell = check_zoneout("zoneout_cell", zoneout_cell)
         self.zoneout_hidden = check_zoneout("zoneout_hidden", zoneout_hidden)
         self.input_size = input_size
