@@ -10,11 +10,12 @@ import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from asr_lstm.data.datamodule import CTCDataModule
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.errors import ConfigError
+from asr_lstm.initial_weights import read_pretrained
 from asr_lstm.lit_module import CTCLitModule
 from asr_lstm.models import CTCModel
 
@@ -45,6 +46,37 @@ def build_datamodule(cfg: DictConfig) -> CTCDataModule:
     return refused_as_config(
         "data, features", lambda: instantiate(cfg.data, _partial_=True)(features=instantiate(cfg.features))
     )
+
+
+INIT_LABELS = ("new", "union")
+
+
+def keep_initial_labels(cfg: DictConfig) -> None:
+    """Under ``init_labels=union`` (kraken's ``--resize union``), writes the labels of ``init_from``'s
+    model, without the blank, into ``cfg.data.kept_labels``, which the preparation puts first in the
+    vocabulary: the fine-tuned model keeps every output of the old one, its rows carried over by
+    :func:`asr_lstm.initial_weights.load_initial_weights`. A run's own config holds them already (so
+    that evaluating it needs the file no more) and is left as it is. ``new``: the corpus's labels alone.
+
+    Raises:
+        ConfigError: another choice, ``union`` without ``init_from``, or a model whose labels are unknown.
+    """
+    choice = cfg.get("init_labels", "new")
+    if choice not in INIT_LABELS:
+        raise ConfigError(f"init_labels must be one of {', '.join(INIT_LABELS)}, got {choice!r}")
+    if choice == "new" or cfg.data.get("kept_labels") is not None:
+        return
+    if not cfg.get("init_from"):
+        raise ConfigError(
+            "init_labels=union keeps the labels of init_from's model: give init_from=CKPT or a model file"
+        )
+    pretrained = read_pretrained(cfg.init_from)
+    if pretrained.tokens is None:
+        raise ConfigError(
+            f"init_labels=union: the labels of init_from={cfg.init_from} are unknown ({pretrained.unknown})"
+        )
+    with open_dict(cfg.data):
+        cfg.data.kept_labels = pretrained.tokens[1:]
 
 
 def build_net(cfg: DictConfig, input_size: int, num_classes: int) -> CTCModel:

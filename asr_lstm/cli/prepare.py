@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr_lstm.cli.build import build_datamodule
+from asr_lstm.cli.build import build_datamodule, keep_initial_labels
 from asr_lstm.cli.config_check import check_config
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.errors import ConfigError, InputFileError
@@ -23,6 +23,7 @@ def prepare(cfg: DictConfig) -> None:
     ``asr-lstm prepare: message`` with exit code 2, as ``asr-lstm train`` prints it."""
     try:
         check_config(cfg)
+        keep_initial_labels(cfg)
         build_datamodule(cfg).prepare_data()
     except (CorpusError, InputFileError, ConfigError) as err:  # the user's to fix: the message, not a traceback
         print(f"asr-lstm prepare: {err}", file=sys.stderr)

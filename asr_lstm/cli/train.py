@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from asr_lstm.checkpoints import AtomicCheckpointIO, usable_checkpoint
-from asr_lstm.cli.build import build_averaging, build_datamodule, build_module, refused_as_config
+from asr_lstm.cli.build import build_averaging, build_datamodule, build_module, keep_initial_labels, refused_as_config
 from asr_lstm.cli.config_check import check_config
 from asr_lstm.cli.run_dir import RunDirError, check_same_options, exclusive
 from asr_lstm.data.bad_items import write_bad_items
@@ -47,6 +47,7 @@ def run(cfg: DictConfig) -> dict:
             options, before anything is written.
     """
     check_config(cfg)
+    keep_initial_labels(cfg)  # before a resumed run's options are compared with its config.yaml
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if not global_zero():  # another DDP process: the first one holds the directory and writes its files
         return train_in(out_dir, cfg, first=False)

@@ -152,6 +152,8 @@ class CTCDataModule(pl.LightningDataModule):
             logical order.
         perturb: speed perturbation and noise of the training audio (``augment=speech``,
             :mod:`asr_lstm.data.speech_perturb`), or ``None``.
+        kept_labels: an earlier model's labels, first in the vocabulary (``init_labels=union``,
+            :func:`asr_lstm.cli.build.keep_initial_labels`), or ``None``.
 
     After :meth:`setup`, :attr:`labelling` says what the labels are and how they are scored.
     """
@@ -172,6 +174,7 @@ class CTCDataModule(pl.LightningDataModule):
         normalization: str | None = "NFC",
         bidi: str | None = None,
         perturb: SpeechPerturbation | None = None,
+        kept_labels: list[str] | None = None,
     ):
         super().__init__()
         if perturb is not None and features.input_key != "audio":
@@ -210,6 +213,7 @@ class CTCDataModule(pl.LightningDataModule):
         self.units = units
         self.normalization = normalization
         self.bidi = bidi
+        self.kept_labels = None if kept_labels is None else list(kept_labels)
         self.vocab: Vocabulary | None = None
         self.labelling: Labelling | None = None
         self.datasets: dict[str, UtteranceDataset] = {}
@@ -224,7 +228,7 @@ class CTCDataModule(pl.LightningDataModule):
         if not prepares(self.prepare_on):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
-        self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization, self.bidi)
+        self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization, self.bidi, self.kept_labels)
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
         if self.perturb is not None:
             prepare_speed_copies(self.work_dir, self.features, self.perturb, self.on_error)
@@ -233,7 +237,9 @@ class CTCDataModule(pl.LightningDataModule):
         """Whether the manifests and every split's features are prepared for this configuration."""
         splits, features = self.corpus.splits, self.features
         return (
-            self.corpus.prepared(self.work_dir, self.on_error, self.units, self.normalization, self.bidi)
+            self.corpus.prepared(
+                self.work_dir, self.on_error, self.units, self.normalization, self.bidi, self.kept_labels
+            )
             and features_ready(self.work_dir, splits, features, self.on_error)
             and (self.perturb is None or speed_copies_ready(self.work_dir, features, self.perturb, self.on_error))
         )

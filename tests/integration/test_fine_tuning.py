@@ -5,10 +5,12 @@ import logging
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from asr_lstm.cli import train as train_cli
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
+from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.errors import ConfigError
 from asr_lstm.export import read_package
@@ -79,3 +81,39 @@ def test_weights_of_other_options_are_refused_naming_them(old_model, tmp_path, i
     assert message.endswith(
         "the file's options that differ: model.hidden_size=16 (this run: 24), cell=lstm (this run: gru)"
     )
+
+
+@pytest.mark.parametrize("init_from", ["old.asrlstm", "old/checkpoints/best.ckpt"])
+def test_union_keeps_every_label_of_the_old_model_first_and_adds_the_new(old_model, tmp_path, init_from, caplog):
+    """``init_labels=union``: the old labels in their order, then the new lines' others; every output row
+    of the old model carried over, none dropped; the run's config holds the kept labels, so that
+    resuming it compares equal options and its model file still writes the labels the lines lack."""
+    old = read_package(old_model / "old.asrlstm")
+    options = (f"init_from={old_model / init_from}", "init_labels=union")
+    with caplog.at_level(logging.INFO, logger="asr_lstm.cli.train"):
+        run(lines_run(tmp_path, "union", old_model / "new", *options))
+    tokens = Vocabulary.load(tmp_path / "data_union/tokens.txt").tokens
+    assert tokens[: len(old["tokens"])] == old["tokens"]
+    assert {"Z", "ü"} <= set(tokens[len(old["tokens"]) :]) and "k" in tokens
+    assert "dropped" not in caplog.text and f"{len(old['tokens'])} labels carried over" in caplog.text
+    saved = OmegaConf.load(tmp_path / "union/config.yaml")
+    assert list(saved.data.kept_labels) == old["tokens"][1:]
+    run(lines_run(tmp_path, "union", old_model / "new", *options))  # a rerun resumes: the same options
+    export_main([str(tmp_path / "union"), "-o", str(tmp_path / "union.asrlstm")])
+    assert read_package(tmp_path / "union.asrlstm")["tokens"] == tokens
+
+
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        (["init_labels=union"], ConfigError, "init_labels=union keeps the labels of init_from's model: give init_from"),
+        (["init_labels=all"], ConfigError, "init_labels must be one of new, union, got 'all'"),
+        (["init_from={old}", "init_labels=union", "units=bpe"], CorpusError, "units=bpe: an earlier model's labels"),
+    ],
+)
+def test_union_is_refused_where_it_cannot_keep_the_labels(old_model, tmp_path, overrides, error, message):
+    cfg = lines_run(
+        tmp_path, "refused", old_model / "new", *(o.format(old=old_model / "old.asrlstm") for o in overrides)
+    )
+    with pytest.raises(error, match=message):
+        run(cfg)

@@ -14,7 +14,15 @@ from asr_lstm.data.done import is_done, mark_done
 from asr_lstm.data.manifest import input_of, write_manifest
 from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.data.unicode_forms import check_form, normalized_row
-from asr_lstm.data.units import WORD_SEPARATOR, Characters, DisplayOrder, Labelling, Units, UnitsError
+from asr_lstm.data.units import (
+    SENTENCEPIECE_TYPES,
+    WORD_SEPARATOR,
+    Characters,
+    DisplayOrder,
+    Labelling,
+    Units,
+    UnitsError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +98,16 @@ class Corpus(ABC):
         return Labelling(self.reference_key, self.metric, self.metric, self.scoring_folding, units)
 
     def preparation_params(
-        self, on_error: str, units: Units | None, normalization: str | None, bidi: str | None
+        self,
+        on_error: str,
+        units: Units | None,
+        normalization: str | None,
+        bidi: str | None,
+        kept_labels: list[str] | None = None,
     ) -> dict:
-        return {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None,
-                "normalization": normalization, "bidi": bidi}  # fmt: skip
+        params = {**self.params(), "on_error": on_error, "units": units.params() if units is not None else None,
+                  "normalization": normalization, "bidi": bidi}  # fmt: skip
+        return params if kept_labels is None else {**params, "kept_labels": list(kept_labels)}
 
     def prepared(
         self,
@@ -102,9 +116,10 @@ class Corpus(ABC):
         units: Units | None = None,
         normalization: str | None = "NFC",
         bidi: str | None = None,
+        kept_labels: list[str] | None = None,
     ) -> bool:
         """Whether :meth:`prepare` has finished in ``out_dir`` with these parameters."""
-        params = self.preparation_params(on_error, units, normalization, bidi)
+        params = self.preparation_params(on_error, units, normalization, bidi, kept_labels)
         return is_done(Path(out_dir) / ".prepare.done", params)
 
     def prepare(
@@ -114,6 +129,7 @@ class Corpus(ABC):
         units: Units | None = None,
         normalization: str | None = "NFC",
         bidi: str | None = None,
+        kept_labels: list[str] | None = None,
     ) -> None:
         """Writes ``<split>.jsonl``, ``tokens.txt``, ``labelling.json`` and ``skipped.tsv`` (the bad
         items, which ``on_error=raise`` refuses instead, all named in one error) under ``out_dir``;
@@ -125,9 +141,16 @@ class Corpus(ABC):
         :meth:`Units.fit` on the training split; a row they cannot label is a bad item. With a
         ``bidi`` paragraph direction (:mod:`asr_lstm.data.bidi`) the labels follow the display order
         of each line: the units (characters when none are given) label its words as laid out.
+        ``kept_labels`` (an earlier model's, ``init_labels=union``) come first in ``tokens.txt``, in their
+        order, and the corpus's labels that they lack follow.
         """
         out_dir = Path(out_dir)
-        params = self.preparation_params(check_policy(on_error), units, check_form(normalization), bidi)
+        params = self.preparation_params(check_policy(on_error), units, check_form(normalization), bidi, kept_labels)
+        if kept_labels is not None and units is not None and units.kind in SENTENCEPIECE_TYPES:
+            raise CorpusError(
+                f"units={units.kind}: an earlier model's labels cannot be kept (init_labels=union), since "
+                "subword pieces are those of this corpus's own sentencepiece model; use init_labels=new"
+            )
         marker = out_dir / ".prepare.done"
         if is_done(marker, params):
             log.info("%s: manifests already prepared, skipping", out_dir)
@@ -153,6 +176,9 @@ class Corpus(ABC):
             labelling = Labelling("units", units.metric, units.token_metric, None, units)
             used = sorted({label for rows in splits.values() for row in rows for label in row["units"]})
             vocabulary = Vocabulary(units.inventory() or used)
+        if kept_labels is not None:
+            kept = set(kept_labels)
+            vocabulary = Vocabulary([*kept_labels, *(t for t in vocabulary.tokens[1:] if t not in kept)])
         vocabulary.save(out_dir / "tokens.txt")
         labelling.save(out_dir)
         mark_done(marker, params)
