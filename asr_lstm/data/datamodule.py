@@ -30,7 +30,7 @@ from asr_lstm.data.feature_store import (
     speed_copies_ready,
 )
 from asr_lstm.data.features import FeatureConfig
-from asr_lstm.data.manifest import input_of, read_manifest, source_of
+from asr_lstm.data.manifest import has_rows, input_of, read_manifest, source_of
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.data.speech_perturb import NoiseSource, SpeechPerturbation, copy_name, perturbed_features, speed_copy
 from asr_lstm.data.tokens import Vocabulary
@@ -229,9 +229,27 @@ class CTCDataModule(pl.LightningDataModule):
             wait_until(self.prepared, f"{self.work_dir} to be prepared", self.prepare_timeout_s)
             return
         self.corpus.prepare(self.work_dir, self.on_error, self.units, self.normalization, self.bidi, self.kept_labels)
+        self.refuse_empty_training_splits()
         prepare_features(self.work_dir, self.corpus.splits, self.features, self.on_error)
         if self.perturb is not None:
             prepare_speed_copies(self.work_dir, self.features, self.perturb, self.on_error)
+
+    def refuse_empty_training_splits(self) -> None:
+        """Refuses, before any feature is computed, manifests that leave train (whose features give the
+        normalisation statistics) or dev (which validates) without an item: a corpus prepared with
+        ``fractions 0 0 1`` to test a model on, or one whose every item of a split was skipped as bad.
+
+        Raises:
+            CorpusError: naming each empty manifest.
+        """
+        empty = [self.work_dir / f"{split}.jsonl" for split in ("train", "dev")
+                 if split in self.corpus.splits and not has_rows(self.work_dir / f"{split}.jsonl")]  # fmt: skip
+        if empty:
+            raise CorpusError(
+                f"{' and '.join(map(str, empty))}: no {self.corpus.item_noun} to train on or validate with "
+                f"(skipped.tsv lists those skipped as bad); a corpus prepared only to test a model on (fractions "
+                f"0 0 1) is scored with asr-lstm decode MODEL {self.work_dir / 'test.jsonl'} --score DIR"
+            )
 
     def prepared(self) -> bool:
         """Whether the manifests and every split's features are prepared for this configuration."""

@@ -24,6 +24,12 @@ def write_manifest(rows: Iterable[dict], path: str | Path) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def has_rows(path: str | Path) -> bool:
+    """Whether the manifest at ``path`` holds a line that is not blank, read no further than that line."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        return any(line.strip() for line in lines)
+
+
 def read_manifest(path: str | Path) -> list[dict]:
     """Reads a manifest.
 

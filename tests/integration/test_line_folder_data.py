@@ -9,6 +9,8 @@ import pytest
 from asr_lstm.cli.decode import main as decode_main
 from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
+from asr_lstm.data.corpora.base import CorpusError
+from asr_lstm.data.corpora.line_folder import main as prepare_lines
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
 from tests.line_folder_fixture import kraken_lines, pylaia_layout, write_line, write_line_folder
 
@@ -39,6 +41,18 @@ def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_pa
         decode_main([str(tmp_path / "model.asrlstm"), str(book), "--text-beside", ".gt.txt"])
     assert err.value.code == 2
     assert all(gt.read_text() != "" for gt in book.glob("*.gt.txt"))
+    # one book prepared for testing alone (fractions 0 0 1), scored with the model file; it cannot train
+    prepare_lines(["--lines", str(book), "--out", str(tmp_path / "book_test"), "--fractions", "0", "0", "1"])
+    assert [(tmp_path / f"book_test/{s}.jsonl").read_text() == "" for s in ("train", "dev")] == [True, True]
+    decode_main(
+        [str(tmp_path / "model.asrlstm"), str(tmp_path / "book_test/test.jsonl"), "--score", str(tmp_path / "s")]
+    )
+    assert json.loads((tmp_path / "s/metrics.json").read_text())["num_utts"] == 3
+    only_test = compose_train(tmp_path / "no_run", ["data=lines", "features=image", f"data.corpus.lines={book}",
+                                                    "data.corpus.fractions=[0,0,1]", f"data.work_dir={tmp_path / 'book_test'}",
+                                                    *FAST])  # fmt: skip
+    with pytest.raises(CorpusError, match=r"train.jsonl and .*dev.jsonl: no lines to train on or validate with"):
+        run(only_test)
 
 
 def test_a_model_trains_on_pylaia_tables_and_decodes_their_lines(tmp_path, monkeypatch):

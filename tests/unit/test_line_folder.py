@@ -11,6 +11,7 @@ from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.line_folder import LineFolder, line_key
 from asr_lstm.data.corpora.line_folder import main as prepare_lines
+from asr_lstm.data.corpora.splits import split_by_fraction
 from asr_lstm.data.tokens import Vocabulary
 from tests.line_folder_fixture import TEXTS, write_line, write_line_folder
 
@@ -59,6 +60,20 @@ def test_a_seeded_split_by_line_or_by_folder(tmp_path):
         LineFolder(tmp_path / "lines" / "book0", group_by="folder").split_rows()
     with pytest.raises(ValueError, match="data.corpus.group_by must be one of"):
         LineFolder(tmp_path / "lines", group_by="page")
+
+
+@pytest.mark.parametrize(
+    "fractions, sizes", [((0, 0, 1), [0, 0, 20]), ((0, 0.5, 0.5), [0, 10, 10]), ((0.9, 0, 0.1), [18, 0, 2])]
+)
+def test_a_split_whose_fraction_is_zero_gets_no_line(tmp_path, fractions, sizes):
+    """``0 0 1``: every line in test, a corpus prepared to test a model on; the others still get one at least."""
+    write_line_folder(tmp_path / "lines", folders=5, per_folder=4)
+    split = LineFolder(tmp_path / "lines", fractions=fractions).split_rows()
+    assert [len(split[s]) for s in ("train", "dev", "test")] == sizes
+    with pytest.raises(CorpusError, match="test needs one line at least, and there are none"):
+        split_by_fraction([], [0, 0, 1], 0, "lines")
+    with pytest.raises(CorpusError, match="dev and test need two lines at least, and there are 1"):
+        split_by_fraction(["a"], [0, 0.5, 0.5], 0, "lines")
 
 
 def test_split_lists_name_lines_their_files_or_folders_and_every_bad_entry_is_named(tmp_path):

@@ -53,23 +53,33 @@ def files_to_read(files: dict[str, Path], noun: str, items: str, problems: list[
 
 def split_by_fraction(ids: list[str], fractions: list[float], seed: int, noun: str = "pages") -> dict[str, list[str]]:
     """A seeded shuffle of ``ids`` (of ``noun``) cut into train, dev and test by ``fractions``; dev
-    and test get one at least.
+    and test get one at least, and a split whose fraction is 0 gets none: ``0 0 1`` puts every one in
+    test, a corpus prepared to test a model on (``asr-lstm decode --score``), not to train.
 
     Raises:
-        CorpusError: fewer than three, or fractions that are not three non-negative numbers summing to 1.
+        CorpusError: fractions that are not three non-negative numbers summing to 1, or fewer ids than
+            the splits that want some.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
         raise CorpusError(
             f"data.corpus.fractions must be three fractions (train, dev, test) summing to 1, got {fractions}"
         )
-    if len(ids) < 3:
-        raise CorpusError(f"train, dev and test need three {noun} at least, and there are {len(ids)}")
+    wanted = [split for split, fraction in zip(SPLITS, fractions) if fraction > 0]
+    if len(ids) < len(wanted):
+        if len(wanted) == 1:
+            raise CorpusError(f"{wanted[0]} needs one {noun.removesuffix('s')} at least, and there are none")
+        splits = ", ".join(wanted[:-1]) + " and " + wanted[-1]
+        raise CorpusError(
+            f"{splits} need {'two three'.split()[len(wanted) - 2]} {noun} at least, and there are {len(ids)}"
+        )
     shuffled = sorted(ids)
     random.Random(seed).shuffle(shuffled)
-    n_dev = max(1, round(fractions[1] * len(shuffled)))
-    n_test = max(1, round(fractions[2] * len(shuffled)))
+    n_dev = max(1, round(fractions[1] * len(shuffled))) if fractions[1] > 0 else 0
+    n_test = max(1, round(fractions[2] * len(shuffled))) if fractions[2] > 0 else 0
+    if fractions[0] == 0:  # what rounding leaves over goes to test (to dev where test wants none)
+        n_test, n_dev = (len(shuffled) - n_dev, n_dev) if fractions[2] > 0 else (0, len(shuffled))
     n_train = len(shuffled) - n_dev - n_test
-    if n_train < 1:
+    if fractions[0] > 0 and n_train < 1:
         raise CorpusError(f"{len(ids)} {noun} leave none for train with fractions {fractions}")
     return {
         "train": sorted(shuffled[:n_train]),
