@@ -328,10 +328,12 @@ def _gru_backward_steps(
 
 @triton.jit
 def _ligru_step(
-    xw, xw_row_stride, xw_col_stride, h_prev, h_next, weight, drop, zone, gates, rows, units, mask, end,
-    H: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+    xw, xw_row_stride, xw_col_stride, h_prev, h_next, weight, drop, zone, dropped, gates, rows, units, mask, end,
+    H: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr, HAS_DROPPED: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    """A forward step of the Li-GRU for a tile (the step's buffers given): z_t, h~_t and h_t."""
+    """A forward step of the Li-GRU for a tile (the step's buffers given): z_t, h~_t (m o h~_t under the
+    candidate's dropout mask ``dropped``) and h_t."""
     a_z, a_h = _two_gate_inputs(
         xw, xw_row_stride, xw_col_stride, h_prev, weight, drop, rows, units, mask, end, H, HAS_MASK, PRECISION,
         BLOCK_K,
@@ -339,6 +341,8 @@ def _ligru_step(
     state = rows * H + units
     z = tl.sigmoid(a_z)
     candidate = tl.maximum(a_h, a_h * 0)  # ReLU
+    if HAS_DROPPED:
+        candidate *= tl.load(dropped + state, mask=mask)
     row = gates + rows * 2 * H + units
     tl.store(row, z, mask=mask)
     tl.store(row + H, candidate, mask=mask)
@@ -359,6 +363,7 @@ def _ligru_forward_steps(
     weight,
     drop,
     zone,
+    dropped,
     gates,
     arrivals,
     first,
@@ -367,6 +372,7 @@ def _ligru_forward_steps(
     H: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr,
+    HAS_DROPPED: tl.constexpr,
     PRECISION: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
@@ -384,8 +390,8 @@ def _ligru_forward_steps(
             rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
             _ligru_step(
                 xw + t.to(tl.int64) * xw_step_stride, xw_row_stride, xw_col_stride, hs + step * H,
-                hs + (step + each) * H, weight, drop, zone + step * H, gates + step * 2 * H, rows, units, mask, end,
-                H, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+                hs + (step + each) * H, weight, drop, zone + step * H, dropped, gates + step * 2 * H, rows, units,
+                mask, end, H, HAS_MASK, HAS_ZONE, HAS_DROPPED, PRECISION, BLOCK_K,
             )  # fmt: skip
         _phase_done(arrivals, t - first + 1, MEET)
         t += 1
@@ -393,11 +399,12 @@ def _ligru_forward_steps(
 
 @triton.jit
 def _ligru_backward_step(
-    gates, h_prev, grad_y, dh, dpre_next, dpre, weight, drop, zone, rows, units, mask, end, from_next,
+    gates, h_prev, grad_y, dh, dpre_next, dpre, weight, drop, zone, dropped, rows, units, mask, end, from_next,
     H: tl.constexpr, HAS_GY: tl.constexpr, HAS_MASK: tl.constexpr, HAS_ZONE: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
+    HAS_DROPPED: tl.constexpr, PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    """A backward step of the Li-GRU for a tile (the steps' buffers given): d loss / d [z; h~]_t."""
+    """A backward step of the Li-GRU for a tile (the steps' buffers given): d loss / d [z; h~]_t, the
+    candidate's times its dropout mask where it has one."""
     state = rows * H + units
     h_before = tl.load(h_prev + state, mask=mask)
     # what reaches h_t through U from step t+1: d [z; h~]_{t+1} U for the tile's columns
@@ -410,7 +417,10 @@ def _ligru_backward_step(
     candidate = tl.load(row + H, mask=mask)
     out = dpre + rows * 2 * H + units
     tl.store(out, dh_t * (h_before - candidate) * z * (1 - z), mask=mask)
-    tl.store(out + H, tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0), mask=mask)
+    d_candidate = tl.where(candidate > 0, dh_t * (1 - z), dh_t * 0)
+    if HAS_DROPPED:
+        d_candidate *= tl.load(dropped + state, mask=mask)
+    tl.store(out + H, d_candidate, mask=mask)
     tl.store(dh + state, dh_t * z + carry, mask=mask)
 
 
@@ -424,6 +434,7 @@ def _ligru_backward_steps(
     weight,
     drop,
     zone,
+    dropped,
     arrivals,
     last,
     first,
@@ -433,6 +444,7 @@ def _ligru_backward_steps(
     HAS_GY: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_ZONE: tl.constexpr,
+    HAS_DROPPED: tl.constexpr,
     PRECISION: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
     BLOCK_UNITS: tl.constexpr,
@@ -452,8 +464,8 @@ def _ligru_backward_steps(
         for j in range(0, UNIT_BLOCKS):
             rows, units, mask, end = tile_of(batch, H, BLOCK_ROWS, BLOCK_UNITS, tl.program_id(1) * UNIT_BLOCKS + j)
             _ligru_backward_step(
-                gates_t, h_prev, grad_y_t, dh, dpre_next, dpre_t, weight, drop, zone_t, rows, units, mask, end,
-                t < last, H, HAS_GY, HAS_MASK, HAS_ZONE, PRECISION, BLOCK_K,
+                gates_t, h_prev, grad_y_t, dh, dpre_next, dpre_t, weight, drop, zone_t, dropped, rows, units, mask,
+                end, t < last, H, HAS_GY, HAS_MASK, HAS_ZONE, HAS_DROPPED, PRECISION, BLOCK_K,
             )  # fmt: skip
         _phase_done(arrivals, first - t + 1, MEET)
         t -= 1
@@ -548,20 +560,22 @@ def backward(grad_y, weight_hh, mask, zone, codes: tuple[int, int], gates, hs, d
     dh += through if mask is None else through * mask
 
 
-def ligru_forward(xw, weight_hh, mask, zone, gates, hs) -> None:
+def ligru_forward(xw, weight_hh, mask, zone, dropped, gates, hs) -> None:
     """Fills the Li-GRU's ``gates (T, B, 2H)`` (z_t, h~_t) and ``hs (T+1, B, H)`` (h_0 given) as its
     eager loop does. xw: ``(T, B, 2H)``, any strides; weight_hh: U ``(2H, H)`` (or ``(G, 2H, H)``, as for
-    :func:`forward`); mask ``(B, H)``, zone ``(T, B, H)``: as for :func:`forward`."""
+    :func:`forward`); mask ``(B, H)``, zone ``(T, B, H)``: as for :func:`forward`; dropped ``(B, H)``: the
+    candidate's dropout mask, or ``None``."""
     steps, rows, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
     constexprs = dict(
-        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, PRECISION=fused.dot_precision(xw), **TILES
-    )
-    arguments = (xw, *xw.stride(), hs, weight, drop, zones, gates)
+        H=hidden, HAS_MASK=mask is not None, HAS_ZONE=zone is not None, HAS_DROPPED=dropped is not None,
+        PRECISION=fused.dot_precision(xw), **TILES,
+    )  # fmt: skip
+    arguments = (xw, *xw.stride(), hs, weight, drop, zones, _given(dropped, hs), gates)
     run_loop(_ligru_forward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs)
 
 
-def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
+def ligru_backward(grad_y, weight_hh, mask, zone, dropped, gates, hs, dh, dpre) -> None:
     """Fills the Li-GRU's ``dpre (T, B, 2H)`` as its eager loop does; ``dh (B, H)`` holds the gradient
     reaching h_T on entry and h_0 on return."""
     steps, rows, two_h = gates.shape
@@ -569,9 +583,11 @@ def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
     weight, drop, zones = _contiguous(weight_hh, mask, zone, hs)
     constexprs = dict(
         H=hidden, HAS_GY=grad_y is not None, HAS_MASK=mask is not None, HAS_ZONE=zone is not None,
-        PRECISION=fused.dot_precision(gates), **TILES,
+        HAS_DROPPED=dropped is not None, PRECISION=fused.dot_precision(gates), **TILES,
     )  # fmt: skip
-    arguments = (gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, dpre, weight, drop, zones)
+    arguments = (
+        gates, hs, grad_y.contiguous() if grad_y is not None else hs, dh, dpre, weight, drop, zones, _given(dropped, hs)
+    )  # fmt: skip
     run_loop(_ligru_backward_steps, arguments, hs, rows, hidden, weight_hh, steps, constexprs, backward=True)
     through = directions.times(dpre[0], weight_hh)
     dh += through if mask is None else through * mask
@@ -579,8 +595,9 @@ def ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre) -> None:
 
 def _contiguous(weight_hh, mask, zone, dummy) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """U, the dropout mask and zoneout's d as the kernels read them; ``dummy`` for those not given."""
-    return (
-        weight_hh.contiguous(),
-        mask.contiguous() if mask is not None else dummy,
-        zone.contiguous() if zone is not None else dummy,
-    )
+    return weight_hh.contiguous(), _given(mask, dummy), _given(zone, dummy)
+
+
+def _given(tensor: torch.Tensor | None, dummy: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as a kernel reads it, contiguous; ``dummy`` where it is not given (its flag off)."""
+    return tensor.contiguous() if tensor is not None else dummy

@@ -63,8 +63,7 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
         recurrent_dropout: p of variational dropout (Gal & Ghahramani 2016) on h_{t-1} where U
             multiplies it: one mask per sequence, in training only.
         candidate_dropout: p of the dropout of the candidate h~_t, one mask per sequence (module
-            docstring): SpeechBrain's Li-GRU ``dropout``. In training it keeps the loop off the fused
-            kernels (the eager loop runs on CUDA).
+            docstring): SpeechBrain's Li-GRU ``dropout``. In every loop, the fused kernels included.
         zoneout_hidden: z of zoneout (Krueger et al. 2017), as for the GRU: h_t = d_t o h_{t-1} +
             (1 - d_t) o h~_t with d_t drawn per step and unit; its expectation z in evaluation.
         layer_norm: LN(U h_{t-1}) in place of U h_{t-1}, the SLi-GRU (module docstring). Its loop is
@@ -117,8 +116,7 @@ class LiGRU(PairedHiddenStateDirections, nn.Module):
         return y, (h, None)
 
     def runs_paired(self, x: torch.Tensor) -> bool:
-        dropping = self.training and self.candidate_dropout > 0
-        return not (self.layer_norm or dropping) and runs_paired(x)
+        return not self.layer_norm and runs_paired(x)
 
     def regularisers(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         """The masks of :class:`PairedHiddenStateDirections` and the candidate's dropout mask ``(B, H)``."""
@@ -149,8 +147,8 @@ class _LiGRURecurrence(torch.autograd.Function):
         hs = xw.new_empty(steps + 1, batch, hid)
         hs[0] = h0
         norm = (xw.new_empty(xw.shape), xw.new_empty(steps, batch, 1)) if layer_norm else ()
-        if not layer_norm and dropped is None and runs_fused(xw):
-            fused_gru.ligru_forward(xw, weight_hh, mask, zone, gates, hs)
+        if not layer_norm and runs_fused(xw):
+            fused_gru.ligru_forward(xw, weight_hh, mask, zone, dropped, gates, hs)
         elif compiled.applies(xw):
             torch.ops.asr_lstm.ligru_loop_forward(xw, weight_hh, mask, zone, dropped, gates, hs, list(norm))
         else:
@@ -168,8 +166,8 @@ class _LiGRURecurrence(torch.autograd.Function):
         dh = gates.new_zeros(batch, hid) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
         d_u = gates.new_empty(gates.shape) if norm else dpre  # d loss / d U h_{t-1}
         norm_backward = [*norm, d_u] if norm else []
-        if not norm and dropped is None and runs_fused(gates):
-            fused_gru.ligru_backward(grad_y, weight_hh, mask, zone, gates, hs, dh, dpre)
+        if not norm and runs_fused(gates):
+            fused_gru.ligru_backward(grad_y, weight_hh, mask, zone, dropped, gates, hs, dh, dpre)
         elif compiled.applies(gates):
             torch.ops.asr_lstm.ligru_loop_backward(
                 gates, hs, grad_y, weight_hh, mask, zone, dropped, dh, dpre, norm_backward

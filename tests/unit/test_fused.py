@@ -281,6 +281,7 @@ PAIRED_CASES = [(name, {}) for name in DENSE if name not in ("lstm", "lstmp")] +
     ("conv_peephole", dict(frequency_bins=5)),
     ("gru", dict(recurrent_dropout=0.3, zoneout_hidden=0.2)),
     ("ligru", dict(recurrent_dropout=0.3, zoneout_hidden=0.2)),
+    ("ligru", dict(candidate_dropout=0.3, zoneout_hidden=0.2)),  # each direction's candidate mask
 ]
 
 
@@ -407,6 +408,7 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
         return cells.build(name, 4, 6, **options).to(device)
 
     assert build("nog").pairs_with(build("nog"), x) and build("ligru").pairs_with(build("ligru"), x)
+    assert build("ligru", candidate_dropout=0.1).pairs_with(build("ligru", candidate_dropout=0.1), x)
     evaluating = build("nog").eval()
     unpairable = [
         (build("nog"), build("nig")),
@@ -417,7 +419,7 @@ def test_layers_that_cannot_share_launches_run_one_after_the_other(device):
         (build("nog", layer_norm=True), build("nog", layer_norm=True)),
         (build("ligru", layer_norm=True), build("ligru", layer_norm=True)),
         (build("ligru"), build("ligru", layer_norm=True)),
-        (build("ligru", candidate_dropout=0.1), build("ligru", candidate_dropout=0.1)),  # training: no kernels
+        (build("ligru"), build("ligru", candidate_dropout=0.1)),
         (build("lstm"), build("lstm")),
         (build("gru"), build("gru", sigma_c="identity")),
     ]
@@ -521,6 +523,8 @@ GRU_CASES = [
     dict(mask=True, zoneout=True, acts=("tanh", "identity")),
     dict(ligru=True),
     dict(ligru=True, mask=True, zoneout=True),
+    dict(ligru=True, dropped=True),  # the candidate's dropout mask (SpeechBrain's)
+    dict(ligru=True, mask=True, zoneout=True, dropped=True),
 ]
 
 
@@ -535,6 +539,7 @@ def gru_problem(options: dict, hidden: int, device: str) -> tuple:
     h0 = torch.randn(batch, hidden, **kind).requires_grad_()
     mask = (torch.rand(batch, hidden, **kind) > 0.25) / 0.75 if options.get("mask") else None
     zone = (torch.rand(steps, batch, hidden, **kind) < 0.3).double() if options.get("zoneout") else None
+    dropped = (torch.rand(batch, hidden, **kind) > 0.4) / 0.6 if options.get("dropped") else None
     acts = None if options.get("ligru") else options.get("acts", ("sigmoid", "tanh"))
     return (
         xw,
@@ -542,17 +547,19 @@ def gru_problem(options: dict, hidden: int, device: str) -> tuple:
         h0,
         mask,
         zone,
+        dropped,
         acts,
         torch.randn(steps, batch, hidden, **kind),
         torch.randn(batch, hidden, **kind),
     )
 
 
-def run_gru(xw, weight_hh, h0, mask, zone, acts, grad_y, grad_h) -> list[torch.Tensor]:
-    """``y, h_T`` of the GRU's loop (``acts`` ``None``: the Li-GRU's) and the gradients of
-    ``<y, grad_y> + <h_T, grad_h>`` with respect to ``xw``, ``weight_hh`` and ``h_0``."""
+def run_gru(xw, weight_hh, h0, mask, zone, dropped, acts, grad_y, grad_h) -> list[torch.Tensor]:
+    """``y, h_T`` of the GRU's loop (``acts`` ``None``: the Li-GRU's, with the candidate's dropout mask
+    ``dropped``) and the gradients of ``<y, grad_y> + <h_T, grad_h>`` with respect to ``xw``,
+    ``weight_hh`` and ``h_0``."""
     if acts is None:
-        y, h = ligru._LiGRURecurrence.apply(xw, weight_hh, h0, mask, zone)
+        y, h = ligru._LiGRURecurrence.apply(xw, weight_hh, h0, mask, zone, dropped, False)
     else:
         y, h = gru._GRURecurrence.apply(xw, weight_hh, h0, mask, zone, acts)
     loss = (y * grad_y).sum() + (h * grad_h).sum()
@@ -600,7 +607,7 @@ def test_one_launch_a_gru_loop_computes_what_one_launch_a_phase_does(options, de
     hidden = 2 * fused.BLOCK_UNITS + 3
     assert hidden > fused.BLOCK_K
     problem = gru_problem(options, hidden, device)
-    acts = problem[5]
+    acts = problem[6]
     names = (
         ["_ligru_forward_steps", "_ligru_backward_steps"]
         if acts is None
@@ -657,7 +664,7 @@ def test_gru_and_ligru_kernels_compile_for_the_gpu():
                     ),
                 ]
             for blocks, meet in [(1, False), (3, False), (3, True)]:
-                launch = dict(common, UNIT_BLOCKS=blocks, MEET=meet)
+                launch = dict(common, UNIT_BLOCKS=blocks, MEET=meet, HAS_DROPPED=mask)
                 kernels += [
                     (fused_gru._ligru_forward_steps, launch),
                     (fused_gru._ligru_backward_steps, dict(launch, HAS_GY=True)),
@@ -684,10 +691,11 @@ def test_kernels_under_the_interpreter():
         # Under the interpreter CPU tensors take the Triton kernels whether or not the compiled CPU loop
         # is switched off, so the cell tests' python-loop cases would repeat the others. The tests here
         # hold every gradient of the kernels to the eager loops', which the normal run gradchecks, so the
-        # cell tests' float64 gradchecks (and layer normalisation's, which the kernels do not run) would
-        # repeat that at many times the cost: what reruns is their references from the equations,
-        # padding invariance and the rest.
-        "not python and not gradcheck and not zoneout and not clipping and not layer_normalised and not variational",
+        # cell tests' float64 gradchecks (and layer normalisation's, which the kernels do not run, and the
+        # regularisers', whose masks the kernel tests here take) would repeat that at many times the cost:
+        # what reruns is their references from the equations, padding invariance and the rest.
+        "not python and not gradcheck and not zoneout and not clipping and not layer_normalised and not variational "
+        "and not candidate_dropout",
     ]
     result = subprocess.run(
         command, cwd=root, env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True
