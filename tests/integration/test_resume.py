@@ -52,12 +52,28 @@ def final_weights(run_dir) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The weights and validation rates of the run that is never killed (its kill marker exists)."""
+    """The weights, summary and directory of the run that is never killed (its kill marker exists)."""
     tmp_path = tmp_path_factory.mktemp("resume")
     (tmp_path / "never").touch()
     kill = ["+callbacks.kill.step=0", f"+callbacks.kill.marker={tmp_path / 'never'}"]
     subprocess.run(train_command(tmp_path, "whole", *kill), check=True, capture_output=True, timeout=300)
-    return final_weights(tmp_path / "whole"), json.loads((tmp_path / "whole/summary.json").read_text())
+    return (
+        final_weights(tmp_path / "whole"),
+        json.loads((tmp_path / "whole/summary.json").read_text()),
+        tmp_path / "whole",
+    )
+
+
+def divergence(whole: dict[str, torch.Tensor], resumed: dict[str, torch.Tensor], run_dirs: dict[str, object]) -> str:
+    """What a failed comparison needs for a diagnosis: the tensors that differ and by how much, and the
+    losses each run logged, by step (where the two runs part)."""
+    differ = [f"{k}: max |diff| {(whole[k] - resumed[k]).abs().max().item():.3g}"
+              for k in whole if k in resumed and not torch.equal(whole[k], resumed[k])]  # fmt: skip
+    losses = {
+        run: {name: series for name, series in read_run_log(run_dir).series.items() if "loss" in name}
+        for run, run_dir in run_dirs.items()
+    }
+    return f"differing tensors: {differ}; keys only in one: {sorted(whole.keys() ^ resumed.keys())}; losses: {losses}"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +94,9 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming from {tmp_path / 'killed/checkpoints' / resumed_from}" in rerun.stdout + rerun.stderr
     whole, resumed = uninterrupted[0], final_weights(tmp_path / "killed")
-    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), divergence(
+        whole, resumed, {"uninterrupted": uninterrupted[2], "killed": tmp_path / "killed"}
+    )
     summary = json.loads((tmp_path / "killed/summary.json").read_text())
     assert (summary["global_step"], summary["val_per_best"]) == (12, uninterrupted[1]["val_per_best"])
 
