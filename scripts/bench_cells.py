@@ -1,7 +1,7 @@
 """Training speed of every cell variant relative to ``torch.nn.LSTM``, measured in one run.
 
 Shapes (issue: T=300, B=16, D=123, H=256, forward + backward). Two layouts, each with its own reference:
-``stack``, each variant inside ``StackedBiRNN`` (2 bidirectional layers) against one fused
+``stack``, each variant inside ``StackedRNN`` (2 bidirectional layers) against one fused
 ``torch.nn.LSTM(num_layers=2, bidirectional=True)``; ``single``, one layer in one direction against
 ``torch.nn.LSTM(D, H)``. On CUDA each layout is timed in float32 and under bf16 autocast (the stack
 runs its recurrences in float32 inside autocast, as in training).
@@ -52,7 +52,7 @@ from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.gru import GRU
 from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTM, LSTMCellBase
-from asr_lstm.models import StackedBiRNN
+from asr_lstm.models import StackedRNN
 
 
 def saved_bytes(run: Callable[[], torch.Tensor]) -> int:
@@ -204,7 +204,7 @@ def build_runs(
         hidden = 41 * round(args.hidden / 41) if name == "conv_peephole" else args.hidden
         factory = functools.partial(cells.build, name, **options)
         if layout == "stack":
-            module = StackedBiRNN(factory, args.input, hidden, args.layers).to(device)
+            module = StackedRNN(factory, args.input, hidden, args.layers).to(device)
             runs[name] = functools.partial(lambda m: m(x, lens), module)
             first_layers[name] = module.forward_layers[0]
             if both_directions_pair(module.forward_layers[0], module.backward_layers[0], x):

@@ -108,8 +108,10 @@ def main() -> None:
                 search(*network(feats))
             timings[name] = time.perf_counter() - start
     params = sum(p.numel() for p in recognizer.net.parameters())
+    encoder = recognizer.net.encoder
+    layers = "bidirectional" if encoder.directions == 2 else "forward-only"
     print(
-        f"model: {recognizer.net.encoder.hidden_size} units x {len(recognizer.net.encoder.forward_layers)} BLSTM layers, "
+        f"model: {encoder.hidden_size} units x {len(encoder.forward_layers)} {layers} layers, "
         f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads; {len(audio)} files, {seconds:.1f} s of audio"
     )
     for name, elapsed in timings.items():

@@ -1,6 +1,6 @@
 """The two directions of a bidirectional layer as one batch of a cell's time loop.
 
-:class:`asr_lstm.models.StackedBiRNN` asks a layer's forward cell :meth:`PairedDirections.pairs_with`
+:class:`asr_lstm.models.StackedRNN` asks a layer's forward cell :meth:`PairedDirections.pairs_with`
 its backward one; where it does (on CUDA, where the fused kernels take both directions' weights in one
 launch, :mod:`asr_lstm.cells.directions`), :meth:`PairedDirections.forward_pair` runs both in half the
 kernel launches a step of running one after the other, and computes the same.

@@ -1,4 +1,4 @@
-"""The CTC acoustic model: frontend (frame stacking or convolutions) -> stacked bidirectional RNN ->
+"""The CTC acoustic model: frontend (frame stacking or convolutions) -> stacked (bidirectional) RNN ->
 (dense blocks) -> linear -> log-softmax."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from asr_lstm.models.birnn import StackedBiRNN
 from asr_lstm.models.dense import DenseBlocks
 from asr_lstm.models.frontend import ConvFrontEnd, FrameStacking
+from asr_lstm.models.recurrent import StackedRNN
 
 
 class CTCModel(nn.Module):
@@ -21,8 +21,10 @@ class CTCModel(nn.Module):
         num_classes: vocabulary size V including the blank.
         cell: factory of one recurrent layer and direction (see :mod:`asr_lstm.cells`).
         hidden_size: H per direction.
-        num_layers: bidirectional layers.
+        num_layers: recurrent layers.
         dropout: between recurrent layers.
+        bidirectional: a backward direction in every layer; ``False``: forward only, each output
+            frame from the frames up to it (a model that can recognise as the input arrives).
         stack, stride: frame stacking and subsampling of the frontend.
         conv: the :class:`ConvFrontEnd` options (``channels``, ``pools``, ``kernel``, ...) to read the
             features with convolution blocks instead; their time pooling subsamples, so ``stack`` and
@@ -46,6 +48,7 @@ class CTCModel(nn.Module):
         init_range: float | None = None,
         conv: dict | None = None,
         dnn: dict | None = None,
+        bidirectional: bool = True,
     ):
         super().__init__()
         sizes = {"hidden_size": hidden_size, "num_layers": num_layers, "stack": stack, "stride": stride}
@@ -63,9 +66,9 @@ class CTCModel(nn.Module):
             frame_size = self.frontend.output_size
         else:
             self.frontend, frame_size = FrameStacking(stack, stride), input_size * stack
-        self.encoder = StackedBiRNN(cell, frame_size, hidden_size, num_layers, dropout)
-        self.dense = DenseBlocks(2 * self.encoder.output_size, **dnn) if dnn is not None else None
-        self.output = nn.Linear(self.dense.output_size if self.dense else 2 * self.encoder.output_size, num_classes)
+        self.encoder = StackedRNN(cell, frame_size, hidden_size, num_layers, dropout, bidirectional)
+        self.dense = DenseBlocks(self.encoder.features, **dnn) if dnn is not None else None
+        self.output = nn.Linear(self.dense.output_size if self.dense else self.encoder.features, num_classes)
         if init_range is not None:
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)

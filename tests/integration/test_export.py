@@ -25,16 +25,23 @@ from tests.pictures import assert_picture
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny run trained briefly with two different cells, and their exported files."""
+    """Tiny runs trained briefly with two different cells, per-speaker CMVN and forward-only layers,
+    and their exported files."""
     from tests.conftest import compose_train
     from tests.timit_fixture import write_timit_tree
 
     base = tmp_path_factory.mktemp("export")
     root = write_timit_tree(base / "TIMIT")
     out = {}
-    for cell, extra in (("lstm", []), ("peephole_diag", []), ("speaker_cmvn", ["features.cmvn=speaker"])):
+    runs = {
+        "lstm": ["cell=lstm"],
+        "peephole_diag": ["cell=peephole_diag"],
+        "speaker_cmvn": ["cell=lstm", "features.cmvn=speaker"],
+        "forward_only": ["cell=lstm", "model.bidirectional=false"],
+    }
+    for name, extra in runs.items():
         cfg = compose_train(
-            base / cell,
+            base / name,
             [
                 f"data.corpus.root={root}",
                 f"data.work_dir={base / 'data'}",
@@ -45,13 +52,12 @@ def trained(tmp_path_factory):
                 "data.batch_size=2",
                 "trainer.max_epochs=3",
                 "optimizer.lr=0.01",
-                f"cell={cell if cell != 'speaker_cmvn' else 'lstm'}",
                 *extra,
             ],
         )
         run(cfg)
-        model = save_package(make_package(Recognizer.from_run(base / cell)), base / f"{cell}.asrlstm")
-        out[cell] = (base / cell, model)
+        model = save_package(make_package(Recognizer.from_run(base / name)), base / f"{name}.asrlstm")
+        out[name] = (base / name, model)
     return base, out
 
 
@@ -62,10 +68,11 @@ def phone_bigram(base, out):
     lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(out)])
 
 
-@pytest.mark.parametrize("cell", ["lstm", "peephole_diag"])
-def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, cell):
+@pytest.mark.parametrize("run_name", ["lstm", "peephole_diag", "forward_only"])
+def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, run_name):
     base, runs = trained
-    run_dir, model = runs[cell]
+    run_dir, model = runs[run_name]
+    assert read_package(model)["model"]["bidirectional"] == (run_name != "forward_only")
     evaluate_main([str(run_dir), "--splits", "test"])
     expected = read_transcripts(run_dir / "decode_test/hyp.txt")
     # a fresh interpreter that imports neither Hydra nor Lightning

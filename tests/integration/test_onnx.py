@@ -18,7 +18,12 @@ CONV = {"channels": [4, 6], "pools": [[2, 2], [1, 2]], "in_channels": 2, "dropou
 
 
 def recognizer(
-    cell: str, seed: int = 0, conv: dict | None = None, dnn: dict | None = None, **cell_options
+    cell: str,
+    seed: int = 0,
+    conv: dict | None = None,
+    dnn: dict | None = None,
+    bidirectional: bool = True,
+    **cell_options,
 ) -> Recognizer:
     """A small 2-layer model with frame stacking (or ``conv`` blocks), every weight random (peepholes
     included, which start at zero), so that each term of the cell's equations shows in the output."""
@@ -30,6 +35,7 @@ def recognizer(
         "num_layers": 2,
         **({"stack": 3, "stride": 2} if conv is None else {"conv": conv}),
         **({"dnn": dnn} if dnn is not None else {}),
+        "bidirectional": bidirectional,
     }
     net = Recognizer.build_net(model_options, options)
     generator = torch.Generator().manual_seed(seed)
@@ -66,6 +72,14 @@ def test_onnxruntime_reproduces_a_crdnn_with_a_convolutional_front_end_and_dense
     model = recognizer("ligru", conv=CONV, dnn={"layers": 2, "size": 9})
     path = export_onnx(model, tmp_path / "conv.onnx")
     assert check_onnx(model, path) < TOLERANCE and check_onnx(model, path, lengths=(7,)) < TOLERANCE
+
+
+@pytest.mark.parametrize("cell", ["lstm", "lstmp"])
+def test_onnxruntime_reproduces_a_forward_only_model(cell, tmp_path):
+    model = recognizer(cell, bidirectional=False)
+    assert not model.net.encoder.backward_layers
+    path = export_onnx(model, tmp_path / "forward.onnx")
+    assert check_onnx(model, path) < TOLERANCE and check_onnx(model, path, lengths=(3,)) < TOLERANCE
 
 
 def test_graph_interface_and_metadata(tmp_path):

@@ -20,7 +20,7 @@ from asr_lstm.cells.conv_peephole import ConvPeepholeLSTM
 from asr_lstm.cells.gru import GRU
 from asr_lstm.cells.ligru import LiGRU
 from asr_lstm.cells.lstm import LSTMCellBase
-from asr_lstm.models import StackedBiRNN
+from asr_lstm.models import StackedRNN
 from asr_lstm.runs import plain_options
 from tests.conftest import DEVICES
 
@@ -507,11 +507,11 @@ def test_lstm_with_a_nonrecurrent_projection_leaves_the_vendor_kernel(monkeypatc
 
 
 def test_a_projected_stack_feeds_2p_features_forward():
-    stack = StackedBiRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
+    stack = StackedRNN(functools.partial(cells.build, "lstmp", proj_size=3), 4, 6, num_layers=2)
     assert stack.output_size == 3 and stack.forward_layers[1].input_size == 6
     assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 6)
     both = functools.partial(cells.build, "lstmp", proj_size=3, nonrecurrent_proj_size=2)
-    stack = StackedBiRNN(both, 4, 6, num_layers=2)  # 2 (P + N) features: r_t and p_t of each direction
+    stack = StackedRNN(both, 4, 6, num_layers=2)  # 2 (P + N) features: r_t and p_t of each direction
     assert stack.output_size == 5 and stack.forward_layers[1].input_size == 10
     assert stack(torch.randn(5, 2, 4), torch.tensor([5, 3])).shape == (5, 2, 10)
 
@@ -789,7 +789,7 @@ def test_refusals():
 def test_stacked_bidirectional_padding_invariance(name):
     torch.manual_seed(0)
     options = {"frequency_bins": 2} if name == "conv_peephole" else {}
-    stack = StackedBiRNN(functools.partial(cells.build, name, **options), 4, 6, num_layers=2).double().eval()
+    stack = StackedRNN(functools.partial(cells.build, name, **options), 4, 6, num_layers=2).double().eval()
     seqs = [torch.randn(n, 4, dtype=torch.float64) for n in (9, 5)]
     x = torch.nn.utils.rnn.pad_sequence(seqs)  # (T, B, D)
     out = stack(x, torch.tensor([9, 5]))

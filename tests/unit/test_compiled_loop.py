@@ -237,10 +237,10 @@ TRAIN_A_STACK = """
     import torch
     from asr_lstm import cells
     from asr_lstm.cells import compiled
-    from asr_lstm.models import StackedBiRNN
+    from asr_lstm.models import StackedRNN
     warnings.simplefilter("always")
     torch.manual_seed(0)
-    stack = StackedBiRNN(lambda **sizes: cells.build("peephole_diag", **sizes), 3, 4, 2).double()
+    stack = StackedRNN(lambda **sizes: cells.build("peephole_diag", **sizes), 3, 4, 2).double()
     x = torch.randn(6, 2, 3, dtype=torch.float64)
     for _ in range(2):
         stack(x, torch.tensor([6, 4])).sum().backward()

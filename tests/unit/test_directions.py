@@ -6,7 +6,7 @@ import torch
 
 from asr_lstm import cells
 from asr_lstm.cells import directions, recurrence
-from asr_lstm.models.birnn import both_directions
+from asr_lstm.models.recurrent import both_directions
 
 
 def test_a_stack_of_weights_multiplies_each_directions_rows_by_its_own():

@@ -30,7 +30,7 @@ from triton.compiler import ASTSource  # noqa: E402
 from asr_lstm import cells  # noqa: E402
 from asr_lstm.cells import compiled, fused, fused_gru, gru, ligru, recurrence  # noqa: E402
 from asr_lstm.cells.lstm import LSTMCellBase  # noqa: E402
-from asr_lstm.models import StackedBiRNN  # noqa: E402
+from asr_lstm.models import StackedRNN  # noqa: E402
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 NOT_INTERPRETED = "CPU tensors run the kernels only under TRITON_INTERPRET=1"
@@ -333,11 +333,11 @@ def test_both_directions_in_one_launch_equal_each_on_its_own(name, options, devi
 @pytest.mark.parametrize("device", FUSED_DEVICES)
 @pytest.mark.parametrize("name", ["peephole_diag", "gru", "ligru"])
 def test_a_stack_computes_the_same_with_its_directions_paired(name, device):
-    """``StackedBiRNN`` over sequences of different lengths: the same output and gradients whether
+    """``StackedRNN`` over sequences of different lengths: the same output and gradients whether
     its layers run both directions as one batch or one after the other, and (bit for bit) whether its
     loops launch a kernel a step (a phase, the GRU's) or one a loop."""
     torch.manual_seed(6)
-    stack = StackedBiRNN(functools.partial(cells.build, name), 6, 5, num_layers=2).double().to(device)
+    stack = StackedRNN(functools.partial(cells.build, name), 6, 5, num_layers=2).double().to(device)
     x = torch.randn(4, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
     lens = torch.tensor([4, 2, 3])
     assert stack.forward_layers[0].pairs_with(stack.backward_layers[0], x)
@@ -382,7 +382,7 @@ def test_a_paired_layer_matches_finite_differences(name, options, device):
     different lengths, in evaluation (no random masks; zoneout's rates act)."""
     torch.manual_seed(7)
     factory = functools.partial(cells.build, name, **options)
-    stack = StackedBiRNN(factory, 2, 2 if name != "conv_peephole" else 4, num_layers=1).double().to(device).eval()
+    stack = StackedRNN(factory, 2, 2 if name != "conv_peephole" else 4, num_layers=1).double().to(device).eval()
     for weight in stack.parameters():  # open the peepholes, which start closed
         torch.nn.init.uniform_(weight, -0.8, 0.8)
     x = torch.randn(3, 2, 2, dtype=torch.float64, device=device, requires_grad=True)

@@ -10,8 +10,8 @@ from asr_lstm import cells
 from asr_lstm.data.datamodule import collate, ctc_min_frames
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.decoding import greedy_decode
-from asr_lstm.models import ConvFrontEnd, CTCModel, DenseBlocks, FrameStacking
-from asr_lstm.models.birnn import reverse_padded
+from asr_lstm.models import ConvFrontEnd, CTCModel, DenseBlocks, FrameStacking, StackedRNN
+from asr_lstm.models.recurrent import reverse_padded
 from tests.conftest import DEVICES
 
 
@@ -32,9 +32,11 @@ def test_reverse_padded_reverses_within_each_length():
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_padding_invariance(device, dtype):
+@pytest.mark.parametrize("bidirectional", [True, False], ids=["bidirectional", "forward only"])
+def test_padding_invariance(device, dtype, bidirectional):
     torch.manual_seed(0)
-    model = CTCModel(6, 5, functools.partial(cells.build, "lstm"), hidden_size=8, num_layers=2, stack=2, stride=2)
+    build = functools.partial(cells.build, "lstm")
+    model = CTCModel(6, 5, build, hidden_size=8, num_layers=2, stack=2, stride=2, bidirectional=bidirectional)
     model = model.to(device=device, dtype=dtype).eval()
     seqs = [torch.randn(n, 6, dtype=dtype, device=device) for n in (13, 7, 10)]
     batch = collate([(str(i), s, torch.tensor([1])) for i, s in enumerate(seqs)])
@@ -44,6 +46,37 @@ def test_padding_invariance(device, dtype):
             alone, alone_len = model(s.unsqueeze(0), torch.tensor([len(s)], device=device))
             assert lens[i] == alone_len[0]
             torch.testing.assert_close(out[i, : lens[i]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_forward_only_stack_is_its_cells_one_after_the_other():
+    torch.manual_seed(0)
+    stack = StackedRNN(functools.partial(cells.build, "peephole_diag"), 3, 4, num_layers=2, bidirectional=False)
+    stack = stack.double().eval()
+    assert stack.features == 4 and len(stack.backward_layers) == 0 and stack.forward_layers[1].input_size == 4
+    x, lens = torch.randn(9, 2, 3, dtype=torch.float64), torch.tensor([9, 6])
+    with torch.no_grad():
+        out = stack(x, lens)
+        expected = stack.forward_layers[1](stack.forward_layers[0](x)[0])[0]
+    torch.testing.assert_close(out[:, 0], expected[:, 0], atol=0, rtol=0)
+    torch.testing.assert_close(out[:6, 1], expected[:6, 1], atol=0, rtol=0)
+    assert out[6:, 1].abs().sum() == 0
+
+
+@pytest.mark.parametrize("bidirectional", [True, False], ids=["bidirectional", "forward only"])
+def test_a_forward_only_models_output_frame_reads_no_later_input_frame(bidirectional):
+    """With frames stacked 3 at a stride of 2, output frame k reads input frames up to 2k + 2 alone;
+    the bidirectional model reads them all."""
+    torch.manual_seed(0)
+    build = functools.partial(cells.build, "lstm")
+    model = CTCModel(6, 5, build, hidden_size=8, num_layers=2, stack=3, stride=2, bidirectional=bidirectional).eval()
+    assert model.output.in_features == (16 if bidirectional else 8)
+    x, lens = torch.randn(1, 20, 6), torch.tensor([20])
+    changed = x.clone()
+    changed[0, 11:] = torch.randn(9, 6)  # frames 11...: output frames 5... read them
+    with torch.no_grad():
+        (out, _), (out_changed, _) = model(x, lens), model(changed, lens)
+    assert torch.equal(out[0, :5], out_changed[0, :5]) != bidirectional
+    assert not torch.equal(out[0, 5], out_changed[0, 5])
 
 
 CONV = {"channels": [4, 8, 8], "pools": [[2, 2], [2, 1], [1, 2]], "dropout": [0.0, 0.2, 0.2]}

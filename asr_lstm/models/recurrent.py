@@ -1,4 +1,4 @@
-"""A stack of bidirectional recurrent layers built from any registered cell."""
+"""A stack of recurrent layers, bidirectional or forward only, built from any registered cell."""
 
 from __future__ import annotations
 
@@ -37,13 +37,15 @@ def both_directions(
     return fwd(x)[0], bwd(x_reversed)[0]
 
 
-class StackedBiRNN(nn.Module):
-    """``num_layers`` bidirectional layers; layer l > 0 reads both directions of layer l-1.
+class StackedRNN(nn.Module):
+    """``num_layers`` recurrent layers; layer l > 0 reads every direction of layer l-1.
 
-    The backward direction runs on each sequence reversed within its length, so an utterance's output
-    never depends on the padding or on the other utterances of its batch (no packing needed, which
-    keeps every cell usable, not only the vendor LSTM). Where a cell can, both directions of a layer
-    run as one batch of its time loop (:func:`both_directions`).
+    Bidirectional (the default), the backward direction runs on each sequence reversed within its
+    length, so an utterance's output never depends on the padding or on the other utterances of its
+    batch (no packing needed, which keeps every cell usable, not only the vendor LSTM). Where a cell
+    can, both directions of a layer run as one batch of its time loop (:func:`both_directions`).
+    Forward only (``bidirectional=False``), output t depends on frames 1..t alone, as in the
+    unidirectional rows of Graves et al. 2013 and the LSTMP models of Sak et al. 2014.
 
     Under mixed precision (``torch.autocast``, ``trainer.precision=bf16-mixed`` or ``16-mixed``) the
     recurrences run in float32 with autocast off: the cells' hand-derived backward passes, the
@@ -53,36 +55,54 @@ class StackedBiRNN(nn.Module):
     Args:
         cell: factory ``cell(input_size=..., hidden_size=...)`` of one layer and direction.
         input_size: D.
-        hidden_size: H per direction; the output has 2H features (2P for cells with a projection,
-            whose ``output_size`` is P).
-        num_layers: stacked bidirectional layers.
+        hidden_size: H per direction; the output has ``directions`` H features (``directions`` P for
+            cells with a projection, whose ``output_size`` is P).
+        num_layers: stacked layers.
         dropout: dropout on the outputs of every layer but the last.
+        bidirectional: a backward direction beside the forward one in every layer.
     """
 
     def __init__(
-        self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0
+        self,
+        cell: Callable[..., nn.Module],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float = 0.0,
+        bidirectional: bool = True,
     ):
         super().__init__()
         first = cell(input_size=input_size, hidden_size=hidden_size)
         self.output_size = getattr(first, "output_size", hidden_size)  # per direction: P under a projection
-        sizes = [input_size] + [2 * self.output_size] * (num_layers - 1)
+        self.directions = 2 if bidirectional else 1
+        sizes = [input_size] + [self.features] * (num_layers - 1)
         self.forward_layers = nn.ModuleList([first, *(cell(input_size=d, hidden_size=hidden_size) for d in sizes[1:])])
-        self.backward_layers = nn.ModuleList(cell(input_size=d, hidden_size=hidden_size) for d in sizes)
+        self.backward_layers = nn.ModuleList(
+            cell(input_size=d, hidden_size=hidden_size) for d in sizes if bidirectional
+        )
         self.dropout = nn.Dropout(dropout)
         self.hidden_size = hidden_size
 
+    @property
+    def features(self) -> int:
+        """The stack's output features: ``directions`` x ``output_size``."""
+        return self.directions * self.output_size
+
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-        """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, 2 output_size)``, zero at padded steps."""
+        """Args: ``x (T, B, D)``, ``lens (B,)``. Returns ``(T, B, features)``, zero at padded steps."""
         if torch.is_autocast_enabled(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
                 return self._layers(x.float(), lens)
         return self._layers(x, lens)
 
     def _layers(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-        for layer, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+        for layer, fwd in enumerate(self.forward_layers):
             if layer > 0:
                 x = self.dropout(x)
-            y_fwd, y_bwd = both_directions(fwd, bwd, x, reverse_padded(x, lens))
+            if self.directions == 1:
+                x = fwd(x)[0]
+                continue
+            y_fwd, y_bwd = both_directions(fwd, self.backward_layers[layer], x, reverse_padded(x, lens))
             x = torch.cat([y_fwd, reverse_padded(y_bwd, lens)], dim=2)
         valid = torch.arange(x.shape[0], device=x.device).unsqueeze(1) < lens.to(x.device).unsqueeze(0)
         return x * valid.unsqueeze(2)
