@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torchaudio.functional as AF
@@ -25,6 +26,9 @@ from asr_lstm.data.units import Units, units_from_state
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.errors import InputFileError
 from asr_lstm.models import CTCModel
+
+if TYPE_CHECKING:
+    from asr_lstm.streaming import StreamingRecognizer
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
 
@@ -269,6 +273,12 @@ class Recognizer:
     ) -> list[Transcript]:
         """The one path from features to hypotheses: :meth:`posteriors`, then :meth:`transcribe`."""
         return self.transcribe(utterances, self.posteriors(utterances, batch_size), search, align)
+
+    def stream(self) -> StreamingRecognizer:
+        """A :class:`~asr_lstm.streaming.StreamingRecognizer` for one input fed in chunks (a forward-only model)."""
+        from asr_lstm.streaming import StreamingRecognizer  # which imports this module
+
+        return StreamingRecognizer(self)
 
     def segments(
         self, log_probs: torch.Tensor, path: torch.Tensor | None, positions: torch.Tensor | None = None

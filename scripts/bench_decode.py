@@ -3,10 +3,13 @@
 RTF = processing seconds / audio seconds, measured in one run over the given audio (or over
 generated 3-second noise files when none is given), for greedy search and for beam search (with
 ``--lm``, a token ARPA LM); with ``--onnx`` also greedy search with the network run by onnxruntime
-from an ONNX export of the same model. Without ``--model`` a 5 x 250 BLSTM (Graves et
-al. 2013 size, no subsampling, random weights: speed does not depend on their values) is used.
+from an ONNX export of the same model; with ``--stream MS`` (a forward-only model) also greedy
+recognition of each file fed in chunks of MS milliseconds (:mod:`asr_lstm.streaming`), with the
+longest time a chunk took: what streaming adds to the chunk's own latency. Without ``--model`` a
+5 x 250 BLSTM (Graves et al. 2013 size, no subsampling, random weights: speed does not depend on
+their values) is used, forward-only under ``--stream``.
 
-    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [--onnx] [AUDIO ...]
+    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [--onnx] [--stream 100] [AUDIO ...]
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from asr_lstm.data.tokens import Vocabulary
 from asr_lstm.decoding import greedy_decode
 from asr_lstm.decoding.beam import BeamSearch
 from asr_lstm.recognizer import Recognizer
+from asr_lstm.streaming import StreamingRecognizer
 
 
-def graves_size_recognizer() -> Recognizer:
+def graves_size_recognizer(bidirectional: bool) -> Recognizer:
     features = FeatureConfig()
     tokens = Vocabulary(timit_phone_map().phones61).tokens
     model = {
@@ -42,6 +46,7 @@ def graves_size_recognizer() -> Recognizer:
         "dropout": 0.0,
         "stack": 1,
         "stride": 1,
+        "bidirectional": bidirectional,
     }
     cell = {"name": "lstm"}
     net = Recognizer.build_net(model, cell)
@@ -69,6 +74,23 @@ def onnxruntime_log_probs(recognizer: Recognizer, path: Path, threads: int):
     return log_probs
 
 
+def time_streams(recognizer: Recognizer, audio: list[tuple[torch.Tensor, int]], chunk_ms: float) -> tuple[float, float]:
+    """Seconds to recognise every waveform fed in chunks of ``chunk_ms``, and the longest a chunk took."""
+    total, longest = 0.0, 0.0
+    for waveform, rate in audio:
+        stream = StreamingRecognizer(recognizer)
+        size = round(rate * chunk_ms / 1000)
+        for k in range(0, len(waveform) + 1, size):
+            start = time.perf_counter()
+            if k < len(waveform):
+                stream.accept_waveform(waveform[k : k + size], rate)
+            else:
+                stream.finish()
+            elapsed = time.perf_counter() - start
+            total, longest = total + elapsed, max(longest, elapsed)
+    return total, longest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="*", help="audio files (default: 20 generated 3-second files)")
@@ -78,9 +100,10 @@ def main() -> None:
     parser.add_argument("--beam-size", type=positive_int, default=16)
     parser.add_argument("--lm", help="token ARPA LM for the beam search (python -m asr_lstm.lm)")
     parser.add_argument("--onnx", action="store_true", help="also time greedy decoding with the network in onnxruntime")
+    parser.add_argument("--stream", type=float, metavar="MS", help="also time streaming in chunks of MS ms")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    recognizer = load(args.model) if args.model else graves_size_recognizer()
+    recognizer = load(args.model) if args.model else graves_size_recognizer(bidirectional=args.stream is None)
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(p) for p in args.audio]
         if not files:
@@ -107,6 +130,10 @@ def main() -> None:
                 feats = [recognizer.featurise(w, rate) for w, rate in audio[k : k + args.batch_size]]
                 search(*network(feats))
             timings[name] = time.perf_counter() - start
+        if args.stream is not None:
+            timings[f"greedy, streamed in {args.stream:g} ms chunks"], longest = time_streams(
+                recognizer, audio, args.stream
+            )
     params = sum(p.numel() for p in recognizer.net.parameters())
     encoder = recognizer.net.encoder
     layers = "bidirectional" if encoder.directions == 2 else "forward-only"
@@ -116,6 +143,8 @@ def main() -> None:
     )
     for name, elapsed in timings.items():
         print(f"{name}: {elapsed:.2f} s, RTF {elapsed / seconds:.4f}")
+    if args.stream is not None:
+        print(f"longest chunk: {1000 * longest:.1f} ms of processing for {args.stream:g} ms of audio")
 
 
 if __name__ == "__main__":

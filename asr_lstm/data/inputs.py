@@ -45,6 +45,9 @@ class InputKind:
         report_hours: reports give a split's hours (from the rows' ``duration``), as speech corpora are measured.
         sources: ``read`` takes what a Kaldi ``wav.scp`` holds (a path as ``str``, or a command ending
             in ``|``) and a third argument, the row's ``segment`` ``(start, end)`` in seconds or ``None``.
+        from_samples: ``from_samples(waveform (N,), sample_rate, cfg) -> (T, base_dim)``: the frames of
+            sampled audio (each frame from one analysis window, so a stream of samples gives them as
+            their windows fill: :mod:`asr_lstm.streaming`); ``None`` for a kind not read from samples.
     """
 
     name: str
@@ -58,6 +61,7 @@ class InputKind:
     nouns: tuple[str, str] = ("utterances", "speakers")
     report_hours: bool = False
     sources: bool = False
+    from_samples: Callable[[torch.Tensor, int, FeatureConfig], torch.Tensor] | None = None
 
 
 INPUT_KINDS: dict[str, InputKind] = {}
@@ -104,7 +108,7 @@ def _untimed(cfg: FeatureConfig) -> None:
 
 
 _AUDIO = dict(manifest_key="audio", suffixes=audio.AUDIO_SUFFIXES, read=audio.read_frames, unit="s",
-              frame_shift_s=_audio_shift, report_hours=True, sources=True)  # fmt: skip
+              frame_shift_s=_audio_shift, report_hours=True, sources=True, from_samples=audio.audio_frames)  # fmt: skip
 _LINES = dict(unit="px", frame_shift_s=_untimed, nouns=("lines", "writers"))
 register(InputKind("fbank", base_dim=lambda c: c.num_mel_bins + int(c.use_energy), bands=_fbank_bands, **_AUDIO))
 register(InputKind("mfcc", base_dim=lambda c: c.num_ceps, bands=_no_bands, **_AUDIO))

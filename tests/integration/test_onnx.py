@@ -5,47 +5,12 @@ import json
 
 import onnx
 import pytest
-import torch
 
-from asr_lstm.data.features import FeatureConfig
 from asr_lstm.onnx_export import TOLERANCE, OnnxExportError, check_onnx, export_onnx
-from asr_lstm.recognizer import Recognizer
-
-FEATURES = FeatureConfig(num_mel_bins=4, delta_order=1)  # D = 2 * (4 + energy) = 10
-
+from tests.random_models import FEATURES
+from tests.random_models import random_recognizer as recognizer
 
 CONV = {"channels": [4, 6], "pools": [[2, 2], [1, 2]], "in_channels": 2, "dropout": 0.2}  # 2 planes of 5 features
-
-
-def recognizer(
-    cell: str,
-    seed: int = 0,
-    conv: dict | None = None,
-    dnn: dict | None = None,
-    bidirectional: bool = True,
-    **cell_options,
-) -> Recognizer:
-    """A small 2-layer model with frame stacking (or ``conv`` blocks), every weight random (peepholes
-    included, which start at zero), so that each term of the cell's equations shows in the output."""
-    options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {}), **cell_options}
-    model_options = {
-        "input_size": FEATURES.dim,
-        "num_classes": 7,
-        "hidden_size": 10,
-        "num_layers": 2,
-        **({"stack": 3, "stride": 2} if conv is None else {"conv": conv}),
-        **({"dnn": dnn} if dnn is not None else {}),
-        "bidirectional": bidirectional,
-    }
-    net = Recognizer.build_net(model_options, options)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(0.4 * torch.randn(p.shape, generator=generator))
-    tokens = ["<blk>", "aa", "b", "d", "iy", "s", "sil"]
-    return Recognizer(
-        net, model_options, options, tokens, FEATURES, torch.zeros(FEATURES.dim), torch.ones(FEATURES.dim), "39"
-    )
 
 
 CELLS = ["lstm", "peephole", "peephole_diag", "lstmp", "conv_peephole", "gru", "ligru"]

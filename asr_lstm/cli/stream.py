@@ -1,0 +1,131 @@
+"""``asr-lstm stream MODEL [INPUT]``: recognise audio while it arrives, with a forward-only model
+(``model.bidirectional=false``, frame stacking, global or no CMVN; :mod:`asr_lstm.streaming`).
+
+INPUT is ``-`` (the default) for raw 16-bit little-endian mono PCM on standard input at the model's
+sample rate, as ``arecord -f S16_LE -c 1 -r 16000`` or ``sox ... -t raw -e signed -b 16 -c 1 -r 16000 -``
+write it, or an audio file soundfile reads (WAV, FLAC, ...) at that rate, read a chunk at a time.
+Each label is printed as soon as the frames that decide it are in: on one line, space-separated, the
+line ended with the input; with ``--times``, one ``time<TAB>label`` line each, the time (seconds) of
+the output frame where the label began. The labels are those ``asr-lstm decode`` prints with
+``--tokens`` for the whole input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from asr_lstm.devices import resolve_device
+from asr_lstm.export import ModelFileError, load
+from asr_lstm.streaming import StreamingError, StreamingRecognizer
+
+PCM_SCALE = 32768.0
+
+
+def positive_ms(text: str) -> float:
+    """Milliseconds of audio a chunk holds: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def pcm_chunks(stream, samples: int) -> Iterator[torch.Tensor]:
+    """``(N,)`` float samples in [-1, 1] of raw 16-bit little-endian PCM read ``samples`` at a time (the
+    last chunk shorter; an odd final byte dropped)."""
+    left = b""
+    while data := stream.read(2 * samples - len(left)):
+        data, left = left + data, b""
+        if len(data) % 2:
+            data, left = data[:-1], data[-1:]
+        if data:
+            yield torch.from_numpy(np.frombuffer(data, dtype="<i2").astype(np.float32) / PCM_SCALE)
+
+
+def file_chunks(path: Path, samples: int, rate: int) -> Iterator[torch.Tensor]:
+    """``(N,)`` mono samples of an audio file at ``rate`` Hz, ``samples`` at a time (channels averaged).
+
+    Raises:
+        StreamingError: the file cannot be read or has another sample rate, naming it.
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise StreamingError(f"{path}: cannot read audio ({err})") from None
+    if info.samplerate != rate:
+        raise StreamingError(
+            f"{path}: {info.samplerate} Hz audio; a stream must come at the model's {rate} Hz "
+            f"(sox {path} -r {rate} OUT.wav resamples it)"
+        )
+    for block in sf.blocks(str(path), blocksize=samples, dtype="float32", always_2d=True):
+        yield torch.from_numpy(block.mean(axis=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="asr-lstm stream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model", help="an exported .asrlstm model file of a forward-only audio model")
+    parser.add_argument("input", nargs="?", default="-", help="an audio file, or - for raw 16-bit PCM on stdin")
+    parser.add_argument("--chunk-ms", type=positive_ms, default=100.0, help="audio read at a time (default 100)")
+    parser.add_argument("--times", action="store_true", help="one 'time<TAB>label' line per label")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda or cuda:N")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.input != "-" and not Path(args.input).is_file():
+        parser.error(f"{args.input}: no such file")
+    try:
+        recognizer = load(args.model, device)
+        stream = StreamingRecognizer(recognizer)
+    except (ModelFileError, StreamingError) as err:
+        print(f"asr-lstm stream: {err}", file=sys.stderr)
+        sys.exit(2)
+    features = recognizer.features
+    if features.input.from_samples is None:
+        print(f"asr-lstm stream: {args.model} reads {features.kind}, not audio: feed its frames to "
+              "asr_lstm.streaming.StreamingRecognizer.accept_frames", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    samples = max(1, round(features.sample_rate * args.chunk_ms / 1000))
+    shift = recognizer.frame_shift_s
+    printed = 0
+
+    def show(labels: list[str]) -> None:
+        nonlocal printed
+        for label, start in zip(labels, stream.starts[printed:]):
+            print(f"{start * shift:.2f}\t{label}" if args.times else label, end="\n" if args.times else " ")
+        printed += len(labels)
+        sys.stdout.flush()
+
+    try:
+        chunks = (
+            pcm_chunks(sys.stdin.buffer, samples)
+            if args.input == "-"
+            else file_chunks(Path(args.input), samples, features.sample_rate)
+        )
+        for chunk in chunks:
+            show(stream.accept_waveform(chunk, features.sample_rate))
+        show(stream.finish())
+        if not args.times:
+            print()
+    except StreamingError as err:
+        print(f"\nasr-lstm stream: {err}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:  # the reader stopped (| head, | grep -m 1): the stream ends with it, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    main()

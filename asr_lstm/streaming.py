@@ -1,0 +1,267 @@
+"""Recognition while the input arrives: a forward-only model (``model.bidirectional=false``) fed one
+chunk of audio samples, or of feature frames, at a time, printing each label as soon as the frames
+that decide it are in.
+
+Every stage keeps what the next chunk needs and nothing more: the samples of an analysis window not
+yet complete, the frames a delta still needs on either side, the frames a stacked frame still lacks,
+and each layer's recurrent state ``(h_t, c_t)``. So the labels of a stream are those of
+:meth:`asr_lstm.recognizer.Recognizer.recognise` (greedy) on the whole input, whatever the chunks:
+the same features, the same network outputs up to float rounding. The latency is the model's own:
+the delta window's lookahead (2 frames an order by default), the frames a stacked frame spans, and
+the chunk.
+
+Models that read the whole input cannot stream: a backward direction, a convolutional front end
+(its kernels and pools look ahead), per-speaker CMVN (its statistics span the speaker's utterances).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from asr_lstm.data.features import FeatureConfig, with_deltas
+from asr_lstm.models.frontend import FrameStacking
+from asr_lstm.recognizer import Recognizer
+
+
+class StreamingError(ValueError):
+    """A model that cannot recognise a stream, or input it cannot take: the message says why."""
+
+
+class StreamingDeltas:
+    """Raw frames in, frames with their deltas out (:func:`asr_lstm.data.features.with_deltas`), each as
+    soon as the ``lookahead`` frames after it have arrived; :meth:`finish` gives the last ones, whose
+    deltas repeat the final frame as the whole-input features do.
+
+    The buffer holds the frames not yet given out and the ``lookahead`` frames before them: a delta
+    of order k at frame t reads frames t - k N ... t + k N (N = (``delta_window`` - 1) / 2), and a
+    frame given out from the buffer's middle reads only frames inside it.
+    """
+
+    def __init__(self, features: FeatureConfig) -> None:
+        self.features = features
+        self.lookahead = features.delta_order * ((features.delta_window - 1) // 2)
+        self.buffer: torch.Tensor | None = None  # (frames, base_dim)
+        self.start = 0  # index in the whole input of the buffer's first frame
+        self.given = 0  # frames given out so far
+
+    def accept(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, base_dim)`` raw frames -> ``(M, dim)`` frames with deltas, M >= 0."""
+        self.buffer = frames if self.buffer is None else torch.cat([self.buffer, frames])
+        return self._give(self.start + len(self.buffer) - self.lookahead)
+
+    def finish(self) -> torch.Tensor:
+        """The frames still held, their deltas as at the end of the input."""
+        return self._give(self.start + (0 if self.buffer is None else len(self.buffer)))
+
+    def _give(self, until: int) -> torch.Tensor:
+        if self.buffer is None or until <= self.given:
+            return torch.zeros(0, self.features.dim)
+        out = with_deltas(self.buffer, self.features)[self.given - self.start : until - self.start]
+        self.given = until
+        keep_from = max(self.start, until - self.lookahead)
+        self.buffer, self.start = self.buffer[keep_from - self.start :], keep_from
+        return out
+
+
+class StreamingWindows:
+    """Audio samples in, filterbank or MFCC frames out (the input kind's ``from_samples``,
+    :func:`asr_lstm.data.audio.audio_frames`): a frame as soon as its whole analysis window has arrived
+    (Kaldi's ``snip_edges``, so a frame never reads past its window), the samples of unfinished windows
+    kept for the next chunk."""
+
+    def __init__(self, features: FeatureConfig) -> None:
+        self.features = features
+        self.from_samples = features.input.from_samples
+        self.window = round(features.sample_rate * features.frame_length_ms / 1000)
+        self.shift = round(features.sample_rate * features.frame_shift_ms / 1000)
+        self.samples = torch.zeros(0)
+
+    def accept(self, samples: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``(N,)`` mono samples in [-1, 1] at the model's rate -> ``(M, base_dim)`` frames, M >= 0."""
+        if sample_rate != self.features.sample_rate:
+            raise StreamingError(
+                f"{sample_rate} Hz audio: a stream must come at the model's {self.features.sample_rate} Hz "
+                "(resampling chunk by chunk would not give the whole input's samples)"
+            )
+        if samples.dim() != 1:
+            raise StreamingError(f"a stream takes mono samples (N,), got shape {tuple(samples.shape)}")
+        self.samples = torch.cat([self.samples, samples.float()])
+        if len(self.samples) < self.window:
+            return torch.zeros(0, self.features.base_dim)
+        frames = self.from_samples(self.samples, self.features.sample_rate, self.features)
+        self.samples = self.samples[len(frames) * self.shift :]
+        return frames
+
+
+class StreamingFrames:
+    """Frame stacking (:class:`asr_lstm.models.frontend.FrameStacking`) over a stream: stacked frame k,
+    input frames ``k stride ... k stride + stack - 1``, as soon as they are in; :meth:`finish` zero-fills
+    the last ones, as the whole input is padded."""
+
+    def __init__(self, stacking: FrameStacking) -> None:
+        self.stack, self.stride = stacking.stack, stacking.stride
+        self.buffer = torch.zeros(0, 0)  # the frames from index ``start`` on that have arrived
+        self.start = 0  # the first frame a stacked frame still to make reads (frames before it are dropped)
+        self.received = 0  # frames that have arrived
+        self.made = 0  # stacked frames made
+
+    def accept(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` frames -> ``(M, stack D)`` stacked frames, M >= 0."""
+        kept = frames[max(0, self.start - self.received) :]
+        self.buffer = kept if self.buffer.numel() == 0 else torch.cat([self.buffer, kept])
+        self.received += len(frames)
+        return self._make(max(0, (self.received - self.stack) // self.stride + 1), frames.shape[1])
+
+    def finish(self) -> torch.Tensor:
+        """The stacked frames still to make, zeros past the input's end (``accept`` must have come first)."""
+        return self._make(FrameStacking(self.stack, self.stride).output_length(self.received), self.buffer.shape[1])
+
+    def _make(self, count: int, dim: int) -> torch.Tensor:
+        if count <= self.made:
+            return torch.zeros(0, self.stack * dim)
+        starts = torch.arange(self.made, count) * self.stride - self.start
+        index = (starts.unsqueeze(1) + torch.arange(self.stack)).reshape(-1)
+        padded = torch.cat([self.buffer.reshape(-1, dim), torch.zeros(self.stack, dim)])
+        out = padded[index.clamp(max=len(padded) - 1)].reshape(count - self.made, self.stack * dim)
+        self.made = count
+        next_start = count * self.stride
+        self.buffer, self.start = self.buffer[next_start - self.start :], next_start
+        return out
+
+
+class StreamingNetwork:
+    """A forward-only model's log-probabilities over one input fed in chunks: each chunk of audio
+    samples (:meth:`accept_waveform`, an audio model) or raw feature frames of any input kind
+    (:meth:`accept_frames`: before CMVN, without deltas; pen-stroke points, for one) gives those of
+    the output frames it completes, :meth:`finish` those of the rest. Any search that takes frames as
+    they come can read them; :class:`StreamingRecognizer` decides labels greedily.
+
+    Args:
+        recognizer: a model with ``model.bidirectional=false``, frame stacking (not convolutions) and
+            global or no CMVN.
+
+    Raises:
+        StreamingError: naming every reason the model cannot stream.
+    """
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        net = recognizer.net
+        problems = []
+        if net.encoder.directions != 1:
+            problems.append("its layers are bidirectional (train it with model.bidirectional=false)")
+        if not isinstance(net.frontend, FrameStacking):
+            problems.append("its convolutional front end looks ahead (stream a model with frame stacking)")
+        if recognizer.features.cmvn == "speaker":
+            problems.append("its CMVN is per speaker, whose statistics span all of a speaker's input")
+        if problems:
+            raise StreamingError("this model cannot recognise a stream: " + "; ".join(problems))
+        self.recognizer = recognizer
+        self.windows = StreamingWindows(recognizer.features) if recognizer.features.input.from_samples else None
+        self.deltas = StreamingDeltas(recognizer.features)
+        self.stacking = StreamingFrames(net.frontend)
+        self.states: list[tuple | None] = [None] * len(net.encoder.forward_layers)
+        self.finished = False
+
+    def accept_waveform(self, samples: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``(M, V)`` log-probabilities of the output frames that ``samples`` ``(N,)`` (mono, in [-1, 1],
+        at the model's sample rate) complete."""
+        if self.windows is None:
+            raise StreamingError(
+                f"accept_waveform takes audio; this model reads {self.recognizer.features.kind}: "
+                "give its frames to accept_frames"
+            )
+        return self.accept_frames(self.windows.accept(samples, sample_rate))
+
+    def accept_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(M, V)`` log-probabilities of the output frames that raw frames ``(N, base_dim)`` of the
+        model's input kind (no deltas, no CMVN) complete."""
+        self._refuse_after_finish()
+        base_dim = self.recognizer.features.base_dim
+        if frames.dim() != 2 or frames.shape[1] != base_dim:
+            raise StreamingError(f"frames must be (N, {base_dim}) for this model, got shape {tuple(frames.shape)}")
+        return self._run(self.stacking.accept(self._normalise(self.deltas.accept(frames.float()))))
+
+    def finish(self) -> torch.Tensor:
+        """``(M, V)`` log-probabilities of the input's last output frames; the stream takes nothing after it."""
+        self._refuse_after_finish()
+        self.finished = True
+        if self.deltas.buffer is None:  # no frame came: no output frame
+            return torch.zeros(0, len(self.recognizer.tokens))
+        last = self.stacking.accept(self._normalise(self.deltas.finish()))
+        return self._run(torch.cat([last, self.stacking.finish()]))
+
+    def _refuse_after_finish(self) -> None:
+        if self.finished:
+            raise StreamingError("the stream is finished: start a new one for the next input")
+
+    def _normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.recognizer.features.cmvn == "none":
+            return feats
+        return (feats - self.recognizer.cmvn_mean) / self.recognizer.cmvn_std
+
+    @torch.no_grad()
+    def _run(self, stacked: torch.Tensor) -> torch.Tensor:
+        """Stacked frames ``(M, stack D)`` through the layers from their states, the dense blocks and the
+        output layer: ``(M, V)`` log-probabilities on the CPU."""
+        net = self.recognizer.net
+        if len(stacked) == 0:
+            return torch.zeros(0, net.output.out_features)
+        x = stacked.to(self.recognizer.device).unsqueeze(1)  # (M, 1, stack D)
+        for k, layer in enumerate(net.encoder.forward_layers):
+            x, self.states[k] = layer(x, self.states[k])
+        h = x.transpose(0, 1)  # (1, M, features)
+        if net.dense is not None:
+            h = net.dense(h, torch.tensor([h.shape[1]]))
+        return net.output(h).float().log_softmax(dim=-1)[0].cpu()
+
+
+class StreamingRecognizer:
+    """Greedy CTC recognition of one input fed in chunks, with a forward-only model: the labels of
+    :class:`StreamingNetwork`'s output frames as they come (as :func:`asr_lstm.decoding.greedy_decode`
+    decides them: the best label of each frame, repeats merged, blanks dropped).
+
+    :meth:`accept_waveform`, :meth:`accept_frames` and :meth:`finish` take what
+    :class:`StreamingNetwork`'s do and return the labels their chunk decided; :attr:`tokens` holds them
+    all, and :attr:`path` the best label of every output frame (``frame_shift_s`` apart for audio),
+    from which a label's time follows.
+
+    Raises:
+        StreamingError: naming every reason the model cannot stream.
+    """
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.recognizer = recognizer
+        self.network = StreamingNetwork(recognizer)
+        self.path: list[int] = []  # the best label of every output frame so far (blanks and repeats in)
+        self.ids: list[int] = []
+        self.starts: list[int] = []  # the output frame where each label of ``ids`` began
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every label decided so far."""
+        return [self.recognizer.tokens[i] for i in self.ids]
+
+    def accept_waveform(self, samples: torch.Tensor, sample_rate: int) -> list[str]:
+        """The labels decided by ``samples`` ``(N,)`` (mono, in [-1, 1], at the model's sample rate)."""
+        return self._decide(self.network.accept_waveform(samples, sample_rate))
+
+    def accept_frames(self, frames: torch.Tensor) -> list[str]:
+        """The labels decided by raw frames ``(N, base_dim)`` of the model's input kind."""
+        return self._decide(self.network.accept_frames(frames))
+
+    def finish(self) -> list[str]:
+        """The labels of the input's last frames; the stream takes nothing after it."""
+        return self._decide(self.network.finish())
+
+    def _decide(self, log_probs: torch.Tensor) -> list[str]:
+        best = log_probs.argmax(dim=-1).tolist()
+        before = [self.path[-1] if self.path else 0, *best]
+        new = [
+            (len(self.path) + k, label)
+            for k, (label, previous) in enumerate(zip(best, before))
+            if label not in (0, previous)
+        ]
+        self.path += best
+        self.starts += [frame for frame, _ in new]
+        self.ids += [label for _, label in new]
+        return [self.recognizer.tokens[label] for _, label in new]

@@ -1,0 +1,141 @@
+"""Streaming recognition: every stage fed in chunks gives what it gives on the whole input (features
+with deltas, analysis windows, stacked frames), and a forward-only model's labels over a stream are
+those of ``Recognizer.recognise`` on the whole input, for any chunking; models and input that cannot
+stream are refused with the reason."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from asr_lstm.data.audio import audio_frames
+from asr_lstm.data.features import FeatureConfig, compute_features, with_deltas
+from asr_lstm.models.frontend import FrameStacking
+from asr_lstm.recognizer import Utterance
+from asr_lstm.streaming import StreamingDeltas, StreamingError, StreamingFrames, StreamingNetwork, StreamingWindows
+from tests.random_models import FEATURES, random_recognizer
+
+CHUNKINGS = {"one at a time": [1], "uneven": [3, 1, 7, 2, 11], "all at once": [10**6]}
+
+
+def chunks(x: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    """``x`` cut along its first axis into pieces of ``sizes``, repeated until it is used up (empty pieces too)."""
+    out, start, k = [], 0, 0
+    while start < len(x):
+        out.append(x[start : start + sizes[k % len(sizes)]])
+        start, k = start + sizes[k % len(sizes)], k + 1
+    return out
+
+
+@pytest.mark.parametrize("sizes", CHUNKINGS.values(), ids=CHUNKINGS.keys())
+@pytest.mark.parametrize("delta_order", [0, 1, 2])
+@pytest.mark.parametrize("frames", [1, 4, 23])
+def test_deltas_of_a_stream_are_those_of_the_whole_input(sizes, delta_order, frames):
+    cfg = FeatureConfig(num_mel_bins=3, delta_order=delta_order, delta_window=5)
+    raw = torch.randn(frames, cfg.base_dim)
+    stream = StreamingDeltas(cfg)
+    given = [stream.accept(piece) for piece in chunks(raw, sizes)]
+    assert sum(len(g) for g in given) <= max(0, frames - stream.lookahead)  # none before its lookahead is in
+    out = torch.cat([*given, stream.finish()])
+    torch.testing.assert_close(out, with_deltas(raw, cfg), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", CHUNKINGS.values(), ids=CHUNKINGS.keys())
+@pytest.mark.parametrize(("stack", "stride"), [(1, 1), (2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("frames", [1, 2, 9, 14])
+def test_stacked_frames_of_a_stream_are_those_of_the_whole_input(sizes, stack, stride, frames):
+    x = torch.randn(frames, 2)
+    stacking = FrameStacking(stack, stride)
+    stream = StreamingFrames(stacking)
+    given = [stream.accept(piece) for piece in chunks(x, sizes)]
+    for made, end in zip(
+        torch.cumsum(torch.tensor([len(g) for g in given]), 0).tolist(),
+        torch.cumsum(torch.tensor([len(p) for p in chunks(x, sizes)]), 0).tolist(),
+    ):
+        assert made == max(0, (end - stack) // stride + 1)  # each stacked frame as soon as its last frame is in
+    whole, _ = stacking(x.unsqueeze(0), torch.tensor([frames]))
+    assert torch.equal(torch.cat([*given, stream.finish()]), whole[0])
+
+
+@pytest.mark.parametrize("sizes", [[160], [1000, 37, 2500], [16000]], ids=["a hop", "uneven", "all at once"])
+def test_frames_of_a_stream_of_samples_are_those_of_the_whole_waveform(sizes):
+    cfg = FeatureConfig(num_mel_bins=6)
+    t = torch.arange(8000) / 16000
+    waveform = 0.3 * torch.sin(2 * math.pi * 440 * t) + 0.05 * torch.randn(
+        8000, generator=torch.Generator().manual_seed(0)
+    )
+    stream = StreamingWindows(cfg)
+    out = torch.cat([stream.accept(piece, 16000) for piece in chunks(waveform, sizes)])
+    torch.testing.assert_close(out, audio_frames(waveform, 16000, cfg), atol=1e-4, rtol=1e-5)
+
+
+def with_cmvn(recognizer):
+    """Non-trivial training-set statistics, so that normalising a stream shows."""
+    generator = torch.Generator().manual_seed(3)
+    recognizer.cmvn_mean = 0.3 * torch.randn(recognizer.features.dim, generator=generator)
+    recognizer.cmvn_std = 0.5 + torch.rand(recognizer.features.dim, generator=generator)
+    return recognizer
+
+
+MODELS = {
+    "lstm": ("lstm", {}),
+    "peephole_diag": ("peephole_diag", {}),
+    "lstmp": ("lstmp", {"zoneout_cell": 0.3}),
+    "gru": ("gru", {}),
+    "ligru with dense blocks": ("ligru", {"dnn": {"layers": 1, "size": 8}}),
+}
+
+
+@pytest.mark.parametrize("sizes", CHUNKINGS.values(), ids=CHUNKINGS.keys())
+@pytest.mark.parametrize(("cell", "options"), MODELS.values(), ids=MODELS.keys())
+def test_a_stream_of_frames_gets_the_posteriors_and_labels_of_the_whole_input(cell, options, sizes):
+    recognizer = with_cmvn(random_recognizer(cell, bidirectional=False, **options))
+    raw = torch.randn(120, recognizer.features.base_dim, generator=torch.Generator().manual_seed(1))
+    utterance = Utterance("x", with_deltas(raw, recognizer.features))
+    network = StreamingNetwork(recognizer)
+    streamed = torch.cat([*(network.accept_frames(piece) for piece in chunks(raw, sizes)), network.finish()])
+    torch.testing.assert_close(streamed, recognizer.posteriors([utterance])[0], atol=1e-5, rtol=1e-5)
+    expected = recognizer.recognise([utterance])[0].tokens
+    stream = recognizer.stream()
+    labels = [token for piece in chunks(raw, sizes) for token in stream.accept_frames(piece)] + stream.finish()
+    assert labels == expected == stream.tokens and expected
+    assert stream.path == recognizer.posteriors([utterance])[0].argmax(dim=1).tolist()  # all 60 output frames
+
+
+def test_a_stream_of_audio_gets_the_labels_of_the_whole_recording():
+    features = FeatureConfig(num_mel_bins=4, delta_order=2)
+    recognizer = with_cmvn(random_recognizer("lstm", bidirectional=False, features=features))
+    t = torch.arange(24000) / 16000
+    waveform = 0.3 * torch.sin(2 * math.pi * 300 * t * (1 + t)) + 0.02 * torch.randn(
+        24000, generator=torch.Generator().manual_seed(2)
+    )
+    utterance = Utterance("x", compute_features(waveform, 16000, features))
+    expected = recognizer.recognise([utterance])[0].tokens
+    stream = recognizer.stream()
+    labels = [token for piece in chunks(waveform, [1600, 333]) for token in stream.accept_waveform(piece, 16000)]
+    assert labels + stream.finish() == expected and expected
+    assert stream.path == recognizer.posteriors([utterance])[0].argmax(dim=1).tolist()
+
+
+def test_what_cannot_stream_is_refused_with_every_reason():
+    bidirectional = random_recognizer("lstm")
+    bidirectional.features = dataclasses.replace(FEATURES, cmvn="speaker")
+    with pytest.raises(
+        StreamingError, match=r"bidirectional \(train it with model.bidirectional=false\); its CMVN is per speaker"
+    ):
+        bidirectional.stream()
+    conv = {"channels": [4], "pools": [[2, 2]], "in_channels": 2}
+    with pytest.raises(StreamingError, match="convolutional front end looks ahead"):
+        random_recognizer("lstm", conv=conv, bidirectional=False).stream()
+    stream = random_recognizer("lstm", bidirectional=False).stream()
+    with pytest.raises(StreamingError, match="8000 Hz audio: a stream must come at the model's 16000 Hz"):
+        stream.accept_waveform(torch.zeros(800), 8000)
+    with pytest.raises(StreamingError, match=r"frames must be \(N, 5\) for this model, got shape \(3, 10\)"):
+        stream.accept_frames(torch.zeros(3, 10))
+    assert stream.finish() == []  # no frame came
+    with pytest.raises(StreamingError, match="the stream is finished"):
+        stream.accept_frames(torch.zeros(3, 5))
+    lines = random_recognizer("lstm", bidirectional=False, features=FeatureConfig(kind="strokes", delta_order=0))
+    with pytest.raises(StreamingError, match="accept_waveform takes audio; this model reads strokes"):
+        lines.stream().accept_waveform(torch.zeros(800), 16000)
