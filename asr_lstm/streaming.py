@@ -132,7 +132,7 @@ class StreamingFrames:
 class StreamingNetwork:
     """A forward-only model's log-probabilities over one input fed in chunks: each chunk of audio
     samples (:meth:`accept_waveform`, an audio model) or raw feature frames of any input kind
-    (:meth:`accept_frames`: before CMVN, without deltas; pen-stroke points, for one) gives those of
+    (:meth:`accept_frames`: before CMVN, without deltas) gives those of
     the output frames it completes, :meth:`finish` those of the rest. Any search that takes frames as
     they come can read them; :class:`StreamingRecognizer` decides labels greedily.
 
