@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 COMMANDS = {
@@ -38,7 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     # Lightning's DDP launcher starts the other processes of a node as `python -m <__main__'s module>
     # <sys.argv[1:]>`: name the subcommand's module, which runs by itself (`python -m asr_lstm.cli.train`)
     sys.modules["__main__"].__spec__ = importlib.util.find_spec(name)
-    module.main()
+    try:
+        try:
+            module.main()
+        finally:
+            sys.stdout.flush()  # here rather than at exit, where a reader that left could not be caught
+    except BrokenPipeError:  # the reader of the output left (| head, | grep -m 1): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the output frame where the label began. The labels are those ``asr-lstm decode``
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +122,6 @@ def main(argv: list[str] | None = None) -> None:
     except StreamingError as err:
         print(f"\nasr-lstm stream: {err}", file=sys.stderr)
         sys.exit(1)
-    except BrokenPipeError:  # the reader stopped (| head, | grep -m 1): the stream ends with it, quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

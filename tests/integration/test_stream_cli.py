@@ -4,6 +4,8 @@ time of its frame under ``--times``; what cannot stream is refused with the reas
 
 import io
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -55,6 +57,23 @@ def test_pcm_on_stdin_prints_the_same_labels_with_their_times(files, capsys, mon
     assert [label for _, label in lines] == expected
     times = [float(time) for time, _ in lines]
     assert times == sorted(times) and all(round(t / 0.02, 6).is_integer() for t in times)  # 10 ms hops, stride 2
+
+
+def test_a_reader_that_leaves_ends_the_stream_quietly(files):
+    """``asr-lstm stream ... | head -c 1``: the next labels find no reader; the command ends with exit
+    status 1 and no traceback."""
+    base, models = files
+    pcm = sf.read(str(base / "a.wav"), dtype="int16")[0].astype("<i2").tobytes()
+    command = [sys.executable, "-m", "asr_lstm.cli.main", "stream", str(models["forward"]), "--chunk-ms", "10"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(pcm[: len(pcm) // 2])
+    process.stdin.flush()
+    assert process.stdout.read(1)  # a label of the first half
+    process.stdout.close()
+    process.stdin.write(pcm[len(pcm) // 2 :])
+    process.stdin.close()
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read().decode() == ""
 
 
 def test_what_cannot_stream_is_refused_by_name(files, tmp_path, capsys):
