@@ -28,6 +28,7 @@ from asr_lstm.errors import InputFileError
 from asr_lstm.models import CTCModel
 
 if TYPE_CHECKING:
+    from asr_lstm.decoding.beam import BeamSearch
     from asr_lstm.streaming import StreamingRecognizer
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]
@@ -274,11 +275,12 @@ class Recognizer:
         """The one path from features to hypotheses: :meth:`posteriors`, then :meth:`transcribe`."""
         return self.transcribe(utterances, self.posteriors(utterances, batch_size), search, align)
 
-    def stream(self) -> StreamingRecognizer:
-        """A :class:`~asr_lstm.streaming.StreamingRecognizer` for one input fed in chunks (a forward-only model)."""
+    def stream(self, search: BeamSearch | None = None) -> StreamingRecognizer:
+        """A :class:`~asr_lstm.streaming.StreamingRecognizer` for one input fed in chunks (a forward-only
+        model), greedy or with a beam ``search`` of its own."""
         from asr_lstm.streaming import StreamingRecognizer  # which imports this module
 
-        return StreamingRecognizer(self)
+        return StreamingRecognizer(self, search)
 
     def segments(
         self, log_probs: torch.Tensor, path: torch.Tensor | None, positions: torch.Tensor | None = None

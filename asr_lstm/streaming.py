@@ -16,11 +16,16 @@ Models that read the whole input cannot stream: a backward direction, a convolut
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from asr_lstm.data.features import FeatureConfig, with_deltas
 from asr_lstm.models.frontend import FrameStacking
 from asr_lstm.recognizer import Recognizer
+
+if TYPE_CHECKING:
+    from asr_lstm.decoding.beam import BeamSearch
 
 
 class StreamingError(ValueError):
@@ -216,25 +221,38 @@ class StreamingNetwork:
 
 
 class StreamingRecognizer:
-    """Greedy CTC recognition of one input fed in chunks, with a forward-only model: the labels of
-    :class:`StreamingNetwork`'s output frames as they come (as :func:`asr_lstm.decoding.greedy_decode`
-    decides them: the best label of each frame, repeats merged, blanks dropped).
+    """CTC recognition of one input fed in chunks, with a forward-only model: a search over
+    :class:`StreamingNetwork`'s output frames as they come.
 
     :meth:`accept_waveform`, :meth:`accept_frames` and :meth:`finish` take what
-    :class:`StreamingNetwork`'s do and return the labels their chunk decided; :attr:`tokens` holds them
-    all, and :attr:`path` the best label of every output frame (``frame_shift_s`` apart for audio),
-    from which a label's time follows.
+    :class:`StreamingNetwork`'s do and return the labels their chunk decided. The greedy search (the
+    default) decides a label with the frame that starts it (as :func:`asr_lstm.decoding.greedy_decode`:
+    the best label of each frame, repeats merged, blanks dropped); :attr:`starts` holds the output
+    frame where each began (``frame_shift_s`` apart for audio) and :attr:`path` the best label of every
+    frame. A beam search (``search``, with an LM or a lexicon) decides nothing before the input ends:
+    its hypotheses grow with every chunk, and :meth:`finish` returns the best, the one
+    :meth:`~asr_lstm.decoding.beam.BeamSearch.search` finds over the whole input (with a lexicon,
+    its words in :attr:`words`). :attr:`tokens` holds every label decided.
+
+    Args:
+        recognizer: see :class:`StreamingNetwork`.
+        search: a :class:`~asr_lstm.decoding.beam.BeamSearch` over the model's tokens, used by this
+            stream alone; ``None``: greedy.
 
     Raises:
         StreamingError: naming every reason the model cannot stream.
     """
 
-    def __init__(self, recognizer: Recognizer) -> None:
+    def __init__(self, recognizer: Recognizer, search: BeamSearch | None = None) -> None:
         self.recognizer = recognizer
         self.network = StreamingNetwork(recognizer)
-        self.path: list[int] = []  # the best label of every output frame so far (blanks and repeats in)
+        self.search = search
+        self.path: list[int] = []  # greedy: the best label of every output frame so far (blanks and repeats in)
+        self.starts: list[int] = []  # greedy: the output frame where each label of ``ids`` began
         self.ids: list[int] = []
-        self.starts: list[int] = []  # the output frame where each label of ``ids`` began
+        self.words: list[str] | None = None  # a lexicon search's words, once finished
+        if search is not None:
+            search.begin()
 
     @property
     def tokens(self) -> list[str]:
@@ -250,10 +268,21 @@ class StreamingRecognizer:
         return self._decide(self.network.accept_frames(frames))
 
     def finish(self) -> list[str]:
-        """The labels of the input's last frames; the stream takes nothing after it."""
-        return self._decide(self.network.finish())
+        """The labels decided by the input's last frames (a beam search's: all of them); the stream
+        takes nothing after it."""
+        log_probs = self.network.finish()
+        if self.search is None:
+            return self._decide(log_probs)
+        self.search.step(log_probs)
+        best = self.search.end()
+        self.ids = best.ids
+        self.words = best.words if self.search.gives_words else None
+        return self.tokens
 
     def _decide(self, log_probs: torch.Tensor) -> list[str]:
+        if self.search is not None:
+            self.search.step(log_probs)
+            return []
         best = log_probs.argmax(dim=-1).tolist()
         before = [self.path[-1] if self.path else 0, *best]
         new = [

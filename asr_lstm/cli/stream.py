@@ -7,7 +7,9 @@ write it, or an audio file soundfile reads (WAV, FLAC, ...) at that rate, read a
 Each label is printed as soon as the frames that decide it are in: on one line, space-separated, the
 line ended with the input; with ``--times``, one ``time<TAB>label`` line each, the time (seconds) of
 the output frame where the label began. The labels are those ``asr-lstm decode`` prints with
-``--tokens`` for the whole input.
+``--tokens`` for the whole input. With a beam search (``--beam-size``, ``--lm``, ``--lexicon``: the
+options of ``asr-lstm decode``) the search runs as the audio arrives but decides its labels when the
+input ends, and prints them then.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from asr_lstm.decoding.beam import BeamSearch
+from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
 from asr_lstm.export import ModelFileError, load
 from asr_lstm.streaming import StreamingError, StreamingRecognizer
@@ -79,17 +83,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-ms", type=positive_ms, default=100.0, help="audio read at a time (default 100)")
     parser.add_argument("--times", action="store_true", help="one 'time<TAB>label' line per label")
     parser.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda or cuda:N")
+    add_search_options(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         device = resolve_device(args.device)
+        search_config = search_from_args(args)
     except ValueError as err:
         parser.error(str(err))
+    if args.times and search_config.kind != "greedy":
+        parser.error("--times needs the greedy search: a beam search decides its labels when the input ends")
     if args.input != "-" and not Path(args.input).is_file():
         parser.error(f"{args.input}: no such file")
     try:
         recognizer = load(args.model, device)
-        stream = StreamingRecognizer(recognizer)
-    except (ModelFileError, StreamingError) as err:
+    except ModelFileError as err:
+        print(f"asr-lstm stream: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        search = search_config.build(recognizer.tokens, recognizer.separator)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    try:
+        stream = StreamingRecognizer(recognizer, search if isinstance(search, BeamSearch) else None)
+    except StreamingError as err:
         print(f"asr-lstm stream: {err}", file=sys.stderr)
         sys.exit(2)
     features = recognizer.features
@@ -103,8 +119,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def show(labels: list[str]) -> None:
         nonlocal printed
-        for label, start in zip(labels, stream.starts[printed:]):
-            print(f"{start * shift:.2f}\t{label}" if args.times else label, end="\n" if args.times else " ")
+        if args.times:
+            for label, start in zip(labels, stream.starts[printed:]):
+                print(f"{start * shift:.2f}\t{label}")
+        else:
+            print(*labels, end=" " if labels else "")
         printed += len(labels)
         sys.stdout.flush()
 

@@ -163,12 +163,33 @@ class BeamSearch:
 
     def search(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[Hypothesis]:
         """Args: ``log_probs (B, T, V)``, ``lens (B,)``. Returns B best hypotheses."""
+        results = self.decoder(self._emissions(log_probs), lens.detach().cpu().to(torch.int32))
+        return [self._best(hyps[0]) if hyps else Hypothesis([], []) for hyps in results]
+
+    def begin(self) -> None:
+        """Starts searching one input whose log-probabilities come in pieces (:meth:`step`)."""
+        self.decoder.decode_begin()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        """Extends every hypothesis over the next ``(M, V)`` frames of the input begun by :meth:`begin`."""
+        if len(log_probs):
+            self.decoder.decode_step(self._emissions(log_probs.unsqueeze(0))[0])
+
+    def end(self) -> Hypothesis:
+        """The best hypothesis of the frames given to :meth:`step` since :meth:`begin`: the hypothesis
+        :meth:`search` finds over all of them at once."""
+        self.decoder.decode_end()
+        hyps = self.decoder.get_final_hypothesis()
+        return self._best(hyps[0]) if hyps else Hypothesis([], [])
+
+    def _emissions(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``(B, T, V)`` log-probabilities as the decoder takes them: float32, contiguous, on the CPU,
+        with the never-taken separator column where the model has none."""
         emissions = log_probs.detach().float().cpu()
         if self.appended:
             batch, frames, _ = emissions.shape
             emissions = torch.cat([emissions, torch.full((batch, frames, 1), NEVER)], dim=2)
-        results = self.decoder(emissions.contiguous(), lens.detach().cpu().to(torch.int32))
-        return [self._best(hyps[0]) if hyps else Hypothesis([], []) for hyps in results]
+        return emissions.contiguous()
 
     def _best(self, hyp) -> Hypothesis:
         if self.spellings:

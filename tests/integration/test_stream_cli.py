@@ -15,7 +15,8 @@ from asr_lstm.cli import decode as decode_cli
 from asr_lstm.cli import stream as stream_cli
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.export import make_package, save_package
-from tests.random_models import random_recognizer
+from asr_lstm.lm import ngram_arpa
+from tests.random_models import TOKENS, random_recognizer
 
 FEATURES = FeatureConfig(num_mel_bins=4, delta_order=2)
 
@@ -45,6 +46,21 @@ def test_a_file_streamed_prints_the_labels_of_decode(files, chunk_ms, capsys):
     expected = decoded_tokens(models["forward"], base / "a.wav", capsys)
     stream_cli.main([str(models["forward"]), str(base / "a.wav"), "--chunk-ms", chunk_ms])
     assert capsys.readouterr().out.split() == expected and expected
+
+
+def test_a_beam_search_with_an_lm_prints_the_labels_of_decode_when_the_input_ends(files, tmp_path, capsys):
+    base, models = files
+    arpa = tmp_path / "lm.arpa"
+    arpa.write_text(ngram_arpa([["b", "d", "s", "iy"]] * 20 + [["aa", "sil"]], TOKENS[1:]))
+    search = ["--beam-size", "8", "--lm", str(arpa), "--lm-weight", "2"]
+    decode_cli.main([str(models["forward"]), str(base / "a.wav"), "--tokens", *search])
+    expected = capsys.readouterr().out.split("\t")[1].split()
+    assert expected != decoded_tokens(models["forward"], base / "a.wav", capsys)  # the LM changed the greedy labels
+    stream_cli.main([str(models["forward"]), str(base / "a.wav"), "--chunk-ms", "50", *search])
+    assert capsys.readouterr().out.split() == expected
+    with pytest.raises(SystemExit) as exit_info:
+        stream_cli.main([str(models["forward"]), str(base / "a.wav"), "--times", *search])
+    assert exit_info.value.code == 2 and "--times needs the greedy search" in capsys.readouterr().err
 
 
 def test_pcm_on_stdin_prints_the_same_labels_with_their_times(files, capsys, monkeypatch):

@@ -11,6 +11,9 @@ import torch
 
 from asr_lstm.data.audio import audio_frames
 from asr_lstm.data.features import FeatureConfig, compute_features, with_deltas
+from asr_lstm.decoding import greedy_decode
+from asr_lstm.decoding.beam import BeamSearch
+from asr_lstm.lm import ngram_arpa
 from asr_lstm.models.frontend import FrameStacking
 from asr_lstm.recognizer import Utterance
 from asr_lstm.streaming import StreamingDeltas, StreamingError, StreamingFrames, StreamingNetwork, StreamingWindows
@@ -101,6 +104,23 @@ def test_a_stream_of_frames_gets_the_posteriors_and_labels_of_the_whole_input(ce
     labels = [token for piece in chunks(raw, sizes) for token in stream.accept_frames(piece)] + stream.finish()
     assert labels == expected == stream.tokens and expected
     assert stream.path == recognizer.posteriors([utterance])[0].argmax(dim=1).tolist()  # all 60 output frames
+
+
+@pytest.mark.parametrize("sizes", CHUNKINGS.values(), ids=CHUNKINGS.keys())
+def test_a_beam_search_over_a_stream_finds_the_hypothesis_of_the_whole_input(sizes, tmp_path):
+    recognizer = with_cmvn(random_recognizer("lstm", bidirectional=False))
+    raw = torch.randn(150, recognizer.features.base_dim, generator=torch.Generator().manual_seed(4))
+    posteriors = recognizer.posteriors([Utterance("x", with_deltas(raw, recognizer.features))])[0]
+    arpa = tmp_path / "lm.arpa"  # a bigram that prefers "b d" and "s iy": the search departs from greedy
+    arpa.write_text(ngram_arpa([["b", "d", "s", "iy"]] * 20 + [["aa", "sil"]], recognizer.tokens[1:]))
+    whole = BeamSearch(recognizer.tokens, arpa, beam_size=8, lm_weight=2.0).search(
+        posteriors.unsqueeze(0), torch.tensor([len(posteriors)])
+    )[0]
+    assert whole.ids != greedy_decode(posteriors.unsqueeze(0), torch.tensor([len(posteriors)]))[0]
+    stream = recognizer.stream(BeamSearch(recognizer.tokens, arpa, beam_size=8, lm_weight=2.0))
+    assert not [token for piece in chunks(raw, sizes) for token in stream.accept_frames(piece)]  # none before the end
+    assert stream.finish() == stream.tokens == [recognizer.tokens[i] for i in whole.ids] and whole.ids
+    assert stream.words is None and stream.starts == []
 
 
 def test_a_stream_of_audio_gets_the_labels_of_the_whole_recording():
