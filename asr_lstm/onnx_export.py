@@ -21,6 +21,19 @@ where structured):
 
 Every cell exports: under ``torch.export`` the cells run their time loop as a ``scan`` (see
 :mod:`asr_lstm.cells.exportable`), written as one ONNX ``Scan`` per layer and direction.
+
+A forward-only model (``model.bidirectional=false``) with frame stacking also exports as a streaming
+graph (:func:`export_streaming_onnx`): one chunk of a stream, the layers' states in and out,
+
+    frames (B, M, stack D)   normalised features, stacked as ``FrameStacking`` stacks them
+    state_h (L, B, S)        each layer's h_t (r_t under a projection), zeros at a stream's start
+    state_c (L, B, H)        each layer's c_t (the LSTM family only; the GRUs keep none)
+      -> log_probs (B, M, V), state_h_out, state_c_out
+
+with ``asr_lstm.streaming`` = {"stack", "stride", "delta_lookahead", "state_h": [L, S],
+"state_c": [L, H] or null} in its metadata beside the others: what a runtime needs to feed it as
+:mod:`asr_lstm.streaming` feeds the torch network (a frame with its deltas once ``delta_lookahead``
+frames after it are in; stacked frame k from frames ``k stride ... k stride + stack - 1``).
 """
 
 from __future__ import annotations
@@ -37,10 +50,13 @@ import torch
 
 import asr_lstm
 from asr_lstm.atomic import atomic_path
+from asr_lstm.models import CTCModel, FrameStacking
 from asr_lstm.recognizer import Recognizer
 
 INPUT_NAMES = ["features", "lengths"]
 OUTPUT_NAMES = ["log_probs", "output_lengths"]
+STREAM_INPUT_NAMES = ["frames", "state_h", "state_c"]
+STREAM_OUTPUT_NAMES = ["log_probs", "state_h_out", "state_c_out"]
 TOLERANCE = 1e-4  # max |log-prob| difference accepted between onnxruntime and torch (float32)
 
 
@@ -154,5 +170,134 @@ def check_onnx(
     if not difference <= tolerance:
         raise OnnxExportError(
             f"{path}: onnxruntime log-probs differ from torch by {difference:.3g} (tolerance {tolerance:g})"
+        )
+    return difference
+
+
+class StreamingGraph(torch.nn.Module):
+    """One chunk of a stream through a forward-only model after its frame stacking: the layers from
+    the given states, the dense blocks and the output layer (see the module docstring)."""
+
+    def __init__(self, net: CTCModel) -> None:
+        super().__init__()
+        self.layers, self.dense, self.output = net.encoder.forward_layers, net.dense, net.output
+
+    def forward(self, frames: torch.Tensor, state_h: torch.Tensor, state_c: torch.Tensor | None = None):
+        """``frames (B, M, F)``, ``state_h (L, B, S)``, ``state_c (L, B, H)`` or ``None`` -> ``log_probs
+        (B, M, V)`` and the states after the chunk, shaped as they came."""
+        x = frames.transpose(0, 1)
+        hs, cs = [], []
+        for k, layer in enumerate(self.layers):
+            x, (h, c) = layer(x, state_h[k] if state_c is None else (state_h[k], state_c[k]))
+            hs.append(h)
+            cs += [] if c is None else [c]
+        out = x.transpose(0, 1)
+        if self.dense is not None:  # per frame in evaluation: the lengths are every frame
+            out = self.dense(out, torch.full((out.shape[0],), out.shape[1]))
+        log_probs = self.output(out).float().log_softmax(dim=-1)
+        return (log_probs, torch.stack(hs)) if state_c is None else (log_probs, torch.stack(hs), torch.stack(cs))
+
+
+def state_sizes(net: CTCModel) -> tuple[int, int | None]:
+    """S and H: the sizes of a layer's h_t and c_t (``None``: the cell keeps no c_t)."""
+    layer = net.encoder.forward_layers[0]
+    with torch.no_grad():
+        _, (h, c) = layer(torch.zeros(1, 1, layer.input_size))
+    return h.shape[-1], None if c is None else c.shape[-1]
+
+
+def zero_states(net: CTCModel, batch: int) -> list[torch.Tensor]:
+    """The graph's state inputs at a stream's start: ``state_h`` and, where the cell keeps one, ``state_c``."""
+    layers = len(net.encoder.forward_layers)
+    return [torch.zeros(layers, batch, size) for size in state_sizes(net) if size is not None]
+
+
+def streaming_metadata(recognizer: Recognizer) -> dict[str, str]:
+    """``metadata`` and ``asr_lstm.streaming`` (see the module docstring)."""
+    net, features = recognizer.net, recognizer.features
+    layers = len(net.encoder.forward_layers)
+    h_size, c_size = state_sizes(net)
+    streaming = {
+        "stack": net.frontend.stack,
+        "stride": net.frontend.stride,
+        "delta_lookahead": features.delta_order * ((features.delta_window - 1) // 2),
+        "state_h": [layers, h_size],
+        "state_c": None if c_size is None else [layers, c_size],
+    }
+    return {**metadata(recognizer), "asr_lstm.streaming": json.dumps(streaming)}
+
+
+def export_streaming_onnx(recognizer: Recognizer, path: str | Path) -> Path:
+    """Writes a forward-only model's streaming graph as ONNX (atomically) and returns the path.
+
+    Raises:
+        OnnxExportError: the model cannot stream (a backward direction, a convolutional front end).
+    """
+    onnx = _require("onnx")
+    _require("onnxscript")
+    net = copy.deepcopy(recognizer.net).cpu().eval()
+    if net.encoder.directions != 1 or not isinstance(net.frontend, FrameStacking):
+        raise OnnxExportError(
+            "a streaming graph needs a forward-only model with frame stacking (model.bidirectional=false, "
+            "no convolutional front end)"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame_size = net.encoder.forward_layers[0].input_size
+    frames = torch.randn(2, 7, frame_size, generator=torch.Generator().manual_seed(0))
+    states = zero_states(net, 2)
+    batch, chunk = torch.export.Dim("batch"), torch.export.Dim("chunk", min=2)
+    shapes = ({0: batch, 1: chunk}, *({1: batch} for _ in states))
+    names = len(states) + 1
+    with torch.no_grad(), _quiet_exporter():
+        program = torch.onnx.export(
+            StreamingGraph(net).eval(),
+            (frames, *states),
+            dynamo=True,
+            input_names=STREAM_INPUT_NAMES[:names],
+            output_names=STREAM_OUTPUT_NAMES[:names],
+            dynamic_shapes=shapes,
+            verbose=False,
+        )
+    model = program.model_proto
+    onnx.helper.set_model_props(model, streaming_metadata(recognizer))
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
+    return path
+
+
+def check_streaming_onnx(
+    recognizer: Recognizer, path: str | Path, chunks: tuple[int, ...] = (5, 1, 13, 2, 19), tolerance: float = TOLERANCE
+) -> float:
+    """Runs the streaming graph with onnxruntime over a stream cut into ``chunks`` stacked frames,
+    carrying the states from chunk to chunk, against the torch model over the whole input.
+
+    Returns:
+        The max absolute difference of log-probabilities.
+
+    Raises:
+        OnnxExportError: the difference exceeds ``tolerance``.
+    """
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    net = copy.deepcopy(recognizer.net).cpu().eval()
+    stride = net.frontend.stride
+    x, lens = example_batch(recognizer.model_options["input_size"], [stride * sum(chunks)], seed=1)
+    with torch.no_grad():
+        expected, _ = net(x, lens)
+        stacked, _ = net.frontend(x, lens)
+    states = [s.numpy() for s in zero_states(net, 1)]
+    got, start = [], 0
+    for size in chunks:
+        feeds = dict(zip(STREAM_INPUT_NAMES, [stacked[:, start : start + size].numpy(), *states]))
+        log_probs, *states = session.run(STREAM_OUTPUT_NAMES[: len(feeds)], feeds)
+        got.append(torch.from_numpy(log_probs))
+        start += size
+    difference = float((torch.cat(got, dim=1) - expected).abs().max())
+    if not difference <= tolerance:
+        raise OnnxExportError(
+            f"{path}: onnxruntime's streamed log-probs differ from torch by {difference:.3g} (tolerance {tolerance:g})"
         )
     return difference

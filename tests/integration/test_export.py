@@ -255,7 +255,7 @@ def test_export_cli_writes_a_checked_onnx_file_from_an_exported_model(trained, t
     assert "nothing to write" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         export_main([str(model), "-o", str(tmp_path / "again.asrlstm")])
-    assert "already an exported model; only --onnx applies" in capsys.readouterr().err
+    assert "already an exported model; only --onnx and --onnx-stream apply" in capsys.readouterr().err
 
 
 def test_export_cli_names_a_missing_run_or_checkpoint_and_a_damaged_one_without_a_traceback(trained, tmp_path, capsys):

@@ -6,7 +6,14 @@ import json
 import onnx
 import pytest
 
-from asr_lstm.onnx_export import TOLERANCE, OnnxExportError, check_onnx, export_onnx
+from asr_lstm.onnx_export import (
+    TOLERANCE,
+    OnnxExportError,
+    check_onnx,
+    check_streaming_onnx,
+    export_onnx,
+    export_streaming_onnx,
+)
 from tests.random_models import FEATURES
 from tests.random_models import random_recognizer as recognizer
 
@@ -45,6 +52,37 @@ def test_onnxruntime_reproduces_a_forward_only_model(cell, tmp_path):
     assert not model.net.encoder.backward_layers
     path = export_onnx(model, tmp_path / "forward.onnx")
     assert check_onnx(model, path) < TOLERANCE and check_onnx(model, path, lengths=(3,)) < TOLERANCE
+
+
+STREAMING = {
+    "lstm": ("lstm", {}),
+    "lstmp with a non-recurrent projection": ("lstmp", {"nonrecurrent_proj_size": 2}),
+    "gru": ("gru", {}),
+    "ligru with dense blocks": ("ligru", {"dnn": {"layers": 1, "size": 9}}),
+}
+
+
+@pytest.mark.parametrize(("cell", "options"), STREAMING.values(), ids=STREAMING.keys())
+def test_a_streaming_graph_carries_its_states_across_chunks_to_the_whole_inputs_log_probs(cell, options, tmp_path):
+    model = recognizer(cell, bidirectional=False, **options)
+    path = export_streaming_onnx(model, tmp_path / "stream.onnx")
+    assert check_streaming_onnx(model, path) < TOLERANCE  # chunks of 5, 1, 13, 2 and 19 stacked frames
+    graph = onnx.load(str(path))
+    names = [i.name for i in graph.graph.input], [o.name for o in graph.graph.output]
+    keeps_c = cell != "gru" and cell != "ligru"
+    assert names == (
+        ["frames", "state_h", "state_c"][: 2 + keeps_c],
+        ["log_probs", "state_h_out", "state_c_out"][: 2 + keeps_c],
+    )
+    streaming = json.loads({p.key: p.value for p in graph.metadata_props}["asr_lstm.streaming"])
+    assert streaming["stack"] == 3 and streaming["stride"] == 2 and streaming["delta_lookahead"] == 2
+    h_size = 5 + 2 if cell == "lstmp" else 10  # [r_t; p_t], P = H / 2 and N = 2, under the projections
+    assert streaming["state_h"] == [2, h_size] and streaming["state_c"] == ([2, 10] if keeps_c else None)
+
+
+def test_a_bidirectional_model_has_no_streaming_graph(tmp_path):
+    with pytest.raises(OnnxExportError, match="a streaming graph needs a forward-only model"):
+        export_streaming_onnx(recognizer("lstm"), tmp_path / "stream.onnx")
 
 
 def test_graph_interface_and_metadata(tmp_path):

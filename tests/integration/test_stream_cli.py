@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from asr_lstm.cli import decode as decode_cli
+from asr_lstm.cli import export as export_cli
 from asr_lstm.cli import stream as stream_cli
 from asr_lstm.data.features import FeatureConfig
 from asr_lstm.export import make_package, save_package
@@ -73,6 +74,16 @@ def test_pcm_on_stdin_prints_the_same_labels_with_their_times(files, capsys, mon
     assert [label for _, label in lines] == expected
     times = [float(time) for time, _ in lines]
     assert times == sorted(times) and all(round(t / 0.02, 6).is_integer() for t in times)  # 10 ms hops, stride 2
+
+
+def test_export_writes_a_checked_streaming_graph_of_a_forward_only_model_only(files, tmp_path, capsys):
+    base, models = files
+    export_cli.main([str(models["forward"]), "--onnx-stream", str(tmp_path / "stream.onnx")])
+    assert "onnxruntime streamed in chunks matches torch" in capsys.readouterr().out
+    assert (tmp_path / "stream.onnx").is_file()
+    with pytest.raises(SystemExit, match="a streaming graph needs a forward-only model"):
+        export_cli.main([str(models["both"]), "--onnx-stream", str(tmp_path / "both.onnx")])
+    assert not (tmp_path / "both.onnx").exists()
 
 
 def test_a_reader_that_leaves_ends_the_stream_quietly(files):
