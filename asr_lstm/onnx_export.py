@@ -114,30 +114,49 @@ def example_batch(input_size: int, lengths: list[int], seed: int = 0) -> tuple[t
     return x, torch.tensor(lengths)
 
 
-def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
-    """Writes the recognizer's acoustic model as ONNX (atomically) and returns the path."""
+def _save(
+    module: torch.nn.Module, example: tuple, names: tuple[list[str], list[str]], dynamic_shapes: tuple,
+    props: dict[str, str], path: str | Path,
+) -> Path:  # fmt: skip
+    """Exports ``module`` (in evaluation) at ``example`` with torch's dynamo exporter, the input and
+    output ``names`` and ``dynamic_shapes``, and writes it to ``path`` atomically with ``props`` as its
+    ``metadata_props``."""
     onnx = _require("onnx")
     _require("onnxscript")  # torch's ONNX exporter translates through it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    net = copy.deepcopy(recognizer.net).cpu().eval()
-    x, lens = example_batch(recognizer.model_options["input_size"], [40, 27])
-    batch, frames = torch.export.Dim("batch"), torch.export.Dim("frames", min=2)
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
-            net,
-            (x, lens),
+            module.eval(),
+            example,
             dynamo=True,
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
-            dynamic_shapes=({0: batch, 1: frames}, {0: batch}),
+            input_names=names[0],
+            output_names=names[1],
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
     model = program.model_proto
-    onnx.helper.set_model_props(model, metadata(recognizer))
+    onnx.helper.set_model_props(model, props)
     with atomic_path(path) as tmp:
         onnx.save(model, tmp)
     return path
+
+
+def _session(path: str | Path):
+    """An onnxruntime CPU session of the file at ``path``."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the exporter leaves unused constants that onnxruntime warns about
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
+    """Writes the recognizer's acoustic model as ONNX (atomically) and returns the path."""
+    net = copy.deepcopy(recognizer.net).cpu()
+    x, lens = example_batch(recognizer.model_options["input_size"], [40, 27])
+    batch, frames = torch.export.Dim("batch"), torch.export.Dim("frames", min=2)
+    shapes = ({0: batch, 1: frames}, {0: batch})
+    return _save(net, (x, lens), (INPUT_NAMES, OUTPUT_NAMES), shapes, metadata(recognizer), path)
 
 
 def check_onnx(
@@ -152,10 +171,7 @@ def check_onnx(
     Raises:
         OnnxExportError: the lengths differ or the difference exceeds ``tolerance``.
     """
-    ort = _require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # the exporter leaves unused constants that onnxruntime warns about
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = _session(path)
     net = copy.deepcopy(recognizer.net).cpu().eval()
     x, lens = example_batch(recognizer.model_options["input_size"], list(lengths), seed=1)
     got, got_lens = session.run(OUTPUT_NAMES, {"features": x.numpy(), "lengths": lens.numpy()})
@@ -233,37 +249,19 @@ def export_streaming_onnx(recognizer: Recognizer, path: str | Path) -> Path:
     Raises:
         OnnxExportError: the model cannot stream (a backward direction, a convolutional front end).
     """
-    onnx = _require("onnx")
-    _require("onnxscript")
     net = copy.deepcopy(recognizer.net).cpu().eval()
     if net.encoder.directions != 1 or not isinstance(net.frontend, FrameStacking):
         raise OnnxExportError(
             "a streaming graph needs a forward-only model with frame stacking (model.bidirectional=false, "
             "no convolutional front end)"
         )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame_size = net.encoder.forward_layers[0].input_size
     frames = torch.randn(2, 7, frame_size, generator=torch.Generator().manual_seed(0))
     states = zero_states(net, 2)
     batch, chunk = torch.export.Dim("batch"), torch.export.Dim("chunk", min=2)
     shapes = ({0: batch, 1: chunk}, *({1: batch} for _ in states))
-    names = len(states) + 1
-    with torch.no_grad(), _quiet_exporter():
-        program = torch.onnx.export(
-            StreamingGraph(net).eval(),
-            (frames, *states),
-            dynamo=True,
-            input_names=STREAM_INPUT_NAMES[:names],
-            output_names=STREAM_OUTPUT_NAMES[:names],
-            dynamic_shapes=shapes,
-            verbose=False,
-        )
-    model = program.model_proto
-    onnx.helper.set_model_props(model, streaming_metadata(recognizer))
-    with atomic_path(path) as tmp:
-        onnx.save(model, tmp)
-    return path
+    names = (STREAM_INPUT_NAMES[: len(states) + 1], STREAM_OUTPUT_NAMES[: len(states) + 1])
+    return _save(StreamingGraph(net), (frames, *states), names, shapes, streaming_metadata(recognizer), path)
 
 
 def check_streaming_onnx(
@@ -278,10 +276,7 @@ def check_streaming_onnx(
     Raises:
         OnnxExportError: the difference exceeds ``tolerance``.
     """
-    ort = _require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = _session(path)
     net = copy.deepcopy(recognizer.net).cpu().eval()
     stride = net.frontend.stride
     x, lens = example_batch(recognizer.model_options["input_size"], [stride * sum(chunks)], seed=1)

@@ -52,7 +52,7 @@ from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.line_folder import TRANSCRIPTION_SUFFIX, text_beside
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
-from asr_lstm.decoding.options import add_search_options, search_from_args
+from asr_lstm.decoding.options import SearchConfig, add_search_options, search_from_args
 from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
@@ -60,7 +60,7 @@ from asr_lstm.export import ModelFileError, load
 from asr_lstm.labelled_scoring import manifest_references, score_hypotheses
 from asr_lstm.pictures.alignment import draw_alignment
 from asr_lstm.pictures.confusion import draw_confusion, read_confusions
-from asr_lstm.recognizer import Recognizer, Segment, Transcript, Utterance
+from asr_lstm.recognizer import Recognizer, Search, Segment, Transcript, Utterance
 from asr_lstm.text_files import numbered_lines
 
 LIST_SUFFIXES = {".lst", ".scp", ".txt"}
@@ -195,6 +195,22 @@ def texts_beside(items: list[InputItem], suffix: str) -> dict[str, Path]:
     return targets
 
 
+def model_and_search(
+    parser: argparse.ArgumentParser, model: str, device: torch.device, search_config: SearchConfig
+) -> tuple[Recognizer, Search]:
+    """The model file's recognizer on ``device`` and its search; a bad model file ends the command
+    (status 2, the file named), and so does a search that cannot be built for its tokens."""
+    try:
+        recognizer = load(model, device)
+    except ModelFileError as err:
+        print(f"{parser.prog}: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        return recognizer, search_config.build(recognizer.tokens, recognizer.separator)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="asr-lstm decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -258,15 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     problems = prepare_outputs([args.output, args.align], [args.plot, args.page_out, args.score])
     if problems:
         parser.error("; ".join(problems))
-    try:
-        recognizer = load(args.model, device)
-    except ModelFileError as err:
-        print(f"asr-lstm decode: {err}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        search = search_config.build(recognizer.tokens, recognizer.separator)
-    except (FileNotFoundError, ValueError) as err:
-        parser.error(str(err))
+    recognizer, search = model_and_search(parser, args.model, device, search_config)
     speakers: dict[str, str] = {}
     page_files = [name for name in args.inputs if is_page_file(name, recognizer.features.input.name)]
     if page_files and not args.page_out:

@@ -42,29 +42,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.output:
         out = save_package(make_package(recognizer), args.output)
         print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
-    if args.onnx:
-        from asr_lstm.onnx_export import OnnxExportError, check_onnx, export_onnx
+    if args.onnx or args.onnx_stream:
+        from asr_lstm import onnx_export
 
-        try:
-            out = export_onnx(recognizer, args.onnx)
-            difference = check_onnx(recognizer, out)
-        except OnnxExportError as err:
-            raise SystemExit(f"asr-lstm export: {err}") from None
-        print(
-            f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); onnxruntime matches torch: max |log-prob difference| {difference:.1e}"
-        )
-    if args.onnx_stream:
-        from asr_lstm.onnx_export import OnnxExportError, check_streaming_onnx, export_streaming_onnx
-
-        try:
-            out = export_streaming_onnx(recognizer, args.onnx_stream)
-            difference = check_streaming_onnx(recognizer, out)
-        except OnnxExportError as err:
-            raise SystemExit(f"asr-lstm export: {err}") from None
-        print(
-            f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); onnxruntime streamed in chunks matches torch over "
-            f"the whole input: max |log-prob difference| {difference:.1e}"
-        )
+        graphs = [
+            (args.onnx, onnx_export.export_onnx, onnx_export.check_onnx, "onnxruntime matches torch"),
+            (args.onnx_stream, onnx_export.export_streaming_onnx, onnx_export.check_streaming_onnx,
+             "onnxruntime streamed in chunks matches torch over the whole input"),
+        ]  # fmt: skip
+        for path, export, check, agreement in graphs:
+            if not path:
+                continue
+            try:
+                out = export(recognizer, path)
+                difference = check(recognizer, out)
+            except onnx_export.OnnxExportError as err:
+                raise SystemExit(f"asr-lstm export: {err}") from None
+            print(
+                f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); {agreement}: max |log-prob difference| {difference:.1e}"
+            )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from asr_lstm.cli.decode import model_and_search
 from asr_lstm.decoding.beam import BeamSearch
 from asr_lstm.decoding.options import add_search_options, search_from_args
 from asr_lstm.devices import resolve_device
-from asr_lstm.export import ModelFileError, load
 from asr_lstm.streaming import StreamingError, StreamingRecognizer
 
 PCM_SCALE = 32768.0
@@ -94,15 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--times needs the greedy search: a beam search decides its labels when the input ends")
     if args.input != "-" and not Path(args.input).is_file():
         parser.error(f"{args.input}: no such file")
-    try:
-        recognizer = load(args.model, device)
-    except ModelFileError as err:
-        print(f"asr-lstm stream: {err}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        search = search_config.build(recognizer.tokens, recognizer.separator)
-    except (FileNotFoundError, ValueError) as err:
-        parser.error(str(err))
+    recognizer, search = model_and_search(parser, args.model, device, search_config)
     try:
         stream = StreamingRecognizer(recognizer, search if isinstance(search, BeamSearch) else None)
     except StreamingError as err:
