@@ -2,7 +2,7 @@
 (``model.bidirectional=false``, frame stacking, global or no CMVN; :mod:`asr_lstm.streaming`).
 
 INPUT is ``-`` (the default) for raw 16-bit little-endian mono PCM on standard input at the model's
-sample rate, as ``arecord -f S16_LE -c 1 -r 16000`` or ``sox ... -t raw -e signed -b 16 -c 1 -r 16000 -``
+sample rate, as ``arecord -t raw -f S16_LE -c 1 -r 16000`` or ``sox ... -t raw -e signed -b 16 -c 1 -r 16000 -``
 write it, or an audio file soundfile reads (WAV, FLAC, ...) at that rate, read a chunk at a time.
 Each label is printed as soon as the frames that decide it are in: on one line, space-separated, the
 line ended with the input; with ``--times``, one ``time<TAB>label`` line each, the time (seconds) of
@@ -15,6 +15,7 @@ input ends, and prints them then.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,8 @@ def positive_ms(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
     return value
 
 
@@ -70,8 +71,11 @@ def file_chunks(path: Path, samples: int, rate: int) -> Iterator[torch.Tensor]:
             f"{path}: {info.samplerate} Hz audio; a stream must come at the model's {rate} Hz "
             f"(sox {path} -r {rate} OUT.wav resamples it)"
         )
-    for block in sf.blocks(str(path), blocksize=samples, dtype="float32", always_2d=True):
-        yield torch.from_numpy(block.mean(axis=1))
+    try:
+        for block in sf.blocks(str(path), blocksize=samples, dtype="float32", always_2d=True):
+            yield torch.from_numpy(block.mean(axis=1))
+    except sf.LibsndfileError as err:  # damaged after its header
+        raise StreamingError(f"{path}: cannot read audio ({err})") from None
 
 
 def main(argv: list[str] | None = None) -> None:

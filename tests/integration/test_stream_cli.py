@@ -117,8 +117,13 @@ def test_what_cannot_stream_is_refused_by_name(files, tmp_path, capsys):
         exit_info.value.code == 1
         and f"{tmp_path / 'low.wav'}: 8000 Hz audio; a stream must come at the model's 16000 Hz" in err
     )
+    (tmp_path / "text.wav").write_text("not audio")
+    with pytest.raises(SystemExit) as exit_info:
+        stream_cli.main([str(models["forward"]), str(tmp_path / "text.wav")])
+    assert exit_info.value.code == 1 and f"{tmp_path / 'text.wav'}: cannot read audio" in capsys.readouterr().err
     for args, message in (
-        (["--chunk-ms", "0"], "argument --chunk-ms: must be above 0, got 0"),
+        (["--chunk-ms", "0"], "argument --chunk-ms: must be above 0 and finite, got 0"),
+        (["--chunk-ms", "inf"], "argument --chunk-ms: must be above 0 and finite, got inf"),
         ([str(tmp_path / "missing.wav")], "missing.wav: no such file"),
         (["--device", "tpu"], "tpu"),
     ):
