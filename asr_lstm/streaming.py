@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from asr_lstm.data.features import FeatureConfig, with_deltas
+from asr_lstm.decoding.greedy import label_starts
 from asr_lstm.models.frontend import FrameStacking
 from asr_lstm.recognizer import Recognizer
 
@@ -284,13 +285,8 @@ class StreamingRecognizer:
             self.search.step(log_probs)
             return []
         best = log_probs.argmax(dim=-1).tolist()
-        before = [self.path[-1] if self.path else 0, *best]
-        new = [
-            (len(self.path) + k, label)
-            for k, (label, previous) in enumerate(zip(best, before))
-            if label not in (0, previous)
-        ]
-        self.path += best
-        self.starts += [frame for frame, _ in new]
+        new = label_starts(best, self.path[-1] if self.path else 0)
+        self.starts += [len(self.path) + frame for frame, _ in new]
         self.ids += [label for _, label in new]
+        self.path += best
         return [self.recognizer.tokens[label] for _, label in new]

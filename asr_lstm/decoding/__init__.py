@@ -1,5 +1,5 @@
 """Decoding CTC outputs into label sequences."""
 
-from asr_lstm.decoding.greedy import greedy_decode
+from asr_lstm.decoding.greedy import greedy_decode, label_starts
 
-__all__ = ["greedy_decode"]
+__all__ = ["greedy_decode", "label_starts"]

@@ -21,3 +21,11 @@ def greedy_decode(log_probs: torch.Tensor, lens: torch.Tensor, blank: int = 0) -
         merged = torch.unique_consecutive(path[:n])
         out.append(merged[merged != blank].tolist())
     return out
+
+
+def label_starts(best: list[int], previous: int = 0, blank: int = 0) -> list[tuple[int, int]]:
+    """``(frame, label)`` for each label of the best path ``best`` (one label a frame), at the frame
+    where its run begins: the labels :func:`greedy_decode` keeps, and when each was decided. ``previous``
+    is the label of the frame before ``best[0]`` (a stream's last frame so far)."""
+    before = [previous, *best[:-1]]
+    return [(k, label) for k, (label, prior) in enumerate(zip(best, before)) if label not in (blank, prior)]

@@ -9,7 +9,7 @@ from lightning_fabric.utilities.data import _set_sampler_epoch
 from asr_lstm import cells
 from asr_lstm.data.datamodule import collate, ctc_min_frames
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
-from asr_lstm.decoding import greedy_decode
+from asr_lstm.decoding import greedy_decode, label_starts
 from asr_lstm.models import ConvFrontEnd, CTCModel, DenseBlocks, FrameStacking, StackedRNN
 from asr_lstm.models.recurrent import reverse_padded
 from tests.conftest import DEVICES
@@ -158,6 +158,12 @@ def test_greedy_decode_merges_repeats_and_drops_blanks():
     path = torch.tensor([[1, 1, 0, 1, 2, 2, 0], [2, 0, 1, 1, 1, 1, 1]])
     log_probs = torch.nn.functional.one_hot(path, 3).float().log()
     assert greedy_decode(log_probs, torch.tensor([7, 2])) == [[1, 1, 2], [2]]
+
+
+def test_label_starts_are_the_frames_where_greedys_labels_begin():
+    assert label_starts([1, 1, 0, 1, 2, 2, 0]) == [(0, 1), (3, 1), (4, 2)]
+    assert label_starts([1, 1, 2], previous=1) == [(2, 2)]  # a run going on from the frame before
+    assert label_starts([0, 0]) == [] and label_starts([]) == []
 
 
 def test_ctc_min_frames_counts_blanks_between_repeats():
