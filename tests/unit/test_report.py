@@ -9,12 +9,10 @@ from asr_lstm.data.manifest import write_manifest
 from asr_lstm.report import model_block, protocol_block, results_table, sweep_table
 
 
-def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per", seed=1):
+def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per", seed=1, bidirectional=None):
     path.mkdir(parents=True)
-    OmegaConf.save(
-        OmegaConf.create({"cell": {"name": cell}, "model": {"num_layers": 2, "hidden_size": 8}, "seed": seed}),
-        path / "config.yaml",
-    )
+    model = {"num_layers": 2, "hidden_size": 8, **({} if bidirectional is None else {"bidirectional": bidirectional})}
+    OmegaConf.save(OmegaConf.create({"cell": {"name": cell}, "model": model, "seed": seed}), path / "config.yaml")
     summary = {
         "parameters": 1234567,
         "epochs": epochs,
@@ -35,6 +33,14 @@ def test_sweep_table_sorted_by_dev_per(tmp_path):
     assert table[2] == "| cifg | 1 | 8.0 | 8.5 | 1,234,567 | 4 | 50.0 | 1_cell=cifg |"
     assert table[3] == "| lstm | 1 | 9.5 | 10.2 | 1,234,567 | 4 | 30.0 | 0_cell=lstm |"
     assert len(table) == 4
+
+
+def test_the_model_block_says_whether_the_layers_are_bidirectional(tmp_path):
+    runs = [fake_run(tmp_path / name, "lstm", 9.0, 9.5, bidirectional=b) for name, b in (("old", None), ("fwd", False))]
+    rows = model_block(runs)[4:6]
+    assert rows[0].startswith("| old | 2 x 8 (bidirectional) |") and rows[1].startswith(
+        "| fwd | 2 x 8 (forward-only) |"
+    )
 
 
 def test_sweep_table_refuses_an_empty_folder(tmp_path):
