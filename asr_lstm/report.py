@@ -180,9 +180,8 @@ def model_block(exp_dirs: list[Path]) -> list[str]:
         s = json.loads((exp / "summary.json").read_text(encoding="utf-8"))
         minutes = (s["train_time_s"] or 0) / 60
         metric = metric_of(s)
-        layers = (
-            "bidirectional" if cfg.model.get("bidirectional", True) else "forward-only"
-        )  # a run from before the option was bidirectional
+        bidirectional = cfg.model.get("bidirectional", True)  # a run from before the option was
+        layers = "bidirectional" if bidirectional else "forward-only"
         lines.append(
             f"| {exp.name} | {cfg.model.num_layers} x {cfg.model.hidden_size} ({layers}) | "
             f"{s['parameters']:,} | {s['epochs']} | {minutes:.1f} min | {s[f'val_{metric}_best']:.1f} {metric.upper()} |"
