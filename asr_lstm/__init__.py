@@ -1,4 +1,4 @@
-"""asr-lstm: stacked bidirectional LSTM-CTC for speech and handwriting recognition."""
+"""asr-lstm: stacked (bidirectional or forward-only) LSTM-CTC for speech and handwriting recognition."""
 
 from importlib.metadata import version
 
