@@ -687,6 +687,7 @@ def test_kernels_under_the_interpreter():
         "no:cacheprovider",
         str(Path(__file__).relative_to(root)),
         "tests/unit/test_cells.py",
+        "tests/unit/test_streaming.py",  # the kernels from a stream's carried states, chunk after chunk
         "-k",
         # Under the interpreter CPU tensors take the Triton kernels whether or not the compiled CPU loop
         # is switched off, so the cell tests' python-loop cases would repeat the others. The tests here
