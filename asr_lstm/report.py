@@ -182,6 +182,8 @@ def model_block(exp_dirs: list[Path]) -> list[str]:
         metric = metric_of(s)
         bidirectional = cfg.model.get("bidirectional", True)  # a run from before the option was
         layers = "bidirectional" if bidirectional else "forward-only"
+        if cfg.model.get("chunk_frames") is not None:
+            layers += f", latency-controlled {cfg.model.chunk_frames}+{cfg.model.right_context_frames}"
         lines.append(
             f"| {exp.name} | {cfg.model.num_layers} x {cfg.model.hidden_size} ({layers}) | "
             f"{s['parameters']:,} | {s['epochs']} | {minutes:.1f} min | {s[f'val_{metric}_best']:.1f} {metric.upper()} |"

@@ -25,6 +25,11 @@ class CTCModel(nn.Module):
         dropout: between recurrent layers.
         bidirectional: a backward direction in every layer; ``False``: forward only, each output
             frame from the frames up to it (a model that can recognise as the input arrives).
+        chunk_frames: N_c of a latency-controlled bidirectional stack (Zhang et al. 2016), in the
+            stack's frames (after stacking or pooling): the backward direction reads the input in
+            chunks of N_c frames, each with ``right_context_frames`` (N_r) frames after it; ``None``:
+            the whole input.
+        right_context_frames: N_r.
         stack, stride: frame stacking and subsampling of the frontend.
         conv: the :class:`ConvFrontEnd` options (``channels``, ``pools``, ``kernel``, ...) to read the
             features with convolution blocks instead; their time pooling subsamples, so ``stack`` and
@@ -49,12 +54,25 @@ class CTCModel(nn.Module):
         conv: dict | None = None,
         dnn: dict | None = None,
         bidirectional: bool = True,
+        chunk_frames: int | None = None,
+        right_context_frames: int = 0,
     ):
         super().__init__()
         sizes = {"hidden_size": hidden_size, "num_layers": num_layers, "stack": stack, "stride": stride}
         problems = [f"model.{name}={value} must be at least 1" for name, value in sizes.items() if value < 1]
         if not 0 <= dropout < 1:
             problems.append(f"model.dropout={dropout} must be in [0, 1)")
+        if chunk_frames is not None and chunk_frames < 1:
+            problems.append(f"model.chunk_frames={chunk_frames} must be at least 1 (or null: no latency control)")
+        if right_context_frames < 0:
+            problems.append(f"model.right_context_frames={right_context_frames} must be at least 0")
+        if right_context_frames > 0 and chunk_frames is None:
+            problems.append("model.right_context_frames is the context of a chunk: set model.chunk_frames too")
+        if chunk_frames is not None and not bidirectional:
+            problems.append(
+                "model.chunk_frames limits how far a backward direction reads ahead; a forward-only model "
+                "(model.bidirectional=false) has none"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         if conv is not None:
@@ -66,7 +84,9 @@ class CTCModel(nn.Module):
             frame_size = self.frontend.output_size
         else:
             self.frontend, frame_size = FrameStacking(stack, stride), input_size * stack
-        self.encoder = StackedRNN(cell, frame_size, hidden_size, num_layers, dropout, bidirectional)
+        self.encoder = StackedRNN(
+            cell, frame_size, hidden_size, num_layers, dropout, bidirectional, chunk_frames, right_context_frames
+        )
         self.dense = DenseBlocks(self.encoder.features, **dnn) if dnn is not None else None
         self.output = nn.Linear(self.dense.output_size if self.dense else self.encoder.features, num_classes)
         if init_range is not None:

@@ -7,21 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-
-def reverse_padded(x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-    """Reverses each sequence of a padded time-major batch within its own length.
-
-    Args:
-        x: ``(T, B, D)``; sequence b occupies ``x[:lens[b], b]``.
-        lens: ``(B,)``.
-
-    Returns:
-        ``(T, B, D)`` with ``x[lens[b]-1-t, b]`` at ``[t, b]`` for t < lens[b]; padding stays in place.
-    """
-    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (T, 1)
-    lens = lens.to(x.device).unsqueeze(0)  # (1, B)
-    index = torch.where(steps < lens, lens - 1 - steps, steps)  # (T, B)
-    return x.gather(0, index.unsqueeze(2).expand_as(x))
+from asr_lstm.models.latency_control import Windows, split_windows, window_layers
+from asr_lstm.models.padding import reverse_padded
 
 
 def both_directions(
@@ -45,7 +32,10 @@ class StackedRNN(nn.Module):
     batch (no packing needed, which keeps every cell usable, not only the vendor LSTM). Where a cell
     can, both directions of a layer run as one batch of its time loop (:func:`both_directions`).
     Forward only (``bidirectional=False``), output t depends on frames 1..t alone, as in the
-    unidirectional rows of Graves et al. 2013 and the LSTMP models of Sak et al. 2014.
+    unidirectional rows of Graves et al. 2013 and the LSTMP models of Sak et al. 2014. Latency-controlled
+    (``chunk``, bidirectional), every layer reads the input in chunks of N_c frames, each with the N_r
+    frames after it (:mod:`asr_lstm.models.latency_control`), so that output t depends on no frame
+    more than N_r frames past the end of its chunk.
 
     Under mixed precision (``torch.autocast``, ``trainer.precision=bf16-mixed`` or ``16-mixed``) the
     recurrences run in float32 with autocast off: the cells' hand-derived backward passes, the
@@ -60,6 +50,9 @@ class StackedRNN(nn.Module):
         num_layers: stacked layers.
         dropout: dropout on the outputs of every layer but the last.
         bidirectional: a backward direction beside the forward one in every layer.
+        chunk: N_c, the frames of a chunk of a latency-controlled stack; ``None``: the backward
+            direction reads the whole input.
+        right_context: N_r, the frames after each chunk that its backward direction reads.
     """
 
     def __init__(
@@ -70,8 +63,12 @@ class StackedRNN(nn.Module):
         num_layers: int,
         dropout: float = 0.0,
         bidirectional: bool = True,
+        chunk: int | None = None,
+        right_context: int = 0,
     ):
         super().__init__()
+        if chunk is not None and not bidirectional:
+            raise ValueError("a forward-only stack reads no frame ahead: latency control is for bidirectional ones")
         first = cell(input_size=input_size, hidden_size=hidden_size)
         self.output_size = getattr(first, "output_size", hidden_size)  # per direction: P under a projection
         self.directions = 2 if bidirectional else 1
@@ -82,6 +79,7 @@ class StackedRNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.hidden_size = hidden_size
+        self.chunk, self.right_context = chunk, right_context
 
     @property
     def features(self) -> int:
@@ -96,6 +94,10 @@ class StackedRNN(nn.Module):
         return self._layers(x, lens)
 
     def _layers(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        if self.chunk is not None:
+            windows = split_windows(x, lens, self.chunk, self.right_context)
+            y, _ = self.run_windows(windows, self.chunk, [None] * len(self.forward_layers))
+            return self._masked(y[: len(x)], lens)
         for layer, fwd in enumerate(self.forward_layers):
             if layer > 0:
                 x = self.dropout(x)
@@ -104,5 +106,15 @@ class StackedRNN(nn.Module):
                 continue
             y_fwd, y_bwd = both_directions(fwd, self.backward_layers[layer], x, reverse_padded(x, lens))
             x = torch.cat([y_fwd, reverse_padded(y_bwd, lens)], dim=2)
+        return self._masked(x, lens)
+
+    def run_windows(self, windows: Windows, chunk: int, states: list) -> tuple[torch.Tensor, list]:
+        """A latency-controlled stack over ``windows`` of ``chunk`` frames, layer l's forward direction
+        from ``states[l]``: the outputs at the chunks' frames ``(K chunk, B, features)`` and each layer's
+        forward state after the last chunk (:func:`~asr_lstm.models.latency_control.window_layers`)."""
+        return window_layers(self.forward_layers, self.backward_layers, self.dropout, windows, chunk, states)
+
+    @staticmethod
+    def _masked(x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         valid = torch.arange(x.shape[0], device=x.device).unsqueeze(1) < lens.to(x.device).unsqueeze(0)
         return x * valid.unsqueeze(2)

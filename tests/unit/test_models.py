@@ -11,7 +11,7 @@ from asr_lstm.data.datamodule import collate, ctc_min_frames
 from asr_lstm.data.sampler import BucketBatchSampler, ResumableLoader
 from asr_lstm.decoding import greedy_decode, label_starts
 from asr_lstm.models import ConvFrontEnd, CTCModel, DenseBlocks, FrameStacking, StackedRNN
-from asr_lstm.models.recurrent import reverse_padded
+from asr_lstm.models.padding import reverse_padded
 from tests.conftest import DEVICES
 
 

@@ -9,9 +9,11 @@ from asr_lstm.data.manifest import write_manifest
 from asr_lstm.report import model_block, protocol_block, results_table, sweep_table
 
 
-def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per", seed=1, bidirectional=None):
+def fake_run(path, cell, dev, test, seconds=120.0, epochs=4, metric="per", seed=1, bidirectional=None, latency=None):
     path.mkdir(parents=True)
     model = {"num_layers": 2, "hidden_size": 8, **({} if bidirectional is None else {"bidirectional": bidirectional})}
+    if latency is not None:
+        model.update(chunk_frames=latency[0], right_context_frames=latency[1])
     OmegaConf.save(OmegaConf.create({"cell": {"name": cell}, "model": model, "seed": seed}), path / "config.yaml")
     summary = {
         "parameters": 1234567,
@@ -35,12 +37,13 @@ def test_sweep_table_sorted_by_dev_per(tmp_path):
     assert len(table) == 4
 
 
-def test_the_model_block_says_whether_the_layers_are_bidirectional(tmp_path):
+def test_the_model_block_says_whether_the_layers_are_bidirectional_and_latency_controlled(tmp_path):
     runs = [fake_run(tmp_path / name, "lstm", 9.0, 9.5, bidirectional=b) for name, b in (("old", None), ("fwd", False))]
-    rows = model_block(runs)[4:6]
-    assert rows[0].startswith("| old | 2 x 8 (bidirectional) |") and rows[1].startswith(
-        "| fwd | 2 x 8 (forward-only) |"
-    )
+    runs.append(fake_run(tmp_path / "lc", "lstm", 9.0, 9.5, bidirectional=True, latency=(20, 10)))
+    rows = model_block(runs)[4:7]
+    assert rows[0].startswith("| old | 2 x 8 (bidirectional) |")
+    assert rows[1].startswith("| fwd | 2 x 8 (forward-only) |")
+    assert rows[2].startswith("| lc | 2 x 8 (bidirectional, latency-controlled 20+10) |")
 
 
 def test_sweep_table_refuses_an_empty_folder(tmp_path):
