@@ -20,7 +20,8 @@ where structured):
     asr_lstm.version         the exporting asr-lstm version
 
 Every cell exports: under ``torch.export`` the cells run their time loop as a ``scan`` (see
-:mod:`asr_lstm.cells.exportable`), written as one ONNX ``Scan`` per layer and direction.
+:mod:`asr_lstm.cells.exportable`), written as one ONNX ``Scan`` per layer and direction. A
+latency-controlled model (``model.chunk_frames``) does not: its chunks are a loop as long as the input.
 
 A forward-only model (``model.bidirectional=false``) with frame stacking also exports as a streaming
 graph (:func:`export_streaming_onnx`): one chunk of a stream, the layers' states in and out,
@@ -151,7 +152,17 @@ def _session(path: str | Path):
 
 
 def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
-    """Writes the recognizer's acoustic model as ONNX (atomically) and returns the path."""
+    """Writes the recognizer's acoustic model as ONNX (atomically) and returns the path.
+
+    Raises:
+        OnnxExportError: a latency-controlled model, whose number of chunks follows the input's length
+            (a loop of the graph that ``torch.export`` does not write).
+    """
+    if recognizer.net.encoder.chunk is not None:
+        raise OnnxExportError(
+            "a latency-controlled model (model.chunk_frames) has no ONNX graph: the number of its chunks follows "
+            "the input's length; its .asrlstm file decodes and streams"
+        )
     net = copy.deepcopy(recognizer.net).cpu()
     x, lens = example_batch(recognizer.model_options["input_size"], [40, 27])
     batch, frames = torch.export.Dim("batch"), torch.export.Dim("frames", min=2)
@@ -250,7 +261,7 @@ def export_streaming_onnx(recognizer: Recognizer, path: str | Path) -> Path:
         OnnxExportError: the model cannot stream (a backward direction, a convolutional front end).
     """
     net = copy.deepcopy(recognizer.net).cpu().eval()
-    if net.encoder.directions != 1 or not isinstance(net.frontend, FrameStacking):
+    if net.encoder.directions != 1 or not isinstance(net.frontend, FrameStacking):  # latency control included
         raise OnnxExportError(
             "a streaming graph needs a forward-only model with frame stacking (model.bidirectional=false, "
             "no convolutional front end)"

@@ -277,7 +277,7 @@ class Recognizer:
 
     def stream(self, search: BeamSearch | None = None) -> StreamingRecognizer:
         """A :class:`~asr_lstm.streaming.StreamingRecognizer` for one input fed in chunks (a forward-only
-        model), greedy or with a beam ``search`` of its own."""
+        or latency-controlled model), greedy or with a beam ``search`` of its own."""
         from asr_lstm.streaming import StreamingRecognizer  # which imports this module
 
         return StreamingRecognizer(self, search)

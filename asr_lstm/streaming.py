@@ -1,17 +1,20 @@
-"""Recognition while the input arrives: a forward-only model (``model.bidirectional=false``) fed one
-chunk of audio samples, or of feature frames, at a time, printing each label as soon as the frames
-that decide it are in.
+"""Recognition while the input arrives: a forward-only model (``model.bidirectional=false``) or a
+latency-controlled bidirectional one (``model.chunk_frames``) fed one chunk of audio samples, or of
+feature frames, at a time, printing each label as soon as the frames that decide it are in.
 
 Every stage keeps what the next chunk needs and nothing more: the samples of an analysis window not
 yet complete, the frames a delta still needs on either side, the frames a stacked frame still lacks,
-and each layer's recurrent state ``(h_t, c_t)``. So the labels of a stream are those of
-:meth:`asr_lstm.recognizer.Recognizer.recognise` (greedy) on the whole input, whatever the chunks:
-the same features, the same network outputs up to float rounding. The latency is the model's own:
-the delta window's lookahead (2 frames an order by default), the frames a stacked frame spans, and
-the chunk.
+and each layer's recurrent state ``(h_t, c_t)``; a latency-controlled model also the stacked frames of
+its next window (N_c frames and their N_r frames of right context,
+:mod:`asr_lstm.models.latency_control`) until the window is complete. So the labels of a stream are
+those of :meth:`asr_lstm.recognizer.Recognizer.recognise` (greedy) on the whole input, whatever the
+chunks: the same features, the same network outputs up to float rounding. The latency is the model's
+own: the delta window's lookahead (2 frames an order by default), the frames a stacked frame spans,
+a latency-controlled model's window (N_r to N_c + N_r output frames), and the chunk.
 
-Models that read the whole input cannot stream: a backward direction, a convolutional front end
-(its kernels and pools look ahead), per-speaker CMVN (its statistics span the speaker's utterances).
+Models that read the whole input cannot stream: a backward direction without latency control, a
+convolutional front end (its kernels and pools look ahead), per-speaker CMVN (its statistics span the
+speaker's utterances).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from asr_lstm.data.features import FeatureConfig, with_deltas
 from asr_lstm.decoding.greedy import label_starts
 from asr_lstm.models.frontend import FrameStacking
+from asr_lstm.models.latency_control import Windows
 from asr_lstm.recognizer import Recognizer
 
 if TYPE_CHECKING:
@@ -31,6 +35,37 @@ if TYPE_CHECKING:
 
 class StreamingError(ValueError):
     """A model that cannot recognise a stream, or input it cannot take: the message says why."""
+
+
+def samples_before_output(recognizer: Recognizer, samples: int) -> list[int]:
+    """When a stream of ``samples`` audio samples gives each of its output frames: for output frame k,
+    the samples read before :class:`StreamingNetwork` returns it.
+
+    Stacked frame m reads feature frames up to m ``stride`` + ``stack`` - 1, which come once the
+    deltas' lookahead after them is in, each at the end of its analysis window. Output frame k needs
+    stacked frame k (forward-only) or the last of its window (latency control: chunk k // N_c and the
+    N_r frames after it). Frames whose window reaches the input's end, or whose frames are the zeros
+    padding the last stacked frame, come at :meth:`StreamingNetwork.finish`: after all ``samples``
+    (as does every frame of a bidirectional model without latency control).
+    """
+    features, net = recognizer.features, recognizer.net
+    window = round(features.sample_rate * features.frame_length_ms / 1000)
+    shift = round(features.sample_rate * features.frame_shift_ms / 1000)
+    lookahead = features.delta_order * ((features.delta_window - 1) // 2)
+    outputs = net.output_length(1 + (samples - window) // shift if samples >= window else 0)
+    encoder = net.encoder
+    needed = []
+    for k in range(outputs):
+        if encoder.chunk is not None:
+            last = (k // encoder.chunk + 1) * encoder.chunk + encoder.right_context - 1
+        else:
+            last = k if encoder.directions == 1 else outputs
+        if last >= outputs:
+            needed.append(samples)
+            continue
+        frame = last * net.frontend.stride + net.frontend.stack - 1 + lookahead
+        needed.append(min(samples, frame * shift + window))
+    return needed
 
 
 class StreamingDeltas:
@@ -136,15 +171,15 @@ class StreamingFrames:
 
 
 class StreamingNetwork:
-    """A forward-only model's log-probabilities over one input fed in chunks: each chunk of audio
+    """A streaming model's log-probabilities over one input fed in chunks: each chunk of audio
     samples (:meth:`accept_waveform`, an audio model) or raw feature frames of any input kind
     (:meth:`accept_frames`: before CMVN, without deltas) gives those of
     the output frames it completes, :meth:`finish` those of the rest. Any search that takes frames as
     they come can read them; :class:`StreamingRecognizer` decides labels greedily.
 
     Args:
-        recognizer: a model with ``model.bidirectional=false``, frame stacking (not convolutions) and
-            global or no CMVN.
+        recognizer: a model with ``model.bidirectional=false`` or ``model.chunk_frames``, frame
+            stacking (not convolutions) and global or no CMVN.
 
     Raises:
         StreamingError: naming every reason the model cannot stream.
@@ -153,8 +188,11 @@ class StreamingNetwork:
     def __init__(self, recognizer: Recognizer) -> None:
         net = recognizer.net
         problems = []
-        if net.encoder.directions != 1:
-            problems.append("its layers are bidirectional (train it with model.bidirectional=false)")
+        if net.encoder.directions != 1 and net.encoder.chunk is None:
+            problems.append(
+                "its layers are bidirectional over the whole input (train it with model.bidirectional=false, "
+                "or latency-controlled with model.chunk_frames)"
+            )
         if not isinstance(net.frontend, FrameStacking):
             problems.append("its convolutional front end looks ahead (stream a model with frame stacking)")
         if recognizer.features.cmvn == "speaker":
@@ -166,6 +204,7 @@ class StreamingNetwork:
         self.deltas = StreamingDeltas(recognizer.features)
         self.stacking = StreamingFrames(net.frontend)
         self.states: list[tuple | None] = [None] * len(net.encoder.forward_layers)
+        self.pending = torch.zeros(0, 0)  # latency control: the stacked frames of windows not yet run
         self.finished = False
 
     def accept_waveform(self, samples: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -194,7 +233,7 @@ class StreamingNetwork:
         if self.deltas.buffer is None:  # no frame came: no output frame
             return torch.zeros(0, len(self.recognizer.tokens))
         last = self.stacking.accept(self._normalise(self.deltas.finish()))
-        return self._run(torch.cat([last, self.stacking.finish()]))
+        return self._run(torch.cat([last, self.stacking.finish()]), final=True)
 
     def _refuse_after_finish(self) -> None:
         if self.finished:
@@ -206,23 +245,47 @@ class StreamingNetwork:
         return (feats - self.recognizer.cmvn_mean) / self.recognizer.cmvn_std
 
     @torch.no_grad()
-    def _run(self, stacked: torch.Tensor) -> torch.Tensor:
-        """Stacked frames ``(M, stack D)`` through the layers from their states, the dense blocks and the
-        output layer: ``(M, V)`` log-probabilities on the CPU."""
+    def _run(self, stacked: torch.Tensor, final: bool = False) -> torch.Tensor:
+        """Stacked frames ``(M, stack D)`` through the layers from their states (``final``: the input's
+        last), the dense blocks and the output layer: ``(M', V)`` log-probabilities on the CPU of the
+        output frames they complete."""
         net = self.recognizer.net
-        if len(stacked) == 0:
-            return torch.zeros(0, net.output.out_features)
         x = stacked.to(self.recognizer.device).unsqueeze(1)  # (M, 1, stack D)
-        for k, layer in enumerate(net.encoder.forward_layers):
-            x, self.states[k] = layer(x, self.states[k])
-        h = x.transpose(0, 1)  # (1, M, features)
+        x = self._windows(x, final) if net.encoder.chunk is not None else self._forward_only(x)
+        if len(x) == 0:
+            return torch.zeros(0, net.output.out_features)
+        h = x.transpose(0, 1)  # (1, M', features)
         if net.dense is not None:
             h = net.dense(h, torch.tensor([h.shape[1]]))
         return net.output(h).float().log_softmax(dim=-1)[0].cpu()
 
+    def _forward_only(self, x: torch.Tensor) -> torch.Tensor:
+        """``(M, 1, stack D)`` -> the last layer's outputs ``(M, 1, features)``."""
+        for k, layer in enumerate(self.recognizer.net.encoder.forward_layers):
+            if len(x):
+                x, self.states[k] = layer(x, self.states[k])
+        return x
+
+    def _windows(self, x: torch.Tensor, final: bool) -> torch.Tensor:
+        """``(M, 1, stack D)`` -> the last layer's outputs ``(M', 1, features)`` at the chunks whose
+        window is complete (``final``: every chunk left, their right contexts cut at the input's end)."""
+        encoder = self.recognizer.net.encoder
+        chunk, right = encoder.chunk, encoder.right_context
+        pending = x if self.pending.numel() == 0 else torch.cat([self.pending, x])
+        outputs = []
+        while len(pending) >= chunk + right or (final and len(pending)):
+            size = min(chunk, len(pending))
+            context = pending[size : size + right]
+            windows = Windows(pending[:size], context, torch.tensor([size + len(context)]))
+            out, self.states = encoder.run_windows(windows, size, self.states)
+            outputs.append(out)
+            pending = pending[size:]
+        self.pending = pending
+        return torch.cat(outputs) if outputs else x.new_zeros(0, 1, encoder.features)
+
 
 class StreamingRecognizer:
-    """CTC recognition of one input fed in chunks, with a forward-only model: a search over
+    """CTC recognition of one input fed in chunks, with a model that can stream: a search over
     :class:`StreamingNetwork`'s output frames as they come.
 
     :meth:`accept_waveform`, :meth:`accept_frames` and :meth:`finish` take what

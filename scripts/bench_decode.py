@@ -3,13 +3,15 @@
 RTF = processing seconds / audio seconds, measured in one run over the given audio (or over
 generated 3-second noise files when none is given), for greedy search and for beam search (with
 ``--lm``, a token ARPA LM); with ``--onnx`` also greedy search with the network run by onnxruntime
-from an ONNX export of the same model; with ``--stream MS`` (a forward-only model) also greedy
-recognition of each file fed in chunks of MS milliseconds (:mod:`asr_lstm.streaming`), with the
-longest time a chunk took: what streaming adds to the chunk's own latency. Without ``--model`` a
-5 x 250 BLSTM (Graves et al. 2013 size, no subsampling, random weights: speed does not depend on
-their values) is used, forward-only under ``--stream``.
+from an ONNX export of the same model; with ``--stream MS`` (a forward-only or latency-controlled
+model) also greedy recognition of each file fed in chunks of MS milliseconds
+(:mod:`asr_lstm.streaming`), with the longest time a chunk took: what streaming adds to the chunk's
+own latency. Without ``--model`` a 5 x 250 BLSTM (Graves et al. 2013 size, no subsampling, random
+weights: speed does not depend on their values) is used, forward-only under ``--stream``, or
+latency-controlled with ``--latency N_C N_R``.
 
-    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [--onnx] [--stream 100] [AUDIO ...]
+    python scripts/bench_decode.py [--model model.asrlstm] [--threads 2] [--onnx] [--stream 100]
+        [--latency 40 20] [AUDIO ...]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from asr_lstm.recognizer import Recognizer
 from asr_lstm.streaming import StreamingRecognizer
 
 
-def graves_size_recognizer(bidirectional: bool) -> Recognizer:
+def graves_size_recognizer(bidirectional: bool, latency: list[int] | None = None) -> Recognizer:
     features = FeatureConfig()
     tokens = Vocabulary(timit_phone_map().phones61).tokens
     model = {
@@ -47,6 +49,7 @@ def graves_size_recognizer(bidirectional: bool) -> Recognizer:
         "stack": 1,
         "stride": 1,
         "bidirectional": bidirectional,
+        **({"chunk_frames": latency[0], "right_context_frames": latency[1]} if latency else {}),
     }
     cell = {"name": "lstm"}
     net = Recognizer.build_net(model, cell)
@@ -101,9 +104,15 @@ def main() -> None:
     parser.add_argument("--lm", help="token ARPA LM for the beam search (python -m asr_lstm.lm)")
     parser.add_argument("--onnx", action="store_true", help="also time greedy decoding with the network in onnxruntime")
     parser.add_argument("--stream", type=float, metavar="MS", help="also time streaming in chunks of MS ms")
+    parser.add_argument(
+        "--latency", type=int, nargs=2, metavar=("N_C", "N_R"), help="the default model latency-controlled"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    recognizer = load(args.model) if args.model else graves_size_recognizer(bidirectional=args.stream is None)
+    if args.model:
+        recognizer = load(args.model)
+    else:
+        recognizer = graves_size_recognizer(args.stream is None or args.latency is not None, args.latency)
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(p) for p in args.audio]
         if not files:
@@ -137,6 +146,8 @@ def main() -> None:
     params = sum(p.numel() for p in recognizer.net.parameters())
     encoder = recognizer.net.encoder
     layers = "bidirectional" if encoder.directions == 2 else "forward-only"
+    if encoder.chunk is not None:
+        layers += f" latency-controlled {encoder.chunk}+{encoder.right_context}"
     print(
         f"model: {encoder.hidden_size} units x {len(encoder.forward_layers)} {layers} layers, "
         f"{params:,} parameters, cell {recognizer.cell_options['name']}; {args.threads} CPU threads; {len(audio)} files, {seconds:.1f} s of audio"

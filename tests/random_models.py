@@ -19,10 +19,12 @@ def random_recognizer(
     dnn: dict | None = None,
     bidirectional: bool = True,
     features: FeatureConfig = FEATURES,
+    latency: tuple[int, int] | None = None,
     **cell_options,
 ) -> Recognizer:
     """A 2-layer model with frame stacking (or ``conv`` blocks), every weight random (peepholes
-    included, which start at zero), so that each term of the cell's equations shows in the output."""
+    included, which start at zero), so that each term of the cell's equations shows in the output.
+    ``latency``: N_c and N_r of a latency-controlled model."""
     options = {"name": cell, **({"frequency_bins": 5} if cell == "conv_peephole" else {}), **cell_options}
     model_options = {
         "input_size": features.dim,
@@ -32,6 +34,7 @@ def random_recognizer(
         **({"stack": 3, "stride": 2} if conv is None else {"conv": conv}),
         **({"dnn": dnn} if dnn is not None else {}),
         "bidirectional": bidirectional,
+        **({"chunk_frames": latency[0], "right_context_frames": latency[1]} if latency else {}),
     }
     net = Recognizer.build_net(model_options, options)
     generator = torch.Generator().manual_seed(seed)

@@ -13,7 +13,10 @@ COMMANDS = {
     "evaluate": ("asr_lstm.cli.evaluate", "decode a run's prepared dev/test splits and score them"),
     "export": ("asr_lstm.cli.export", "write a training run as one self-contained .asrlstm model file"),
     "decode": ("asr_lstm.cli.decode", "decode audio files with an exported model (text, JSON lines, CTM)"),
-    "stream": ("asr_lstm.cli.stream", "recognise audio while it arrives (a forward-only model; stdin or a file)"),
+    "stream": (
+        "asr_lstm.cli.stream",
+        "recognise audio while it arrives (a forward-only or latency-controlled model; stdin or a file)",
+    ),
     "score": ("asr_lstm.cli.score", "score a hypothesis file against a reference file"),
     "report": ("asr_lstm.cli.report", "write a recipe's RESULTS.md from its experiment folders"),
 }

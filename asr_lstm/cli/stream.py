@@ -1,5 +1,6 @@
 """``asr-lstm stream MODEL [INPUT]``: recognise audio while it arrives, with a forward-only model
-(``model.bidirectional=false``, frame stacking, global or no CMVN; :mod:`asr_lstm.streaming`).
+(``model.bidirectional=false``) or a latency-controlled one (``model.chunk_frames``), with frame
+stacking and global or no CMVN (:mod:`asr_lstm.streaming`).
 
 INPUT is ``-`` (the default) for raw 16-bit little-endian mono PCM on standard input at the model's
 sample rate, as ``arecord -t raw -f S16_LE -c 1 -r 16000`` or ``sox ... -t raw -e signed -b 16 -c 1 -r 16000 -``
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="asr-lstm stream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model", help="an exported .asrlstm model file of a forward-only audio model")
+    parser.add_argument(
+        "model", help="an exported .asrlstm model file of a forward-only or latency-controlled audio model"
+    )
     parser.add_argument("input", nargs="?", default="-", help="an audio file, or - for raw 16-bit PCM on stdin")
     parser.add_argument("--chunk-ms", type=positive_ms, default=100.0, help="audio read at a time (default 100)")
     parser.add_argument("--times", action="store_true", help="one 'time<TAB>label' line per label")

@@ -25,8 +25,8 @@ from tests.pictures import assert_picture
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Tiny runs trained briefly with two different cells, per-speaker CMVN and forward-only layers,
-    and their exported files."""
+    """Tiny runs trained briefly with two different cells, per-speaker CMVN, forward-only and
+    latency-controlled layers, and their exported files."""
     from tests.conftest import compose_train
     from tests.timit_fixture import write_timit_tree
 
@@ -38,6 +38,7 @@ def trained(tmp_path_factory):
         "peephole_diag": ["cell=peephole_diag"],
         "speaker_cmvn": ["cell=lstm", "features.cmvn=speaker"],
         "forward_only": ["cell=lstm", "model.bidirectional=false"],
+        "latency_controlled": ["cell=lstm", "model.chunk_frames=5", "model.right_context_frames=3"],
     }
     for name, extra in runs.items():
         cfg = compose_train(
@@ -68,11 +69,15 @@ def phone_bigram(base, out):
     lm_main(["--manifest", str(base / "data/train.jsonl"), "--tokens", str(base / "data/tokens.txt"), "-o", str(out)])
 
 
-@pytest.mark.parametrize("run_name", ["lstm", "peephole_diag", "forward_only"])
+@pytest.mark.parametrize("run_name", ["lstm", "peephole_diag", "forward_only", "latency_controlled"])
 def test_round_trip_in_a_fresh_process_gives_the_checkpoint_hypotheses(trained, run_name):
     base, runs = trained
     run_dir, model = runs[run_name]
-    assert read_package(model)["model"]["bidirectional"] == (run_name != "forward_only")
+    options = read_package(model)["model"]
+    assert options["bidirectional"] == (run_name != "forward_only")
+    assert (options["chunk_frames"], options["right_context_frames"]) == (
+        (5, 3) if run_name == "latency_controlled" else (None, 0)
+    )
     evaluate_main([str(run_dir), "--splits", "test"])
     expected = read_transcripts(run_dir / "decode_test/hyp.txt")
     # a fresh interpreter that imports neither Hydra nor Lightning

@@ -1,4 +1,4 @@
-"""``asr-lstm stream``: a forward-only model file prints, from a file read a chunk at a time or from
+"""``asr-lstm stream``: a forward-only or latency-controlled model file prints, from a file read a chunk at a time or from
 raw PCM on stdin, the labels ``asr-lstm decode --tokens`` prints for the whole file, each with the
 time of its frame under ``--times``; what cannot stream is refused with the reason."""
 
@@ -24,11 +24,12 @@ FEATURES = FeatureConfig(num_mel_bins=4, delta_order=2)
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A forward-only and a bidirectional model file with random weights, and 1.5 s of 16 kHz audio."""
+    """A forward-only, a latency-controlled and a bidirectional model file with random weights, and 1.5 s
+    of 16 kHz audio."""
     base = tmp_path_factory.mktemp("stream")
     models = {}
-    for name, bidirectional in (("forward", False), ("both", True)):
-        recognizer = random_recognizer("lstm", bidirectional=bidirectional, features=FEATURES)
+    for name, options in (("forward", {"bidirectional": False}), ("latency", {"latency": (6, 4)}), ("both", {})):
+        recognizer = random_recognizer("lstm", features=FEATURES, **options)
         models[name] = save_package(make_package(recognizer), base / f"{name}.asrlstm")
     t = np.arange(24000) / 16000
     audio = 0.3 * np.sin(2 * math.pi * 300 * t * (1 + t)) + 0.02 * np.random.default_rng(0).standard_normal(24000)
@@ -41,11 +42,12 @@ def decoded_tokens(model, wav, capsys) -> list[str]:
     return capsys.readouterr().out.split("\t")[1].split()
 
 
+@pytest.mark.parametrize("model", ["forward", "latency"])
 @pytest.mark.parametrize("chunk_ms", ["10", "100", "2000"])
-def test_a_file_streamed_prints_the_labels_of_decode(files, chunk_ms, capsys):
+def test_a_file_streamed_prints_the_labels_of_decode(files, chunk_ms, model, capsys):
     base, models = files
-    expected = decoded_tokens(models["forward"], base / "a.wav", capsys)
-    stream_cli.main([str(models["forward"]), str(base / "a.wav"), "--chunk-ms", chunk_ms])
+    expected = decoded_tokens(models[model], base / "a.wav", capsys)
+    stream_cli.main([str(models[model]), str(base / "a.wav"), "--chunk-ms", chunk_ms])
     assert capsys.readouterr().out.split() == expected and expected
 
 
@@ -81,9 +83,13 @@ def test_export_writes_a_checked_streaming_graph_of_a_forward_only_model_only(fi
     export_cli.main([str(models["forward"]), "--onnx-stream", str(tmp_path / "stream.onnx")])
     assert "onnxruntime streamed in chunks matches torch" in capsys.readouterr().out
     assert (tmp_path / "stream.onnx").is_file()
-    with pytest.raises(SystemExit, match="a streaming graph needs a forward-only model"):
-        export_cli.main([str(models["both"]), "--onnx-stream", str(tmp_path / "both.onnx")])
-    assert not (tmp_path / "both.onnx").exists()
+    for name in ("both", "latency"):
+        with pytest.raises(SystemExit, match="a streaming graph needs a forward-only model"):
+            export_cli.main([str(models[name]), "--onnx-stream", str(tmp_path / f"{name}.onnx")])
+        assert not (tmp_path / f"{name}.onnx").exists()
+    with pytest.raises(SystemExit, match=r"a latency-controlled model \(model.chunk_frames\) has no ONNX graph"):
+        export_cli.main([str(models["latency"]), "--onnx", str(tmp_path / "latency.onnx")])
+    assert not (tmp_path / "latency.onnx").exists()
 
 
 def test_a_reader_that_leaves_ends_the_stream_quietly(files):

@@ -25,9 +25,12 @@ def test_matched_labels_are_timed_from_their_reference_phones(tmp_path, monkeypa
         return [torch.nn.functional.one_hot(path, len(tokens)).float().log() for _ in utterances]
 
     monkeypatch.setattr(Recognizer, "posteriors", posteriors)
-    after_start, after_end, phones = delays(recognizer, [{"id": "a", "audio": str(tmp_path / "a.wav")}])
+    after_start, after_end, printed, phones = delays(recognizer, [{"id": "a", "audio": str(tmp_path / "a.wav")}])
     assert phones == 3  # the inserted s is not timed
     assert after_start == pytest.approx([0.04, 0.14, 0.10]) and after_end == pytest.approx([-0.06, -0.06, -0.10])
+    # stacked frame k ends at raw frame 2k + 2, complete once raw frame 2k + 4 (the deltas' lookahead)
+    # has its 25 ms window: printed at (2k + 4) 10 ms + 25 ms
+    assert printed == pytest.approx([0.105 - 0.0, 0.305 - 0.1, 0.465 - 0.3])
     path[12] = tokens.index("d")  # b substituted: not timed
-    after_start, after_end, _ = delays(recognizer, [{"id": "a", "audio": str(tmp_path / "a.wav")}])
+    after_start, after_end, _, _ = delays(recognizer, [{"id": "a", "audio": str(tmp_path / "a.wav")}])
     assert after_start == pytest.approx([0.04, 0.10]) and after_end == pytest.approx([-0.06, -0.10])

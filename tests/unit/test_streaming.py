@@ -16,7 +16,14 @@ from asr_lstm.decoding.beam import BeamSearch
 from asr_lstm.lm import ngram_arpa
 from asr_lstm.models.frontend import FrameStacking
 from asr_lstm.recognizer import Utterance
-from asr_lstm.streaming import StreamingDeltas, StreamingError, StreamingFrames, StreamingNetwork, StreamingWindows
+from asr_lstm.streaming import (
+    StreamingDeltas,
+    StreamingError,
+    StreamingFrames,
+    StreamingNetwork,
+    StreamingWindows,
+    samples_before_output,
+)
 from tests.conftest import DEVICES
 from tests.random_models import FEATURES, random_recognizer
 
@@ -82,12 +89,19 @@ def with_cmvn(recognizer):
     return recognizer
 
 
+FORWARD = {"bidirectional": False}
 MODELS = {
-    "lstm": ("lstm", {}),
-    "peephole_diag": ("peephole_diag", {}),
-    "lstmp": ("lstmp", {"zoneout_cell": 0.3}),
-    "gru": ("gru", {}),
-    "ligru with dense blocks": ("ligru", {"dnn": {"layers": 1, "size": 8}}),
+    "lstm": ("lstm", FORWARD),
+    "peephole_diag": ("peephole_diag", FORWARD),
+    "lstmp": ("lstmp", {**FORWARD, "zoneout_cell": 0.3}),
+    "gru": ("gru", FORWARD),
+    "ligru with dense blocks": ("ligru", {**FORWARD, "dnn": {"layers": 1, "size": 8}}),
+    "latency-controlled lstm": ("lstm", {"latency": (4, 3)}),
+    "latency-controlled gru, no right context": ("gru", {"latency": (5, 0)}),
+    "latency-controlled lstmp with dense blocks": (
+        "lstmp",
+        {"latency": (1, 2), "dnn": {"layers": 1, "size": 8}, "seed": 1},
+    ),
 }
 
 
@@ -97,7 +111,7 @@ MODELS = {
 def test_a_stream_of_frames_gets_the_posteriors_and_labels_of_the_whole_input(cell, options, sizes, device):
     """On CUDA (and on CPU under ``TRITON_INTERPRET=1``) the cells but ``lstm`` run the fused kernels,
     each chunk from the states the last one left."""
-    recognizer = with_cmvn(random_recognizer(cell, bidirectional=False, **options)).to(device)
+    recognizer = with_cmvn(random_recognizer(cell, **options)).to(device)
     raw = torch.randn(120, recognizer.features.base_dim, generator=torch.Generator().manual_seed(1))
     utterance = Utterance("x", with_deltas(raw, recognizer.features))
     network = StreamingNetwork(recognizer)
@@ -143,13 +157,56 @@ def test_a_stream_of_audio_gets_the_labels_of_the_whole_recording():
     assert stream.path == recognizer.posteriors([utterance])[0].argmax(dim=1).tolist()
 
 
+@pytest.mark.parametrize(("chunk", "right"), [(4, 3), (1, 0), (3, 7)])
+def test_a_latency_controlled_stream_gives_a_chunk_once_its_right_context_is_in(chunk, right):
+    """Output frames come a chunk at a time, once the N_r stacked frames after the chunk are in: with
+    deltas' lookahead of 2 frames and stacking 3 frames by 2, raw frame n completes stacked frame
+    (n - 2 - 3) // 2, and the chunks before the last N_r stacked frames are out."""
+    network = StreamingNetwork(with_cmvn(random_recognizer("lstm", latency=(chunk, right))))
+    raw = torch.randn(60, FEATURES.base_dim, generator=torch.Generator().manual_seed(5))
+    given = 0
+    for n in range(1, len(raw) + 1):
+        given += len(network.accept_frames(raw[n - 1 : n]))
+        stacked = max(0, (n - 2 - 3) // 2 + 1)
+        assert given == max(0, (stacked - right) // chunk * chunk)
+    assert given + len(network.finish()) == 30  # FrameStacking: ceil((60 - 3) / 2) + 1 output frames
+
+
+@pytest.mark.parametrize(
+    "options", [{"bidirectional": False}, {"latency": (4, 3)}, {"latency": (1, 0)}, {}],
+    ids=["forward-only", "latency 4+3", "latency 1+0", "bidirectional"],
+)  # fmt: skip
+def test_each_output_frame_comes_once_the_samples_it_needs_are_read(options):
+    """Audio fed 5 ms at a time: after each piece the stream has given exactly the output frames whose
+    ``samples_before_output`` it has read; the rest (all of a bidirectional model's) come at finish."""
+    recognizer = with_cmvn(random_recognizer("lstm", features=FeatureConfig(num_mel_bins=4, delta_order=2), **options))
+    samples = 8037
+    waveform = 0.1 * torch.randn(samples, generator=torch.Generator().manual_seed(0))
+    needed = samples_before_output(recognizer, samples)
+    network = StreamingNetwork(recognizer) if options else None
+    given = 0
+    for start in range(0, samples, 80) if network else ():
+        given += len(network.accept_waveform(waveform[start : start + 80], 16000))
+        assert given == sum(1 for need in needed if need <= start + 80 and need < samples), start
+    at_finish = len(needed) - given if network else len(needed)
+    assert len(needed) == 24 and needed.count(samples) == at_finish
+    if network:
+        assert len(network.finish()) == at_finish
+
+
 def test_what_cannot_stream_is_refused_with_every_reason():
     bidirectional = random_recognizer("lstm")
     bidirectional.features = dataclasses.replace(FEATURES, cmvn="speaker")
     with pytest.raises(
-        StreamingError, match=r"bidirectional \(train it with model.bidirectional=false\); its CMVN is per speaker"
+        StreamingError,
+        match=r"bidirectional over the whole input \(train it with model.bidirectional=false, or latency-controlled "
+        r"with model.chunk_frames\); its CMVN is per speaker",
     ):
         bidirectional.stream()
+    latency_controlled = random_recognizer("lstm", latency=(4, 2))
+    latency_controlled.features = dataclasses.replace(FEATURES, cmvn="speaker")
+    with pytest.raises(StreamingError, match=r"cannot recognise a stream: its CMVN is per speaker[^;]*$"):
+        latency_controlled.stream()
     conv = {"channels": [4], "pools": [[2, 2]], "in_channels": 2}
     with pytest.raises(StreamingError, match="convolutional front end looks ahead"):
         random_recognizer("lstm", conv=conv, bidirectional=False).stream()
