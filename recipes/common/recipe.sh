@@ -204,10 +204,17 @@ train_stage() {
   mark_stage train "$params"
 }
 
+# latency_controlled EXP: whether the run's model reads its input in chunks (model.chunk_frames), a
+# model with no ONNX graph.
+latency_controlled() {
+  python -c 'import sys; from omegaconf import OmegaConf
+sys.exit(OmegaConf.load(sys.argv[1]).model.get("chunk_frames") is None)' "$1/config.yaml"
+}
+
 # export_stage: stage 5: exports $exp/model.asrlstm, decodes $data/test.jsonl from it (without the
 # items the training skipped, as stage 4) and fails unless the error counts are those of stage 4's
-# greedy decode_test; then the ONNX export, which checks
-# itself against onnxruntime.
+# greedy decode_test; then the ONNX export, which checks itself against onnxruntime (not for a
+# latency-controlled model, which has no ONNX graph).
 export_stage() {
   local params="export of: $(stage_params train)"
   if stage_done export "$params"; then
@@ -221,8 +228,12 @@ export_stage() {
     -o "$exp/export_check/hyp.txt"
   asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check" \
     --same-as "$exp/decode_test/metrics.json"
-  log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
-  asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
+  if latency_controlled "$exp"; then
+    log "Stage 5: no ONNX export: a latency-controlled model (model.chunk_frames) has no ONNX graph"
+  else
+    log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
+    asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"
+  fi
   mark_stage export "$params"
 }
 

@@ -1,7 +1,9 @@
 """recipes/common/recipe.sh, the shell every run.sh sources: option parsing (stages and paths checked),
 stage selection and the --overwrite clean-up, run in bash against throw-away folders."""
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,18 @@ def test_overwrite_removes_what_the_selected_stages_made(tmp_path, stages, given
     assert done.returncode == 0, done.stderr
     assert f"--overwrite: redoing stages {first}..{last}" in done.stdout
     assert {name for name, path in paths.items() if not path.exists()} == removed
+
+
+@pytest.mark.parametrize(
+    "model, controlled", [("{chunk_frames: 10, right_context_frames: 5}", True), ("{chunk_frames: null}", False),
+                          ("{hidden_size: 8}", False)],
+    ids=["chunks", "whole input", "a run from before the option"],
+)  # fmt: skip
+def test_the_export_stage_tells_a_latency_controlled_run_which_has_no_onnx_graph(tmp_path, model, controlled):
+    (tmp_path / "config.yaml").write_text(f"model: {model}\n")
+    done = subprocess.run(
+        ["bash", "-c", f"source {COMMON}; latency_controlled {tmp_path}"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert (done.returncode == 0) == controlled and done.stderr == ""
