@@ -7,7 +7,7 @@
 #                                            # bench_b64 recipe (default all; bench: the four benchmarks)
 #
 #   device.txt       the GPU, torch, Triton, CUDA
-#   tests.txt        the CUDA cases of the cell, kernel, model and streaming tests
+#   tests.txt        the CUDA cases of the cell, kernel, model, streaming and latency-control tests
 #   bench_b16.txt    scripts/bench_cells.py at T=300, B=16, D=123, H=256: stack and single layer, fp32 and
 #                    bf16, each cell over nn.LSTM (cuDNN), over its eager loop, over torch's product
 #                    beside the kernels and, in the stack, over its directions launched apart; and with
@@ -97,7 +97,7 @@ import torch, triton
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)
 print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
 step tests 300 "$python" -m pytest -q -rs -p no:cacheprovider tests/unit/test_fused.py tests/unit/test_cells.py \
-  tests/unit/test_models.py tests/unit/test_streaming.py -k cuda
+  tests/unit/test_models.py tests/unit/test_streaming.py tests/unit/test_latency_control.py -k cuda
 # shellcheck disable=SC2086
 step bench_b16 420 "$python" scripts/bench_cells.py --repeats 3 ${BENCH_ARGS:-}
 # shellcheck disable=SC2086

@@ -9,6 +9,7 @@ from torch.func import functional_call
 
 from asr_lstm import cells
 from asr_lstm.models import CTCModel, StackedRNN
+from tests.conftest import DEVICES
 
 CELLS = {"lstm": {}, "peephole_diag": {}, "lstmp": {"proj_size": 3}, "gru": {}, "ligru": {}}
 
@@ -41,12 +42,14 @@ def by_definition(stack: StackedRNN, x: torch.Tensor, chunk: int, right: int) ->
     return torch.cat(outputs)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("chunk", "right"), [(3, 2), (4, 0), (2, 5), (1, 1)])
 @pytest.mark.parametrize("name", CELLS)
-def test_a_padded_batch_gives_each_sequence_its_windows_by_definition(name, chunk, right):
-    stack = stack_of(name, chunk, right)
+def test_a_padded_batch_gives_each_sequence_its_windows_by_definition(name, chunk, right, device):
+    """On CUDA the cells but ``lstm`` run the fused kernels, from the windows' stacked states."""
+    stack = stack_of(name, chunk, right).to(device)
     lens = torch.tensor([11, 7, 1, 9])
-    x = torch.randn(11, 4, 3, dtype=torch.float64)
+    x = torch.randn(11, 4, 3, dtype=torch.float64, device=device)
     with torch.no_grad():
         y = stack(x, lens)
         for b, length in enumerate(lens.tolist()):
