@@ -21,7 +21,8 @@ where structured):
 
 Every cell exports: under ``torch.export`` the cells run their time loop as a ``scan`` (see
 :mod:`asr_lstm.cells.exportable`), written as one ONNX ``Scan`` per layer and direction. A
-latency-controlled model (``model.chunk_frames``) does not: its chunks are a loop as long as the input.
+latency-controlled model (``model.chunk_frames``) has no such graph (its chunks are a loop as long as
+the input) but a window graph, below.
 
 A forward-only model (``model.bidirectional=false``) with frame stacking also exports as a streaming
 graph (:func:`export_streaming_onnx`): one chunk of a stream, the layers' states in and out,
@@ -32,9 +33,21 @@ graph (:func:`export_streaming_onnx`): one chunk of a stream, the layers' states
       -> log_probs (B, M, V), state_h_out, state_c_out
 
 with ``asr_lstm.streaming`` = {"stack", "stride", "delta_lookahead", "state_h": [L, S],
-"state_c": [L, H] or null} in its metadata beside the others: what a runtime needs to feed it as
-:mod:`asr_lstm.streaming` feeds the torch network (a frame with its deltas once ``delta_lookahead``
-frames after it are in; stacked frame k from frames ``k stride ... k stride + stack - 1``).
+"state_c": [L, H] or null, "chunk_frames", "right_context_frames"} in its metadata beside the
+others: what a runtime needs to feed it as :mod:`asr_lstm.streaming` feeds the torch network (a frame
+with its deltas once ``delta_lookahead`` frames after it are in; stacked frame k from frames
+``k stride ... k stride + stack - 1``).
+
+A latency-controlled model (``model.chunk_frames`` = N_c, ``model.right_context_frames`` = N_r)
+exports the same way as a window graph: one chunk and its right context,
+
+    frames (B, N_c + N_r, stack D)   stacked frames k N_c ... k N_c + N_c + N_r - 1, zeros past
+    window_lengths (B,)              the window's frames inside the input (N_c + N_r but at its end)
+    state_h, state_c                 each layer's forward direction, as above
+      -> log_probs (B, N_c, V) of the chunk's frames, state_h_out, state_c_out
+
+fed window after window (N_c frames apart) until the windows cover the input; the frames of the last
+chunk past the input's end are no output.
 """
 
 from __future__ import annotations
@@ -47,16 +60,19 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import asr_lstm
 from asr_lstm.atomic import atomic_path
 from asr_lstm.models import CTCModel, FrameStacking
+from asr_lstm.models.latency_control import Windows
 from asr_lstm.recognizer import Recognizer
 
 INPUT_NAMES = ["features", "lengths"]
 OUTPUT_NAMES = ["log_probs", "output_lengths"]
 STREAM_INPUT_NAMES = ["frames", "state_h", "state_c"]
+WINDOW_INPUT_NAMES = ["frames", "window_lengths", "state_h", "state_c"]
 STREAM_OUTPUT_NAMES = ["log_probs", "state_h_out", "state_c_out"]
 TOLERANCE = 1e-4  # max |log-prob| difference accepted between onnxruntime and torch (float32)
 
@@ -160,8 +176,8 @@ def export_onnx(recognizer: Recognizer, path: str | Path) -> Path:
     """
     if recognizer.net.encoder.chunk is not None:
         raise OnnxExportError(
-            "a latency-controlled model (model.chunk_frames) has no ONNX graph: the number of its chunks follows "
-            "the input's length; its .asrlstm file decodes and streams"
+            "a latency-controlled model (model.chunk_frames) has no whole-input ONNX graph: the number of its "
+            "chunks follows the input's length; --onnx-stream writes its window graph"
         )
     net = copy.deepcopy(recognizer.net).cpu()
     x, lens = example_batch(recognizer.model_options["input_size"], [40, 27])
@@ -201,28 +217,66 @@ def check_onnx(
     return difference
 
 
+def _log_probs(net: CTCModel, x: torch.Tensor) -> torch.Tensor:
+    """The last layer's outputs ``(M, B, features)`` through the dense blocks (per frame in evaluation:
+    the lengths are every frame) and the output layer: ``(B, M, V)``."""
+    out = x.transpose(0, 1)
+    if net.dense is not None:
+        out = net.dense(out, torch.full((out.shape[0],), out.shape[1]))
+    return net.output(out).float().log_softmax(dim=-1)
+
+
+def _stacked_states(states: list) -> tuple[torch.Tensor, ...]:
+    """Each layer's ``(h, c)`` (``c`` None for the GRUs) as ``state_h (L, B, S)`` and ``state_c (L, B, H)``."""
+    hs = torch.stack([h for h, _ in states])
+    return (hs,) if states[0][1] is None else (hs, torch.stack([c for _, c in states]))
+
+
 class StreamingGraph(torch.nn.Module):
     """One chunk of a stream through a forward-only model after its frame stacking: the layers from
     the given states, the dense blocks and the output layer (see the module docstring)."""
 
     def __init__(self, net: CTCModel) -> None:
         super().__init__()
-        self.layers, self.dense, self.output = net.encoder.forward_layers, net.dense, net.output
+        self.net = net
 
     def forward(self, frames: torch.Tensor, state_h: torch.Tensor, state_c: torch.Tensor | None = None):
         """``frames (B, M, F)``, ``state_h (L, B, S)``, ``state_c (L, B, H)`` or ``None`` -> ``log_probs
         (B, M, V)`` and the states after the chunk, shaped as they came."""
         x = frames.transpose(0, 1)
-        hs, cs = [], []
-        for k, layer in enumerate(self.layers):
-            x, (h, c) = layer(x, state_h[k] if state_c is None else (state_h[k], state_c[k]))
-            hs.append(h)
-            cs += [] if c is None else [c]
-        out = x.transpose(0, 1)
-        if self.dense is not None:  # per frame in evaluation: the lengths are every frame
-            out = self.dense(out, torch.full((out.shape[0],), out.shape[1]))
-        log_probs = self.output(out).float().log_softmax(dim=-1)
-        return (log_probs, torch.stack(hs)) if state_c is None else (log_probs, torch.stack(hs), torch.stack(cs))
+        states = []
+        for k, layer in enumerate(self.net.encoder.forward_layers):
+            x, state = layer(x, state_h[k] if state_c is None else (state_h[k], state_c[k]))
+            states.append(state)
+        return _log_probs(self.net, x), *_stacked_states(states)
+
+
+class WindowGraph(torch.nn.Module):
+    """One window of a stream through a latency-controlled model after its frame stacking: a chunk of
+    N_c stacked frames and the N_r after it (:mod:`asr_lstm.models.latency_control`), the layers'
+    forward directions from the given states, the dense blocks and the output layer (see the module
+    docstring)."""
+
+    def __init__(self, net: CTCModel) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        window_lengths: torch.Tensor,
+        state_h: torch.Tensor,
+        state_c: torch.Tensor | None = None,
+    ):
+        """``frames (B, N_c + N_r, F)``, zeros past ``window_lengths (B,)``, ``state_h (L, B, S)``,
+        ``state_c (L, B, H)`` or ``None`` -> the chunk's ``log_probs (B, N_c, V)`` and the forward
+        states after it, shaped as they came."""
+        encoder = self.net.encoder
+        x = frames.transpose(0, 1)
+        windows = Windows(x[: encoder.chunk], x[encoder.chunk :], window_lengths)
+        states = [(state_h[k], None if state_c is None else state_c[k]) for k in range(len(encoder.forward_layers))]
+        y, states = encoder.run_windows(windows, encoder.chunk, states)
+        return _log_probs(self.net, y), *_stacked_states(states)
 
 
 def state_sizes(net: CTCModel) -> tuple[int, int | None]:
@@ -250,36 +304,55 @@ def streaming_metadata(recognizer: Recognizer) -> dict[str, str]:
         "delta_lookahead": features.delta_order * ((features.delta_window - 1) // 2),
         "state_h": [layers, h_size],
         "state_c": None if c_size is None else [layers, c_size],
+        "chunk_frames": net.encoder.chunk,
+        "right_context_frames": net.encoder.right_context,
     }
     return {**metadata(recognizer), "asr_lstm.streaming": json.dumps(streaming)}
 
 
 def export_streaming_onnx(recognizer: Recognizer, path: str | Path) -> Path:
-    """Writes a forward-only model's streaming graph as ONNX (atomically) and returns the path.
+    """Writes a forward-only model's streaming graph, or a latency-controlled model's window graph, as
+    ONNX (atomically) and returns the path.
 
     Raises:
-        OnnxExportError: the model cannot stream (a backward direction, a convolutional front end).
+        OnnxExportError: the model cannot stream (a backward direction over the whole input, a
+            convolutional front end).
     """
     net = copy.deepcopy(recognizer.net).cpu().eval()
-    if net.encoder.directions != 1 or not isinstance(net.frontend, FrameStacking):  # latency control included
+    encoder = net.encoder
+    if (encoder.directions != 1 and encoder.chunk is None) or not isinstance(net.frontend, FrameStacking):
         raise OnnxExportError(
-            "a streaming graph needs a forward-only model with frame stacking (model.bidirectional=false, "
-            "no convolutional front end)"
+            "a streaming graph needs a forward-only or latency-controlled model with frame stacking "
+            "(model.bidirectional=false or model.chunk_frames, no convolutional front end)"
         )
-    frame_size = net.encoder.forward_layers[0].input_size
-    frames = torch.randn(2, 7, frame_size, generator=torch.Generator().manual_seed(0))
+    frame_size = encoder.forward_layers[0].input_size
     states = zero_states(net, 2)
-    batch, chunk = torch.export.Dim("batch"), torch.export.Dim("chunk", min=2)
-    shapes = ({0: batch, 1: chunk}, *({1: batch} for _ in states))
-    names = (STREAM_INPUT_NAMES[: len(states) + 1], STREAM_OUTPUT_NAMES[: len(states) + 1])
-    return _save(StreamingGraph(net), (frames, *states), names, shapes, streaming_metadata(recognizer), path)
+    batch = torch.export.Dim("batch")
+    state_shapes = [{1: batch} for _ in states]
+    if encoder.chunk is None:
+        frames = torch.randn(2, 7, frame_size, generator=torch.Generator().manual_seed(0))
+        graph, inputs, shapes = (
+            StreamingGraph(net),
+            (frames, *states),
+            ({0: batch, 1: torch.export.Dim("chunk", min=2)},),
+        )
+        input_names = STREAM_INPUT_NAMES[: len(states) + 1]
+    else:
+        window = encoder.chunk + encoder.right_context
+        frames = torch.randn(2, window, frame_size, generator=torch.Generator().manual_seed(0))
+        lengths = torch.tensor([window, max(1, window - 1)])
+        graph, inputs, shapes = WindowGraph(net), (frames, lengths, *states), ({0: batch}, {0: batch})
+        input_names = WINDOW_INPUT_NAMES[: len(states) + 2]
+    names = (input_names, STREAM_OUTPUT_NAMES[: len(states) + 1])
+    return _save(graph, inputs, names, (*shapes, *state_shapes), streaming_metadata(recognizer), path)
 
 
 def check_streaming_onnx(
     recognizer: Recognizer, path: str | Path, chunks: tuple[int, ...] = (5, 1, 13, 2, 19), tolerance: float = TOLERANCE
 ) -> float:
-    """Runs the streaming graph with onnxruntime over a stream cut into ``chunks`` stacked frames,
-    carrying the states from chunk to chunk, against the torch model over the whole input.
+    """Runs the streaming graph with onnxruntime over a stream cut into ``chunks`` stacked frames (a
+    window graph: over its windows, the last ones zero-filled past the input's end), carrying the states
+    from chunk to chunk, against the torch model over the whole input.
 
     Returns:
         The max absolute difference of log-probabilities.
@@ -296,11 +369,20 @@ def check_streaming_onnx(
         stacked, _ = net.frontend(x, lens)
     states = [s.numpy() for s in zero_states(net, 1)]
     got, start = [], 0
-    for size in chunks:
-        feeds = dict(zip(STREAM_INPUT_NAMES, [stacked[:, start : start + size].numpy(), *states]))
-        log_probs, *states = session.run(STREAM_OUTPUT_NAMES[: len(feeds)], feeds)
-        got.append(torch.from_numpy(log_probs))
-        start += size
+    if net.encoder.chunk is None:
+        for size in chunks:
+            feeds = dict(zip(STREAM_INPUT_NAMES, [stacked[:, start : start + size].numpy(), *states]))
+            log_probs, *states = session.run(STREAM_OUTPUT_NAMES[: len(feeds)], feeds)
+            got.append(torch.from_numpy(log_probs))
+            start += size
+    else:
+        chunk, window = net.encoder.chunk, net.encoder.chunk + net.encoder.right_context
+        for start in range(0, stacked.shape[1], chunk):
+            frames = stacked[:, start : start + window]
+            padded = torch.cat([frames, frames.new_zeros(1, window - frames.shape[1], frames.shape[2])], dim=1)
+            feeds = dict(zip(WINDOW_INPUT_NAMES, [padded.numpy(), np.array([frames.shape[1]]), *states]))
+            log_probs, *states = session.run(STREAM_OUTPUT_NAMES[: len(feeds) - 1], feeds)
+            got.append(torch.from_numpy(log_probs[:, : min(chunk, stacked.shape[1] - start)]))
     difference = float((torch.cat(got, dim=1) - expected).abs().max())
     if not difference <= tolerance:
         raise OnnxExportError(

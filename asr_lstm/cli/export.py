@@ -5,8 +5,9 @@ A run directory exports its ``checkpoints/best.ckpt``; a ``.ckpt`` path exports 
 the run two folders above it. The run's ``config.yaml``, vocabulary and training-set CMVN statistics
 go into the file (see :mod:`asr_lstm.export`). ``--onnx`` also writes the acoustic model as ONNX and
 checks it with onnxruntime; ``--onnx-stream`` writes a forward-only model's streaming graph (a chunk
-of stacked frames and the layers' states in, log-probs and the states out), checked over a stream
-cut into chunks (see :mod:`asr_lstm.onnx_export`). Their source may be an ``.asrlstm`` file.
+of stacked frames and the layers' states in, log-probs and the states out), or a latency-controlled
+model's window graph (a chunk with its right context), checked over a stream cut into chunks (see
+:mod:`asr_lstm.onnx_export`). Their source may be an ``.asrlstm`` file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--output", help=f"the model file to write ({EXTENSION})")
     parser.add_argument("--onnx", help="also write the acoustic model as ONNX here, checked against onnxruntime")
     parser.add_argument(
-        "--onnx-stream", help="also write a forward-only model's streaming graph as ONNX here, checked chunk by chunk"
+        "--onnx-stream",
+        help="also write a forward-only model's streaming graph (a latency-controlled model's window graph) as ONNX "
+        "here, checked chunk by chunk",
     )
     args = parser.parse_args(argv)
     if not (args.output or args.onnx or args.onnx_stream):

@@ -160,7 +160,7 @@ overwrite_stages() {
   if selected 2; then rm -rf "$data"/*-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]; fi
   if selected 3; then rm -rf "$exp"; fi
   if selected 4; then rm -rf "$exp"/decode_* "$exp/.decode.done" "$data/lm"; fi
-  if selected 5; then rm -rf "$exp/model.asrlstm" "$exp/model.onnx" "$exp/export_check" "$exp/.export.done"; fi
+  if selected 5; then rm -rf "$exp/model.asrlstm" "$exp/model.onnx" "$exp/model.stream.onnx" "$exp/export_check" "$exp/.export.done"; fi
 }
 
 # corpus_stage GIVEN_CORPUS GENERATOR FOLDER: stage 0: the user's corpus when given, else the
@@ -205,7 +205,7 @@ train_stage() {
 }
 
 # latency_controlled EXP: whether the run's model reads its input in chunks (model.chunk_frames), a
-# model with no ONNX graph.
+# model with no whole-input ONNX graph but a window graph.
 latency_controlled() {
   python -c 'import sys; from omegaconf import OmegaConf
 sys.exit(OmegaConf.load(sys.argv[1]).model.get("chunk_frames") is None)' "$1/config.yaml"
@@ -213,8 +213,8 @@ sys.exit(OmegaConf.load(sys.argv[1]).model.get("chunk_frames") is None)' "$1/con
 
 # export_stage: stage 5: exports $exp/model.asrlstm, decodes $data/test.jsonl from it (without the
 # items the training skipped, as stage 4) and fails unless the error counts are those of stage 4's
-# greedy decode_test; then the ONNX export, which checks itself against onnxruntime (not for a
-# latency-controlled model, which has no ONNX graph).
+# greedy decode_test; then the ONNX export, which checks itself against onnxruntime (a
+# latency-controlled model's window graph, model.stream.onnx, checked over a stream).
 export_stage() {
   local params="export of: $(stage_params train)"
   if stage_done export "$params"; then
@@ -229,7 +229,8 @@ export_stage() {
   asr-lstm score "$exp/decode_test/ref.txt" "$exp/export_check/hyp.txt" --out "$exp/export_check" \
     --same-as "$exp/decode_test/metrics.json"
   if latency_controlled "$exp"; then
-    log "Stage 5: no ONNX export: a latency-controlled model (model.chunk_frames) has no ONNX graph"
+    log "Stage 5: ONNX window graph of a latency-controlled model, checked against onnxruntime over a stream"
+    asr-lstm export "$exp/model.asrlstm" --onnx-stream "$exp/model.stream.onnx"
   else
     log "Stage 5: ONNX export of the acoustic model, checked against onnxruntime"
     asr-lstm export "$exp/model.asrlstm" --onnx "$exp/model.onnx"

@@ -80,9 +80,42 @@ def test_a_streaming_graph_carries_its_states_across_chunks_to_the_whole_inputs_
     assert streaming["state_h"] == [2, h_size] and streaming["state_c"] == ([2, 10] if keeps_c else None)
 
 
+WINDOWS = {
+    "lstm 4+3": ("lstm", (4, 3), {}),
+    "gru 5+0": ("gru", (5, 0), {}),
+    "lstmp 2+3 with dense blocks": ("lstmp", (2, 3), {"dnn": {"layers": 1, "size": 9}}),
+}
+
+
+@pytest.mark.parametrize(("cell", "latency", "options"), WINDOWS.values(), ids=WINDOWS.keys())
+def test_a_window_graph_streams_a_latency_controlled_model_to_the_whole_inputs_log_probs(
+    cell, latency, options, tmp_path
+):
+    """Windows of N_c + N_r stacked frames, N_c apart, the last zero-filled past the input's end."""
+    model = recognizer(cell, latency=latency, **options)
+    path = export_streaming_onnx(model, tmp_path / "window.onnx")
+    assert check_streaming_onnx(model, path) < TOLERANCE
+    graph = onnx.load(str(path))
+    dims = {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*graph.graph.input, *graph.graph.output]
+    }
+    keeps_c = cell != "gru"
+    assert list(dims) == [
+        *["frames", "window_lengths", "state_h", "state_c"][: 3 + keeps_c],
+        *["log_probs", "state_h_out", "state_c_out"][: 2 + keeps_c],
+    ]
+    assert dims["frames"][1:] == [sum(latency), 3 * FEATURES.dim] and dims["log_probs"][1:] == [latency[0], 7]
+    streaming = json.loads({p.key: p.value for p in graph.metadata_props}["asr_lstm.streaming"])
+    assert (streaming["chunk_frames"], streaming["right_context_frames"]) == latency
+
+
 def test_a_bidirectional_model_has_no_streaming_graph(tmp_path):
-    with pytest.raises(OnnxExportError, match="a streaming graph needs a forward-only model"):
+    with pytest.raises(OnnxExportError, match="a streaming graph needs a forward-only or latency-controlled model"):
         export_streaming_onnx(recognizer("lstm"), tmp_path / "stream.onnx")
+    with pytest.raises(OnnxExportError, match="has no whole-input ONNX graph"):
+        export_onnx(recognizer("lstm", latency=(4, 2)), tmp_path / "whole.onnx")
+    assert not (tmp_path / "whole.onnx").exists()
 
 
 def test_graph_interface_and_metadata(tmp_path):

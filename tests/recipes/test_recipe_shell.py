@@ -105,6 +105,7 @@ def make_tree(root: Path) -> dict[str, Path]:
         "checkpoint": root / "exp/e/checkpoints/last.ckpt",
         "decode": root / "exp/e/decode_test/hyp.txt",
         "export": root / "exp/e/model.asrlstm",
+        "window graph": root / "exp/e/model.stream.onnx",
     }
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,10 +116,10 @@ def make_tree(root: Path) -> dict[str, Path]:
 @pytest.mark.parametrize(
     "stages, given_corpus, removed",
     [
-        ("0 6", "", {"corpus", "prepared", "features", "lm", "checkpoint", "decode", "export"}),
+        ("0 6", "", {"corpus", "prepared", "features", "lm", "checkpoint", "decode", "export", "window graph"}),
         ("0 1", "/corpora/TIMIT", {"prepared"}),  # a user's corpus is never removed
         ("2 2", "", {"features"}),
-        ("4 5", "", {"lm", "decode", "export"}),
+        ("4 5", "", {"lm", "decode", "export", "window graph"}),
     ],
 )
 def test_overwrite_removes_what_the_selected_stages_made(tmp_path, stages, given_corpus, removed):
@@ -138,7 +139,9 @@ def test_overwrite_removes_what_the_selected_stages_made(tmp_path, stages, given
                           ("{hidden_size: 8}", False)],
     ids=["chunks", "whole input", "a run from before the option"],
 )  # fmt: skip
-def test_the_export_stage_tells_a_latency_controlled_run_which_has_no_onnx_graph(tmp_path, model, controlled):
+def test_the_export_stage_tells_a_latency_controlled_run_whose_onnx_graph_is_a_window_graph(
+    tmp_path, model, controlled
+):
     (tmp_path / "config.yaml").write_text(f"model: {model}\n")
     done = subprocess.run(
         ["bash", "-c", f"source {COMMON}; latency_controlled {tmp_path}"],
