@@ -204,11 +204,11 @@ train_stage() {
   mark_stage train "$params"
 }
 
-# latency_controlled EXP: whether the run's model reads its input in chunks (model.chunk_frames), a
-# model with no whole-input ONNX graph but a window graph.
+# latency_controlled EXP: whether the run's model reads its input in chunks (model.chunk_frames set in
+# the config.yaml training wrote, a top-level node's keys indented by two), a model with no whole-input
+# ONNX graph but a window graph.
 latency_controlled() {
-  python -c 'import sys; from omegaconf import OmegaConf
-sys.exit(OmegaConf.load(sys.argv[1]).model.get("chunk_frames") is None)' "$1/config.yaml"
+  grep -qsE '^  chunk_frames: [0-9]+$' "$1/config.yaml"
 }
 
 # export_stage: stage 5: exports $exp/model.asrlstm, decodes $data/test.jsonl from it (without the
