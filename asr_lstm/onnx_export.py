@@ -142,6 +142,12 @@ def _save(
     _require("onnxscript")  # torch's ONNX exporter translates through it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # torch's scan compiles each time loop's step with dynamo and caches it by the shapes it saw. An
+    # entry of an earlier export in the process (a window graph's loops have fixed lengths) is tried on
+    # this export's symbolic length, and where the example's length meets its guard (a window as long
+    # as the example's frames after stacking), the length is specialised to the example's: a graph
+    # that takes no other. So each export starts from an empty cache.
+    torch._dynamo.reset()
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             module.eval(),

@@ -140,3 +140,15 @@ def test_the_check_fails_when_the_file_does_not_match_the_model(tmp_path):
     path = export_onnx(recognizer("lstm", seed=0), tmp_path / "m.onnx")
     with pytest.raises(OnnxExportError, match=r"m.onnx: onnxruntime log-probs differ from torch by"):
         check_onnx(recognizer("lstm", seed=1), path)
+
+
+def test_exports_one_after_another_keep_the_frames_dynamic(tmp_path):
+    """torch's scan caches its step, compiled by dynamo, by the shapes it saw: the fixed lengths of an
+    earlier window graph's loops, tried on a later export's symbolic length, specialised it where the
+    example met them (20 frames a window, the example's 40 frames stacked by 2)."""
+    export_streaming_onnx(recognizer("lstm", latency=(12, 8)), tmp_path / "window.onnx")
+    model = recognizer("lstm")
+    path = export_onnx(model, tmp_path / "whole.onnx")
+    dims = [d.dim_param or d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "frames", FEATURES.dim]
+    assert check_onnx(model, path) < TOLERANCE
