@@ -15,6 +15,7 @@ loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objec
     units            how the labels spell words (asr_lstm.data.units: characters with "|" between words,
                      lexicon phones with the lexicon's lines, or a sentencepiece model's bytes), or None
     confidence_temperature   tau of the confidences (asr_lstm.confidence), calibrated on dev; 1.0 if not
+    normalization    the Unicode form of the training transcriptions ("NFC", ...), or None: as the corpus held them
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import asr_lstm
 from asr_lstm import cells
 from asr_lstm.atomic import atomic_path
 from asr_lstm.data.features import FeatureConfig
+from asr_lstm.data.unicode_forms import FORMS
 from asr_lstm.data.units import UnitsError, units_from_state
 from asr_lstm.devices import resolve_device
 from asr_lstm.recognizer import Recognizer
 
 FORMAT = "asr-lstm-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 EXTENSION = ".asrlstm"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -77,6 +79,7 @@ def make_package(recognizer: Recognizer) -> dict:
         "scoring_folding": recognizer.scoring_folding,
         "units": recognizer.units.state() if recognizer.units is not None else None,
         "confidence_temperature": float(recognizer.confidence_temperature),
+        "normalization": recognizer.normalization,
     }
 
 
@@ -112,7 +115,7 @@ def read_package(path: str | Path) -> dict:
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model format version {version} is not supported by this asr-lstm "
-            f"{asr_lstm.__version__} (it reads version {FORMAT_VERSION})"
+            f"{asr_lstm.__version__} (it reads version {FORMAT_VERSION}); export it again from its training run"
         )
     check_package(package, path)
     return package
@@ -120,7 +123,7 @@ def read_package(path: str | Path) -> dict:
 
 FIELDS = {"model": dict, "cell": dict, "state_dict": dict, "tokens": list, "features": dict, "cmvn": dict,
           "scoring_folding": (str, type(None)), "units": (dict, type(None)),
-          "confidence_temperature": float}  # fmt: skip
+          "confidence_temperature": float, "normalization": (str, type(None))}  # fmt: skip
 
 
 def check_package(package: dict, path: Path) -> None:
@@ -142,6 +145,8 @@ def check_package(package: dict, path: Path) -> None:
             raise refuse(field, f"is a {type(package[field]).__name__}, not {kind}")
     if not math.isfinite(package["confidence_temperature"]) or package["confidence_temperature"] <= 0:
         raise refuse("confidence_temperature", "must be a positive number")
+    if package["normalization"] is not None and package["normalization"] not in FORMS:
+        raise refuse("normalization", f"must be one of {', '.join(FORMS)} or None, not {package['normalization']!r}")
     tokens = package["tokens"]
     if not tokens or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
         raise refuse("tokens", "must be distinct strings, the CTC blank first")

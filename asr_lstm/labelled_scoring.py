@@ -1,13 +1,17 @@
 """Hypotheses scored as a prepared directory's labelling says: its label rate (on folded labels where
 it folds them) and, where its labels spell words, the WER. ``evaluate`` scores a run's splits with it,
-``decode --score`` a model file's hypotheses of manifests, against the references the manifests hold."""
+``decode --score`` a model file's hypotheses of manifests, against the references the manifests hold,
+and of files transcribed beside them (``NAME.gt.txt``), labelled as the model labels."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+from asr_lstm.data.corpora.line_folder import TRANSCRIPTION_SUFFIX, read_transcription, transcription_of
 from asr_lstm.data.manifest import read_manifest
-from asr_lstm.data.units import Labelling, Units
+from asr_lstm.data.unicode_forms import normalized
+from asr_lstm.data.units import Labelling, Units, UnitsError
 from asr_lstm.metrics import ErrorCounts
 from asr_lstm.scoring import score, score_words, write_transcripts
 
@@ -76,6 +80,44 @@ def manifest_references(
     if problems:
         raise ValueError("\n".join(problems))
     return refs, labellings[0]
+
+
+def labelling_of(units: Units, folding: str | None) -> Labelling:
+    """The labelling of a model's own ``units`` (and label ``folding``), for references it labels itself."""
+    return Labelling("units", units.metric, units.token_metric, folding, units)
+
+
+def transcription_references(
+    inputs: Iterable[tuple[str, Path]], units: Units, form: str | None
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The reference labels of input files each transcribed in the ``NAME.gt.txt`` beside it (the ground
+    truth of kraken, Calamari and OCR-D: :mod:`asr_lstm.data.corpora.line_folder`), labelled as a
+    model's training data was: the text brought to its Unicode ``form``, its words spelled by its
+    ``units``; and the problems, every one: an input without such a file, one whose file is not a
+    line of text, or whose words the units cannot label.
+
+    Args:
+        inputs: ``(id, file)`` of each input.
+    """
+    refs: dict[str, list[str]] = {}
+    problems = []
+    for utt, path in inputs:
+        transcription = transcription_of(path)
+        if transcription is None:
+            name = path.name.split(".")[0] or path.name
+            problems.append(
+                f"{path}: no {TRANSCRIPTION_SUFFIX} beside it (such as {name}{TRANSCRIPTION_SUFFIX}) holds its reference"
+            )
+            continue
+        words, problem = read_transcription(transcription)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        try:
+            refs[utt] = units.labels(normalized(" ".join(words), form).split())
+        except UnitsError as err:
+            problems.append(f"{transcription}: {err}")
+    return refs, problems
 
 
 def describe(units: Units | None, folding: str | None) -> str:

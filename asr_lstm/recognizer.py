@@ -90,6 +90,9 @@ class Recognizer:
         scoring_folding: the folding the corpus scores with ("39" for TIMIT) or ``None``.
         units: how the labels spell words (:mod:`asr_lstm.data.units`), or ``None`` (TIMIT's phones).
         confidence_temperature: tau of the confidences (:mod:`asr_lstm.confidence`), calibrated on dev.
+        normalization: the Unicode form of the training transcriptions (``data.normalization``,
+            :mod:`asr_lstm.data.unicode_forms`; ``None``: as the corpus held them), which the decoded
+            text is in and references are brought to.
     """
 
     net: CTCModel
@@ -102,6 +105,7 @@ class Recognizer:
     scoring_folding: str | None = None
     units: Units | None = None
     confidence_temperature: float = 1.0
+    normalization: str | None = "NFC"
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -121,6 +125,7 @@ class Recognizer:
             net, package["model"], package["cell"], package["tokens"], FeatureConfig(**package["features"]),
             cmvn["mean"], cmvn["std"], package["scoring_folding"],
             units_from_state(package["units"]) if package["units"] is not None else None, package["confidence_temperature"],
+            package["normalization"],
         )  # fmt: skip
 
     @classmethod

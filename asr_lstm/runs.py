@@ -114,7 +114,7 @@ class TrainingRun:
         labelling = self.labelling
         return Recognizer(
             net, model_options, cell_options, tokens, features, mean, std, labelling.folding,
-            labelling.units, self.confidence_temperature(path),
+            labelling.units, self.confidence_temperature(path), self.cfg.data.normalization,
         )  # fmt: skip
 
     @property

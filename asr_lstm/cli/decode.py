@@ -26,11 +26,14 @@ tools pair them). A file that cannot be
 decoded is reported on stderr by name and skipped; the others are still decoded, and the exit code is
 1 when anything was skipped. ``--exclude RUN/skipped.tsv`` leaves out what a training run with
 ``data.on_error=skip`` skipped, so that a manifest's decode scores the utterances evaluate scored.
-``--score DIR`` scores the hypotheses of manifests against the references their rows hold, as
-``evaluate`` scores a run's splits (``ref.txt``, ``hyp.txt``, ``errs.txt``, ``metrics.json``,
-``confusions.json``, ``confusion.png``, and ``wer/`` where the labels spell words): each manifest's
-prepared directory (``labelling.json`` beside it) names the field of its references and must label
-as the model does; an input that could not be decoded counts as an empty hypothesis.
+``--score DIR`` scores the hypotheses against references, as ``evaluate`` scores a run's splits
+(``ref.txt``, ``hyp.txt``, ``errs.txt``, ``metrics.json``, ``confusions.json``, ``confusion.png``, and
+``wer/`` where the labels spell words): of a manifest, those its rows hold, where its prepared
+directory (``labelling.json`` beside it) names the field and must label as the model does; of any
+other input file, the ``NAME.gt.txt`` beside it (a folder of line images as kraken, Calamari and
+OCR-D keep their ground truth), labelled as the model's training text was (its Unicode form, its
+units). Every input without its reference is named before anything is decoded; an input that could
+not be decoded counts as an empty hypothesis.
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ from asr_lstm.data.audio import AUDIO_SUFFIXES, LowSampleRateWarning, is_command
 from asr_lstm.data.bad_items import read_bad_items
 from asr_lstm.data.corpora.line_folder import TRANSCRIPTION_SUFFIX, text_beside
 from asr_lstm.data.manifest import input_of, read_manifest, source_of
+from asr_lstm.data.units import Labelling
 from asr_lstm.decoding.options import SearchConfig, add_search_options, search_from_args
 from asr_lstm.decoding.pages import cut_pages, is_page_file, write_pages
 from asr_lstm.devices import resolve_device
 from asr_lstm.errors import InputFileError
 from asr_lstm.export import ModelFileError, load
-from asr_lstm.labelled_scoring import manifest_references, score_hypotheses
+from asr_lstm.labelled_scoring import labelling_of, manifest_references, score_hypotheses, transcription_references
 from asr_lstm.pictures.alignment import draw_alignment
 from asr_lstm.pictures.confusion import draw_confusion, read_confusions
 from asr_lstm.recognizer import Recognizer, Search, Segment, Transcript, Utterance
@@ -195,6 +199,42 @@ def texts_beside(items: list[InputItem], suffix: str) -> dict[str, Path]:
     return targets
 
 
+def references(
+    inputs: list[str], items: list[InputItem], recognizer: Recognizer, excluded: set[str]
+) -> tuple[dict[str, list[str]], Labelling]:
+    """``--score``'s reference labels of every input, and their labelling: a manifest's rows hold
+    theirs, and every other input file is transcribed in the ``NAME.gt.txt`` beside it.
+
+    Raises:
+        ValueError: naming every manifest or input without its reference, and every id of two inputs.
+    """
+    manifests = [Path(name) for name in inputs if Path(name).suffix.lower() == ".jsonl"]
+    refs, labelling, problems = {}, None, []
+    if manifests:
+        try:
+            refs, labelling = manifest_references(manifests, recognizer.units, recognizer.scoring_folding, excluded)
+        except ValueError as err:
+            problems.append(str(err))
+    first: dict[str, InputItem] = {}
+    problems += [f"id {item.id!r} names both {first[item.id].path} and {item.path}: a score needs each id once"
+                 for item in items if first.setdefault(item.id, item) is not item]  # fmt: skip
+    from_manifests = {row.get("id") for manifest in manifests for row in read_manifest(manifest)}
+    files = [(item.id, Path(item.path)) for item in items if item.id not in from_manifests]
+    if files and recognizer.units is None:
+        problems.append(
+            f"--score: {files[0][1]} and the other files that are not manifests are scored against a transcription "
+            "beside them, in words, which this model's labels (the corpus's own, such as TIMIT's phones) do not spell; "
+            "score a prepared manifest"
+        )
+    elif files:
+        transcribed, unreadable = transcription_references(files, recognizer.units, recognizer.normalization)
+        refs.update(transcribed)
+        problems += unreadable
+    if problems:
+        raise ValueError("\n".join(problems))
+    return refs, labelling or labelling_of(recognizer.units, recognizer.scoring_folding)
+
+
 def model_and_search(
     parser: argparse.ArgumentParser, model: str, device: torch.device, search_config: SearchConfig
 ) -> tuple[Recognizer, Search]:
@@ -254,8 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--score",
         metavar="DIR",
-        help="for manifests of a prepared directory: score the hypotheses against their references into DIR "
-        "(ref.txt, hyp.txt, errs.txt, metrics.json, wer/), as evaluate scores a run's splits",
+        help="score the hypotheses against the references of manifests, or of the NAME.gt.txt beside each "
+        "other input, into DIR (ref.txt, hyp.txt, errs.txt, metrics.json, wer/), as evaluate scores a run's splits",
     )
     add_search_options(parser)
     argv = sys.argv[1:] if argv is None else argv
@@ -268,15 +308,16 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.exclude and not Path(args.exclude).is_file():
         parser.error(f"--exclude {args.exclude}: no such file")
-    not_manifests = [name for name in args.inputs if Path(name).suffix.lower() != ".jsonl"]
-    if args.score and not_manifests:
-        parser.error(f"--score reads the references of manifests (.jsonl); {', '.join(not_manifests)} holds none")
     problems = prepare_outputs([args.output, args.align], [args.plot, args.page_out, args.score])
     if problems:
         parser.error("; ".join(problems))
     recognizer, search = model_and_search(parser, args.model, device, search_config)
     speakers: dict[str, str] = {}
     page_files = [name for name in args.inputs if is_page_file(name, recognizer.features.input.name)]
+    if page_files and args.score:
+        parser.error(
+            f"--score: {', '.join(page_files)}: the lines of a page are scored from its manifest (prepare it with data=page)"
+        )
     if page_files and not args.page_out:
         parser.error(f"{page_files[0]} is a page file: --page-out DIR names where its lines and its copy go")
     others = [name for name in args.inputs if name not in page_files]
@@ -293,9 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     items = [item for item in items if item.id not in excluded]
     if args.score:
         try:
-            refs, labelling = manifest_references(
-                [Path(name) for name in args.inputs], recognizer.units, recognizer.scoring_folding, excluded
-            )
+            refs, labelling = references(args.inputs, items, recognizer, excluded)
         except ValueError as err:
             parser.error(str(err))
     try:

@@ -162,8 +162,9 @@ def test_decode_scores_manifests_against_their_references_and_refuses_what_it_ca
         decode_cli.main([str(model), str(tmp_path / "a.wav"), "--score", str(tmp_path / "scores")])
     assert exit_info.value.code == 2
     assert (
-        f"--score reads the references of manifests (.jsonl); {tmp_path / 'a.wav'} holds none"
-        in capsys.readouterr().err
+        f"--score: {tmp_path / 'a.wav'} and the other files that are not manifests are scored against a "
+        "transcription beside them, in words, which this model's labels (the corpus's own, such as TIMIT's phones) "
+        "do not spell; score a prepared manifest" in capsys.readouterr().err
     )
     (tmp_path / "unprepared").mkdir()
     unprepared = tmp_path / "unprepared/test.jsonl"

@@ -11,16 +11,17 @@ from asr_lstm.cli.export import main as export_main
 from asr_lstm.cli.train import run
 from asr_lstm.data.corpora.base import CorpusError
 from asr_lstm.data.corpora.line_folder import main as prepare_lines
+from asr_lstm.export import read_package
 from tests.conftest import FAST, compose_train, decode_and_evaluate_through_one_path
 from tests.line_folder_fixture import kraken_lines, pylaia_layout, write_line, write_line_folder
 
 
-def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch):
+def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_path, monkeypatch, capsys):
     write_line_folder(tmp_path / "lines", folders=4, per_folder=3)
     cfg = compose_train(tmp_path / "run", ["data=lines", "features=image", f"data.corpus.lines={tmp_path / 'lines'}",
                                            "data.corpus.group_by=folder", "data.corpus.fractions=[0.5,0.25,0.25]",
                                            f"data.work_dir={tmp_path / 'data'}", *FAST, "features.image_height=16",
-                                           "trainer.max_epochs=2"])  # fmt: skip
+                                           "trainer.max_epochs=2", "data.normalization=NFKC"])  # fmt: skip
     summary = run(cfg)
     assert summary["global_step"] == 6 and summary["metric"] == "cer"  # 2 folders of 3 lines, batches of 2
     assert 0 <= summary["test_cer"] and 0 <= summary["test_wer"]
@@ -47,7 +48,35 @@ def test_a_model_trains_on_a_folder_of_transcribed_lines_and_decodes_them(tmp_pa
     decode_main(
         [str(tmp_path / "model.asrlstm"), str(tmp_path / "book_test/test.jsonl"), "--score", str(tmp_path / "s")]
     )
-    assert json.loads((tmp_path / "s/metrics.json").read_text())["num_utts"] == 3
+    scored = json.loads((tmp_path / "s/metrics.json").read_text())
+    assert scored["num_utts"] == 3
+    # the book's folder scored directly, against the .gt.txt beside each line: the same references and counts
+    decode_main([str(tmp_path / "model.asrlstm"), str(book), "--score", str(tmp_path / "direct")])
+    direct = json.loads((tmp_path / "direct/metrics.json").read_text())
+    counts = ("metric", "num_utts", "ref_len", "sub", "dels", "ins", "missing_hypotheses")
+    assert [direct[k] for k in counts] == [scored[k] for k in counts] and direct["metric"] == "cer"
+    for name in ("ref.txt", "hyp.txt", "errs.txt", "wer/ref.txt", "wer/errs.txt"):
+        assert (tmp_path / "direct" / name).read_text() == (tmp_path / "s" / name).read_text()
+    # a reference is brought to the model's Unicode form (NFKC: the ligature U+FB01 is "fi"); every input
+    # without a usable one is named before anything is decoded
+    assert read_package(tmp_path / "model.asrlstm")["normalization"] == "NFKC"
+    write_line(tmp_path / "more", "fine", "\ufb01ne")
+    write_line(tmp_path / "more", "bar", "a|b")
+    write_line(tmp_path / "more", "none", "x").unlink()
+    write_line(tmp_path / "again", "fine", "fine")
+    with pytest.raises(SystemExit) as err:
+        decode_main([str(tmp_path / "model.asrlstm"), str(tmp_path / "more"), str(tmp_path / "again"), "--score",
+                     str(tmp_path / "more_s")])  # fmt: skip
+    assert err.value.code == 2
+    told = capsys.readouterr().err
+    assert f"id 'fine' names both {tmp_path / 'more/fine.png'} and {tmp_path / 'again/fine.png'}" in told
+    assert f"{tmp_path / 'more/bar.gt.txt'}: the word separator '|' inside 'a|b'" in told
+    assert f"{tmp_path / 'more/none.png'}: no .gt.txt beside it (such as none.gt.txt) holds its reference" in told
+    assert not (tmp_path / "more_s/metrics.json").exists()
+    for name in ("bar", "none"):
+        (tmp_path / f"more/{name}.png").unlink()
+    decode_main([str(tmp_path / "model.asrlstm"), str(tmp_path / "more"), "--score", str(tmp_path / "more_s")])
+    assert (tmp_path / "more_s/ref.txt").read_text() == "fine\tf i n e\n"
     only_test = compose_train(tmp_path / "no_run", ["data=lines", "features=image", f"data.corpus.lines={book}",
                                                     "data.corpus.fractions=[0,0,1]", f"data.work_dir={tmp_path / 'book_test'}",
                                                     *FAST])  # fmt: skip

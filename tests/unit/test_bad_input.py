@@ -63,6 +63,11 @@ def test_a_model_file_changed_after_export_fails_its_crc_check(tmp_path):
         (lambda p: p["cmvn"].update(mean=torch.zeros(5)), r"field 'cmvn.mean' must be a tensor of shape \(123,\)"),
         (lambda p: p["model"].update(num_classes=9), "field 'model' must have input_size 123 and num_classes 4"),
         (lambda p: p["cell"].update(name="lsmt"), "field 'cell' names no known cell"),
+        (lambda p: p.pop("normalization"), "field 'normalization' is missing"),
+        (
+            lambda p: p.update(normalization="nfc"),
+            "field 'normalization' must be one of NFC, NFD, NFKC, NFKD or None, not 'nfc'",
+        ),
         (
             lambda p: p["model"].update(hidden_size=200000),
             r"field 'state_dict' .* has shape \(32,\), but the model and cell options make it \(800000,\)",

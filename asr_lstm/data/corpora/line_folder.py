@@ -62,14 +62,22 @@ def line_key(image: Path, transcribed: set[Path]) -> Path | None:
     return None
 
 
+def transcription_of(image: Path) -> Path | None:
+    """The ``NAME.gt.txt`` beside ``image`` that transcribes it (``010001.bin.png`` ->
+    ``010001.gt.txt``; see :func:`line_key`), or ``None``."""
+    candidates = {image.parent / image.name[:cut] for cut in range(1, len(image.name)) if image.name[cut] == "."}
+    key = line_key(image, {c for c in candidates if c.with_name(c.name + TRANSCRIPTION_SUFFIX).is_file()})
+    return None if key is None else key.with_name(key.name + TRANSCRIPTION_SUFFIX)
+
+
 def text_beside(image: Path, suffix: str) -> Path:
     """Where a line's recognised text goes beside its image: ``NAME<suffix>`` for the ``NAME`` of the
     ``.gt.txt`` there (``010001.bin.png`` -> ``010001.pred.txt``), else the image's name without its
     last suffix."""
-    candidates = {image.parent / image.name[:cut] for cut in range(1, len(image.name)) if image.name[cut] == "."}
-    transcribed = {c for c in candidates if c.with_name(c.name + TRANSCRIPTION_SUFFIX).is_file()}
-    key = line_key(image, transcribed) or image.with_suffix("")
-    return key.with_name(key.name + suffix)
+    transcription = transcription_of(image)
+    if transcription is None:
+        return image.with_suffix(suffix)
+    return transcription.with_name(transcription.name.removesuffix(TRANSCRIPTION_SUFFIX) + suffix)
 
 
 def read_transcription(path: Path) -> tuple[list[str], str | None]:
